@@ -1,0 +1,110 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "scrm-gateway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "scrm-gateway", targets: ["scrm-gateway"]),
+        .executable(name: "scrmctl", targets: ["scrmctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // System libraries: typed shims over variadic and macro C APIs. Only GatewayCrypto, RedisClient and
+        // HTTPTransport import these.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        .target(name: "GatewayCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "CHiredis", "GatewayCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "HTTPTransport", dependencies: ["CCurl"], swiftSettings: strict),
+        .target(
+            name: "GatewayCore",
+            dependencies: ["GatewayCrypto", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Store",
+            dependencies: ["GatewayCore", "RedisClient"],
+            resources: [.copy("Lua")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Ingress",
+            dependencies: [
+                "GatewayCore", "Store", "GatewayCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "AdminAPI",
+            dependencies: [
+                "GatewayCore", "Store", "GatewayCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "App",
+            dependencies: [
+                "GatewayCore", "Store", "Ingress", "AdminAPI", "RedisClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "scrm-gateway",
+            dependencies: ["App", "GatewayCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "scrmctl",
+            dependencies: [
+                "GatewayCore", "GatewayCrypto", "HTTPTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Test helpers: start a real redis-server on a free loopback port.
+        .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"], swiftSettings: strict),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: strict),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "AppTests",
+            dependencies: [
+                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,255 @@
+import GatewayCrypto
+import Foundation
+import Yams
+
+/// A configuration problem, with the key path it concerns.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let reason: String
+    public var description: String { "config error at \(path.isEmpty ? "<root>" : path): \(reason)" }
+}
+
+/// Reads gateway YAML: `${VAR}` and `${VAR:-default}` in string values come from the environment;
+/// unknown keys, wrong types and invalid values fail with the key path.
+public struct ConfigLoader {
+    public var environment: [String: String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) { self.environment = environment }
+
+    public func load(path: String) throws -> GatewayConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(path: "", reason: "cannot read \(path)")
+        }
+        return try load(yaml: text)
+    }
+
+    public func load(yaml: String) throws -> GatewayConfig {
+        let tree: Any?
+        do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
+        let root = try Node(value: tree ?? [String: Any](), path: "", env: environment).map()
+        var config = GatewayConfig()
+        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "accounts"])
+
+        if let s = try root.optionalMap("server") {
+            try s.only(["host", "port", "maxBodyBytes"])
+            config.server.host = try s.string("host", default: config.server.host)
+            config.server.port = try s.int("port", default: config.server.port, range: 0...65535)
+            config.server.maxBodyBytes = try s.int("maxBodyBytes", default: config.server.maxBodyBytes, range: 1024...10_485_760)
+        }
+        if let r = try root.optionalMap("redis") {
+            try r.only(["url", "connections", "connectTimeoutMs", "commandTimeoutMs"])
+            config.redis.url = try r.string("url", default: config.redis.url)
+            guard config.redis.url.hasPrefix("redis://") else { throw ConfigError(path: "redis.url", reason: "must be redis://host:port") }
+            config.redis.connections = try r.int("connections", default: config.redis.connections, range: 1...64)
+            config.redis.connectTimeoutMs = try r.int("connectTimeoutMs", default: config.redis.connectTimeoutMs, range: 10...60_000)
+            config.redis.commandTimeoutMs = try r.int("commandTimeoutMs", default: config.redis.commandTimeoutMs, range: 10...60_000)
+        }
+        if let a = try root.optionalMap("admin") {
+            try a.only(["token", "maxBulkIds"])
+            let token = try a.string("token", default: "")
+            if !token.isEmpty && token.utf8.count < 16 {
+                throw ConfigError(path: "admin.token", reason: "must be at least 16 characters (or empty to close the admin API)")
+            }
+            config.admin.token = token.isEmpty ? nil : token
+            config.admin.maxBulkIds = try a.int("maxBulkIds", default: config.admin.maxBulkIds, range: 1...1_000_000)
+        }
+        if let w = try root.optionalMap("webhooks") {
+            try w.only(["timestampWindowSeconds", "dedupTTLSeconds", "nonceTTLSeconds"])
+            config.webhooks.timestampWindowSeconds = try w.int("timestampWindowSeconds", default: 300, range: 1...86_400)
+            config.webhooks.dedupTTLSeconds = try w.int("dedupTTLSeconds", default: 600, range: 60...604_800)
+            config.webhooks.nonceTTLSeconds = try w.int("nonceTTLSeconds", default: 2 * config.webhooks.timestampWindowSeconds + 300, range: 1...604_800)
+            guard config.webhooks.nonceTTLSeconds >= 2 * config.webhooks.timestampWindowSeconds else {
+                throw ConfigError(path: "webhooks.nonceTTLSeconds", reason: "must cover the whole timestamp window (>= 2 x timestampWindowSeconds)")
+            }
+        }
+        if let c = try root.optionalMap("customers") {
+            try c.only(["timelineCap"])
+            config.customers.timelineCap = try c.int("timelineCap", default: 500, range: 1...100_000)
+        }
+        if let s = try root.optionalMap("sessions") {
+            try s.only(["messageCap", "windowHours"])
+            config.sessions.messageCap = try s.int("messageCap", default: 50, range: 1...1000)
+            config.sessions.windowHours = try s.int("windowHours", default: 48, range: 1...720)
+        }
+        if let s = try root.optionalMap("streams") {
+            try s.only(["inboundMaxLen"])
+            config.streams.inboundMaxLen = try s.int("inboundMaxLen", default: 1_000_000, range: 1000...100_000_000)
+        }
+        config.accounts = try (try root.optionalList("accounts") ?? []).map(account)
+        var seen = Set<String>()
+        for (i, a) in config.accounts.enumerated() where !seen.insert(a.id).inserted {
+            throw ConfigError(path: "accounts[\(i)].id", reason: "duplicate account id \(a.id)")
+        }
+        return config
+    }
+
+    private func account(_ node: Node) throws -> Account {
+        let m = try node.map()
+        try m.only(["id", "platform", "appId", "corpId", "token", "encodingAESKey", "mode", "scenes", "autoReply"])
+        let id = try m.string("id")
+        guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
+            throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
+        }
+        guard let platform = Account.Platform(rawValue: try m.string("platform", default: "wechat")) else {
+            throw ConfigError(path: m.path + ".platform", reason: "must be wechat or wecom")
+        }
+        let appKey = platform == .wecom ? "corpId" : "appId"
+        let appId = try m.string(appKey)
+        guard !appId.isEmpty else { throw ConfigError(path: m.path + "." + appKey, reason: "must not be empty") }
+        let token = try m.string("token")
+        guard (3...64).contains(token.utf8.count), token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw ConfigError(path: m.path + ".token", reason: "must be 3 to 64 printable ASCII characters")
+        }
+        guard let mode = Account.Mode(rawValue: try m.string("mode", default: platform == .wecom ? "safe" : "plain")) else {
+            throw ConfigError(path: m.path + ".mode", reason: "must be plain, compat or safe")
+        }
+        if platform == .wecom && mode != .safe {
+            throw ConfigError(path: m.path + ".mode", reason: "WeCom callbacks are always encrypted: mode must be safe")
+        }
+        let key = try m.string("encodingAESKey", default: "")
+        if mode != .plain || !key.isEmpty {
+            do { _ = try WeChatCipher(encodingAESKey: key, appId: appId) } catch {
+                throw ConfigError(path: m.path + ".encodingAESKey", reason: "must be the 43-character EncodingAESKey (needed for \(mode.rawValue) mode)")
+            }
+        }
+        var scenes = [String: String]()
+        if let s = try m.optionalMap("scenes") {
+            for key in s.keys {
+                let tag = try s.string(key)
+                guard TagName.isValid(tag) else { throw ConfigError(path: s.path + "." + key, reason: TagName.rule) }
+                scenes[key] = tag
+            }
+        }
+        var rules = [AutoReplyRule]()
+        for r in try m.optionalList("autoReply") ?? [] {
+            let rm = try r.map()
+            try rm.only(["match", "keyword", "caseSensitive", "reply"])
+            guard let match = AutoReplyRule.Match(rawValue: try rm.string("match", default: "prefix")) else {
+                throw ConfigError(path: rm.path + ".match", reason: "must be prefix, exact or contains")
+            }
+            let keyword = try rm.string("keyword")
+            let reply = try rm.string("reply")
+            guard !keyword.isEmpty else { throw ConfigError(path: rm.path + ".keyword", reason: "must not be empty") }
+            guard !reply.isEmpty, reply.utf8.count <= 2048 else { throw ConfigError(path: rm.path + ".reply", reason: "must be 1 to 2048 bytes") }
+            rules.append(AutoReplyRule(match: match, keyword: keyword, caseSensitive: try rm.bool("caseSensitive", default: false), reply: reply))
+        }
+        return Account(
+            id: id, platform: platform, appId: appId, token: token, encodingAESKey: key.isEmpty ? nil : key, mode: mode, scenes: scenes,
+            autoReplies: rules)
+    }
+}
+
+/// A YAML value with its key path, for error messages.
+private struct Node {
+    let value: Any
+    let path: String
+    let env: [String: String]
+
+    init(value: Any, path: String, env: [String: String]) {
+        self.value = value
+        self.path = path
+        self.env = env
+    }
+
+    func map() throws -> MapNode {
+        guard let d = value as? [String: Any] else { throw ConfigError(path: path, reason: "must be a mapping") }
+        return MapNode(dict: d, path: path, env: env)
+    }
+}
+
+private struct MapNode {
+    let dict: [String: Any]
+    let path: String
+    let env: [String: String]
+
+    var keys: [String] { dict.keys.sorted() }
+
+    func child(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+
+    func only(_ allowed: Set<String>) throws {
+        for key in dict.keys.sorted() where !allowed.contains(key) {
+            throw ConfigError(path: child(key), reason: "unknown key (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func optionalMap(_ key: String) throws -> MapNode? {
+        guard let v = dict[key], !(v is NSNull) else { return nil }
+        return try Node(value: v, path: child(key), env: env).map()
+    }
+
+    func optionalList(_ key: String) throws -> [Node]? {
+        guard let v = dict[key], !(v is NSNull) else { return nil }
+        guard let list = v as? [Any] else { throw ConfigError(path: child(key), reason: "must be a list") }
+        return list.enumerated().map { Node(value: $0.element, path: "\(child(key))[\($0.offset)]", env: env) }
+    }
+
+    func string(_ key: String, default fallback: String? = nil) throws -> String {
+        guard let v = dict[key], !(v is NSNull) else {
+            if let fallback { return fallback }
+            throw ConfigError(path: child(key), reason: "is required")
+        }
+        let raw: String
+        switch v {
+        case let s as String: raw = s
+        case let i as Int: raw = String(i)
+        case let b as Bool: raw = String(b)
+        case let d as Double: raw = String(d)
+        default: throw ConfigError(path: child(key), reason: "must be a string")
+        }
+        return try Interpolation.expand(raw, env: env, path: child(key))
+    }
+
+    func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        guard dict[key] != nil else { return fallback }
+        let s = try string(key)
+        guard let i = Int(s) else { throw ConfigError(path: child(key), reason: "must be an integer, got \"\(s)\"") }
+        guard range.contains(i) else { throw ConfigError(path: child(key), reason: "must be in \(range.lowerBound)...\(range.upperBound)") }
+        return i
+    }
+
+    func bool(_ key: String, default fallback: Bool) throws -> Bool {
+        guard dict[key] != nil else { return fallback }
+        switch try string(key).lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw ConfigError(path: child(key), reason: "must be true or false")
+        }
+    }
+}
+
+/// `${VAR}` and `${VAR:-default}` expansion.
+public enum Interpolation {
+    public static func expand(_ s: String, env: [String: String], path: String) throws -> String {
+        guard s.contains("${") else { return s }
+        var out = ""
+        var rest = Substring(s)
+        while let start = rest.range(of: "${") {
+            out += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                throw ConfigError(path: path, reason: "unterminated ${ in \"\(s)\"")
+            }
+            let expr = rest[start.upperBound..<end]
+            let name: Substring
+            let fallback: Substring?
+            if let sep = expr.range(of: ":-") {
+                name = expr[..<sep.lowerBound]
+                fallback = expr[sep.upperBound...]
+            } else {
+                name = expr
+                fallback = nil
+            }
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw ConfigError(path: path, reason: "bad variable name in ${\(expr)}")
+            }
+            if let v = env[String(name)], !(v.isEmpty && fallback != nil) {
+                out += v
+            } else if let fallback {
+                out += fallback
+            } else {
+                throw ConfigError(path: path, reason: "environment variable \(name) is not set")
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        return out + rest
+    }
+}

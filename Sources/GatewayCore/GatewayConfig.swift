@@ -1,0 +1,124 @@
+/// The gateway's configuration: one typed value, read from `config/gateway.yaml` by `ConfigLoader`.
+public struct GatewayConfig: Sendable {
+    public struct Server: Sendable {
+        public var host = "0.0.0.0"
+        public var port = 8080
+        /// Largest request body accepted, in bytes (webhooks and admin API).
+        public var maxBodyBytes = 65_536
+    }
+
+    public struct Redis: Sendable {
+        public var url = "redis://127.0.0.1:6379"
+        public var connections = 4
+        public var connectTimeoutMs = 1000
+        public var commandTimeoutMs = 2000
+    }
+
+    public struct Admin: Sendable {
+        /// Bearer token for /api/v1; nil = the admin API refuses every call.
+        public var token: String?
+        /// Largest number of customer ids in one bulk tag request.
+        public var maxBulkIds = 10_000
+    }
+
+    public struct Webhooks: Sendable {
+        public var timestampWindowSeconds = 300
+        public var dedupTTLSeconds = 600
+        public var nonceTTLSeconds = 900
+    }
+
+    public struct Customers: Sendable {
+        public var timelineCap = 500
+    }
+
+    public struct Sessions: Sendable {
+        public var messageCap = 50
+        public var windowHours = 48
+    }
+
+    public struct Streams: Sendable {
+        public var inboundMaxLen = 1_000_000
+    }
+
+    public var server = Server()
+    public var redis = Redis()
+    public var admin = Admin()
+    public var webhooks = Webhooks()
+    public var customers = Customers()
+    public var sessions = Sessions()
+    public var streams = Streams()
+    public var accounts: [Account] = []
+
+    public init() {}
+
+    public func account(_ id: String) -> Account? { accounts.first { $0.id == id } }
+}
+
+/// A WeChat Official Account or a WeCom corp app whose callbacks we receive.
+public struct Account: Sendable {
+    public enum Platform: String, Sendable { case wechat, wecom }
+    public enum Mode: String, Sendable {
+        /// Plain XML, `signature` only.
+        case plain
+        /// Plain and encrypted requests both accepted.
+        case compat
+        /// Encrypted requests only.
+        case safe
+    }
+
+    public var id: String
+    public var platform: Platform
+    /// WeChat appId, or the WeCom corpId: the trailer every encrypted payload must carry.
+    public var appId: String
+    public var token: String
+    public var encodingAESKey: String?
+    public var mode: Mode
+    /// QR scene -> tag added on subscribe/SCAN with that scene.
+    public var scenes: [String: String]
+    public var autoReplies: [AutoReplyRule]
+
+    public init(
+        id: String, platform: Platform, appId: String, token: String, encodingAESKey: String?, mode: Mode,
+        scenes: [String: String] = [:], autoReplies: [AutoReplyRule] = []
+    ) {
+        self.id = id
+        self.platform = platform
+        self.appId = appId
+        self.token = token
+        self.encodingAESKey = encodingAESKey
+        self.mode = mode
+        self.scenes = scenes
+        self.autoReplies = autoReplies
+    }
+}
+
+/// A keyword rule: a text message that matches gets `reply` as a passive text reply.
+public struct AutoReplyRule: Sendable {
+    public enum Match: String, Sendable { case prefix, exact, contains }
+    public var match: Match
+    public var keyword: String
+    public var caseSensitive: Bool
+    public var reply: String
+
+    public init(match: Match, keyword: String, caseSensitive: Bool = false, reply: String) {
+        self.match = match
+        self.keyword = keyword
+        self.caseSensitive = caseSensitive
+        self.reply = reply
+    }
+
+    public func matches(_ text: String) -> Bool {
+        let t = caseSensitive ? text : text.lowercased()
+        let k = caseSensitive ? keyword : keyword.lowercased()
+        switch match {
+        case .prefix: return t.hasPrefix(k)
+        case .exact: return t == k
+        case .contains: return t.contains(k)
+        }
+    }
+}
+
+extension Account {
+    /// The reply for a text, from the first matching rule.
+    public func autoReply(for text: String) -> String? { autoReplies.first { $0.matches(text) }?.reply }
+}

@@ -1,0 +1,24 @@
+/// Every Redis key name, in one place. Per-customer keys share the `{id}` hash tag so that a
+/// customer's multi-key operations stay in one Redis Cluster slot.
+public enum Keys {
+    public static func customer(_ id: String) -> String { "cust:{\(id)}" }
+    public static func customerTags(_ id: String) -> String { "cust:{\(id)}:tags" }
+    public static func customerIdentities(_ id: String) -> String { "cust:{\(id)}:ids" }
+    public static func customerTimeline(_ id: String) -> String { "cust:{\(id)}:timeline" }
+    /// Sorted set of live customer ids by creation time.
+    public static let customers = "customers"
+
+    public static func identity(_ identity: Identity) -> String { "idx:" + identity.storageForm }
+
+    public static func tag(_ name: String) -> String { "tag:\(name)" }
+    /// Set of every known tag name.
+    public static let tags = "tags"
+
+    public static func session(account: String, openid: String) -> String { "sess:{\(account):\(openid)}" }
+    public static func sessionMessages(account: String, openid: String) -> String { "sess:{\(account):\(openid)}:msgs" }
+
+    public static func dedup(account: String, key: String) -> String { "dedup:\(account):\(key)" }
+    public static func nonce(account: String, nonce: String, signature: String) -> String { "nonce:\(account):\(nonce):\(signature)" }
+
+    public static let inboundStream = "stream:inbound"
+}

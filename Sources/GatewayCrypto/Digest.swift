@@ -1,0 +1,58 @@
+import COpenSSL
+
+/// SHA digests over OpenSSL's one-shot EVP_Digest.
+public enum Digest {
+    public static func sha1(_ data: some Collection<UInt8>) -> [UInt8] { digest(EVP_sha1(), data) }
+    public static func sha256(_ data: some Collection<UInt8>) -> [UInt8] { digest(EVP_sha256(), data) }
+
+    public static func sha1Hex(_ string: String) -> String { Hex.encode(sha1(Array(string.utf8))) }
+
+    private static func digest(_ md: OpaquePointer?, _ data: some Collection<UInt8>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(scrm_evp_max_md_size()))
+        let bytes = Array(data)
+        let n = bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { scrm_digest(md, raw.baseAddress, raw.count, $0.baseAddress) }
+        }
+        precondition(n > 0, "EVP_Digest failed")
+        return Array(out.prefix(Int(n)))
+    }
+}
+
+/// HMAC over OpenSSL.
+public enum HMAC {
+    public static func sha1(key: some Collection<UInt8>, data: some Collection<UInt8>) -> [UInt8] {
+        mac(EVP_sha1(), key, data)
+    }
+    public static func sha256(key: some Collection<UInt8>, data: some Collection<UInt8>) -> [UInt8] {
+        mac(EVP_sha256(), key, data)
+    }
+
+    private static func mac(_ md: OpaquePointer?, _ key: some Collection<UInt8>, _ data: some Collection<UInt8>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(scrm_evp_max_md_size()))
+        let keyBytes = Array(key)
+        let dataBytes = Array(data)
+        let n = keyBytes.withUnsafeBytes { k in
+            dataBytes.withUnsafeBufferPointer { d in
+                out.withUnsafeMutableBufferPointer {
+                    scrm_hmac(md, k.baseAddress, Int32(k.count), d.baseAddress, d.count, $0.baseAddress)
+                }
+            }
+        }
+        precondition(n > 0, "HMAC failed")
+        return Array(out.prefix(Int(n)))
+    }
+}
+
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func encode(_ bytes: some Collection<UInt8>) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

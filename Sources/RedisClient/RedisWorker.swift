@@ -1,0 +1,121 @@
+import Foundation
+import Metrics
+
+/// A dedicated thread that owns one `RedisConnection`. Requests queue up while a batch is in flight and
+/// then go out together as one pipeline, so concurrent callers share round trips. Blocking hiredis calls
+/// happen only here, never on an event loop.
+final class RedisWorker: @unchecked Sendable {
+    struct Request {
+        let commands: [[String]]
+        let continuation: CheckedContinuation<[RedisValue], any Error>
+    }
+
+    private let connection: RedisConnection
+    private let condition = NSCondition()
+    private var queue: [Request] = []  // guarded by condition
+    private var running = true  // guarded by condition
+    private var thread: Thread?
+    private var lastConnectFailure: ContinuousClock.Instant?  // worker thread only
+    private let latency = Timer(label: "scrm_redis_roundtrip_seconds", preferredDisplayUnit: .seconds)
+    private let errors = Counter(label: "scrm_redis_errors_total")
+    private let maxBatch = 512
+
+    init(connection: RedisConnection, name: String) {
+        self.connection = connection
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = name
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Number of requests waiting; used to pick the least busy worker.
+    var depth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
+    }
+
+    func submit(_ commands: [[String]]) async throws -> [RedisValue] {
+        try await withCheckedThrowingContinuation { continuation in
+            condition.lock()
+            guard running else {
+                condition.unlock()
+                continuation.resume(throwing: RedisError(.shutdown, command: commands.first?.first ?? "?", message: "pool is shut down"))
+                return
+            }
+            queue.append(Request(commands: commands, continuation: continuation))
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    func shutdown() {
+        condition.lock()
+        running = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && running { condition.wait() }
+            if queue.isEmpty && !running {
+                condition.unlock()
+                break
+            }
+            let batch = Array(queue.prefix(maxBatch))
+            queue.removeFirst(batch.count)
+            condition.unlock()
+            execute(batch)
+        }
+        connection.close()
+    }
+
+    private func execute(_ batch: [Request]) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            try ensureConnected()
+            for request in batch { for command in request.commands { try connection.append(command) } }
+        } catch {
+            errors.increment()
+            for request in batch { request.continuation.resume(throwing: error) }
+            return
+        }
+        var failed: (any Error)?
+        for request in batch {
+            if let failed {
+                request.continuation.resume(throwing: failed)
+                continue
+            }
+            do {
+                var replies = [RedisValue]()
+                replies.reserveCapacity(request.commands.count)
+                for command in request.commands { replies.append(try connection.readReply(command: command.first ?? "?")) }
+                request.continuation.resume(returning: replies)
+            } catch {
+                // The connection is gone: every later reply in this batch is lost with it.
+                errors.increment()
+                failed = error
+                request.continuation.resume(throwing: error)
+            }
+        }
+        latency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
+    }
+
+    /// Reconnects a broken connection, but at most every 100 ms so an outage fails fast instead of
+    /// stacking up connect attempts.
+    private func ensureConnected() throws {
+        if connection.isConnected { return }
+        if let last = lastConnectFailure, ContinuousClock.now - last < .milliseconds(100) {
+            throw RedisError(.connection, command: "CONNECT", message: "redis unreachable (retrying)")
+        }
+        do {
+            try connection.connect()
+            lastConnectFailure = nil
+        } catch {
+            lastConnectFailure = .now
+            throw error
+        }
+    }
+}
