@@ -46,7 +46,6 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: ["GatewayCore", "RedisClient"],
-            resources: [.copy("Lua")],
             swiftSettings: strict
         ),
         .target(
@@ -61,7 +60,7 @@ let package = Package(
         .target(
             name: "AdminAPI",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto",
+                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -1,0 +1,25 @@
+import GatewayCore
+import Hummingbird
+import Store
+
+/// The marketer-facing REST API under `/api/v1`, behind the admin token.
+public struct AdminRoutes: Sendable {
+    let config: GatewayConfig
+    let customers: CustomerStore
+    let tags: TagStore
+    let clock: @Sendable () -> Int64
+
+    public init(config: GatewayConfig, customers: CustomerStore, tags: TagStore, clock: @escaping @Sendable () -> Int64) {
+        self.config = config
+        self.customers = customers
+        self.tags = tags
+        self.clock = clock
+    }
+
+    public func register<Context: RequestContext>(on router: Router<Context>) {
+        let group = router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(token: config.admin.token))
+        CustomerRoutes(store: customers, clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
+            .register(on: group)
+        TagRoutes(tags: tags, maxBulkIds: config.admin.maxBulkIds).register(on: group)
+    }
+}

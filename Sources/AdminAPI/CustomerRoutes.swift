@@ -1,0 +1,121 @@
+import GatewayCore
+import Hummingbird
+import Ingress
+import RedisClient
+import Store
+
+/// `/api/v1/customers...` and `/api/v1/sessions...`.
+struct CustomerRoutes {
+    let store: CustomerStore
+    let clock: @Sendable () -> Int64
+    let windowHours: Int
+    let maxBodyBytes: Int
+
+    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
+        group.get("/customers/lookup") { request, _ in try await storage { try await lookup(request) } }
+        group.get("/customers/:id") { _, context in try await storage { try await customer(context.parameters.require("id")) } }
+        group.get("/customers/:id/timeline") { request, context in
+            try await storage { try await timeline(context.parameters.require("id"), request) }
+        }
+        group.post("/customers/:id/identities") { request, context in
+            try await storage { try await bind(context.parameters.require("id"), request) }
+        }
+        group.get("/sessions/:account/:openid") { _, context in
+            try await storage { try await session(context.parameters.require("account"), context.parameters.require("openid")) }
+        }
+    }
+
+    func customer(_ id: String, suffix: String = "") async throws -> Response {
+        switch try await store.customer(id: id) {
+        case .found(let c): return JSONResponse.ok(JSONResponse.customer(c))
+        case .merged(let into): return redirect(from: id, to: into, suffix: suffix)
+        case .notFound: throw APIError.notFound("customer")
+        }
+    }
+
+    func redirect(from id: String, to into: String, suffix: String) -> Response {
+        var response = JSONResponse.ok(JSONText.object([("id", JSONText.quote(id)), ("mergedInto", JSONText.quote(into))]), status: .permanentRedirect)
+        response.headers[.location] = "/api/v1/customers/\(into)\(suffix)"
+        return response
+    }
+
+    func lookup(_ request: Request) async throws -> Response {
+        let q = request.uri.queryParameters
+        let account = q.get("account").map { String($0) }
+        var identity: Identity?
+        do {
+            for kind in Identity.Kind.allCases {
+                guard let value = q.get(kind.rawValue) else { continue }
+                identity = try IdentityInput.make(type: kind.rawValue, value: String(value), account: account)
+                break
+            }
+        } catch let error as IdentityInput.Invalid {
+            throw APIError.badRequest(error.message, code: "invalid_identity")
+        }
+        guard let identity else {
+            throw APIError.badRequest("give one of openid (with account), wecom (with account), unionid, phone, email", code: "missing_identity")
+        }
+        guard let id = try await store.lookup(identity) else { throw APIError.notFound("customer") }
+        return try await customer(id)
+    }
+
+    func timeline(_ id: String, _ request: Request) async throws -> Response {
+        let limitText = request.uri.queryParameters.get("limit") ?? "50"
+        guard let limit = Int(limitText), (1...500).contains(limit) else { throw APIError.badRequest("limit must be 1...500", code: "invalid_limit") }
+        switch try await store.customer(id: id) {
+        case .merged(let into): return redirect(from: id, to: into, suffix: "/timeline")
+        case .notFound: throw APIError.notFound("customer")
+        case .found:
+            let items = try await store.timeline(id: id, limit: limit)
+            return JSONResponse.ok(JSONText.object([("customerId", JSONText.quote(id)), ("items", "[" + items.joined(separator: ",") + "]")]))
+        }
+    }
+
+    struct IdentityBody: Decodable {
+        let type: String
+        let value: String
+        let account: String?
+    }
+
+    func bind(_ id: String, _ request: Request) async throws -> Response {
+        let body = try await request.decodeJSON(IdentityBody.self, maxBytes: maxBodyBytes)
+        let identity: Identity
+        do { identity = try IdentityInput.make(type: body.type, value: body.value, account: body.account) } catch let error as IdentityInput.Invalid {
+            throw APIError.badRequest(error.message, code: "invalid_identity")
+        }
+        if case .merged(let into) = try await store.customer(id: id) { return redirect(from: id, to: into, suffix: "/identities") }
+        let outcome = try await store.bind(identity, to: id, nowMs: clock())
+        let survivor: String
+        var merged: String?
+        switch outcome {
+        case .notFound: throw APIError.notFound("customer")
+        case .bound(let c), .alreadyBound(let c): survivor = c
+        case .merged(let s, let m):
+            survivor = s
+            merged = m
+        }
+        guard case .found(let c) = try await store.customer(id: survivor) else { throw APIError.notFound("customer") }
+        var pairs = [("customer", JSONResponse.customer(c))]
+        if let merged { pairs.append(("merged", JSONText.quote(merged))) }
+        return JSONResponse.ok(JSONText.object(pairs))
+    }
+
+    func session(_ account: String, _ openid: String) async throws -> Response {
+        guard let s = try await store.session(account: account, openid: openid) else { throw APIError.notFound("session") }
+        let windowEnd = s.lastInteractionAt + Int64(windowHours) * 3_600_000
+        return JSONResponse.ok(
+            JSONText.object([
+                ("account", JSONText.quote(account)), ("openid", JSONText.quote(openid)),
+                ("customerId", s.customerId.map(JSONText.quote) ?? "null"),
+                ("lastInteractionAt", JSONResponse.time(s.lastInteractionAt)),
+                ("windowOpenUntil", JSONResponse.time(windowEnd)),
+                ("windowOpen", clock() < windowEnd ? "true" : "false"),
+                ("messages", "[" + s.messages.joined(separator: ",") + "]"),
+            ]))
+    }
+}
+
+/// Storage failures become a 503 with no internals.
+func storage(_ body: () async throws -> Response) async throws -> Response {
+    do { return try await body() } catch is RedisError { throw APIError.unavailable }
+}

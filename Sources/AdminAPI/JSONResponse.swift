@@ -1,0 +1,53 @@
+import Foundation
+import GatewayCore
+import Hummingbird
+import Ingress
+import NIOCore
+import Store
+
+/// JSON bodies of the admin API, written by hand so stored JSON (timeline entries) is embedded as is.
+enum JSONResponse {
+    static func ok(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    static func time(_ ms: Int64) -> String {
+        JSONText.quote(Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+    }
+
+    static func customer(_ c: Customer) -> String {
+        let consent = c.consent.sorted { $0.key < $1.key }.map {
+            ($0.key, JSONText.object([("state", JSONText.quote($0.value.state)), ("updatedAt", time($0.value.at))]))
+        }
+        return JSONText.object([
+            ("id", JSONText.quote(c.id)),
+            ("identities", "[" + c.identities.map(\.json).joined(separator: ",") + "]"),
+            ("tags", "[" + c.tags.map(JSONText.quote).joined(separator: ",") + "]"),
+            ("consent", JSONText.object(consent)),
+            ("createdAt", time(c.createdAt)),
+            ("firstSeenAt", time(c.firstSeenAt)),
+            ("lastSeenAt", time(c.lastSeenAt)),
+        ])
+    }
+}
+
+extension Request {
+    /// Decodes a JSON body (capped), with a 400 that says what was wrong.
+    func decodeJSON<T: Decodable>(_ type: T.Type, maxBytes: Int) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: maxBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "body_too_large", "body exceeds \(maxBytes) bytes")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw APIError.badRequest("missing field \(key.stringValue)", code: "invalid_body")
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            throw APIError.badRequest("wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))", code: "invalid_body")
+        } catch {
+            throw APIError.badRequest("body must be a JSON object as documented", code: "invalid_body")
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import GatewayCore
+import Hummingbird
+import Ingress
+import Store
+
+/// `/api/v1/tags...`.
+struct TagRoutes {
+    let tags: TagStore
+    let maxBulkIds: Int
+
+    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
+        group.get("/tags") { _, _ in
+            try await storage {
+                let all = try await tags.all()
+                let items = all.map { JSONText.object([("name", JSONText.quote($0.name)), ("customers", String($0.count))]) }
+                return JSONResponse.ok("{\"tags\":[" + items.joined(separator: ",") + "]}")
+            }
+        }
+        group.post("/tags") { request, _ in
+            try await storage {
+                let body = try await request.decodeJSON(NameBody.self, maxBytes: 4096)
+                let name = try validName(body.name)
+                let created = try await tags.create(name)
+                return JSONResponse.ok(
+                    JSONText.object([("name", JSONText.quote(name)), ("customers", String(try await tags.count(name)))]), status: created ? .created : .ok)
+            }
+        }
+        group.delete("/tags/:name") { _, context in
+            try await storage {
+                let name = try validName(try context.parameters.require("name"))
+                guard let removed = try await tags.delete(name) else { throw APIError.notFound("tag") }
+                return JSONResponse.ok(JSONText.object([("name", JSONText.quote(name)), ("removedFromCustomers", String(removed))]))
+            }
+        }
+        group.post("/tags/:name/customers") { request, context in try await storage { try await bulk(add: true, request, context) } }
+        group.delete("/tags/:name/customers") { request, context in try await storage { try await bulk(add: false, request, context) } }
+        group.get("/tags/:name/customers") { request, context in
+            try await storage {
+                let name = try validName(try context.parameters.require("name"))
+                guard try await tags.exists(name) else { throw APIError.notFound("tag") }
+                let q = request.uri.queryParameters
+                let cursor = q.get("cursor").map { String($0) } ?? "0"
+                guard cursor.allSatisfy(\.isNumber), !cursor.isEmpty else { throw APIError.badRequest("cursor must be the nextCursor of the previous page", code: "invalid_cursor") }
+                guard let limit = Int(q.get("limit") ?? "100"), (1...1000).contains(limit) else {
+                    throw APIError.badRequest("limit must be 1...1000", code: "invalid_limit")
+                }
+                let page = try await tags.customers(name, cursor: cursor, limit: limit)
+                return JSONResponse.ok(
+                    JSONText.object([
+                        ("name", JSONText.quote(name)), ("count", String(try await tags.count(name))),
+                        ("customerIds", "[" + page.ids.map(JSONText.quote).joined(separator: ",") + "]"),
+                        ("nextCursor", page.nextCursor.map(JSONText.quote) ?? "null"),
+                    ]))
+            }
+        }
+    }
+
+    struct NameBody: Decodable { let name: String }
+    struct IdsBody: Decodable { let customerIds: [String] }
+
+    func validName(_ name: String) throws -> String {
+        guard TagName.isValid(name) else { throw APIError.badRequest(TagName.rule, code: "invalid_tag") }
+        return name
+    }
+
+    func bulk(add: Bool, _ request: Request, _ context: some RequestContext) async throws -> Response {
+        let name = try validName(try context.parameters.require("name"))
+        let body = try await request.decodeJSON(IdsBody.self, maxBytes: maxBulkIds * 40 + 1024)
+        guard !body.customerIds.isEmpty, body.customerIds.count <= maxBulkIds else {
+            throw APIError.badRequest("customerIds must hold 1 to \(maxBulkIds) ids", code: "invalid_body")
+        }
+        if let bad = body.customerIds.first(where: { !CustomerID.isValid($0) }) {
+            throw APIError.badRequest("\(bad.prefix(40)) is not a customer id", code: "invalid_customer_id")
+        }
+        if !add, !(try await tags.exists(name)) { throw APIError.notFound("tag") }
+        let result = try await tags.apply(name, add: add, customerIds: body.customerIds)
+        return JSONResponse.ok(
+            JSONText.object([
+                ("name", JSONText.quote(name)), (add ? "added" : "removed", String(result.changed)),
+                ("unknown", "[" + result.unknown.map(JSONText.quote).joined(separator: ",") + "]"),
+                ("count", String(try await tags.count(name))),
+            ]))
+    }
+}

@@ -1,0 +1,51 @@
+import AdminAPI
+import Foundation
+import GatewayCore
+import Hummingbird
+import Ingress
+import Logging
+import NIOCore
+import RedisClient
+import Store
+
+/// Milliseconds since the epoch.
+public typealias GatewayClock = @Sendable () -> Int64
+
+public let systemClock: GatewayClock = { Int64(Date().timeIntervalSince1970 * 1000) }
+
+/// Builds the gateway: wiring only. Tests pass their own Redis and clock; the caller owns the pool.
+public func buildApplication(
+    config: GatewayConfig, redis: RedisPool, clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway")
+) -> some ApplicationProtocol {
+    let registry = Observability.registry()
+    let customers = CustomerStore(redis: redis, config: config)
+    let tags = TagStore(redis: redis)
+
+    let router = Router()
+    router.add(middleware: MetricsMiddleware())
+    router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"up\"}"))) }
+    router.get("/readyz") { _, _ in
+        do {
+            try await redis.send("PING")
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ready\",\"redis\":\"up\"}")))
+        } catch {
+            return Response(
+                status: .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"unavailable\",\"redis\":\"down\"}")))
+        }
+    }
+    router.get("/metrics") { _, _ in
+        var bytes = [UInt8]()
+        registry.emit(into: &bytes)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+    WebhookRoutes(config: config, store: customers, clock: clock).register(on: router)
+    AdminRoutes(config: config, customers: customers, tags: tags, clock: clock).register(on: router)
+
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "scrm-gateway"),
+        logger: logger
+    )
+}
+

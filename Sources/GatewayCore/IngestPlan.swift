@@ -1,0 +1,79 @@
+/// What one verified callback changes, decided without I/O: the identity it belongs to, consent, tags,
+/// the timeline entry, the session update, the inbound-stream record and the reply to remember.
+public struct IngestPlan: Sendable {
+    public var account: String
+    public var nonceKey: String?
+    public var dedupKey: String
+    public var identity: Identity?
+    public var unionId: Identity?
+    public var consent: (field: String, value: String)?
+    public var tags: [String]
+    public var interactionType: String
+    public var timelineEntry: String
+    public var payload: String
+    /// The session (account, openid) whose 48 h window this interaction opens.
+    public var sessionOpenId: String?
+    public var sessionMessage: String
+    public var replyMessage: String?
+    /// The reply body sent back (plain XML, before any encryption); "" means "success".
+    public var reply: String
+    public var now: Int64
+
+    public static func make(message: InboundMessage, account: Account, nonceKey: String?, reply: String, nowMs: Int64) -> IngestPlan {
+        let kind = message.kind
+        var identity: Identity?
+        var consent: (String, String)?
+        var sessionOpenId: String?
+        var tags = [String]()
+
+        switch account.platform {
+        case .wechat:
+            if !message.fromUser.isEmpty { identity = Identity(kind: .openid, account: account.id, value: message.fromUser) }
+            switch kind {
+            case .event("subscribe"): consent = ("consent.wechat:\(account.id)", "granted|\(nowMs)")
+            case .event("unsubscribe"): consent = ("consent.wechat:\(account.id)", "revoked|\(nowMs)")
+            default: break
+            }
+            if identity != nil && opensServiceWindow(kind) { sessionOpenId = message.fromUser }
+        case .wecom:
+            if case .externalContact(let change) = kind, let ext = message["ExternalUserID"], !ext.isEmpty {
+                identity = Identity(kind: .wecom, account: account.id, value: ext)
+                switch change {
+                case "add_external_contact", "add_half_external_contact": consent = ("consent.wecom:\(account.id)", "granted|\(nowMs)")
+                case "del_external_contact", "del_follow_user": consent = ("consent.wecom:\(account.id)", "revoked|\(nowMs)")
+                default: break
+                }
+            }
+        }
+        if let scene = message.scene, let tag = account.scenes[scene] { tags.append(tag) }
+
+        let union = message.unionId.flatMap { u -> Identity? in
+            u.utf8.allSatisfy(IdentityInput.isTokenByte) && u.utf8.count <= 128 ? Identity(kind: .unionid, value: u) : nil
+        }
+        let fields = JSONText.object(strings: message.fields)
+        var entry: [(String, String)] = [("at", String(nowMs)), ("type", JSONText.quote(message.interactionType)), ("account", JSONText.quote(account.id))]
+        if let scene = message.scene { entry.append(("scene", JSONText.quote(scene))) }
+        entry.append(("data", fields))
+        let timelineEntry = JSONText.object(entry)
+        let replyMessage: String? =
+            reply.isEmpty
+            ? nil
+            : JSONText.object([("at", String(nowMs)), ("direction", "\"out\""), ("type", "\"reply\""), ("xml", JSONText.quote(reply))])
+        let sessionMessage = JSONText.object([
+            ("at", String(nowMs)), ("direction", "\"in\""), ("type", JSONText.quote(message.interactionType)), ("data", fields),
+        ])
+        return IngestPlan(
+            account: account.id, nonceKey: nonceKey, dedupKey: Keys.dedup(account: account.id, key: message.dedupKey), identity: identity,
+            unionId: union, consent: consent, tags: tags, interactionType: message.interactionType, timelineEntry: timelineEntry,
+            payload: fields, sessionOpenId: sessionOpenId, sessionMessage: sessionMessage, replyMessage: replyMessage, reply: reply, now: nowMs)
+    }
+
+    /// Interactions by the follower that open the 48 h customer-service window.
+    static func opensServiceWindow(_ kind: InboundMessage.Kind) -> Bool {
+        switch kind {
+        case .message: true
+        case .event(let e): ["subscribe", "SCAN", "CLICK", "VIEW"].contains(e)
+        default: false
+        }
+    }
+}

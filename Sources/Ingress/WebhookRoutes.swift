@@ -1,0 +1,107 @@
+import GatewayCore
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import RedisClient
+import Store
+
+/// `GET|POST /webhooks/wechat/{account}` and `/webhooks/wecom/{account}`.
+///
+/// Verify, then store everything in one atomic Redis script, then answer: "success", or the auto-reply
+/// (encrypted for encrypted requests). A retry of a stored callback gets the reply of the first.
+public struct WebhookRoutes: Sendable {
+    let verifiers: [String: WebhookVerifier]
+    let store: CustomerStore
+    let maxBodyBytes: Int
+    let clock: @Sendable () -> Int64
+    let stored = Counter(label: "scrm_webhook_stored_total")
+    let duplicates = Counter(label: "scrm_webhook_dedup_hits_total")
+
+    /// - Parameter clock: milliseconds since the epoch (tests move it).
+    public init(config: GatewayConfig, store: CustomerStore, clock: @escaping @Sendable () -> Int64) {
+        var verifiers = [String: WebhookVerifier]()
+        for account in config.accounts { verifiers[account.id] = WebhookVerifier(account: account, windowSeconds: config.webhooks.timestampWindowSeconds) }
+        self.verifiers = verifiers
+        self.store = store
+        self.maxBodyBytes = config.server.maxBodyBytes
+        self.clock = clock
+    }
+
+    public func register<Context: RequestContext>(on router: Router<Context>) {
+        for platform in [Account.Platform.wechat, .wecom] {
+            router.get("/webhooks/\(platform.rawValue)/:account") { request, context in
+                try await rejecting { try handshake(platform: platform, request: request, context: context) }
+            }
+            router.post("/webhooks/\(platform.rawValue)/:account") { request, context in
+                try await rejecting { try await callback(platform: platform, request: request, context: context) }
+            }
+        }
+    }
+
+    private func verifier(_ platform: Account.Platform, _ context: some RequestContext) throws -> WebhookVerifier {
+        guard let id = context.parameters.get("account"), let v = verifiers[id], v.account.platform == platform else {
+            throw APIError.notFound("account")
+        }
+        return v
+    }
+
+    func handshake(platform: Account.Platform, request: Request, context: some RequestContext) throws -> Response {
+        let verifier = try verifier(platform, context)
+        let echo = try verifier.handshake(query: Query(request.uri), now: clock() / 1000)
+        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: echo)))
+    }
+
+    func callback(platform: Account.Platform, request: Request, context: some RequestContext) async throws -> Response {
+        let verifier = try verifier(platform, context)
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "body_too_large", "body exceeds \(maxBodyBytes) bytes")
+        }
+        let nowMs = clock()
+        let verified = try verifier.verify(query: Query(request.uri), body: Array(buffer: body), now: nowMs / 1000)
+        let message = verified.message
+        var reply = ""
+        if case .message("text") = message.kind, let content = message["Content"], let text = verifier.account.autoReply(for: content) {
+            reply = ReplyXML.text(replyingTo: message, content: text, createTime: Int(nowMs / 1000))
+        }
+        let plan = IngestPlan.make(message: message, account: verifier.account, nonceKey: verified.nonceKey, reply: reply, nowMs: nowMs)
+        let outcome: CustomerStore.IngestOutcome
+        do {
+            outcome = try await store.ingest(plan)
+        } catch let error as RedisError {
+            context.logger.error("webhook not stored", metadata: ["account": .string(verifier.account.id), "error": .string(error.description)])
+            throw APIError.unavailable
+        }
+        switch outcome {
+        case .replay:
+            throw APIError(.forbidden, "replayed", "this nonce and signature were already used")
+        case .duplicate(let first):
+            duplicates.increment()
+            reply = first
+        case .stored:
+            stored.increment()
+        }
+        if reply.isEmpty {
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "success")))
+        }
+        let out = verified.encrypted ? try verifier.encryptReply(reply, now: nowMs / 1000) : reply
+        return Response(status: .ok, headers: [.contentType: "application/xml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: out)))
+    }
+}
+
+/// Counts rejections by reason and turns unexpected errors into a bare 400, so a platform never sees a 5xx
+/// for what it sent, nor our internals.
+func rejecting(_ body: () async throws -> Response) async throws -> Response {
+    do {
+        return try await body()
+    } catch let error as APIError {
+        if error.status.code < 500 { Counter(label: "scrm_webhook_rejected_total", dimensions: [("reason", error.code)]).increment() }
+        throw error
+    } catch {
+        Counter(label: "scrm_webhook_rejected_total", dimensions: [("reason", "invalid")]).increment()
+        throw APIError.badRequest("request could not be processed", code: "invalid_request")
+    }
+}

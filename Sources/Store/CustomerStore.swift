@@ -1,0 +1,162 @@
+import GatewayCore
+import RedisClient
+
+/// Customers, identities, timelines and sessions in Redis.
+public final class CustomerStore: Sendable {
+    let redis: RedisPool
+    let timelineCap: Int
+    let sessionTTLSeconds: Int
+    let sessionMessageCap: Int
+    let nonceTTLSeconds: Int
+    let dedupTTLSeconds: Int
+    let streamMaxLen: Int
+
+    public init(redis: RedisPool, config: GatewayConfig) {
+        self.redis = redis
+        timelineCap = config.customers.timelineCap
+        sessionTTLSeconds = config.sessions.windowHours * 3600
+        sessionMessageCap = config.sessions.messageCap
+        nonceTTLSeconds = config.webhooks.nonceTTLSeconds
+        dedupTTLSeconds = config.webhooks.dedupTTLSeconds
+        streamMaxLen = config.streams.inboundMaxLen
+    }
+
+    public enum IngestOutcome: Sendable, Equatable {
+        /// Stored; `customerId` is empty for callbacks that belong to no follower.
+        case stored(customerId: String, created: Bool)
+        /// A retry of a callback already stored: answer with the reply given then.
+        case duplicate(reply: String)
+        /// The nonce and signature were seen before.
+        case replay
+    }
+
+    /// Applies a plan in one atomic script: nothing is stored unless all of it is.
+    public func ingest(_ plan: IngestPlan) async throws -> IngestOutcome {
+        let sessionKey = plan.sessionOpenId.map { Keys.session(account: plan.account, openid: $0) } ?? ""
+        let sessionMsgs = plan.sessionOpenId.map { Keys.sessionMessages(account: plan.account, openid: $0) } ?? ""
+        let args: [String] = [
+            String(plan.now), String(nonceTTLSeconds), String(dedupTTLSeconds), plan.reply, CustomerID.make(milliseconds: plan.now),
+            plan.identity?.storageForm ?? "", plan.unionId?.storageForm ?? "", plan.consent?.field ?? "", plan.consent?.value ?? "",
+            plan.timelineEntry, String(timelineCap),
+            sessionKey, sessionMsgs, plan.sessionMessage, String(sessionTTLSeconds), String(sessionMessageCap),
+            String(streamMaxLen), plan.interactionType, plan.account, plan.payload, plan.replyMessage ?? "",
+            String(plan.tags.count),
+        ] + plan.tags
+        let keys = [plan.nonceKey ?? "", plan.dedupKey, plan.identity.map(Keys.identity) ?? ""]
+        let reply = try await redis.eval(LuaScripts.ingest, keys: keys, args: args).array ?? []
+        switch reply.first?.string {
+        case "replay": return .replay
+        case "dup": return .duplicate(reply: reply.count > 2 ? reply[2].string ?? "" : "")
+        default: return .stored(customerId: reply.count > 1 ? reply[1].string ?? "" : "", created: reply.count > 3 && reply[3].int == 1)
+        }
+    }
+
+    public enum Lookup: Sendable, Equatable {
+        case found(Customer)
+        case merged(into: String)
+        case notFound
+    }
+
+    public func customer(id: String) async throws -> Lookup {
+        guard CustomerID.isValid(id) else { return .notFound }
+        let r = try await redis.pipelineChecked([
+            ["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)], ["SMEMBERS", Keys.customerTags(id)],
+        ])
+        let hash = r[0].dictionary
+        if let target = hash["mergedInto"] { return .merged(into: try await resolve(target)) }
+        guard hash["createdAt"] != nil else { return .notFound }
+        return .found(Customer(id: id, hash: hash, identities: r[1].strings.compactMap(Identity.init(storageForm:)), tags: r[2].strings))
+    }
+
+    /// Follows merge redirects to the surviving id.
+    func resolve(_ id: String) async throws -> String {
+        var current = id
+        for _ in 0..<16 {
+            guard let next = try await redis.send("HGET", Keys.customer(current), "mergedInto").string else { return current }
+            current = next
+        }
+        return current
+    }
+
+    /// The customer id that holds an identity, if any (already following merges).
+    public func lookup(_ identity: Identity) async throws -> String? {
+        guard let id = try await redis.send("GET", Keys.identity(identity)).string else { return nil }
+        return try await resolve(id)
+    }
+
+    /// Newest first, raw JSON entries.
+    public func timeline(id: String, limit: Int) async throws -> [String] {
+        try await redis.send("LRANGE", Keys.customerTimeline(id), "0", String(limit - 1)).strings
+    }
+
+    public enum BindOutcome: Sendable, Equatable {
+        case bound(customerId: String)
+        case alreadyBound(customerId: String)
+        case merged(survivor: String, merged: String)
+        case notFound
+    }
+
+    public func bind(_ identity: Identity, to id: String, nowMs: Int64) async throws -> BindOutcome {
+        let entry = JSONText.object([("at", String(nowMs)), ("type", "\"identity.bound\""), ("data", identity.json)])
+        let r = try await redis.eval(
+            LuaScripts.bindIdentity, keys: [],
+            args: [id, identity.storageForm, String(nowMs), String(timelineCap), String(streamMaxLen), entry]
+        ).strings
+        switch r.first {
+        case "bound": return .bound(customerId: r[1])
+        case "exists": return .alreadyBound(customerId: r[1])
+        case "merged": return .merged(survivor: r[1], merged: r[2])
+        default: return .notFound
+        }
+    }
+
+    public struct Session: Sendable {
+        public let lastInteractionAt: Int64
+        public let customerId: String?
+        /// Raw JSON messages, oldest first.
+        public let messages: [String]
+    }
+
+    public func session(account: String, openid: String) async throws -> Session? {
+        let r = try await redis.pipelineChecked([
+            ["HGETALL", Keys.session(account: account, openid: openid)], ["LRANGE", Keys.sessionMessages(account: account, openid: openid), "0", "-1"],
+        ])
+        let hash = r[0].dictionary
+        guard let last = hash["lastInteractionAt"].flatMap({ Int64($0) }) else { return nil }
+        var customer = hash["customer"]
+        if let c = customer { customer = try await resolve(c) }
+        return Session(lastInteractionAt: last, customerId: customer, messages: r[1].strings)
+    }
+}
+
+/// A customer record as the admin API shows it.
+public struct Customer: Sendable, Equatable {
+    public let id: String
+    public let createdAt: Int64
+    public let firstSeenAt: Int64
+    public let lastSeenAt: Int64
+    public let identities: [Identity]
+    public let tags: [String]
+    /// channel (e.g. `wechat:demo`) -> (state, at ms)
+    public let consent: [String: Consent]
+
+    public struct Consent: Sendable, Equatable {
+        public let state: String
+        public let at: Int64
+    }
+
+    init(id: String, hash: [String: String], identities: [Identity], tags: [String]) {
+        self.id = id
+        createdAt = Int64(hash["createdAt"] ?? "") ?? 0
+        firstSeenAt = Int64(hash["firstSeenAt"] ?? "") ?? createdAt
+        lastSeenAt = Int64(hash["lastSeenAt"] ?? "") ?? createdAt
+        self.identities = identities.sorted { $0.storageForm < $1.storageForm }
+        self.tags = tags.sorted()
+        var consent = [String: Consent]()
+        for (k, v) in hash where k.hasPrefix("consent.") {
+            let parts = v.split(separator: "|")
+            if parts.count == 2 { consent[String(k.dropFirst("consent.".count))] = Consent(state: String(parts[0]), at: Int64(parts[1]) ?? 0) }
+        }
+        self.consent = consent
+    }
+}

@@ -1,0 +1,109 @@
+/// Lua shared by the customer scripts: key names (mirroring `Keys`), following merge redirects, and the
+/// merge of two customers. Prepended to each script, so every script is one atomic unit in Redis.
+enum LuaCustomerLibrary {
+    static let source = #"""
+        local function ckey(id) return 'cust:{' .. id .. '}' end
+        local function tagskey(id) return 'cust:{' .. id .. '}:tags' end
+        local function idskey(id) return 'cust:{' .. id .. '}:ids' end
+        local function tlkey(id) return 'cust:{' .. id .. '}:timeline' end
+
+        -- Follows mergedInto redirects to the surviving customer.
+        local function resolve(id)
+          for _ = 1, 16 do
+            local m = redis.call('HGET', ckey(id), 'mergedInto')
+            if not m then return id end
+            id = m
+          end
+          return id
+        end
+
+        local function exists(id) return redis.call('HEXISTS', ckey(id), 'createdAt') == 1 end
+
+        local function stamp(v) return tonumber(string.match(v or '', '|(%d+)$') or '0') end
+
+        local function pushTimeline(id, entry, cap)
+          redis.call('LPUSH', tlkey(id), entry)
+          redis.call('LTRIM', tlkey(id), 0, cap - 1)
+        end
+
+        -- Merges two customers; the older (createdAt, then id) survives. Returns survivor, merged.
+        local function merge(a, b, now, cap, streamMax)
+          if a == b then return a, nil end
+          local ca = tonumber(redis.call('HGET', ckey(a), 'createdAt') or '0')
+          local cb = tonumber(redis.call('HGET', ckey(b), 'createdAt') or '0')
+          local win, lose = a, b
+          if cb < ca or (cb == ca and b < a) then win, lose = b, a end
+          for _, ident in ipairs(redis.call('SMEMBERS', idskey(lose))) do
+            redis.call('SET', 'idx:' .. ident, win)
+            redis.call('SADD', idskey(win), ident)
+          end
+          for _, t in ipairs(redis.call('SMEMBERS', tagskey(lose))) do
+            redis.call('SREM', 'tag:' .. t, lose)
+            redis.call('SADD', 'tag:' .. t, win)
+            redis.call('SADD', tagskey(win), t)
+          end
+          local h = redis.call('HGETALL', ckey(lose))
+          for i = 1, #h, 2 do
+            local f, v = h[i], h[i + 1]
+            if f == 'firstSeenAt' then
+              local w = tonumber(redis.call('HGET', ckey(win), f) or v)
+              if tonumber(v) < w then redis.call('HSET', ckey(win), f, v) end
+            elseif f == 'lastSeenAt' then
+              local w = tonumber(redis.call('HGET', ckey(win), f) or '0')
+              if tonumber(v) > w then redis.call('HSET', ckey(win), f, v) end
+            elseif string.sub(f, 1, 8) == 'consent.' then
+              local w = redis.call('HGET', ckey(win), f)
+              if (not w) or stamp(v) > stamp(w) then redis.call('HSET', ckey(win), f, v) end
+            elseif f ~= 'id' and f ~= 'createdAt' then
+              redis.call('HSETNX', ckey(win), f, v)
+            end
+          end
+          local lost = redis.call('LRANGE', tlkey(lose), 0, -1)
+          if #lost > 0 then
+            local all = redis.call('LRANGE', tlkey(win), 0, -1)
+            for _, e in ipairs(lost) do all[#all + 1] = e end
+            local keyed = {}
+            for i, e in ipairs(all) do
+              local ok, d = pcall(cjson.decode, e)
+              keyed[i] = { at = (ok and tonumber(d.at)) or 0, e = e, i = i }
+            end
+            table.sort(keyed, function(x, y) if x.at ~= y.at then return x.at > y.at end return x.i < y.i end)
+            redis.call('DEL', tlkey(win))
+            for i = 1, math.min(#keyed, cap) do redis.call('RPUSH', tlkey(win), keyed[i].e) end
+          end
+          redis.call('DEL', idskey(lose), tagskey(lose), tlkey(lose), ckey(lose))
+          redis.call('HSET', ckey(lose), 'mergedInto', win, 'mergedAt', now)
+          redis.call('ZREM', 'customers', lose)
+          pushTimeline(win, cjson.encode({ at = tonumber(now), type = 'customer.merged', data = { merged = lose } }), cap)
+          redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', 'customer.merged',
+            'customer', win, 'merged', lose, 'at', now)
+          return win, lose
+        end
+
+        local function create(id, now, identity)
+          redis.call('HSET', ckey(id), 'id', id, 'createdAt', now, 'firstSeenAt', now, 'lastSeenAt', now)
+          redis.call('ZADD', 'customers', now, id)
+          redis.call('SET', 'idx:' .. identity, id)
+          redis.call('SADD', idskey(id), identity)
+        end
+
+        -- Binds an identity to a customer; merges when another customer holds it. Returns the survivor.
+        local function bind(id, identity, now, cap, streamMax)
+          local owner = redis.call('GET', 'idx:' .. identity)
+          if not owner then
+            redis.call('SET', 'idx:' .. identity, id)
+            redis.call('SADD', idskey(id), identity)
+            return id, nil, 'bound'
+          end
+          owner = resolve(owner)
+          if owner == id then return id, nil, 'exists' end
+          if not exists(owner) then
+            redis.call('SET', 'idx:' .. identity, id)
+            redis.call('SADD', idskey(id), identity)
+            return id, nil, 'bound'
+          end
+          local win, lose = merge(id, owner, now, cap, streamMax)
+          return win, lose, 'merged'
+        end
+        """#
+}

@@ -1,0 +1,111 @@
+import RedisClient
+
+/// The Lua scripts of the customer model. Each is the shared library plus a body.
+enum LuaScripts {
+    /// One webhook, atomically: replay guard, retry dedup, customer upsert (and merge by unionid),
+    /// consent, tags, timeline, session and the inbound stream. See `CustomerStore.ingest`.
+    static let ingest = RedisScript(
+        name: "ingest",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local nonceKey, dedupKey, idxKey = KEYS[1], KEYS[2], KEYS[3]
+            local now, nonceTTL, dedupTTL, reply, newId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+            local identity, unionid, consentField, consentValue = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+            local entry, cap = ARGV[10], tonumber(ARGV[11])
+            local sessKey, sessMsgsKey, sessMsg, sessTTL, sessCap = ARGV[12], ARGV[13], ARGV[14], ARGV[15], tonumber(ARGV[16])
+            local streamMax, itype, account, payload, replyMsg = ARGV[17], ARGV[18], ARGV[19], ARGV[20], ARGV[21]
+            local ntags = tonumber(ARGV[22])
+
+            if nonceKey ~= '' then
+              if redis.call('SET', nonceKey, '1', 'NX', 'EX', nonceTTL) == false then return { 'replay' } end
+            end
+            local stored = redis.call('GET', dedupKey)
+            if stored then return { 'dup', '', stored } end
+
+            local cid = ''
+            local created = 0
+            if idxKey ~= '' then
+              cid = redis.call('GET', idxKey)
+              if cid then cid = resolve(cid) end
+              if (not cid) or (not exists(cid)) then
+                cid = newId
+                create(cid, now, identity)
+                created = 1
+              end
+              if unionid ~= '' then cid = bind(cid, unionid, now, cap, streamMax) end
+              redis.call('HSET', ckey(cid), 'lastSeenAt', now)
+              if consentField ~= '' then redis.call('HSET', ckey(cid), consentField, consentValue) end
+              for i = 1, ntags do
+                local t = ARGV[22 + i]
+                redis.call('SADD', tagskey(cid), t)
+                redis.call('SADD', 'tag:' .. t, cid)
+                redis.call('SADD', 'tags', t)
+              end
+              pushTimeline(cid, entry, cap)
+              if sessKey ~= '' then
+                redis.call('HSET', sessKey, 'lastInteractionAt', now, 'customer', cid)
+                redis.call('RPUSH', sessMsgsKey, sessMsg)
+                if replyMsg ~= '' then redis.call('RPUSH', sessMsgsKey, replyMsg) end
+                redis.call('LTRIM', sessMsgsKey, -sessCap, -1)
+                redis.call('EXPIRE', sessKey, sessTTL)
+                redis.call('EXPIRE', sessMsgsKey, sessTTL)
+              end
+            end
+            redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', itype, 'account', account,
+              'customer', cid, 'at', now, 'payload', payload)
+            redis.call('SET', dedupKey, reply, 'EX', dedupTTL)
+            return { 'ok', cid, reply, created }
+            """#)
+
+    /// Binds an identity from the admin API. ARGV: id, identity, now, timeline cap, stream max, entry.
+    static let bindIdentity = RedisScript(
+        name: "bind_identity",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local id = resolve(ARGV[1])
+            if not exists(id) then return { 'notfound' } end
+            local win, lose, how = bind(id, ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
+            if how ~= 'exists' then pushTimeline(win, ARGV[6], tonumber(ARGV[4])) end
+            return { how, win, lose or '' }
+            """#)
+
+    /// Adds (ARGV[1] = 'add') or removes ('remove') tag ARGV[2] on customers ARGV[3..]. Returns the
+    /// number changed and the ids that are not customers.
+    static let tagCustomers = RedisScript(
+        name: "tag_customers",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local op, tag = ARGV[1], ARGV[2]
+            local changed, unknown = 0, {}
+            if op == 'add' then redis.call('SADD', 'tags', tag) end
+            for i = 3, #ARGV do
+              local id = resolve(ARGV[i])
+              if exists(id) then
+                if op == 'add' then
+                  changed = changed + redis.call('SADD', tagskey(id), tag)
+                  redis.call('SADD', 'tag:' .. tag, id)
+                else
+                  changed = changed + redis.call('SREM', tagskey(id), tag)
+                  redis.call('SREM', 'tag:' .. tag, id)
+                end
+              else
+                unknown[#unknown + 1] = ARGV[i]
+              end
+            end
+            return { changed, unknown }
+            """#)
+
+    /// Deletes tag ARGV[1] from every customer and from the tag registry. Returns customers touched.
+    static let deleteTag = RedisScript(
+        name: "delete_tag",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local tag = ARGV[1]
+            local existed = redis.call('SREM', 'tags', tag)
+            local n = 0
+            local cursor = '0'
+            repeat
+              local r = redis.call('SSCAN', 'tag:' .. tag, cursor, 'COUNT', 1000)
+              cursor = r[1]
+              for _, id in ipairs(r[2]) do n = n + redis.call('SREM', tagskey(id), tag) end
+            until cursor == '0'
+            redis.call('DEL', 'tag:' .. tag)
+            return { existed, n }
+            """#)
+}

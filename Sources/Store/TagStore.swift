@@ -1,0 +1,56 @@
+import GatewayCore
+import RedisClient
+
+/// Tags as Redis sets both ways: `cust:{id}:tags` and `tag:{name}`, plus the registry `tags`.
+public final class TagStore: Sendable {
+    let redis: RedisPool
+
+    public init(redis: RedisPool) { self.redis = redis }
+
+    /// Every tag with its number of customers, by name.
+    public func all() async throws -> [(name: String, count: Int)] {
+        let names = try await redis.send("SMEMBERS", Keys.tags).strings.sorted()
+        let counts = try await redis.pipelineChecked(names.map { ["SCARD", Keys.tag($0)] })
+        return zip(names, counts).map { ($0, $1.int ?? 0) }
+    }
+
+    /// Registers a tag; false when it existed.
+    public func create(_ name: String) async throws -> Bool { try await redis.send("SADD", Keys.tags, name).int == 1 }
+
+    public func exists(_ name: String) async throws -> Bool { try await redis.send("SISMEMBER", Keys.tags, name).int == 1 }
+
+    public func count(_ name: String) async throws -> Int { try await redis.send("SCARD", Keys.tag(name)).int ?? 0 }
+
+    /// Removes the tag from every customer. Returns nil when the tag did not exist.
+    public func delete(_ name: String) async throws -> Int? {
+        let r = try await redis.eval(LuaScripts.deleteTag, keys: [], args: [name]).array ?? []
+        return r.first?.int == 1 ? (r.count > 1 ? r[1].int ?? 0 : 0) : nil
+    }
+
+    public struct BulkResult: Sendable {
+        public let changed: Int
+        public let unknown: [String]
+    }
+
+    /// Adds or removes a tag on many customers in chunks of 1,000 ids per script call.
+    public func apply(_ name: String, add: Bool, customerIds: [String]) async throws -> BulkResult {
+        var changed = 0
+        var unknown = [String]()
+        var start = 0
+        repeat {
+            let chunk = Array(customerIds[start..<min(start + 1000, customerIds.count)])
+            let r = try await redis.eval(LuaScripts.tagCustomers, keys: [], args: [add ? "add" : "remove", name] + chunk).array ?? []
+            changed += r.first?.int ?? 0
+            if r.count > 1 { unknown += r[1].strings }
+            start += 1000
+        } while start < customerIds.count
+        return BulkResult(changed: changed, unknown: unknown)
+    }
+
+    /// One SSCAN page of a tag's customers; nextCursor nil at the end.
+    public func customers(_ name: String, cursor: String, limit: Int) async throws -> (ids: [String], nextCursor: String?) {
+        let r = try await redis.send("SSCAN", Keys.tag(name), cursor, "COUNT", String(limit)).array ?? []
+        guard r.count == 2, let next = r[0].string else { return ([], nil) }
+        return (r[1].strings, next == "0" ? nil : next)
+    }
+}

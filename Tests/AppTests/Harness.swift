@@ -1,0 +1,91 @@
+import App
+import Foundation
+import GatewayCore
+import GatewayCrypto
+import Hummingbird
+import HummingbirdTesting
+import NIOConcurrencyHelpers
+import NIOCore
+import RedisClient
+import TestSupport
+import XCTest
+
+/// A gateway on a real redis-server with a movable clock and four accounts: plain, compat (demo),
+/// safe, and a WeCom app using Tencent's sample key.
+final class Harness: @unchecked Sendable {
+    static let adminToken = "test-admin-token-0123456789"
+    let server: RedisTestServer
+    let redis: RedisPool
+    let config: GatewayConfig
+    private let nowMs = NIOLockedValueBox<Int64>(1_790_000_000_000)
+
+    init(adminToken: String? = Harness.adminToken) throws {
+        server = try RedisTestServer()
+        redis = RedisPool(server.configuration)
+        var config = try ConfigLoader(environment: [:]).load(yaml: Self.yaml)
+        config.admin.token = adminToken
+        self.config = config
+    }
+
+    deinit { redis.shutdown() }
+
+    static let yaml = """
+        accounts:
+          - { id: plain, platform: wechat, appId: wxplain000000001, token: plaintoken, mode: plain }
+          - id: demo
+            platform: wechat
+            appId: wxb11529c136998cb6
+            token: pamtest
+            encodingAESKey: abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
+            mode: compat
+            scenes: { expo2026: "source:expo-2026" }
+            autoReply:
+              - { match: prefix, keyword: hello, reply: "Hi ]]> there" }
+          - { id: safe, platform: wechat, appId: wxsafe0000000001, token: safetoken, encodingAESKey: jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C, mode: safe }
+          - { id: corp, platform: wecom, corpId: wx5823bf96d3bd56c7, token: QDG6eK, encodingAESKey: jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C, mode: safe }
+        """
+
+    var now: Int64 {
+        get { nowMs.withLockedValue { $0 } }
+        set { nowMs.withLockedValue { $0 = newValue } }
+    }
+    var nowSeconds: Int64 { now / 1000 }
+
+    func builder(_ account: String) -> CallbackBuilder { CallbackBuilder(account: config.account(account)!) }
+
+    func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = buildApplication(config: config, redis: redis, clock: { [nowMs] in nowMs.withLockedValue { $0 } })
+        try await app.test(.router) { client in try await body(client) }
+    }
+
+    func dbSize() async throws -> Int { try await redis.send("DBSIZE").int ?? -1 }
+}
+
+private let nonceCounter = NIOLockedValueBox(0)
+
+func freshNonce() -> String { "n\(nonceCounter.withLockedValue { $0 += 1; return $0 })\(SecureRandom.alphanumeric(6))" }
+
+extension TestClientProtocol {
+    /// POSTs a callback built by `CallbackBuilder`.
+    func callback(_ request: CallbackBuilder.Request) async throws -> TestResponse {
+        try await execute(uri: request.pathAndQuery, method: .post, headers: [.contentType: "text/xml"], body: ByteBuffer(string: request.body))
+    }
+
+    func get(_ uri: String, token: String? = Harness.adminToken) async throws -> TestResponse {
+        var headers: HTTPFields = [:]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await execute(uri: uri, method: .get, headers: headers)
+    }
+
+    func send(_ method: HTTPRequest.Method, _ uri: String, json: String, token: String? = Harness.adminToken) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: json))
+    }
+}
+
+extension TestResponse {
+    var text: String { String(buffer: body) }
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:] }
+    var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+}
