@@ -42,6 +42,11 @@ private struct Parser {
     func fail(_ reason: String) -> XMLParseError { XMLParseError(reason: reason, offset: i) }
 
     mutating func document() throws -> XMLElement {
+        // XML 1.0 allows no C0 control characters but tab, LF and CR, even escaped in CDATA.
+        if let bad = bytes.firstIndex(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) {
+            i = bad
+            throw fail("control character 0x\(String(bytes[bad], radix: 16))")
+        }
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
         skipWhitespace()
         if starts("<?xml") {

@@ -1,0 +1,47 @@
+import XCTest
+
+@testable import GatewayCore
+
+final class ConfigLoaderTests: XCTestCase {
+    func test_shippedConfig_loadsWithDemoDefaultsAndEnvironmentOverrides() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/gateway.yaml").path
+        let config = try ConfigLoader(environment: [:]).load(path: path)
+        let demo = try XCTUnwrap(config.account("demo"))
+        XCTAssertEqual(demo.mode, .compat)
+        XCTAssertEqual(demo.autoReply(for: "Hello there")?.isEmpty, false)
+        XCTAssertNil(config.admin.token, "no token configured = admin API closed")
+        let custom = try ConfigLoader(environment: ["SCRM_DEMO_TOKEN": "fromenv", "SCRM_PORT": "9090", "SCRM_ADMIN_TOKEN": "0123456789abcdef0"]).load(path: path)
+        XCTAssertEqual(custom.account("demo")?.token, "fromenv")
+        XCTAssertEqual(custom.server.port, 9090)
+        XCTAssertEqual(custom.admin.token, "0123456789abcdef0")
+    }
+
+    func test_interpolation_requiredDefaultAndMissing() throws {
+        XCTAssertEqual(try Interpolation.expand("a${X}b", env: ["X": "1"], path: "p"), "a1b")
+        XCTAssertEqual(try Interpolation.expand("${X:-def}", env: [:], path: "p"), "def")
+        XCTAssertEqual(try Interpolation.expand("${X:-def}", env: ["X": ""], path: "p"), "def")
+        XCTAssertThrowsError(try Interpolation.expand("${MISSING}", env: [:], path: "redis.url")) {
+            XCTAssertEqual(($0 as? ConfigError)?.path, "redis.url")
+        }
+    }
+
+    func test_badConfig_failsWithKeyPathAndReason() {
+        let cases: [(String, String)] = [
+            ("server: { port: 99999 }", "server.port"),
+            ("server: { prot: 1 }", "server.prot"),
+            ("accounts: [ { id: a, platform: wechat, appId: x, token: tok, mode: safe } ]", "accounts[0].encodingAESKey"),
+            ("accounts: [ { id: a, platform: wecom, corpId: x, token: tok, encodingAESKey: abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG, mode: plain } ]", "accounts[0].mode"),
+            ("accounts: [ { id: a, appId: x, token: tok }, { id: a, appId: y, token: tok } ]", "accounts[1].id"),
+            ("accounts: [ { id: 'bad id', appId: x, token: tok } ]", "accounts[0].id"),
+            ("accounts: [ { id: a, appId: x, token: tok, scenes: { s: 'has space' } } ]", "accounts[0].scenes.s"),
+            ("admin: { token: short }", "admin.token"),
+            ("webhooks: { timestampWindowSeconds: 600, nonceTTLSeconds: 60 }", "webhooks.nonceTTLSeconds"),
+            ("accounts: [ { id: a, appId: '${NOPE}', token: tok } ]", "accounts[0].appId"),
+        ]
+        for (yaml, path) in cases {
+            XCTAssertThrowsError(try ConfigLoader(environment: [:]).load(yaml: yaml), yaml) { error in
+                XCTAssertEqual((error as? ConfigError)?.path, path, "\(yaml): \(error)")
+            }
+        }
+    }
+}
