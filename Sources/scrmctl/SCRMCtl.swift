@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct SCRMCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scrmctl",
+        abstract: "Talk to a running scrm-gateway: simulate platform webhooks, look customers up, manage tags.",
+        subcommands: [Simulate.self, Customers.self, Tags.self]
+    )
+}
