@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "scrm-gateway", targets: ["scrm-gateway"]),
         .executable(name: "scrmctl", targets: ["scrmctl"]),
+        .executable(name: "scrm-bench", targets: ["scrm-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -88,6 +89,11 @@ let package = Package(
                 "GatewayCore", "GatewayCrypto", "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "scrm-bench",
+            dependencies: ["GatewayCore", "GatewayCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
 
