@@ -52,9 +52,11 @@ let package = Package(
         .target(
             name: "Ingress",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto",
+                "GatewayCore", "Store", "GatewayCrypto", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -63,6 +65,7 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -74,13 +77,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "scrm-gateway",
-            dependencies: ["App", "GatewayCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "App", "GatewayCore", "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(

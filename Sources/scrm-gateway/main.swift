@@ -3,8 +3,10 @@ import Foundation
 import GatewayCore
 import Logging
 import RedisClient
+import ServiceLifecycle
 
-// scrm-gateway: reads SCRM_CONFIG (default config/gateway.yaml) and serves. See README.
+// scrm-gateway: reads SCRM_CONFIG (default config/gateway.yaml) and serves until SIGTERM/SIGINT,
+// then drains in-flight requests before closing Redis. See README.
 let path = ProcessInfo.processInfo.environment["SCRM_CONFIG"] ?? "config/gateway.yaml"
 var logger = Logger(label: "scrm-gateway")
 logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SCRM_LOG_LEVEL"] ?? "info") ?? .info
@@ -16,8 +18,12 @@ do {
             commandTimeoutMs: config.redis.commandTimeoutMs))
     logger.info("starting", metadata: ["config": .string(path), "port": .stringConvertible(config.server.port), "accounts": .stringConvertible(config.accounts.map(\.id))])
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
-    try await buildApplication(config: config, redis: redis, logger: logger).runService()
-    redis.shutdown()
+    let app = buildApplication(config: config, redis: redis, logger: logger)
+    let services = ServiceGroup(
+        configuration: .init(
+            services: [.init(service: RedisPoolService(pool: redis)), .init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+    try await services.run()
 } catch let error as ConfigError {
     FileHandle.standardError.write(Data("scrm-gateway: \(error)\n".utf8))
     exit(78)

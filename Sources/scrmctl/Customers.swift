@@ -76,10 +76,7 @@ struct Tags: AsyncParsableCommand {
         @Argument var name: String
         @Argument var ids: [String]
         @OptionGroup var gateway: GatewayOptions
-        func run() async throws {
-            let body = try JSONSerialization.data(withJSONObject: ["customerIds": ids])
-            printJSON(try await gateway.admin("POST", "/api/v1/tags/\(queryValue(name))/customers", json: String(decoding: body, as: UTF8.self)))
-        }
+        func run() async throws { printJSON(try await Tags.applyTag(name, ids: ids, method: "POST", gateway: gateway)) }
     }
 
     struct Remove: AsyncParsableCommand {
@@ -87,9 +84,12 @@ struct Tags: AsyncParsableCommand {
         @Argument var name: String
         @Argument var ids: [String]
         @OptionGroup var gateway: GatewayOptions
-        func run() async throws {
-            let body = try JSONSerialization.data(withJSONObject: ["customerIds": ids])
-            printJSON(try await gateway.admin("DELETE", "/api/v1/tags/\(queryValue(name))/customers", json: String(decoding: body, as: UTF8.self)))
-        }
+        func run() async throws { printJSON(try await Tags.applyTag(name, ids: ids, method: "DELETE", gateway: gateway)) }
+    }
+
+    /// POST adds the tag to the customers, DELETE removes it.
+    static func applyTag(_ name: String, ids: [String], method: String, gateway: GatewayOptions) async throws -> [String: Any] {
+        let body = try JSONSerialization.data(withJSONObject: ["customerIds": ids])
+        return try await gateway.admin(method, "/api/v1/tags/\(queryValue(name))/customers", json: String(decoding: body, as: UTF8.self))
     }
 }
