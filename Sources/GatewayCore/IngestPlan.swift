@@ -21,6 +21,8 @@ public struct IngestPlan: Sendable {
 
     public static func make(message: InboundMessage, account: Account, nonceKey: String?, reply: String, nowMs: Int64) -> IngestPlan {
         let kind = message.kind
+        let interactionType = message.interactionType
+        let scene = message.scene
         var identity: Identity?
         var consent: (String, String)?
         var sessionOpenId: String?
@@ -45,14 +47,15 @@ public struct IngestPlan: Sendable {
                 }
             }
         }
-        if let scene = message.scene, let tag = account.scenes[scene] { tags.append(tag) }
+        if let scene, let tag = account.scenes[scene] { tags.append(tag) }
 
         let union = message.unionId.flatMap { u -> Identity? in
             u.utf8.allSatisfy(IdentityInput.isTokenByte) && u.utf8.count <= 128 ? Identity(kind: .unionid, value: u) : nil
         }
         let fields = JSONText.object(strings: message.fields)
-        var entry: [(String, String)] = [("at", String(nowMs)), ("type", JSONText.quote(message.interactionType)), ("account", JSONText.quote(account.id))]
-        if let scene = message.scene { entry.append(("scene", JSONText.quote(scene))) }
+        let quotedType = JSONText.quote(interactionType)
+        var entry: [(String, String)] = [("at", String(nowMs)), ("type", quotedType), ("account", JSONText.quote(account.id))]
+        if let scene { entry.append(("scene", JSONText.quote(scene))) }
         entry.append(("data", fields))
         let timelineEntry = JSONText.object(entry)
         let replyMessage: String? =
@@ -60,11 +63,11 @@ public struct IngestPlan: Sendable {
             ? nil
             : JSONText.object([("at", String(nowMs)), ("direction", "\"out\""), ("type", "\"reply\""), ("xml", JSONText.quote(reply))])
         let sessionMessage = JSONText.object([
-            ("at", String(nowMs)), ("direction", "\"in\""), ("type", JSONText.quote(message.interactionType)), ("data", fields),
+            ("at", String(nowMs)), ("direction", "\"in\""), ("type", quotedType), ("data", fields),
         ])
         return IngestPlan(
             account: account.id, nonceKey: nonceKey, dedupKey: Keys.dedup(account: account.id, key: message.dedupKey), identity: identity,
-            unionId: union, consent: consent, tags: tags, interactionType: message.interactionType, timelineEntry: timelineEntry,
+            unionId: union, consent: consent, tags: tags, interactionType: interactionType, timelineEntry: timelineEntry,
             payload: fields, sessionOpenId: sessionOpenId, sessionMessage: sessionMessage, replyMessage: replyMessage, reply: reply, now: nowMs)
     }
 

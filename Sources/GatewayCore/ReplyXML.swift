@@ -2,7 +2,8 @@
 public enum ReplyXML {
     /// A CDATA section; a `]]>` inside the text is split across two sections.
     public static func cdata(_ s: String) -> String {
-        "<![CDATA[" + s.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>") + "]]>"
+        guard s.utf8.contains(UInt8(ascii: "]")), s.contains("]]>") else { return "<![CDATA[" + s + "]]>" }
+        return "<![CDATA[" + s.split(separator: "]]>", omittingEmptySubsequences: false).joined(separator: "]]]]><![CDATA[>") + "]]>"
     }
 
     /// A text reply to `message`: To/From swapped.

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import GatewayCore
@@ -59,5 +60,18 @@ final class InboundMessageTests: XCTestCase {
         XCTAssertFalse(rule.matches("say hello"))
         XCTAssertTrue(AutoReplyRule(match: .contains, keyword: "price", reply: "x").matches("what PRICE?"))
         XCTAssertFalse(AutoReplyRule(match: .exact, keyword: "Hi", caseSensitive: true, reply: "x").matches("hi"))
+    }
+}
+
+final class JSONTextTests: XCTestCase {
+    func test_quote_escapesWhatJSONNeedsAndRoundTripsThroughJSONSerialization() throws {
+        let samples = ["plain", "quote \" backslash \\ newline \n tab \t cr \r", "ctl \u{01}\u{1F}", "中文 ✓ 👋", "sep \u{2028} \u{2029}", ""]
+        for s in samples {
+            let quoted = JSONText.quote(s)
+            let decoded = try JSONSerialization.jsonObject(with: Data("[\(quoted)]".utf8)) as? [String]
+            XCTAssertEqual(decoded, [s], quoted)
+            XCTAssertFalse(quoted.contains("\u{2028}"))
+        }
+        XCTAssertEqual(JSONText.quote("a\"b"), "\"a\\\"b\"")
     }
 }
