@@ -1,3 +1,5 @@
+import Foundation
+
 /// One way to recognise a customer. Stored as `type:account:value` (account-scoped) or `type:value`,
 /// which is also the identity index key's suffix (`idx:` + storage form).
 public struct Identity: Sendable, Hashable {
@@ -95,5 +97,3 @@ public enum IdentityInput {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
     }
 }
-
-import Foundation

@@ -1,3 +1,4 @@
+import GatewayCore
 import Hummingbird
 import NIOCore
 
@@ -18,21 +19,8 @@ public struct APIError: HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
-        let body = "{\"error\":{\"code\":\(quote(code)),\"message\":\(quote(message))}}"
+        let body = "{\"error\":{\"code\":\(JSONText.quote(code)),\"message\":\(JSONText.quote(message))}}"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-
-    private func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += " "
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
     }
 
     public static let unavailable = APIError(.serviceUnavailable, "unavailable", "storage is temporarily unavailable; retry later")
