@@ -23,6 +23,7 @@ public func buildApplication(
 
     let router = Router()
     router.add(middleware: MetricsMiddleware())
+    router.add(middleware: JSONErrorMiddleware())
     router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"up\"}"))) }
     router.get("/readyz") { _, _ in
         do {

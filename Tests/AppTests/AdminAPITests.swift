@@ -127,3 +127,14 @@ final class AdminAPITests: XCTestCase {
         }
     }
 }
+
+final class RoutingTests: XCTestCase {
+    func test_unknownRoute_answersJSONError() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            let r = try await client.execute(uri: "/no/such/route", method: .get)
+            XCTAssertEqual(r.status, .notFound)
+            XCTAssertEqual(r.errorCode, "not_found")
+        }
+    }
+}
