@@ -1,13 +1,18 @@
-import GatewayCrypto
-
 /// Sortable unique ids (ULID: 48-bit milliseconds + 80 random bits, Crockford base32, 26 characters).
 /// Ids made later sort later, so "the older customer" is the smaller id.
 public enum CustomerID {
     private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
     public static func make(milliseconds: Int64) -> String {
-        let random = SecureRandom.bytes(10)
-        var value: [UInt8] = (0..<6).map { UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - $0))) } + random
+        // 80 random bits from the system CSPRNG (getrandom), cheaper per call than OpenSSL's RAND_bytes.
+        var rng = SystemRandomNumberGenerator()
+        let r1 = rng.next()
+        let r2 = UInt16(truncatingIfNeeded: rng.next())
+        var value = [UInt8](repeating: 0, count: 16)
+        for k in 0..<6 { value[k] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - k))) }
+        for k in 0..<8 { value[6 + k] = UInt8(truncatingIfNeeded: r1 >> (8 * k)) }
+        value[14] = UInt8(truncatingIfNeeded: r2 >> 8)
+        value[15] = UInt8(truncatingIfNeeded: r2)
         // 128 bits -> 26 symbols of 5 bits (the first carries 3).
         var out = [UInt8](repeating: 0, count: 26)
         for k in stride(from: 25, through: 0, by: -1) {

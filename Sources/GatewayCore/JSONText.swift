@@ -37,7 +37,16 @@ public enum JSONText {
 
     /// An object from ordered pairs whose values are already JSON.
     public static func object(_ pairs: [(String, String)]) -> String {
-        "{" + pairs.map { quote($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+        var out = "{"
+        out.reserveCapacity(pairs.reduce(2) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
+        for (i, pair) in pairs.enumerated() {
+            if i > 0 { out += "," }
+            out += quote(pair.0)
+            out += ":"
+            out += pair.1
+        }
+        out += "}"
+        return out
     }
 
     /// An object of string values, keys sorted so output is stable.

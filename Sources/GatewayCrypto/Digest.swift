@@ -2,8 +2,13 @@ import COpenSSL
 
 /// SHA digests over OpenSSL's one-shot EVP_Digest.
 public enum Digest {
-    public static func sha1(_ data: some Collection<UInt8>) -> [UInt8] { digest(EVP_sha1(), data) }
-    public static func sha256(_ data: some Collection<UInt8>) -> [UInt8] { digest(EVP_sha256(), data) }
+    // OpenSSL 3 looks the algorithm up in its provider on every call made with EVP_sha1(); an explicitly
+    // fetched EVP_MD skips that lookup. Fetched once, never freed (process lifetime), thread-safe to share.
+    nonisolated(unsafe) static let sha1MD = EVP_MD_fetch(nil, "SHA1", nil)
+    nonisolated(unsafe) static let sha256MD = EVP_MD_fetch(nil, "SHA256", nil)
+
+    public static func sha1(_ data: some Collection<UInt8>) -> [UInt8] { digest(sha1MD, data) }
+    public static func sha256(_ data: some Collection<UInt8>) -> [UInt8] { digest(sha256MD, data) }
 
     public static func sha1Hex(_ string: String) -> String { Hex.encode(sha1(Array(string.utf8))) }
 
@@ -21,10 +26,10 @@ public enum Digest {
 /// HMAC over OpenSSL.
 public enum HMAC {
     public static func sha1(key: some Collection<UInt8>, data: some Collection<UInt8>) -> [UInt8] {
-        mac(EVP_sha1(), key, data)
+        mac(Digest.sha1MD, key, data)
     }
     public static func sha256(key: some Collection<UInt8>, data: some Collection<UInt8>) -> [UInt8] {
-        mac(EVP_sha256(), key, data)
+        mac(Digest.sha256MD, key, data)
     }
 
     private static func mac(_ md: OpaquePointer?, _ key: some Collection<UInt8>, _ data: some Collection<UInt8>) -> [UInt8] {
