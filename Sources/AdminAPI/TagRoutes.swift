@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import Hummingbird
 import Ingress
@@ -27,7 +28,7 @@ struct TagRoutes {
         }
         group.delete("/tags/:name") { _, context in
             try await storage {
-                let name = try validName(try context.parameters.require("name"))
+                let name = try pathName(context)
                 guard let removed = try await tags.delete(name) else { throw APIError.notFound("tag") }
                 return JSONResponse.ok(JSONText.object([("name", JSONText.quote(name)), ("removedFromCustomers", String(removed))]))
             }
@@ -36,7 +37,7 @@ struct TagRoutes {
         group.delete("/tags/:name/customers") { request, context in try await storage { try await bulk(add: false, request, context) } }
         group.get("/tags/:name/customers") { request, context in
             try await storage {
-                let name = try validName(try context.parameters.require("name"))
+                let name = try pathName(context)
                 guard try await tags.exists(name) else { throw APIError.notFound("tag") }
                 let q = request.uri.queryParameters
                 let cursor = q.get("cursor").map { String($0) } ?? "0"
@@ -58,13 +59,20 @@ struct TagRoutes {
     struct NameBody: Decodable { let name: String }
     struct IdsBody: Decodable { let customerIds: [String] }
 
+    /// The tag name from the path; Hummingbird leaves path parameters percent-encoded (e.g. 贵宾 arrives as %E8%B4%B5%E5%AE%BE).
+    func pathName(_ context: some RequestContext) throws -> String {
+        let raw = try context.parameters.require("name")
+        guard let decoded = raw.removingPercentEncoding else { throw APIError.badRequest("tag name is not valid percent-encoding", code: "invalid_tag") }
+        return try validName(decoded)
+    }
+
     func validName(_ name: String) throws -> String {
         guard TagName.isValid(name) else { throw APIError.badRequest(TagName.rule, code: "invalid_tag") }
         return name
     }
 
     func bulk(add: Bool, _ request: Request, _ context: some RequestContext) async throws -> Response {
-        let name = try validName(try context.parameters.require("name"))
+        let name = try pathName(context)
         let body = try await request.decodeJSON(IdsBody.self, maxBytes: maxBulkIds * 40 + 1024)
         guard !body.customerIds.isEmpty, body.customerIds.count <= maxBulkIds else {
             throw APIError.badRequest("customerIds must hold 1 to \(maxBulkIds) ids", code: "invalid_body")

@@ -138,3 +138,25 @@ final class RoutingTests: XCTestCase {
         }
     }
 }
+
+final class TagNameTests: XCTestCase {
+    func test_nonASCIITagNames_workThroughPercentEncodedPaths() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            let xml = SampleCallbacks.event(to: "gh", from: "oCN", event: "subscribe", createTime: h.nowSeconds)
+            _ = try await client.callback(try h.builder("demo").post(xml: xml, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false))
+            let found = try await client.get("/api/v1/customers/lookup?account=demo&openid=oCN")
+            let id = try XCTUnwrap(found.json["id"] as? String)
+            let encoded = "贵宾".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let added = try await client.send(.post, "/api/v1/tags/\(encoded)/customers", json: "{\"customerIds\":[\"\(id)\"]}")
+            XCTAssertEqual(added.status, .ok, added.text)
+            XCTAssertEqual(added.json["name"] as? String, "贵宾")
+            let customer = try await client.get("/api/v1/customers/\(id)")
+            XCTAssertEqual(customer.json["tags"] as? [String], ["贵宾"])
+            let page = try await client.get("/api/v1/tags/\(encoded)/customers")
+            XCTAssertEqual(page.json["customerIds"] as? [String], [id])
+            let bad = try await client.send(.post, "/api/v1/tags/%ZZ/customers", json: "{\"customerIds\":[\"\(id)\"]}")
+            XCTAssertEqual(bad.errorCode, "invalid_tag")
+        }
+    }
+}
