@@ -14,7 +14,9 @@ public enum Keys {
     /// Set of every known tag name.
     public static let tags = "tags"
 
+    /// String "<lastInteractionAt ms> <customer id>", expiring with the 48 h window.
     public static func session(account: String, openid: String) -> String { "sess:{\(account):\(openid)}" }
+    /// List of the session's last messages (JSON), oldest first, same expiry.
     public static func sessionMessages(account: String, openid: String) -> String { "sess:{\(account):\(openid)}:msgs" }
 
     public static func dedup(account: String, key: String) -> String { "dedup:\(account):\(key)" }

@@ -119,11 +119,11 @@ public final class CustomerStore: Sendable {
 
     public func session(account: String, openid: String) async throws -> Session? {
         let r = try await redis.pipelineChecked([
-            ["HGETALL", Keys.session(account: account, openid: openid)], ["LRANGE", Keys.sessionMessages(account: account, openid: openid), "0", "-1"],
+            ["GET", Keys.session(account: account, openid: openid)], ["LRANGE", Keys.sessionMessages(account: account, openid: openid), "0", "-1"],
         ])
-        let hash = r[0].dictionary
-        guard let last = hash["lastInteractionAt"].flatMap({ Int64($0) }) else { return nil }
-        var customer = hash["customer"]
+        let fields = (r[0].string ?? "").split(separator: " ", maxSplits: 1)
+        guard let last = fields.first.flatMap({ Int64($0) }) else { return nil }
+        var customer = fields.count > 1 && !fields[1].isEmpty ? String(fields[1]) : nil
         if let c = customer { customer = try await resolve(c) }
         return Session(lastInteractionAt: last, customerId: customer, messages: r[1].strings)
     }

@@ -19,11 +19,20 @@ enum LuaCustomerLibrary {
 
         local function exists(id) return redis.call('HEXISTS', ckey(id), 'createdAt') == 1 end
 
+        -- resolve and exists in one read per hop: the live id and whether that customer exists.
+        local function resolveLive(id)
+          for _ = 1, 16 do
+            local r = redis.call('HMGET', ckey(id), 'mergedInto', 'createdAt')
+            if not r[1] then return id, r[2] ~= false end
+            id = r[1]
+          end
+          return id, false
+        end
+
         local function stamp(v) return tonumber(string.match(v or '', '|(%d+)$') or '0') end
 
         local function pushTimeline(id, entry, cap)
-          redis.call('LPUSH', tlkey(id), entry)
-          redis.call('LTRIM', tlkey(id), 0, cap - 1)
+          if redis.call('LPUSH', tlkey(id), entry) > cap then redis.call('LTRIM', tlkey(id), 0, cap - 1) end
         end
 
         -- Merges two customers; the older (createdAt, then id) survives. Returns survivor, merged.
@@ -80,8 +89,9 @@ enum LuaCustomerLibrary {
           return win, lose
         end
 
-        local function create(id, now, identity)
-          redis.call('HSET', ckey(id), 'id', id, 'createdAt', now, 'firstSeenAt', now, 'lastSeenAt', now)
+        -- extra: more field/value pairs for the new hash (e.g. a consent), written in the same HSET.
+        local function create(id, now, identity, extra)
+          redis.call('HSET', ckey(id), 'id', id, 'createdAt', now, 'firstSeenAt', now, 'lastSeenAt', now, unpack(extra or {}))
           redis.call('ZADD', 'customers', now, id)
           redis.call('SET', 'idx:' .. identity, id)
           redis.call('SADD', idskey(id), identity)

@@ -24,16 +24,20 @@ enum LuaScripts {
             local cid = ''
             local created = 0
             if idxKey ~= '' then
+              local live = false
               cid = redis.call('GET', idxKey)
-              if cid then cid = resolve(cid) end
-              if (not cid) or (not exists(cid)) then
+              if cid then cid, live = resolveLive(cid) end
+              local fields = {}
+              if consentField ~= '' then fields = { consentField, consentValue } end
+              if not live then
                 cid = newId
-                create(cid, now, identity)
+                create(cid, now, identity, fields)
                 created = 1
               end
               if unionid ~= '' then cid = bind(cid, unionid, now, cap, streamMax) end
-              redis.call('HSET', ckey(cid), 'lastSeenAt', now)
-              if consentField ~= '' then redis.call('HSET', ckey(cid), consentField, consentValue) end
+              if created == 0 or cid ~= newId then
+                redis.call('HSET', ckey(cid), 'lastSeenAt', now, unpack(fields))
+              end
               for i = 1, ntags do
                 local t = ARGV[22 + i]
                 redis.call('SADD', tagskey(cid), t)
@@ -42,11 +46,11 @@ enum LuaScripts {
               end
               pushTimeline(cid, entry, cap)
               if sessKey ~= '' then
-                redis.call('HSET', sessKey, 'lastInteractionAt', now, 'customer', cid)
-                redis.call('RPUSH', sessMsgsKey, sessMsg)
-                if replyMsg ~= '' then redis.call('RPUSH', sessMsgsKey, replyMsg) end
-                redis.call('LTRIM', sessMsgsKey, -sessCap, -1)
-                redis.call('EXPIRE', sessKey, sessTTL)
+                redis.call('SET', sessKey, now .. ' ' .. cid, 'EX', sessTTL)
+                local n
+                if replyMsg ~= '' then n = redis.call('RPUSH', sessMsgsKey, sessMsg, replyMsg)
+                else n = redis.call('RPUSH', sessMsgsKey, sessMsg) end
+                if n > sessCap then redis.call('LTRIM', sessMsgsKey, -sessCap, -1) end
                 redis.call('EXPIRE', sessMsgsKey, sessTTL)
               end
             end

@@ -10,6 +10,8 @@ import ServiceLifecycle
 let path = ProcessInfo.processInfo.environment["SCRM_CONFIG"] ?? "config/gateway.yaml"
 var logger = Logger(label: "scrm-gateway")
 logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SCRM_LOG_LEVEL"] ?? "info") ?? .info
+// Metrics first: handles created before the bootstrap (the Redis pool's latency timer) would stay no-ops.
+_ = Observability.registry()
 do {
     let config = try ConfigLoader().load(path: path)
     let redis = RedisPool(

@@ -123,7 +123,10 @@ final class AdminAPITests: XCTestCase {
             let metrics = try await client.execute(uri: "/metrics", method: .get).text
             XCTAssertTrue(metrics.contains("scrm_webhook_rejected_total{reason=\"bad_signature\"}"), metrics)
             XCTAssertTrue(metrics.contains("scrm_webhook_dedup_hits_total"))
-            XCTAssertTrue(metrics.contains("scrm_redis_roundtrip_seconds"))
+            XCTAssertTrue(metrics.contains("scrm_redis_roundtrip_seconds_count"), metrics)
+            let requestLines = metrics.split(separator: "\n").filter { $0.hasPrefix("hb_requests") && $0.contains("/webhooks/wechat/") }
+            XCTAssertTrue(requestLines.contains { $0.contains("http_response_status_code=\"200\"") }, "requests by route and status:\n\(metrics)")
+            XCTAssertTrue(requestLines.contains { $0.contains("http_response_status_code=\"403\"") }, "the forged request counted as 403")
         }
     }
 }

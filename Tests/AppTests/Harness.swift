@@ -19,11 +19,13 @@ final class Harness: @unchecked Sendable {
     let config: GatewayConfig
     private let nowMs = NIOLockedValueBox<Int64>(1_790_000_000_000)
 
-    init(adminToken: String? = Harness.adminToken) throws {
+    init(adminToken: String? = Harness.adminToken, configure: (inout GatewayConfig) -> Void = { _ in }) throws {
+        _ = Observability.registry()  // as in main.swift: before the pool creates its metric handles
         server = try RedisTestServer()
         redis = RedisPool(server.configuration)
         var config = try ConfigLoader(environment: [:]).load(yaml: Self.yaml)
         config.admin.token = adminToken
+        configure(&config)
         self.config = config
     }
 

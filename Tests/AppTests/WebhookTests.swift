@@ -66,6 +66,33 @@ final class WebhookTests: XCTestCase {
         XCTAssertTrue((48 * 3600 - 5...48 * 3600).contains(ttl), "session expires 48 h after the last activity, got \(ttl)")
     }
 
+    func test_timelineAndSession_keepOnlyTheNewestUpToTheirCaps() async throws {
+        let h = try Harness { config in
+            config.customers.timelineCap = 3
+            config.sessions.messageCap = 5
+        }
+        try await h.test { client in
+            for i in 1...6 {
+                h.now += 1000
+                let xml = SampleCallbacks.text(to: "gh_demo", from: "oCAP", content: "hello \(i)", msgId: "\(7000 + i)", createTime: h.nowSeconds)
+                let r = try await client.callback(try h.builder("demo").post(xml: xml, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false))
+                XCTAssertEqual(r.status, .ok)
+            }
+            let found = try await client.get("/api/v1/customers/lookup?account=demo&openid=oCAP")
+            let id = try XCTUnwrap(found.json["id"] as? String)
+            let timeline = try await client.get("/api/v1/customers/\(id)/timeline")
+            let contents = (timeline.json["items"] as? [[String: Any]] ?? []).map { ($0["data"] as? [String: String])?["Content"] }
+            XCTAssertEqual(contents, ["hello 6", "hello 5", "hello 4"], "newest first, capped at 3")
+
+            let session = try await client.get("/api/v1/sessions/demo/oCAP")
+            let messages = try XCTUnwrap(session.json["messages"] as? [[String: Any]])
+            XCTAssertEqual(messages.count, 5, "each exchange stores the message and the auto-reply; capped at 5")
+            XCTAssertEqual(messages.map { $0["direction"] as? String }, ["out", "in", "out", "in", "out"], "oldest first, last exchange kept")
+            XCTAssertEqual(messages.compactMap { ($0["data"] as? [String: String])?["Content"] }, ["hello 5", "hello 6"])
+            XCTAssertEqual(session.json["customerId"] as? String, id)
+        }
+    }
+
     func test_autoReply_retryWithNewNonceGetsSameReplyAndStoresOnce() async throws {
         let h = try Harness()
         let xml = SampleCallbacks.text(to: "gh_demo", from: "oDEMO1", content: "HELLO there", msgId: "2001", createTime: h.nowSeconds)
