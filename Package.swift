@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "scrm-gateway", targets: ["scrm-gateway"]),
         .executable(name: "scrmctl", targets: ["scrmctl"]),
         .executable(name: "scrm-bench", targets: ["scrm-bench"]),
+        .executable(name: "scrm-fakes", targets: ["scrm-fakes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -102,15 +103,19 @@ let package = Package(
         ),
         .executableTarget(
             name: "scrm-bench",
-            dependencies: ["GatewayCore", "GatewayCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GatewayCore", "GatewayCrypto", "HTTPTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // Loopback fakes of the providers (WeChat API, SMS, ESP, CRM) for tests and benchmarks.
+        .target(name: "FakeProviders", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
+        .executableTarget(name: "scrm-fakes", dependencies: ["FakeProviders", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
 
         // Test helpers: start a real redis-server on a free loopback port.
         .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"], swiftSettings: strict),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: strict),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "GatewayCore", "FakeProviders", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "AppTests",
             dependencies: [

@@ -11,6 +11,7 @@ ensure_packages() {
   dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || missing+=(libcurl4-openssl-dev)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  dpkg -s python3-aiosmtpd >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing: ${missing[*]}" >&2

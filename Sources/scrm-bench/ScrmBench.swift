@@ -2,19 +2,21 @@ import ArgumentParser
 import Foundation
 import GatewayCore
 import GatewayCrypto
+import HTTPTransport
 
 /// Load-test helpers for scripts/bench.
 @main
-struct ScrmBench: ParsableCommand {
+struct ScrmBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scrm-bench",
-        abstract: "Writes distinct, validly signed webhook requests for wrk (one per line: path TAB body).",
-        subcommands: [Requests.self]
+        abstract: "Load tools for scripts/bench.",
+        subcommands: [Requests.self, Outbound.self]
     )
 }
 
 struct Requests: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate requests for one scenario.")
+    static let configuration = CommandConfiguration(
+        abstract: "Writes distinct, validly signed webhook requests for wrk (one per line: path TAB body).")
 
     enum Scenario: String, ExpressibleByArgument { case plainText = "plain-text", safeText = "safe-text", subscribe }
 

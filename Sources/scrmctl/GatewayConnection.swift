@@ -38,7 +38,7 @@ struct GatewayOptions: ParsableArguments {
     }
 
     func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        do { return try await HTTPTransport.send(request) } catch {
+        do { return try await HTTPTransport.shared.send(request) } catch {
             throw ValidationError("cannot reach the gateway at \(baseURL): \(error). Is scripts/run running?")
         }
     }
