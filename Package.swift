@@ -106,6 +106,7 @@ let package = Package(
             dependencies: ["GatewayCore", "GatewayCrypto", "HTTPTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        .target(name: "Outbound", dependencies: ["GatewayCore", "RedisClient", "HTTPTransport"], swiftSettings: strict),
         // Loopback fakes of the providers (WeChat API, SMS, ESP, CRM) for tests and benchmarks.
         .target(name: "FakeProviders", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
         .executableTarget(name: "scrm-fakes", dependencies: ["FakeProviders", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
@@ -115,6 +116,7 @@ let package = Package(
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"], swiftSettings: strict),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: strict),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OutboundTests", dependencies: ["Outbound", "GatewayCore", "RedisClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "GatewayCore", "FakeProviders", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "AppTests",

@@ -23,4 +23,7 @@ public enum Keys {
     public static func nonce(account: String, nonce: String, signature: String) -> String { "nonce:\(account):\(nonce):\(signature)" }
 
     public static let inboundStream = "stream:inbound"
+
+    /// GCRA state of one adapter's limit; `scope` names the account or sender it is per ("" = the adapter).
+    public static func rateLimit(adapter: String, scope: String = "") -> String { scope.isEmpty ? "rl:{\(adapter)}" : "rl:{\(adapter)}:\(scope)" }
 }
