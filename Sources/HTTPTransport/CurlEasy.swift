@@ -1,4 +1,5 @@
 import CCurl
+import Foundation
 
 /// What a finished transfer produced.
 struct CurlOutcome {
@@ -90,7 +91,7 @@ final class CurlEasy {
             if line.hasPrefix("HTTP/") {
                 easy.responseHeaders = []  // a new response (after 100 Continue or an interim answer)
             } else if let colon = line.firstIndex(of: ":") {
-                let value = line[line.index(after: colon)...].trimmingWhitespace()
+                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
                 easy.responseHeaders.append((String(line[..<colon]), value))
             }
             return n
@@ -148,21 +149,11 @@ final class CurlEasy {
             switch code {
             case CURLE_OPERATION_TIMEDOUT: kind = .timeout
             case CURLE_WRITE_ERROR where overflowed: kind = .tooLarge
-            case CURLE_LOGIN_DENIED, CURLE_SEND_ERROR where status >= 400, CURLE_RECV_ERROR where status >= 400: kind = .refused
+            case CURLE_LOGIN_DENIED: kind = .refused
             default: kind = status >= 400 ? .refused : .network
             }
             return .failure(TransportError(kind: kind, curlCode: Int(code.rawValue), protocolCode: status, message: String(cString: curl_easy_strerror(code))))
         }
         return .success(CurlOutcome(status: status, headers: responseHeaders, body: responseBody))
-    }
-}
-
-extension Substring {
-    /// Without leading and trailing spaces, tabs, CR and LF (compared as scalars: "\r\n" is one Character).
-    fileprivate func trimmingWhitespace() -> String {
-        let scalars = unicodeScalars
-        let isSpace: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
-        guard let start = scalars.firstIndex(where: { !isSpace($0) }), let end = scalars.lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(scalars[start...end])
     }
 }

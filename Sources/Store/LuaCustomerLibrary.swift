@@ -7,19 +7,7 @@ enum LuaCustomerLibrary {
         local function idskey(id) return 'cust:{' .. id .. '}:ids' end
         local function tlkey(id) return 'cust:{' .. id .. '}:timeline' end
 
-        -- Follows mergedInto redirects to the surviving customer.
-        local function resolve(id)
-          for _ = 1, 16 do
-            local m = redis.call('HGET', ckey(id), 'mergedInto')
-            if not m then return id end
-            id = m
-          end
-          return id
-        end
-
-        local function exists(id) return redis.call('HEXISTS', ckey(id), 'createdAt') == 1 end
-
-        -- resolve and exists in one read per hop: the live id and whether that customer exists.
+        -- Follows mergedInto redirects: the surviving id, and whether that customer exists (one read per hop).
         local function resolveLive(id)
           for _ = 1, 16 do
             local r = redis.call('HMGET', ckey(id), 'mergedInto', 'createdAt')
@@ -105,9 +93,10 @@ enum LuaCustomerLibrary {
             redis.call('SADD', idskey(id), identity)
             return id, nil, 'bound'
           end
-          owner = resolve(owner)
+          local live
+          owner, live = resolveLive(owner)
           if owner == id then return id, nil, 'exists' end
-          if not exists(owner) then
+          if not live then
             redis.call('SET', 'idx:' .. identity, id)
             redis.call('SADD', idskey(id), identity)
             return id, nil, 'bound'

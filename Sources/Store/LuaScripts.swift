@@ -64,8 +64,8 @@ enum LuaScripts {
     static let bindIdentity = RedisScript(
         name: "bind_identity",
         source: LuaCustomerLibrary.source + "\n" + #"""
-            local id = resolve(ARGV[1])
-            if not exists(id) then return { 'notfound' } end
+            local id, live = resolveLive(ARGV[1])
+            if not live then return { 'notfound' } end
             local win, lose, how = bind(id, ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
             if how ~= 'exists' then pushTimeline(win, ARGV[6], tonumber(ARGV[4])) end
             return { how, win, lose or '' }
@@ -80,8 +80,8 @@ enum LuaScripts {
             local changed, unknown = 0, {}
             if op == 'add' then redis.call('SADD', 'tags', tag) end
             for i = 3, #ARGV do
-              local id = resolve(ARGV[i])
-              if exists(id) then
+              local id, live = resolveLive(ARGV[i])
+              if live then
                 if op == 'add' then
                   changed = changed + redis.call('SADD', tagskey(id), tag)
                   redis.call('SADD', 'tag:' .. tag, id)
