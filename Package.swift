@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // System libraries: typed shims over variadic and macro C APIs. Only GatewayCrypto, RedisClient and
@@ -106,7 +107,15 @@ let package = Package(
             dependencies: ["GatewayCore", "GatewayCrypto", "HTTPTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
-        .target(name: "Outbound", dependencies: ["GatewayCore", "RedisClient", "HTTPTransport"], swiftSettings: strict),
+        .target(
+            name: "Outbound",
+            dependencies: [
+                "GatewayCore", "GatewayCrypto", "RedisClient", "HTTPTransport",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         // Loopback fakes of the providers (WeChat API, SMS, ESP, CRM) for tests and benchmarks.
         .target(name: "FakeProviders", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
         .executableTarget(name: "scrm-fakes", dependencies: ["FakeProviders", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
@@ -116,7 +125,14 @@ let package = Package(
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"], swiftSettings: strict),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: strict),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "OutboundTests", dependencies: ["Outbound", "GatewayCore", "RedisClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "OutboundTests",
+            dependencies: [
+                "Outbound", "GatewayCore", "RedisClient", "HTTPTransport", "FakeProviders", "TestSupport",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "GatewayCore", "FakeProviders", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "AppTests",

@@ -6,6 +6,11 @@ import Yams
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let reason: String
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
     public var description: String { "config error at \(path.isEmpty ? "<root>" : path): \(reason)" }
 }
 
@@ -26,7 +31,7 @@ public struct ConfigLoader {
     public func load(yaml: String) throws -> GatewayConfig {
         let tree: Any?
         do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
-        let root = try Node(value: tree ?? [String: Any](), path: "", env: environment).map()
+        let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map()
         var config = GatewayConfig()
         try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "accounts"])
 
@@ -83,7 +88,7 @@ public struct ConfigLoader {
         return config
     }
 
-    private func account(_ node: Node) throws -> Account {
+    private func account(_ node: ConfigNode) throws -> Account {
         let m = try node.map()
         try m.only(["id", "platform", "appId", "corpId", "token", "encodingAESKey", "mode", "scenes", "autoReply"])
         let id = try m.string("id")
@@ -136,120 +141,5 @@ public struct ConfigLoader {
         return Account(
             id: id, platform: platform, appId: appId, token: token, encodingAESKey: key.isEmpty ? nil : key, mode: mode, scenes: scenes,
             autoReplies: rules)
-    }
-}
-
-/// A YAML value with its key path, for error messages.
-private struct Node {
-    let value: Any
-    let path: String
-    let env: [String: String]
-
-    init(value: Any, path: String, env: [String: String]) {
-        self.value = value
-        self.path = path
-        self.env = env
-    }
-
-    func map() throws -> MapNode {
-        guard let d = value as? [String: Any] else { throw ConfigError(path: path, reason: "must be a mapping") }
-        return MapNode(dict: d, path: path, env: env)
-    }
-}
-
-private struct MapNode {
-    let dict: [String: Any]
-    let path: String
-    let env: [String: String]
-
-    var keys: [String] { dict.keys.sorted() }
-
-    func child(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
-
-    func only(_ allowed: Set<String>) throws {
-        for key in dict.keys.sorted() where !allowed.contains(key) {
-            throw ConfigError(path: child(key), reason: "unknown key (expected one of: \(allowed.sorted().joined(separator: ", ")))")
-        }
-    }
-
-    func optionalMap(_ key: String) throws -> MapNode? {
-        guard let v = dict[key], !(v is NSNull) else { return nil }
-        return try Node(value: v, path: child(key), env: env).map()
-    }
-
-    func optionalList(_ key: String) throws -> [Node]? {
-        guard let v = dict[key], !(v is NSNull) else { return nil }
-        guard let list = v as? [Any] else { throw ConfigError(path: child(key), reason: "must be a list") }
-        return list.enumerated().map { Node(value: $0.element, path: "\(child(key))[\($0.offset)]", env: env) }
-    }
-
-    func string(_ key: String, default fallback: String? = nil) throws -> String {
-        guard let v = dict[key], !(v is NSNull) else {
-            if let fallback { return fallback }
-            throw ConfigError(path: child(key), reason: "is required")
-        }
-        let raw: String
-        switch v {
-        case let s as String: raw = s
-        case let i as Int: raw = String(i)
-        case let b as Bool: raw = String(b)
-        case let d as Double: raw = String(d)
-        default: throw ConfigError(path: child(key), reason: "must be a string")
-        }
-        return try Interpolation.expand(raw, env: env, path: child(key))
-    }
-
-    func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
-        guard dict[key] != nil else { return fallback }
-        let s = try string(key)
-        guard let i = Int(s) else { throw ConfigError(path: child(key), reason: "must be an integer, got \"\(s)\"") }
-        guard range.contains(i) else { throw ConfigError(path: child(key), reason: "must be in \(range.lowerBound)...\(range.upperBound)") }
-        return i
-    }
-
-    func bool(_ key: String, default fallback: Bool) throws -> Bool {
-        guard dict[key] != nil else { return fallback }
-        switch try string(key).lowercased() {
-        case "true", "yes", "on", "1": return true
-        case "false", "no", "off", "0": return false
-        default: throw ConfigError(path: child(key), reason: "must be true or false")
-        }
-    }
-}
-
-/// `${VAR}` and `${VAR:-default}` expansion.
-public enum Interpolation {
-    public static func expand(_ s: String, env: [String: String], path: String) throws -> String {
-        guard s.contains("${") else { return s }
-        var out = ""
-        var rest = Substring(s)
-        while let start = rest.range(of: "${") {
-            out += rest[..<start.lowerBound]
-            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
-                throw ConfigError(path: path, reason: "unterminated ${ in \"\(s)\"")
-            }
-            let expr = rest[start.upperBound..<end]
-            let name: Substring
-            let fallback: Substring?
-            if let sep = expr.range(of: ":-") {
-                name = expr[..<sep.lowerBound]
-                fallback = expr[sep.upperBound...]
-            } else {
-                name = expr
-                fallback = nil
-            }
-            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
-                throw ConfigError(path: path, reason: "bad variable name in ${\(expr)}")
-            }
-            if let v = env[String(name)], !(v.isEmpty && fallback != nil) {
-                out += v
-            } else if let fallback {
-                out += fallback
-            } else {
-                throw ConfigError(path: path, reason: "environment variable \(name) is not set")
-            }
-            rest = rest[rest.index(after: end)...]
-        }
-        return out + rest
     }
 }

@@ -93,7 +93,7 @@ public enum IdentityInput {
         }
     }
 
-    static func isTokenByte(_ b: UInt8) -> Bool {
+    public static func isTokenByte(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
     }
 }

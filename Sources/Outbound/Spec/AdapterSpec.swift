@@ -1,0 +1,184 @@
+import GatewayCore
+
+/// One provider, as `adapters/<name>.yaml` describes it: how a message becomes a request, how the
+/// answer is read, and how fast the provider may be called. Parsed by `AdapterSpecParser`; secrets are
+/// only names of environment variables until `AdapterCatalog` resolves the adapters in use.
+public struct AdapterSpec: Sendable {
+    public enum Channel: String, Sendable, CaseIterable { case wechat, sms, email }
+
+    public let name: String
+    /// The file it came from, for error messages.
+    public let file: String
+    public let channel: Channel
+    public let summary: String
+    let settings: [String: SettingSource]
+    public let rateLimit: RateLimitSpec?
+    /// Customer-service messages: only within this many hours of the follower's last interaction.
+    public let sessionWindowHours: Int?
+    let kind: Kind
+
+    enum Kind: Sendable {
+        case http(HTTPPart)
+        case smtp(SMTPPart)
+        case sandbox(SandboxPart)
+    }
+
+    public var isSandbox: Bool {
+        if case .sandbox = kind { return true }
+        return false
+    }
+
+    /// The spec whose request a sandbox adapter renders, nil for real adapters.
+    public var sandboxTarget: String? {
+        if case .sandbox(let s) = kind { return s.renders }
+        return nil
+    }
+}
+
+/// A setting's value: text (with `${VAR:-default}` expanded when the adapter is enabled) or `env:NAME`.
+enum SettingSource: Sendable, Equatable {
+    case text(String)
+    case env(String)
+}
+
+public struct RateLimitSpec: Sendable, Equatable {
+    public enum Scope: String, Sendable, CaseIterable {
+        /// One budget for the whole adapter.
+        case adapter
+        /// One budget per WeChat account (the platform's quotas are per appid).
+        case account
+        /// One budget per sending number or address.
+        case sender
+    }
+
+    public let limit: RateLimit
+    public let scope: Scope
+}
+
+struct HTTPPart: Sendable {
+    let method: String
+    let url: TextTemplate
+    let query: [(String, BodyTemplate)]
+    let headers: [(String, TextTemplate)]
+    let body: Body?
+    let auth: Auth
+    let timeoutMs: Int
+    let response: ResponseSpec
+
+    struct Body: Sendable {
+        enum Format: String, Sendable, CaseIterable { case json, form }
+        let format: Format
+        let fields: BodyTemplate
+    }
+
+    enum Auth: Sendable {
+        case none
+        /// `Authorization: Bearer <setting>`.
+        case bearer(token: String)
+        /// `Authorization: Basic base64(<user setting>:<password setting>)`.
+        case basic(username: String, password: String)
+        /// The setting's value as a query parameter.
+        case queryToken(parameter: String, token: String)
+        /// `access_token=<the account's token>` from the access-token manager (WeChat).
+        case wechatAccessToken
+        /// Alibaba Cloud RPC: common parameters plus an HMAC-SHA1 over the sorted, encoded parameters.
+        case hmacSHA1SortedParams(keyId: String, secret: String)
+
+        /// Settings this auth reads (they must come from the environment).
+        var secretSettings: [String] {
+            switch self {
+            case .none, .wechatAccessToken: []
+            case .bearer(let t): [t]
+            case .basic(let u, let p): [u, p]
+            case .queryToken(_, let t): [t]
+            case .hmacSHA1SortedParams(let k, let s): [k, s]
+            }
+        }
+    }
+}
+
+struct SMTPPart: Sendable {
+    let server: TextTemplate
+    /// none, starttls or tls; a template so a setting can choose it.
+    let security: TextTemplate
+    let username: String?
+    let password: String?
+    let from: TextTemplate
+    let fromName: TextTemplate?
+    let replyTo: TextTemplate?
+    let subject: TextTemplate
+    let text: TextTemplate
+    let html: TextTemplate?
+    /// Adds `List-Unsubscribe` (+ RFC 8058 one-click) from these templates.
+    let unsubscribeURL: TextTemplate?
+    let unsubscribeMailto: TextTemplate?
+    let timeoutMs: Int
+}
+
+struct SandboxPart: Sendable {
+    /// The real adapter whose request is rendered and recorded instead of sent.
+    let renders: String
+    /// Values for the rendered spec's settings; its `env:` secrets become placeholders.
+    let settings: [String: String]
+}
+
+/// How a provider's answer is read.
+struct ResponseSpec: Sendable {
+    var successStatus: [StatusPattern] = [.range(2)]
+    /// A JSON field that must equal one of `successValues` (WeChat: `errcode` == 0); a missing field
+    /// counts as success only when `successWhenMissing`.
+    var successField: String?
+    var successValues: [String] = []
+    var successWhenMissing = false
+    var providerId: FieldRef?
+    var errorCode: FieldRef?
+    var errorMessage: FieldRef?
+    var errors: [ErrorRule] = []
+    var otherwise: ErrorClass = .permanent
+}
+
+enum FieldRef: Sendable, Equatable {
+    case json(String)
+    case header(String)
+}
+
+enum StatusPattern: Sendable, Equatable {
+    case exact(Int)
+    /// `5xx` is `.range(5)`.
+    case range(Int)
+
+    func matches(_ status: Int) -> Bool {
+        switch self {
+        case .exact(let s): status == s
+        case .range(let h): status / 100 == h
+        }
+    }
+}
+
+struct ErrorRule: Sendable {
+    let status: [StatusPattern]?
+    let codes: [String]?
+    let errorClass: ErrorClass
+
+    func matches(status: Int, code: String?) -> Bool {
+        if let s = self.status, !s.contains(where: { $0.matches(status) }) { return false }
+        if let c = codes {
+            guard let code, c.contains(code) else { return false }
+        }
+        return true
+    }
+}
+
+/// What a failed send means for the engine.
+public enum ErrorClass: String, Sendable, CaseIterable {
+    /// Transient: back off and try again.
+    case retry
+    /// The provider asks us to slow down (429, throttle codes); honour Retry-After.
+    case throttle
+    /// The access token was refused: refresh it if it is still the cached one, then retry once.
+    case tokenExpired = "token_expired"
+    /// A quota is spent (WeChat 45009, an empty SMS balance): stop this API until it resets.
+    case quota
+    /// Will never succeed as it is (bad recipient, bad template, opted out): dead-letter it.
+    case permanent
+}
