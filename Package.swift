@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // System libraries: typed shims over variadic and macro C APIs. Only GatewayCrypto, RedisClient and
@@ -65,7 +66,7 @@ let package = Package(
         .target(
             name: "AdminAPI",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient",
+                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -74,7 +75,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "GatewayCore", "Store", "Ingress", "AdminAPI", "RedisClient",
+                "GatewayCore", "Store", "Ingress", "AdminAPI", "RedisClient", "Outbound",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -88,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "scrm-gateway",
             dependencies: [
-                "App", "GatewayCore", "RedisClient",
+                "App", "GatewayCore", "RedisClient", "Outbound",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -117,7 +118,13 @@ let package = Package(
             swiftSettings: strict
         ),
         // Loopback fakes of the providers (WeChat API, SMS, ESP, CRM) for tests and benchmarks.
-        .target(name: "FakeProviders", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
+        .target(
+            name: "FakeProviders",
+            dependencies: [
+                "GatewayCrypto", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(name: "scrm-fakes", dependencies: ["FakeProviders", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
 
         // Test helpers: start a real redis-server on a free loopback port.
@@ -137,7 +144,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport",
+                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport", "Outbound",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

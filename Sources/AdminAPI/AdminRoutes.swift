@@ -1,5 +1,6 @@
 import GatewayCore
 import Hummingbird
+import Outbound
 import Store
 
 /// The marketer-facing REST API under `/api/v1`, behind the admin token.
@@ -7,12 +8,14 @@ public struct AdminRoutes: Sendable {
     let config: GatewayConfig
     let customers: CustomerStore
     let tags: TagStore
+    let sandbox: SandboxOutbox
     let clock: @Sendable () -> Int64
 
-    public init(config: GatewayConfig, customers: CustomerStore, tags: TagStore, clock: @escaping @Sendable () -> Int64) {
+    public init(config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, clock: @escaping @Sendable () -> Int64) {
         self.config = config
         self.customers = customers
         self.tags = tags
+        self.sandbox = sandbox
         self.clock = clock
     }
 
@@ -21,5 +24,6 @@ public struct AdminRoutes: Sendable {
         CustomerRoutes(store: customers, clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
             .register(on: group)
         TagRoutes(tags: tags, maxBulkIds: config.admin.maxBulkIds).register(on: group)
+        SandboxRoutes(outbox: sandbox).register(on: group)
     }
 }

@@ -5,6 +5,7 @@ import Hummingbird
 import Ingress
 import Logging
 import NIOCore
+import Outbound
 import RedisClient
 import Store
 
@@ -13,11 +14,19 @@ public typealias GatewayClock = @Sendable () -> Int64
 
 public let systemClock: GatewayClock = { Int64(Date().timeIntervalSince1970 * 1000) }
 
+/// Loads and checks every adapter spec, and resolves the adapters the config enables against the
+/// environment; throws `AdapterSpecError` (file and key) for anything wrong.
+public func loadAdapters(config: GatewayConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AdapterCatalog {
+    try AdapterCatalog.load(directory: config.outbound.adaptersDir, enabled: config.outbound.enabledAdapters, environment: environment)
+}
+
 /// Builds the gateway: wiring only. Tests pass their own Redis and clock; the caller owns the pool.
 public func buildApplication(
-    config: GatewayConfig, redis: RedisPool, clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway")
+    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, clock: @escaping GatewayClock = systemClock,
+    logger: Logger = Logger(label: "scrm-gateway")
 ) -> some ApplicationProtocol {
     let registry = Observability.registry()
+    let sandbox = SandboxOutbox(redis: redis, maxLen: config.outbound.sandboxMaxLen)
     let customers = CustomerStore(redis: redis, config: config)
     let tags = TagStore(redis: redis)
 
@@ -41,7 +50,7 @@ public func buildApplication(
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
     WebhookRoutes(config: config, store: customers, clock: clock).register(on: router)
-    AdminRoutes(config: config, customers: customers, tags: tags, clock: clock).register(on: router)
+    AdminRoutes(config: config, customers: customers, tags: tags, sandbox: sandbox, clock: clock).register(on: router)
 
     return Application(
         router: router,

@@ -33,7 +33,7 @@ public struct ConfigLoader {
         do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map()
         var config = GatewayConfig()
-        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "accounts"])
+        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "accounts"])
 
         if let s = try root.optionalMap("server") {
             try s.only(["host", "port", "maxBodyBytes"])
@@ -79,6 +79,21 @@ public struct ConfigLoader {
         if let s = try root.optionalMap("streams") {
             try s.only(["inboundMaxLen"])
             config.streams.inboundMaxLen = try s.int("inboundMaxLen", default: 1_000_000, range: 1000...100_000_000)
+        }
+        if let o = try root.optionalMap("outbound") {
+            try o.only(["adaptersDir", "channels", "adapters", "publicURL", "sandboxMaxLen"])
+            config.outbound.adaptersDir = try o.string("adaptersDir", default: config.outbound.adaptersDir)
+            if let c = try o.optionalMap("channels") {
+                try c.only(["wechat", "sms", "email"])
+                for key in c.keys { config.outbound.channels[key] = try c.string(key) }
+            }
+            if let extra = try o.optionalList("adapters") { config.outbound.extraAdapters = try extra.map { try $0.scalar() } }
+            let url = try o.string("publicURL", default: config.outbound.publicURL)
+            guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+                throw ConfigError(path: "outbound.publicURL", reason: "must be an http(s) URL")
+            }
+            config.outbound.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+            config.outbound.sandboxMaxLen = try o.int("sandboxMaxLen", default: 10_000, range: 100...10_000_000)
         }
         config.accounts = try (try root.optionalList("accounts") ?? []).map(account)
         var seen = Set<String>()

@@ -40,6 +40,22 @@ public struct GatewayConfig: Sendable {
         public var inboundMaxLen = 1_000_000
     }
 
+    public struct Outbound: Sendable {
+        /// Folder of adapter specs; every spec in it is validated at start-up.
+        public var adaptersDir = "adapters"
+        /// The adapter each channel (wechat, sms, email) uses when a message names none.
+        public var channels = ["wechat": "sandbox-wechat-template", "sms": "sandbox-sms", "email": "sandbox-email"]
+        /// Further adapters a message may name (e.g. wechat-custom).
+        public var extraAdapters = ["sandbox-wechat-custom"]
+        /// This gateway's public base URL, for receipt callbacks and unsubscribe links.
+        public var publicURL = "http://127.0.0.1:8080"
+        /// Sandbox records kept per channel (newest).
+        public var sandboxMaxLen = 10_000
+
+        /// Every adapter this gateway may send through.
+        public var enabledAdapters: Set<String> { Set(channels.values).union(extraAdapters) }
+    }
+
     public var server = Server()
     public var redis = Redis()
     public var admin = Admin()
@@ -47,6 +63,7 @@ public struct GatewayConfig: Sendable {
     public var customers = Customers()
     public var sessions = Sessions()
     public var streams = Streams()
+    public var outbound = Outbound()
     public var accounts: [Account] = []
 
     public init() {}

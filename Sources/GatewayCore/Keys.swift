@@ -26,4 +26,7 @@ public enum Keys {
 
     /// GCRA state of one adapter's limit; `scope` names the account or sender it is per ("" = the adapter).
     public static func rateLimit(adapter: String, scope: String = "") -> String { scope.isEmpty ? "rl:{\(adapter)}" : "rl:{\(adapter)}:\(scope)" }
+
+    /// Stream of the requests a sandbox adapter rendered instead of sending, per channel.
+    public static func sandbox(channel: String) -> String { "sandbox:\(channel)" }
 }

@@ -2,6 +2,7 @@ import App
 import Foundation
 import GatewayCore
 import Logging
+import Outbound
 import RedisClient
 import ServiceLifecycle
 
@@ -14,13 +15,15 @@ logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SC
 _ = Observability.registry()
 do {
     let config = try ConfigLoader().load(path: path)
+    let adapters = try loadAdapters(config: config)
     let redis = RedisPool(
         try RedisConfiguration(
             url: config.redis.url, connections: config.redis.connections, connectTimeoutMs: config.redis.connectTimeoutMs,
             commandTimeoutMs: config.redis.commandTimeoutMs))
-    logger.info("starting", metadata: ["config": .string(path), "port": .stringConvertible(config.server.port), "accounts": .stringConvertible(config.accounts.map(\.id))])
+    logger.info("starting", metadata: ["config": .string(path), "port": .stringConvertible(config.server.port), "accounts": .stringConvertible(config.accounts.map(\.id)),
+        "adapters": .stringConvertible(adapters.adapters.keys.sorted())])
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
-    let app = buildApplication(config: config, redis: redis, logger: logger)
+    let app = buildApplication(config: config, redis: redis, adapters: adapters, logger: logger)
     let services = ServiceGroup(
         configuration: .init(
             services: [.init(service: RedisPoolService(pool: redis)), .init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint],
@@ -28,6 +31,9 @@ do {
     try await services.run()
 } catch let error as ConfigError {
     FileHandle.standardError.write(Data("scrm-gateway: \(error)\n".utf8))
+    exit(78)
+} catch let error as AdapterSpecError {
+    FileHandle.standardError.write(Data("scrm-gateway: adapter error: \(error)\n".utf8))
     exit(78)
 } catch let error as RedisURLError {
     FileHandle.standardError.write(Data("scrm-gateway: config error at redis.url: \(error)\n".utf8))

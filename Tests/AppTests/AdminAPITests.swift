@@ -1,7 +1,9 @@
+import App
 import Foundation
 import GatewayCore
 import Hummingbird
 import HummingbirdTesting
+import Outbound
 import XCTest
 
 final class AdminAPITests: XCTestCase {

@@ -168,7 +168,7 @@ final class BadInputTests: XCTestCase {
         var config = h.config
         config.webhooks.timestampWindowSeconds = 10
         let account = config.account("demo")!
-        let app = App.buildApplication(config: config, redis: h.redis, clock: { 1_790_000_000_000 })
+        let app = App.buildApplication(config: config, redis: h.redis, adapters: try loadAdapters(config: config, environment: [:]), clock: { 1_790_000_000_000 })
         try await app.test(.router) { client in
             let late = try CallbackBuilder(account: account).post(xml: Self.text(h), timestamp: 1_790_000_000 - 11, nonce: freshNonce(), encrypt: false)
             let r = try await client.callback(late)

@@ -56,7 +56,7 @@ final class Harness: @unchecked Sendable {
     func builder(_ account: String) -> CallbackBuilder { CallbackBuilder(account: config.account(account)!) }
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = buildApplication(config: config, redis: redis, clock: { [nowMs] in nowMs.withLockedValue { $0 } })
+        let app = buildApplication(config: config, redis: redis, adapters: try loadAdapters(config: config, environment: [:]), clock: { [nowMs] in nowMs.withLockedValue { $0 } })
         try await app.test(.router) { client in try await body(client) }
     }
 

@@ -14,6 +14,12 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(custom.account("demo")?.token, "fromenv")
         XCTAssertEqual(custom.server.port, 9090)
         XCTAssertEqual(custom.admin.token, "0123456789abcdef0")
+        XCTAssertEqual(config.outbound.channels, ["wechat": "sandbox-wechat-template", "sms": "sandbox-sms", "email": "sandbox-email"],
+            "the demo sends nothing off the machine")
+        XCTAssertEqual(config.outbound.enabledAdapters, ["sandbox-wechat-template", "sandbox-wechat-custom", "sandbox-sms", "sandbox-email"])
+        let real = try ConfigLoader(environment: ["SCRM_SMS_ADAPTER": "twilio-sms", "SCRM_PUBLIC_URL": "https://gw.example.com/"]).load(path: path)
+        XCTAssertEqual(real.outbound.channels["sms"], "twilio-sms")
+        XCTAssertEqual(real.outbound.publicURL, "https://gw.example.com", "a trailing slash is dropped")
     }
 
     func test_interpolation_requiredDefaultAndMissing() throws {
@@ -37,6 +43,9 @@ final class ConfigLoaderTests: XCTestCase {
             ("admin: { token: short }", "admin.token"),
             ("webhooks: { timestampWindowSeconds: 600, nonceTTLSeconds: 60 }", "webhooks.nonceTTLSeconds"),
             ("accounts: [ { id: a, appId: '${NOPE}', token: tok } ]", "accounts[0].appId"),
+            ("outbound: { channels: { fax: x } }", "outbound.channels.fax"),
+            ("outbound: { publicURL: 'gw.example.com' }", "outbound.publicURL"),
+            ("outbound: { adapters: sandbox-sms }", "outbound.adapters"),
         ]
         for (yaml, path) in cases {
             XCTAssertThrowsError(try ConfigLoader(environment: [:]).load(yaml: yaml), yaml) { error in

@@ -1,0 +1,112 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Synchronization
+
+/// What a fake provider accepted, for tests to count (at-most-once is checked here, at the far end).
+public struct FakeDelivery: Sendable, Equatable {
+    public let provider: String
+    public let to: String
+    /// Our message id as the request carried it (client_msg_id, OutId, custom_args), when it did.
+    public let messageId: String?
+    public let providerId: String
+    /// The parsed request body (JSON, or form fields as a JSON object).
+    public let body: [String: String]
+}
+
+/// State shared by the fakes on one server: deliveries, injected answers, call counts.
+public final class FakeLedger: Sendable {
+    private struct State {
+        var deliveries: [FakeDelivery] = []
+        var injected: [String: [FakeAnswer]] = [:]
+        var calls: [String: Int] = [:]
+        var sequence = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var deliveries: [FakeDelivery] { state.withLock { $0.deliveries } }
+
+    public func deliveries(_ provider: String) -> [FakeDelivery] { deliveries.filter { $0.provider == provider } }
+
+    /// Calls made to an operation (e.g. "wechat.template", "wechat.token"), failed ones included.
+    public func calls(_ operation: String) -> Int { state.withLock { $0.calls[operation] ?? 0 } }
+
+    /// The next calls to `operation` get these answers, in order, before normal service resumes.
+    public func inject(_ operation: String, _ answers: FakeAnswer...) {
+        state.withLock { $0.injected[operation, default: []].append(contentsOf: answers) }
+    }
+
+    func begin(_ operation: String) -> FakeAnswer? {
+        state.withLock { s in
+            s.calls[operation, default: 0] += 1
+            guard var queue = s.injected[operation], !queue.isEmpty else { return nil }
+            let answer = queue.removeFirst()
+            s.injected[operation] = queue
+            return answer
+        }
+    }
+
+    func deliver(_ provider: String, to: String, messageId: String?, body: [String: String], makeId: (Int) -> String) -> String {
+        state.withLock { s in
+            s.sequence += 1
+            let id = makeId(s.sequence)
+            s.deliveries.append(FakeDelivery(provider: provider, to: to, messageId: messageId, providerId: id, body: body))
+            return id
+        }
+    }
+}
+
+/// An answer a test forces on a fake: status, JSON body, headers.
+public struct FakeAnswer: Sendable, Error {
+    public let status: Int
+    public let json: String
+    public let headers: [String: String]
+
+    public init(status: Int = 200, json: String, headers: [String: String] = [:]) {
+        self.status = status
+        self.json = json
+        self.headers = headers
+    }
+
+    var response: Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json; charset=utf-8"
+        for (name, value) in headers {
+            if let n = HTTPField.Name(name) { fields[n] = value }
+        }
+        return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+}
+
+func jsonResponse(_ object: [String: Any], status: Int = 200, headers: [String: String] = [:]) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return FakeAnswer(status: status, json: String(decoding: data, as: UTF8.self), headers: headers).response
+}
+
+func jsonObject(_ buffer: ByteBuffer) -> [String: Any]? {
+    (try? JSONSerialization.jsonObject(with: Data(buffer: buffer))) as? [String: Any]
+}
+
+/// `a=1&b=%20` -> ["a": "1", "b": " "] (`+` as space, as form decoding has it).
+func formFields(_ text: String) -> [String: String] {
+    var out = [String: String]()
+    for pair in text.split(separator: "&") {
+        let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
+        out[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
+    }
+    return out
+}
+
+func flatten(_ object: [String: Any]) -> [String: String] {
+    object.mapValues { v in
+        if let s = v as? String { return s }
+        if let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]) {
+            return String(decoding: data, as: UTF8.self)
+        }
+        return "\(v)"
+    }
+}

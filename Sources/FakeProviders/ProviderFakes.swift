@@ -1,0 +1,41 @@
+import Hummingbird
+
+/// Every provider fake on one loopback server (their paths do not overlap), with fixed test
+/// credentials. Point the specs' `SCRM_*_API_BASE` at `server.baseURL` and use `environment`.
+public struct ProviderFakes: Sendable {
+    public static let wechatAppId = "wxfake0000000001"
+    public static let wechatSecret = "fake-app-secret"
+
+    public let server: FakeServer
+    public let ledger: FakeLedger
+    public let wechat: WeChatFake
+
+    public var baseURL: String { server.baseURL }
+
+    /// The environment the shipped specs need to talk to these fakes.
+    public var environment: [String: String] {
+        [
+            "SCRM_WECHAT_API_BASE": baseURL, "SCRM_TWILIO_API_BASE": baseURL, "SCRM_ALIYUN_SMS_API_BASE": baseURL, "SCRM_SENDGRID_API_BASE": baseURL,
+            "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000fake", "TWILIO_AUTH_TOKEN": "fake-twilio-token", "TWILIO_FROM": "+15017122661",
+            "ALIYUN_ACCESS_KEY_ID": "LTAIfake", "ALIYUN_ACCESS_KEY_SECRET": "fake-aliyun-secret", "ALIYUN_SMS_SIGN_NAME": "示例商城",
+            "SENDGRID_API_KEY": "SG.fake-key",
+        ]
+    }
+
+    /// Starts the fakes. `twilioPerSecond` makes the Twilio fake answer 429 past that many calls a second.
+    public static func start(port: Int = 0, twilioPerSecond: Int? = nil) async throws -> ProviderFakes {
+        let ledger = FakeLedger()
+        let wechat = WeChatFake(ledger: ledger)
+        wechat.addAccount(appId: wechatAppId, secret: wechatSecret)
+        let router = Router()
+        wechat.add(to: router)
+        TwilioFake(ledger: ledger, accountSid: "AC00000000000000000000000000000fake", authToken: "fake-twilio-token", perSecond: twilioPerSecond)
+            .add(to: router)
+        AliyunSMSFake(ledger: ledger, accessKeyId: "LTAIfake", accessKeySecret: "fake-aliyun-secret").add(to: router)
+        SendGridFake(ledger: ledger, apiKey: "SG.fake-key").add(to: router)
+        TransportRoutes.add(to: router)
+        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat)
+    }
+
+    public func stop() async { await server.stop() }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import GatewayCrypto
+import Hummingbird
+import Synchronization
+
+/// Twilio's Messages API as a loopback fake: HTTP basic auth with the account SID and auth token,
+/// form-encoded To/From/Body, 201 with the Message resource, and Twilio's error shape
+/// `{"code","message","more_info","status"}` (20003 bad credentials, 21211 bad To, 21602 no body,
+/// 21603 no From, 20429 over `perSecond`).
+public final class TwilioFake: Sendable {
+    public let ledger: FakeLedger
+    let accountSid: String
+    let authToken: String
+    private let window = Mutex<(second: Int64, count: Int)>((0, 0))
+    private let perSecond: Int?
+
+    public init(ledger: FakeLedger, accountSid: String, authToken: String, perSecond: Int? = nil) {
+        self.ledger = ledger
+        self.accountSid = accountSid
+        self.authToken = authToken
+        self.perSecond = perSecond
+    }
+
+    public func add(to router: Router<BasicRequestContext>) {
+        router.post("/2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            if let forced = self.ledger.begin("twilio.messages") { return forced.response }
+            let expected = "Basic " + Data("\(self.accountSid):\(self.authToken)".utf8).base64EncodedString()
+            guard let auth = request.headers[.authorization], ConstantTime.equals(auth, expected), context.parameters.get("sid") == self.accountSid else {
+                return Self.error(20003, "Authenticate", status: 401)
+            }
+            if let limit = self.perSecond {
+                let second = Int64(Date().timeIntervalSince1970)
+                let over = self.window.withLock { w in
+                    if w.second != second { w = (second, 0) }
+                    w.count += 1
+                    return w.count > limit
+                }
+                if over { return Self.error(20429, "Too Many Requests", status: 429) }
+            }
+            let f = formFields(String(buffer: body))
+            guard let to = f["To"], to.range(of: #"^\+[1-9][0-9]{1,14}$"#, options: .regularExpression) != nil else {
+                return Self.error(21211, "The 'To' number \(f["To"] ?? "") is not a valid phone number.", status: 400)
+            }
+            guard f["From"] != nil || f["MessagingServiceSid"] != nil else { return Self.error(21603, "A 'From' phone number is required.", status: 400) }
+            guard let text = f["Body"], !text.isEmpty else { return Self.error(21602, "Message body is required.", status: 400) }
+            let sid = self.ledger.deliver("twilio", to: to, messageId: nil, body: f) { "SM" + String(format: "%032x", $0) }
+            return jsonResponse(
+                [
+                    "sid": sid, "account_sid": self.accountSid, "to": to, "from": f["From"] ?? "", "body": text, "status": "queued",
+                    "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01", "error_code": NSNull(),
+                ], status: 201)
+        }
+    }
+
+    static func error(_ code: Int, _ message: String, status: Int) -> Response {
+        jsonResponse(["code": code, "message": message, "more_info": "https://www.twilio.com/docs/errors/\(code)", "status": status], status: status)
+    }
+}
+
+/// Alibaba Cloud SMS `SendSms` as a loopback fake. It checks the RPC signature the way Alibaba does
+/// (its own canonicalisation here), the timestamp (15 min), nonce reuse, and the parameters, and
+/// answers in Alibaba's shape `{"Code","Message","RequestId","BizId"}` with HTTP 400/404 for request
+/// errors and HTTP 200 for business errors (`isv.*`).
+public final class AliyunSMSFake: Sendable {
+    public let ledger: FakeLedger
+    let accessKeyId: String
+    let accessKeySecret: String
+    private let nonces = Mutex(Set<String>())
+
+    public init(ledger: FakeLedger, accessKeyId: String, accessKeySecret: String) {
+        self.ledger = ledger
+        self.accessKeyId = accessKeyId
+        self.accessKeySecret = accessKeySecret
+    }
+
+    public func add(to router: Router<BasicRequestContext>) {
+        router.post("/") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            return self.handle(method: "POST", fields: formFields(String(buffer: body)))
+        }
+        router.get("/") { request, _ -> Response in
+            self.handle(method: "GET", fields: formFields(request.uri.query ?? ""))
+        }
+    }
+
+    private func handle(method: String, fields f: [String: String]) -> Response {
+        if let forced = ledger.begin("aliyun.sendsms") { return forced.response }
+        guard f["AccessKeyId"] == accessKeyId else { return Self.answer("InvalidAccessKeyId.NotFound", "Specified access key is not found.", status: 404) }
+        guard f["SignatureMethod"] == "HMAC-SHA1", f["SignatureVersion"] == "1.0", let signature = f["Signature"] else {
+            return Self.answer("MissingSignature", "Signature is mandatory for this action.", status: 400)
+        }
+        let canonical = f.filter { $0.key != "Signature" }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            .map { Self.encode($0.key) + "=" + Self.encode($0.value) }.joined(separator: "&")
+        let expected = Data(HMAC.sha1(key: Array((accessKeySecret + "&").utf8), data: Array((method + "&%2F&" + Self.encode(canonical)).utf8)))
+            .base64EncodedString()
+        guard ConstantTime.equals(signature, expected) else {
+            return Self.answer("SignatureDoesNotMatch", "Specified signature is not matched with our calculation.", status: 400)
+        }
+        let formatter = ISO8601DateFormatter()
+        guard let ts = f["Timestamp"].flatMap(formatter.date), abs(ts.timeIntervalSinceNow) < 900 else {
+            return Self.answer("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.", status: 400)
+        }
+        guard let nonce = f["SignatureNonce"], nonces.withLock({ $0.insert(nonce).inserted }) else {
+            return Self.answer("SignatureNonceUsed", "Specified signature nonce was used already.", status: 400)
+        }
+        guard f["Action"] == "SendSms", f["Version"] == "2017-05-25" else { return Self.answer("InvalidAction.NotFound", "Specified api is not found.", status: 404) }
+        guard let phones = f["PhoneNumbers"], phones.range(of: #"^[0-9+]{5,20}$"#, options: .regularExpression) != nil else {
+            return Self.answer("isv.MOBILE_NUMBER_ILLEGAL", "invalid mobile number")
+        }
+        guard let sign = f["SignName"], !sign.isEmpty else { return Self.answer("isv.SMS_SIGNATURE_ILLEGAL", "invalid signature name") }
+        guard let code = f["TemplateCode"], code.hasPrefix("SMS_") else { return Self.answer("isv.SMS_TEMPLATE_ILLEGAL", "invalid template") }
+        if let param = f["TemplateParam"], (try? JSONSerialization.jsonObject(with: Data(param.utf8))) as? [String: Any] == nil {
+            return Self.answer("isv.INVALID_JSON_PARAM", "JSON parameter is invalid")
+        }
+        let bizId = ledger.deliver("aliyun", to: phones, messageId: f["OutId"], body: f) { "9006197469364\(String(format: "%05d", $0))^0" }
+        return jsonResponse(["Code": "OK", "Message": "OK", "BizId": bizId, "RequestId": UUID().uuidString])
+    }
+
+    static func encode(_ s: String) -> String {
+        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+        return s.addingPercentEncoding(withAllowedCharacters: unreserved) ?? s
+    }
+
+    static func answer(_ code: String, _ message: String, status: Int = 200) -> Response {
+        jsonResponse(["Code": code, "Message": message, "RequestId": UUID().uuidString], status: status)
+    }
+}

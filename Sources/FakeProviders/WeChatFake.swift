@@ -1,0 +1,117 @@
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// The WeChat Official Account API as a loopback fake: `cgi-bin/token`, `cgi-bin/stable_token`,
+/// template and customer-service sends, with WeChat's own answers: HTTP 200 with `errcode`/`errmsg`,
+/// 41001/40001/42001 for a missing, unknown or expired access token, 45009 when the daily quota is
+/// spent, 47001 for a malformed body. A token from `cgi-bin/token` replaces the previous one, which
+/// stays valid for 5 more minutes; `stable_token` returns the current token unless `force_refresh`.
+public final class WeChatFake: Sendable {
+    public static let tokenLifetimeMs: Int64 = 7_200_000
+
+    private struct Token {
+        let appId: String
+        var expiresAtMs: Int64
+    }
+
+    private struct State {
+        var secrets: [String: String] = [:]
+        var tokens: [String: Token] = [:]
+        var current: [String: String] = [:]
+        var fetches: [String: Int] = [:]
+        var quota: [String: Int] = [:]
+        var tokenCounter = 0
+    }
+
+    public let ledger: FakeLedger
+    private let state = Mutex(State())
+    private let clock: @Sendable () -> Int64
+
+    public init(ledger: FakeLedger, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.ledger = ledger
+        self.clock = clock
+    }
+
+    public func addAccount(appId: String, secret: String) { state.withLock { $0.secrets[appId] = secret } }
+
+    /// Token fetches (`token` and `stable_token`) made by an account.
+    public func tokenFetches(_ appId: String) -> Int { state.withLock { $0.fetches[appId] ?? 0 } }
+
+    /// Calls left today for an API ("template", "custom"); nil = unlimited.
+    public func setQuota(_ api: String, _ remaining: Int?) { state.withLock { $0.quota[api] = remaining } }
+
+    /// Every issued token expires now (the next call with one gets 42001).
+    public func expireTokens() {
+        let now = clock()
+        state.withLock { s in for key in s.tokens.keys { s.tokens[key]!.expiresAtMs = now } }
+    }
+
+    public func add(to router: Router<BasicRequestContext>) {
+        router.get("/cgi-bin/token") { request, _ -> Response in
+            let q = request.uri.queryParameters
+            guard q.get("grant_type") == "client_credential" else { return Self.error(40002, "invalid grant_type") }
+            return self.issue(appId: q.get("appid") ?? "", secret: q.get("secret") ?? "", force: true)
+        }
+        router.post("/cgi-bin/stable_token") { request, _ -> Response in
+            guard let body = jsonObject(try await request.body.collect(upTo: 1 << 16)), body["grant_type"] as? String == "client_credential"
+            else { return Self.error(40002, "invalid grant_type") }
+            return self.issue(appId: body["appid"] as? String ?? "", secret: body["secret"] as? String ?? "", force: body["force_refresh"] as? Bool ?? false)
+        }
+        router.post("/cgi-bin/message/template/send") { request, _ -> Response in
+            try await self.send(request, api: "template") { body in
+                guard let to = body["touser"] as? String, body["template_id"] is String, body["data"] is [String: Any] else { return nil }
+                return (to, body["client_msg_id"] as? String)
+            }
+        }
+        router.post("/cgi-bin/message/custom/send") { request, _ -> Response in
+            try await self.send(request, api: "custom") { body in
+                guard let to = body["touser"] as? String, let type = body["msgtype"] as? String, body[type] is [String: Any] else { return nil }
+                return (to, nil)
+            }
+        }
+    }
+
+    private func issue(appId: String, secret: String, force: Bool) -> Response {
+        if let forced = ledger.begin("wechat.token") { return forced.response }
+        let now = clock()
+            let result: Result<(String, Int64), FakeAnswer> = state.withLock { s in
+                guard let expected = s.secrets[appId] else { return .failure(FakeAnswer(json: #"{"errcode":40013,"errmsg":"invalid appid"}"#)) }
+                guard expected == secret else { return .failure(FakeAnswer(json: #"{"errcode":40125,"errmsg":"invalid appsecret"}"#)) }
+                s.fetches[appId, default: 0] += 1
+                if !force, let token = s.current[appId], let t = s.tokens[token], t.expiresAtMs > now { return .success((token, t.expiresAtMs)) }
+                if let old = s.current[appId], s.tokens[old] != nil { s.tokens[old]!.expiresAtMs = min(s.tokens[old]!.expiresAtMs, now + 300_000) }
+                s.tokenCounter += 1
+                let token = "fake-token-\(appId)-\(s.tokenCounter)"
+                s.tokens[token] = Token(appId: appId, expiresAtMs: now + Self.tokenLifetimeMs)
+                s.current[appId] = token
+                return .success((token, now + Self.tokenLifetimeMs))
+            }
+            switch result {
+            case .success(let (token, expires)): return jsonResponse(["access_token": token, "expires_in": Int((expires - now) / 1000)])
+            case .failure(let answer): return answer.response
+            }
+    }
+
+    private func send(_ request: Request, api: String, parse: ([String: Any]) -> (String, String?)?) async throws -> Response {
+        let buffer = try await request.body.collect(upTo: 1 << 20)
+        if let forced = ledger.begin("wechat.\(api)") { return forced.response }
+        guard let token = request.uri.queryParameters.get("access_token"), !token.isEmpty else { return Self.error(41001, "access_token missing") }
+        let now = clock()
+        let check: (Int, String)? = state.withLock { s in
+            guard let t = s.tokens[token] else { return (40001, "invalid credential, access_token is invalid or not latest") }
+            guard t.expiresAtMs > now else { return (42001, "access_token expired") }
+            if let left = s.quota[api] {
+                guard left > 0 else { return (45009, "reach max api daily quota limit") }
+                s.quota[api] = left - 1
+            }
+            return nil
+        }
+        if let (code, message) = check { return Self.error(code, message) }
+        guard let body = jsonObject(buffer), let (to, messageId) = parse(body) else { return Self.error(47001, "data format error") }
+        let id = ledger.deliver("wechat.\(api)", to: to, messageId: messageId, body: flatten(body)) { String(2_553_847_254_416_343_040 + Int64($0)) }
+        return api == "template" ? jsonResponse(["errcode": 0, "errmsg": "ok", "msgid": Int64(id)!]) : jsonResponse(["errcode": 0, "errmsg": "ok"])
+    }
+
+    static func error(_ code: Int, _ message: String) -> Response { jsonResponse(["errcode": code, "errmsg": message]) }
+}
