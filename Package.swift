@@ -112,6 +112,7 @@ let package = Package(
             name: "Outbound",
             dependencies: [
                 "GatewayCore", "GatewayCrypto", "RedisClient", "HTTPTransport",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -105,7 +105,7 @@ public struct ConfigLoader {
 
     private func account(_ node: ConfigNode) throws -> Account {
         let m = try node.map()
-        try m.only(["id", "platform", "appId", "corpId", "token", "encodingAESKey", "mode", "scenes", "autoReply"])
+        try m.only(["id", "platform", "appId", "corpId", "token", "appSecret", "encodingAESKey", "mode", "scenes", "autoReply"])
         let id = try m.string("id")
         guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
             throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
@@ -155,6 +155,6 @@ public struct ConfigLoader {
         }
         return Account(
             id: id, platform: platform, appId: appId, token: token, encodingAESKey: key.isEmpty ? nil : key, mode: mode, scenes: scenes,
-            autoReplies: rules)
+            autoReplies: rules, appSecret: try m.optionalString("appSecret").flatMap { $0.isEmpty ? nil : $0 })
     }
 }

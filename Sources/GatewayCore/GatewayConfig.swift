@@ -88,6 +88,8 @@ public struct Account: Sendable {
     /// WeChat appId, or the WeCom corpId: the trailer every encrypted payload must carry.
     public var appId: String
     public var token: String
+    /// The AppSecret, for access tokens (outbound API calls); nil = this account only receives.
+    public var appSecret: String?
     public var encodingAESKey: String?
     public var mode: Mode
     /// QR scene -> tag added on subscribe/SCAN with that scene.
@@ -96,12 +98,13 @@ public struct Account: Sendable {
 
     public init(
         id: String, platform: Platform, appId: String, token: String, encodingAESKey: String?, mode: Mode,
-        scenes: [String: String] = [:], autoReplies: [AutoReplyRule] = []
+        scenes: [String: String] = [:], autoReplies: [AutoReplyRule] = [], appSecret: String? = nil
     ) {
         self.id = id
         self.platform = platform
         self.appId = appId
         self.token = token
+        self.appSecret = appSecret
         self.encodingAESKey = encodingAESKey
         self.mode = mode
         self.scenes = scenes

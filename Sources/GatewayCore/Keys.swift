@@ -29,4 +29,12 @@ public enum Keys {
 
     /// Stream of the requests a sandbox adapter rendered instead of sending, per channel.
     public static func sandbox(channel: String) -> String { "sandbox:\(channel)" }
+
+    /// Hash of one WeChat account's access token: token, expiresAt (ms), stale (1 = refused by WeChat), fence.
+    public static func accessToken(account: String) -> String { "token:{\(account)}" }
+    /// The refresh lock (value = the holder's fence) and the fence counter.
+    public static func accessTokenLock(account: String) -> String { "token:{\(account)}:lock" }
+    public static func accessTokenFence(account: String) -> String { "token:{\(account)}:fence" }
+    /// Token fetches on one day (Beijing time, when WeChat's counters reset).
+    public static func accessTokenFetches(account: String, day: Int64) -> String { "token:{\(account)}:fetches:\(day)" }
 }

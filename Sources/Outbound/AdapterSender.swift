@@ -2,22 +2,55 @@ import GatewayCore
 import GatewayCrypto
 import HTTPTransport
 
-/// Makes one provider call for one message: render by the adapter's spec, send through the shared
-/// curl driver (or record it, for a sandbox adapter), and read the answer by the spec. Never throws:
-/// every failure comes back classified, so the engine decides between retry, slow-down and dead letter.
+/// Makes the provider call for one message: render by the adapter's spec, send through the shared
+/// curl driver (or record it, for a sandbox adapter), and read the answer by the spec. WeChat calls get
+/// the account's access token; when WeChat refuses it, the token is invalidated (if still cached) and
+/// the call is made once more with a fresh one. Never throws: every failure comes back classified, so
+/// the engine decides between retry, slow-down and dead letter.
 public struct AdapterSender: Sendable {
     let transport: HTTPTransport
     let sandbox: SandboxOutbox
+    let tokens: AccessTokenManager?
+    let publicURL: String
     let clock: @Sendable () -> Int64
 
-    public init(transport: HTTPTransport = .shared, sandbox: SandboxOutbox, clock: @escaping @Sendable () -> Int64) {
+    /// The token a sandbox renders with: the real one never reaches a sandbox record.
+    public static let sandboxAccessToken = "SANDBOX_ACCESS_TOKEN"
+
+    public init(
+        transport: HTTPTransport = .shared, sandbox: SandboxOutbox, tokens: AccessTokenManager? = nil, publicURL: String,
+        clock: @escaping @Sendable () -> Int64
+    ) {
         self.transport = transport
         self.sandbox = sandbox
+        self.tokens = tokens
+        self.publicURL = publicURL
         self.clock = clock
     }
 
-    public func send(_ payload: OutboundPayload, via adapter: ResolvedAdapter, accessToken: String? = nil, publicURL: String, unsubscribeURL: String? = nil)
-        async -> SendOutcome
+    public func send(_ payload: OutboundPayload, via adapter: ResolvedAdapter, unsubscribeURL: String? = nil) async -> SendOutcome {
+        guard adapter.needsAccessToken else { return await attempt(payload, via: adapter, accessToken: nil, unsubscribeURL: unsubscribeURL) }
+        if adapter.spec.isSandbox { return await attempt(payload, via: adapter, accessToken: Self.sandboxAccessToken, unsubscribeURL: unsubscribeURL) }
+        guard let tokens, let account = payload.account else {
+            return .failed(SendFailure(errorClass: .permanent, code: "token", message: "a WeChat message needs the account it goes out from"))
+        }
+        var token: String
+        do { token = try await tokens.token(for: account) } catch { return .failed(Self.classify(error)) }
+        let first = await attempt(payload, via: adapter, accessToken: token, unsubscribeURL: unsubscribeURL)
+        guard case .failed(let f) = first, f.errorClass == .tokenExpired else { return first }
+        await tokens.invalidate(account: account, failedToken: token)
+        do { token = try await tokens.token(for: account) } catch { return .failed(Self.classify(error)) }
+        let second = await attempt(payload, via: adapter, accessToken: token, unsubscribeURL: unsubscribeURL)
+        if case .failed(let again) = second, again.errorClass == .tokenExpired {
+            // Refused twice in a row: not a stale token but a configuration problem; retry later, not now.
+            return .failed(SendFailure(errorClass: .retry, code: again.code, message: again.message, answer: again.answer))
+        }
+        return second
+    }
+
+    /// One call with a given token (nil when the adapter needs none).
+    public func attempt(_ payload: OutboundPayload, via adapter: ResolvedAdapter, accessToken: String?, unsubscribeURL: String? = nil) async
+        -> SendOutcome
     {
         let now = clock()
         let inputs = RenderInputs(
@@ -49,4 +82,27 @@ public struct AdapterSender: Sendable {
             return .failed(SendFailure(errorClass: .retry, code: "transport", message: "\(error)"))
         }
     }
+
+    static func classify(_ error: any Error) -> SendFailure {
+        switch error {
+        case AccessTokenManager.TokenError.budgetExhausted(let a):
+            SendFailure(errorClass: .quota, code: "token-budget", message: "the daily access-token budget of \(a) is spent")
+        case AccessTokenManager.TokenError.unknownAccount(let a):
+            SendFailure(errorClass: .permanent, code: "token", message: "no WeChat app secret configured for account \(a)")
+        case let e as AccessTokenManager.TokenError: SendFailure(errorClass: .retry, code: "token", message: e.description)
+        case let e as TransportError: ResolvedAdapter.classify(e)
+        default: SendFailure(errorClass: .retry, code: "token", message: "\(error)")
+        }
+    }
+}
+
+extension ResolvedAdapter {
+    /// The request carries a WeChat access token.
+    public var needsAccessToken: Bool {
+        if case .http(let h) = renders.kind, case .wechatAccessToken = h.auth { return true }
+        return false
+    }
+
+    /// A resolved setting (e.g. `base_url`), nil when the spec has none.
+    public func setting(named name: String) -> String? { settings[name] }
 }

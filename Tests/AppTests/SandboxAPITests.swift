@@ -10,12 +10,11 @@ final class SandboxAPITests: XCTestCase {
     func test_sandboxMessages_listWhatTheSandboxAdaptersRecorded() async throws {
         let h = try Harness()
         let catalog = try loadAdapters(config: h.config, environment: [:])
-        let sender = AdapterSender(sandbox: SandboxOutbox(redis: h.redis, maxLen: 100), clock: { 1_790_000_000_000 })
-        let sms = await sender.send(OutboundPayload(messageId: "m-sms", to: "+14155552671", text: "code 4821"), via: catalog["sandbox-sms"]!, publicURL: "http://gw")
+        let sender = AdapterSender(sandbox: SandboxOutbox(redis: h.redis, maxLen: 100), publicURL: "http://gw", clock: { 1_790_000_000_000 })
+        let sms = await sender.send(OutboundPayload(messageId: "m-sms", to: "+14155552671", text: "code 4821"), via: catalog["sandbox-sms"]!)
         guard case .accepted = sms else { return XCTFail("\(sms)") }
         let wx = await sender.send(
-            OutboundPayload(messageId: "m-wx", to: "oX1", template: "T1", variables: ["thing1": .string("Expo")]), via: catalog["sandbox-wechat-template"]!,
-            accessToken: "SANDBOX", publicURL: "http://gw")
+            OutboundPayload(messageId: "m-wx", to: "oX1", template: "T1", variables: ["thing1": .string("Expo")]), via: catalog["sandbox-wechat-template"]!)
         guard case .accepted = wx else { return XCTFail("\(wx)") }
         try await h.test { client in
             let all = try await client.get("/api/v1/sandbox/messages")

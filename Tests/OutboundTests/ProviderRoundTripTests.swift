@@ -37,7 +37,7 @@ final class ProviderRoundTripTests: XCTestCase {
         let redisServer = try RedisTestServer()
         let redis = RedisPool(redisServer.configuration)
         let transport = HTTPTransport()
-        let sender = AdapterSender(transport: transport, sandbox: SandboxOutbox(redis: redis, maxLen: 1000), clock: { Int64(Date().timeIntervalSince1970 * 1000) })
+        let sender = AdapterSender(transport: transport, sandbox: SandboxOutbox(redis: redis, maxLen: 1000), publicURL: "https://gw", clock: { Int64(Date().timeIntervalSince1970 * 1000) })
         return Rig(fakes: fakes, redis: redis, redisServer: redisServer, catalog: catalog, sender: sender, transport: transport)
     }
 
@@ -54,22 +54,22 @@ final class ProviderRoundTripTests: XCTestCase {
         let payload = OutboundPayload(messageId: "m1", to: "oFollower1", account: "demo", template: "TPL1", variables: ["thing1": .string("Expo")])
         let token = try await token(rig)
 
-        let sent = await rig.sender.send(payload, via: adapter, accessToken: token, publicURL: "https://gw")
+        let sent = await rig.sender.attempt(payload, via: adapter, accessToken: token)
         guard case .accepted(let msgid?) = sent else { return XCTFail("\(sent)") }
         let delivered = rig.ledger.deliveries("wechat.template")
         XCTAssertEqual(delivered.map(\.to), ["oFollower1"])
         XCTAssertEqual(delivered.first?.messageId, "m1", "our id travels as client_msg_id")
         XCTAssertEqual(delivered.first?.providerId, msgid)
 
-        let unknown = await rig.sender.send(payload, via: adapter, accessToken: "not-a-token", publicURL: "https://gw")
+        let unknown = await rig.sender.attempt(payload, via: adapter, accessToken: "not-a-token")
         XCTAssertEqual(unknown, .failed(SendFailure(errorClass: .tokenExpired, code: "40001", message: "invalid credential, access_token is invalid or not latest", answer: "")).withAnswer(of: unknown))
         rig.wechat.expireTokens()
-        guard case .failed(let expired) = await rig.sender.send(payload, via: adapter, accessToken: token, publicURL: "https://gw") else { return XCTFail() }
+        guard case .failed(let expired) = await rig.sender.attempt(payload, via: adapter, accessToken: token) else { return XCTFail() }
         XCTAssertEqual(expired.errorClass, .tokenExpired)
         XCTAssertEqual(expired.code, "42001")
 
         rig.wechat.setQuota("template", 0)
-        guard case .failed(let quota) = await rig.sender.send(payload, via: adapter, accessToken: try await self.token(rig), publicURL: "https://gw") else {
+        guard case .failed(let quota) = await rig.sender.attempt(payload, via: adapter, accessToken: try await self.token(rig)) else {
             return XCTFail()
         }
         XCTAssertEqual(quota.errorClass, .quota)
@@ -80,7 +80,7 @@ final class ProviderRoundTripTests: XCTestCase {
     func test_twilio_acceptsTheRequest_andThrottlingIsClassified() async throws {
         let rig = try await rig(twilioPerSecond: 1, enabled: ["twilio-sms"])
         let adapter = try XCTUnwrap(rig.catalog["twilio-sms"])
-        let first = await rig.sender.send(OutboundPayload(messageId: "s1", to: "+14155552671", text: "Hi & bye"), via: adapter, publicURL: "https://gw")
+        let first = await rig.sender.send(OutboundPayload(messageId: "s1", to: "+14155552671", text: "Hi & bye"), via: adapter)
         guard case .accepted(let sid?) = first else { return XCTFail("\(first)") }
         XCTAssertTrue(sid.hasPrefix("SM"))
         let delivered = try XCTUnwrap(rig.ledger.deliveries("twilio").first)
@@ -90,7 +90,7 @@ final class ProviderRoundTripTests: XCTestCase {
         // Twilio fake allows 1 per second: a second call in the same second is throttled, or lands in the next second.
         var throttled: SendFailure?
         for i in 0..<5 where throttled == nil {
-            if case .failed(let f) = await rig.sender.send(OutboundPayload(messageId: "s\(i + 2)", to: "+14155552671", text: "x"), via: adapter, publicURL: "https://gw") {
+            if case .failed(let f) = await rig.sender.send(OutboundPayload(messageId: "s\(i + 2)", to: "+14155552671", text: "x"), via: adapter) {
                 throttled = f
             }
         }
@@ -98,7 +98,7 @@ final class ProviderRoundTripTests: XCTestCase {
         XCTAssertEqual(throttled?.code, "20429")
 
         try await Task.sleep(for: .milliseconds(1100))  // out of the throttled second
-        let bad = await rig.sender.send(OutboundPayload(messageId: "s9", to: "0415", text: "x"), via: adapter, publicURL: "https://gw")
+        let bad = await rig.sender.send(OutboundPayload(messageId: "s9", to: "0415", text: "x"), via: adapter)
         guard case .failed(let badNumber) = bad else { return XCTFail("\(bad)") }
         XCTAssertEqual(badNumber.errorClass, .permanent)
         await rig.stop()
@@ -108,8 +108,7 @@ final class ProviderRoundTripTests: XCTestCase {
         let rig = try await rig(enabled: ["aliyun-sms"])
         let adapter = try XCTUnwrap(rig.catalog["aliyun-sms"])
         let outcome = await rig.sender.send(
-            OutboundPayload(messageId: "a1", to: "15300000001", template: "SMS_154950909", variables: ["code": .string("4821")]), via: adapter,
-            publicURL: "https://gw")
+            OutboundPayload(messageId: "a1", to: "15300000001", template: "SMS_154950909", variables: ["code": .string("4821")]), via: adapter)
         guard case .accepted(let bizId?) = outcome else { return XCTFail("\(outcome)") }
         XCTAssertTrue(bizId.hasSuffix("^0"))
         let delivered = try XCTUnwrap(rig.ledger.deliveries("aliyun").first)
@@ -124,11 +123,11 @@ final class ProviderRoundTripTests: XCTestCase {
         let rig = try await rig(smtpURL: sink.url, enabled: ["sendgrid-edm", "smtp-edm"])
         let payload = OutboundPayload(messageId: "e1", to: "ana@example.org", toName: "Ana", subject: "邀请函", text: "Hello", html: "<p>Hello</p>")
 
-        let viaAPI = await rig.sender.send(payload, via: try XCTUnwrap(rig.catalog["sendgrid-edm"]), publicURL: "https://gw", unsubscribeURL: "https://gw/u/T1")
+        let viaAPI = await rig.sender.send(payload, via: try XCTUnwrap(rig.catalog["sendgrid-edm"]), unsubscribeURL: "https://gw/u/T1")
         guard case .accepted(let id?) = viaAPI else { return XCTFail("\(viaAPI)") }
         XCTAssertEqual(rig.ledger.deliveries("sendgrid").first?.providerId, id)
 
-        let viaSMTP = await rig.sender.send(payload, via: try XCTUnwrap(rig.catalog["smtp-edm"]), publicURL: "https://gw", unsubscribeURL: "https://gw/u/T1")
+        let viaSMTP = await rig.sender.send(payload, via: try XCTUnwrap(rig.catalog["smtp-edm"]), unsubscribeURL: "https://gw/u/T1")
         XCTAssertEqual(viaSMTP, .accepted(providerId: nil))
         let mail = try XCTUnwrap(sink.messages().first)
         XCTAssertEqual(mail.recipients, ["ana@example.org"])
@@ -141,12 +140,11 @@ final class ProviderRoundTripTests: XCTestCase {
 
     func test_sandbox_recordsInRedis_andSendsNothing() async throws {
         let rig = try await rig(enabled: ["sandbox-sms", "sandbox-email"])
-        let sms = await rig.sender.send(OutboundPayload(messageId: "x1", to: "+14155552671", text: "code 1234"), via: try XCTUnwrap(rig.catalog["sandbox-sms"]), publicURL: "https://gw")
+        let sms = await rig.sender.send(OutboundPayload(messageId: "x1", to: "+14155552671", text: "code 1234"), via: try XCTUnwrap(rig.catalog["sandbox-sms"]))
         guard case .accepted(let id?) = sms else { return XCTFail("\(sms)") }
         XCTAssertTrue(id.hasPrefix("sandbox-"))
         _ = await rig.sender.send(
-            OutboundPayload(messageId: "x2", to: "a@b.example", subject: "s", text: "t"), via: try XCTUnwrap(rig.catalog["sandbox-email"]),
-            publicURL: "https://gw", unsubscribeURL: "https://gw/u/T")
+            OutboundPayload(messageId: "x2", to: "a@b.example", subject: "s", text: "t"), via: try XCTUnwrap(rig.catalog["sandbox-email"]), unsubscribeURL: "https://gw/u/T")
         XCTAssertEqual(rig.ledger.deliveries.count, 0, "a sandbox reaches no provider")
 
         let outbox = SandboxOutbox(redis: rig.redis, maxLen: 1000)

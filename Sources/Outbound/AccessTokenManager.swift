@@ -1,0 +1,273 @@
+import GatewayCore
+import HTTPTransport
+import Metrics
+import RedisClient
+import Synchronization
+
+/// WeChat access tokens, one per account, shared by every gateway process through Redis.
+///
+/// - One process refreshes at a time: it holds `token:{account}:lock`, whose value is a fence from
+///   `INCR`; the new token is stored only if the lock still holds that fence when it is written, so a
+///   holder that stalled past its lease cannot overwrite a newer token.
+/// - `stable_token` by default: a plain fetch returns the current token and invalidates nobody's.
+///   After WeChat refuses a token (40001/40014/42001), `invalidate` marks it stale only if it is still
+///   the cached one, and the next refresh asks `force_refresh`.
+/// - Fetches are counted per Beijing day against the 2,000/day budget (metric
+///   `scrm_wechat_token_fetches_today`); at the budget, no more fetches.
+/// - Without Redis, each process keeps using its last token until it expires, and fetches on its own at
+///   most once per `outageFetchIntervalMs`, one fetch at a time: an outage cannot become a stampede.
+public final class AccessTokenManager: Sendable {
+    public struct Credentials: Sendable {
+        public let account: String
+        public let appId: String
+        public let secret: String
+
+        public init(account: String, appId: String, secret: String) {
+            self.account = account
+            self.appId = appId
+            self.secret = secret
+        }
+    }
+
+    public enum TokenError: Error, Equatable, CustomStringConvertible {
+        case unknownAccount(String)
+        case budgetExhausted(String)
+        /// WeChat refused the fetch (wrong secret, IP not whitelisted...).
+        case fetchFailed(code: String, message: String)
+        /// Another process is refreshing and no token appeared in time; try again shortly.
+        case busy(String)
+        /// Redis is unreachable, this process has no token and fetched too recently to fetch again.
+        case unavailable(String)
+
+        public var description: String {
+            switch self {
+            case .unknownAccount(let a): "no WeChat app secret configured for account \(a)"
+            case .budgetExhausted(let a): "the daily access-token budget of account \(a) is spent"
+            case .fetchFailed(let code, let message): "access-token fetch refused: \(code) \(message)"
+            case .busy(let a): "another process is refreshing the token of \(a)"
+            case .unavailable(let a): "Redis is unreachable and account \(a) has no usable token yet"
+            }
+        }
+    }
+
+    public struct Settings: Sendable {
+        public var dailyBudget = 2000
+        /// Refresh this long before WeChat's expiry.
+        public var refreshMarginMs: Int64 = 300_000
+        /// How long a process trusts its in-memory copy before looking at Redis again.
+        public var localTTLms: Int64 = 60_000
+        public var lockTTLms: Int64 = 10_000
+        public var outageFetchIntervalMs: Int64 = 30_000
+
+        public init() {}
+    }
+
+    private struct Cached {
+        var token: String
+        var expiresAtMs: Int64
+        var checkedAtMs: Int64
+    }
+
+    private struct Local {
+        var cached: [String: Cached] = [:]
+        var inFlight: [String: Task<String, any Error>] = [:]
+        var lastOutageFetchMs: [String: Int64] = [:]
+    }
+
+    private let redis: RedisPool
+    private let transport: HTTPTransport
+    private let baseURL: String
+    private let credentials: [String: Credentials]
+    private let settings: Settings
+    private let clock: @Sendable () -> Int64
+    private let local = Mutex(Local())
+
+    public init(
+        redis: RedisPool, transport: HTTPTransport = .shared, baseURL: String, accounts: [Credentials], settings: Settings = Settings(),
+        clock: @escaping @Sendable () -> Int64
+    ) {
+        self.redis = redis
+        self.transport = transport
+        self.baseURL = baseURL
+        self.credentials = Dictionary(accounts.map { ($0.account, $0) }, uniquingKeysWith: { $1 })
+        self.settings = settings
+        self.clock = clock
+    }
+
+    /// A usable token for `account`; at most one refresh per account at a time in this process, and
+    /// (through the lock) across processes.
+    public func token(for account: String) async throws -> String {
+        guard credentials[account] != nil else { throw TokenError.unknownAccount(account) }
+        let now = clock()
+        enum Step {
+            case cached(String)
+            case wait(Task<String, any Error>)
+        }
+        let step: Step = local.withLock { l in
+            if let c = l.cached[account], c.expiresAtMs - settings.refreshMarginMs > now, now - c.checkedAtMs < settings.localTTLms {
+                return .cached(c.token)
+            }
+            if let running = l.inFlight[account] { return .wait(running) }
+            let t = Task { try await self.load(account) }
+            l.inFlight[account] = t
+            return .wait(t)
+        }
+        switch step {
+        case .cached(let token): return token
+        case .wait(let task):
+            defer { local.withLock { l in if l.inFlight[account] == task { l.inFlight[account] = nil } } }
+            return try await task.value
+        }
+    }
+
+    /// WeChat refused `failedToken`: forget it here, and mark it stale in Redis only if it is still the
+    /// cached one (a newer token from another process stays).
+    public func invalidate(account: String, failedToken: String) async {
+        local.withLock { l in if l.cached[account]?.token == failedToken { l.cached[account] = nil } }
+        _ = try? await redis.eval(Self.markStale, keys: [Keys.accessToken(account: account)], args: [failedToken])
+    }
+
+    /// Fetches counted today (Beijing time) for `account`.
+    public func fetchesToday(_ account: String) async throws -> Int {
+        try await redis.send("GET", Keys.accessTokenFetches(account: account, day: beijingDay())).string.flatMap { Int($0) } ?? 0
+    }
+
+    // MARK: -
+
+    private func load(_ account: String) async throws -> String {
+        do {
+            return try await loadShared(account)
+        } catch let error as RedisError where error.kind == .connection || error.kind == .shutdown {
+            return try await loadWithoutRedis(account)
+        }
+    }
+
+    private func loadShared(_ account: String) async throws -> String {
+        let key = Keys.accessToken(account: account)
+        if let fresh = try await readShared(key) { return remember(account, fresh) }
+        let fence = try await redis.send("INCR", Keys.accessTokenFence(account: account)).int ?? 0
+        let lock = Keys.accessTokenLock(account: account)
+        let got = try await redis.send("SET", lock, String(fence), "NX", "PX", String(settings.lockTTLms))
+        guard got.string == "OK" else { return try await waitForHolder(account, key: key) }
+        do {
+            let token = try await refreshHoldingLock(account, key: key, lock: lock, fence: fence)
+            _ = try? await redis.eval(Self.release, keys: [lock], args: [String(fence)])
+            return token
+        } catch {
+            _ = try? await redis.eval(Self.release, keys: [lock], args: [String(fence)])
+            throw error
+        }
+    }
+
+    private func refreshHoldingLock(_ account: String, key: String, lock: String, fence: Int) async throws -> String {
+        // Someone may have stored a token between our read and our lock.
+        if let fresh = try await readShared(key) { return remember(account, fresh) }
+        let stale = try await redis.send("HGET", key, "stale").string == "1"
+        let counter = Keys.accessTokenFetches(account: account, day: beijingDay())
+        let spent = try await redis.send("GET", counter).string.flatMap { Int($0) } ?? 0
+        guard spent < settings.dailyBudget else { throw TokenError.budgetExhausted(account) }
+        let count = try await redis.pipelineChecked([["INCR", counter], ["EXPIRE", counter, "172800"]]).first?.int ?? spent + 1
+        Gauge(label: "scrm_wechat_token_fetches_today", dimensions: [("account", account)]).record(count)
+
+        let fetched = try await fetch(account, forceRefresh: stale)
+        let stored = try await redis.eval(
+            Self.storeIfHolder, keys: [key, lock], args: [fetched.token, String(fetched.expiresAtMs), String(fence)])
+        if stored.int != 1, let fresh = try await readShared(key) {
+            // Our lease ran out and another holder took over: its token wins (ours stays valid for now).
+            return remember(account, fresh)
+        }
+        return remember(account, fetched)
+    }
+
+    private func waitForHolder(_ account: String, key: String) async throws -> String {
+        let deadline = clock() + settings.lockTTLms
+        while clock() < deadline {
+            try await Task.sleep(for: .milliseconds(25))
+            if let fresh = try await readShared(key) { return remember(account, fresh) }
+        }
+        throw TokenError.busy(account)
+    }
+
+    private func loadWithoutRedis(_ account: String) async throws -> String {
+        let now = clock()
+        let decision: (String?, Bool) = local.withLock { l in
+            if let c = l.cached[account], c.expiresAtMs > now { return (c.token, false) }
+            if let last = l.lastOutageFetchMs[account], now - last < settings.outageFetchIntervalMs { return (nil, false) }
+            l.lastOutageFetchMs[account] = now
+            return (nil, true)
+        }
+        if let token = decision.0 { return token }
+        guard decision.1 else { throw TokenError.unavailable(account) }
+        return remember(account, try await fetch(account, forceRefresh: false))
+    }
+
+    private struct Fetched {
+        let token: String
+        let expiresAtMs: Int64
+    }
+
+    private func readShared(_ key: String) async throws -> Fetched? {
+        let v = try await redis.send("HMGET", key, "token", "expiresAt", "stale").array ?? []
+        guard v.count == 3, let token = v[0].string, let expires = v[1].string.flatMap({ Int64($0) }), v[2].string != "1",
+            expires - settings.refreshMarginMs > clock()
+        else { return nil }
+        return Fetched(token: token, expiresAtMs: expires)
+    }
+
+    private func remember(_ account: String, _ f: Fetched) -> String {
+        let now = clock()
+        local.withLock { $0.cached[account] = Cached(token: f.token, expiresAtMs: f.expiresAtMs, checkedAtMs: now) }
+        return f.token
+    }
+
+    private func fetch(_ account: String, forceRefresh: Bool) async throws -> Fetched {
+        guard let c = credentials[account] else { throw TokenError.unknownAccount(account) }
+        let body = JSONValue.object([
+            "grant_type": .string("client_credential"), "appid": .string(c.appId), "secret": .string(c.secret), "force_refresh": .bool(forceRefresh),
+        ])
+        let started = clock()
+        let response = try await transport.send(HTTPRequest(
+            method: "POST", url: baseURL + "/cgi-bin/stable_token", headers: [("Content-Type", "application/json")], body: Array(body.text.utf8),
+            timeoutMs: 5000))
+        let json = JSONValue.parse(response.body)
+        guard response.status == 200, let token = json?.lookup("access_token")?.scalarText, !token.isEmpty,
+            let seconds = json?.lookup("expires_in")?.scalarText.flatMap({ Int64($0) })
+        else {
+            Counter(label: "scrm_wechat_token_fetches_total", dimensions: [("account", account), ("result", "error")]).increment()
+            throw TokenError.fetchFailed(
+                code: json?.lookup("errcode")?.scalarText ?? "http \(response.status)", message: json?.lookup("errmsg")?.scalarText ?? "")
+        }
+        Counter(label: "scrm_wechat_token_fetches_total", dimensions: [("account", account), ("result", "ok")]).increment()
+        return Fetched(token: token, expiresAtMs: started + seconds * 1000)
+    }
+
+    private func beijingDay() -> Int64 { (clock() / 1000 + 8 * 3600) / 86_400 }
+
+    // MARK: scripts
+
+    /// KEYS: token hash, lock. ARGV: token, expiresAt, fence. Stores only while the lock holds our fence.
+    static let storeIfHolder = RedisScript(
+        name: "token_store",
+        source: #"""
+            if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+            redis.call('HSET', KEYS[1], 'token', ARGV[1], 'expiresAt', ARGV[2], 'stale', '0', 'fence', ARGV[3])
+            return 1
+            """#)
+
+    /// KEYS: token hash. ARGV: the refused token. Marks it stale only if it is still the cached one.
+    static let markStale = RedisScript(
+        name: "token_stale",
+        source: #"""
+            if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+            redis.call('HSET', KEYS[1], 'stale', '1')
+            return 1
+            """#)
+
+    /// KEYS: lock. ARGV: fence. Deletes the lock only if it is still ours.
+    static let release = RedisScript(
+        name: "token_release",
+        source: #"""
+            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+            return 0
+            """#)
+}
