@@ -105,7 +105,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "scrm-bench",
-            dependencies: ["GatewayCore", "GatewayCrypto", "HTTPTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "GatewayCore", "GatewayCrypto", "HTTPTransport", "Outbound", "RedisClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .target(

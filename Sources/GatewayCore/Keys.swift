@@ -26,6 +26,9 @@ public enum Keys {
 
     /// GCRA state of one adapter's limit; `scope` names the account or sender it is per ("" = the adapter).
     public static func rateLimit(adapter: String, scope: String = "") -> String { scope.isEmpty ? "rl:{\(adapter)}" : "rl:{\(adapter)}:\(scope)" }
+    /// How the provider has treated that limit: hash factor (0.05...1 of the spec's rate), pauseUntil
+    /// and suspendUntil (µs, Redis clock), lastRaise.
+    public static func rateLimitState(_ rateLimitKey: String) -> String { rateLimitKey + ":state" }
 
     /// Stream of the requests a sandbox adapter rendered instead of sending, per channel.
     public static func sandbox(channel: String) -> String { "sandbox:\(channel)" }

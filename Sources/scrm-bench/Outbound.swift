@@ -4,8 +4,8 @@ import HTTPTransport
 
 /// Unthrottled sends through the curl-multi driver: `concurrency` callers in a closed loop POST a
 /// template-message-sized JSON body to `url` until `seconds` pass.
-struct Outbound: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Sends/s through HTTPTransport to a loopback fake provider.")
+struct OutboundSends: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "outbound", abstract: "Sends/s through HTTPTransport to a loopback fake provider.")
 
     @Option var url: String
     @Option var seconds = 5.0

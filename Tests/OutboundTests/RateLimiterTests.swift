@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import Outbound
 import RedisClient
@@ -37,5 +38,84 @@ final class RateLimiterTests: XCTestCase {
         }
         XCTAssertEqual(waits.count, 5)
         XCTAssertTrue(waits.allSatisfy { $0 <= 500_000 }, "refusals must not push the next slot further out: \(waits)")
+    }
+
+    func test_twoProcesses_togetherStayWithinTheLimit() async throws {
+        let server = try RedisTestServer()
+        let pools = [RedisPool(server.configuration), RedisPool(server.configuration)]
+        defer { pools.forEach { $0.shutdown() } }
+        let key = Keys.rateLimit(adapter: "shared")
+        let limit = RateLimit(perSecond: 100, burst: 1)
+        let deadline = ContinuousClock.now + .seconds(2)
+        let sent = try await withThrowingTaskGroup(of: Int.self) { group in
+            for pool in pools {
+                let limiter = RateLimiter(redis: pool)
+                for _ in 0..<4 {
+                    group.addTask {
+                        var n = 0
+                        while true {
+                            try await limiter.acquire(key, limit: limit)
+                            guard ContinuousClock.now < deadline else { return n }
+                            n += 1
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        XCTAssertTrue((190...210).contains(sent), "8 workers in 2 processes sent \(sent) in 2 s at 100/s (expected 200 within 5%)")
+    }
+
+    func test_throttleHalvesTheRateAndPauses_thenSuccessesRecoverGradually() async throws {
+        let server = try RedisTestServer()
+        let redis = RedisPool(server.configuration)
+        defer { redis.shutdown() }
+        let limiter = RateLimiter(redis: redis)
+        let key = Keys.rateLimit(adapter: "sms")
+        let limit = RateLimit(perSecond: 100, burst: 1)
+        let first = try await limiter.attempt(key, limit: limit)
+        XCTAssertEqual(first, .allowed)
+        let factor = try await limiter.report(.throttled(retryAfterMs: 3000), key: key, adapter: "sms")
+        XCTAssertEqual(factor, 0.5)
+        guard case .wait(let us) = try await limiter.attempt(key, limit: limit) else { return XCTFail("paused after a throttle") }
+        XCTAssertTrue((2_900_000...3_000_000).contains(us), "Retry-After 3 s honoured, waited \(us) µs")
+        let again = try await limiter.report(.throttled(retryAfterMs: nil), key: key, adapter: "sms")
+        XCTAssertEqual(again, 0.25)
+        let tooSoon = try await limiter.report(.succeeded, key: key, adapter: "sms")
+        XCTAssertEqual(tooSoon, 0.25, "recovery is at most one step a second")
+        try await Task.sleep(for: .milliseconds(1050))
+        let raised = try await limiter.report(.succeeded, key: key, adapter: "sms")
+        XCTAssertEqual(raised, 0.3125, accuracy: 0.0001)
+        for _ in 0..<40 { _ = try await limiter.report(.throttled(retryAfterMs: nil), key: key, adapter: "sms") }
+        let floor = try await limiter.report(.succeeded, key: key, adapter: "sms")
+        XCTAssertEqual(floor, 0.05, "never slower than 5% of the spec's rate")
+    }
+
+    func test_quotaSuspendsUntilReset() async throws {
+        let server = try RedisTestServer()
+        let redis = RedisPool(server.configuration)
+        defer { redis.shutdown() }
+        let limiter = RateLimiter(redis: redis)
+        let key = Keys.rateLimit(adapter: "wechat-template", scope: "demo")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await limiter.report(.quotaSpent(untilMs: now + 60_000), key: key, adapter: "wechat-template")
+        guard case .suspended(let us) = try await limiter.attempt(key, limit: RateLimit(perSecond: 10)) else { return XCTFail("suspended") }
+        XCTAssertTrue((55_000_000...60_000_000).contains(us), "\(us)")
+        do {
+            try await limiter.acquire(key, limit: RateLimit(perSecond: 10))
+            XCTFail("acquire must not wait out a suspension")
+        } catch let s as RateLimiter.Suspended {
+            XCTAssertGreaterThan(s.remainingMs, 55_000)
+        }
+        let other = try await limiter.attempt(Keys.rateLimit(adapter: "wechat-template", scope: "other"), limit: RateLimit(perSecond: 10))
+        XCTAssertEqual(other, .allowed, "another account's quota is its own")
+    }
+
+    func test_quotaReset_isNextBeijingMidnightForWeChat() {
+        // 2026-11-28 15:59:59 UTC = 23:59:59 in Beijing -> resets at 16:00:00 UTC.
+        let now: Int64 = 1_795_881_599_000
+        XCTAssertEqual(RateLimiter.quotaResetMs(channel: .wechat, nowMs: now), 1_795_881_600_000)
+        XCTAssertEqual(RateLimiter.quotaResetMs(channel: .wechat, nowMs: 1_795_881_600_000), 1_795_881_600_000 + 86_400_000)
+        XCTAssertEqual(RateLimiter.quotaResetMs(channel: .sms, nowMs: now), now + 3_600_000)
     }
 }
