@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "Outbound",
             dependencies: [
-                "GatewayCore", "GatewayCrypto", "RedisClient", "HTTPTransport",
+                "GatewayCore", "GatewayCrypto", "RedisClient", "HTTPTransport", "Store",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Yams", package: "Yams"),
@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport", "Outbound",
+                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport", "Outbound", "FakeProviders",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

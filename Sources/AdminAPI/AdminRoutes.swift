@@ -9,13 +9,18 @@ public struct AdminRoutes: Sendable {
     let customers: CustomerStore
     let tags: TagStore
     let sandbox: SandboxOutbox
+    let adapters: AdapterCatalog
     let clock: @Sendable () -> Int64
 
-    public init(config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, clock: @escaping @Sendable () -> Int64) {
+    public init(
+        config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
+        clock: @escaping @Sendable () -> Int64
+    ) {
         self.config = config
         self.customers = customers
         self.tags = tags
         self.sandbox = sandbox
+        self.adapters = adapters
         self.clock = clock
     }
 
@@ -25,5 +30,6 @@ public struct AdminRoutes: Sendable {
             .register(on: group)
         TagRoutes(tags: tags, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         SandboxRoutes(outbox: sandbox).register(on: group)
+        MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
     }
 }

@@ -50,7 +50,10 @@ public func buildApplication(
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
     WebhookRoutes(config: config, store: customers, clock: clock).register(on: router)
-    AdminRoutes(config: config, customers: customers, tags: tags, sandbox: sandbox, clock: clock).register(on: router)
+    if let links = UnsubscribeLinks(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
+        UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: router)
+    }
+    AdminRoutes(config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, clock: clock).register(on: router)
 
     return Application(
         router: router,

@@ -104,7 +104,7 @@ func formFields(_ text: String) -> [String: String] {
 func flatten(_ object: [String: Any]) -> [String: String] {
     object.mapValues { v in
         if let s = v as? String { return s }
-        if let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]) {
+        if let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes]) {
             return String(decoding: data, as: UTF8.self)
         }
         return "\(v)"

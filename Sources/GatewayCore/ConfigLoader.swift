@@ -81,7 +81,10 @@ public struct ConfigLoader {
             config.streams.inboundMaxLen = try s.int("inboundMaxLen", default: 1_000_000, range: 1000...100_000_000)
         }
         if let o = try root.optionalMap("outbound") {
-            try o.only(["adaptersDir", "channels", "adapters", "publicURL", "sandboxMaxLen"])
+            try o.only([
+                "adaptersDir", "channels", "adapters", "publicURL", "sandboxMaxLen", "linkSecret", "concurrency", "retryBaseMs", "retryCapMs",
+                "maxAgeHours", "claimIdleSeconds",
+            ])
             config.outbound.adaptersDir = try o.string("adaptersDir", default: config.outbound.adaptersDir)
             if let c = try o.optionalMap("channels") {
                 try c.only(["wechat", "sms", "email"])
@@ -94,6 +97,16 @@ public struct ConfigLoader {
             }
             config.outbound.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
             config.outbound.sandboxMaxLen = try o.int("sandboxMaxLen", default: 10_000, range: 100...10_000_000)
+            let secret = try o.string("linkSecret", default: "")
+            if !secret.isEmpty && secret.utf8.count < 16 {
+                throw ConfigError(path: "outbound.linkSecret", reason: "must be at least 16 characters (or empty: no unsubscribe links)")
+            }
+            config.outbound.linkSecret = secret.isEmpty ? nil : secret
+            config.outbound.concurrency = try o.int("concurrency", default: 32, range: 0...1024)
+            config.outbound.retryBaseMs = Int64(try o.int("retryBaseMs", default: 2_000, range: 10...3_600_000))
+            config.outbound.retryCapMs = Int64(try o.int("retryCapMs", default: 600_000, range: 10...86_400_000))
+            config.outbound.maxAgeHours = try o.int("maxAgeHours", default: 24, range: 1...720)
+            config.outbound.claimIdleSeconds = try o.int("claimIdleSeconds", default: 60, range: 1...3600)
         }
         config.accounts = try (try root.optionalList("accounts") ?? []).map(account)
         var seen = Set<String>()

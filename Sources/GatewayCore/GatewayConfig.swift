@@ -51,6 +51,18 @@ public struct GatewayConfig: Sendable {
         public var publicURL = "http://127.0.0.1:8080"
         /// Sandbox records kept per channel (newest).
         public var sandboxMaxLen = 10_000
+        /// Key for signed unsubscribe links (>= 16 characters); nil = no links, so marketing email
+        /// (whose specs require one) is skipped.
+        public var linkSecret: String?
+        /// Senders (provider calls in flight) per channel in this process; 0 = this process only accepts.
+        public var concurrency = 32
+        /// Retries back off from this delay, doubling up to the cap, with jitter.
+        public var retryBaseMs: Int64 = 2_000
+        public var retryCapMs: Int64 = 600_000
+        /// A message not sent after this long is dead-lettered.
+        public var maxAgeHours = 24
+        /// A queue entry held this long by a silent process is taken over.
+        public var claimIdleSeconds = 60
 
         /// Every adapter this gateway may send through.
         public var enabledAdapters: Set<String> { Set(channels.values).union(extraAdapters) }

@@ -40,4 +40,23 @@ public enum Keys {
     public static func accessTokenFence(account: String) -> String { "token:{\(account)}:fence" }
     /// Token fetches on one day (Beijing time, when WeChat's counters reset).
     public static func accessTokenFetches(account: String, day: Int64) -> String { "token:{\(account)}:fetches:\(day)" }
+
+    /// One outbound message (see `OutboundMessage`).
+    public static func message(_ id: String) -> String { "msg:{\(id)}" }
+    /// Idempotency key -> message id: a second POST with the same key gets the first message.
+    public static func idempotency(_ key: String) -> String { "idem:\(key)" }
+    /// The send queue of a channel; the transactional lane is served first.
+    public static func outboundStream(channel: String, lane: OutboundMessage.Lane) -> String {
+        lane == .transactional ? "stream:out:\(channel):tx" : "stream:out:\(channel)"
+    }
+    public static let outboundGroup = "senders"
+    /// Sorted set of message ids waiting for a retry, by due time (ms).
+    public static let outboundRetries = "out:retry"
+    /// Dead letters: message id, reason, code, the provider's last answer.
+    public static let deadLetters = "stream:dlq"
+    /// Provider message id -> our message id, for receipts.
+    public static func providerMessage(adapter: String, providerId: String) -> String { "pid:\(adapter):\(providerId)" }
+
+    /// An address that unsubscribed (or bounced) without being a known customer: state|ms.
+    public static func optOut(channel: String, address: String) -> String { "optout:\(channel):\(address)" }
 }

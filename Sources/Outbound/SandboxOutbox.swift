@@ -18,7 +18,7 @@ public struct SandboxOutbox: Sendable {
         public let request: String
     }
 
-    let redis: RedisPool
+    public let redis: RedisPool
     let maxLen: Int
 
     public init(redis: RedisPool, maxLen: Int) {

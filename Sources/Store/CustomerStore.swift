@@ -84,6 +84,19 @@ public final class CustomerStore: Sendable {
         return try await resolve(id)
     }
 
+    /// Records that an address left a channel (`unsubscribed`, `bounced`, `complained`, `opted_out`):
+    /// on the address itself (so sends to it stop even if no customer holds it) and, when a customer
+    /// holds it, as that customer's consent for the channel. Returns the customer id, if any.
+    @discardableResult
+    public func recordOptOut(channel: String, address: String, state: String, nowMs: Int64) async throws -> String? {
+        let value = "\(state)|\(nowMs)"
+        _ = try await redis.send("SET", Keys.optOut(channel: channel, address: address), value)
+        let identity = channel == "sms" ? Identity(kind: .phone, value: address) : Identity(kind: .email, value: address)
+        guard let id = try await lookup(identity) else { return nil }
+        _ = try await redis.send("HSET", Keys.customer(id), "consent.\(channel)", value)
+        return id
+    }
+
     /// Newest first, raw JSON entries.
     public func timeline(id: String, limit: Int) async throws -> [String] {
         try await redis.send("LRANGE", Keys.customerTimeline(id), "0", String(limit - 1)).strings

@@ -23,10 +23,14 @@ do {
     logger.info("starting", metadata: ["config": .string(path), "port": .stringConvertible(config.server.port), "accounts": .stringConvertible(config.accounts.map(\.id)),
         "adapters": .stringConvertible(adapters.adapters.keys.sorted())])
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
+    if config.outbound.linkSecret == nil { logger.warning("no outbound.linkSecret: marketing email has no unsubscribe link and is skipped") }
     let app = buildApplication(config: config, redis: redis, adapters: adapters, logger: logger)
     let services = ServiceGroup(
         configuration: .init(
-            services: [.init(service: RedisPoolService(pool: redis)), .init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint],
+            services: [
+                .init(service: RedisPoolService(pool: redis)), .init(service: app),
+                .init(service: OutboundService(engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters))),
+            ], gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await services.run()
 } catch let error as ConfigError {

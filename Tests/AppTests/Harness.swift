@@ -18,6 +18,10 @@ final class Harness: @unchecked Sendable {
     let redis: RedisPool
     let config: GatewayConfig
     private let nowMs = NIOLockedValueBox<Int64>(1_790_000_000_000)
+    /// The environment the adapter specs are resolved against (fake providers' URLs and keys).
+    var adapterEnvironment: [String: String] = [:]
+    /// The harness clock, for everything that must agree with the API on what "now" is.
+    var clock: GatewayClock { { [nowMs] in nowMs.withLockedValue { $0 } } }
 
     init(adminToken: String? = Harness.adminToken, configure: (inout GatewayConfig) -> Void = { _ in }) throws {
         _ = Observability.registry()  // as in main.swift: before the pool creates its metric handles
@@ -56,7 +60,7 @@ final class Harness: @unchecked Sendable {
     func builder(_ account: String) -> CallbackBuilder { CallbackBuilder(account: config.account(account)!) }
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = buildApplication(config: config, redis: redis, adapters: try loadAdapters(config: config, environment: [:]), clock: { [nowMs] in nowMs.withLockedValue { $0 } })
+        let app = buildApplication(config: config, redis: redis, adapters: try loadAdapters(config: config, environment: adapterEnvironment), clock: { [nowMs] in nowMs.withLockedValue { $0 } })
         try await app.test(.router) { client in try await body(client) }
     }
 

@@ -15,6 +15,10 @@ public struct AdapterSpec: Sendable {
     public let rateLimit: RateLimitSpec?
     /// Customer-service messages: only within this many hours of the follower's last interaction.
     public let sessionWindowHours: Int?
+    /// The provider drops a repeat of the same message id within this window (WeChat's
+    /// `client_msg_id`: 10 minutes), so a send whose outcome a crash made unknown may be repeated
+    /// inside it. nil: never repeat an unknown outcome.
+    public let providerDedupMs: Int64?
     let kind: Kind
 
     enum Kind: Sendable {

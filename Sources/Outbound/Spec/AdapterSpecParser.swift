@@ -33,7 +33,7 @@ public enum AdapterSpecParser {
     }
 
     private static func spec(_ root: ConfigMap, file: String, expectedName: String?) throws -> AdapterSpec {
-        try root.only(["name", "channel", "description", "settings", "rate_limit", "session_window_hours", "http", "smtp", "sandbox"])
+        try root.only(["name", "channel", "description", "settings", "rate_limit", "session_window_hours", "provider_dedup_seconds", "http", "smtp", "sandbox"])
         let name = try root.string("name")
         guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
             throw ConfigError(path: "name", reason: "must be 1 to 64 letters, digits, - or _")
@@ -65,9 +65,10 @@ public enum AdapterSpecParser {
             rateLimit = RateLimitSpec(limit: RateLimit(perSecond: perSecond, burst: burst), scope: try r.choice("scope", default: .adapter))
         }
         let window = root.has("session_window_hours") ? try root.int("session_window_hours", default: 48, range: 1...720) : nil
+        let dedup = root.has("provider_dedup_seconds") ? Int64(try root.int("provider_dedup_seconds", default: 0, range: 1...86_400)) * 1000 : nil
         return AdapterSpec(
             name: name, file: file, channel: try root.choice("channel"), summary: try root.string("description", default: ""),
-            settings: settings, rateLimit: rateLimit, sessionWindowHours: window, kind: kind)
+            settings: settings, rateLimit: rateLimit, sessionWindowHours: window, providerDedupMs: dedup, kind: kind)
     }
 
     private static func envName(_ raw: String, path: String) throws -> String {

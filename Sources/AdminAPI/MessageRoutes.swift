@@ -1,0 +1,157 @@
+import GatewayCore
+import GatewayCrypto
+import Hummingbird
+import Ingress
+import Outbound
+
+/// `/api/v1/messages` (send one message, read its state) and `/api/v1/deadletters` (list, replay,
+/// discard).
+struct MessageRoutes {
+    let config: GatewayConfig
+    let catalog: AdapterCatalog
+    let store: MessageStore
+    let clock: @Sendable () -> Int64
+
+    struct SendBody: Decodable {
+        let channel: String
+        let adapter: String?
+        let customerId: String?
+        let to: String?
+        let account: String?
+        let template: String?
+        let subject: String?
+        let text: String?
+        let html: String?
+        let link: String?
+        let variables: JSONValue?
+        let idempotencyKey: String?
+        let transactional: Bool?
+    }
+
+    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
+        group.post("/messages") { request, _ in
+            try await storage {
+                let body = try await request.decodeJSON(SendBody.self, maxBytes: config.server.maxBodyBytes)
+                let message = try validate(body)
+                switch try await store.accept(message) {
+                case .created(let id):
+                    return JSONResponse.ok(JSONText.object([("id", JSONText.quote(id)), ("state", JSONText.quote("queued"))]), status: .accepted)
+                case .duplicate(let id):
+                    let state = try await store.get(id)?.state.rawValue ?? "queued"
+                    return JSONResponse.ok(
+                        JSONText.object([("id", JSONText.quote(id)), ("state", JSONText.quote(state)), ("duplicate", "true")]), status: .accepted)
+                }
+            }
+        }
+        group.get("/messages/:id") { _, context in
+            try await storage {
+                let id = try context.parameters.require("id")
+                guard CustomerID.isValid(id), let m = try await store.get(id) else { throw APIError.notFound("message") }
+                return JSONResponse.ok(Self.json(m))
+            }
+        }
+        group.get("/deadletters") { request, _ in
+            try await storage {
+                guard let limit = Int(request.uri.queryParameters.get("limit") ?? "50"), (1...500).contains(limit) else {
+                    throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
+                }
+                let after: String? = request.uri.queryParameters.get("after").map { String($0) }
+                if let after, !Self.isStreamId(after) { throw APIError.badRequest("after must be an entry id from this list", code: "invalid_cursor") }
+                let letters = try await store.deadLetters(limit: limit, after: after)
+                let items = letters.map { d in
+                    JSONText.object([
+                        ("id", JSONText.quote(d.entryId)), ("messageId", JSONText.quote(d.messageId)), ("channel", JSONText.quote(d.channel)),
+                        ("adapter", JSONText.quote(d.adapter)), ("reason", JSONText.quote(d.reason)), ("error", JSONText.quote(d.error)),
+                        ("answer", JSONText.quote(d.answer)), ("at", JSONResponse.time(d.at)),
+                    ])
+                }
+                return JSONResponse.ok("{\"deadLetters\":[" + items.joined(separator: ",") + "]}")
+            }
+        }
+        group.post("/deadletters/:id/replay") { _, context in
+            try await storage {
+                let entry = try context.parameters.require("id")
+                guard Self.isStreamId(entry), let letter = try await store.deadLetter(entry), let m = try await store.get(letter.messageId) else {
+                    throw APIError.notFound("dead letter")
+                }
+                guard try await store.replay(letter, message: m, now: clock()) else { throw APIError.notFound("dead letter") }
+                return JSONResponse.ok(JSONText.object([("messageId", JSONText.quote(m.id)), ("state", JSONText.quote("queued"))]), status: .accepted)
+            }
+        }
+        group.delete("/deadletters/:id") { _, context in
+            try await storage {
+                let entry = try context.parameters.require("id")
+                guard Self.isStreamId(entry), try await store.discard(entry) else { throw APIError.notFound("dead letter") }
+                return JSONResponse.ok(JSONText.object([("discarded", JSONText.quote(entry))]))
+            }
+        }
+    }
+
+    func validate(_ b: SendBody) throws -> OutboundMessage {
+        guard let channel = AdapterSpec.Channel(rawValue: b.channel) else {
+            throw APIError.badRequest("channel must be wechat, sms or email", code: "invalid_channel")
+        }
+        let adapterName = b.adapter ?? config.outbound.channels[channel.rawValue] ?? ""
+        guard let adapter = catalog[adapterName], adapter.spec.channel == channel else {
+            throw APIError.badRequest("adapter \(adapterName) is not enabled for channel \(channel.rawValue)", code: "unknown_adapter")
+        }
+        guard (b.customerId == nil) != (b.to == nil) else {
+            throw APIError.badRequest("give either customerId or to", code: "invalid_recipient")
+        }
+        if let id = b.customerId, !CustomerID.isValid(id) { throw APIError.badRequest("customerId is not a customer id", code: "invalid_recipient") }
+        var account: String?
+        if channel == .wechat {
+            guard let a = b.account, config.account(a) != nil else { throw APIError.badRequest("account must name a configured account", code: "unknown_account") }
+            account = a
+        }
+        var to: String?
+        if let raw = b.to {
+            do {
+                switch channel {
+                case .sms: to = try IdentityInput.e164(raw)
+                case .email: to = try IdentityInput.email(raw)
+                case .wechat: to = try IdentityInput.make(type: "openid", value: raw, account: account).value
+                }
+            } catch let e as IdentityInput.Invalid {
+                throw APIError.badRequest(e.message, code: "invalid_recipient")
+            }
+        }
+        for (name, value, cap) in [("template", b.template, 256), ("subject", b.subject, 998), ("text", b.text, 16_384), ("link", b.link, 2048)] {
+            if let value, value.utf8.count > cap { throw APIError.badRequest("\(name) exceeds \(cap) bytes", code: "invalid_body") }
+        }
+        if let v = b.variables, case .object = v {} else if b.variables != nil {
+            throw APIError.badRequest("variables must be an object", code: "invalid_body")
+        }
+        let now = clock()
+        let id = CustomerID.make(milliseconds: now)
+        let key = b.idempotencyKey ?? "msg:\(id)"
+        guard (1...200).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw APIError.badRequest("idempotencyKey must be 1 to 200 printable ASCII characters", code: "invalid_idempotency_key")
+        }
+        return OutboundMessage(
+            id: id, channel: channel.rawValue, adapter: adapterName, lane: b.transactional == true ? .transactional : .bulk,
+            idempotencyKey: key, customerId: b.customerId, to: to, account: account, template: b.template, subject: b.subject, text: b.text,
+            html: b.html, link: b.link, variables: b.variables?.text ?? "{}", createdAt: now)
+    }
+
+    static func isStreamId(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 20 && $0.allSatisfy(\.isNumber) }
+    }
+
+    static func json(_ m: OutboundMessage) -> String {
+        var pairs: [(String, String)] = [
+            ("id", JSONText.quote(m.id)), ("channel", JSONText.quote(m.channel)), ("adapter", JSONText.quote(m.adapter)),
+            ("lane", JSONText.quote(m.lane.rawValue)), ("state", JSONText.quote(m.state.rawValue)), ("attempts", String(m.attempts)),
+            ("idempotencyKey", JSONText.quote(m.idempotencyKey)), ("createdAt", JSONResponse.time(m.createdAt)),
+            ("updatedAt", JSONResponse.time(m.updatedAt)),
+        ]
+        let optional: [(String, String?)] = [
+            ("reason", m.reason), ("providerId", m.providerId), ("lastError", m.lastError), ("customerId", m.customerId), ("to", m.to),
+            ("account", m.account),
+        ]
+        for (k, v) in optional { if let v, !v.isEmpty { pairs.append((k, JSONText.quote(v))) } }
+        if let next = m.nextAttemptAt, m.state == .retrying { pairs.append(("nextAttemptAt", JSONResponse.time(next))) }
+        return JSONText.object(pairs)
+    }
+}

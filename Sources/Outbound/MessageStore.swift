@@ -1,0 +1,238 @@
+import GatewayCore
+import RedisClient
+
+/// Outbound messages in Redis: accept (idempotent), the send ledger (claim before the provider call,
+/// complete after), retries, dead letters. Every state change that also moves the queue is one Lua
+/// script, so a crash leaves either the old state or the new one.
+public struct MessageStore: Sendable {
+    public static let retentionMs: Int64 = 30 * 86_400_000
+    public static let idempotencyTTLSeconds = 30 * 86_400
+
+    let redis: RedisPool
+
+    public init(redis: RedisPool) { self.redis = redis }
+
+    public enum Accepted: Equatable, Sendable {
+        case created(String)
+        /// The idempotency key was used before: the first message's id.
+        case duplicate(String)
+    }
+
+    public func accept(_ m: OutboundMessage) async throws -> Accepted {
+        let r = try await redis.eval(
+            Self.acceptScript,
+            keys: [Keys.idempotency(m.idempotencyKey), Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane)],
+            args: [m.id, String(Self.idempotencyTTLSeconds)] + m.fields.flatMap { [$0.0, $0.1] }
+        ).array ?? []
+        let id = r.count > 1 ? r[1].string ?? m.id : m.id
+        return r.first?.int == 1 ? .created(id) : .duplicate(id)
+    }
+
+    public func get(_ id: String) async throws -> OutboundMessage? {
+        OutboundMessage(hash: try await redis.send("HGETALL", Keys.message(id)).dictionary)
+    }
+
+    public enum Claim: Equatable, Sendable {
+        /// Ours to send; this is attempt number `attempt`.
+        case claimed(attempt: Int)
+        /// Already sent, failed or skipped: nothing to do.
+        case done
+        /// Another sender claimed it at `since` and never finished: the outcome is unknown.
+        case inDoubt(since: Int64)
+        case missing
+    }
+
+    /// The ledger claim, made before the provider call.
+    public func claim(_ id: String, owner: String, now: Int64) async throws -> Claim {
+        let r = try await redis.eval(Self.claimScript, keys: [Keys.message(id)], args: [String(now), owner]).array ?? []
+        switch r.first?.int {
+        case 1: return .claimed(attempt: r.count > 1 ? r[1].int ?? 1 : 1)
+        case 2: return .inDoubt(since: Int64(r.count > 1 ? r[1].string ?? "0" : "0") ?? 0)
+        case -1: return .missing
+        default: return .done
+        }
+    }
+
+    /// The stream entry a worker is holding (acknowledged with the state change).
+    public struct Entry: Sendable, Equatable {
+        public let stream: String
+        public let id: String
+
+        public init(stream: String, id: String) {
+            self.stream = stream
+            self.id = id
+        }
+    }
+
+    public func complete(_ m: OutboundMessage, providerId: String?, entry: Entry?, now: Int64) async throws {
+        _ = try await redis.eval(
+            Self.completeScript,
+            keys: [Keys.message(m.id), entry?.stream ?? "", providerId.map { Keys.providerMessage(adapter: m.adapter, providerId: $0) } ?? ""],
+            args: [entry?.id ?? "", Keys.outboundGroup, String(now), providerId ?? "", m.id, String(Self.retentionMs)])
+    }
+
+    public func reschedule(_ m: OutboundMessage, at dueAt: Int64, lastError: String?, entry: Entry?, now: Int64) async throws {
+        _ = try await redis.eval(
+            Self.rescheduleScript, keys: [Keys.message(m.id), entry?.stream ?? "", Keys.outboundRetries],
+            args: [entry?.id ?? "", Keys.outboundGroup, String(now), String(dueAt), lastError ?? "", m.id])
+    }
+
+    /// Ends a message as failed (to the dead-letter stream) or skipped (with its reason only).
+    public func finish(
+        _ m: OutboundMessage, state: OutboundMessage.State, reason: String, lastError: String?, answer: String?, entry: Entry?, now: Int64
+    ) async throws {
+        _ = try await redis.eval(
+            Self.finishScript, keys: [Keys.message(m.id), entry?.stream ?? "", Keys.deadLetters],
+            args: [
+                entry?.id ?? "", Keys.outboundGroup, String(now), state.rawValue, reason, lastError ?? "", answer ?? "", m.id, m.channel, m.adapter,
+                state == .failed ? "1" : "0", String(Self.retentionMs),
+            ])
+    }
+
+    /// Moves retries that are due back onto their streams; returns how many.
+    public func moveDueRetries(now: Int64, limit: Int = 500) async throws -> Int {
+        try await redis.eval(Self.moveDueScript, keys: [Keys.outboundRetries], args: [String(now), String(limit)]).int ?? 0
+    }
+
+    // MARK: dead letters
+
+    public struct DeadLetter: Sendable, Equatable {
+        public let entryId: String
+        public let messageId: String
+        public let channel: String
+        public let adapter: String
+        public let reason: String
+        public let error: String
+        public let answer: String
+        public let at: Int64
+    }
+
+    public func deadLetters(limit: Int, after: String? = nil) async throws -> [DeadLetter] {
+        let start = after.map { "(" + $0 } ?? "+"
+        let r = try await redis.send(["XREVRANGE", Keys.deadLetters, start, "-", "COUNT", String(limit)])
+        return (r.array ?? []).compactMap { e in
+            guard let parts = e.array, parts.count == 2, let id = parts[0].string else { return nil }
+            let f = parts[1].dictionary
+            return DeadLetter(
+                entryId: id, messageId: f["id"] ?? "", channel: f["channel"] ?? "", adapter: f["adapter"] ?? "", reason: f["reason"] ?? "",
+                error: f["error"] ?? "", answer: f["answer"] ?? "", at: Int64(f["at"] ?? "") ?? 0)
+        }
+    }
+
+    public func deadLetter(_ entryId: String) async throws -> DeadLetter? {
+        let r = try await redis.send(["XRANGE", Keys.deadLetters, entryId, entryId])
+        guard let e = r.array?.first, let parts = e.array, parts.count == 2 else { return nil }
+        let f = parts[1].dictionary
+        return DeadLetter(
+            entryId: entryId, messageId: f["id"] ?? "", channel: f["channel"] ?? "", adapter: f["adapter"] ?? "", reason: f["reason"] ?? "",
+            error: f["error"] ?? "", answer: f["answer"] ?? "", at: Int64(f["at"] ?? "") ?? 0)
+    }
+
+    /// Puts a dead letter's message back on its queue (a deliberate resend) and removes the letter.
+    public func replay(_ letter: DeadLetter, message m: OutboundMessage, now: Int64) async throws -> Bool {
+        try await redis.eval(
+            Self.replayScript, keys: [Keys.deadLetters, Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane)],
+            args: [letter.entryId, String(now), m.id]
+        ).int == 1
+    }
+
+    public func discard(_ entryId: String) async throws -> Bool {
+        try await redis.send("XDEL", Keys.deadLetters, entryId).int == 1
+    }
+
+    // MARK: scripts
+
+    static let acceptScript = RedisScript(
+        name: "out_accept",
+        source: #"""
+            local existing = redis.call('GET', KEYS[1])
+            if existing then return { 0, existing } end
+            redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+            redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+            redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
+            return { 1, ARGV[1] }
+            """#)
+
+    static let claimScript = RedisScript(
+        name: "out_claim",
+        source: #"""
+            local st = redis.call('HGET', KEYS[1], 'state')
+            if not st then return { -1 } end
+            if st == 'queued' or st == 'retrying' then
+              local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+              redis.call('HSET', KEYS[1], 'state', 'sending', 'sendingSince', ARGV[1], 'owner', ARGV[2], 'updatedAt', ARGV[1])
+              return { 1, n }
+            end
+            if st == 'sending' then return { 2, redis.call('HGET', KEYS[1], 'sendingSince') or '0' } end
+            return { 0 }
+            """#)
+
+    static let completeScript = RedisScript(
+        name: "out_complete",
+        source: #"""
+            redis.call('HSET', KEYS[1], 'state', 'sent', 'updatedAt', ARGV[3], 'sentAt', ARGV[3])
+            redis.call('HDEL', KEYS[1], 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
+            if ARGV[4] ~= '' then
+              redis.call('HSET', KEYS[1], 'providerId', ARGV[4])
+              redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
+            end
+            redis.call('PEXPIRE', KEYS[1], ARGV[6])
+            if ARGV[1] ~= '' then redis.call('XACK', KEYS[2], ARGV[2], ARGV[1]); redis.call('XDEL', KEYS[2], ARGV[1]) end
+            return 1
+            """#)
+
+    static let rescheduleScript = RedisScript(
+        name: "out_reschedule",
+        source: #"""
+            redis.call('HSET', KEYS[1], 'state', 'retrying', 'updatedAt', ARGV[3], 'nextAttemptAt', ARGV[4])
+            if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[5]) end
+            redis.call('HDEL', KEYS[1], 'sendingSince', 'owner')
+            redis.call('ZADD', KEYS[3], ARGV[4], ARGV[6])
+            if ARGV[1] ~= '' then redis.call('XACK', KEYS[2], ARGV[2], ARGV[1]); redis.call('XDEL', KEYS[2], ARGV[1]) end
+            return 1
+            """#)
+
+    static let finishScript = RedisScript(
+        name: "out_finish",
+        source: #"""
+            redis.call('HSET', KEYS[1], 'state', ARGV[4], 'reason', ARGV[5], 'updatedAt', ARGV[3])
+            if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[6]) end
+            redis.call('HDEL', KEYS[1], 'sendingSince', 'owner', 'nextAttemptAt')
+            if ARGV[11] == '1' then
+              redis.call('XADD', KEYS[3], 'MAXLEN', '~', '100000', '*', 'id', ARGV[8], 'channel', ARGV[9], 'adapter', ARGV[10],
+                'reason', ARGV[5], 'error', ARGV[6], 'answer', ARGV[7], 'at', ARGV[3])
+            end
+            redis.call('PEXPIRE', KEYS[1], ARGV[12])
+            if ARGV[1] ~= '' then redis.call('XACK', KEYS[2], ARGV[2], ARGV[1]); redis.call('XDEL', KEYS[2], ARGV[1]) end
+            return 1
+            """#)
+
+    // Reads each message's channel and lane to find its stream (keys derived in the script: fine on one
+    // Redis; Redis Cluster would need one retry set per channel).
+    static let moveDueScript = RedisScript(
+        name: "out_move_due",
+        source: #"""
+            local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+            for _, id in ipairs(ids) do
+              redis.call('ZREM', KEYS[1], id)
+              local h = redis.call('HMGET', 'msg:{' .. id .. '}', 'channel', 'lane', 'state')
+              if h[3] == 'retrying' then
+                local stream = 'stream:out:' .. h[1]
+                if h[2] == 'transactional' then stream = stream .. ':tx' end
+                redis.call('XADD', stream, '*', 'id', id)
+              end
+            end
+            return #ids
+            """#)
+
+    static let replayScript = RedisScript(
+        name: "out_replay",
+        source: #"""
+            if redis.call('XDEL', KEYS[1], ARGV[1]) ~= 1 then return 0 end
+            redis.call('HSET', KEYS[2], 'state', 'queued', 'updatedAt', ARGV[2], 'reason', 'replayed')
+            redis.call('HDEL', KEYS[2], 'nextAttemptAt', 'sendingSince', 'owner')
+            redis.call('PERSIST', KEYS[2])
+            redis.call('XADD', KEYS[3], '*', 'id', ARGV[3])
+            return 1
+            """#)
+}

@@ -1,0 +1,320 @@
+import Foundation
+import GatewayCore
+import GatewayCrypto
+import Metrics
+import RedisClient
+import Store
+
+/// The senders: per channel, read the transactional lane then the bulk stream (consumer group
+/// `senders`), and for each message check consent and the session window, wait for the shared rate
+/// limit, claim the ledger entry, call the provider, and record the outcome (sent, retry with backoff,
+/// dead letter). A dead process's entries are taken over with XAUTOCLAIM; a message it left in
+/// `sending` is resent only inside the provider's own dedup window, else dead-lettered as
+/// `outcome_unknown`. Run one per gateway process; all state is in Redis.
+public final class OutboundEngine: Sendable {
+    public struct Settings: Sendable {
+        /// Provider calls in flight per channel in this process.
+        public var concurrency = 32
+        public var batch = 64
+        public var idleSleepMs = 50
+        /// An entry pending this long with a consumer is taken over (the consumer is presumed dead).
+        public var claimIdleMs: Int64 = 60_000
+        public var retry = RetryPolicy()
+
+        public init() {}
+    }
+
+    let redis: RedisPool
+    let catalog: AdapterCatalog
+    let sender: AdapterSender
+    let limiter: RateLimiter
+    let store: MessageStore
+    let customers: CustomerStore
+    let settings: Settings
+    let clock: @Sendable () -> Int64
+    let links: UnsubscribeLinks?
+    /// This process's consumer name in the group.
+    public let consumer: String
+
+    public init(
+        redis: RedisPool, catalog: AdapterCatalog, sender: AdapterSender, customers: CustomerStore, links: UnsubscribeLinks?,
+        settings: Settings = Settings(), clock: @escaping @Sendable () -> Int64
+    ) {
+        self.redis = redis
+        self.catalog = catalog
+        self.sender = sender
+        self.limiter = RateLimiter(redis: redis)
+        self.store = MessageStore(redis: redis)
+        self.customers = customers
+        self.links = links
+        self.settings = settings
+        self.clock = clock
+        self.consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))"
+    }
+
+    /// Runs until the task is cancelled.
+    public func run() async throws {
+        let channels = Set(catalog.adapters.values.map(\.spec.channel.rawValue)).sorted()
+        await withTaskGroup(of: Void.self) { group in
+            for channel in channels {
+                group.addTask { await self.serve(channel: channel) }
+            }
+            group.addTask { await self.maintain(channels: channels) }
+        }
+    }
+
+    // MARK: loops
+
+    private func serve(channel: String) async {
+        let lanes = [Keys.outboundStream(channel: channel, lane: .transactional), Keys.outboundStream(channel: channel, lane: .bulk)]
+        for stream in lanes { await ensureGroup(stream) }
+        await withTaskGroup(of: Void.self) { group in
+            // Children are sends, plus at most one idle timer: `group.next()` then wakes on whichever ends first.
+            var running = 0
+            while !Task.isCancelled {
+                if running < settings.concurrency {
+                    var entries = [(MessageStore.Entry, String)]()
+                    var idleMs = settings.idleSleepMs
+                    do {
+                        for stream in lanes where entries.isEmpty {
+                            entries = try await read(stream, count: min(settings.concurrency - running, settings.batch))
+                        }
+                    } catch {
+                        idleMs = 500  // Redis away: try again shortly
+                    }
+                    for (entry, id) in entries {
+                        running += 1
+                        group.addTask { await self.process(id: id, entry: entry) }
+                    }
+                    if !entries.isEmpty { continue }
+                    running += 1
+                    group.addTask { try? await Task.sleep(for: .milliseconds(idleMs)) }
+                }
+                if await group.next() != nil { running -= 1 }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func maintain(channels: [String]) async {
+        var lastClaim = Int64(0)
+        while !Task.isCancelled {
+            let now = clock()
+            _ = try? await store.moveDueRetries(now: now)
+            if now - lastClaim >= min(5_000, settings.claimIdleMs) {
+                lastClaim = now
+                for channel in channels {
+                    for lane in [OutboundMessage.Lane.transactional, .bulk] { await takeOver(Keys.outboundStream(channel: channel, lane: lane)) }
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    private func ensureGroup(_ stream: String) async {
+        // From the start of the stream, so messages accepted before any sender ran are not skipped.
+        _ = try? await redis.send("XGROUP", "CREATE", stream, Keys.outboundGroup, "0", "MKSTREAM")
+    }
+
+    private func read(_ stream: String, count: Int) async throws -> [(MessageStore.Entry, String)] {
+        let r = try await redis.send(["XREADGROUP", "GROUP", Keys.outboundGroup, consumer, "COUNT", String(count), "STREAMS", stream, ">"])
+        guard let streams = r.array, let first = streams.first?.array, first.count == 2 else { return [] }
+        return Self.entries(first[1], stream: stream)
+    }
+
+    static func entries(_ value: RedisValue, stream: String) -> [(MessageStore.Entry, String)] {
+        (value.array ?? []).compactMap { e in
+            guard let parts = e.array, parts.count == 2, let entryId = parts[0].string, let id = parts[1].dictionary["id"] else { return nil }
+            return (MessageStore.Entry(stream: stream, id: entryId), id)
+        }
+    }
+
+    /// XAUTOCLAIM: entries a dead consumer held longer than `claimIdleMs` are processed here.
+    private func takeOver(_ stream: String) async {
+        guard
+            let r = try? await redis.send([
+                "XAUTOCLAIM", stream, Keys.outboundGroup, consumer, String(settings.claimIdleMs), "0-0", "COUNT", "100",
+            ]), let parts = r.array, parts.count >= 2
+        else { return }
+        let claimed = Self.entries(parts[1], stream: stream)
+        if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total").increment(by: claimed.count) }
+        for (entry, id) in claimed { await process(id: id, entry: entry) }
+    }
+
+    // MARK: one message
+
+    func process(id: String, entry: MessageStore.Entry?) async {
+        do {
+            try await processThrowing(id: id, entry: entry)
+        } catch {
+            // Redis trouble mid-way: the entry stays pending and is taken over later; the ledger state
+            // tells the next sender whether a provider call may have happened.
+        }
+    }
+
+    private func processThrowing(id: String, entry: MessageStore.Entry?) async throws {
+        guard let m = try await store.get(id) else { return try await ack(entry) }
+        if m.state.isTerminal { return try await ack(entry) }
+        let now = clock()
+        guard let adapter = catalog[m.adapter] else {
+            return try await store.finish(m, state: .failed, reason: "adapter_disabled", lastError: "adapter \(m.adapter) is not enabled", answer: nil, entry: entry, now: now)
+        }
+        if m.state == .sending { return try await reconcile(m, since: m.sendingSince ?? 0, adapter: adapter, entry: entry) }
+        if now - m.createdAt > settings.retry.maxAgeMs {
+            return try await store.finish(m, state: .failed, reason: "expired", lastError: m.lastError, answer: nil, entry: entry, now: now)
+        }
+
+        // Consent and address, decided now (not when the message was accepted).
+        let (identities, known) = try await recipient(m)
+        var consent = known
+        var decision = SendEligibility.decide(
+            channel: m.channel, account: m.account, to: m.to, transactional: m.lane == .transactional, identities: identities, consent: consent)
+        if case .send(let address) = decision, m.channel != "wechat",
+            let optOut = try await redis.send("GET", Keys.optOut(channel: m.channel, address: address)).string
+        {
+            // An unsubscribe or bounce recorded for the address itself (one-click links, receipts).
+            let parts = optOut.split(separator: "|")
+            consent[m.channel] = (String(parts.first ?? ""), Int64(parts.last ?? "") ?? 0)
+            decision = SendEligibility.decide(
+                channel: m.channel, account: m.account, to: address, transactional: m.lane == .transactional, identities: identities, consent: consent)
+        }
+        guard case .send(let address) = decision else {
+            if case .skip(let reason) = decision { try await store.finish(m, state: .skipped, reason: reason, lastError: nil, answer: nil, entry: entry, now: now) }
+            Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", "skipped")]).increment()
+            return
+        }
+        if adapter.renders.sessionWindowHours != nil, let account = m.account, try await customers.session(account: account, openid: address) == nil {
+            return try await store.finish(m, state: .skipped, reason: "outside_session_window", lastError: nil, answer: nil, entry: entry, now: now)
+        }
+
+        // The shared rate limit; a suspended adapter defers the message without spending an attempt.
+        var factor = 1.0
+        let rateKey = rateLimitKey(adapter, m)
+        if let limit = adapter.spec.rateLimit ?? adapter.renders.rateLimit {
+            do {
+                factor = try await limiter.acquire(rateKey, limit: limit.limit)
+            } catch let s as RateLimiter.Suspended {
+                return try await deferOrExpire(m, until: clock() + s.remainingMs, lastError: m.lastError ?? "adapter suspended", entry: entry)
+            }
+        }
+
+        switch try await store.claim(m.id, owner: consumer, now: clock()) {
+        case .missing, .done: return try await ack(entry)
+        case .inDoubt(let since): return try await reconcile(m, since: since, adapter: adapter, entry: entry)
+        case .claimed: break
+        }
+        let payload = OutboundPayload(
+            messageId: m.id, to: address, account: m.account, template: m.template, subject: m.subject, text: m.text, html: m.html, link: m.link,
+            variables: Self.variables(m.variables))
+        let unsubscribe = m.channel == "email" ? links?.url(channel: "email", address: address) : nil
+        let outcome = await sender.send(payload, via: adapter, unsubscribeURL: unsubscribe)
+        try await record(outcome, m, adapter: adapter, rateKey: rateKey, factor: factor, entry: entry)
+    }
+
+    private func record(_ outcome: SendOutcome, _ m: OutboundMessage, adapter: ResolvedAdapter, rateKey: String, factor: Double, entry: MessageStore.Entry?) async throws {
+        let now = clock()
+        let name = adapter.spec.name
+        switch outcome {
+        case .accepted(let providerId):
+            try await store.complete(m, providerId: providerId, entry: entry, now: now)
+            if factor < 1 { _ = try? await limiter.report(.succeeded, key: rateKey, adapter: name) }
+            Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", "sent")]).increment()
+        case .failed(let f):
+            Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", f.errorClass.rawValue)]).increment()
+            if f.code == "render" {
+                return try await store.finish(m, state: .skipped, reason: "render: \(f.message)", lastError: nil, answer: nil, entry: entry, now: now)
+            }
+            switch f.errorClass {
+            case .permanent:
+                try await store.finish(m, state: .failed, reason: "permanent", lastError: f.description, answer: f.answer, entry: entry, now: now)
+            case .throttle:
+                _ = try? await limiter.report(.throttled(retryAfterMs: f.retryAfterMs), key: rateKey, adapter: name)
+                try await retry(m, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
+            case .quota:
+                let reset = RateLimiter.quotaResetMs(channel: adapter.spec.channel, nowMs: now)
+                _ = try? await limiter.report(.quotaSpent(untilMs: reset), key: rateKey, adapter: name)
+                try await deferOrExpire(m, until: reset, lastError: f.description, entry: entry)
+            case .retry, .tokenExpired:
+                try await retry(m, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
+            }
+        }
+    }
+
+    private func retry(_ m: OutboundMessage, failure f: SendFailure, notBefore: Int64?, entry: MessageStore.Entry?) async throws {
+        let now = clock()
+        let attempts = (try await store.get(m.id))?.attempts ?? m.attempts + 1
+        if let at = settings.retry.nextAttempt(attempts: attempts, createdAt: m.createdAt, now: now, notBefore: notBefore, random: Double.random(in: 0..<1)) {
+            try await store.reschedule(m, at: at, lastError: f.description, entry: entry, now: now)
+        } else {
+            try await store.finish(m, state: .failed, reason: "retries_exhausted", lastError: f.description, answer: f.answer, entry: entry, now: now)
+        }
+    }
+
+    private func deferOrExpire(_ m: OutboundMessage, until: Int64, lastError: String, entry: MessageStore.Entry?) async throws {
+        let now = clock()
+        if until - m.createdAt <= settings.retry.maxAgeMs {
+            try await store.reschedule(m, at: until, lastError: lastError, entry: entry, now: now)
+        } else {
+            try await store.finish(m, state: .failed, reason: "quota", lastError: lastError, answer: nil, entry: entry, now: now)
+        }
+    }
+
+    /// A message another sender claimed and never finished. Its provider call may or may not have
+    /// happened: repeat it only while the provider would drop a duplicate; otherwise dead-letter it.
+    private func reconcile(_ m: OutboundMessage, since: Int64, adapter: ResolvedAdapter, entry: MessageStore.Entry?) async throws {
+        let now = clock()
+        if now - since < settings.claimIdleMs / 2 { return }  // probably still in flight elsewhere: leave the entry pending
+        Counter(label: "scrm_outbound_in_doubt_total", dimensions: [("adapter", adapter.spec.name)]).increment()
+        if let window = adapter.renders.providerDedupMs, now - since < window - 60_000 {
+            try await store.reschedule(m, at: now, lastError: "resent after a crash (provider deduplicates)", entry: entry, now: now)
+        } else {
+            try await store.finish(
+                m, state: .failed, reason: "outcome_unknown",
+                lastError: "a sender stopped during the provider call; not resent automatically (replay to send anyway)", answer: nil, entry: entry,
+                now: now)
+        }
+    }
+
+    private func ack(_ entry: MessageStore.Entry?) async throws {
+        guard let entry else { return }
+        _ = try await redis.pipelineChecked([["XACK", entry.stream, Keys.outboundGroup, entry.id], ["XDEL", entry.stream, entry.id]])
+    }
+
+    private func recipient(_ m: OutboundMessage) async throws -> ([Identity], [String: (state: String, at: Int64)]) {
+        var id = m.customerId
+        if id == nil, let to = m.to, let identity = Self.identity(channel: m.channel, account: m.account, address: to) {
+            id = try await customers.lookup(identity)
+        }
+        guard let id else { return ([], [:]) }
+        switch try await customers.customer(id: id) {
+        case .found(let c): return (c.identities, c.consent.mapValues { ($0.state, $0.at) })
+        case .merged(let into):
+            if case .found(let c) = try await customers.customer(id: into) { return (c.identities, c.consent.mapValues { ($0.state, $0.at) }) }
+            return ([], [:])
+        case .notFound: return ([], [:])
+        }
+    }
+
+    static func identity(channel: String, account: String?, address: String) -> Identity? {
+        switch channel {
+        case "wechat": account.map { Identity(kind: .openid, account: $0, value: address) }
+        case "sms": Identity(kind: .phone, value: address)
+        case "email": Identity(kind: .email, value: address.lowercased())
+        default: nil
+        }
+    }
+
+    private func rateLimitKey(_ adapter: ResolvedAdapter, _ m: OutboundMessage) -> String {
+        let limit = adapter.spec.rateLimit ?? adapter.renders.rateLimit
+        switch limit?.scope {
+        case .account: return Keys.rateLimit(adapter: adapter.spec.name, scope: m.account ?? "")
+        case .sender: return Keys.rateLimit(adapter: adapter.spec.name, scope: adapter.setting(named: "from") ?? "")
+        case .adapter, nil: return Keys.rateLimit(adapter: adapter.spec.name)
+        }
+    }
+
+    static func variables(_ json: String) -> [String: JSONValue] {
+        if case .object(let o)? = JSONValue.parse(Array(json.utf8)) { return o }
+        return [:]
+    }
+}

@@ -1,0 +1,253 @@
+import App
+import FakeProviders
+import Foundation
+import GatewayCore
+import Hummingbird
+import HummingbirdTesting
+import Outbound
+import RedisClient
+import Synchronization
+import XCTest
+
+/// `POST /api/v1/messages` through the senders to loopback fake providers, on a real Redis.
+final class OutboundEngineTests: XCTestCase {
+    struct Rig: Sendable {
+        let h: Harness
+        let fakes: ProviderFakes
+        let store: MessageStore
+        let linkSecret = "test-link-secret-0123456789"
+
+        /// Starts the senders; cancel the task to stop them.
+        func startEngine() throws -> Task<Void, any Error> {
+            let engine = makeOutboundEngine(
+                config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config, environment: h.adapterEnvironment), clock: h.clock)
+            return Task { try await engine.run() }
+        }
+
+        func waitFor(_ id: String, _ states: Set<OutboundMessage.State>, seconds: Double = 10) async throws -> OutboundMessage {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if let m = try await store.get(id), states.contains(m.state) { return m }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let m = try await store.get(id)
+            XCTFail("message \(id) is \(m?.state.rawValue ?? "missing") (\(m?.reason ?? "")), not \(states)")
+            return try XCTUnwrap(m)
+        }
+    }
+
+    func rig(claimIdleSeconds: Int = 60) async throws -> Rig {
+        let fakes = try await ProviderFakes.start()
+        let h = try Harness { config in
+            config.outbound.channels = ["wechat": "wechat-template", "sms": "twilio-sms", "email": "sendgrid-edm"]
+            config.outbound.extraAdapters = ["sandbox-sms"]
+            config.outbound.linkSecret = "test-link-secret-0123456789"
+            config.outbound.publicURL = "https://gw.example.com"
+            config.outbound.claimIdleSeconds = claimIdleSeconds
+            config.outbound.concurrency = 8
+            if let i = config.accounts.firstIndex(where: { $0.id == "demo" }) { config.accounts[i].appSecret = "demo-app-secret" }
+        }
+        h.adapterEnvironment = fakes.environment
+        fakes.wechat.addAccount(appId: h.config.account("demo")!.appId, secret: "demo-app-secret")
+        return Rig(h: h, fakes: fakes, store: MessageStore(redis: h.redis))
+    }
+
+    static func post(_ client: some TestClientProtocol, _ json: String) async throws -> (status: HTTPResponse.Status, id: String, body: [String: Any]) {
+        let r = try await client.send(.post, "/api/v1/messages", json: json)
+        return (r.status, r.json["id"] as? String ?? "", r.json)
+    }
+
+    func test_smsMessage_isQueuedSentAndReadable_andAnIdempotencyKeySendsOnce() async throws {
+        let rig = try await rig()
+        let engine = try rig.startEngine()
+        defer { engine.cancel() }
+        try await rig.h.test { client in
+            let first = try await Self.post(client, #"{"channel":"sms","to":"+1 415 555 2671","text":"Your code is 4821","idempotencyKey":"otp-1"}"#)
+            XCTAssertEqual(first.status, .accepted)
+            XCTAssertEqual(first.body["state"] as? String, "queued")
+            let again = try await Self.post(client, #"{"channel":"sms","to":"+14155552671","text":"Your code is 4821","idempotencyKey":"otp-1"}"#)
+            XCTAssertEqual(again.id, first.id, "the same key is the same message")
+            XCTAssertEqual(again.body["duplicate"] as? Bool, true)
+
+            let sent = try await rig.waitFor(first.id, [.sent])
+            XCTAssertEqual(sent.attempts, 1)
+            let read = try await client.get("/api/v1/messages/\(first.id)")
+            XCTAssertEqual(read.json["state"] as? String, "sent")
+            XCTAssertEqual(read.json["to"] as? String, "+14155552671", "stored normalised")
+            XCTAssertTrue((read.json["providerId"] as? String ?? "").hasPrefix("SM"))
+            XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").count, 1)
+            XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").first?.body["StatusCallback"], "https://gw.example.com/webhooks/receipts/twilio-sms")
+
+            let missing = try await client.get("/api/v1/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV")
+            XCTAssertEqual(missing.status, .notFound)
+        }
+        await rig.fakes.stop()
+    }
+
+    func test_badRequests_areRefusedWithAReason_andStoreNothing() async throws {
+        let rig = try await rig()
+        try await rig.h.test { client in
+            let before = try await rig.h.dbSize()
+            let cases: [(String, String)] = [
+                (#"{"channel":"fax","to":"+14155552671","text":"x"}"#, "invalid_channel"),
+                (#"{"channel":"sms","adapter":"sendgrid-edm","to":"+14155552671","text":"x"}"#, "unknown_adapter"),
+                (#"{"channel":"sms","adapter":"aliyun-sms","to":"+14155552671","text":"x"}"#, "unknown_adapter"),
+                (#"{"channel":"sms","to":"0415 555","text":"x"}"#, "invalid_recipient"),
+                (#"{"channel":"sms","text":"x"}"#, "invalid_recipient"),
+                (#"{"channel":"sms","to":"+14155552671","customerId":"01ARZ3NDEKTSV4RRFFQ69G5FAV","text":"x"}"#, "invalid_recipient"),
+                (#"{"channel":"email","to":"not-an-address","text":"x"}"#, "invalid_recipient"),
+                (#"{"channel":"wechat","to":"oX","template":"T"}"#, "unknown_account"),
+                (#"{"channel":"wechat","account":"demo","to":"o X","template":"T"}"#, "invalid_recipient"),
+                (#"{"channel":"sms","to":"+14155552671","variables":[1]}"#, "invalid_body"),
+                (#"{"channel":"sms","to":"+14155552671","idempotencyKey":""}"#, "invalid_idempotency_key"),
+                (#"{"to":"+14155552671"}"#, "invalid_body"),
+            ]
+            for (json, code) in cases {
+                let r = try await client.send(.post, "/api/v1/messages", json: json)
+                XCTAssertEqual(r.status, .badRequest, json)
+                XCTAssertEqual(r.errorCode, code, json)
+            }
+            let after = try await rig.h.dbSize()
+            XCTAssertEqual(after, before, "nothing stored for refused requests")
+        }
+        await rig.fakes.stop()
+    }
+
+    func test_consentAtSendTime_skipsWithAReason_andOneClickUnsubscribeWorks() async throws {
+        let rig = try await rig()
+        let engine = try rig.startEngine()
+        defer { engine.cancel() }
+        let links = try XCTUnwrap(UnsubscribeLinks(secret: rig.linkSecret, publicURL: "https://gw.example.com"))
+        try await rig.h.test { client in
+            // A follower subscribes, then unsubscribes: a WeChat message to them is skipped.
+            let h = rig.h
+            for event in ["subscribe", "unsubscribe"] {
+                let xml = SampleCallbacks.event(to: "gh", from: "oGone", event: event, createTime: h.nowSeconds)
+                _ = try await client.callback(try h.builder("demo").post(xml: xml, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false))
+            }
+            let found = try await client.get("/api/v1/customers/lookup?account=demo&openid=oGone")
+            let customerId = try XCTUnwrap(found.json["id"] as? String)
+            let wx = try await Self.post(client, #"{"channel":"wechat","account":"demo","customerId":"\#(customerId)","template":"T","variables":{"a":"1"}}"#)
+            let skipped = try await rig.waitFor(wx.id, [.skipped])
+            XCTAssertEqual(skipped.reason, "wechat_unsubscribed")
+
+            // A forged token changes nothing; the real one unsubscribes in one POST (GET only asks).
+            let forged = try await client.execute(uri: "/u/" + links.token(channel: "email", address: "ana@example.org") + "0", method: .post)
+            XCTAssertEqual(forged.status, .notFound)
+            let token = links.token(channel: "email", address: "ana@example.org")
+            let page = try await client.execute(uri: "/u/\(token)", method: .get)
+            XCTAssertEqual(page.status, .ok)
+            XCTAssertTrue(page.text.contains("a***@example.org"))
+            let beforeClick = try await rig.h.redis.send("EXISTS", Keys.optOut(channel: "email", address: "ana@example.org")).int
+            XCTAssertEqual(beforeClick, 0, "a GET never unsubscribes")
+            let click = try await client.execute(
+                uri: "/u/\(token)", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "List-Unsubscribe=One-Click"))
+            XCTAssertEqual(click.status, .ok)
+
+            let marketing = try await Self.post(client, #"{"channel":"email","to":"Ana@Example.org","subject":"Sale","text":"50% off"}"#)
+            let receipt = try await Self.post(
+                client, #"{"channel":"email","to":"ana@example.org","subject":"Your order","text":"Thanks","transactional":true}"#)
+            let skippedMail = try await rig.waitFor(marketing.id, [.skipped])
+            XCTAssertEqual(skippedMail.reason, "email_unsubscribed")
+            _ = try await rig.waitFor(receipt.id, [.sent])
+            let mail = try XCTUnwrap(rig.fakes.ledger.deliveries("sendgrid").first)
+            XCTAssertEqual(rig.fakes.ledger.deliveries("sendgrid").count, 1, "only the receipt went out")
+            XCTAssertTrue(mail.body["headers"]?.contains("https://gw.example.com/u/") ?? false, "every email carries its signed link")
+        }
+        await rig.fakes.stop()
+    }
+
+    func test_failures_retryWithBackoff_deadLetter_andReplay() async throws {
+        let rig = try await rig()
+        let engine = try rig.startEngine()
+        defer { engine.cancel() }
+        try await rig.h.test { client in
+            // A 503 is retried after a backoff; the harness clock makes it due.
+            rig.fakes.ledger.inject("twilio.messages", FakeAnswer(status: 503, json: #"{"code":20500,"message":"Internal Server Error","status":503}"#))
+            let flaky = try await Self.post(client, #"{"channel":"sms","to":"+14155550001","text":"one"}"#)
+            let waiting = try await rig.waitFor(flaky.id, [.retrying])
+            XCTAssertNotNil(waiting.nextAttemptAt)
+            XCTAssertGreaterThanOrEqual((waiting.nextAttemptAt ?? 0) - rig.h.now, 1_000, "backoff of at least half the 2 s base")
+            rig.h.now += 5_000
+            let recovered = try await rig.waitFor(flaky.id, [.sent])
+            XCTAssertEqual(recovered.attempts, 2)
+
+            // A permanent error is dead-lettered with the provider's answer, and can be replayed.
+            rig.fakes.ledger.inject("twilio.messages", FakeAnswer(status: 400, json: #"{"code":21211,"message":"The 'To' number is not valid.","status":400}"#))
+            let bad = try await Self.post(client, #"{"channel":"sms","to":"+14155550002","text":"two"}"#)
+            let failed = try await rig.waitFor(bad.id, [.failed])
+            XCTAssertEqual(failed.reason, "permanent")
+            let list = try await client.get("/api/v1/deadletters")
+            let letters = try XCTUnwrap(list.json["deadLetters"] as? [[String: Any]])
+            let letter = try XCTUnwrap(letters.first { $0["messageId"] as? String == bad.id })
+            XCTAssertTrue((letter["answer"] as? String ?? "").contains("21211"))
+            let entry = try XCTUnwrap(letter["id"] as? String)
+            let replay = try await client.send(.post, "/api/v1/deadletters/\(entry)/replay", json: "")
+            XCTAssertEqual(replay.status, .accepted)
+            _ = try await rig.waitFor(bad.id, [.sent])
+            let again = try await client.send(.post, "/api/v1/deadletters/\(entry)/replay", json: "")
+            XCTAssertEqual(again.status, .notFound, "a replayed letter is gone")
+
+            // Discard removes a letter and sends nothing.
+            rig.fakes.ledger.inject("twilio.messages", FakeAnswer(status: 401, json: #"{"code":20003,"message":"Authenticate","status":401}"#))
+            let denied = try await Self.post(client, #"{"channel":"sms","to":"+14155550003","text":"three"}"#)
+            _ = try await rig.waitFor(denied.id, [.failed])
+            let list2 = try await client.get("/api/v1/deadletters")
+            let letters2 = try XCTUnwrap(list2.json["deadLetters"] as? [[String: Any]])
+            let entry2 = try XCTUnwrap(letters2.first { $0["messageId"] as? String == denied.id }?["id"] as? String)
+            let discarded = try await client.execute(uri: "/api/v1/deadletters/\(entry2)", method: .delete, headers: [.authorization: "Bearer \(Harness.adminToken)"])
+            XCTAssertEqual(discarded.status, .ok)
+            XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").map(\.to).sorted(), ["+14155550001", "+14155550002"])
+        }
+        await rig.fakes.stop()
+    }
+
+    func test_wechatQuota_suspendsTheAccount_untilItsReset() async throws {
+        let rig = try await rig()
+        let engine = try rig.startEngine()
+        defer { engine.cancel() }
+        rig.fakes.wechat.setQuota("template", 0)
+        try await rig.h.test { client in
+            let m = try await Self.post(client, #"{"channel":"wechat","account":"demo","to":"oFan1","template":"T","variables":{"thing1":"Expo"}}"#)
+            let deferred = try await rig.waitFor(m.id, [.retrying])
+            XCTAssertEqual(deferred.nextAttemptAt, RateLimiter.quotaResetMs(channel: .wechat, nowMs: rig.h.now))
+            let state = try await rig.h.redis.send("HGET", Keys.rateLimitState(Keys.rateLimit(adapter: "wechat-template", scope: "demo")), "suspendUntil").string
+            XCTAssertNotNil(state, "the account's template API is suspended for every process")
+            XCTAssertEqual(rig.fakes.ledger.calls("wechat.template"), 1, "no retry loop against a spent quota")
+        }
+        await rig.fakes.stop()
+    }
+
+    func test_aSendLeftInDoubtByADeadProcess_isNotResent_unlessTheProviderDeduplicates() async throws {
+        let rig = try await rig(claimIdleSeconds: 1)
+        let store = rig.store
+        let box = Mutex([String: String]())
+        try await rig.h.test { client in
+            let sms = try await Self.post(client, #"{"channel":"sms","to":"+14155550009","text":"x"}"#).id
+            let wechat = try await Self.post(client, #"{"channel":"wechat","account":"demo","to":"oFan2","template":"T","variables":{"a":"1"}}"#).id
+            box.withLock { $0 = ["sms": sms, "wechat": wechat] }
+        }
+        let ids = box.withLock { $0 }
+        // A process read both, claimed them in the ledger, and died during the provider call.
+        for (channel, id) in ids {
+            let stream = Keys.outboundStream(channel: channel, lane: .bulk)
+            _ = try await rig.h.redis.send("XGROUP", "CREATE", stream, Keys.outboundGroup, "0", "MKSTREAM")
+            _ = try await rig.h.redis.send("XREADGROUP", "GROUP", Keys.outboundGroup, "dead-process", "COUNT", "10", "STREAMS", stream, ">")
+            let claim = try await store.claim(id, owner: "dead-process", now: rig.h.now)
+            XCTAssertEqual(claim, .claimed(attempt: 1))
+        }
+        rig.h.now += 120_000  // two minutes later
+        try await Task.sleep(for: .milliseconds(1100))  // past claimIdleSeconds in Redis's own idle clock
+        let engine = try rig.startEngine()
+        defer { engine.cancel() }
+        let sms = try await rig.waitFor(ids["sms"]!, [.failed, .sent])
+        XCTAssertEqual(sms.state, .failed)
+        XCTAssertEqual(sms.reason, "outcome_unknown", "Twilio has no dedup: never resent blindly")
+        XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").count, 0)
+        let wx = try await rig.waitFor(ids["wechat"]!, [.sent, .failed])
+        XCTAssertEqual(wx.state, .sent, "inside WeChat's 10-minute client_msg_id window a resend is safe")
+        XCTAssertEqual(rig.fakes.ledger.deliveries("wechat.template").first?.messageId, ids["wechat"])
+        await rig.fakes.stop()
+    }
+}
