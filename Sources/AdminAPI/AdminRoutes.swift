@@ -31,5 +31,6 @@ public struct AdminRoutes: Sendable {
         TagRoutes(tags: tags, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         SandboxRoutes(outbox: sandbox).register(on: group)
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
+        AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters)).register(on: group)
     }
 }

@@ -34,3 +34,41 @@ struct SandboxRoutes {
         }
     }
 }
+
+/// `GET /api/v1/adapters`: rate, slow-down, suspension and queue per enabled adapter.
+struct AdapterRoutes {
+    let status: AdapterStatus
+
+    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
+        group.get("/adapters") { _, _ in
+            try await storage {
+                let items = try await status.reports().map { r in
+                    var pairs: [(String, String)] = [
+                        ("name", JSONText.quote(r.name)), ("channel", JSONText.quote(r.channel)), ("renders", JSONText.quote(r.renders)),
+                        ("sandbox", r.sandbox ? "true" : "false"),
+                        ("queued", JSONText.object([("bulk", String(r.queuedBulk)), ("transactional", String(r.queuedTransactional))])),
+                    ]
+                    if let rl = r.rateLimit {
+                        pairs.append((
+                            "rateLimit",
+                            JSONText.object([
+                                ("perSecond", JSONValue.double(rl.limit.perSecond).text), ("burst", String(rl.limit.burst)),
+                                ("scope", JSONText.quote(rl.scope.rawValue)),
+                            ])
+                        ))
+                    }
+                    let scopes = r.scopes.map { s in
+                        JSONText.object([
+                            ("scope", JSONText.quote(s.scope)), ("rateFactor", JSONValue.double(s.factor).text),
+                            ("pausedUntil", s.pausedUntilMs.map(JSONResponse.time) ?? "null"),
+                            ("suspendedUntil", s.suspendedUntilMs.map(JSONResponse.time) ?? "null"),
+                        ])
+                    }
+                    pairs.append(("scopes", "[" + scopes.joined(separator: ",") + "]"))
+                    return JSONText.object(pairs)
+                }
+                return JSONResponse.ok("{\"adapters\":[" + items.joined(separator: ",") + "]}")
+            }
+        }
+    }
+}

@@ -22,14 +22,15 @@ public struct ProviderFakes: Sendable {
         ]
     }
 
-    /// Starts the fakes. `twilioPerSecond` makes the Twilio fake answer 429 past that many calls a second.
-    public static func start(port: Int = 0, twilioPerSecond: Int? = nil) async throws -> ProviderFakes {
+    /// Starts the fakes. `twilioPerSecond` makes the Twilio fake answer 429 past that many calls a second;
+    /// `twilioDelayMs` makes each of its answers take that long.
+    public static func start(port: Int = 0, twilioPerSecond: Int? = nil, twilioDelayMs: Int = 0) async throws -> ProviderFakes {
         let ledger = FakeLedger()
         let wechat = WeChatFake(ledger: ledger)
         wechat.addAccount(appId: wechatAppId, secret: wechatSecret)
         let router = Router()
         wechat.add(to: router)
-        TwilioFake(ledger: ledger, accountSid: "AC00000000000000000000000000000fake", authToken: "fake-twilio-token", perSecond: twilioPerSecond)
+        TwilioFake(ledger: ledger, accountSid: "AC00000000000000000000000000000fake", authToken: "fake-twilio-token", perSecond: twilioPerSecond, delayMs: twilioDelayMs)
             .add(to: router)
         AliyunSMSFake(ledger: ledger, accessKeyId: "LTAIfake", accessKeySecret: "fake-aliyun-secret").add(to: router)
         SendGridFake(ledger: ledger, apiKey: "SG.fake-key").add(to: router)

@@ -13,12 +13,15 @@ public final class TwilioFake: Sendable {
     let authToken: String
     private let window = Mutex<(second: Int64, count: Int)>((0, 0))
     private let perSecond: Int?
+    private let delayMs: Int
 
-    public init(ledger: FakeLedger, accountSid: String, authToken: String, perSecond: Int? = nil) {
+    /// `delayMs`: how long each accepted request takes (a provider's own latency).
+    public init(ledger: FakeLedger, accountSid: String, authToken: String, perSecond: Int? = nil, delayMs: Int = 0) {
         self.ledger = ledger
         self.accountSid = accountSid
         self.authToken = authToken
         self.perSecond = perSecond
+        self.delayMs = delayMs
     }
 
     public func add(to router: Router<BasicRequestContext>) {
@@ -38,6 +41,7 @@ public final class TwilioFake: Sendable {
                 }
                 if over { return Self.error(20429, "Too Many Requests", status: 429) }
             }
+            if self.delayMs > 0 { try await Task.sleep(for: .milliseconds(self.delayMs)) }
             let f = formFields(String(buffer: body))
             guard let to = f["To"], to.range(of: #"^\+[1-9][0-9]{1,14}$"#, options: .regularExpression) != nil else {
                 return Self.error(21211, "The 'To' number \(f["To"] ?? "") is not a valid phone number.", status: 400)

@@ -215,6 +215,13 @@ final class OutboundEngineTests: XCTestCase {
             let state = try await rig.h.redis.send("HGET", Keys.rateLimitState(Keys.rateLimit(adapter: "wechat-template", scope: "demo")), "suspendUntil").string
             XCTAssertNotNil(state, "the account's template API is suspended for every process")
             XCTAssertEqual(rig.fakes.ledger.calls("wechat.template"), 1, "no retry loop against a spent quota")
+            let status = try await client.get("/api/v1/adapters")
+            let adapters = try XCTUnwrap(status.json["adapters"] as? [[String: Any]])
+            let template = try XCTUnwrap(adapters.first { $0["name"] as? String == "wechat-template" })
+            let scopes = try XCTUnwrap(template["scopes"] as? [[String: Any]])
+            XCTAssertEqual(scopes.first?["scope"] as? String, "demo")
+            XCTAssertNotNil(scopes.first?["suspendedUntil"] as? String, "the adapter status shows the suspension")
+            XCTAssertEqual((template["rateLimit"] as? [String: Any])?["scope"] as? String, "account")
         }
         await rig.fakes.stop()
     }

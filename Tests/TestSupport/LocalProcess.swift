@@ -2,11 +2,14 @@ import Foundation
 
 /// Child processes and loopback ports for the servers tests start (redis-server, the SMTP sink).
 public enum LocalProcess {
-    /// Starts `args[0]` with `args`, stdio to /dev/null, and an empty signal mask.
-    public static func spawn(_ args: [String]) throws -> pid_t {
+    /// Starts `args[0]` with `args`, stdio to /dev/null, and an empty signal mask; with `environment`,
+    /// that environment instead of this process's.
+    public static func spawn(_ args: [String], environment: [String: String]? = nil) throws -> pid_t {
         var child: pid_t = 0
         var cArgs = args.map { strdup($0) } + [nil]
         defer { for a in cArgs { free(a) } }
+        var cEnv = (environment ?? [:]).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for e in cEnv { free(e) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -24,7 +27,9 @@ public enum LocalProcess {
         sigfillset(&all)
         posix_spawnattr_setsigdefault(&attr, &all)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let rc = posix_spawn(&child, args[0], &actions, &attr, &cArgs, environ)
+        let rc = environment == nil
+            ? posix_spawn(&child, args[0], &actions, &attr, &cArgs, environ)
+            : posix_spawn(&child, args[0], &actions, &attr, &cArgs, &cEnv)
         guard rc == 0 else { throw NSError(domain: "LocalProcess", code: Int(rc), userInfo: [NSLocalizedDescriptionKey: "posix_spawn \(args[0]) failed"]) }
         return child
     }

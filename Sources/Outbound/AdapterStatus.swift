@@ -1,0 +1,73 @@
+import GatewayCore
+import RedisClient
+
+/// What `GET /api/v1/adapters` shows: per enabled adapter its spec'd rate, how the provider has
+/// treated it (rate factor, paused, suspended until), and its channel's queue.
+public struct AdapterStatus: Sendable {
+    public struct Scope: Sendable {
+        public let scope: String
+        public let factor: Double
+        /// Wall-clock ms; nil when not paused or suspended.
+        public let pausedUntilMs: Int64?
+        public let suspendedUntilMs: Int64?
+    }
+
+    public struct Report: Sendable {
+        public let name: String
+        public let channel: String
+        public let renders: String
+        public let sandbox: Bool
+        public let rateLimit: RateLimitSpec?
+        public let scopes: [Scope]
+        public let queuedBulk: Int
+        public let queuedTransactional: Int
+    }
+
+    let redis: RedisPool
+    let catalog: AdapterCatalog
+
+    public init(redis: RedisPool, catalog: AdapterCatalog) {
+        self.redis = redis
+        self.catalog = catalog
+    }
+
+    public func reports() async throws -> [Report] {
+        var out = [Report]()
+        for adapter in catalog.adapters.values.sorted(by: { $0.spec.name < $1.spec.name }) {
+            let name = adapter.spec.name
+            let channel = adapter.spec.channel.rawValue
+            let depths = try await redis.pipelineChecked([
+                ["XLEN", Keys.outboundStream(channel: channel, lane: .bulk)], ["XLEN", Keys.outboundStream(channel: channel, lane: .transactional)],
+            ])
+            var scopes = [Scope]()
+            let base = Keys.rateLimit(adapter: name)
+            for key in try await scan(match: "\(base)*:state") {
+                let scope = String(key.dropFirst(base.count).dropLast(":state".count)).drop { $0 == ":" }
+                let f = try await redis.send("HMGET", key, "factor", "pauseUntil", "suspendUntil").array ?? []
+                func wallMs(_ v: RedisValue?) -> Int64? {
+                    guard let us = v?.string.flatMap({ Int64($0) }), us > 0 else { return nil }
+                    return us / 1000
+                }
+                scopes.append(Scope(
+                    scope: String(scope), factor: Double(f.first?.string ?? "1") ?? 1, pausedUntilMs: wallMs(f.count > 1 ? f[1] : nil),
+                    suspendedUntilMs: wallMs(f.count > 2 ? f[2] : nil)))
+            }
+            out.append(Report(
+                name: name, channel: channel, renders: adapter.renders.name, sandbox: adapter.spec.isSandbox,
+                rateLimit: adapter.spec.rateLimit ?? adapter.renders.rateLimit, scopes: scopes.sorted { $0.scope < $1.scope },
+                queuedBulk: depths[0].int ?? 0, queuedTransactional: depths[1].int ?? 0))
+        }
+        return out
+    }
+
+    private func scan(match: String) async throws -> [String] {
+        var cursor = "0"
+        var keys = [String]()
+        repeat {
+            let r = try await redis.send("SCAN", cursor, "MATCH", match, "COUNT", "500").array ?? []
+            cursor = r.first?.string ?? "0"
+            keys += r.count > 1 ? r[1].strings : []
+        } while cursor != "0" && keys.count < 1000
+        return keys
+    }
+}
