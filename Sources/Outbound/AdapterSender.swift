@@ -103,6 +103,10 @@ extension ResolvedAdapter {
         return false
     }
 
+    /// The limit sends through this adapter keep: its own spec's. A sandbox calls no provider, so it
+    /// has none unless its spec sets one.
+    public var rateLimit: RateLimitSpec? { spec.rateLimit }
+
     /// A resolved setting (e.g. `base_url`), nil when the spec has none.
     public func setting(named name: String) -> String? { settings[name] }
 }

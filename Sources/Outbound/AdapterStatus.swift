@@ -54,7 +54,7 @@ public struct AdapterStatus: Sendable {
             }
             out.append(Report(
                 name: name, channel: channel, renders: adapter.renders.name, sandbox: adapter.spec.isSandbox,
-                rateLimit: adapter.spec.rateLimit ?? adapter.renders.rateLimit, scopes: scopes.sorted { $0.scope < $1.scope },
+                rateLimit: adapter.rateLimit, scopes: scopes.sorted { $0.scope < $1.scope },
                 queuedBulk: depths[0].int ?? 0, queuedTransactional: depths[1].int ?? 0))
         }
         return out

@@ -190,7 +190,7 @@ public final class OutboundEngine: Sendable {
         // The shared rate limit; a suspended adapter defers the message without spending an attempt.
         var factor = 1.0
         let rateKey = rateLimitKey(adapter, m)
-        if let limit = adapter.spec.rateLimit ?? adapter.renders.rateLimit {
+        if let limit = adapter.rateLimit {
             do {
                 factor = try await limiter.acquire(rateKey, limit: limit.limit)
             } catch let s as RateLimiter.Suspended {
@@ -305,7 +305,7 @@ public final class OutboundEngine: Sendable {
     }
 
     private func rateLimitKey(_ adapter: ResolvedAdapter, _ m: OutboundMessage) -> String {
-        let limit = adapter.spec.rateLimit ?? adapter.renders.rateLimit
+        let limit = adapter.rateLimit
         switch limit?.scope {
         case .account: return Keys.rateLimit(adapter: adapter.spec.name, scope: m.account ?? "")
         case .sender: return Keys.rateLimit(adapter: adapter.spec.name, scope: adapter.setting(named: "from") ?? "")
