@@ -58,6 +58,7 @@ let package = Package(
                 "GatewayCore", "Store", "GatewayCrypto", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -125,7 +126,8 @@ let package = Package(
         .target(
             name: "FakeProviders",
             dependencies: [
-                "GatewayCrypto", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                "GatewayCore", "GatewayCrypto", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict
         ),
@@ -149,6 +151,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport", "Outbound", "FakeProviders",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

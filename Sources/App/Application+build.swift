@@ -50,6 +50,19 @@ public func buildApplication(
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
     WebhookRoutes(config: config, store: customers, clock: clock).register(on: router)
+    var verifiers = [String: ReceiptVerifier]()
+    for adapter in adapters.adapters.values {
+        guard let (format, key) = adapter.receiptKey else { continue }
+        let name = adapter.renders.name
+        switch format {
+        case .twilio: verifiers[name] = .twilio(authToken: key, url: "\(config.outbound.publicURL)/webhooks/receipts/\(name)")
+        case .sendgrid: verifiers[name] = .sendGrid(publicKey: key)
+        }
+    }
+    ReceiptRoutes(
+        verifiers: verifiers, receipts: ReceiptStore(redis: redis, customers: customers), maxBodyBytes: config.server.maxBodyBytes,
+        windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock
+    ).register(on: router)
     if let links = UnsubscribeLinks(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: router)
     }

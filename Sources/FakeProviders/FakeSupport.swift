@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import HTTPTypes
 import Hummingbird
 import Synchronization
@@ -90,16 +91,7 @@ func jsonObject(_ buffer: ByteBuffer) -> [String: Any]? {
     (try? JSONSerialization.jsonObject(with: Data(buffer: buffer))) as? [String: Any]
 }
 
-/// `a=1&b=%20` -> ["a": "1", "b": " "] (`+` as space, as form decoding has it).
-func formFields(_ text: String) -> [String: String] {
-    var out = [String: String]()
-    for pair in text.split(separator: "&") {
-        let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-        out[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
-    }
-    return out
-}
+func formFields(_ text: String) -> [String: String] { FormEncoding.decode(text) }
 
 func flatten(_ object: [String: Any]) -> [String: String] {
     object.mapValues { v in

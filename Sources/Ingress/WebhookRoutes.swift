@@ -13,6 +13,7 @@ import Store
 public struct WebhookRoutes: Sendable {
     let verifiers: [String: WebhookVerifier]
     let store: CustomerStore
+    let receipts: ReceiptStore
     let maxBodyBytes: Int
     let clock: @Sendable () -> Int64
     let stored = Counter(label: "scrm_webhook_stored_total")
@@ -24,6 +25,7 @@ public struct WebhookRoutes: Sendable {
         for account in config.accounts { verifiers[account.id] = WebhookVerifier(account: account, windowSeconds: config.webhooks.timestampWindowSeconds) }
         self.verifiers = verifiers
         self.store = store
+        self.receipts = ReceiptStore(redis: store.redis, customers: store)
         self.maxBodyBytes = config.server.maxBodyBytes
         self.clock = clock
     }
@@ -83,6 +85,10 @@ public struct WebhookRoutes: Sendable {
             reply = first
         case .stored:
             stored.increment()
+            if let receipt = ReceiptFormats.wechatTemplateJob(message) {
+                // The callback is stored either way; a receipt that cannot be applied now is not worth a platform retry.
+                _ = try? await receipts.apply(receipt, nowMs: nowMs)
+            }
         }
         if reply.isEmpty {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "success")))

@@ -107,6 +107,13 @@ extension ResolvedAdapter {
     /// has none unless its spec sets one.
     public var rateLimit: RateLimitSpec? { spec.rateLimit }
 
+    /// How to verify this adapter's delivery callbacks: the format and its key, when the spec reads
+    /// receipts and the key is set. Sandboxes receive none.
+    public var receiptKey: (format: ReceiptSpec.Format, key: String)? {
+        guard !spec.isSandbox, let r = spec.receipts, let key = settings[r.keySetting], !key.isEmpty else { return nil }
+        return (r.format, key)
+    }
+
     /// A resolved setting (e.g. `base_url`), nil when the spec has none.
     public func setting(named name: String) -> String? { settings[name] }
 }

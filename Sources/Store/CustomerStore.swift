@@ -3,7 +3,7 @@ import RedisClient
 
 /// Customers, identities, timelines and sessions in Redis.
 public final class CustomerStore: Sendable {
-    let redis: RedisPool
+    public let redis: RedisPool
     let timelineCap: Int
     let sessionTTLSeconds: Int
     let sessionMessageCap: Int

@@ -19,6 +19,8 @@ public struct AdapterSpec: Sendable {
     /// `client_msg_id`: 10 minutes), so a send whose outcome a crash made unknown may be repeated
     /// inside it. nil: never repeat an unknown outcome.
     public let providerDedupMs: Int64?
+    /// How the provider's delivery callbacks to `/webhooks/receipts/{name}` are read and verified.
+    public let receipts: ReceiptSpec?
     let kind: Kind
 
     enum Kind: Sendable {
@@ -37,6 +39,19 @@ public struct AdapterSpec: Sendable {
         if case .sandbox(let s) = kind { return s.renders }
         return nil
     }
+}
+
+public struct ReceiptSpec: Sendable {
+    public enum Format: String, Sendable, CaseIterable {
+        /// Status callback, form-encoded, `X-Twilio-Signature` (HMAC-SHA1 with the auth token).
+        case twilio
+        /// Event Webhook, JSON array, ECDSA P-256 signature over timestamp + body.
+        case sendgrid
+    }
+
+    public let format: Format
+    /// The setting holding the verification key (auth token, or the base64 public key).
+    let keySetting: String
 }
 
 /// A setting's value: text (with `${VAR:-default}` expanded when the adapter is enabled) or `env:NAME`.

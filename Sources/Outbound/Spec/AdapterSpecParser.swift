@@ -33,7 +33,7 @@ public enum AdapterSpecParser {
     }
 
     private static func spec(_ root: ConfigMap, file: String, expectedName: String?) throws -> AdapterSpec {
-        try root.only(["name", "channel", "description", "settings", "rate_limit", "session_window_hours", "provider_dedup_seconds", "http", "smtp", "sandbox"])
+        try root.only(["name", "channel", "description", "settings", "rate_limit", "session_window_hours", "provider_dedup_seconds", "receipts", "http", "smtp", "sandbox"])
         let name = try root.string("name")
         guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
             throw ConfigError(path: "name", reason: "must be 1 to 64 letters, digits, - or _")
@@ -66,9 +66,16 @@ public enum AdapterSpecParser {
         }
         let window = root.has("session_window_hours") ? try root.int("session_window_hours", default: 48, range: 1...720) : nil
         let dedup = root.has("provider_dedup_seconds") ? Int64(try root.int("provider_dedup_seconds", default: 0, range: 1...86_400)) * 1000 : nil
+        var receipts: ReceiptSpec?
+        if let r = try root.optionalMap("receipts") {
+            try r.only(["format", "key"])
+            let key = try r.string("key")
+            guard settings[key] != nil else { throw ConfigError(path: r.child("key"), reason: "names setting \(key), which settings does not define") }
+            receipts = ReceiptSpec(format: try r.choice("format"), keySetting: key)
+        }
         return AdapterSpec(
             name: name, file: file, channel: try root.choice("channel"), summary: try root.string("description", default: ""),
-            settings: settings, rateLimit: rateLimit, sessionWindowHours: window, providerDedupMs: dedup, kind: kind)
+            settings: settings, rateLimit: rateLimit, sessionWindowHours: window, providerDedupMs: dedup, receipts: receipts, kind: kind)
     }
 
     private static func envName(_ raw: String, path: String) throws -> String {

@@ -1,0 +1,57 @@
+import GatewayCore
+import RedisClient
+
+/// Applies delivery receipts to messages: sent -> delivered, sent/delivered -> failed (a later
+/// bounce), never backwards; opt-outs (bounce, complaint, unsubscribe, STOP) go to consent.
+public struct ReceiptStore: Sendable {
+    let redis: RedisPool
+    let customers: CustomerStore
+
+    public init(redis: RedisPool, customers: CustomerStore) {
+        self.redis = redis
+        self.customers = customers
+    }
+
+    /// Returns the message id the receipt was matched to, if any.
+    @discardableResult
+    public func apply(_ r: DeliveryReceipt, nowMs: Int64) async throws -> String? {
+        var matched: String?
+        if let lookup = r.lookup {
+            let (kind, value): (String, String)
+            switch lookup {
+            case .messageId(let id): (kind, value) = ("id", id)
+            case .providerId(let adapter, let id): (kind, value) = ("pid", Keys.providerMessage(adapter: adapter, providerId: id))
+            }
+            let outcome: (String, String)
+            switch r.outcome {
+            case .delivered: outcome = ("delivered", "")
+            case .failed(let reason): outcome = ("failed", reason)
+            case .none: outcome = ("none", "")
+            }
+            let reply = try await redis.eval(Self.script, keys: [], args: [kind, value, outcome.0, outcome.1, String(nowMs)]).array ?? []
+            if reply.first?.int == 1 { matched = reply.count > 1 ? reply[1].string : nil }
+        }
+        if let o = r.optOut { try await customers.recordOptOut(channel: o.channel, address: o.address, state: o.state, nowMs: nowMs) }
+        return matched
+    }
+
+    // The message key is derived from the id inside the script (one Redis; see Keys.message).
+    static let script = RedisScript(
+        name: "receipt_apply",
+        source: #"""
+            local id = ARGV[2]
+            if ARGV[1] == 'pid' then
+              id = redis.call('GET', ARGV[2])
+              if not id then return { 0 } end
+            end
+            local key = 'msg:{' .. id .. '}'
+            local st = redis.call('HGET', key, 'state')
+            if not st then return { 0 } end
+            if ARGV[3] == 'delivered' and st == 'sent' then
+              redis.call('HSET', key, 'state', 'delivered', 'deliveredAt', ARGV[5], 'updatedAt', ARGV[5])
+            elseif ARGV[3] == 'failed' and (st == 'sent' or st == 'delivered') then
+              redis.call('HSET', key, 'state', 'failed', 'reason', ARGV[4], 'updatedAt', ARGV[5])
+            end
+            return { 1, id }
+            """#)
+}

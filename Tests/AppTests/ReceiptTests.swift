@@ -1,0 +1,150 @@
+import App
+import FakeProviders
+import Foundation
+import GatewayCore
+import GatewayCrypto
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Outbound
+import XCTest
+
+/// Delivery receipts: Twilio's signed status callback, SendGrid's signed Event Webhook, WeChat's
+/// TEMPLATESENDJOBFINISH; each moves the message on and records opt-outs.
+final class ReceiptTests: XCTestCase {
+    static let keys = ECDSA.generateP256()
+
+    func harness() throws -> Harness {
+        let h = try Harness { config in
+            config.outbound.channels = ["wechat": "wechat-template", "sms": "twilio-sms", "email": "sendgrid-edm"]
+            config.outbound.publicURL = "https://gw.example.com"
+        }
+        h.adapterEnvironment = [
+            "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "twilio-auth-token", "TWILIO_FROM": "+15017122661", "SENDGRID_API_KEY": "SG.k",
+            "SENDGRID_WEBHOOK_PUBLIC_KEY": Data(Self.keys.publicKey).base64EncodedString(),
+        ]
+        return h
+    }
+
+    /// A message the provider accepted with `providerId`.
+    static func sent(_ h: Harness, channel: String, adapter: String, to: String, providerId: String) async throws -> String {
+        let store = MessageStore(redis: h.redis)
+        let id = CustomerID.make(milliseconds: h.now)
+        let m = OutboundMessage(
+            id: id, channel: channel, adapter: adapter, lane: .bulk, idempotencyKey: "k-\(id)", customerId: nil, to: to, account: "demo",
+            template: nil, subject: nil, text: "x", html: nil, link: nil, variables: "{}", createdAt: h.now)
+        _ = try await store.accept(m)
+        _ = try await store.claim(id, owner: "test", now: h.now)
+        try await store.complete(m, providerId: providerId, entry: nil, now: h.now)
+        return id
+    }
+
+    static func state(_ h: Harness, _ id: String) async throws -> OutboundMessage? { try await MessageStore(redis: h.redis).get(id) }
+
+    func test_twilioStatusCallback_isVerified_andMovesTheMessage() async throws {
+        let h = try harness()
+        let delivered = try await Self.sent(h, channel: "sms", adapter: "twilio-sms", to: "+14155550100", providerId: "SM100")
+        let stopped = try await Self.sent(h, channel: "sms", adapter: "twilio-sms", to: "+14155550101", providerId: "SM101")
+        try await h.test { client in
+            let forged = try await Self.twilioPost(client, ["MessageSid": "SM100", "MessageStatus": "delivered", "To": "+14155550100"], token: "guess")
+
+            XCTAssertEqual(forged.status, .forbidden)
+            let unchanged = try await Self.state(h, delivered)
+            XCTAssertEqual(unchanged?.state, .sent, "a forged receipt changes nothing")
+
+            let ok = try await Self.twilioPost(client, ["MessageSid": "SM100", "MessageStatus": "delivered", "To": "+14155550100", "AccountSid": "AC1"])
+            XCTAssertEqual(ok.status, .ok)
+            let after = try await Self.state(h, delivered)
+            XCTAssertEqual(after?.state, .delivered)
+
+            let stop = try await Self.twilioPost(client, ["MessageSid": "SM101", "MessageStatus": "undelivered", "ErrorCode": "21610", "To": "+14155550101"])
+            XCTAssertEqual(stop.status, .ok)
+            let failed = try await Self.state(h, stopped)
+            XCTAssertEqual(failed?.state, .failed)
+            XCTAssertEqual(failed?.reason, "twilio_undelivered_21610")
+            let optOut = try await h.redis.send("GET", Keys.optOut(channel: "sms", address: "+14155550101")).string
+            XCTAssertTrue(optOut?.hasPrefix("opted_out|") ?? false, "STOP is an SMS opt-out")
+
+            let unknown = try await client.execute(uri: "/webhooks/receipts/nobody", method: .post, body: ByteBuffer(string: "x"))
+            XCTAssertEqual(unknown.status, .notFound)
+        }
+    }
+
+    func test_sendGridEvents_areVerified_andUpdateMessagesAndConsent() async throws {
+        let h = try harness()
+        let a = try await Self.sent(h, channel: "email", adapter: "sendgrid-edm", to: "a@example.org", providerId: "14c5d75ce93")
+        let b = try await Self.sent(h, channel: "email", adapter: "sendgrid-edm", to: "b@example.org", providerId: "14c5d75ce94")
+        let events = """
+            [{"email":"a@example.org","event":"delivered","sg_message_id":"14c5d75ce93.filter0001.16648.5515E0B88.0","timestamp":1790000000},
+             {"email":"b@example.org","event":"bounce","type":"bounce","reason":"550 5.1.1 no such user","scrm_message_id":"\(b)"},
+             {"email":"c@example.org","event":"spamreport"},
+             {"email":"d@example.org","event":"open"}]
+            """
+        try await h.test { client in
+            let otherKey = ECDSA.generateP256().privateKey
+            let forged = try await Self.sendGridPost(client, body: events, timestamp: h.nowSeconds, key: otherKey)
+            XCTAssertEqual(forged.status, .forbidden)
+            let stale = try await Self.sendGridPost(client, body: events, timestamp: h.nowSeconds - 3600)
+            XCTAssertEqual(stale.status, .forbidden, "an old signed batch is not replayed")
+            let untouched = try await Self.state(h, a)
+            XCTAssertEqual(untouched?.state, .sent)
+
+            let ok = try await Self.sendGridPost(client, body: events, timestamp: h.nowSeconds)
+            XCTAssertEqual(ok.status, .ok)
+            let delivered = try await Self.state(h, a)
+            XCTAssertEqual(delivered?.state, .delivered, "matched by sg_message_id's prefix")
+            let bounced = try await Self.state(h, b)
+            XCTAssertEqual(bounced?.state, .failed)
+            XCTAssertEqual(bounced?.reason, "bounce")
+            let bOpt = try await h.redis.send("GET", Keys.optOut(channel: "email", address: "b@example.org")).string
+            XCTAssertTrue(bOpt?.hasPrefix("bounced|") ?? false)
+            let cOpt = try await h.redis.send("GET", Keys.optOut(channel: "email", address: "c@example.org")).string
+            XCTAssertTrue(cOpt?.hasPrefix("complained|") ?? false)
+            let dOpt = try await h.redis.send("EXISTS", Keys.optOut(channel: "email", address: "d@example.org")).int
+            XCTAssertEqual(dOpt, 0, "an open is not an opt-out")
+        }
+    }
+
+    func test_templateSendJobFinish_updatesTheTemplateMessage() async throws {
+        let h = try harness()
+        let ok = try await Self.sent(h, channel: "wechat", adapter: "wechat-template", to: "oFan1", providerId: "2553847254416343041")
+        let blocked = try await Self.sent(h, channel: "wechat", adapter: "wechat-template", to: "oFan2", providerId: "2553847254416343042")
+        try await h.test { client in
+            for (msgId, status, from) in [("2553847254416343041", "success", "oFan1"), ("2553847254416343042", "failed:user block", "oFan2")] {
+                let xml = """
+                    <xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[\(from)]]></FromUserName>\
+                    <CreateTime>\(h.nowSeconds)</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+                    <Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>\(msgId)</MsgID><Status><![CDATA[\(status)]]></Status></xml>
+                    """
+                let r = try await client.callback(try h.builder("demo").post(xml: xml, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false))
+                XCTAssertEqual(r.status, .ok)
+            }
+            let delivered = try await Self.state(h, ok)
+            XCTAssertEqual(delivered?.state, .delivered)
+            let failed = try await Self.state(h, blocked)
+            XCTAssertEqual(failed?.state, .failed)
+            XCTAssertEqual(failed?.reason, "user_block")
+        }
+    }
+
+    static func twilioPost(_ client: some TestClientProtocol, _ fields: [String: String], token: String = "twilio-auth-token") async throws -> TestResponse {
+        let url = "https://gw.example.com/webhooks/receipts/twilio-sms"
+        let body = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }.joined(separator: "&")
+        let sig = ReceiptFormats.twilioSignature(url: url, parameters: fields, authToken: token)
+        return try await client.execute(
+            uri: "/webhooks/receipts/twilio-sms", method: .post,
+            headers: [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("X-Twilio-Signature")!: sig], body: ByteBuffer(string: body))
+    }
+
+    static func sendGridPost(_ client: some TestClientProtocol, body: String, timestamp: Int64, key: [UInt8] = ReceiptTests.keys.privateKey) async throws
+        -> TestResponse
+    {
+        let sig = ECDSA.signP256SHA256(privateKey: key, message: Array("\(timestamp)".utf8) + Array(body.utf8))
+        return try await client.execute(
+            uri: "/webhooks/receipts/sendgrid-edm", method: .post,
+            headers: [
+                .contentType: "application/json", HTTPField.Name("X-Twilio-Email-Event-Webhook-Signature")!: Data(sig).base64EncodedString(),
+                HTTPField.Name("X-Twilio-Email-Event-Webhook-Timestamp")!: "\(timestamp)",
+            ], body: ByteBuffer(string: body))
+    }
+}
