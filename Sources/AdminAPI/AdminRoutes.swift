@@ -10,12 +10,14 @@ public struct AdminRoutes: Sendable {
     let tags: TagStore
     let sandbox: SandboxOutbox
     let adapters: AdapterCatalog
+    let followers: FollowerSync?
     let clock: @Sendable () -> Int64
 
     public init(
         config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
-        clock: @escaping @Sendable () -> Int64
+        followers: FollowerSync? = nil, clock: @escaping @Sendable () -> Int64
     ) {
+        self.followers = followers
         self.config = config
         self.customers = customers
         self.tags = tags
@@ -32,5 +34,6 @@ public struct AdminRoutes: Sendable {
         SandboxRoutes(outbox: sandbox).register(on: group)
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
         AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters)).register(on: group)
+        FollowerRoutes(config: config, followers: followers).register(on: group)
     }
 }

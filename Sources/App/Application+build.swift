@@ -22,9 +22,10 @@ public func loadAdapters(config: GatewayConfig, environment: [String: String] = 
 
 /// Builds the gateway: wiring only. Tests pass their own Redis and clock; the caller owns the pool.
 public func buildApplication(
-    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, clock: @escaping GatewayClock = systemClock,
+    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts? = nil, clock: @escaping GatewayClock = systemClock,
     logger: Logger = Logger(label: "scrm-gateway")
 ) -> some ApplicationProtocol {
+    let outbound = outbound ?? makeOutbound(config: config, redis: redis, adapters: adapters, clock: clock)
     let registry = Observability.registry()
     let sandbox = SandboxOutbox(redis: redis, maxLen: config.outbound.sandboxMaxLen)
     let customers = CustomerStore(redis: redis, config: config)
@@ -66,7 +67,8 @@ public func buildApplication(
     if let links = UnsubscribeLinks(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: router)
     }
-    AdminRoutes(config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, clock: clock).register(on: router)
+    AdminRoutes(
+        config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers, clock: clock).register(on: router)
 
     return Application(
         router: router,

@@ -5,18 +5,39 @@ import RedisClient
 import ServiceLifecycle
 import Store
 
-/// Builds the outbound engine from the config: adapters, access tokens for accounts with an app
+/// The outbound side of one process: the senders, and (when a real WeChat adapter is enabled) the
+/// follower sync that shares their access tokens.
+public struct OutboundParts: Sendable {
+    public let engine: OutboundEngine
+    public let followers: FollowerSync?
+}
+
+/// Builds the outbound side from the config: adapters, access tokens for accounts with an app
 /// secret, signed unsubscribe links.
-public func makeOutboundEngine(config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, clock: @escaping GatewayClock = systemClock)
-    -> OutboundEngine
-{
-    let o = config.outbound
+public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, clock: @escaping GatewayClock = systemClock) -> OutboundParts {
     let credentials = config.accounts.compactMap { a in
         a.appSecret.map { AccessTokenManager.Credentials(account: a.id, appId: a.appId, secret: $0) }
     }
-    // Tokens come from the API host the real WeChat adapters use.
+    // Tokens and the user API live on the host the real WeChat adapters use.
     let wechatBase = adapters.adapters.values.first { $0.needsAccessToken && !$0.spec.isSandbox }?.setting(named: "base_url")
     let tokens = wechatBase.map { AccessTokenManager(redis: redis, baseURL: $0, accounts: credentials, clock: clock) }
+    let customers = CustomerStore(redis: redis, config: config)
+    var followers: FollowerSync?
+    if let tokens, let wechatBase, !credentials.isEmpty {
+        followers = FollowerSync(
+            redis: redis, customers: customers, api: WeChatUserAPI(tokens: tokens, baseURL: wechatBase), accounts: Set(credentials.map(\.account)),
+            clock: clock)
+    }
+    return OutboundParts(
+        engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, clock: clock),
+        followers: followers)
+}
+
+func makeOutboundEngine(
+    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, tokens: AccessTokenManager?, customers: CustomerStore,
+    clock: @escaping GatewayClock
+) -> OutboundEngine {
+    let o = config.outbound
     let sender = AdapterSender(
         sandbox: SandboxOutbox(redis: redis, maxLen: o.sandboxMaxLen), tokens: tokens, publicURL: o.publicURL, clock: clock)
     var settings = OutboundEngine.Settings()
@@ -24,20 +45,25 @@ public func makeOutboundEngine(config: GatewayConfig, redis: RedisPool, adapters
     settings.claimIdleMs = Int64(o.claimIdleSeconds) * 1000
     settings.retry = RetryPolicy(baseMs: o.retryBaseMs, capMs: o.retryCapMs, maxAgeMs: Int64(o.maxAgeHours) * 3_600_000)
     return OutboundEngine(
-        redis: redis, catalog: adapters, sender: sender, customers: CustomerStore(redis: redis, config: config),
+        redis: redis, catalog: adapters, sender: sender, customers: customers,
         links: UnsubscribeLinks(secret: o.linkSecret, publicURL: o.publicURL), settings: settings, clock: clock)
 }
 
-/// Runs the senders until graceful shutdown; in-flight provider calls are cancelled with the task
-/// (their ledger entries stay `sending` and are reconciled by whichever process takes them over).
+/// Runs the senders and the follower profile fetcher until graceful shutdown; in-flight provider
+/// calls are cancelled with the task (their ledger entries stay `sending` and are reconciled by
+/// whichever process takes them over).
 public struct OutboundService: Service {
-    let engine: OutboundEngine
+    let parts: OutboundParts
 
-    public init(engine: OutboundEngine) { self.engine = engine }
+    public init(parts: OutboundParts) { self.parts = parts }
 
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
-            try await engine.run()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await parts.engine.run() }
+                if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
+                try await group.waitForAll()
+            }
         }
     }
 }

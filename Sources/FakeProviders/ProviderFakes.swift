@@ -24,9 +24,12 @@ public struct ProviderFakes: Sendable {
 
     /// Starts the fakes. `twilioPerSecond` makes the Twilio fake answer 429 past that many calls a second;
     /// `twilioDelayMs` makes each of its answers take that long.
-    public static func start(port: Int = 0, twilioPerSecond: Int? = nil, twilioDelayMs: Int = 0) async throws -> ProviderFakes {
+    /// `wechatPageSize`: followers per `user/get` page (WeChat's is 10,000).
+    public static func start(port: Int = 0, twilioPerSecond: Int? = nil, twilioDelayMs: Int = 0, wechatPageSize: Int = 10_000) async throws
+        -> ProviderFakes
+    {
         let ledger = FakeLedger()
-        let wechat = WeChatFake(ledger: ledger)
+        let wechat = WeChatFake(ledger: ledger, pageSize: wechatPageSize)
         wechat.addAccount(appId: wechatAppId, secret: wechatSecret)
         let router = Router()
         wechat.add(to: router)

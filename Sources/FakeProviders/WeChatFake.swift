@@ -22,15 +22,35 @@ public final class WeChatFake: Sendable {
         var fetches: [String: Int] = [:]
         var quota: [String: Int] = [:]
         var tokenCounter = 0
+        /// appId -> followers in subscription order (openid, unionid).
+        var followers: [String: [(openid: String, unionid: String?)]] = [:]
+        /// appId -> tag name -> id, and tag id -> openids.
+        var tags: [String: [String: Int]] = [:]
+        var tagged: [Int: Set<String>] = [:]
+        var nextTagId = 100
     }
+
+    /// Followers per `user/get` page (WeChat: 10,000).
+    public let pageSize: Int
 
     public let ledger: FakeLedger
     private let state = Mutex(State())
     private let clock: @Sendable () -> Int64
 
-    public init(ledger: FakeLedger, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    public init(ledger: FakeLedger, pageSize: Int = 10_000, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.ledger = ledger
+        self.pageSize = pageSize
         self.clock = clock
+    }
+
+    /// Followers of an account, as `user/get` and `user/info/batchget` will report them.
+    public func addFollowers(appId: String, _ list: [(openid: String, unionid: String?)]) {
+        state.withLock { $0.followers[appId, default: []].append(contentsOf: list) }
+    }
+
+    /// The openids WeChat holds under tag `name` of an account.
+    public func taggedOpenids(appId: String, tag name: String) -> Set<String> {
+        state.withLock { s in s.tags[appId]?[name].flatMap { s.tagged[$0] } ?? [] }
     }
 
     public func addAccount(appId: String, secret: String) { state.withLock { $0.secrets[appId] = secret } }
@@ -64,11 +84,99 @@ public final class WeChatFake: Sendable {
                 return (to, body["client_msg_id"] as? String)
             }
         }
+        userRoutes(router)
         router.post("/cgi-bin/message/custom/send") { request, _ -> Response in
             try await self.send(request, api: "custom") { body in
                 guard let to = body["touser"] as? String, let type = body["msgtype"] as? String, body[type] is [String: Any] else { return nil }
                 return (to, nil)
             }
+        }
+    }
+
+    private func userRoutes(_ router: Router<BasicRequestContext>) {
+        router.get("/cgi-bin/user/get") { request, _ -> Response in
+            if let forced = self.ledger.begin("wechat.user.get") { return forced.response }
+            let appId: String
+            switch self.authorize(request) {
+            case .failure(let e): return e.response
+            case .success(let a): appId = a
+            }
+            let next = request.uri.queryParameters.get("next_openid").map { String($0) } ?? ""
+            let (total, page) = self.state.withLock { s -> (Int, [String]) in
+                let all = (s.followers[appId] ?? []).map(\.openid)
+                let start = next.isEmpty ? 0 : ((all.firstIndex(of: next) ?? all.count - 1) + 1)
+                return (all.count, Array(all[min(start, all.count)..<min(start + self.pageSize, all.count)]))
+            }
+            var body: [String: Any] = ["total": total, "count": page.count, "next_openid": page.last ?? ""]
+            if !page.isEmpty { body["data"] = ["openid": page] }
+            return jsonResponse(body)
+        }
+        router.post("/cgi-bin/user/info/batchget") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 20)
+            if let forced = self.ledger.begin("wechat.user.batchget") { return forced.response }
+            let appId: String
+            switch self.authorize(request) {
+            case .failure(let e): return e.response
+            case .success(let a): appId = a
+            }
+            guard let list = jsonObject(buffer)?["user_list"] as? [[String: Any]], !list.isEmpty else { return Self.error(47001, "data format error") }
+            guard list.count <= 100 else { return Self.error(45032, "user list size exceeds limit") }
+            let known = self.state.withLock { s in Dictionary((s.followers[appId] ?? []).map { ($0.openid, $0.unionid) }, uniquingKeysWith: { a, _ in a }) }
+            let infos: [[String: Any]] = list.compactMap { $0["openid"] as? String }.map { openid in
+                guard let unionid = known[openid] else { return ["subscribe": 0, "openid": openid] }
+                var info: [String: Any] = [
+                    "subscribe": 1, "openid": openid, "language": "zh_CN", "subscribe_time": 1_700_000_000, "remark": "",
+                    "groupid": 0, "tagid_list": [Int](), "subscribe_scene": "ADD_SCENE_QR_CODE", "qr_scene": 0, "qr_scene_str": "expo2026",
+                ]
+                if let unionid { info["unionid"] = unionid }
+                return info
+            }
+            return jsonResponse(["user_info_list": infos])
+        }
+        router.post("/cgi-bin/tags/create") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 16)
+            let appId: String
+            switch self.authorize(request) {
+            case .failure(let e): return e.response
+            case .success(let a): appId = a
+            }
+            guard let name = (jsonObject(buffer)?["tag"] as? [String: Any])?["name"] as? String, !name.isEmpty, name.count <= 30 else {
+                return Self.error(45158, "tag name too long")
+            }
+            let id: Int? = self.state.withLock { s in
+                if s.tags[appId]?[name] != nil { return nil }
+                s.nextTagId += 1
+                s.tags[appId, default: [:]][name] = s.nextTagId
+                return s.nextTagId
+            }
+            guard let id else { return Self.error(45157, "invalid tag name") }
+            return jsonResponse(["tag": ["id": id, "name": name]])
+        }
+        router.post("/cgi-bin/tags/members/batchtagging") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 16)
+            if let forced = self.ledger.begin("wechat.tags.batchtagging") { return forced.response }
+            if case .failure(let e) = self.authorize(request) { return e.response }
+            guard let body = jsonObject(buffer), let openids = body["openid_list"] as? [String], let tagId = body["tagid"] as? Int else {
+                return Self.error(47001, "data format error")
+            }
+            guard openids.count <= 50 else { return Self.error(40032, "invalid openid list size") }
+            self.state.withLock { $0.tagged[tagId, default: []].formUnion(openids) }
+            return Self.error(0, "ok")
+        }
+    }
+
+    /// The appId an access token belongs to, or WeChat's error for a missing, unknown or expired token.
+    private func authorize(_ request: Request) -> Result<String, FakeAnswer> {
+        guard let token = request.uri.queryParameters.get("access_token"), !token.isEmpty else {
+            return .failure(FakeAnswer(json: #"{"errcode":41001,"errmsg":"access_token missing"}"#))
+        }
+        let now = clock()
+        return state.withLock { s in
+            guard let t = s.tokens[String(token)] else {
+                return .failure(FakeAnswer(json: #"{"errcode":40001,"errmsg":"invalid credential, access_token is invalid or not latest"}"#))
+            }
+            guard t.expiresAtMs > now else { return .failure(FakeAnswer(json: #"{"errcode":42001,"errmsg":"access_token expired"}"#)) }
+            return .success(t.appId)
         }
     }
 

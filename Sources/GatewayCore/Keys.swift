@@ -59,4 +59,9 @@ public enum Keys {
 
     /// An address that unsubscribed (or bounced) without being a known customer: state|ms.
     public static func optOut(channel: String, address: String) -> String { "optout:\(channel):\(address)" }
+
+    /// Progress of an account's follower import: state, total, imported, next (openid), error, times.
+    public static func followerImport(account: String) -> String { "import:{\(account)}" }
+    /// Consumer group of the profile fetcher on `stream:inbound`.
+    public static let enrichGroup = "enrich"
 }

@@ -84,6 +84,24 @@ public final class CustomerStore: Sendable {
         return try await resolve(id)
     }
 
+    /// A follower of `account` as WeChat's user API reports it: created (subscribed) when new, its
+    /// profile fields stored as `profile.<name>`, its unionid bound (merging customers it links).
+    /// Returns the customer id and whether it was created.
+    public func upsertFollower(account: String, openid: String, unionid: String?, profile: [String: String], nowMs: Int64) async throws
+        -> (id: String, created: Bool)
+    {
+        let openidIdentity = Identity(kind: .openid, account: account, value: openid)
+        let union = unionid.flatMap { $0.isEmpty ? nil : Identity(kind: .unionid, value: $0).storageForm } ?? ""
+        let r = try await redis.eval(
+            LuaScripts.upsertFollower, keys: [],
+            args: [
+                CustomerID.make(milliseconds: nowMs), openidIdentity.storageForm, String(nowMs), "consent.wechat:\(account)", "granted|\(nowMs)", union,
+                String(timelineCap), String(streamMaxLen),
+            ] + profile.sorted { $0.key < $1.key }.flatMap { ["profile.\($0.key)", $0.value] }
+        ).array ?? []
+        return (r.first?.string ?? "", (r.count > 1 ? r[1].int : 0) == 1)
+    }
+
     /// Records that an address left a channel (`unsubscribed`, `bounced`, `complained`, `opted_out`):
     /// on the address itself (so sends to it stop even if no customer holds it) and, when a customer
     /// holds it, as that customer's consent for the channel. Returns the customer id, if any.

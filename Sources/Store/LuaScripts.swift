@@ -71,6 +71,31 @@ enum LuaScripts {
             return { how, win, lose or '' }
             """#)
 
+    /// A follower known from WeChat's user API (import or profile fetch). ARGV: new id, openid identity,
+    /// now, consent field, consent value (both only for a new customer), unionid identity or '', timeline
+    /// cap, stream max length, then profile field/value pairs. Creates the customer if the openid is
+    /// new, stores the profile, binds the unionid (merging where it links two). Returns {id, created}.
+    static let upsertFollower = RedisScript(
+        name: "upsert_follower",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local now, cap = ARGV[3], tonumber(ARGV[7])
+            local id, created = nil, 0
+            local owner = redis.call('GET', 'idx:' .. ARGV[2])
+            if owner then
+              local live
+              id, live = resolveLive(owner)
+              if not live then owner = nil end
+            end
+            if not owner then
+              id = ARGV[1]
+              create(id, now, ARGV[2], { ARGV[4], ARGV[5] })
+              created = 1
+            end
+            if #ARGV > 8 then redis.call('HSET', ckey(id), unpack(ARGV, 9)) end
+            if ARGV[6] ~= '' then id = bind(id, ARGV[6], now, cap, ARGV[8]) end
+            return { id, created }
+            """#)
+
     /// Adds (ARGV[1] = 'add') or removes ('remove') tag ARGV[2] on customers ARGV[3..]. Returns the
     /// number changed and the ids that are not customers.
     static let tagCustomers = RedisScript(

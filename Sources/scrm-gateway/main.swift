@@ -24,12 +24,13 @@ do {
         "adapters": .stringConvertible(adapters.adapters.keys.sorted())])
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
     if config.outbound.linkSecret == nil { logger.warning("no outbound.linkSecret: marketing email has no unsubscribe link and is skipped") }
-    let app = buildApplication(config: config, redis: redis, adapters: adapters, logger: logger)
+    let outbound = makeOutbound(config: config, redis: redis, adapters: adapters)
+    let app = buildApplication(config: config, redis: redis, adapters: adapters, outbound: outbound, logger: logger)
     let services = ServiceGroup(
         configuration: .init(
             services: [
                 .init(service: RedisPoolService(pool: redis)), .init(service: app),
-                .init(service: OutboundService(engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters))),
+                .init(service: OutboundService(parts: outbound)),
             ], gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await services.run()

@@ -19,8 +19,9 @@ final class OutboundEngineTests: XCTestCase {
 
         /// Starts the senders; cancel the task to stop them.
         func startEngine() throws -> Task<Void, any Error> {
-            let engine = makeOutboundEngine(
-                config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config, environment: h.adapterEnvironment), clock: h.clock)
+            let engine = makeOutbound(
+                config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config, environment: h.adapterEnvironment), clock: h.clock
+            ).engine
             return Task { try await engine.run() }
         }
 

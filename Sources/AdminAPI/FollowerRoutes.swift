@@ -1,0 +1,51 @@
+import GatewayCore
+import Hummingbird
+import Ingress
+import Outbound
+
+/// `POST|GET /api/v1/accounts/{id}/followers/import`: import an account's existing followers, and
+/// watch its progress.
+struct FollowerRoutes {
+    let config: GatewayConfig
+    let followers: FollowerSync?
+
+    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
+        group.post("/accounts/:id/followers/import") { _, context in
+            try await storage {
+                let (sync, account) = try connected(try context.parameters.require("id"))
+                switch try await sync.startImport(account: account) {
+                case .started: return JSONResponse.ok(try await progress(sync, account), status: .accepted)
+                case .alreadyRunning: throw APIError(.conflict, "import_running", "an import of \(account) is already running")
+                }
+            }
+        }
+        group.get("/accounts/:id/followers/import") { _, context in
+            try await storage {
+                let (sync, account) = try connected(try context.parameters.require("id"))
+                return JSONResponse.ok(try await progress(sync, account))
+            }
+        }
+    }
+
+    func connected(_ account: String) throws -> (FollowerSync, String) {
+        guard let a = config.account(account), a.platform == .wechat else { throw APIError.notFound("account") }
+        guard let sync = followers, a.appSecret != nil else {
+            throw APIError.badRequest(
+                "account \(account) is not connected to the WeChat API (needs appSecret and a real WeChat adapter)", code: "account_not_connected")
+        }
+        return (sync, account)
+    }
+
+    func progress(_ sync: FollowerSync, _ account: String) async throws -> String {
+        guard let p = try await sync.importProgress(account: account) else { throw APIError.notFound("import") }
+        var pairs: [(String, String)] = [
+            ("account", JSONText.quote(account)), ("state", JSONText.quote(p.state)), ("total", String(p.total)), ("imported", String(p.imported)),
+            ("created", String(p.created)),
+            ("percent", p.total > 0 ? String(min(100, p.imported * 100 / p.total)) : "0"),
+        ]
+        if let e = p.error { pairs.append(("error", JSONText.quote(e))) }
+        if let s = p.startedAt { pairs.append(("startedAt", JSONResponse.time(s))) }
+        if let u = p.updatedAt { pairs.append(("updatedAt", JSONResponse.time(u))) }
+        return JSONText.object(pairs)
+    }
+}
