@@ -87,12 +87,20 @@ final class CurlEasy {
         _ = scrm_curl_setopt_callback(handle, CURLOPT_HEADERFUNCTION, { data, size, count, user in
             let easy = Unmanaged<CurlEasy>.fromOpaque(user!).takeUnretainedValue()
             let n = size * count
-            let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
-            if line.hasPrefix("HTTP/") {
+            // Bytes, not Foundation: this runs for every header of every response on the driver thread.
+            let bytes = UnsafeRawBufferPointer(start: data, count: n)
+            if n >= 5, bytes[0] == 0x48, bytes[1] == 0x54, bytes[2] == 0x54, bytes[3] == 0x50, bytes[4] == 0x2F {  // "HTTP/"
                 easy.responseHeaders = []  // a new response (after 100 Continue or an interim answer)
-            } else if let colon = line.firstIndex(of: ":") {
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                easy.responseHeaders.append((String(line[..<colon]), value))
+            } else if let colon = bytes.firstIndex(of: 0x3A) {
+                func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+                var start = colon + 1
+                var end = n
+                while start < end, isSpace(bytes[start]) { start += 1 }
+                while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+                easy.responseHeaders.append((
+                    String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<colon]), as: UTF8.self),
+                    String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                ))
             }
             return n
         })
