@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import Hummingbird
 import Ingress
@@ -19,6 +20,27 @@ struct FollowerRoutes {
                 }
             }
         }
+        // Pushes a tag's customers to the account's WeChat tag of the same name. Progress: `imported` =
+        // customers looked at, `created` = openids tagged on WeChat.
+        group.post("/accounts/:id/tags/:tag/push") { _, context in
+            try await storage {
+                let (sync, account) = try connected(try context.parameters.require("id"))
+                let tag = try pushableTag(context)
+                switch try await sync.startTagPush(account: account, tag: tag) {
+                case .started:
+                    guard let p = try await sync.tagPushProgress(account: account, tag: tag) else { throw APIError.notFound("push") }
+                    return JSONResponse.ok(json(account, p, counts: ("checked", "tagged")), status: .accepted)
+                case .alreadyRunning: throw APIError(.conflict, "push_running", "a push of \(tag) to \(account) is already running")
+                }
+            }
+        }
+        group.get("/accounts/:id/tags/:tag/push") { _, context in
+            try await storage {
+                let (sync, account) = try connected(try context.parameters.require("id"))
+                guard let p = try await sync.tagPushProgress(account: account, tag: try pushableTag(context)) else { throw APIError.notFound("push") }
+                return JSONResponse.ok(json(account, p, counts: ("checked", "tagged")))
+            }
+        }
         group.get("/accounts/:id/followers/import") { _, context in
             try await storage {
                 let (sync, account) = try connected(try context.parameters.require("id"))
@@ -36,11 +58,25 @@ struct FollowerRoutes {
         return (sync, account)
     }
 
+    func pushableTag(_ context: some RequestContext) throws -> String {
+        let raw = try context.parameters.require("tag")
+        let tag = raw.removingPercentEncoding ?? raw
+        guard TagName.isValid(tag) else { throw APIError.badRequest(TagName.rule, code: "invalid_tag") }
+        guard tag.count <= 30 else { throw APIError.badRequest("WeChat tag names are at most 30 characters", code: "invalid_tag") }
+        return tag
+    }
+
     func progress(_ sync: FollowerSync, _ account: String) async throws -> String {
         guard let p = try await sync.importProgress(account: account) else { throw APIError.notFound("import") }
+        return json(account, p)
+    }
+
+    /// An import counts followers `imported` and customers `created`; a push, customers `checked` and
+    /// openids `tagged`.
+    func json(_ account: String, _ p: FollowerSync.ImportProgress, counts: (String, String) = ("imported", "created")) -> String {
         var pairs: [(String, String)] = [
-            ("account", JSONText.quote(account)), ("state", JSONText.quote(p.state)), ("total", String(p.total)), ("imported", String(p.imported)),
-            ("created", String(p.created)),
+            ("account", JSONText.quote(account)), ("state", JSONText.quote(p.state)), ("total", String(p.total)), (counts.0, String(p.imported)),
+            (counts.1, String(p.created)),
             ("percent", p.total > 0 ? String(min(100, p.imported * 100 / p.total)) : "0"),
         ]
         if let e = p.error { pairs.append(("error", JSONText.quote(e))) }

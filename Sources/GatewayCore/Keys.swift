@@ -62,6 +62,10 @@ public enum Keys {
 
     /// Progress of an account's follower import: state, total, imported, next (openid), error, times.
     public static func followerImport(account: String) -> String { "import:{\(account)}" }
+    /// Progress of pushing one of our tags to an account's WeChat tag (same fields as an import).
+    public static func tagPush(account: String, tag: String) -> String { "wxpush:{\(account)}:\(tag)" }
+    /// WeChat's id for our tag in an account.
+    public static func wechatTagId(account: String, tag: String) -> String { "wxtag:{\(account)}:\(tag)" }
     /// Consumer group of the profile fetcher on `stream:inbound`.
     public static let enrichGroup = "enrich"
 }

@@ -115,13 +115,7 @@ public final class FollowerSync: Sendable {
         public let updatedAt: Int64?
     }
 
-    public func importProgress(account: String) async throws -> ImportProgress? {
-        let h = try await redis.send("HGETALL", Keys.followerImport(account: account)).dictionary
-        guard let state = h["state"] else { return nil }
-        return ImportProgress(
-            state: state, total: Int(h["total"] ?? "") ?? 0, imported: Int(h["imported"] ?? "") ?? 0, created: Int(h["created"] ?? "") ?? 0,
-            error: h["error"], startedAt: h["startedAt"].flatMap { Int64($0) }, updatedAt: h["updatedAt"].flatMap { Int64($0) })
-    }
+    public func importProgress(account: String) async throws -> ImportProgress? { try await progress(Keys.followerImport(account: account)) }
 
     public enum StartResult: Sendable, Equatable {
         case started
@@ -173,6 +167,73 @@ public final class FollowerSync: Sendable {
         } catch {
             _ = try? await redis.send("HSET", key, "state", "failed", "error", "\(error)", "updatedAt", String(clock()))
         }
+    }
+
+    // MARK: tag pushes
+
+    /// Starts pushing every customer tagged `tag` who follows `account` to the WeChat tag of the same
+    /// name (created on first use), 50 openids per call, in the background; progress as for imports.
+    public func startTagPush(account: String, tag: String) async throws -> StartResult {
+        let key = Keys.tagPush(account: account, tag: tag)
+        let now = clock()
+        let took = try await redis.eval(Self.takeImport, keys: [key], args: [String(now), String(now - 60_000), consumer]).int == 1
+        guard took else { return .alreadyRunning }
+        Task { await self.runTagPush(account: account, tag: tag) }
+        return .started
+    }
+
+    public func tagPushProgress(account: String, tag: String) async throws -> ImportProgress? {
+        try await progress(Keys.tagPush(account: account, tag: tag))
+    }
+
+    func runTagPush(account: String, tag: String) async {
+        let key = Keys.tagPush(account: account, tag: tag)
+        do {
+            let idKey = Keys.wechatTagId(account: account, tag: tag)
+            let tagId: Int
+            if let known = try await redis.send("GET", idKey).string.flatMap({ Int($0) }) {
+                tagId = known
+            } else {
+                tagId = try await api.createTag(account: account, name: tag)
+                _ = try await redis.send("SET", idKey, String(tagId))
+            }
+            let total = try await redis.send("SCARD", Keys.tag(tag)).int ?? 0
+            _ = try await redis.send("HSET", key, "total", String(total))
+            let prefix = "openid:\(account):"
+            var cursor = "0"
+            var batch = [String]()
+            func flush() async throws {
+                guard !batch.isEmpty else { return }
+                try await api.batchTag(account: account, tagId: tagId, openids: batch)
+                _ = try await redis.pipelineChecked([["HINCRBY", key, "created", String(batch.count)], ["HSET", key, "updatedAt", String(clock())]])
+                batch.removeAll()
+            }
+            repeat {
+                let r = try await redis.send("SSCAN", Keys.tag(tag), cursor, "COUNT", "500").array ?? []
+                cursor = r.first?.string ?? "0"
+                let ids = r.count > 1 ? r[1].strings : []
+                let identities = try await redis.pipelineChecked(ids.map { ["SMEMBERS", Keys.customerIdentities($0)] })
+                for set in identities {
+                    for identity in set.strings where identity.hasPrefix(prefix) {
+                        batch.append(String(identity.dropFirst(prefix.count)))
+                        if batch.count == WeChatUserAPI.batchTagLimit { try await flush() }
+                    }
+                }
+                _ = try await redis.send("HINCRBY", key, "imported", String(ids.count))
+            } while cursor != "0"
+            try await flush()
+            _ = try await redis.send("HSET", key, "state", "done", "updatedAt", String(clock()))
+        } catch {
+            _ = try? await redis.send("HSET", key, "state", "failed", "error", "\(error)", "updatedAt", String(clock()))
+        }
+    }
+
+    private func progress(_ key: String) async throws -> ImportProgress? {
+        let h = try await redis.send("HGETALL", key).dictionary
+        guard let state = h["state"] else { return nil }
+        return ImportProgress(
+            state: state, total: Int(h["total"] ?? "") ?? 0, imported: Int(h["imported"] ?? "") ?? 0, created: Int(h["created"] ?? "") ?? 0,
+            error: h["error"], startedAt: h["startedAt"].flatMap { Int64($0) }, updatedAt: h["updatedAt"].flatMap { Int64($0) })
     }
 
     /// KEYS: import hash. ARGV: now, stale-before, owner. Starts a run unless one is running with a

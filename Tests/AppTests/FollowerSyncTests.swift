@@ -102,6 +102,29 @@ final class FollowerSyncTests: XCTestCase {
             XCTAssertEqual(byUnion.json["id"] as? String, id, "imported with its unionid")
             let consent = (last.json["consent"] as? [String: Any])?["wechat:demo"] as? [String: Any]
             XCTAssertEqual(consent?["state"] as? String, "granted", "a follower is subscribed")
+
+            // Push a tag of 120 of them to WeChat's own tags: 50 openids per call.
+            var ids = [String]()
+            for i in 0..<120 {
+                let c = try await client.get("/api/v1/customers/lookup?account=demo&openid=oImp\(i)")
+                ids.append(try XCTUnwrap(c.json["id"] as? String))
+            }
+            _ = try await client.send(.post, "/api/v1/tags", json: #"{"name":"vip"}"#)
+            let tagged = try await client.send(.post, "/api/v1/tags/vip/customers", json: "{\"customerIds\":[" + ids.map { "\"\($0)\"" }.joined(separator: ",") + "]}")
+            XCTAssertEqual(tagged.status, .ok)
+            let push = try await client.send(.post, "/api/v1/accounts/demo/tags/vip/push", json: "")
+            XCTAssertEqual(push.status, .accepted)
+            var progress = [String: Any]()
+            for _ in 0..<200 {
+                progress = try await client.get("/api/v1/accounts/demo/tags/vip/push").json
+                if progress["state"] as? String != "running" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            XCTAssertEqual(progress["state"] as? String, "done", "\(progress)")
+            XCTAssertEqual(progress["checked"] as? Int, 120)
+            XCTAssertEqual(progress["tagged"] as? Int, 120)
+            XCTAssertEqual(fakes.wechat.taggedOpenids(appId: appId, tag: "vip"), Set((0..<120).map { "oImp\($0)" }))
+            XCTAssertEqual(fakes.ledger.calls("wechat.tags.batchtagging"), 3, "50 + 50 + 20")
         }
         await fakes.stop()
     }
