@@ -11,13 +11,15 @@ public struct AdminRoutes: Sendable {
     let sandbox: SandboxOutbox
     let adapters: AdapterCatalog
     let followers: FollowerSync?
+    let tokens: AccessTokenManager?
     let clock: @Sendable () -> Int64
 
     public init(
         config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
-        followers: FollowerSync? = nil, clock: @escaping @Sendable () -> Int64
+        followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, clock: @escaping @Sendable () -> Int64
     ) {
         self.followers = followers
+        self.tokens = tokens
         self.config = config
         self.customers = customers
         self.tags = tags
@@ -33,7 +35,7 @@ public struct AdminRoutes: Sendable {
         TagRoutes(tags: tags, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         SandboxRoutes(outbox: sandbox).register(on: group)
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
-        AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters)).register(on: group)
+        AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters), tokens: tokens).register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)
     }
 }

@@ -119,8 +119,8 @@ struct MessageRoutes {
         for (name, value, cap) in [("template", b.template, 256), ("subject", b.subject, 998), ("text", b.text, 16_384), ("link", b.link, 2048)] {
             if let value, value.utf8.count > cap { throw APIError.badRequest("\(name) exceeds \(cap) bytes", code: "invalid_body") }
         }
-        if let v = b.variables, case .object = v {} else if b.variables != nil {
-            throw APIError.badRequest("variables must be an object", code: "invalid_body")
+        if let v = b.variables {
+            guard case .object = v else { throw APIError.badRequest("variables must be an object", code: "invalid_body") }
         }
         let now = clock()
         let id = CustomerID.make(milliseconds: now)

@@ -35,9 +35,11 @@ struct SandboxRoutes {
     }
 }
 
-/// `GET /api/v1/adapters`: rate, slow-down, suspension and queue per enabled adapter.
+/// `GET /api/v1/adapters`: rate, slow-down, suspension and queue per enabled adapter, and each
+/// WeChat account's access-token fetches today against the daily budget.
 struct AdapterRoutes {
     let status: AdapterStatus
+    let tokens: AccessTokenManager?
 
     func register<Context: RequestContext>(on group: RouterGroup<Context>) {
         group.get("/adapters") { _, _ in
@@ -67,7 +69,15 @@ struct AdapterRoutes {
                     pairs.append(("scopes", "[" + scopes.joined(separator: ",") + "]"))
                     return JSONText.object(pairs)
                 }
-                return JSONResponse.ok("{\"adapters\":[" + items.joined(separator: ",") + "]}")
+                var budgets = [String]()
+                for account in tokens?.accounts ?? [] {
+                    let used = try await tokens?.fetchesToday(account) ?? 0
+                    budgets.append(JSONText.object([
+                        ("account", JSONText.quote(account)), ("fetchesToday", String(used)), ("dailyBudget", String(tokens?.dailyBudget ?? 0)),
+                    ]))
+                }
+                return JSONResponse.ok(
+                    "{\"adapters\":[" + items.joined(separator: ",") + "],\"accessTokens\":[" + budgets.joined(separator: ",") + "]}")
             }
         }
     }

@@ -68,7 +68,8 @@ public func buildApplication(
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: router)
     }
     AdminRoutes(
-        config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers, clock: clock).register(on: router)
+        config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
+        tokens: outbound.tokens, clock: clock).register(on: router)
 
     return Application(
         router: router,

@@ -10,6 +10,7 @@ import Store
 public struct OutboundParts: Sendable {
     public let engine: OutboundEngine
     public let followers: FollowerSync?
+    public let tokens: AccessTokenManager?
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
@@ -30,7 +31,7 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
     }
     return OutboundParts(
         engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, clock: clock),
-        followers: followers)
+        followers: followers, tokens: tokens)
 }
 
 func makeOutboundEngine(

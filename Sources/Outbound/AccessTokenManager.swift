@@ -127,6 +127,10 @@ public final class AccessTokenManager: Sendable {
         _ = try? await redis.eval(Self.markStale, keys: [Keys.accessToken(account: account)], args: [failedToken])
     }
 
+    /// The accounts this manager holds credentials for, and their daily fetch budget.
+    public var accounts: [String] { credentials.keys.sorted() }
+    public var dailyBudget: Int { settings.dailyBudget }
+
     /// Fetches counted today (Beijing time) for `account`.
     public func fetchesToday(_ account: String) async throws -> Int {
         try await redis.send("GET", Keys.accessTokenFetches(account: account, day: beijingDay())).string.flatMap { Int($0) } ?? 0

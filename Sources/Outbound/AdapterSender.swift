@@ -31,8 +31,11 @@ public struct AdapterSender: Sendable {
     public func send(_ payload: OutboundPayload, via adapter: ResolvedAdapter, unsubscribeURL: String? = nil) async -> SendOutcome {
         guard adapter.needsAccessToken else { return await attempt(payload, via: adapter, accessToken: nil, unsubscribeURL: unsubscribeURL) }
         if adapter.spec.isSandbox { return await attempt(payload, via: adapter, accessToken: Self.sandboxAccessToken, unsubscribeURL: unsubscribeURL) }
-        guard let tokens, let account = payload.account else {
+        guard let account = payload.account else {
             return .failed(SendFailure(errorClass: .permanent, code: "token", message: "a WeChat message needs the account it goes out from"))
+        }
+        guard let tokens else {
+            return .failed(SendFailure(errorClass: .permanent, code: "token", message: "no appSecret configured for account \(account)"))
         }
         var token: String
         do { token = try await tokens.token(for: account) } catch { return .failed(Self.classify(error)) }

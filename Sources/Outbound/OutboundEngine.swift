@@ -198,20 +198,23 @@ public final class OutboundEngine: Sendable {
             }
         }
 
+        let attempt: Int
         switch try await store.claim(m.id, owner: consumer, now: clock()) {
         case .missing, .done: return try await ack(entry)
         case .inDoubt(let since): return try await reconcile(m, since: since, adapter: adapter, entry: entry)
-        case .claimed: break
+        case .claimed(let n): attempt = n
         }
         let payload = OutboundPayload(
             messageId: m.id, to: address, account: m.account, template: m.template, subject: m.subject, text: m.text, html: m.html, link: m.link,
             variables: Self.variables(m.variables))
         let unsubscribe = m.channel == "email" ? links?.url(channel: "email", address: address) : nil
         let outcome = await sender.send(payload, via: adapter, unsubscribeURL: unsubscribe)
-        try await record(outcome, m, adapter: adapter, rateKey: rateKey, factor: factor, entry: entry)
+        try await record(outcome, m, attempt: attempt, adapter: adapter, rateKey: rateKey, factor: factor, entry: entry)
     }
 
-    private func record(_ outcome: SendOutcome, _ m: OutboundMessage, adapter: ResolvedAdapter, rateKey: String, factor: Double, entry: MessageStore.Entry?) async throws {
+    private func record(
+        _ outcome: SendOutcome, _ m: OutboundMessage, attempt: Int, adapter: ResolvedAdapter, rateKey: String, factor: Double, entry: MessageStore.Entry?
+    ) async throws {
         let now = clock()
         let name = adapter.spec.name
         switch outcome {
@@ -229,21 +232,21 @@ public final class OutboundEngine: Sendable {
                 try await store.finish(m, state: .failed, reason: "permanent", lastError: f.description, answer: f.answer, entry: entry, now: now)
             case .throttle:
                 _ = try? await limiter.report(.throttled(retryAfterMs: f.retryAfterMs), key: rateKey, adapter: name)
-                try await retry(m, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
+                try await retry(m, attempt: attempt, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
             case .quota:
                 let reset = RateLimiter.quotaResetMs(channel: adapter.spec.channel, nowMs: now)
                 _ = try? await limiter.report(.quotaSpent(untilMs: reset), key: rateKey, adapter: name)
                 try await deferOrExpire(m, until: reset, lastError: f.description, entry: entry)
             case .retry, .tokenExpired:
-                try await retry(m, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
+                try await retry(m, attempt: attempt, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
             }
         }
     }
 
-    private func retry(_ m: OutboundMessage, failure f: SendFailure, notBefore: Int64?, entry: MessageStore.Entry?) async throws {
+    /// After failed attempt number `attempt`.
+    private func retry(_ m: OutboundMessage, attempt: Int, failure f: SendFailure, notBefore: Int64?, entry: MessageStore.Entry?) async throws {
         let now = clock()
-        let attempts = (try await store.get(m.id))?.attempts ?? m.attempts + 1
-        if let at = settings.retry.nextAttempt(attempts: attempts, createdAt: m.createdAt, now: now, notBefore: notBefore, random: Double.random(in: 0..<1)) {
+        if let at = settings.retry.nextAttempt(attempts: attempt, createdAt: m.createdAt, now: now, notBefore: notBefore, random: Double.random(in: 0..<1)) {
             try await store.reschedule(m, at: at, lastError: f.description, entry: entry, now: now)
         } else {
             try await store.finish(m, state: .failed, reason: "retries_exhausted", lastError: f.description, answer: f.answer, entry: entry, now: now)

@@ -223,6 +223,10 @@ final class OutboundEngineTests: XCTestCase {
             XCTAssertEqual(scopes.first?["scope"] as? String, "demo")
             XCTAssertNotNil(scopes.first?["suspendedUntil"] as? String, "the adapter status shows the suspension")
             XCTAssertEqual((template["rateLimit"] as? [String: Any])?["scope"] as? String, "account")
+            let budgets = try XCTUnwrap(status.json["accessTokens"] as? [[String: Any]])
+            XCTAssertEqual(budgets.first?["account"] as? String, "demo")
+            XCTAssertEqual(budgets.first?["fetchesToday"] as? Int, 1, "the engine fetched one token")
+            XCTAssertEqual(budgets.first?["dailyBudget"] as? Int, 2000)
         }
         await rig.fakes.stop()
     }
