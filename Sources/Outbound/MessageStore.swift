@@ -110,21 +110,20 @@ public struct MessageStore: Sendable {
     public func deadLetters(limit: Int, after: String? = nil) async throws -> [DeadLetter] {
         let start = after.map { "(" + $0 } ?? "+"
         let r = try await redis.send(["XREVRANGE", Keys.deadLetters, start, "-", "COUNT", String(limit)])
-        return (r.array ?? []).compactMap { e in
-            guard let parts = e.array, parts.count == 2, let id = parts[0].string else { return nil }
-            let f = parts[1].dictionary
-            return DeadLetter(
-                entryId: id, messageId: f["id"] ?? "", channel: f["channel"] ?? "", adapter: f["adapter"] ?? "", reason: f["reason"] ?? "",
-                error: f["error"] ?? "", answer: f["answer"] ?? "", at: Int64(f["at"] ?? "") ?? 0)
-        }
+        return (r.array ?? []).compactMap(Self.letter)
     }
 
     public func deadLetter(_ entryId: String) async throws -> DeadLetter? {
         let r = try await redis.send(["XRANGE", Keys.deadLetters, entryId, entryId])
-        guard let e = r.array?.first, let parts = e.array, parts.count == 2 else { return nil }
+        return r.array?.first.flatMap(Self.letter)
+    }
+
+    /// One stream entry `[id, [field, value, ...]]` as a dead letter.
+    private static func letter(_ entry: RedisValue) -> DeadLetter? {
+        guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { return nil }
         let f = parts[1].dictionary
         return DeadLetter(
-            entryId: entryId, messageId: f["id"] ?? "", channel: f["channel"] ?? "", adapter: f["adapter"] ?? "", reason: f["reason"] ?? "",
+            entryId: id, messageId: f["id"] ?? "", channel: f["channel"] ?? "", adapter: f["adapter"] ?? "", reason: f["reason"] ?? "",
             error: f["error"] ?? "", answer: f["answer"] ?? "", at: Int64(f["at"] ?? "") ?? 0)
     }
 

@@ -109,7 +109,7 @@ final class AdapterSpecTests: XCTestCase {
 
     func test_enabledAdapterWithoutItsSecret_failsStartUp_butUnusedOnesDoNot() throws {
         XCTAssertNoThrow(try AdapterCatalog.load(directory: Self.dir, enabled: ["sandbox-sms"], environment: [:]))
-        XCTAssertThrowsError(try AdapterCatalog.load(directory: Self.dir, enabled: ["twilio-sms"], environment: ["TWILIO_ACCOUNT_SID": "AC1"])) {
+        XCTAssertThrowsError(try AdapterCatalog.load(directory: Self.dir, enabled: ["twilio-sms"], environment: ["TWILIO_ACCOUNT_SID": "AC1", "TWILIO_FROM": "+15017122661"])) {
             let e = $0 as? AdapterSpecError
             XCTAssertTrue(e?.file.hasSuffix("twilio-sms.yaml") ?? false)
             XCTAssertEqual(e?.path, "settings.auth_token")

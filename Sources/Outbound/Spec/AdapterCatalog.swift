@@ -73,7 +73,8 @@ public struct ResolvedAdapter: Sendable {
         } else {
             renders = spec
             var values = [String: String]()
-            for (key, source) in spec.settings {
+            // In key order, so the error for several missing variables is always the same one.
+            for (key, source) in spec.settings.sorted(by: { $0.key < $1.key }) {
                 switch source {
                 case .text(let t):
                     do { values[key] = try Interpolation.expand(t, env: environment, path: key) } catch let e as ConfigError {
