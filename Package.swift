@@ -49,7 +49,7 @@ let package = Package(
         ),
         .target(
             name: "Store",
-            dependencies: ["GatewayCore", "RedisClient"],
+            dependencies: ["GatewayCore", "GatewayCrypto", "RedisClient"],
             swiftSettings: strict
         ),
         .target(
@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "AdminAPI",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound",
+                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "GatewayCore", "Store", "Ingress", "AdminAPI", "RedisClient", "Outbound",
+                "GatewayCore", "Store", "Ingress", "AdminAPI", "RedisClient", "Outbound", "Campaigns",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -119,6 +119,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Campaigns",
+            dependencies: [
+                "GatewayCore", "GatewayCrypto", "RedisClient", "Store", "Outbound",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

@@ -1,3 +1,4 @@
+import Campaigns
 import GatewayCore
 import Hummingbird
 import Outbound
@@ -12,12 +13,14 @@ public struct AdminRoutes: Sendable {
     let adapters: AdapterCatalog
     let followers: FollowerSync?
     let tokens: AccessTokenManager?
+    let campaigns: CampaignRunner?
     let clock: @Sendable () -> Int64
 
     public init(
         config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
-        followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, clock: @escaping @Sendable () -> Int64
+        followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, campaigns: CampaignRunner? = nil, clock: @escaping @Sendable () -> Int64
     ) {
+        self.campaigns = campaigns
         self.followers = followers
         self.tokens = tokens
         self.config = config
@@ -37,5 +40,10 @@ public struct AdminRoutes: Sendable {
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
         AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters), tokens: tokens).register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)
+        AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis), tags: tags, config: config).register(on: group)
+        if let campaigns {
+            CampaignRoutes(config: config, catalog: adapters, store: CampaignStore(redis: sandbox.redis), runner: campaigns, tags: tags, clock: clock)
+                .register(on: group)
+        }
     }
 }

@@ -69,7 +69,8 @@ public func buildApplication(
     }
     AdminRoutes(
         config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
-        tokens: outbound.tokens, clock: clock).register(on: router)
+        tokens: outbound.tokens, campaigns: outbound.campaigns, clock: clock
+    ).register(on: router)
 
     return Application(
         router: router,

@@ -1,3 +1,4 @@
+import Campaigns
 import Foundation
 import GatewayCore
 import Outbound
@@ -11,6 +12,8 @@ public struct OutboundParts: Sendable {
     public let engine: OutboundEngine
     public let followers: FollowerSync?
     public let tokens: AccessTokenManager?
+    public let campaigns: CampaignRunner
+    let customers: CustomerStore
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
@@ -29,9 +32,11 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
             redis: redis, customers: customers, api: WeChatUserAPI(tokens: tokens, baseURL: wechatBase), accounts: Set(credentials.map(\.account)),
             clock: clock)
     }
+    let campaigns = CampaignRunner(
+        redis: redis, compile: { try CompiledCampaign($0.definition, config: config, catalog: adapters, knownTags: nil, now: nil) }, clock: clock)
     return OutboundParts(
         engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, clock: clock),
-        followers: followers, tokens: tokens)
+        followers: followers, tokens: tokens, campaigns: campaigns, customers: customers)
 }
 
 func makeOutboundEngine(
@@ -45,12 +50,14 @@ func makeOutboundEngine(
     settings.concurrency = o.concurrency
     settings.claimIdleMs = Int64(o.claimIdleSeconds) * 1000
     settings.retry = RetryPolicy(baseMs: o.retryBaseMs, capMs: o.retryCapMs, maxAgeMs: Int64(o.maxAgeHours) * 3_600_000)
+    settings.contactRules = config.contactRules
+    settings.accountTimezones = Dictionary(uniqueKeysWithValues: config.accounts.compactMap { a in a.timezone.map { (a.id, $0) } })
     return OutboundEngine(
         redis: redis, catalog: adapters, sender: sender, customers: customers,
         links: UnsubscribeLinks(secret: o.linkSecret, publicURL: o.publicURL), settings: settings, clock: clock)
 }
 
-/// Runs the senders and the follower profile fetcher until graceful shutdown; in-flight provider
+/// Runs the senders, the campaign runner and the follower profile fetcher until graceful shutdown; in-flight provider
 /// calls are cancelled with the task (their ledger entries stay `sending` and are reconciled by
 /// whichever process takes them over).
 public struct OutboundService: Service {
@@ -62,6 +69,8 @@ public struct OutboundService: Service {
         try await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await parts.engine.run() }
+                group.addTask { await parts.campaigns.run() }
+                group.addTask { try? await parts.customers.reindexAllIfNeeded() }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

@@ -33,7 +33,7 @@ public struct ConfigLoader {
         do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map()
         var config = GatewayConfig()
-        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "accounts"])
+        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "accounts"])
 
         if let s = try root.optionalMap("server") {
             try s.only(["host", "port", "maxBodyBytes"])
@@ -108,6 +108,7 @@ public struct ConfigLoader {
             config.outbound.maxAgeHours = try o.int("maxAgeHours", default: 24, range: 1...720)
             config.outbound.claimIdleSeconds = try o.int("claimIdleSeconds", default: 60, range: 1...3600)
         }
+        if let c = try root.optionalMap("contactRules") { config.contactRules = try contactRules(c) }
         config.accounts = try (try root.optionalList("accounts") ?? []).map(account)
         var seen = Set<String>()
         for (i, a) in config.accounts.enumerated() where !seen.insert(a.id).inserted {
@@ -116,9 +117,41 @@ public struct ConfigLoader {
         return config
     }
 
+    private func contactRules(_ c: ConfigMap) throws -> ContactRules {
+        try c.only(["timezone", "quietHours", "caps"])
+        var rules = ContactRules()
+        rules.timezone = try timezone(c, "timezone") ?? rules.timezone
+        if let q = try c.optionalMap("quietHours") {
+            try q.only(["start", "end"])
+            guard let start = ContactRules.QuietHours.minute(try q.string("start")), let end = ContactRules.QuietHours.minute(try q.string("end")) else {
+                throw ConfigError(path: q.path, reason: "start and end must be HH:MM (24-hour), e.g. 21:00 and 08:00")
+            }
+            rules.quietHours = ContactRules.QuietHours(startMinute: start, endMinute: end)
+        }
+        for node in try c.optionalList("caps") ?? [] {
+            let m = try node.map()
+            try m.only(["channel", "max", "perHours"])
+            let channel = try m.string("channel", default: "all")
+            guard ["all", "wechat", "sms", "email"].contains(channel) else {
+                throw ConfigError(path: m.path + ".channel", reason: "must be all, wechat, sms or email")
+            }
+            rules.caps.append(
+                ContactRules.Cap(
+                    channel: channel == "all" ? nil : channel, max: try m.int("max", default: 1, range: 1...1000),
+                    windowHours: try m.int("perHours", default: 24, range: 1...24 * 31)))
+        }
+        return rules
+    }
+
+    private func timezone(_ m: ConfigMap, _ key: String) throws -> String? {
+        guard let name = try m.optionalString(key), !name.isEmpty else { return nil }
+        guard TimeZone(identifier: name) != nil else { throw ConfigError(path: m.child(key), reason: "unknown time zone \(name) (use an IANA name such as Asia/Shanghai)") }
+        return name
+    }
+
     private func account(_ node: ConfigNode) throws -> Account {
         let m = try node.map()
-        try m.only(["id", "platform", "appId", "corpId", "token", "appSecret", "encodingAESKey", "mode", "scenes", "autoReply"])
+        try m.only(["id", "platform", "appId", "corpId", "token", "appSecret", "encodingAESKey", "mode", "scenes", "autoReply", "timezone"])
         let id = try m.string("id")
         guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
             throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
@@ -166,8 +199,10 @@ public struct ConfigLoader {
             guard !reply.isEmpty, reply.utf8.count <= 2048 else { throw ConfigError(path: rm.path + ".reply", reason: "must be 1 to 2048 bytes") }
             rules.append(AutoReplyRule(match: match, keyword: keyword, caseSensitive: try rm.bool("caseSensitive", default: false), reply: reply))
         }
-        return Account(
+        var account = Account(
             id: id, platform: platform, appId: appId, token: token, encodingAESKey: key.isEmpty ? nil : key, mode: mode, scenes: scenes,
             autoReplies: rules, appSecret: try m.optionalString("appSecret").flatMap { $0.isEmpty ? nil : $0 })
+        account.timezone = try timezone(m, "timezone")
+        return account
     }
 }

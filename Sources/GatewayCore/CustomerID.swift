@@ -8,11 +8,17 @@ public enum CustomerID {
         var rng = SystemRandomNumberGenerator()
         let r1 = rng.next()
         let r2 = UInt16(truncatingIfNeeded: rng.next())
+        var random = (0..<8).map { UInt8(truncatingIfNeeded: r1 >> (8 * $0)) }
+        random += [UInt8(truncatingIfNeeded: r2 >> 8), UInt8(truncatingIfNeeded: r2)]
+        return make(milliseconds: milliseconds, randomBits: random)
+    }
+
+    /// An id whose 80 "random" bits are given (the first 10 bytes), e.g. a digest: the same inputs
+    /// always make the same id (a campaign's message to a customer).
+    public static func make(milliseconds: Int64, randomBits: [UInt8]) -> String {
         var value = [UInt8](repeating: 0, count: 16)
         for k in 0..<6 { value[k] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - k))) }
-        for k in 0..<8 { value[6 + k] = UInt8(truncatingIfNeeded: r1 >> (8 * k)) }
-        value[14] = UInt8(truncatingIfNeeded: r2 >> 8)
-        value[15] = UInt8(truncatingIfNeeded: r2)
+        for k in 0..<10 { value[6 + k] = k < randomBits.count ? randomBits[k] : 0 }
         // 128 bits -> 26 symbols of 5 bits (the first carries 3).
         var out = [UInt8](repeating: 0, count: 26)
         for k in stride(from: 25, through: 0, by: -1) {

@@ -76,6 +76,8 @@ public struct GatewayConfig: Sendable {
     public var sessions = Sessions()
     public var streams = Streams()
     public var outbound = Outbound()
+    /// Frequency caps, quiet hours and the default time zone for marketing messages.
+    public var contactRules = ContactRules()
     public var accounts: [Account] = []
 
     public init() {}
@@ -104,6 +106,8 @@ public struct Account: Sendable {
     public var appSecret: String?
     public var encodingAESKey: String?
     public var mode: Mode
+    /// Time zone of this account's followers (quiet hours), nil = `contactRules.timezone`.
+    public var timezone: String?
     /// QR scene -> tag added on subscribe/SCAN with that scene.
     public var scenes: [String: String]
     public var autoReplies: [AutoReplyRule]

@@ -11,6 +11,15 @@ public enum Keys {
     public static func identity(_ identity: Identity) -> String { "idx:" + identity.storageForm }
 
     public static func tag(_ name: String) -> String { "tag:\(name)" }
+    /// Set of the customers an audience predicate selects: `all`, `account:<a>`, `consent:<channel>`,
+    /// `consent:wechat:<a>`, `stage:<s>`, `tier:<t>` (kept by the customer scripts' `reindex`).
+    public static func fieldIndex(_ name: String) -> String { "fidx:\(name)" }
+    /// Which field indexes hold the customer.
+    public static func customerFieldIndexes(_ id: String) -> String { "cust:{\(id)}:fidx" }
+    /// Version of the field indexes the data was last reindexed for.
+    public static let fieldIndexVersion = "fidx-version"
+    /// Sorted set customer id -> lead score (absent = 0).
+    public static let scores = "scores"
     /// Set of every known tag name.
     public static let tags = "tags"
 
@@ -66,6 +75,25 @@ public enum Keys {
     public static func tagPush(account: String, tag: String) -> String { "wxpush:{\(account)}:\(tag)" }
     /// WeChat's id for our tag in an account.
     public static func wechatTagId(account: String, tag: String) -> String { "wxtag:{\(account)}:\(tag)" }
+    /// A campaign: state, definition (JSON), times, planning checkpoint.
+    public static func campaign(_ id: String) -> String { "camp:{\(id)}" }
+    /// Counters of a campaign (see CampaignStatsLua).
+    public static func campaignStats(_ id: String) -> String { "camp:{\(id)}:stats" }
+    /// Sends per second of a campaign (second -> count, last two minutes).
+    public static func campaignSendRate(_ id: String) -> String { "camp:{\(id)}:sec" }
+    /// The audience snapshot taken at start (set of customer ids).
+    public static func campaignAudience(_ id: String) -> String { "camp:{\(id)}:audience" }
+    /// Message ids a sender set aside while the campaign was paused; resume puts them back.
+    public static func campaignParked(_ id: String) -> String { "camp:{\(id)}:parked" }
+    /// The planner lease: one process plans a campaign at a time (value = holder).
+    public static func campaignPlanner(_ id: String) -> String { "camp:{\(id)}:planner" }
+    /// Every campaign by creation time, and the ones the runner watches (scheduled, running, paused).
+    public static let campaigns = "campaigns"
+    public static let activeCampaigns = "campaigns:active"
+    /// Marketing messages claimed for one recipient (customer id, or channel:address): member
+    /// `channel:messageId`, score ms; read by the frequency caps.
+    public static func contactHistory(_ subject: String) -> String { "contact:{\(subject)}" }
+
     /// Consumer group of the profile fetcher on `stream:inbound`.
     public static let enrichGroup = "enrich"
 }

@@ -52,6 +52,16 @@ public indirect enum TagExpression: Sendable, Equatable {
         }
     }
 
+    /// Whether a `score` comparison appears.
+    public var mentionsScore: Bool {
+        switch self {
+        case .score: true
+        case .tag, .field: false
+        case .not(let e): e.mentionsScore
+        case .and(let es), .or(let es): es.contains { $0.mentionsScore }
+        }
+    }
+
     private struct Parser {
         let chars: [Character]
         var i = 0

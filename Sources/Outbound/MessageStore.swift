@@ -1,5 +1,6 @@
 import GatewayCore
 import RedisClient
+import Store
 
 /// Outbound messages in Redis: accept (idempotent), the send ledger (claim before the provider call,
 /// complete after), retries, dead letters. Every state change that also moves the queue is one Lua
@@ -40,14 +41,39 @@ public struct MessageStore: Sendable {
         /// Another sender claimed it at `since` and never finished: the outcome is unknown.
         case inDoubt(since: Int64)
         case missing
+        /// Its campaign is paused: set aside (the entry is acknowledged) until resume.
+        case parked
+        /// Its campaign was cancelled, expired or completed: the message must not go.
+        case campaignStopped(state: String)
+        /// A frequency cap is full: the message may go at `untilMs`.
+        case capped(untilMs: Int64)
     }
 
     /// The ledger claim, made before the provider call.
     public func claim(_ id: String, owner: String, now: Int64) async throws -> Claim {
-        let r = try await redis.eval(Self.claimScript, keys: [Keys.message(id)], args: [String(now), owner]).array ?? []
+        try await claim(id: id, campaign: nil, owner: owner, now: now, contact: nil, entry: nil)
+    }
+
+    /// The ledger claim with the send-time rules in the same atomic step: a paused campaign parks the
+    /// message, a stopped one refuses it, and `contact` (the recipient's history key subject plus
+    /// `ContactRules.capArguments`) checks the frequency caps and records this send in the history.
+    public func claim(id: String, campaign: String?, owner: String, now: Int64, contact: (subject: String, caps: [String])?, entry: Entry?)
+        async throws -> Claim
+    {
+        let keys = [
+            Keys.message(id), campaign.map(Keys.campaign) ?? "", campaign.map(Keys.campaignParked) ?? "", entry?.stream ?? "",
+            contact.map { Keys.contactHistory($0.subject) } ?? "",
+        ]
+        let r = try await redis.eval(
+            Self.claimScript, keys: keys, args: [String(now), owner, entry?.id ?? "", Keys.outboundGroup, id] + (contact?.caps ?? ["0"])
+        ).array ?? []
+        let second = r.count > 1 ? r[1].string ?? "" : ""
         switch r.first?.int {
         case 1: return .claimed(attempt: r.count > 1 ? r[1].int ?? 1 : 1)
-        case 2: return .inDoubt(since: Int64(r.count > 1 ? r[1].string ?? "0" : "0") ?? 0)
+        case 2: return .inDoubt(since: Int64(second) ?? 0)
+        case 3: return .parked
+        case 4: return .campaignStopped(state: second)
+        case 5: return .capped(untilMs: Int64(second) ?? now)
         case -1: return .missing
         default: return .done
         }
@@ -71,10 +97,11 @@ public struct MessageStore: Sendable {
             args: [entry?.id ?? "", Keys.outboundGroup, String(now), providerId ?? "", m.id, String(Self.retentionMs)])
     }
 
-    public func reschedule(_ m: OutboundMessage, at dueAt: Int64, lastError: String?, entry: Entry?, now: Int64) async throws {
+    /// `deferred`: held back by a contact rule (cap, quiet hours, suspended adapter), not a failure.
+    public func reschedule(_ m: OutboundMessage, at dueAt: Int64, lastError: String?, entry: Entry?, now: Int64, deferred: Bool = false) async throws {
         _ = try await redis.eval(
             Self.rescheduleScript, keys: [Keys.message(m.id), entry?.stream ?? "", Keys.outboundRetries],
-            args: [entry?.id ?? "", Keys.outboundGroup, String(now), String(dueAt), lastError ?? "", m.id])
+            args: [entry?.id ?? "", Keys.outboundGroup, String(now), String(dueAt), lastError ?? "", m.id, deferred ? "1" : "0"])
     }
 
     /// Ends a message as failed (to the dead-letter stream) or skipped (with its reason only).
@@ -152,23 +179,61 @@ public struct MessageStore: Sendable {
             return { 1, ARGV[1] }
             """#)
 
+    // KEYS: message, campaign ('' = none), parked set, entry stream, contact history ('' = no caps).
+    // ARGV: now, owner, entry id, group, message id, cap count, then channel/'*', max, window ms per cap.
     static let claimScript = RedisScript(
         name: "out_claim",
         source: #"""
             local st = redis.call('HGET', KEYS[1], 'state')
             if not st then return { -1 } end
-            if st == 'queued' or st == 'retrying' then
-              local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-              redis.call('HSET', KEYS[1], 'state', 'sending', 'sendingSince', ARGV[1], 'owner', ARGV[2], 'updatedAt', ARGV[1])
-              return { 1, n }
-            end
             if st == 'sending' then return { 2, redis.call('HGET', KEYS[1], 'sendingSince') or '0' } end
-            return { 0 }
+            if st ~= 'queued' and st ~= 'retrying' then return { 0 } end
+            local now = tonumber(ARGV[1])
+            if KEYS[2] ~= '' then
+              local cs = redis.call('HGET', KEYS[2], 'state') or 'missing'
+              if cs == 'paused' then
+                redis.call('SADD', KEYS[3], ARGV[5])
+                if ARGV[3] ~= '' then redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]); redis.call('XDEL', KEYS[4], ARGV[3]) end
+                return { 3 }
+              end
+              if cs ~= 'running' and cs ~= 'completed' then return { 4, cs } end
+            end
+            if KEYS[5] ~= '' then
+              local channel = redis.call('HGET', KEYS[1], 'channel')
+              local member = channel .. ':' .. ARGV[5]
+              local longest, wait = 0, 0
+              for i = 0, tonumber(ARGV[6]) - 1 do
+                local ch, max, win = ARGV[7 + 3 * i], tonumber(ARGV[8 + 3 * i]), tonumber(ARGV[9 + 3 * i])
+                if win > longest then longest = win end
+                local e = redis.call('ZRANGE', KEYS[5], now - win, '+inf', 'BYSCORE', 'WITHSCORES')
+                local times = {}
+                for j = 1, #e, 2 do
+                  if e[j] ~= member and (ch == '*' or string.sub(e[j], 1, #ch + 1) == ch .. ':') then times[#times + 1] = tonumber(e[j + 1]) end
+                end
+                if #times >= max then
+                  -- the send that must leave the window before this one may go
+                  local free = times[#times - max + 1] + win + 1
+                  if free > wait then wait = free end
+                end
+              end
+              if wait > 0 then return { 5, tostring(wait) } end
+              redis.call('ZADD', KEYS[5], now, member)
+              redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - longest)
+              redis.call('PEXPIRE', KEYS[5], longest)
+            end
+            local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+            redis.call('HSET', KEYS[1], 'state', 'sending', 'sendingSince', ARGV[1], 'owner', ARGV[2], 'updatedAt', ARGV[1])
+            return { 1, n }
             """#)
 
     static let completeScript = RedisScript(
         name: "out_complete",
-        source: #"""
+        source: CampaignStatsLua.source + "\n" + #"""
+            local prev = redis.call('HGET', KEYS[1], 'state')
+            if prev and not terminal[prev] then
+              bump(KEYS[1], 'sent', 1, ARGV[3])
+              bump(KEYS[1], 'open', -1)
+            end
             redis.call('HSET', KEYS[1], 'state', 'sent', 'updatedAt', ARGV[3], 'sentAt', ARGV[3])
             redis.call('HDEL', KEYS[1], 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
             if ARGV[4] ~= '' then
@@ -182,7 +247,8 @@ public struct MessageStore: Sendable {
 
     static let rescheduleScript = RedisScript(
         name: "out_reschedule",
-        source: #"""
+        source: CampaignStatsLua.source + "\n" + #"""
+            if ARGV[7] == '1' then bump(KEYS[1], 'deferred', 1) end
             redis.call('HSET', KEYS[1], 'state', 'retrying', 'updatedAt', ARGV[3], 'nextAttemptAt', ARGV[4])
             if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[5]) end
             redis.call('HDEL', KEYS[1], 'sendingSince', 'owner')
@@ -193,7 +259,14 @@ public struct MessageStore: Sendable {
 
     static let finishScript = RedisScript(
         name: "out_finish",
-        source: #"""
+        source: CampaignStatsLua.source + "\n" + #"""
+            local prev = redis.call('HGET', KEYS[1], 'state')
+            if prev and not terminal[prev] then
+              bump(KEYS[1], ARGV[4], 1)
+              bump(KEYS[1], 'open', -1)
+              local m = redis.call('HGET', KEYS[1], 'campaign')
+              if m then redis.call('HINCRBY', 'camp:{' .. m .. '}:stats', (ARGV[4] == 'failed' and 'fail:' or 'skip:') .. ARGV[5], 1) end
+            end
             redis.call('HSET', KEYS[1], 'state', ARGV[4], 'reason', ARGV[5], 'updatedAt', ARGV[3])
             if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[6]) end
             redis.call('HDEL', KEYS[1], 'sendingSince', 'owner', 'nextAttemptAt')
@@ -206,28 +279,25 @@ public struct MessageStore: Sendable {
             return 1
             """#)
 
-    // Reads each message's channel and lane to find its stream (keys derived in the script: fine on one
-    // Redis; Redis Cluster would need one retry set per channel).
     static let moveDueScript = RedisScript(
         name: "out_move_due",
-        source: #"""
+        source: RequeueLua.source + "\n" + #"""
             local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
             for _, id in ipairs(ids) do
               redis.call('ZREM', KEYS[1], id)
-              local h = redis.call('HMGET', 'msg:{' .. id .. '}', 'channel', 'lane', 'state')
-              if h[3] == 'retrying' then
-                local stream = 'stream:out:' .. h[1]
-                if h[2] == 'transactional' then stream = stream .. ':tx' end
-                redis.call('XADD', stream, '*', 'id', id)
-              end
+              requeue(id, { retrying = true })
             end
             return #ids
             """#)
 
     static let replayScript = RedisScript(
         name: "out_replay",
-        source: #"""
+        source: CampaignStatsLua.source + "\n" + #"""
             if redis.call('XDEL', KEYS[1], ARGV[1]) ~= 1 then return 0 end
+            if redis.call('HGET', KEYS[2], 'state') == 'failed' then
+              bump(KEYS[2], 'failed', -1)
+              bump(KEYS[2], 'open', 1)
+            end
             redis.call('HSET', KEYS[2], 'state', 'queued', 'updatedAt', ARGV[2], 'reason', 'replayed')
             redis.call('HDEL', KEYS[2], 'nextAttemptAt', 'sendingSince', 'owner')
             redis.call('PERSIST', KEYS[2])

@@ -20,6 +20,10 @@ public final class OutboundEngine: Sendable {
         /// An entry pending this long with a consumer is taken over (the consumer is presumed dead).
         public var claimIdleMs: Int64 = 60_000
         public var retry = RetryPolicy()
+        /// Frequency caps and quiet hours for bulk (marketing) messages.
+        public var contactRules = ContactRules()
+        /// Account id -> time zone of its followers, where it differs from `contactRules.timezone`.
+        public var accountTimezones: [String: String] = [:]
 
         public init() {}
     }
@@ -35,6 +39,7 @@ public final class OutboundEngine: Sendable {
     let links: UnsubscribeLinks?
     /// This process's consumer name in the group.
     public let consumer: String
+    let campaignRates = CampaignRateCache()
 
     public init(
         redis: RedisPool, catalog: AdapterCatalog, sender: AdapterSender, customers: CustomerStore, links: UnsubscribeLinks?,
@@ -163,9 +168,12 @@ public final class OutboundEngine: Sendable {
         if now - m.createdAt > settings.retry.maxAgeMs {
             return try await store.finish(m, state: .failed, reason: "expired", lastError: m.lastError, answer: nil, entry: entry, now: now)
         }
+        if let expiry = m.expiresAt, now >= expiry {
+            return try await store.finish(m, state: .skipped, reason: "campaign_expired", lastError: nil, answer: nil, entry: entry, now: now)
+        }
 
         // Consent and address, decided now (not when the message was accepted).
-        let (identities, known) = try await recipient(m)
+        let (identities, known, timezone) = try await recipient(m)
         var consent = known
         var decision = SendEligibility.decide(
             channel: m.channel, account: m.account, to: m.to, transactional: m.lane == .transactional, identities: identities, consent: consent)
@@ -186,8 +194,16 @@ public final class OutboundEngine: Sendable {
         if adapter.renders.sessionWindowHours != nil, let account = m.account, try await customers.session(account: account, openid: address) == nil {
             return try await store.finish(m, state: .skipped, reason: "outside_session_window", lastError: nil, answer: nil, entry: entry, now: now)
         }
+        let marketing = m.lane == .bulk
+        if marketing, let until = settings.contactRules.quietUntil(nowMs: now, zone: zone(timezone, account: m.account)) {
+            return try await deferForContactRule(m, until: until, rule: "quiet_hours", entry: entry)
+        }
 
-        // The shared rate limit; a suspended adapter defers the message without spending an attempt.
+        // The shared rate limits (the campaign's own cap first); a suspended adapter defers the message
+        // without spending an attempt.
+        if let campaign = m.campaign, let perSecond = try await campaignRates.rate(campaign, redis: redis, now: now) {
+            _ = try await limiter.acquire(Keys.rateLimit(adapter: "campaign", scope: campaign), limit: RateLimit(perSecond: perSecond, burst: 1))
+        }
         var factor = 1.0
         let rateKey = rateLimitKey(adapter, m)
         if let limit = adapter.rateLimit {
@@ -199,8 +215,14 @@ public final class OutboundEngine: Sendable {
         }
 
         let attempt: Int
-        switch try await store.claim(m.id, owner: consumer, now: clock()) {
+        let caps = marketing && !settings.contactRules.caps.isEmpty
+        let contact = caps ? (m.customerId ?? "\(m.channel):\(address)", settings.contactRules.capArguments(channel: m.channel)) : nil
+        switch try await store.claim(id: m.id, campaign: m.campaign, owner: consumer, now: clock(), contact: contact, entry: entry) {
         case .missing, .done: return try await ack(entry)
+        case .parked: return
+        case .campaignStopped(let state):
+            return try await store.finish(m, state: .skipped, reason: "campaign_\(state)", lastError: nil, answer: nil, entry: entry, now: clock())
+        case .capped(let until): return try await deferForContactRule(m, until: until, rule: "frequency_cap", entry: entry)
         case .inDoubt(let since): return try await reconcile(m, since: since, adapter: adapter, entry: entry)
         case .claimed(let n): attempt = n
         }
@@ -262,6 +284,25 @@ public final class OutboundEngine: Sendable {
         }
     }
 
+    /// Quiet hours or a frequency cap: the message waits (no attempt spent) until the rule allows it,
+    /// unless that is past its campaign's expiry or its maximum age; then it is skipped with the reason.
+    private func deferForContactRule(_ m: OutboundMessage, until: Int64, rule: String, entry: MessageStore.Entry?) async throws {
+        let now = clock()
+        Counter(label: "scrm_outbound_deferred_total", dimensions: [("rule", rule)]).increment()
+        let limit = min(m.expiresAt ?? Int64.max, m.createdAt + settings.retry.maxAgeMs)
+        if until >= limit {
+            return try await store.finish(m, state: .skipped, reason: "expired_while_deferred:\(rule)", lastError: nil, answer: nil, entry: entry, now: now)
+        }
+        try await store.reschedule(m, at: until, lastError: "deferred: \(rule)", entry: entry, now: now, deferred: true)
+    }
+
+    private func zone(_ customerZone: String?, account: String?) -> TimeZone {
+        for name in [customerZone, account.flatMap { settings.accountTimezones[$0] }, settings.contactRules.timezone] {
+            if let name, let z = TimeZone(identifier: name) { return z }
+        }
+        return TimeZone(identifier: "Asia/Shanghai")!
+    }
+
     /// A message another sender claimed and never finished. Its provider call may or may not have
     /// happened: repeat it only while the provider would drop a duplicate; otherwise dead-letter it.
     private func reconcile(_ m: OutboundMessage, since: Int64, adapter: ResolvedAdapter, entry: MessageStore.Entry?) async throws {
@@ -283,19 +324,16 @@ public final class OutboundEngine: Sendable {
         _ = try await redis.pipelineChecked([["XACK", entry.stream, Keys.outboundGroup, entry.id], ["XDEL", entry.stream, entry.id]])
     }
 
-    private func recipient(_ m: OutboundMessage) async throws -> ([Identity], [String: (state: String, at: Int64)]) {
+    private func recipient(_ m: OutboundMessage) async throws -> ([Identity], [String: (state: String, at: Int64)], String?) {
         var id = m.customerId
         if id == nil, let to = m.to, let identity = Self.identity(channel: m.channel, account: m.account, address: to) {
             id = try await customers.lookup(identity)
         }
-        guard let id else { return ([], [:]) }
-        switch try await customers.customer(id: id) {
-        case .found(let c): return (c.identities, c.consent.mapValues { ($0.state, $0.at) })
-        case .merged(let into):
-            if case .found(let c) = try await customers.customer(id: into) { return (c.identities, c.consent.mapValues { ($0.state, $0.at) }) }
-            return ([], [:])
-        case .notFound: return ([], [:])
-        }
+        guard let id else { return ([], [:], nil) }
+        var lookup = try await customers.customer(id: id)
+        if case .merged(let into) = lookup { lookup = try await customers.customer(id: into) }
+        guard case .found(let c) = lookup else { return ([], [:], nil) }
+        return (c.identities, c.consent.mapValues { ($0.state, $0.at) }, c.timezone)
     }
 
     static func identity(channel: String, account: String?, address: String) -> Identity? {

@@ -111,8 +111,33 @@ public final class CustomerStore: Sendable {
         _ = try await redis.send("SET", Keys.optOut(channel: channel, address: address), value)
         let identity = channel == "sms" ? Identity(kind: .phone, value: address) : Identity(kind: .email, value: address)
         guard let id = try await lookup(identity) else { return nil }
-        _ = try await redis.send("HSET", Keys.customer(id), "consent.\(channel)", value)
+        _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, "consent.\(channel)", value])
         return id
+    }
+
+    /// Recomputes the audience field indexes of these customers.
+    public func reindex(_ ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        _ = try await redis.eval(LuaScripts.reindexCustomers, keys: [], args: ids)
+    }
+
+    /// The field indexes' format version; data from before it is reindexed once at start.
+    public static let fieldIndexVersion = "1"
+
+    /// Reindexes every customer (1,000 per script call) when the stored version is older; returns how
+    /// many. Safe to run in several processes at once (reindexing is idempotent).
+    @discardableResult
+    public func reindexAllIfNeeded() async throws -> Int {
+        if try await redis.send("GET", Keys.fieldIndexVersion).string == Self.fieldIndexVersion { return 0 }
+        var offset = 0
+        while true {
+            let ids = try await redis.send("ZRANGE", Keys.customers, String(offset), String(offset + 999)).strings
+            try await reindex(ids)
+            offset += ids.count
+            if ids.count < 1000 { break }
+        }
+        _ = try await redis.send("SET", Keys.fieldIndexVersion, Self.fieldIndexVersion)
+        return offset
     }
 
     /// Newest first, raw JSON entries.
@@ -170,6 +195,10 @@ public struct Customer: Sendable, Equatable {
     public let tags: [String]
     /// channel (e.g. `wechat:demo`) -> (state, at ms)
     public let consent: [String: Consent]
+    /// IANA time zone (`timezone` or `profile.timezone`), if known.
+    public let timezone: String?
+    /// Every field of the record (profile.*, consent.*, score, stage, ...), for message templates.
+    public let fields: [String: String]
 
     public struct Consent: Sendable, Equatable {
         public let state: String
@@ -189,5 +218,7 @@ public struct Customer: Sendable, Equatable {
             if parts.count == 2 { consent[String(k.dropFirst("consent.".count))] = Consent(state: String(parts[0]), at: Int64(parts[1]) ?? 0) }
         }
         self.consent = consent
+        timezone = hash["timezone"] ?? hash["profile.timezone"]
+        fields = hash
     }
 }

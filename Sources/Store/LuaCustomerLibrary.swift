@@ -6,6 +6,7 @@ enum LuaCustomerLibrary {
         local function tagskey(id) return 'cust:{' .. id .. '}:tags' end
         local function idskey(id) return 'cust:{' .. id .. '}:ids' end
         local function tlkey(id) return 'cust:{' .. id .. '}:timeline' end
+        local function fidxkey(id) return 'cust:{' .. id .. '}:fidx' end
 
         -- Follows mergedInto redirects: the surviving id, and whether that customer exists (one read per hop).
         local function resolveLive(id)
@@ -18,6 +19,55 @@ enum LuaCustomerLibrary {
         end
 
         local function stamp(v) return tonumber(string.match(v or '', '|(%d+)$') or '0') end
+        local function consentState(v) return string.match(v or '', '^([^|]*)') or '' end
+
+        -- The field indexes audiences read (`fidx:<name>` sets of customer ids, see Keys.fieldIndex):
+        -- all, account:<a>, consent:wechat, consent:wechat:<a>, consent:sms, consent:email, stage:<s>,
+        -- tier:<t>. Recomputed from the customer's hash and identities; `cust:{id}:fidx` remembers which
+        -- ones hold the customer, so a change (or a merge, which empties the loser) removes stale entries.
+        local function reindex(id)
+          local h = redis.call('HGETALL', ckey(id))
+          local f = {}
+          for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+          local want = {}
+          if f.createdAt and not f.mergedInto then
+            want['all'] = true
+            local phone, email = false, false
+            for _, ident in ipairs(redis.call('SMEMBERS', idskey(id))) do
+              local kind, rest = string.match(ident, '^(%w+):(.*)$')
+              if kind == 'openid' or kind == 'wecom' then
+                local acc = string.match(rest, '^([^:]*):')
+                if acc then
+                  want['account:' .. acc] = true
+                  if kind == 'openid' and consentState(f['consent.wechat:' .. acc]) ~= 'revoked' then
+                    want['consent:wechat'] = true
+                    want['consent:wechat:' .. acc] = true
+                  end
+                end
+              elseif kind == 'phone' then phone = true
+              elseif kind == 'email' then email = true end
+            end
+            local sms = consentState(f['consent.sms'])
+            if phone and sms ~= 'revoked' and sms ~= 'opted_out' then want['consent:sms'] = true end
+            local em = consentState(f['consent.email'])
+            if email and em ~= 'revoked' and em ~= 'unsubscribed' and em ~= 'bounced' and em ~= 'complained' then
+              want['consent:email'] = true
+            end
+            if f.stage then want['stage:' .. f.stage] = true end
+            if f.tier then want['tier:' .. f.tier] = true end
+          end
+          for _, name in ipairs(redis.call('SMEMBERS', fidxkey(id))) do
+            if want[name] then want[name] = nil
+            else
+              redis.call('SREM', 'fidx:' .. name, id)
+              redis.call('SREM', fidxkey(id), name)
+            end
+          end
+          for name in pairs(want) do
+            redis.call('SADD', 'fidx:' .. name, id)
+            redis.call('SADD', fidxkey(id), name)
+          end
+        end
 
         local function pushTimeline(id, entry, cap)
           if redis.call('LPUSH', tlkey(id), entry) > cap then redis.call('LTRIM', tlkey(id), 0, cap - 1) end
@@ -70,6 +120,7 @@ enum LuaCustomerLibrary {
           end
           redis.call('DEL', idskey(lose), tagskey(lose), tlkey(lose), ckey(lose))
           redis.call('HSET', ckey(lose), 'mergedInto', win, 'mergedAt', now)
+          reindex(lose)
           redis.call('ZREM', 'customers', lose)
           pushTimeline(win, cjson.encode({ at = tonumber(now), type = 'customer.merged', data = { merged = lose } }), cap)
           redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', 'customer.merged',

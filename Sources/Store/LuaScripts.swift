@@ -45,6 +45,7 @@ enum LuaScripts {
                 redis.call('SADD', 'tags', t)
               end
               pushTimeline(cid, entry, cap)
+              reindex(cid)
               if sessKey ~= '' then
                 redis.call('SET', sessKey, now .. ' ' .. cid, 'EX', sessTTL)
                 local n
@@ -68,6 +69,7 @@ enum LuaScripts {
             if not live then return { 'notfound' } end
             local win, lose, how = bind(id, ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
             if how ~= 'exists' then pushTimeline(win, ARGV[6], tonumber(ARGV[4])) end
+            reindex(win)
             return { how, win, lose or '' }
             """#)
 
@@ -93,6 +95,7 @@ enum LuaScripts {
             end
             if #ARGV > 8 then redis.call('HSET', ckey(id), unpack(ARGV, 9)) end
             if ARGV[6] ~= '' then id = bind(id, ARGV[6], now, cap, ARGV[8]) end
+            reindex(id)
             return { id, created }
             """#)
 
@@ -136,5 +139,26 @@ enum LuaScripts {
             until cursor == '0'
             redis.call('DEL', 'tag:' .. tag)
             return { existed, n }
+            """#)
+
+    /// Records a channel consent state (ARGV[2] field, ARGV[3] value) on customer ARGV[1] and updates
+    /// its field indexes. Returns 1, or 0 when the customer does not exist.
+    static let setConsent = RedisScript(
+        name: "set_consent",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local id, live = resolveLive(ARGV[1])
+            if not live then return 0 end
+            redis.call('HSET', ckey(id), ARGV[2], ARGV[3])
+            reindex(id)
+            return 1
+            """#)
+
+    /// Recomputes the field indexes of customers ARGV[1..] (after an upgrade, or a change made outside
+    /// these scripts). Returns how many.
+    static let reindexCustomers = RedisScript(
+        name: "reindex_customers",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            for i = 1, #ARGV do reindex(ARGV[i]) end
+            return #ARGV
             """#)
 }

@@ -38,7 +38,7 @@ public struct ReceiptStore: Sendable {
     // The message key is derived from the id inside the script (one Redis; see Keys.message).
     static let script = RedisScript(
         name: "receipt_apply",
-        source: #"""
+        source: CampaignStatsLua.source + "\n" + #"""
             local id = ARGV[2]
             if ARGV[1] == 'pid' then
               id = redis.call('GET', ARGV[2])
@@ -49,8 +49,10 @@ public struct ReceiptStore: Sendable {
             if not st then return { 0 } end
             if ARGV[3] == 'delivered' and st == 'sent' then
               redis.call('HSET', key, 'state', 'delivered', 'deliveredAt', ARGV[5], 'updatedAt', ARGV[5])
+              bump(key, 'delivered', 1)
             elseif ARGV[3] == 'failed' and (st == 'sent' or st == 'delivered') then
               redis.call('HSET', key, 'state', 'failed', 'reason', ARGV[4], 'updatedAt', ARGV[5])
+              bump(key, 'bounced', 1)
             end
             return { 1, id }
             """#)

@@ -5,12 +5,12 @@ import Mustache
 /// A Mustache template rendered as plain text (no HTML escaping: the request encoder escapes for
 /// JSON, forms or URLs). Variables used outside sections are required: rendering fails with the first
 /// missing one, so a message is skipped with a reason instead of going out with a hole in it.
-struct TextTemplate: Sendable {
-    let source: String
-    let required: [String]
+public struct TextTemplate: Sendable {
+    public let source: String
+    public let required: [String]
     private let template: MustacheTemplate
 
-    init(_ source: String, path: String) throws {
+    public init(_ source: String, path: String) throws {
         self.source = source
         do {
             template = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + source)
@@ -21,9 +21,9 @@ struct TextTemplate: Sendable {
     }
 
     /// True when the template has no tags at all.
-    var isLiteral: Bool { !source.contains("{{") }
+    public var isLiteral: Bool { !source.contains("{{") }
 
-    func render(_ context: [String: Any]) throws -> String {
+    public func render(_ context: [String: Any]) throws -> String {
         for name in required where Self.lookup(name, in: context) == nil {
             throw RenderError.missingVariable(name)
         }

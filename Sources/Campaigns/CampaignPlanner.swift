@@ -1,0 +1,174 @@
+import Foundation
+import GatewayCore
+import GatewayCrypto
+import Outbound
+import RedisClient
+
+/// Plans a running campaign: reads its audience snapshot a chunk at a time (SSCAN, so memory stays
+/// bounded whatever the size), decides each recipient's variant and channel, renders the message and
+/// queues it. A chunk's messages, counters and the checkpoint (the next cursor) are written by one
+/// script that first checks the planner lease and that the checkpoint has not moved: a chunk is
+/// applied once, however often planners crash and restart. Every message id is derived from
+/// (campaign, customer), so the same recipient can never be queued twice.
+public struct CampaignPlanner: Sendable {
+    let redis: RedisPool
+
+    public init(redis: RedisPool) { self.redis = redis }
+
+    public enum ChunkResult: Sendable, Equatable {
+        case planned(count: Int, done: Bool)
+        /// Paused, cancelled or otherwise not running: stop planning.
+        case stopped
+        /// Another planner holds the lease or moved the checkpoint.
+        case lostLease
+    }
+
+    /// The message id of a campaign's message to a customer.
+    public static func messageId(campaign: Campaign, customer: String) -> String {
+        CustomerID.make(milliseconds: campaign.createdAt, randomBits: Array(Digest.sha256(Array("\(campaign.id)/\(customer)".utf8)).prefix(10)))
+    }
+
+    public func planChunk(_ c: Campaign, compiled: CompiledCampaign, owner: String, now: Int64, count: Int = 500) async throws -> ChunkResult {
+        let scan = try await redis.send("SSCAN", Keys.campaignAudience(c.id), c.cursor, "COUNT", String(count)).array ?? []
+        guard scan.count == 2, let next = scan[0].string else { return .stopped }
+        let ids = scan[1].strings
+        var commands = [[String]]()
+        commands.reserveCapacity(ids.count * 2)
+        for id in ids { commands += [["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)]] }
+        let replies = ids.isEmpty ? [] : try await redis.pipelineChecked(commands)
+
+        var args = [owner, c.cursor, next, String(now)]
+        args.reserveCapacity(ids.count * 48)
+        for (i, id) in ids.enumerated() {
+            let hash = replies[2 * i].dictionary
+            let identities = replies[2 * i + 1].strings.compactMap(Identity.init(storageForm:))
+            args += record(c, compiled: compiled, customer: id, hash: hash, identities: identities, now: now)
+        }
+        let r = try await redis.eval(Self.script, keys: [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)], args: args).array ?? []
+        switch r.first?.string {
+        case "ok": return .planned(count: ids.count, done: next == "0")
+        case "stopped": return .stopped
+        default: return .lostLease
+        }
+    }
+
+    /// One recipient as script arguments: kind (q queue, s skip, h hold-out), variant, channel, then
+    /// for q: message id, stream, field count, fields; for s: the reason.
+    func record(_ c: Campaign, compiled: CompiledCampaign, customer id: String, hash: [String: String], identities: [Identity], now: Int64) -> [String] {
+        guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return ["s", "", "", "customer_gone"] }
+        guard let variant = c.definition.variant(campaign: c.id, customer: id) else { return ["h", "", "", ""] }
+        let contents = compiled.contents[variant.name] ?? []
+        let transactional = c.definition.transactional == true
+        var consent = [String: (state: String, at: Int64)]()
+        for (k, v) in hash where k.hasPrefix("consent.") {
+            let parts = v.split(separator: "|")
+            consent[String(k.dropFirst(8))] = (String(parts.first ?? ""), Int64(parts.last ?? "") ?? 0)
+        }
+        var reasons = [String]()
+        for content in contents {
+            let decision = SendEligibility.decide(
+                channel: content.channel, account: content.account, to: nil, transactional: transactional, identities: identities, consent: consent)
+            guard case .send = decision else {
+                if case .skip(let reason) = decision { reasons.append(reason) }
+                continue
+            }
+            do {
+                let rendered = try render(content, context: Self.context(id: id, hash: hash))
+                let lane: OutboundMessage.Lane = transactional ? .transactional : .bulk
+                var m = OutboundMessage(
+                    id: Self.messageId(campaign: c, customer: id), channel: content.channel, adapter: content.adapter, lane: lane,
+                    idempotencyKey: "campaign:\(c.id):\(id):\(content.channel)", customerId: id, to: nil, account: content.account,
+                    template: rendered.template, subject: rendered.subject, text: rendered.text, html: rendered.html, link: rendered.link,
+                    variables: rendered.variables, createdAt: now)
+                m.campaign = c.id
+                m.variant = variant.name
+                m.expiresAt = c.expiresAt
+                let fields = m.fields
+                return ["q", variant.name, content.channel, m.id, Keys.outboundStream(channel: content.channel, lane: lane), String(fields.count * 2)]
+                    + fields.flatMap { [$0.0, $0.1] }
+            } catch let e as RenderError {
+                if case .missingVariable(let name) = e { return ["s", variant.name, content.channel, "missing_variable:\(name)"] }
+                return ["s", variant.name, content.channel, "render_failed"]
+            } catch {
+                return ["s", variant.name, content.channel, "render_failed"]
+            }
+        }
+        return ["s", variant.name, "", reasons.count == 1 ? reasons[0] : "no_eligible_channel"]
+    }
+
+    struct Rendered {
+        var template, subject, text, html, link: String?
+        var variables: String
+    }
+
+    func render(_ c: CompiledCampaign.Content, context: [String: Any]) throws -> Rendered {
+        var vars = [(String, String)]()
+        for (k, t) in c.data { vars.append((k, JSONText.quote(try t.render(context)))) }
+        return Rendered(
+            template: try c.template?.render(context), subject: try c.subject?.render(context), text: try c.text?.render(context),
+            html: try c.html?.render(context), link: try c.link?.render(context), variables: JSONText.object(vars))
+    }
+
+    /// The customer as template variables: `id`, and each hash field split at its first dot
+    /// (`profile.nickname` -> profile -> nickname).
+    static func context(id: String, hash: [String: String]) -> [String: Any] {
+        var ctx: [String: Any] = ["id": id]
+        var nested = [String: [String: String]]()
+        for (k, v) in hash {
+            if let dot = k.firstIndex(of: ".") {
+                nested[String(k[..<dot]), default: [:]][String(k[k.index(after: dot)...])] = v
+            } else {
+                ctx[k] = v
+            }
+        }
+        for (k, v) in nested { ctx[k] = v }
+        return ctx
+    }
+
+    // KEYS: campaign, stats, planner lease. ARGV: owner, expected cursor, next cursor, now, then records.
+    static let script = RedisScript(
+        name: "campaign_plan_chunk",
+        source: #"""
+            if redis.call('GET', KEYS[3]) ~= ARGV[1] then return { 'lease' } end
+            local c = redis.call('HMGET', KEYS[1], 'state', 'cursor', 'planDone')
+            if c[1] ~= 'running' then return { 'stopped' } end
+            if c[2] ~= ARGV[2] or c[3] == '1' then return { 'lease' } end
+            local counts = {}
+            local function add(metric, variant, channel)
+              counts[metric] = (counts[metric] or 0) + 1
+              if variant ~= '' then local k = 'v:' .. variant .. ':' .. metric; counts[k] = (counts[k] or 0) + 1 end
+              if channel ~= '' then local k = 'ch:' .. channel .. ':' .. metric; counts[k] = (counts[k] or 0) + 1 end
+            end
+            local i, n = 5, 0
+            while i <= #ARGV do
+              local kind, variant, channel = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+              n = n + 1
+              add('planned', variant, '')
+              if kind == 'q' then
+                local id, stream, nf = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+                local key = 'msg:{' .. id .. '}'
+                if redis.call('EXISTS', key) == 0 then
+                  redis.call('HSET', key, unpack(ARGV, i + 6, i + 5 + nf))
+                  redis.call('XADD', stream, '*', 'id', id)
+                  add('queued', variant, channel)
+                  add('open', variant, channel)
+                end
+                i = i + 6 + nf
+              elseif kind == 's' then
+                add('skipped', variant, channel)
+                local k = 'skip:' .. ARGV[i + 3]
+                counts[k] = (counts[k] or 0) + 1
+                i = i + 4
+              else
+                add('holdout', variant, '')
+                i = i + 4
+              end
+            end
+            for k, v in pairs(counts) do redis.call('HINCRBY', KEYS[2], k, v) end
+            redis.call('HSET', KEYS[1], 'cursor', ARGV[3])
+            redis.call('HINCRBY', KEYS[1], 'planned', n)
+            if ARGV[3] == '0' then redis.call('HSET', KEYS[1], 'planDone', '1') end
+            redis.call('PEXPIRE', KEYS[3], 15000)
+            return { 'ok' }
+            """#)
+}

@@ -1,0 +1,149 @@
+import Foundation
+import GatewayCore
+import GatewayCrypto
+import Logging
+import Metrics
+import Outbound
+import RedisClient
+import Store
+import Synchronization
+
+/// Moves campaigns along in time, in every gateway process: starts scheduled ones (audience snapshot),
+/// plans running ones (one process at a time per campaign, by lease), completes those with nothing
+/// left to send, expires those past their expiry. All state is in Redis, so any process may die.
+public final class CampaignRunner: Sendable {
+    let redis: RedisPool
+    let store: CampaignStore
+    let planner: CampaignPlanner
+    let audiences: AudienceStore
+    let compile: @Sendable (Campaign) throws -> CompiledCampaign
+    let clock: @Sendable () -> Int64
+    let owner: String
+    let chunk: Int
+    private let planning = Mutex<Set<String>>([])
+
+    public init(
+        redis: RedisPool, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign, chunk: Int = 500, clock: @escaping @Sendable () -> Int64
+    ) {
+        self.redis = redis
+        self.store = CampaignStore(redis: redis)
+        self.planner = CampaignPlanner(redis: redis)
+        self.audiences = AudienceStore(redis: redis)
+        self.compile = compile
+        self.chunk = chunk
+        self.clock = clock
+        self.owner = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))"
+    }
+
+    /// Runs until cancelled: a pass every `intervalMs`.
+    public func run(intervalMs: Int = 250) async {
+        await withTaskGroup(of: Void.self) { group in
+            while !Task.isCancelled {
+                for id in (try? await store.active()) ?? [] {
+                    guard let c = try? await store.get(id) else { continue }
+                    if c.state == .running, !c.planDone, claimLocal(id) {
+                        group.addTask {
+                            await self.plan(id)
+                            self.planning.withLock { _ = $0.remove(id) }
+                        }
+                    } else {
+                        _ = try? await step(c)
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(intervalMs))
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func claimLocal(_ id: String) -> Bool { planning.withLock { $0.insert(id).inserted } }
+
+    /// One decision for a campaign that is not being planned here: start, expire, release, complete.
+    @discardableResult
+    public func step(_ c: Campaign) async throws -> Campaign.State {
+        let now = clock()
+        if let expiry = c.expiresAt, now >= expiry, !c.state.isFinal {
+            if case .moved(let to) = try await store.transition(c.id, .expire, now: now) {
+                try await releaseAllParked(c.id)
+                return to
+            }
+            return c.state
+        }
+        switch c.state {
+        case .scheduled where (c.startAt ?? 0) <= now: return try await activate(c)
+        case .running:
+            if try await redis.send("SCARD", Keys.campaignParked(c.id)).int ?? 0 > 0 { try await releaseAllParked(c.id) }
+            if c.planDone, case .moved(let to) = try await store.transition(c.id, .complete, now: now) { return to }
+        default: break
+        }
+        return c.state
+    }
+
+    /// scheduled -> running: snapshot the audience (under the planner lease, so one process does it;
+    /// the lease is given up after, so whichever process comes next plans).
+    public func activate(_ c: Campaign) async throws -> Campaign.State {
+        guard try await takeLease(c.id) else { return c.state }
+        do {
+            let state = try await snapshotAndRun(c)
+            try? await releaseLease(c.id)
+            return state
+        } catch {
+            try? await releaseLease(c.id)
+            throw error
+        }
+    }
+
+    private func snapshotAndRun(_ c: Campaign) async throws -> Campaign.State {
+        let compiled = try compile(c)
+        let size = try await audiences.snapshot(compiled.audience, into: Keys.campaignAudience(c.id))
+        switch try await store.transition(c.id, .activate, now: clock(), audienceSize: size) {
+        case .moved(let to):
+            Counter(label: "scrm_campaigns_started_total").increment()
+            return to
+        default:
+            _ = try await redis.send("DEL", Keys.campaignAudience(c.id))
+            return try await store.get(c.id)?.state ?? c.state
+        }
+    }
+
+    /// Plans the campaign to the end of its snapshot while this process holds the lease and it runs.
+    func plan(_ id: String) async {
+        do {
+            guard try await takeLease(id), var c = try await store.get(id), c.state == .running else { return }
+            let compiled = try compile(c)
+            while !Task.isCancelled {
+                switch try await planner.planChunk(c, compiled: compiled, owner: owner, now: clock(), count: chunk) {
+                case .planned(let n, let done):
+                    Counter(label: "scrm_campaign_recipients_planned_total").increment(by: n)
+                    if done { return }
+                    guard let fresh = try await store.get(id) else { return }
+                    c = fresh
+                case .stopped, .lostLease: return
+                }
+            }
+        } catch {
+            Logger(label: "scrm.campaigns").warning("planning campaign \(id) stopped: \(error)")
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// The planner lease (15 s, renewed by each planned chunk).
+    func takeLease(_ id: String) async throws -> Bool {
+        let key = Keys.campaignPlanner(id)
+        if try await redis.send("SET", key, owner, "NX", "PX", "15000").string == "OK" { return true }
+        return try await redis.send("GET", key).string == owner
+    }
+
+    /// Gives the lease up (only if this process holds it), so any process may plan next.
+    func releaseLease(_ id: String) async throws {
+        _ = try await redis.eval(Self.releaseScript, keys: [Keys.campaignPlanner(id)], args: [owner])
+    }
+
+    static let releaseScript = RedisScript(
+        name: "campaign_release_lease",
+        source: "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+
+    public func releaseAllParked(_ id: String) async throws {
+        while try await store.releaseParked(id) > 0 {}
+    }
+}
