@@ -101,13 +101,14 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "GatewayCrypto", "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "scrm-bench",
             dependencies: [
-                "GatewayCore", "GatewayCrypto", "HTTPTransport", "Outbound", "RedisClient",
+                "GatewayCore", "GatewayCrypto", "HTTPTransport", "Outbound", "RedisClient", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

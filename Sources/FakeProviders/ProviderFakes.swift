@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 
 /// Every provider fake on one loopback server (their paths do not overlap), with fixed test
@@ -38,6 +39,18 @@ public struct ProviderFakes: Sendable {
         AliyunSMSFake(ledger: ledger, accessKeyId: "LTAIfake", accessKeySecret: "fake-aliyun-secret").add(to: router)
         SendGridFake(ledger: ledger, apiKey: "SG.fake-key").add(to: router)
         TransportRoutes.add(to: router)
+        // What a separate process (a benchmark) needs to check at-most-once: deliveries and distinct
+        // recipients per provider.
+        router.get("/_fakes/summary") { [ledger] _, _ -> Response in
+            var byProvider = [String: (count: Int, recipients: Set<String>)]()
+            for d in ledger.deliveries {
+                byProvider[d.provider, default: (0, [])].count += 1
+                byProvider[d.provider]!.recipients.insert(d.to)
+            }
+            let object = byProvider.mapValues { ["deliveries": $0.count, "recipients": $0.recipients.count] }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
         return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat)
     }
 

@@ -28,6 +28,8 @@ public final class WeChatFake: Sendable {
         var tags: [String: [String: Int]] = [:]
         var tagged: [Int: Set<String>] = [:]
         var nextTagId = 100
+        /// openid/client_msg_id -> the msgid it got and when (WeChat's 10-minute dedup).
+        var clientMsgIds: [String: (msgid: Int64, at: Int64)] = [:]
     }
 
     /// Followers per `user/get` page (WeChat: 10,000).
@@ -217,7 +219,19 @@ public final class WeChatFake: Sendable {
         }
         if let (code, message) = check { return Self.error(code, message) }
         guard let body = jsonObject(buffer), let (to, messageId) = parse(body) else { return Self.error(47001, "data format error") }
+        // WeChat sends one message per openid + client_msg_id within 10 minutes; a repeat is refused.
+        let dedupKey = messageId.map { "\(to)/\($0)" }
+        if let dedupKey {
+            // Claimed atomically, so two concurrent repeats cannot both go through.
+            let earlier: Int64? = state.withLock { s in
+                if let e = s.clientMsgIds[dedupKey], now - e.at < 600_000 { return e.msgid }
+                s.clientMsgIds[dedupKey] = (0, now)
+                return nil
+            }
+            if let earlier { return jsonResponse(["errcode": 45065, "errmsg": "clientmsgid exist", "msgid": earlier]) }
+        }
         let id = ledger.deliver("wechat.\(api)", to: to, messageId: messageId, body: flatten(body)) { String(2_553_847_254_416_343_040 + Int64($0)) }
+        if let dedupKey { state.withLock { $0.clientMsgIds[dedupKey] = (Int64(id)!, now) } }
         return api == "template" ? jsonResponse(["errcode": 0, "errmsg": "ok", "msgid": Int64(id)!]) : jsonResponse(["errcode": 0, "errmsg": "ok"])
     }
 

@@ -250,7 +250,7 @@ public final class OutboundEngine: Sendable {
                 return try await store.finish(m, state: .skipped, reason: "render: \(f.message)", lastError: nil, answer: nil, entry: entry, now: now)
             }
             switch f.errorClass {
-            case .permanent:
+            case .permanent, .duplicate:  // duplicate answers are classified as accepted; never seen here
                 try await store.finish(m, state: .failed, reason: "permanent", lastError: f.description, answer: f.answer, entry: entry, now: now)
             case .throttle:
                 _ = try? await limiter.report(.throttled(retryAfterMs: f.retryAfterMs), key: rateKey, adapter: name)

@@ -121,6 +121,34 @@ public final class CustomerStore: Sendable {
         _ = try await redis.eval(LuaScripts.reindexCustomers, keys: [], args: ids)
     }
 
+    /// One customer of an imported list.
+    public struct ImportRow: Sendable {
+        public var identities: [Identity]
+        public var tags: [String]
+        /// Stored as `profile.<name>`.
+        public var profile: [String: String]
+
+        public init(identities: [Identity], tags: [String] = [], profile: [String: String] = [:]) {
+            self.identities = identities
+            self.tags = tags
+            self.profile = profile
+        }
+    }
+
+    /// Creates or updates customers from a list, one script call per batch (keep batches near 1,000):
+    /// a row joins the customer that holds one of its identities, else becomes a new one. Returns how
+    /// many were created and updated. Rows without identities are ignored.
+    public func importBatch(_ rows: [ImportRow], nowMs: Int64) async throws -> (created: Int, updated: Int) {
+        var args = [String(nowMs), String(timelineCap), String(streamMaxLen)]
+        for row in rows where !row.identities.isEmpty {
+            args += [CustomerID.make(milliseconds: nowMs), String(row.identities.count)] + row.identities.map(\.storageForm)
+            args += [String(row.tags.count)] + row.tags
+            args += [String(row.profile.count * 2)] + row.profile.sorted { $0.key < $1.key }.flatMap { ["profile.\($0.key)", $0.value] }
+        }
+        let r = try await redis.eval(LuaScripts.importCustomers, keys: [], args: args).array ?? []
+        return (r.first?.int ?? 0, r.count > 1 ? r[1].int ?? 0 : 0)
+    }
+
     /// The field indexes' format version; data from before it is reindexed once at start.
     public static let fieldIndexVersion = "1"
 

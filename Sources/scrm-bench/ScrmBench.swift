@@ -10,7 +10,7 @@ struct ScrmBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scrm-bench",
         abstract: "Load tools for scripts/bench.",
-        subcommands: [Requests.self, OutboundSends.self, Throttle.self]
+        subcommands: [Requests.self, OutboundSends.self, Throttle.self, CampaignBench.self]
     )
 }
 
@@ -33,7 +33,7 @@ struct Requests: ParsableCommand {
         let builder = CallbackBuilder(account: acct)
         let now = Int64(Date().timeIntervalSince1970)
         let run = SecureRandom.alphanumeric(6)
-        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: out) else { throw ValidationError("cannot write \(out)") }
         defer { try? handle.close() }
         var chunk = ""

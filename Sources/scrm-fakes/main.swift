@@ -6,7 +6,8 @@ import Foundation
 // usage: scrm-fakes [port]   (prints "listening on PORT" and the environment the specs need)
 let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 0 : 0
 let fakes = try await ProviderFakes.start(port: port)
-print("listening on \(fakes.server.port)")
-for (key, value) in fakes.environment.sorted(by: { $0.key < $1.key }) { print("export \(key)='\(value)'") }
-FileHandle.standardOutput.synchronizeFile()
+// Written straight to the descriptor (print() would sit in a buffer when stdout is a file).
+var lines = "listening on \(fakes.server.port)\n"
+for (key, value) in fakes.environment.sorted(by: { $0.key < $1.key }) { lines += "export \(key)='\(value)'\n" }
+FileHandle.standardOutput.write(Data(lines.utf8))
 while true { try await Task.sleep(for: .seconds(3600)) }

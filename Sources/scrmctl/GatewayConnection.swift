@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import HTTPTransport
+import Yams
 
-/// Where the gateway is and how to authenticate: flags, else SCRM_URL / SCRM_ADMIN_TOKEN, else
+/// Where the gateway is and how to authenticate, first found: flags; SCRM_URL / SCRM_ADMIN_TOKEN; a
+/// config file ($SCRMCTL_CONFIG, else ~/.config/scrmctl.yaml) with `url:` and `token:`; else
 /// http://127.0.0.1:$SCRM_PORT and the token scripts/run keeps in data/admin-token.
 struct GatewayOptions: ParsableArguments {
     @Option(help: "Gateway base URL (default: $SCRM_URL or http://127.0.0.1:$SCRM_PORT, port 8080).")
@@ -13,14 +15,23 @@ struct GatewayOptions: ParsableArguments {
 
     var baseURL: String {
         let env = ProcessInfo.processInfo.environment
-        let u = url ?? env["SCRM_URL"] ?? "http://127.0.0.1:\(env["SCRM_PORT"] ?? "8080")"
+        let u = url ?? env["SCRM_URL"] ?? Self.file["url"] ?? "http://127.0.0.1:\(env["SCRM_PORT"] ?? "8080")"
         return u.hasSuffix("/") ? String(u.dropLast()) : u
     }
 
     var adminToken: String? {
         if let token { return token }
         if let t = ProcessInfo.processInfo.environment["SCRM_ADMIN_TOKEN"], !t.isEmpty { return t }
+        if let t = Self.file["token"], !t.isEmpty { return t }
         return (try? String(contentsOfFile: "data/admin-token", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The config file's url and token, if there is one.
+    static var file: [String: String] {
+        let env = ProcessInfo.processInfo.environment
+        let path = env["SCRMCTL_CONFIG"] ?? ((env["HOME"] ?? "") + "/.config/scrmctl.yaml")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let map = (try? Yams.load(yaml: text)) as? [String: Any] else { return [:] }
+        return map.compactMapValues { $0 as? String }
     }
 
     /// Calls the admin API and prints the JSON answer; a non-2xx answer fails the command.

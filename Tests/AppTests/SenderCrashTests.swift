@@ -10,13 +10,9 @@ import XCTest
 /// takes over. Counted at the fake provider: nobody got a message twice, and every message ended
 /// either sent or dead-lettered as `outcome_unknown` (the few in flight at the kill), none lost.
 final class SenderCrashTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     func test_killDashNineMidBurst_neverSendsTwice_andLosesNothing() async throws {
-        let binary = Self.root.appendingPathComponent(".build/debug/scrm-gateway").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            return XCTFail("\(binary) is missing: run `swift build --build-tests` (scripts/test does) before this test")
-        }
+        let binary = try GatewayProcess.binary()
         let redisServer = try RedisTestServer()
         let redis = RedisPool(redisServer.configuration)
         defer { redis.shutdown() }
@@ -24,13 +20,7 @@ final class SenderCrashTests: XCTestCase {
 
         // Adapters as shipped, but Twilio's rate raised so the burst is quick.
         let work = redisServer.directory.appendingPathComponent("gateway")
-        let adapters = work.appendingPathComponent("adapters")
-        try FileManager.default.createDirectory(at: adapters, withIntermediateDirectories: true)
-        for file in try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("adapters").path) where file.hasSuffix(".yaml") {
-            var text = try String(contentsOf: Self.root.appendingPathComponent("adapters/\(file)"), encoding: .utf8)
-            if file == "twilio-sms.yaml" { text = text.replacingOccurrences(of: "per_second: 1\n  burst: 1", with: "per_second: 5000\n  burst: 100") }
-            try text.write(to: adapters.appendingPathComponent(file), atomically: true, encoding: .utf8)
-        }
+        let adapters = try GatewayProcess.adapters(in: work, edits: ["twilio-sms.yaml": ("per_second: 1\n  burst: 1", "per_second: 5000\n  burst: 100")])
         let port = try LocalProcess.freePort()
         let config = work.appendingPathComponent("gateway.yaml")
         try """

@@ -53,6 +53,28 @@ final class AccessTokenTests: XCTestCase {
         redis2.shutdown()
     }
 
+    /// WeChat sends one message per openid + client_msg_id within 10 minutes and refuses a repeat
+    /// ("clientmsgid exist"); a resend after a crash is then recorded as sent, with the first msgid.
+    func test_repeatedClientMsgId_isRecognisedAsAlreadySent() async throws {
+        let server = try RedisTestServer()
+        let fakes = try await ProviderFakes.start()
+        let redis = RedisPool(server.configuration)
+        let catalog = try AdapterCatalog.load(directory: AdapterFixtureTests.adaptersDir, enabled: ["wechat-template"], environment: fakes.environment)
+        let sender = AdapterSender(sandbox: SandboxOutbox(redis: redis, maxLen: 100), tokens: manager(redis, fakes), publicURL: "https://gw", clock: clock)
+        let payload = OutboundPayload(messageId: "m1", to: "oF1", account: "demo", template: "T", variables: ["thing1": .string("x")])
+        let first = await sender.send(payload, via: catalog["wechat-template"]!)
+        let again = await sender.send(payload, via: catalog["wechat-template"]!)
+        guard case .accepted(let id1?) = first, case .accepted(let id2?) = again else { return XCTFail("\(first) \(again)") }
+        XCTAssertEqual(id1, id2, "the repeat carries the first message's msgid")
+        XCTAssertEqual(fakes.ledger.deliveries("wechat.template").count, 1)
+        var other = payload
+        other.to = "oF2"
+        guard case .accepted = await sender.send(other, via: catalog["wechat-template"]!) else { return XCTFail("another openid is another message") }
+        XCTAssertEqual(fakes.ledger.deliveries("wechat.template").count, 2)
+        await fakes.stop()
+        redis.shutdown()
+    }
+
     func test_refusedToken_isRefreshedAndTheSendRetriedOnce() async throws {
         let server = try RedisTestServer()
         let fakes = try await ProviderFakes.start()
@@ -65,7 +87,10 @@ final class AccessTokenTests: XCTestCase {
         guard case .accepted = first else { return XCTFail("\(first)") }
 
         fakes.wechat.expireTokens()  // the cached token now gets 42001
-        let second = await sender.send(payload, via: catalog["wechat-template"]!)
+        // Another message (the same client_msg_id would be dropped by WeChat's own dedup).
+        var next = payload
+        next.messageId = "m2"
+        let second = await sender.send(next, via: catalog["wechat-template"]!)
         guard case .accepted = second else { return XCTFail("\(second)") }
         XCTAssertEqual(fakes.ledger.calls("wechat.template"), 3, "send, refused send, retried send")
         XCTAssertEqual(fakes.ledger.deliveries("wechat.template").count, 2)

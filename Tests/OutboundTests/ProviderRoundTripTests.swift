@@ -143,6 +143,7 @@ final class ProviderRoundTripTests: XCTestCase {
         let sms = await rig.sender.send(OutboundPayload(messageId: "x1", to: "+14155552671", text: "code 1234"), via: try XCTUnwrap(rig.catalog["sandbox-sms"]))
         guard case .accepted(let id?) = sms else { return XCTFail("\(sms)") }
         XCTAssertTrue(id.hasPrefix("sandbox-"))
+        try await Task.sleep(for: .milliseconds(5))  // stream ids in the same millisecond would tie across channels
         _ = await rig.sender.send(
             OutboundPayload(messageId: "x2", to: "a@b.example", subject: "s", text: "t"), via: try XCTUnwrap(rig.catalog["sandbox-email"]), unsubscribeURL: "https://gw/u/T")
         XCTAssertEqual(rig.ledger.deliveries.count, 0, "a sandbox reaches no provider")

@@ -200,4 +200,7 @@ public enum ErrorClass: String, Sendable, CaseIterable {
     case quota
     /// Will never succeed as it is (bad recipient, bad template, opted out): dead-letter it.
     case permanent
+    /// The provider's own dedup recognised the message (WeChat 45065 "clientmsgid exist"): an earlier
+    /// call, whose answer a crash lost, did send it. Recorded as sent.
+    case duplicate
 }

@@ -57,6 +57,7 @@ extension ResolvedAdapter {
 
         let code = read(spec.errorCode)
         let errorClass = spec.errors.first { $0.matches(status: response.status, code: code) }?.errorClass ?? spec.otherwise
+        if errorClass == .duplicate { return .accepted(providerId: read(spec.providerId)) }
         let answer = String(decoding: response.body.prefix(512), as: UTF8.self)
         return .failed(SendFailure(
             errorClass: errorClass, code: code ?? "http \(response.status)",

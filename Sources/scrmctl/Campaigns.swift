@@ -1,0 +1,207 @@
+import ArgumentParser
+import Foundation
+import Yams
+
+struct Audience: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Preview an audience.", subcommands: [Preview.self])
+
+    struct Preview: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "How many customers a tag expression selects, with a sample.",
+            discussion: #"Example: scrmctl audience preview "vip & (expo-2026 | webinar) & !churned & consent:sms""#)
+        @Argument(help: "Tags with & | ! and parentheses; stage:, tier:, consent:, account: predicates; score>=N.") var expression: String
+        @Option(help: "Sample size (0...100).") var sample = 10
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            let body = try JSONSerialization.data(withJSONObject: ["expression": expression, "sample": sample])
+            let r = try await gateway.admin("POST", "/api/v1/audiences/preview", json: String(decoding: body, as: UTF8.self))
+            print("\(r["count"] ?? 0) customers  (\(r["elapsedMs"] ?? "?") ms)")
+            for w in r["warnings"] as? [String] ?? [] { print("warning: \(w)") }
+            let ids = r["sample"] as? [String] ?? []
+            if !ids.isEmpty { print("sample: " + ids.joined(separator: " ")) }
+        }
+    }
+}
+
+struct Campaigns: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "campaign",
+        abstract: "Create, run and follow campaigns.",
+        subcommands: [Create.self, List.self, Show.self, Start.self, Pause.self, Resume.self, Cancel.self, Watch.self, Report.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a campaign (a draft) from a YAML or JSON file.", discussion: "See examples/campaign.yaml for every field.")
+        @Argument(help: "The campaign file.") var file: String
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            let text: String
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch { throw ValidationError("cannot read \(file): \(error.localizedDescription)") }
+            let json = try Self.json(fromYAML: text, file: file)
+            let c = try await gateway.admin("POST", "/api/v1/campaigns", json: json)
+            print("created \(c["id"] ?? "?") (\(c["state"] ?? "?")): \(c["name"] ?? "")")
+            print("start it with: scrmctl campaign start \(c["id"] ?? "ID")")
+        }
+
+        /// YAML (a superset of JSON) to JSON text; YAML timestamps become ISO 8601 strings again.
+        static func json(fromYAML text: String, file: String) throws -> String {
+            let value: Any?
+            do { value = try Yams.load(yaml: text) } catch { throw ValidationError("\(file) is not valid YAML: \(error)") }
+            guard let object = value.map(plain), object is [String: Any] else { throw ValidationError("\(file) must be a mapping (name, audience, channels, ...)") }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            return String(decoding: data, as: UTF8.self)
+        }
+
+        static func plain(_ v: Any) -> Any {
+            switch v {
+            case let d as Date: return ISO8601DateFormatter().string(from: d)
+            case let m as [String: Any]: return m.mapValues(plain)
+            case let m as [AnyHashable: Any]: return Dictionary(uniqueKeysWithValues: m.map { ("\($0.key)", plain($0.value)) })
+            case let a as [Any]: return a.map(plain)
+            default: return v
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Campaigns, newest first.")
+        @Option var limit = 20
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            let list = try await gateway.admin("GET", "/api/v1/campaigns?limit=\(limit)")["campaigns"] as? [[String: Any]] ?? []
+            var rows = [["ID", "STATE", "PROGRESS", "SENT", "NAME"]]
+            for c in list {
+                let p = c["progress"] as? [String: Any] ?? [:]
+                rows.append(["\(c["id"] ?? "")", "\(c["state"] ?? "")", "\(p["percent"] ?? "0")%", "\(p["sent"] ?? 0)", "\(c["name"] ?? "")"])
+            }
+            printTable(rows)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One campaign with its progress (JSON).")
+        @Argument var id: String
+        @OptionGroup var gateway: GatewayOptions
+        func run() async throws { printJSON(try await gateway.admin("GET", "/api/v1/campaigns/\(queryValue(id))")) }
+    }
+
+    struct Start: CampaignAction {
+        static let configuration = CommandConfiguration(abstract: "Start a draft: now, or at its startAt (scheduled).")
+        static let action = "start"
+        @Argument var id: String
+        @OptionGroup var gateway: GatewayOptions
+    }
+
+    struct Pause: CampaignAction {
+        static let configuration = CommandConfiguration(abstract: "Pause a running campaign: nothing more is sent until resume.")
+        static let action = "pause"
+        @Argument var id: String
+        @OptionGroup var gateway: GatewayOptions
+    }
+
+    struct Resume: CampaignAction {
+        static let configuration = CommandConfiguration(abstract: "Resume a paused campaign where it stopped.")
+        static let action = "resume"
+        @Argument var id: String
+        @OptionGroup var gateway: GatewayOptions
+    }
+
+    struct Cancel: CampaignAction {
+        static let configuration = CommandConfiguration(abstract: "Cancel a campaign: what was not sent is skipped.")
+        static let action = "cancel"
+        @Argument var id: String
+        @OptionGroup var gateway: GatewayOptions
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Follow a campaign live: progress bar, rate, ETA; ends when it does.")
+        @Argument var id: String
+        @Option(help: "Seconds between refreshes.") var every = 1.0
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            let tty = isatty(1) == 1
+            while true {
+                let c = try await gateway.admin("GET", "/api/v1/campaigns/\(queryValue(id))")
+                let state = c["state"] as? String ?? "?"
+                let line = Self.line(c)
+                if tty { FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + line).utf8)) } else { print(line) }
+                if ["completed", "cancelled", "expired"].contains(state) || state == "draft" {
+                    if tty { print("") }
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(Int(every * 1000)))
+            }
+        }
+
+        static func line(_ c: [String: Any]) -> String {
+            let p = c["progress"] as? [String: Any] ?? [:]
+            let percent = Double("\(p["percent"] ?? "0")") ?? 0
+            let width = 30
+            let filled = min(width, Int(percent / 100 * Double(width)))
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            let eta = (p["etaSeconds"] as? Int).map { Self.duration($0) } ?? "-"
+            return String(
+                format: "[%@] %5.1f%%  %@  sent %@  skipped %@  failed %@  deferred %@  %@/s  ETA %@", bar, percent, "\(c["state"] ?? "")",
+                "\(p["sent"] ?? 0)", "\(p["skipped"] ?? 0)", "\(p["failed"] ?? 0)", "\(p["deferred"] ?? 0)", "\(p["ratePerSecond"] ?? "0")", eta)
+        }
+
+        static func duration(_ s: Int) -> String { s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s" }
+    }
+
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The campaign's report as tables: per variant, per channel, reasons.")
+        @Argument var id: String
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            let r = try await gateway.admin("GET", "/api/v1/campaigns/\(queryValue(id))/report")
+            print("\(r["name"] ?? "") (\(r["id"] ?? id)): \(r["state"] ?? ""), audience \(r["audienceSize"] ?? "-")\n")
+            let metrics = ["planned", "queued", "sent", "delivered", "failed", "skipped", "deferred", "holdout"]
+            for (title, key) in [("VARIANT", "variants"), ("CHANNEL", "channels")] {
+                let groups = r[key] as? [String: [String: Any]] ?? [:]
+                var rows = [[title] + metrics.map { $0.uppercased() }]
+                for name in groups.keys.sorted() { rows.append([name] + metrics.map { "\(groups[name]?[$0] ?? 0)" }) }
+                let totals = r["totals"] as? [String: Any] ?? [:]
+                rows.append(["total"] + metrics.map { "\(totals[$0] ?? 0)" })
+                printTable(rows)
+                print("")
+            }
+            for (title, key) in [("SKIPPED BECAUSE", "skipped"), ("FAILED BECAUSE", "failed")] {
+                let reasons = r[key] as? [String: Any] ?? [:]
+                guard !reasons.isEmpty else { continue }
+                printTable([[title, "COUNT"]] + reasons.keys.sorted().map { [$0, "\(reasons[$0] ?? 0)"] })
+                print("")
+            }
+        }
+    }
+}
+
+/// start, pause, resume, cancel: the same call with another verb.
+protocol CampaignAction: AsyncParsableCommand {
+    static var action: String { get }
+    var id: String { get }
+    var gateway: GatewayOptions { get }
+}
+
+extension CampaignAction {
+    func run() async throws {
+        let c = try await gateway.admin("POST", "/api/v1/campaigns/\(queryValue(id))/\(Self.action)", json: "{}")
+        var line = "\(c["id"] ?? id): \(c["state"] ?? "?")"
+        if let size = c["audienceSize"] as? Int { line += ", audience of \(size)" }
+        print(line)
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+func printTable(_ rows: [[String]]) {
+    guard let first = rows.first else { return }
+    let widths = (0..<first.count).map { i in rows.map { i < $0.count ? $0[i].count : 0 }.max() ?? 0 }
+    for row in rows {
+        print(row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import XCTest
+
+/// Helpers for tests that run the real `scrm-gateway` binary (crash tests).
+enum GatewayProcess {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The debug binary `swift build --build-tests` (scripts/test) leaves; fails the test when missing.
+    static func binary() throws -> String {
+        let path = root.appendingPathComponent(".build/debug/scrm-gateway").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            XCTFail("\(path) is missing: run `swift build --build-tests` (scripts/test does) before this test")
+            throw CancellationError()
+        }
+        return path
+    }
+
+    /// Copies the shipped adapter specs into `directory/adapters`, replacing text in some of them
+    /// (file name -> (old, new)), e.g. a provider's rate raised so a test runs quickly.
+    static func adapters(in directory: URL, edits: [String: (String, String)]) throws -> URL {
+        let adapters = directory.appendingPathComponent("adapters")
+        try FileManager.default.createDirectory(at: adapters, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("adapters").path) where file.hasSuffix(".yaml") {
+            var text = try String(contentsOf: root.appendingPathComponent("adapters/\(file)"), encoding: .utf8)
+            if let (old, new) = edits[file] {
+                XCTAssertTrue(text.contains(old), "\(file) no longer contains \(old)")
+                text = text.replacingOccurrences(of: old, with: new)
+            }
+            try text.write(to: adapters.appendingPathComponent(file), atomically: true, encoding: .utf8)
+        }
+        return adapters
+    }
+}
