@@ -160,8 +160,9 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport", "Outbound", "FakeProviders",
+                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport", "Outbound", "FakeProviders", "Campaigns",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

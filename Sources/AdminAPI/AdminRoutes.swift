@@ -32,6 +32,9 @@ public struct AdminRoutes: Sendable {
     }
 
     public func register<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/api/v1/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+        }
         let group = router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(token: config.admin.token))
         CustomerRoutes(store: customers, clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
             .register(on: group)

@@ -14,6 +14,8 @@ public final class TwilioFake: Sendable {
     private let window = Mutex<(second: Int64, count: Int)>((0, 0))
     private let perSecond: Int?
     private let delayMs: Int
+    /// The Authorization header Twilio expects (computed once: the fake shares the machine with what it measures).
+    private let expectedAuth: String
 
     /// `delayMs`: how long each accepted request takes (a provider's own latency).
     public init(ledger: FakeLedger, accountSid: String, authToken: String, perSecond: Int? = nil, delayMs: Int = 0) {
@@ -22,14 +24,21 @@ public final class TwilioFake: Sendable {
         self.authToken = authToken
         self.perSecond = perSecond
         self.delayMs = delayMs
+        expectedAuth = "Basic " + Data("\(accountSid):\(authToken)".utf8).base64EncodedString()
+    }
+
+    /// `+` then 2 to 15 digits, the first not 0 (E.164).
+    static func isE164(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard (3...16).contains(u.count), u[0] == UInt8(ascii: "+"), u[1] >= UInt8(ascii: "1"), u[1] <= UInt8(ascii: "9") else { return false }
+        return u.dropFirst(2).allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     public func add(to router: Router<BasicRequestContext>) {
         router.post("/2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
             let body = try await request.body.collect(upTo: 1 << 16)
             if let forced = self.ledger.begin("twilio.messages") { return forced.response }
-            let expected = "Basic " + Data("\(self.accountSid):\(self.authToken)".utf8).base64EncodedString()
-            guard let auth = request.headers[.authorization], ConstantTime.equals(auth, expected), context.parameters.get("sid") == self.accountSid else {
+            guard let auth = request.headers[.authorization], ConstantTime.equals(auth, self.expectedAuth), context.parameters.get("sid") == self.accountSid else {
                 return Self.error(20003, "Authenticate", status: 401)
             }
             if let limit = self.perSecond {
@@ -43,7 +52,7 @@ public final class TwilioFake: Sendable {
             }
             if self.delayMs > 0 { try await Task.sleep(for: .milliseconds(self.delayMs)) }
             let f = formFields(String(buffer: body))
-            guard let to = f["To"], to.range(of: #"^\+[1-9][0-9]{1,14}$"#, options: .regularExpression) != nil else {
+            guard let to = f["To"], Self.isE164(to) else {
                 return Self.error(21211, "The 'To' number \(f["To"] ?? "") is not a valid phone number.", status: 400)
             }
             guard f["From"] != nil || f["MessagingServiceSid"] != nil else { return Self.error(21603, "A 'From' phone number is required.", status: 400) }

@@ -40,6 +40,7 @@ public final class OutboundEngine: Sendable {
     /// This process's consumer name in the group.
     public let consumer: String
     let campaignRates = CampaignRateCache()
+    let zones = TimeZoneCache()
 
     public init(
         redis: RedisPool, catalog: AdapterCatalog, sender: AdapterSender, customers: CustomerStore, links: UnsubscribeLinks?,
@@ -158,7 +159,9 @@ public final class OutboundEngine: Sendable {
     }
 
     private func processThrowing(id: String, entry: MessageStore.Entry?) async throws {
-        guard let m = try await store.get(id) else { return try await ack(entry) }
+        guard let context = try await customers.sendContext(messageId: id), let m = OutboundMessage(hash: context.message) else {
+            return try await ack(entry)
+        }
         if m.state.isTerminal { return try await ack(entry) }
         let now = clock()
         guard let adapter = catalog[m.adapter] else {
@@ -173,13 +176,12 @@ public final class OutboundEngine: Sendable {
         }
 
         // Consent and address, decided now (not when the message was accepted).
-        let (identities, known, timezone) = try await recipient(m)
-        var consent = known
+        let customer = context.customer
+        let identities = customer?.identities ?? []
+        var consent = customer?.consent.mapValues { ($0.state, $0.at) } ?? [:]
         var decision = SendEligibility.decide(
             channel: m.channel, account: m.account, to: m.to, transactional: m.lane == .transactional, identities: identities, consent: consent)
-        if case .send(let address) = decision, m.channel != "wechat",
-            let optOut = try await redis.send("GET", Keys.optOut(channel: m.channel, address: address)).string
-        {
+        if case .send(let address) = decision, m.channel != "wechat", let optOut = context.optOuts[address] {
             // An unsubscribe or bounce recorded for the address itself (one-click links, receipts).
             let parts = optOut.split(separator: "|")
             consent[m.channel] = (String(parts.first ?? ""), Int64(parts.last ?? "") ?? 0)
@@ -195,7 +197,7 @@ public final class OutboundEngine: Sendable {
             return try await store.finish(m, state: .skipped, reason: "outside_session_window", lastError: nil, answer: nil, entry: entry, now: now)
         }
         let marketing = m.lane == .bulk
-        if marketing, let until = settings.contactRules.quietUntil(nowMs: now, zone: zone(timezone, account: m.account)) {
+        if marketing, let until = settings.contactRules.quietUntil(nowMs: now, zone: zone(customer?.timezone, account: m.account)) {
             return try await deferForContactRule(m, until: until, rule: "quiet_hours", entry: entry)
         }
 
@@ -298,9 +300,9 @@ public final class OutboundEngine: Sendable {
 
     private func zone(_ customerZone: String?, account: String?) -> TimeZone {
         for name in [customerZone, account.flatMap { settings.accountTimezones[$0] }, settings.contactRules.timezone] {
-            if let name, let z = TimeZone(identifier: name) { return z }
+            if let name, let z = zones.zone(name) { return z }
         }
-        return TimeZone(identifier: "Asia/Shanghai")!
+        return TimeZone(secondsFromGMT: 8 * 3600)!
     }
 
     /// A message another sender claimed and never finished. Its provider call may or may not have
@@ -322,27 +324,6 @@ public final class OutboundEngine: Sendable {
     private func ack(_ entry: MessageStore.Entry?) async throws {
         guard let entry else { return }
         _ = try await redis.pipelineChecked([["XACK", entry.stream, Keys.outboundGroup, entry.id], ["XDEL", entry.stream, entry.id]])
-    }
-
-    private func recipient(_ m: OutboundMessage) async throws -> ([Identity], [String: (state: String, at: Int64)], String?) {
-        var id = m.customerId
-        if id == nil, let to = m.to, let identity = Self.identity(channel: m.channel, account: m.account, address: to) {
-            id = try await customers.lookup(identity)
-        }
-        guard let id else { return ([], [:], nil) }
-        var lookup = try await customers.customer(id: id)
-        if case .merged(let into) = lookup { lookup = try await customers.customer(id: into) }
-        guard case .found(let c) = lookup else { return ([], [:], nil) }
-        return (c.identities, c.consent.mapValues { ($0.state, $0.at) }, c.timezone)
-    }
-
-    static func identity(channel: String, account: String?, address: String) -> Identity? {
-        switch channel {
-        case "wechat": account.map { Identity(kind: .openid, account: $0, value: address) }
-        case "sms": Identity(kind: .phone, value: address)
-        case "email": Identity(kind: .email, value: address.lowercased())
-        default: nil
-        }
     }
 
     private func rateLimitKey(_ adapter: ResolvedAdapter, _ m: OutboundMessage) -> String {

@@ -1,0 +1,372 @@
+/// The admin API's OpenAPI 3.0 document, served at `/api/v1/openapi.yaml` (no token needed: it holds
+/// no data). `OpenAPITests` calls every operation it lists and checks the answer is one it documents,
+/// and that every route in Sources/AdminAPI is listed.
+enum OpenAPIDocument {
+    static let yaml = #"""
+        openapi: 3.0.3
+        info:
+          title: scrm-gateway admin API
+          version: "1"
+          description: |
+            Customers, tags, audiences, campaigns, outbound messages and dead letters. Every call needs
+            `Authorization: Bearer <admin token>` (admin.token in config/gateway.yaml; the API is closed
+            when none is set). Errors are `{"error":{"code","message"}}`; 503 `unavailable` means Redis
+            could not be reached and the call may be retried.
+        servers:
+          - url: /api/v1
+        security:
+          - bearer: []
+        paths:
+          /customers/lookup:
+            get:
+              summary: Find the customer holding an identity
+              parameters:
+                - { name: openid, in: query, schema: { type: string } }
+                - { name: account, in: query, description: the account of an openid, schema: { type: string } }
+                - { name: unionid, in: query, schema: { type: string } }
+                - { name: phone, in: query, schema: { type: string } }
+                - { name: email, in: query, schema: { type: string } }
+              responses:
+                "200": { $ref: "#/components/responses/Customer" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+          /customers/{id}:
+            get:
+              summary: One customer (a merged id answers 301 to the survivor)
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Customer" }
+                "301": { description: merged into another customer; Location names it }
+                "404": { $ref: "#/components/responses/Error" }
+          /customers/{id}/timeline:
+            get:
+              summary: The customer's interactions, newest first
+              parameters: [{ $ref: "#/components/parameters/id" }, { $ref: "#/components/parameters/limit" }]
+              responses:
+                "200": { description: "{id, entries: [...]}" }
+                "301": { description: merged into another customer }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+          /customers/{id}/identities:
+            post:
+              summary: Bind a phone, email or unionid (merges when another customer holds it)
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [type, value]
+                      properties:
+                        type: { type: string, enum: [phone, email, unionid, openid] }
+                        value: { type: string }
+                        account: { type: string }
+              responses:
+                "200": { description: "{result: bound|already_bound|merged, customer}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+          /sessions/{account}/{openid}:
+            get:
+              summary: A follower's 48-hour service window and last messages
+              parameters:
+                - { name: account, in: path, required: true, schema: { type: string } }
+                - { name: openid, in: path, required: true, schema: { type: string } }
+              responses:
+                "200": { description: "{open, lastInteractionAt, closesAt, customerId, messages}" }
+                "404": { $ref: "#/components/responses/Error" }
+          /tags:
+            get:
+              summary: Every tag with its number of customers
+              responses:
+                "200": { description: "{tags: [{name, customers}]}" }
+            post:
+              summary: Create a tag
+              requestBody: { $ref: "#/components/requestBodies/Name" }
+              responses:
+                "200": { description: existed already }
+                "201": { description: created }
+                "400": { $ref: "#/components/responses/Error" }
+          /tags/{name}:
+            delete:
+              summary: Delete a tag and remove it from every customer
+              parameters: [{ $ref: "#/components/parameters/name" }]
+              responses:
+                "200": { description: "{name, removedFromCustomers}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+          /tags/{name}/customers:
+            get:
+              summary: One page of a tag's customers
+              parameters:
+                - { $ref: "#/components/parameters/name" }
+                - { $ref: "#/components/parameters/limit" }
+                - { name: cursor, in: query, schema: { type: string } }
+              responses:
+                "200": { description: "{name, count, customerIds, nextCursor}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+            post:
+              summary: Tag customers
+              parameters: [{ $ref: "#/components/parameters/name" }]
+              requestBody: { $ref: "#/components/requestBodies/CustomerIds" }
+              responses:
+                "200": { description: "{name, changed, unknown}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "413": { $ref: "#/components/responses/Error" }
+            delete:
+              summary: Untag customers
+              parameters: [{ $ref: "#/components/parameters/name" }]
+              requestBody: { $ref: "#/components/requestBodies/CustomerIds" }
+              responses:
+                "200": { description: "{name, changed, unknown}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+          /audiences/preview:
+            post:
+              summary: Count an audience and sample it (evaluated in Redis; nothing stored)
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [expression]
+                      properties:
+                        expression: { type: string, example: "vip & (expo-2026 | webinar) & !churned & consent:sms" }
+                        sample: { type: integer, minimum: 0, maximum: 100, default: 10 }
+              responses:
+                "200": { description: "{expression, count, sample, warnings, elapsedMs}" }
+                "400": { $ref: "#/components/responses/Error" }
+          /campaigns:
+            get:
+              summary: Campaigns, newest first, with progress
+              parameters: [{ $ref: "#/components/parameters/limit" }]
+              responses:
+                "200": { description: "{campaigns: [Campaign]}" }
+                "400": { $ref: "#/components/responses/Error" }
+            post:
+              summary: Create a campaign (draft)
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: { $ref: "#/components/schemas/CampaignDefinition" }
+              responses:
+                "201": { $ref: "#/components/responses/Campaign" }
+                "400": { $ref: "#/components/responses/Error" }
+                "413": { $ref: "#/components/responses/Error" }
+          /campaigns/{id}:
+            get:
+              summary: One campaign with live progress (counters, rate, ETA)
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Campaign" }
+                "404": { $ref: "#/components/responses/Error" }
+          /campaigns/{id}/report:
+            get:
+              summary: Counters per variant, per channel, and skip/failure reasons
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { description: "{id, name, state, audienceSize, totals, variants, channels, skipped, failed}" }
+                "404": { $ref: "#/components/responses/Error" }
+          /campaigns/{id}/start:
+            post:
+              summary: "draft -> scheduled (startAt later) or running (audience snapshot taken); expired if past its expiry"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Campaign" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /campaigns/{id}/pause:
+            post:
+              summary: "running -> paused: queued messages are set aside"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Campaign" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /campaigns/{id}/resume:
+            post:
+              summary: "paused -> running: set-aside messages go back on the queues"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Campaign" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /campaigns/{id}/cancel:
+            post:
+              summary: "draft, scheduled, running or paused -> cancelled: nothing more is sent"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Campaign" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /messages:
+            post:
+              summary: Queue one message (idempotent by idempotencyKey)
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [channel]
+                      properties:
+                        channel: { type: string, enum: [wechat, sms, email] }
+                        adapter: { type: string }
+                        customerId: { type: string }
+                        to: { type: string }
+                        account: { type: string }
+                        template: { type: string }
+                        subject: { type: string }
+                        text: { type: string }
+                        html: { type: string }
+                        link: { type: string }
+                        variables: { type: object }
+                        idempotencyKey: { type: string }
+                        transactional: { type: boolean }
+              responses:
+                "202": { description: "{id, state, duplicate}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "413": { $ref: "#/components/responses/Error" }
+          /messages/{id}:
+            get:
+              summary: One message and where it is (queued, sending, retrying, sent, delivered, failed, skipped)
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { description: the message }
+                "404": { $ref: "#/components/responses/Error" }
+          /deadletters:
+            get:
+              summary: Messages that failed for good, newest first
+              parameters: [{ $ref: "#/components/parameters/limit" }, { name: after, in: query, schema: { type: string } }]
+              responses:
+                "200": { description: "{deadLetters: [...]}" }
+                "400": { $ref: "#/components/responses/Error" }
+          /deadletters/{id}:
+            delete:
+              summary: Discard a dead letter
+              parameters: [{ $ref: "#/components/parameters/entry" }]
+              responses:
+                "200": { description: "{discarded}" }
+                "404": { $ref: "#/components/responses/Error" }
+          /deadletters/{id}/replay:
+            post:
+              summary: Queue a dead letter's message again (a deliberate resend)
+              parameters: [{ $ref: "#/components/parameters/entry" }]
+              responses:
+                "202": { description: "{id, state}" }
+                "404": { $ref: "#/components/responses/Error" }
+          /sandbox/messages:
+            get:
+              summary: Requests the sandbox adapters rendered instead of sending
+              parameters:
+                - { $ref: "#/components/parameters/limit" }
+                - { name: channel, in: query, schema: { type: string, enum: [wechat, sms, email] } }
+              responses:
+                "200": { description: "{messages: [...]}" }
+                "400": { $ref: "#/components/responses/Error" }
+          /adapters:
+            get:
+              summary: Enabled adapters, their rate state and suspensions, access-token budgets
+              responses:
+                "200": { description: "{adapters: [...], accessTokens: [...]}" }
+          /accounts/{id}/followers/import:
+            post:
+              summary: Import the account's existing followers from WeChat (in the background)
+              parameters: [{ $ref: "#/components/parameters/account" }]
+              responses:
+                "202": { description: progress }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+            get:
+              summary: The import's progress
+              parameters: [{ $ref: "#/components/parameters/account" }]
+              responses:
+                "200": { description: progress }
+                "404": { $ref: "#/components/responses/Error" }
+          /accounts/{id}/tags/{tag}/push:
+            post:
+              summary: Push one of our tags to the account's WeChat tag (in the background)
+              parameters: [{ $ref: "#/components/parameters/account" }, { name: tag, in: path, required: true, schema: { type: string } }]
+              responses:
+                "202": { description: progress }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+            get:
+              summary: The push's progress
+              parameters: [{ $ref: "#/components/parameters/account" }, { name: tag, in: path, required: true, schema: { type: string } }]
+              responses:
+                "200": { description: progress }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+        components:
+          securitySchemes:
+            bearer: { type: http, scheme: bearer }
+          parameters:
+            id: { name: id, in: path, required: true, schema: { type: string, description: 26-character ULID } }
+            name: { name: name, in: path, required: true, schema: { type: string } }
+            entry: { name: id, in: path, required: true, schema: { type: string, description: "dead-letter entry id (1700000000000-0)" } }
+            account: { name: id, in: path, required: true, schema: { type: string, description: account id from the config } }
+            limit: { name: limit, in: query, schema: { type: integer } }
+          requestBodies:
+            Name:
+              required: true
+              content: { application/json: { schema: { type: object, required: [name], properties: { name: { type: string } } } } }
+            CustomerIds:
+              required: true
+              content:
+                application/json:
+                  schema: { type: object, required: [customerIds], properties: { customerIds: { type: array, items: { type: string } } } }
+          responses:
+            Error:
+              description: "{error: {code, message}}; 409 on a campaign action: illegal_transition"
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      error: { type: object, properties: { code: { type: string }, message: { type: string } } }
+            Customer: { description: "{id, identities, tags, consent, createdAt, firstSeenAt, lastSeenAt}" }
+            Campaign: { description: "{id, name, state, audience, audienceSize, startAt, expiresAt, progress{planned, queued, sent, delivered, failed, skipped, deferred, holdout, open, percent, ratePerSecond, etaSeconds}, definition}" }
+          schemas:
+            CampaignDefinition:
+              type: object
+              required: [name, audience, channels]
+              properties:
+                name: { type: string }
+                audience: { type: string, description: tag expression }
+                channels:
+                  type: array
+                  description: fallback order
+                  items:
+                    type: object
+                    required: [channel]
+                    properties:
+                      channel: { type: string, enum: [wechat, sms, email] }
+                      adapter: { type: string }
+                      account: { type: string }
+                      template: { type: string }
+                      subject: { type: string }
+                      text: { type: string }
+                      html: { type: string }
+                      link: { type: string }
+                      data: { type: object, additionalProperties: { type: string } }
+                variants:
+                  type: array
+                  items:
+                    type: object
+                    required: [name, weight]
+                    properties:
+                      name: { type: string }
+                      weight: { type: integer }
+                      content: { type: object, description: "channel -> fields that differ" }
+                holdoutPercent: { type: number }
+                startAt: { type: string, format: date-time }
+                expiresAt: { type: string, format: date-time }
+                ratePerSecond: { type: number }
+                transactional: { type: boolean }
+        """#
+}

@@ -1,0 +1,67 @@
+import GatewayCore
+import RedisClient
+
+/// Everything a sender reads before deciding on a message, in one script (one round trip): the
+/// message, its customer (by id, or by the raw address it was sent to; merges followed), and the
+/// opt-outs recorded for the customer's addresses on the message's channel.
+public struct SendContext: Sendable {
+    public let message: [String: String]
+    public let customer: Customer?
+    /// Address -> `state|ms` from `optout:<channel>:<address>` (links, receipts).
+    public let optOuts: [String: String]
+}
+
+extension CustomerStore {
+    public func sendContext(messageId: String) async throws -> SendContext? {
+        let r = try await redis.eval(Self.sendContextScript, keys: [Keys.message(messageId)], args: []).array ?? []
+        guard r.count == 5 else { return nil }
+        let id = r[1].string ?? ""
+        let hash = r[2].dictionary
+        let customer = id.isEmpty || hash["createdAt"] == nil
+            ? nil : Customer(id: id, hash: hash, identities: r[3].strings.compactMap(Identity.init(storageForm:)), tags: [])
+        return SendContext(message: r[0].dictionary, customer: customer, optOuts: r[4].dictionary)
+    }
+
+    // The address lookup mirrors Identity's storage forms (phone:<e164>, email:<lowercase>,
+    // openid:<account>:<openid>) and Keys.optOut.
+    static let sendContextScript = RedisScript(
+        name: "send_context",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local h = redis.call('HGETALL', KEYS[1])
+            if #h == 0 then return {} end
+            local f = {}
+            for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+            local ch, cid = f.channel, f.customerId
+            if not cid and f.to then
+              local ident = nil
+              if ch == 'sms' then ident = 'phone:' .. f.to
+              elseif ch == 'email' then ident = 'email:' .. string.lower(f.to)
+              elseif ch == 'wechat' and f.account then ident = 'openid:' .. f.account .. ':' .. f.to end
+              if ident then cid = redis.call('GET', 'idx:' .. ident) end
+            end
+            local cust, ids = {}, {}
+            if cid then
+              local live
+              cid, live = resolveLive(cid)
+              if live then
+                cust = redis.call('HGETALL', ckey(cid))
+                ids = redis.call('SMEMBERS', idskey(cid))
+              end
+            end
+            local opt = {}
+            if ch == 'sms' or ch == 'email' then
+              local kind = (ch == 'sms') and 'phone' or 'email'
+              local addrs = {}
+              if f.to then addrs[#addrs + 1] = f.to end
+              for _, ident in ipairs(ids) do
+                local k, v = string.match(ident, '^(%w+):(.*)$')
+                if k == kind then addrs[#addrs + 1] = v end
+              end
+              for _, a in ipairs(addrs) do
+                local o = redis.call('GET', 'optout:' .. ch .. ':' .. a)
+                if o then opt[#opt + 1] = a; opt[#opt + 1] = o end
+              end
+            end
+            return { h, cid or '', cust, ids, opt }
+            """#)
+}
