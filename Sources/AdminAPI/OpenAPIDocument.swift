@@ -32,11 +32,11 @@ enum OpenAPIDocument {
                 "404": { $ref: "#/components/responses/Error" }
           /customers/{id}:
             get:
-              summary: One customer (a merged id answers 301 to the survivor)
+              summary: One customer (a merged id answers 308 to the survivor)
               parameters: [{ $ref: "#/components/parameters/id" }]
               responses:
                 "200": { $ref: "#/components/responses/Customer" }
-                "301": { description: merged into another customer; Location names it }
+                "308": { description: merged into another customer; Location names it }
                 "404": { $ref: "#/components/responses/Error" }
           /customers/{id}/timeline:
             get:
@@ -44,7 +44,7 @@ enum OpenAPIDocument {
               parameters: [{ $ref: "#/components/parameters/id" }, { $ref: "#/components/parameters/limit" }]
               responses:
                 "200": { description: "{id, entries: [...]}" }
-                "301": { description: merged into another customer }
+                "308": { description: merged into another customer }
                 "400": { $ref: "#/components/responses/Error" }
                 "404": { $ref: "#/components/responses/Error" }
           /customers/{id}/identities:

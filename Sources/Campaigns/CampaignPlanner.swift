@@ -28,25 +28,47 @@ public struct CampaignPlanner: Sendable {
         CustomerID.make(milliseconds: campaign.createdAt, randomBits: Array(Digest.sha256(Array("\(campaign.id)/\(customer)".utf8)).prefix(10)))
     }
 
-    public func planChunk(_ c: Campaign, compiled: CompiledCampaign, owner: String, now: Int64, count: Int = 500) async throws -> ChunkResult {
-        let scan = try await redis.send("SSCAN", Keys.campaignAudience(c.id), c.cursor, "COUNT", String(count)).array ?? []
-        guard scan.count == 2, let next = scan[0].string else { return .stopped }
+    /// One chunk of the snapshot read and turned into script arguments, not yet applied.
+    public struct PreparedChunk: Sendable {
+        public let cursor: String
+        public let next: String
+        public let count: Int
+        let args: [String]
+    }
+
+    public func planChunk(_ c: Campaign, compiled: CompiledCampaign, owner: String, now: Int64, count: Int = 1000) async throws -> ChunkResult {
+        try await apply(c, try await prepare(c, compiled: compiled, cursor: c.cursor, owner: owner, now: now, count: count))
+    }
+
+    /// Reads the chunk at `cursor` (SSCAN) and its customers (one pipeline), and decides each recipient.
+    public func prepare(_ c: Campaign, compiled: CompiledCampaign, cursor: String, owner: String, now: Int64, count: Int = 1000) async throws
+        -> PreparedChunk
+    {
+        let scan = try await redis.send("SSCAN", Keys.campaignAudience(c.id), cursor, "COUNT", String(count)).array ?? []
+        guard scan.count == 2, let next = scan[0].string else { throw RedisError(.server, command: "SSCAN", message: "unexpected reply (no audience snapshot?)") }
         let ids = scan[1].strings
         var commands = [[String]]()
         commands.reserveCapacity(ids.count * 2)
         for id in ids { commands += [["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)]] }
         let replies = ids.isEmpty ? [] : try await redis.pipelineChecked(commands)
 
-        var args = [owner, c.cursor, next, String(now)]
+        var args = [owner, cursor, next, String(now)]
         args.reserveCapacity(ids.count * 48)
         for (i, id) in ids.enumerated() {
             let hash = replies[2 * i].dictionary
             let identities = replies[2 * i + 1].strings.compactMap(Identity.init(storageForm:))
             args += record(c, compiled: compiled, customer: id, hash: hash, identities: identities, now: now)
         }
-        let r = try await redis.eval(Self.script, keys: [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)], args: args).array ?? []
+        return PreparedChunk(cursor: cursor, next: next, count: ids.count, args: args)
+    }
+
+    /// Writes a prepared chunk: applied only if this planner still holds the lease and the
+    /// checkpoint is still the chunk's cursor.
+    public func apply(_ c: Campaign, _ chunk: PreparedChunk) async throws -> ChunkResult {
+        let r = try await redis.eval(Self.script, keys: [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)], args: chunk.args)
+            .array ?? []
         switch r.first?.string {
-        case "ok": return .planned(count: ids.count, done: next == "0")
+        case "ok": return .planned(count: chunk.count, done: chunk.next == "0")
         case "stopped": return .stopped
         default: return .lostLease
         }

@@ -23,7 +23,7 @@ public final class CampaignRunner: Sendable {
     private let planning = Mutex<Set<String>>([])
 
     public init(
-        redis: RedisPool, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign, chunk: Int = 500, clock: @escaping @Sendable () -> Int64
+        redis: RedisPool, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign, chunk: Int = 1000, clock: @escaping @Sendable () -> Int64
     ) {
         self.redis = redis
         self.store = CampaignStore(redis: redis)
@@ -93,33 +93,44 @@ public final class CampaignRunner: Sendable {
         }
     }
 
+    /// The snapshot goes to a key of its own and is renamed into place by the same script that moves
+    /// the campaign to running: an activation that lost a race (another one won, or the campaign was
+    /// cancelled meanwhile) throws its snapshot away and cannot touch the winner's.
     private func snapshotAndRun(_ c: Campaign) async throws -> Campaign.State {
         let compiled = try compile(c)
-        let size = try await audiences.snapshot(compiled.audience, into: Keys.campaignAudience(c.id))
-        switch try await store.transition(c.id, .activate, now: clock(), audienceSize: size) {
+        let staging = Keys.campaignAudience(c.id) + ":staging:" + SecureRandom.alphanumeric(8)
+        let size = try await audiences.snapshot(compiled.audience, into: staging)
+        switch try await store.transition(c.id, .activate, now: clock(), audienceSize: size, snapshot: staging) {
         case .moved(let to):
             Counter(label: "scrm_campaigns_started_total").increment()
             return to
         default:
-            _ = try await redis.send("DEL", Keys.campaignAudience(c.id))
             return try await store.get(c.id)?.state ?? c.state
         }
     }
 
     /// Plans the campaign to the end of its snapshot while this process holds the lease and it runs.
+    /// The next chunk is read while the current one is written.
     func plan(_ id: String) async {
         do {
-            guard try await takeLease(id), var c = try await store.get(id), c.state == .running else { return }
+            guard try await takeLease(id), let c = try await store.get(id), c.state == .running, !c.planDone else { return }
             let compiled = try compile(c)
+            var chunk = try await planner.prepare(c, compiled: compiled, cursor: c.cursor, owner: owner, now: clock(), count: self.chunk)
             while !Task.isCancelled {
-                switch try await planner.planChunk(c, compiled: compiled, owner: owner, now: clock(), count: chunk) {
-                case .planned(let n, let done):
-                    Counter(label: "scrm_campaign_recipients_planned_total").increment(by: n)
-                    if done { return }
-                    guard let fresh = try await store.get(id) else { return }
-                    c = fresh
-                case .stopped, .lostLease: return
+                let following: Task<CampaignPlanner.PreparedChunk, any Error>? =
+                    chunk.next == "0"
+                    ? nil
+                    : Task { [planner, owner, clock, size = self.chunk, cursor = chunk.next] in
+                        try await planner.prepare(c, compiled: compiled, cursor: cursor, owner: owner, now: clock(), count: size)
+                    }
+                let result = try await planner.apply(c, chunk)
+                guard case .planned(let n, let done) = result, !done, let following else {
+                    following?.cancel()
+                    if case .planned(let n, _) = result { Counter(label: "scrm_campaign_recipients_planned_total").increment(by: n) }
+                    return
                 }
+                Counter(label: "scrm_campaign_recipients_planned_total").increment(by: n)
+                chunk = try await following.value
             }
         } catch {
             Logger(label: "scrm.campaigns").warning("planning campaign \(id) stopped: \(error)")

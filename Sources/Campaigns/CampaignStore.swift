@@ -66,10 +66,12 @@ public struct CampaignStore: Sendable {
         case missing
     }
 
-    /// `audienceSize` goes with `activate`.
-    public func transition(_ id: String, _ action: Action, now: Int64, audienceSize: Int = 0) async throws -> Transition {
+    /// `audienceSize` and `snapshot` (the key the audience was evaluated into) go with `activate`: the
+    /// snapshot becomes the campaign's audience if the move happens, and is deleted if not.
+    public func transition(_ id: String, _ action: Action, now: Int64, audienceSize: Int = 0, snapshot: String? = nil) async throws -> Transition {
         let r = try await redis.eval(
-            Self.transitionScript, keys: [Keys.campaign(id), Keys.activeCampaigns, Keys.campaignStats(id)],
+            Self.transitionScript,
+            keys: [Keys.campaign(id), Keys.activeCampaigns, Keys.campaignStats(id), snapshot ?? "", Keys.campaignAudience(id)],
             args: [action.rawValue, String(now), String(audienceSize), id]
         ).strings
         switch r.first {
@@ -108,7 +110,13 @@ public struct CampaignStore: Sendable {
               if not redis.call('HGET', KEYS[1], 'startAt') then redis.call('HSET', KEYS[1], 'startAt', now) end
               return move('scheduled')
             elseif a == 'activate' then
-              if st ~= 'scheduled' then return { 'illegal', st } end
+              if st ~= 'scheduled' then
+                if KEYS[4] ~= '' then redis.call('DEL', KEYS[4]) end
+                return { 'illegal', st }
+              end
+              if KEYS[4] ~= '' then
+                if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[5]) else redis.call('DEL', KEYS[5]) end
+              end
               return move('running', 'startedAt', now, 'audienceSize', ARGV[3], 'cursor', '0', 'planned', '0', 'planDone', '0')
             elseif a == 'pause' then
               if st ~= 'running' then return { 'illegal', st } end

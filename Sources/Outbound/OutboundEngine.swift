@@ -60,6 +60,8 @@ public final class OutboundEngine: Sendable {
 
     /// Runs until the task is cancelled.
     public func run() async throws {
+        // concurrency 0: this process only accepts messages; other processes send them.
+        guard settings.concurrency > 0 else { return }
         let channels = Set(catalog.adapters.values.map(\.spec.channel.rawValue)).sorted()
         await withTaskGroup(of: Void.self) { group in
             for channel in channels {

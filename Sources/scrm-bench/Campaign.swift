@@ -17,7 +17,8 @@ struct CampaignBench: AsyncParsableCommand {
     @Option var token: String
     @Option var fakes: String
     @Option var customers = 1_000_000
-    @Option(help: "Give up following the campaign after this long.") var maxSeconds = 600.0
+    @Option(help: "Give up following the campaign after this long.") var maxSeconds = 900.0
+    @Option(help: "Once planning is done, follow delivery this long, then cancel the rest (0 = to the end).") var followSeconds = 0.0
 
     static let previewExpression = "vip & (expo-2026 | webinar) & !churned"
 
@@ -54,6 +55,7 @@ struct CampaignBench: AsyncParsableCommand {
 
         var planSeconds: Double?
         var firstSent: (t: Double, n: Int)?
+        var sentAtPlanEnd: (t: Double, n: Int)?
         var last: (t: Double, n: Int) = (0, 0)
         var state = ""
         var reported = -10.0
@@ -65,7 +67,10 @@ struct CampaignBench: AsyncParsableCommand {
             let planned = p["planned"] as? Int ?? 0
             let sent = p["sent"] as? Int ?? 0
             state = c["state"] as? String ?? ""
-            if planSeconds == nil, planned >= audience { planSeconds = t }
+            if planSeconds == nil, planned >= audience {
+                planSeconds = t
+                sentAtPlanEnd = (t, sent)
+            }
             if firstSent == nil, sent > 0 { firstSent = (t, sent) }
             last = (t, sent)
             if t - reported >= 5 {
@@ -73,15 +78,23 @@ struct CampaignBench: AsyncParsableCommand {
                 print(String(format: "  %5.1f s: planned %d, sent %d, open %d", t, planned, sent, p["open"] as? Int ?? 0))
             }
             if ["completed", "cancelled", "expired"].contains(state) { break }
+            if followSeconds > 0, let planned = planSeconds, t - planned >= followSeconds {
+                let cancelled = try await call(http, "POST", "/api/v1/campaigns/\(id)/cancel", "{}")
+                state = "cancelled-after-\(Int(followSeconds))s"
+                print("  followed delivery for \(Int(followSeconds)) s after planning; cancelled the rest (\(cancelled["state"] ?? "?"))")
+                break
+            }
         }
         let rate = firstSent.map { f in last.t > f.t ? Double(last.n - f.n) / (last.t - f.t) : 0 } ?? 0
+        // Once planning is done the senders have the machine to themselves: the steady rate.
+        let steady = sentAtPlanEnd.map { p in last.t > p.t ? Double(last.n - p.n) / (last.t - p.t) : 0 } ?? 0
         let summary = try await fakeSummary(http)
         let deliveries = summary["deliveries"] ?? 0
         let recipients = summary["recipients"] ?? 0
         print(
             String(
-                format: "RESULT customers=%d preview_ms=%.0f preview_count=%d snapshot_ms=%.0f plan_s=%.1f sent=%d rate=%.0f state=%@ deliveries=%d recipients=%d seed_s=%.1f",
-                customers, preview, previewCount, snapshotMs, planSeconds ?? -1, last.n, rate, state, deliveries, recipients, seedSeconds))
+                format: "RESULT customers=%d preview_ms=%.0f preview_count=%d snapshot_ms=%.0f plan_s=%.1f sent=%d rate=%.0f steady_rate=%.0f state=%@ deliveries=%d recipients=%d seed_s=%.1f",
+                customers, preview, previewCount, snapshotMs, planSeconds ?? -1, last.n, rate, steady, state, deliveries, recipients, seedSeconds))
     }
 
     /// Customer i: a phone and a WeChat follower of demo, a nickname, and tags spread so the preview

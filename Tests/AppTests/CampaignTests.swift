@@ -373,4 +373,52 @@ final class CampaignTests: XCTestCase {
         }
         XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").map { $0.body["Body"] ?? "" }, ["one", "code 1234"])
     }
+
+    func test_campaignRateCap_pacesItsSends() async throws {
+        let rig = try await rig()
+        for i in 0..<25 { try await rig.customer("o-\(i)", tags: ["vip"], profile: ["nickname": "N\(i)"]) }
+        let senders = try rig.runSenders()
+        defer { senders.cancel() }
+        try await rig.h.test { client in
+            let created = try await client.send(
+                .post, "/api/v1/campaigns", json: Self.campaignJSON(audience: "vip", channels: Self.wechatThenSMS, extra: #","ratePerSecond":10"#))
+            let id = try XCTUnwrap(created.json["id"] as? String, created.text)
+            let started = Date()
+            _ = try await client.send(.post, "/api/v1/campaigns/\(id)/start", json: "{}")
+            _ = try await Self.waitForState(client, id, "completed", seconds: 30)
+            // 25 sends at 10 a second (burst 1): the last goes no sooner than 2.4 s after the first.
+            XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 2.3, "the campaign's own cap held its sends back")
+        }
+        XCTAssertEqual(rig.fakes.ledger.deliveries.filter { $0.provider.hasPrefix("wechat") }.count, 25)
+    }
+
+    /// Two activations of one campaign at once (the API's start and the runner's pass, in one process):
+    /// one wins, and the loser's snapshot never replaces or deletes the winner's.
+    func test_concurrentActivations_keepOneWholeSnapshot() async throws {
+        let rig = try await rig()
+        let rows = (0..<3000).map { i in
+            CustomerStore.ImportRow(identities: [Identity(kind: .openid, account: "demo", value: "o-\(i)")], tags: ["vip"], profile: ["nickname": "N\(i)"])
+        }
+        for start in stride(from: 0, to: rows.count, by: 1000) { _ = try await rig.customers.importBatch(Array(rows[start..<start + 1000]), nowMs: rig.h.now) }
+        let parts = makeOutbound(
+            config: rig.h.config, redis: rig.h.redis, adapters: try loadAdapters(config: rig.h.config, environment: rig.h.adapterEnvironment), clock: rig.h.clock)
+        let store = CampaignStore(redis: rig.h.redis)
+        for round in 0..<5 {
+            let id = CustomerID.make(milliseconds: rig.h.now + Int64(round))
+            let definition = CampaignDefinition(
+                name: "race", audience: "vip", channels: [.init(channel: "wechat", account: "demo", template: "T", data: ["first": "{{profile.nickname}}"])])
+            try await store.create(id: id, definition: definition, json: String(decoding: try JSONEncoder().encode(definition), as: UTF8.self), startAt: nil, expiresAt: nil, now: rig.h.now)
+            _ = try await store.transition(id, .schedule, now: rig.h.now)
+            let fetched = try await store.get(id)
+            let scheduled = try XCTUnwrap(fetched)
+            async let first = parts.campaigns.activate(scheduled)
+            async let second = parts.campaigns.activate(scheduled)
+            let states = try await [first, second]
+            XCTAssertTrue(states.contains(.running), "\(states)")
+            let size = try await rig.h.redis.send("SCARD", Keys.campaignAudience(id)).int
+            XCTAssertEqual(size, 3000, "round \(round): the snapshot is whole")
+            let staging = try await rig.h.redis.send("KEYS", "camp:*:staging:*").strings
+            XCTAssertEqual(staging, [], "the loser's snapshot is gone")
+        }
+    }
 }

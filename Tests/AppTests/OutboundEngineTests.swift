@@ -37,7 +37,7 @@ final class OutboundEngineTests: XCTestCase {
         }
     }
 
-    func rig(claimIdleSeconds: Int = 60) async throws -> Rig {
+    func rig(claimIdleSeconds: Int = 60, concurrency: Int = 8) async throws -> Rig {
         let fakes = try await ProviderFakes.start()
         let h = try Harness { config in
             config.outbound.channels = ["wechat": "wechat-template", "sms": "twilio-sms", "email": "sendgrid-edm"]
@@ -45,7 +45,7 @@ final class OutboundEngineTests: XCTestCase {
             config.outbound.linkSecret = "test-link-secret-0123456789"
             config.outbound.publicURL = "https://gw.example.com"
             config.outbound.claimIdleSeconds = claimIdleSeconds
-            config.outbound.concurrency = 8
+            config.outbound.concurrency = concurrency
             if let i = config.accounts.firstIndex(where: { $0.id == "demo" }) { config.accounts[i].appSecret = "demo-app-secret" }
         }
         h.adapterEnvironment = fakes.environment
@@ -56,6 +56,22 @@ final class OutboundEngineTests: XCTestCase {
     static func post(_ client: some TestClientProtocol, _ json: String) async throws -> (status: HTTPResponse.Status, id: String, body: [String: Any]) {
         let r = try await client.send(.post, "/api/v1/messages", json: json)
         return (r.status, r.json["id"] as? String ?? "", r.json)
+    }
+
+    /// `concurrency: 0` is a process that only accepts: its senders stop at once (they used to spin).
+    func test_concurrencyZero_acceptsButNeverSends() async throws {
+        let rig = try await rig(concurrency: 0)
+        let engine = try rig.startEngine()
+        let started = Date()
+        try await engine.value
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "run() returns instead of looping")
+        try await rig.h.test { client in
+            let r = try await Self.post(client, #"{"channel":"sms","to":"+14155552671","text":"queued only"}"#)
+            XCTAssertEqual(r.status, .accepted)
+            let m = try await rig.store.get(r.id)
+            XCTAssertEqual(m?.state, .queued)
+        }
+        XCTAssertEqual(rig.fakes.ledger.deliveries.count, 0)
     }
 
     func test_smsMessage_isQueuedSentAndReadable_andAnIdempotencyKeySendsOnce() async throws {
