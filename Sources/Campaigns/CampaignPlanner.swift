@@ -165,7 +165,7 @@ public struct CampaignPlanner: Sendable {
             while i <= #ARGV do
               local kind, variant, channel = ARGV[i], ARGV[i + 1], ARGV[i + 2]
               n = n + 1
-              add('planned', variant, '')
+              add('planned', variant, channel)
               if kind == 'q' then
                 local id, stream, nf = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
                 local key = 'msg:{' .. id .. '}'
