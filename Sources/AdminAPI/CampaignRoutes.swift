@@ -100,7 +100,7 @@ struct CampaignRoutes {
         let stats = try await store.stats(c.id)
         let now = clock()
         let rate = c.state == .running ? try await store.sendRate(c.id, now: now) : 0
-        let remaining = max(0, (c.audienceSize ?? 0) - c.planned) + max(0, stats["open"])
+        let remaining = max(0, (c.audienceSize ?? 0) - stats["planned"]) + max(0, stats["open"])
         let eta = rate > 0 ? String(Int((Double(remaining) / rate).rounded(.up))) : "null"
         let done = stats["sent"] + stats["failed"] + stats["skipped"] + stats["holdout"]
         let percent = (c.audienceSize ?? 0) > 0 ? min(100, Double(done) * 100 / Double(c.audienceSize!)) : (c.state == .completed ? 100 : 0)

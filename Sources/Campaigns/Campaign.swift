@@ -23,8 +23,7 @@ public struct Campaign: Sendable, Equatable {
     public var endedAt: Int64?
     /// Size of the audience snapshot taken at start.
     public var audienceSize: Int?
-    /// Recipients planned so far, and whether the whole snapshot has been.
-    public var planned: Int
+    /// Whether the whole snapshot has been planned (the count is the `planned` counter).
     public var planDone: Bool
     /// SSCAN cursor of the next chunk of the snapshot.
     public var cursor: String
@@ -44,7 +43,6 @@ public struct Campaign: Sendable, Equatable {
         startedAt = h["startedAt"].flatMap { Int64($0) }
         endedAt = h["endedAt"].flatMap { Int64($0) }
         audienceSize = h["audienceSize"].flatMap { Int($0) }
-        planned = h["planned"].flatMap { Int($0) } ?? 0
         planDone = h["planDone"] == "1"
         cursor = h["cursor"] ?? "0"
     }

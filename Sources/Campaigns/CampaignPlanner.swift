@@ -161,10 +161,9 @@ public struct CampaignPlanner: Sendable {
               if variant ~= '' then local k = 'v:' .. variant .. ':' .. metric; counts[k] = (counts[k] or 0) + 1 end
               if channel ~= '' then local k = 'ch:' .. channel .. ':' .. metric; counts[k] = (counts[k] or 0) + 1 end
             end
-            local i, n = 5, 0
+            local i = 5
             while i <= #ARGV do
               local kind, variant, channel = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-              n = n + 1
               add('planned', variant, channel)
               if kind == 'q' then
                 local id, stream, nf = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
@@ -188,7 +187,6 @@ public struct CampaignPlanner: Sendable {
             end
             for k, v in pairs(counts) do redis.call('HINCRBY', KEYS[2], k, v) end
             redis.call('HSET', KEYS[1], 'cursor', ARGV[3])
-            redis.call('HINCRBY', KEYS[1], 'planned', n)
             if ARGV[3] == '0' then redis.call('HSET', KEYS[1], 'planDone', '1') end
             redis.call('PEXPIRE', KEYS[3], 15000)
             return { 'ok' }

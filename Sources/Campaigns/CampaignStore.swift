@@ -13,7 +13,7 @@ public struct CampaignStore: Sendable {
     public func create(id: String, definition: CampaignDefinition, json: String, startAt: Int64?, expiresAt: Int64?, now: Int64) async throws {
         var fields = [
             "id", id, "state", Campaign.State.draft.rawValue, "definition", json, "createdAt", String(now), "updatedAt", String(now),
-            "cursor", "0", "planned", "0", "planDone", "0", "transactional", definition.transactional == true ? "1" : "0",
+            "cursor", "0", "planDone", "0",
         ]
         if let startAt { fields += ["startAt", String(startAt)] }
         if let expiresAt { fields += ["expiresAt", String(expiresAt)] }
@@ -117,7 +117,7 @@ public struct CampaignStore: Sendable {
               if KEYS[4] ~= '' then
                 if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[5]) else redis.call('DEL', KEYS[5]) end
               end
-              return move('running', 'startedAt', now, 'audienceSize', ARGV[3], 'cursor', '0', 'planned', '0', 'planDone', '0')
+              return move('running', 'startedAt', now, 'audienceSize', ARGV[3], 'cursor', '0', 'planDone', '0')
             elseif a == 'pause' then
               if st ~= 'running' then return { 'illegal', st } end
               return move('paused', 'pausedAt', now)

@@ -79,6 +79,21 @@ public struct MessageStore: Sendable {
         }
     }
 
+    /// For a campaign's message whose campaign is not running: parks it (paused) or reports the state
+    /// (stopped) in one atomic step; `.done` when the campaign runs again and the message may go on.
+    public func hold(_ m: OutboundMessage, entry: Entry?) async throws -> Claim {
+        guard let campaign = m.campaign else { return .done }
+        let r = try await redis.eval(
+            Self.holdScript, keys: [Keys.campaign(campaign), Keys.campaignParked(campaign), entry?.stream ?? ""],
+            args: [m.id, entry?.id ?? "", Keys.outboundGroup]
+        ).array ?? []
+        switch r.first?.int {
+        case 3: return .parked
+        case 4: return .campaignStopped(state: r.count > 1 ? r[1].string ?? "" : "")
+        default: return .done
+        }
+    }
+
     /// The stream entry a worker is holding (acknowledged with the state change).
     public struct Entry: Sendable, Equatable {
         public let stream: String
@@ -183,20 +198,15 @@ public struct MessageStore: Sendable {
     // ARGV: now, owner, entry id, group, message id, cap count, then channel/'*', max, window ms per cap.
     static let claimScript = RedisScript(
         name: "out_claim",
-        source: #"""
+        source: holdLua + "\n" + #"""
             local st = redis.call('HGET', KEYS[1], 'state')
             if not st then return { -1 } end
             if st == 'sending' then return { 2, redis.call('HGET', KEYS[1], 'sendingSince') or '0' } end
             if st ~= 'queued' and st ~= 'retrying' then return { 0 } end
             local now = tonumber(ARGV[1])
             if KEYS[2] ~= '' then
-              local cs = redis.call('HGET', KEYS[2], 'state') or 'missing'
-              if cs == 'paused' then
-                redis.call('SADD', KEYS[3], ARGV[5])
-                if ARGV[3] ~= '' then redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]); redis.call('XDEL', KEYS[4], ARGV[3]) end
-                return { 3 }
-              end
-              if cs ~= 'running' and cs ~= 'completed' then return { 4, cs } end
+              local held = holdForCampaign(KEYS[2], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[5])
+              if held then return held end
             end
             if KEYS[5] ~= '' then
               local channel = redis.call('HGET', KEYS[1], 'channel')
@@ -225,6 +235,25 @@ public struct MessageStore: Sendable {
             redis.call('HSET', KEYS[1], 'state', 'sending', 'sendingSince', ARGV[1], 'owner', ARGV[2], 'updatedAt', ARGV[1])
             return { 1, n }
             """#)
+
+    /// A campaign message's fate when its campaign is not running: parked while paused (the stream
+    /// entry acknowledged; resume queues it again), refused when stopped; nil = running, go on.
+    static let holdLua = #"""
+        local function holdForCampaign(campaignKey, parkedKey, stream, group, entryId, msgId)
+          local cs = redis.call('HGET', campaignKey, 'state') or 'missing'
+          if cs == 'paused' then
+            redis.call('SADD', parkedKey, msgId)
+            if entryId ~= '' then redis.call('XACK', stream, group, entryId); redis.call('XDEL', stream, entryId) end
+            return { 3 }
+          end
+          if cs ~= 'running' and cs ~= 'completed' then return { 4, cs } end
+          return nil
+        end
+        """#
+
+    static let holdScript = RedisScript(
+        name: "out_hold",
+        source: holdLua + "\n" + "return holdForCampaign(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[2], ARGV[1]) or { 0 }")
 
     static let completeScript = RedisScript(
         name: "out_complete",

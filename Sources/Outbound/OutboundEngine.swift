@@ -176,6 +176,15 @@ public final class OutboundEngine: Sendable {
         if let expiry = m.expiresAt, now >= expiry {
             return try await store.finish(m, state: .skipped, reason: "campaign_expired", lastError: nil, answer: nil, entry: entry, now: now)
         }
+        if let state = context.campaignState, state != "running", state != "completed" {
+            // Paused: set aside at once, without waiting for rate slots or deferring; stopped: skipped.
+            switch try await store.hold(m, entry: entry) {
+            case .parked: return
+            case .campaignStopped(let state):
+                return try await store.finish(m, state: .skipped, reason: "campaign_\(state)", lastError: nil, answer: nil, entry: entry, now: now)
+            default: break  // running again meanwhile: send as usual
+            }
+        }
 
         // Consent and address, decided now (not when the message was accepted).
         let customer = context.customer

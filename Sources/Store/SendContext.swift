@@ -9,21 +9,24 @@ public struct SendContext: Sendable {
     public let customer: Customer?
     /// Address -> `state|ms` from `optout:<channel>:<address>` (links, receipts).
     public let optOuts: [String: String]
+    /// The state of the message's campaign, if it belongs to one (`missing` when it is gone).
+    public let campaignState: String?
 }
 
 extension CustomerStore {
     public func sendContext(messageId: String) async throws -> SendContext? {
         let r = try await redis.eval(Self.sendContextScript, keys: [Keys.message(messageId)], args: []).array ?? []
-        guard r.count == 5 else { return nil }
+        guard r.count == 6 else { return nil }
         let id = r[1].string ?? ""
         let hash = r[2].dictionary
         let customer = id.isEmpty || hash["createdAt"] == nil
             ? nil : Customer(id: id, hash: hash, identities: r[3].strings.compactMap(Identity.init(storageForm:)), tags: [])
-        return SendContext(message: r[0].dictionary, customer: customer, optOuts: r[4].dictionary)
+        let campaignState = r[5].string.flatMap { $0.isEmpty ? nil : $0 }
+        return SendContext(message: r[0].dictionary, customer: customer, optOuts: r[4].dictionary, campaignState: campaignState)
     }
 
     // The address lookup mirrors Identity's storage forms (phone:<e164>, email:<lowercase>,
-    // openid:<account>:<openid>) and Keys.optOut.
+    // openid:<account>:<openid>), Keys.optOut and Keys.campaign.
     static let sendContextScript = RedisScript(
         name: "send_context",
         source: LuaCustomerLibrary.source + "\n" + #"""
@@ -62,6 +65,8 @@ extension CustomerStore {
                 if o then opt[#opt + 1] = a; opt[#opt + 1] = o end
               end
             end
-            return { h, cid or '', cust, ids, opt }
+            local campaign = ''
+            if f.campaign then campaign = redis.call('HGET', 'camp:{' .. f.campaign .. '}', 'state') or 'missing' end
+            return { h, cid or '', cust, ids, opt, campaign }
             """#)
 }

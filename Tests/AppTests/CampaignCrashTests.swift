@@ -81,7 +81,7 @@ final class CampaignCrashTests: XCTestCase {
         let started = try await api("POST", "/api/v1/campaigns/\(id)/start", "{}")
         XCTAssertEqual(started["audienceSize"] as? Int, 20_300)
 
-        func planned() async -> Int { (try? await redis.send("HGET", Keys.campaign(id), "planned").string).flatMap { Int($0 ?? "") } ?? 0 }
+        func planned() async -> Int { (try? await redis.send("HGET", Keys.campaignStats(id), "planned").string).flatMap { Int($0 ?? "") } ?? 0 }
         func delivered() -> Int { fakes.ledger.deliveries("wechat.template").count }
         func waitFor(_ what: String, seconds: Double = 60, _ condition: () async -> Bool) async throws {
             let deadline = Date().addingTimeInterval(seconds)

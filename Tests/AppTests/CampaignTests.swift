@@ -294,7 +294,9 @@ final class CampaignTests: XCTestCase {
         let rig = try await rig()
         for i in 0..<40 { try await rig.customer("o-\(i)", tags: ["vip"], profile: ["nickname": "N\(i)"]) }
         try await rig.h.test { client in
-            let created = try await client.send(.post, "/api/v1/campaigns", json: Self.campaignJSON(audience: "vip", channels: Self.wechatThenSMS))
+            // A cap of 5 a second: set-aside messages must not wait for rate slots (40 would take 8 s).
+            let created = try await client.send(
+                .post, "/api/v1/campaigns", json: Self.campaignJSON(audience: "vip", channels: Self.wechatThenSMS, extra: #","ratePerSecond":5"#))
             let id = try XCTUnwrap(created.json["id"] as? String)
             _ = try await client.send(.post, "/api/v1/campaigns/\(id)/start", json: "{}")
             // Plan everything, then pause before any sender runs.
@@ -319,7 +321,7 @@ final class CampaignTests: XCTestCase {
             XCTAssertEqual(rig.fakes.ledger.deliveries.count, 0, "nothing sent while paused")
 
             _ = try await client.send(.post, "/api/v1/campaigns/\(id)/resume", json: "{}")
-            _ = try await Self.waitForState(client, id, "completed")
+            _ = try await Self.waitForState(client, id, "completed", seconds: 30)
             senders.cancel()
         }
         let sent = rig.fakes.ledger.deliveries.filter { $0.provider.hasPrefix("wechat") }
