@@ -1,0 +1,140 @@
+import Foundation
+import Yams
+
+/// Lead scoring (`config/scoring.yaml`): points per interaction, daily caps per rule, decay with a
+/// half-life, stage thresholds and behaviour tags. Pure: the scoring worker applies the result in Redis.
+public struct ScoringRules: Sendable, Equatable {
+    public struct Rule: Sendable, Equatable {
+        public var id: String
+        /// The interaction type (`event.subscribe`, `event.CLICK`, `message.text`, ...).
+        public var on: String
+        public var condition: Condition?
+        public var points: Int
+        /// At most this many scorings of this rule per customer per day (Beijing day); nil = no cap.
+        public var maxPerDay: Int?
+        /// Behaviour tags added when the rule matches.
+        public var tags: [String]
+        /// A match makes the customer a qualified lead at once (synced to the CRM), whatever the score.
+        public var qualify: Bool
+    }
+
+    /// What else must hold, read from the interaction's payload.
+    public enum Condition: Sendable, Equatable {
+        /// The QR scene (`qrscene_X` on subscribe, `X` on SCAN).
+        case scene(String)
+        /// The menu key (`EventKey` of CLICK).
+        case key(String)
+        /// The text contains this word (case-insensitive).
+        case keyword(String)
+        /// The URL (`EventKey` of VIEW) starts with this.
+        case urlPrefix(String)
+    }
+
+    public struct Stage: Sendable, Equatable {
+        public var name: String
+        public var minScore: Int
+    }
+
+    public var rules: [Rule] = []
+    /// Ascending thresholds; below the first, the stage is `new`.
+    public var stages: [Stage] = []
+    /// Scores halve after this many days without points; 0 = no decay.
+    public var halfLifeDays: Double = 0
+
+    public init(rules: [Rule] = [], stages: [Stage] = [], halfLifeDays: Double = 0) {
+        self.rules = rules
+        self.stages = stages
+        self.halfLifeDays = halfLifeDays
+    }
+
+    /// The rules an interaction matches, in file order.
+    public func matches(type: String, payload: [String: String]) -> [Rule] {
+        rules.filter { r in
+            guard r.on == type else { return false }
+            guard let c = r.condition else { return true }
+            let eventKey = payload["EventKey"] ?? ""
+            switch c {
+            case .scene(let s):
+                return eventKey == s || eventKey == "qrscene_" + s
+            case .key(let k):
+                return eventKey == k
+            case .keyword(let w):
+                return (payload["Content"] ?? "").range(of: w, options: [.caseInsensitive]) != nil
+            case .urlPrefix(let p):
+                return eventKey.hasPrefix(p)
+            }
+        }
+    }
+
+    /// `score` decayed from `fromMs` to `toMs` by the half-life.
+    public func decayed(_ score: Double, fromMs: Int64, toMs: Int64) -> Double {
+        guard halfLifeDays > 0, toMs > fromMs else { return score }
+        let days = Double(toMs - fromMs) / 86_400_000
+        return score * pow(0.5, days / halfLifeDays)
+    }
+
+    /// The stage a score reaches: the highest threshold at or below it, `new` below all. Stages only
+    /// go up with points (decay does not demote a lead; sales moves it back through the CRM).
+    public func stage(for score: Double, current: String?) -> String {
+        let reached = stages.last { Double($0.minScore) <= score }?.name ?? "new"
+        guard let current, current != "new" else { return reached }
+        // A stage no threshold gives (SQL, customer: set by sales through the CRM) is above all of them.
+        guard let ci = stages.firstIndex(where: { $0.name == current }) else { return current }
+        let ri = stages.firstIndex { $0.name == reached } ?? -1
+        return ri > ci ? reached : current
+    }
+
+    // MARK: loading
+
+    public static func load(yaml: String, path: String = "scoring.yaml") throws -> ScoringRules {
+        let tree: Any?
+        do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: path, reason: "not valid YAML: \(error)") }
+        let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: nil).map()
+        try root.only(["halfLifeDays", "stages", "rules"])
+        var r = ScoringRules()
+        if root.has("halfLifeDays") { r.halfLifeDays = try root.double("halfLifeDays", range: 0...3650) }
+        for node in try root.optionalList("stages") ?? [] {
+            let m = try node.map()
+            try m.only(["name", "minScore"])
+            let name = try m.string("name")
+            guard !name.isEmpty, name.utf8.allSatisfy(IdentityInput.isTokenByte), name != "new" else {
+                throw ConfigError(path: m.child("name"), reason: "must be letters, digits, - or _ (and not \"new\", the stage below all)")
+            }
+            let min = try m.int("minScore", default: 0, range: 1...1_000_000)
+            if let last = r.stages.last, min <= last.minScore {
+                throw ConfigError(path: m.child("minScore"), reason: "stages must rise: \(min) is not above \(last.name)'s \(last.minScore)")
+            }
+            guard !r.stages.contains(where: { $0.name == name }) else { throw ConfigError(path: m.child("name"), reason: "\(name) appears twice") }
+            r.stages.append(Stage(name: name, minScore: min))
+        }
+        for node in try root.optionalList("rules") ?? [] {
+            let m = try node.map()
+            try m.only(["id", "on", "when", "points", "maxPerDay", "tags", "qualify"])
+            let id = try m.string("id")
+            guard !id.isEmpty, id.utf8.allSatisfy(IdentityInput.isTokenByte) else { throw ConfigError(path: m.child("id"), reason: "must be letters, digits, - or _") }
+            guard !r.rules.contains(where: { $0.id == id }) else { throw ConfigError(path: m.child("id"), reason: "\(id) appears twice") }
+            let on = try m.string("on")
+            guard on.split(separator: ".").count >= 2 else {
+                throw ConfigError(path: m.child("on"), reason: "must be an interaction type such as event.subscribe, event.CLICK or message.text")
+            }
+            var condition: Condition?
+            if let w = try m.optionalMap("when") {
+                try w.only(["scene", "key", "keyword", "urlPrefix"])
+                guard w.keys.count == 1, let k = w.keys.first else { throw ConfigError(path: w.path, reason: "give exactly one of scene, key, keyword, urlPrefix") }
+                let v = try w.string(k)
+                guard !v.isEmpty else { throw ConfigError(path: w.child(k), reason: "must not be empty") }
+                condition = k == "scene" ? .scene(v) : k == "key" ? .key(v) : k == "keyword" ? .keyword(v) : .urlPrefix(v)
+            }
+            let tags = try m.scalarList("tags") ?? []
+            for (i, t) in tags.enumerated() where !TagName.isValid(t) {
+                throw ConfigError(path: m.child("tags") + "[\(i)]", reason: TagName.rule)
+            }
+            r.rules.append(
+                Rule(
+                    id: id, on: on, condition: condition, points: try m.int("points", default: 0, range: -1000...1000),
+                    maxPerDay: m.has("maxPerDay") ? try m.int("maxPerDay", default: 1, range: 1...10_000) : nil, tags: tags,
+                    qualify: try m.bool("qualify", default: false)))
+        }
+        return r
+    }
+}

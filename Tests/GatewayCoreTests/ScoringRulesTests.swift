@@ -1,0 +1,63 @@
+import Foundation
+import GatewayCore
+import XCTest
+
+final class ScoringRulesTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func shipped() throws -> ScoringRules {
+        try ScoringRules.load(yaml: try String(contentsOf: Self.root.appendingPathComponent("config/scoring.yaml"), encoding: .utf8))
+    }
+
+    func test_shippedRules_load_andMatchInteractions() throws {
+        let r = try shipped()
+        XCTAssertEqual(r.stages.map(\.name), ["engaged", "MQL"])
+        XCTAssertEqual(r.matches(type: "event.subscribe", payload: ["EventKey": "qrscene_expo2026"]).map(\.id), ["subscribe", "expo-subscribe"])
+        XCTAssertEqual(r.matches(type: "event.subscribe", payload: [:]).map(\.id), ["subscribe"])
+        XCTAssertEqual(r.matches(type: "event.SCAN", payload: ["EventKey": "expo2026"]).map(\.id), ["expo-scan"])
+        XCTAssertEqual(r.matches(type: "event.SCAN", payload: ["EventKey": "other"]).map(\.id), [])
+        XCTAssertEqual(r.matches(type: "event.CLICK", payload: ["EventKey": "MENU_PRICING"]).first?.tags, ["interest:pricing"])
+        let demo = r.matches(type: "message.text", payload: ["Content": "Can I get a DEMO?"])
+        XCTAssertEqual(demo.map(\.id), ["demo-request", "message"])
+        XCTAssertEqual(demo.first?.qualify, true)
+        XCTAssertEqual(r.matches(type: "message.text", payload: ["Content": "hello"]).map(\.id), ["message"])
+    }
+
+    func test_decay_halvesPerHalfLife() throws {
+        let r = try shipped()
+        let day: Int64 = 86_400_000
+        XCTAssertEqual(r.decayed(80, fromMs: 0, toMs: 30 * day), 40, accuracy: 1e-9)
+        XCTAssertEqual(r.decayed(80, fromMs: 0, toMs: 60 * day), 20, accuracy: 1e-9)
+        XCTAssertEqual(r.decayed(80, fromMs: 10, toMs: 10), 80)
+        XCTAssertEqual(ScoringRules(halfLifeDays: 0).decayed(80, fromMs: 0, toMs: 365 * day), 80, "0 = no decay")
+    }
+
+    func test_stages_riseWithScore_andAreNotLostToDecay() throws {
+        let r = try shipped()
+        XCTAssertEqual(r.stage(for: 0, current: nil), "new")
+        XCTAssertEqual(r.stage(for: 10, current: nil), "engaged")
+        XCTAssertEqual(r.stage(for: 55, current: "engaged"), "MQL")
+        XCTAssertEqual(r.stage(for: 12, current: "MQL"), "MQL", "a faded score keeps the stage")
+        XCTAssertEqual(r.stage(for: 60, current: "SQL"), "SQL", "a stage set by sales (not a threshold) stays")
+    }
+
+    func test_badRules_nameTheKey() {
+        let cases: [(String, String)] = [
+            ("rules: [{ id: a, on: subscribe, points: 1 }]", "rules[0].on"),
+            ("rules: [{ id: a, on: event.CLICK, when: { key: K, scene: S }, points: 1 }]", "rules[0].when"),
+            ("rules: [{ id: a, on: event.CLICK, when: { menu: K }, points: 1 }]", "rules[0].when.menu"),
+            ("rules: [{ id: a, on: event.CLICK, points: 5000 }]", "rules[0].points"),
+            ("rules: [{ id: a, on: event.CLICK, points: 1, tags: [\"stage:MQL\"] }]", "rules[0].tags[0]"),
+            ("rules: [{ id: a, on: event.CLICK, points: 1 }, { id: a, on: event.VIEW, points: 1 }]", "rules[1].id"),
+            ("stages: [{ name: MQL, minScore: 50 }, { name: engaged, minScore: 10 }]", "stages[1].minScore"),
+            ("stages: [{ name: new, minScore: 5 }]", "stages[0].name"),
+            ("halfLifeDays: -1", "halfLifeDays"),
+            ("ruels: []", "ruels"),
+        ]
+        for (yaml, path) in cases {
+            XCTAssertThrowsError(try ScoringRules.load(yaml: yaml), yaml) { error in
+                XCTAssertEqual((error as? ConfigError)?.path, path, "\(yaml): \(error)")
+            }
+        }
+    }
+}
