@@ -33,7 +33,7 @@ public struct ConfigLoader {
         do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map()
         var config = GatewayConfig()
-        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "accounts"])
+        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "accounts"])
 
         if let s = try root.optionalMap("server") {
             try s.only(["host", "port", "maxBodyBytes"])
@@ -109,6 +109,11 @@ public struct ConfigLoader {
             config.outbound.claimIdleSeconds = try o.int("claimIdleSeconds", default: 60, range: 1...3600)
         }
         if let c = try root.optionalMap("contactRules") { config.contactRules = try contactRules(c) }
+        if let sc = try root.optionalMap("scoring") {
+            try sc.only(["rules"])
+            let file = try sc.string("rules", default: "")
+            config.scoringRules = file.isEmpty ? nil : file
+        }
         config.accounts = try (try root.optionalList("accounts") ?? []).map(account)
         var seen = Set<String>()
         for (i, a) in config.accounts.enumerated() where !seen.insert(a.id).inserted {

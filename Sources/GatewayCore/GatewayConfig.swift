@@ -78,6 +78,8 @@ public struct GatewayConfig: Sendable {
     public var outbound = Outbound()
     /// Frequency caps, quiet hours and the default time zone for marketing messages.
     public var contactRules = ContactRules()
+    /// The lead-scoring rules file (`ScoringRules`); nil = no scoring.
+    public var scoringRules: String?
     public var accounts: [Account] = []
 
     public init() {}

@@ -24,6 +24,7 @@ do {
         "adapters": .stringConvertible(adapters.adapters.keys.sorted())])
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
     if config.outbound.linkSecret == nil { logger.warning("no outbound.linkSecret: marketing email has no unsubscribe link and is skipped") }
+    let scoring = try ScoringService.rules(config: config)
     let outbound = makeOutbound(config: config, redis: redis, adapters: adapters)
     let app = buildApplication(config: config, redis: redis, adapters: adapters, outbound: outbound, logger: logger)
     let services = ServiceGroup(
@@ -31,7 +32,8 @@ do {
             services: [
                 .init(service: RedisPoolService(pool: redis)), .init(service: app),
                 .init(service: OutboundService(parts: outbound)),
-            ], gracefulShutdownSignals: [.sigterm, .sigint],
+            ] + (scoring.map { [.init(service: ScoringService(redis: redis, rules: $0, timelineCap: config.customers.timelineCap, clock: systemClock))] } ?? []),
+            gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await services.run()
 } catch let error as ConfigError {

@@ -1,0 +1,85 @@
+import Foundation
+import GatewayCore
+import Logging
+import Metrics
+import RedisClient
+import ServiceLifecycle
+import Store
+
+/// The scoring worker: consumer group `scoring` on `stream:inbound` (from the start of the stream, so
+/// history is scored once), each interaction matched against the rules and applied by `ScoreStore`
+/// (idempotent per entry). Entries are acknowledged after they are applied; a stopped process's
+/// entries are taken over after a minute.
+public struct ScoringService: Service {
+    let redis: RedisPool
+    let rules: ScoringRules
+    let store: ScoreStore
+    let clock: @Sendable () -> Int64
+    let consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+    static let group = "scoring"
+
+    public init(redis: RedisPool, rules: ScoringRules, timelineCap: Int, clock: @escaping @Sendable () -> Int64) {
+        self.redis = redis
+        self.rules = rules
+        self.store = ScoreStore(redis: redis, timelineCap: timelineCap)
+        self.clock = clock
+    }
+
+    /// Loads the rules the config names; nil when scoring is off. Throws `ConfigError` for a bad file.
+    public static func rules(config: GatewayConfig) throws -> ScoringRules? {
+        guard let path = config.scoringRules else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigError(path: "scoring.rules", reason: "cannot read \(path)") }
+        return try ScoringRules.load(yaml: text, path: path)
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    /// The loop `run()` runs (tests call it directly, without a service group).
+    public func loop() async {
+        _ = try? await redis.send("XGROUP", "CREATE", Keys.inboundStream, Self.group, "0", "MKSTREAM")
+        var lastReclaim = ContinuousClock.now - .seconds(60)
+        while !Task.isCancelled {
+            do {
+                var raw = try await redis.send(["XREADGROUP", "GROUP", Self.group, consumer, "COUNT", "200", "STREAMS", Keys.inboundStream, ">"])
+                    .array?.first?.array?.last?.array ?? []
+                if ContinuousClock.now - lastReclaim > .seconds(30) {
+                    lastReclaim = ContinuousClock.now
+                    let claimed = try await redis.send(["XAUTOCLAIM", Keys.inboundStream, Self.group, consumer, "60000", "0-0", "COUNT", "200"])
+                    if let parts = claimed.array, parts.count >= 2 { raw += parts[1].array ?? [] }
+                }
+                if raw.isEmpty {
+                    try await Task.sleep(for: .milliseconds(100))
+                    continue
+                }
+                for e in raw {
+                    guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
+                    try await score(entry: id, fields: parts[1].dictionary)
+                    _ = try await redis.send("XACK", Keys.inboundStream, Self.group, id)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                try? await Task.sleep(for: .milliseconds(500))  // Redis away: the entries stay pending
+            }
+        }
+    }
+
+    func score(entry: String, fields f: [String: String]) async throws {
+        guard let type = f["type"], let customer = f["customer"], !customer.isEmpty else { return }
+        var payload = [String: String]()
+        if case .object(let o)? = JSONValue.parse(Array((f["payload"] ?? "").utf8)) {
+            for (k, v) in o { if let s = v.scalarText { payload[k] = s } }
+        }
+        let hits = rules.matches(type: type, payload: payload)
+        guard !hits.isEmpty else { return }
+        let now = Int64(f["at"] ?? "").flatMap { $0 > 0 ? $0 : nil } ?? clock()
+        if case .scored(_, _, let stage, let previous, _, let applied) = try await store.apply(
+            customer: customer, interaction: entry, hits: hits, rules: rules, nowMs: now)
+        {
+            Counter(label: "scrm_scoring_rules_applied_total").increment(by: applied.count)
+            if stage != previous { Counter(label: "scrm_scoring_stage_changes_total", dimensions: [("stage", stage)]).increment() }
+        }
+    }
+}

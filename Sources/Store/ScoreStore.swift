@@ -1,0 +1,105 @@
+import GatewayCore
+import RedisClient
+
+/// Applies scoring-rule hits for one interaction in one script: once per interaction (the stream entry
+/// id is claimed first), daily caps per rule, decay since the last change, behaviour tags, the stage
+/// (`ScoringRules.stage(for:current:)`, mirrored in Lua), the `scores` sorted set, a timeline entry per
+/// rule applied ("why this score") and the audience indexes.
+public struct ScoreStore: Sendable {
+    let redis: RedisPool
+    let timelineCap: Int
+
+    public init(redis: RedisPool, timelineCap: Int = 500) {
+        self.redis = redis
+        self.timelineCap = timelineCap
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case scored(customer: String, score: Double, stage: String, previousStage: String, qualified: Bool, applied: [String])
+        /// This interaction was scored before.
+        case duplicate
+        /// The customer no longer exists.
+        case gone
+    }
+
+    /// `interaction` identifies the interaction (its `stream:inbound` entry id).
+    public func apply(customer: String, interaction: String, hits: [ScoringRules.Rule], rules: ScoringRules, nowMs: Int64) async throws -> Outcome {
+        var args = [customer, interaction, String(nowMs), String(Self.beijingDay(nowMs)), String(Int64(rules.halfLifeDays * 86_400_000))]
+        args += [String(rules.stages.count)] + rules.stages.flatMap { [$0.name, String($0.minScore)] }
+        args += [String(timelineCap), String(hits.count)]
+        for h in hits { args += [h.id, String(h.points), String(h.maxPerDay ?? 0), h.qualify ? "1" : "0", String(h.tags.count)] + h.tags }
+        let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
+        switch r.first?.string {
+        case "dup": return .duplicate
+        case "ok":
+            return .scored(
+                customer: r[1].string ?? customer, score: Double(r[2].string ?? "") ?? 0, stage: r[3].string ?? "new", previousStage: r[4].string ?? "new",
+                qualified: r[5].int == 1, applied: r.count > 6 ? r[6].strings : [])
+        default: return .gone
+        }
+    }
+
+    /// Days since the epoch in Beijing time (UTC+8), when daily caps reset.
+    static func beijingDay(_ ms: Int64) -> Int64 { (ms + 8 * 3_600_000) / 86_400_000 }
+
+    static let script = RedisScript(
+        name: "score_apply",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local id, live = resolveLive(ARGV[1])
+            if not live then return { 'gone' } end
+            if not redis.call('SET', 'scored:' .. ARGV[2], id, 'NX', 'EX', 604800) then return { 'dup' } end
+            local now, halfLife = tonumber(ARGV[3]), tonumber(ARGV[5])
+            local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'stage')
+            local score = tonumber(h[1] or '0')
+            local at = tonumber(h[2] or ARGV[3])
+            if halfLife > 0 and now > at then score = score * math.pow(0.5, (now - at) / halfLife) end
+            local i = 6
+            local stages = {}
+            for k = 1, tonumber(ARGV[i]) do stages[k] = { ARGV[i + 2 * k - 1], tonumber(ARGV[i + 2 * k]) } end
+            i = i + 1 + 2 * #stages
+            local cap = tonumber(ARGV[i])
+            local nh = tonumber(ARGV[i + 1])
+            i = i + 2
+            local applied, qualified = {}, 0
+            local counts = 'cust:{' .. id .. '}:rules:' .. ARGV[4]
+            for _ = 1, nh do
+              local rule, pts, max, q, nt = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3], tonumber(ARGV[i + 4])
+              local tags = { unpack(ARGV, i + 5, i + 4 + nt) }
+              i = i + 5 + nt
+              local ok = true
+              if max > 0 then
+                local n = redis.call('HINCRBY', counts, rule, 1)
+                redis.call('EXPIRE', counts, 172800)
+                ok = n <= max
+              end
+              if ok then
+                score = score + pts
+                for _, t in ipairs(tags) do
+                  redis.call('SADD', tagskey(id), t)
+                  redis.call('SADD', 'tag:' .. t, id)
+                  redis.call('SADD', 'tags', t)
+                end
+                if q == '1' then qualified = 1 end
+                applied[#applied + 1] = rule
+                pushTimeline(id, cjson.encode({ at = now, type = 'score', data = { rule = rule, points = pts } }), cap)
+              end
+            end
+            if score < 0 then score = 0 end
+            -- The stage, as ScoringRules.stage(for:current:): the highest threshold reached; a stage
+            -- reached is kept, and one no threshold gives (set by sales) outranks them all.
+            local reached, ri = 'new', 0
+            for k, s in ipairs(stages) do if score >= s[2] then reached, ri = s[1], k end end
+            local current = h[3] or 'new'
+            local stage = reached
+            if current ~= 'new' then
+              local ci = nil
+              for k, s in ipairs(stages) do if s[1] == current then ci = k end end
+              if not ci or ri <= ci then stage = current end
+            end
+            local text = string.format('%.4f', score)
+            redis.call('HSET', ckey(id), 'score', text, 'scoreAt', ARGV[3], 'stage', stage)
+            redis.call('ZADD', 'scores', text, id)
+            reindex(id)
+            return { 'ok', id, text, stage, current, qualified, applied }
+            """#)
+}
