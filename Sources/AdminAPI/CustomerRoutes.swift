@@ -17,6 +17,7 @@ struct CustomerRoutes {
         group.get("/customers/:id/timeline") { request, context in
             try await storage { try await timeline(context.parameters.require("id"), request) }
         }
+        group.get("/customers/:id/score") { _, context in try await storage { try await score(context.parameters.require("id")) } }
         group.post("/customers/:id/identities") { request, context in
             try await storage { try await bind(context.parameters.require("id"), request) }
         }
@@ -68,6 +69,24 @@ struct CustomerRoutes {
         case .found:
             let items = try await store.timeline(id: id, limit: limit)
             return JSONResponse.ok(JSONText.object([("customerId", JSONText.quote(id)), ("items", "[" + items.joined(separator: ",") + "]")]))
+        }
+    }
+
+    /// Score and stage as of the last scored interaction, and the rules that made it (newest first,
+    /// from the timeline).
+    func score(_ id: String) async throws -> Response {
+        switch try await store.customer(id: id) {
+        case .merged(let into): return redirect(from: id, to: into, suffix: "/score")
+        case .notFound: throw APIError.notFound("customer")
+        case .found(let c):
+            let reasons = try await store.timeline(id: id, limit: 500).filter { $0.contains("\"type\":\"score\"") }.prefix(50)
+            let score = c.fields["score"].flatMap(Double.init) ?? 0
+            return JSONResponse.ok(
+                JSONText.object([
+                    ("customerId", JSONText.quote(id)), ("score", String(format: "%.2f", score)), ("stage", JSONText.quote(c.fields["stage"] ?? "new")),
+                    ("scoredAt", c.fields["scoreAt"].flatMap { Int64($0) }.map(JSONResponse.time) ?? "null"),
+                    ("reasons", "[" + reasons.joined(separator: ",") + "]"),
+                ]))
         }
     }
 

@@ -47,6 +47,14 @@ enum OpenAPIDocument {
                 "308": { description: merged into another customer }
                 "400": { $ref: "#/components/responses/Error" }
                 "404": { $ref: "#/components/responses/Error" }
+          /customers/{id}/score:
+            get:
+              summary: Lead score and stage as of the last scored interaction, with the rules that made it
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { description: "{customerId, score, stage, scoredAt, reasons: [{at, type: score, data: {rule, points}}]}" }
+                "308": { description: merged into another customer }
+                "404": { $ref: "#/components/responses/Error" }
           /customers/{id}/identities:
             post:
               summary: Bind a phone, email or unionid (merges when another customer holds it)

@@ -47,6 +47,12 @@ final class ScoringTests: XCTestCase {
             XCTAssertEqual(reasons.count, 6, "one timeline entry per rule applied: \(reasons)")
             XCTAssertTrue(reasons.contains { $0.contains("\"rule\":\"demo-request\"") && $0.contains("\"points\":20") })
 
+            let api = try await client.get("/api/v1/customers/\(id)/score").json
+            XCTAssertEqual(api["score"] as? Double, 66)
+            XCTAssertEqual(api["stage"] as? String, "MQL")
+            let why = (api["reasons"] as? [[String: Any]] ?? []).compactMap { ($0["data"] as? [String: Any])?["rule"] as? String }
+            XCTAssertEqual(why, ["message", "demo-request", "pricing-menu", "pricing-menu", "expo-subscribe", "subscribe"], "newest first")
+
             // The same interaction again (a redelivered stream entry) is not scored twice.
             let store = ScoreStore(redis: h.redis)
             let first = try await store.apply(customer: id, interaction: "1-1", hits: rules.matches(type: "event.subscribe", payload: [:]), rules: rules, nowMs: h.now)
