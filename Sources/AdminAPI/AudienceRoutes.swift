@@ -26,8 +26,7 @@ struct AudienceRoutes {
                 }
                 let sample = body.sample ?? 10
                 guard (0...100).contains(sample) else { throw APIError.badRequest("sample must be 0...100", code: "invalid_body") }
-                let known = Set(try await tags.all().map(\.name))
-                let unknown = expression.tags.subtracting(known).sorted()
+                let unknown = expression.tags.subtracting(try await tags.existing(expression.tags)).sorted()
                 let started = ContinuousClock.now
                 let preview = try await audiences.preview(expression, sample: sample)
                 let ms = (ContinuousClock.now - started).components

@@ -56,7 +56,9 @@ struct CampaignRoutes {
 
     func compile(_ d: CampaignDefinition, now: Int64?) async throws -> CompiledCampaign {
         do {
-            return try CompiledCampaign(d, config: config, catalog: catalog, knownTags: Set(try await tags.all().map(\.name)), now: now)
+            // The tags the audience names that exist (an expression that does not parse is refused below).
+            let named = (try? TagExpression.parse(d.audience))?.tags ?? []
+            return try CompiledCampaign(d, config: config, catalog: catalog, knownTags: try await tags.existing(named), now: now)
         } catch let e as CampaignError {
             throw APIError.badRequest(e.description, code: e.code)
         }

@@ -36,10 +36,6 @@ public struct CampaignPlanner: Sendable {
         let args: [String]
     }
 
-    public func planChunk(_ c: Campaign, compiled: CompiledCampaign, owner: String, now: Int64, count: Int = 1000) async throws -> ChunkResult {
-        try await apply(c, try await prepare(c, compiled: compiled, cursor: c.cursor, owner: owner, now: now, count: count))
-    }
-
     /// Reads the chunk at `cursor` (SSCAN) and its customers (one pipeline), and decides each recipient.
     public func prepare(_ c: Campaign, compiled: CompiledCampaign, cursor: String, owner: String, now: Int64, count: Int = 1000) async throws
         -> PreparedChunk

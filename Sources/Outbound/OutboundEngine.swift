@@ -39,7 +39,6 @@ public final class OutboundEngine: Sendable {
     let links: UnsubscribeLinks?
     /// This process's consumer name in the group.
     public let consumer: String
-    let campaignRates = CampaignRateCache()
     let zones = TimeZoneCache()
 
     public init(
@@ -214,7 +213,7 @@ public final class OutboundEngine: Sendable {
 
         // The shared rate limits (the campaign's own cap first); a suspended adapter defers the message
         // without spending an attempt.
-        if let campaign = m.campaign, let perSecond = try await campaignRates.rate(campaign, redis: redis, now: now) {
+        if let campaign = m.campaign, let perSecond = context.campaignRate {
             _ = try await limiter.acquire(Keys.rateLimit(adapter: "campaign", scope: campaign), limit: RateLimit(perSecond: perSecond, burst: 1))
         }
         var factor = 1.0

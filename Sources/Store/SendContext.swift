@@ -11,18 +11,22 @@ public struct SendContext: Sendable {
     public let optOuts: [String: String]
     /// The state of the message's campaign, if it belongs to one (`missing` when it is gone).
     public let campaignState: String?
+    /// The campaign's own rate cap (messages per second), if it has one.
+    public let campaignRate: Double?
 }
 
 extension CustomerStore {
     public func sendContext(messageId: String) async throws -> SendContext? {
         let r = try await redis.eval(Self.sendContextScript, keys: [Keys.message(messageId)], args: []).array ?? []
-        guard r.count == 6 else { return nil }
+        guard r.count == 7 else { return nil }
         let id = r[1].string ?? ""
         let hash = r[2].dictionary
         let customer = id.isEmpty || hash["createdAt"] == nil
             ? nil : Customer(id: id, hash: hash, identities: r[3].strings.compactMap(Identity.init(storageForm:)), tags: [])
         let campaignState = r[5].string.flatMap { $0.isEmpty ? nil : $0 }
-        return SendContext(message: r[0].dictionary, customer: customer, optOuts: r[4].dictionary, campaignState: campaignState)
+        let campaignRate = r[6].string.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
+        return SendContext(
+            message: r[0].dictionary, customer: customer, optOuts: r[4].dictionary, campaignState: campaignState, campaignRate: campaignRate)
     }
 
     // The address lookup mirrors Identity's storage forms (phone:<e164>, email:<lowercase>,
@@ -65,8 +69,11 @@ extension CustomerStore {
                 if o then opt[#opt + 1] = a; opt[#opt + 1] = o end
               end
             end
-            local campaign = ''
-            if f.campaign then campaign = redis.call('HGET', 'camp:{' .. f.campaign .. '}', 'state') or 'missing' end
-            return { h, cid or '', cust, ids, opt, campaign }
+            local campaign, rate = '', ''
+            if f.campaign then
+              local c = redis.call('HMGET', 'camp:{' .. f.campaign .. '}', 'state', 'ratePerSecond')
+              campaign, rate = c[1] or 'missing', c[2] or ''
+            end
+            return { h, cid or '', cust, ids, opt, campaign, rate }
             """#)
 }

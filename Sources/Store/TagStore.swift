@@ -19,6 +19,14 @@ public final class TagStore: Sendable {
 
     public func exists(_ name: String) async throws -> Bool { try await redis.send("SISMEMBER", Keys.tags, name).int == 1 }
 
+    /// Which of these tag names are registered (one SMISMEMBER).
+    public func existing(_ names: Set<String>) async throws -> Set<String> {
+        guard !names.isEmpty else { return [] }
+        let ordered = names.sorted()
+        let flags = try await redis.send(["SMISMEMBER", Keys.tags] + ordered).array ?? []
+        return Set(zip(ordered, flags).filter { $0.1.int == 1 }.map(\.0))
+    }
+
     public func count(_ name: String) async throws -> Int { try await redis.send("SCARD", Keys.tag(name)).int ?? 0 }
 
     /// Removes the tag from every customer. Returns nil when the tag did not exist.

@@ -1,0 +1,17 @@
+import Foundation
+import Synchronization
+
+/// Time zones by IANA name, looked up once each (customers' zones repeat; the lookup is not free).
+final class TimeZoneCache: Sendable {
+    private let zones = Mutex<[String: TimeZone?]>([:])
+
+    func zone(_ name: String) -> TimeZone? {
+        if let z = zones.withLock({ $0[name] }) { return z }
+        let z = TimeZone(identifier: name)
+        zones.withLock {
+            if $0.count > 1000 { $0.removeAll() }
+            $0[name] = z
+        }
+        return z
+    }
+}
