@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "Ingress",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto", "RedisClient",
+                "GatewayCore", "Store", "GatewayCrypto", "RedisClient", "CRMSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "AdminAPI",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns",
+                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns", "CRMSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "GatewayCore", "Store", "Ingress", "AdminAPI", "RedisClient", "Outbound", "Campaigns",
+                "GatewayCore", "Store", "Ingress", "AdminAPI", "RedisClient", "Outbound", "Campaigns", "CRMSync", "HTTPTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -90,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "scrm-gateway",
             dependencies: [
-                "App", "GatewayCore", "RedisClient", "Outbound",
+                "App", "GatewayCore", "RedisClient", "Outbound", "CRMSync",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -108,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "scrm-bench",
             dependencies: [
-                "GatewayCore", "GatewayCrypto", "HTTPTransport", "Outbound", "RedisClient", "Store",
+                "GatewayCore", "GatewayCrypto", "HTTPTransport", "Outbound", "RedisClient", "Store", "CRMSync", "FakeProviders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -129,6 +129,16 @@ let package = Package(
                 "GatewayCore", "GatewayCrypto", "RedisClient", "Store", "Outbound",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CRMSync",
+            dependencies: [
+                "GatewayCore", "GatewayCrypto", "RedisClient", "HTTPTransport", "Store",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
@@ -160,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport", "Outbound", "FakeProviders", "Campaigns",
+                "App", "GatewayCore", "GatewayCrypto", "Store", "RedisClient", "TestSupport", "HTTPTransport", "Outbound", "FakeProviders", "Campaigns", "CRMSync",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,3 +1,4 @@
+import CRMSync
 import Campaigns
 import GatewayCore
 import Hummingbird
@@ -14,12 +15,15 @@ public struct AdminRoutes: Sendable {
     let followers: FollowerSync?
     let tokens: AccessTokenManager?
     let campaigns: CampaignRunner?
+    let crm: [CRMAdapterSpec]
     let clock: @Sendable () -> Int64
 
     public init(
         config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
-        followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, campaigns: CampaignRunner? = nil, clock: @escaping @Sendable () -> Int64
+        followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, campaigns: CampaignRunner? = nil, crm: [CRMAdapterSpec] = [],
+        clock: @escaping @Sendable () -> Int64
     ) {
+        self.crm = crm
         self.campaigns = campaigns
         self.followers = followers
         self.tokens = tokens
@@ -44,6 +48,7 @@ public struct AdminRoutes: Sendable {
         AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters), tokens: tokens).register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)
         AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis), tags: tags, config: config).register(on: group)
+        CRMRoutes(specs: crm, redis: sandbox.redis, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         if let campaigns {
             CampaignRoutes(config: config, catalog: adapters, store: CampaignStore(redis: sandbox.redis), runner: campaigns, tags: tags, clock: clock)
                 .register(on: group)

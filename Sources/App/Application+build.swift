@@ -1,3 +1,4 @@
+import CRMSync
 import AdminAPI
 import Foundation
 import GatewayCore
@@ -22,8 +23,8 @@ public func loadAdapters(config: GatewayConfig, environment: [String: String] = 
 
 /// Builds the gateway: wiring only. Tests pass their own Redis and clock; the caller owns the pool.
 public func buildApplication(
-    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts? = nil, clock: @escaping GatewayClock = systemClock,
-    logger: Logger = Logger(label: "scrm-gateway")
+    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts? = nil, crm: [CRMAdapterSpec] = [],
+    clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway")
 ) -> some ApplicationProtocol {
     let outbound = outbound ?? makeOutbound(config: config, redis: redis, adapters: adapters, clock: clock)
     let registry = Observability.registry()
@@ -64,12 +65,16 @@ public func buildApplication(
         verifiers: verifiers, receipts: ReceiptStore(redis: redis, customers: customers), maxBodyBytes: config.server.maxBodyBytes,
         windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock
     ).register(on: router)
+    CRMWebhookRoutes(
+        inbound: crm.map { CRMInbound(spec: $0, publicURL: config.outbound.publicURL, windowSeconds: config.crm.webhookWindowSeconds) },
+        store: CRMInboundStore(redis: redis, timelineCap: config.customers.timelineCap), maxBodyBytes: config.server.maxBodyBytes, clock: clock
+    ).register(on: router)
     if let links = UnsubscribeLinks(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: router)
     }
     AdminRoutes(
         config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
-        tokens: outbound.tokens, campaigns: outbound.campaigns, clock: clock
+        tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, clock: clock
     ).register(on: router)
 
     return Application(

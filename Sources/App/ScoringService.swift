@@ -73,7 +73,10 @@ public struct ScoringService: Service {
             for (k, v) in o { if let s = v.scalarText { payload[k] = s } }
         }
         let hits = rules.matches(type: type, payload: payload)
-        guard !hits.isEmpty else { return }
+        guard !hits.isEmpty else {
+            if type != "customer.merged" { try await store.touch(customer: customer) }
+            return
+        }
         let now = Int64(f["at"] ?? "").flatMap { $0 > 0 ? $0 : nil } ?? clock()
         if case .scored(_, _, let stage, let previous, _, let applied) = try await store.apply(
             customer: customer, interaction: entry, hits: hits, rules: rules, nowMs: now)

@@ -33,7 +33,7 @@ public struct ConfigLoader {
         do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map()
         var config = GatewayConfig()
-        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "accounts"])
+        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "crm", "accounts"])
 
         if let s = try root.optionalMap("server") {
             try s.only(["host", "port", "maxBodyBytes"])
@@ -113,6 +113,20 @@ public struct ConfigLoader {
             try sc.only(["rules"])
             let file = try sc.string("rules", default: "")
             config.scoringRules = file.isEmpty ? nil : file
+        }
+        if let c = try root.optionalMap("crm") {
+            try c.only(["adapters", "specsDir", "recentInteractions", "concurrency", "maxAttempts", "retryBaseMs", "retryCapMs", "leaseSeconds", "webhookWindowSeconds"])
+            // A list, or one comma-separated string (so `${SCRM_CRM_ADAPTERS:-}` can name them).
+            let names = (try c.scalarList("adapters") ?? []).flatMap { $0.split(separator: ",").map(String.init) }
+            config.crm.adapters = names.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            config.crm.specsDir = try c.string("specsDir", default: config.crm.specsDir)
+            config.crm.recentInteractions = try c.int("recentInteractions", default: 20, range: 0...500)
+            config.crm.concurrency = try c.int("concurrency", default: 2, range: 0...64)
+            config.crm.maxAttempts = try c.int("maxAttempts", default: 8, range: 1...100)
+            config.crm.retryBaseMs = Int64(try c.int("retryBaseMs", default: 5_000, range: 10...3_600_000))
+            config.crm.retryCapMs = Int64(try c.int("retryCapMs", default: 600_000, range: 10...86_400_000))
+            config.crm.leaseSeconds = try c.int("leaseSeconds", default: 120, range: 5...3600)
+            config.crm.webhookWindowSeconds = try c.int("webhookWindowSeconds", default: 300, range: 10...86_400)
         }
         config.accounts = try (try root.optionalList("accounts") ?? []).map(account)
         var seen = Set<String>()

@@ -68,6 +68,25 @@ public struct GatewayConfig: Sendable {
         public var enabledAdapters: Set<String> { Set(channels.values).union(extraAdapters) }
     }
 
+    /// Syncing qualified leads to CRMs (specs in `specsDir`).
+    public struct CRM: Sendable {
+        /// The CRM adapters qualified customers are synced to; empty = no CRM sync.
+        public var adapters: [String] = []
+        public var specsDir = "adapters/crm"
+        /// Timeline entries sent with each customer (its recent interactions).
+        public var recentInteractions = 20
+        /// Batches on the wire per adapter in this process.
+        public var concurrency = 2
+        /// A customer whose batch failed this many times is dead-lettered.
+        public var maxAttempts = 8
+        public var retryBaseMs: Int64 = 5_000
+        public var retryCapMs: Int64 = 600_000
+        /// A batch not answered within this long (a stopped process) goes back to the queue.
+        public var leaseSeconds = 120
+        /// Inbound CRM webhooks older than this are refused (replay).
+        public var webhookWindowSeconds = 300
+    }
+
     public var server = Server()
     public var redis = Redis()
     public var admin = Admin()
@@ -80,6 +99,7 @@ public struct GatewayConfig: Sendable {
     public var contactRules = ContactRules()
     /// The lead-scoring rules file (`ScoringRules`); nil = no scoring.
     public var scoringRules: String?
+    public var crm = CRM()
     public var accounts: [Account] = []
 
     public init() {}

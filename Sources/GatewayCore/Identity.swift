@@ -7,8 +7,11 @@ public struct Identity: Sendable, Hashable {
         case openid, unionid, phone, email
         /// WeCom external contact id (`ExternalUserID`), scoped to the WeCom account.
         case wecom
+        /// A CRM's record id for the customer, scoped to the CRM adapter (`crm:crm-hubspot:901`); stored
+        /// back by the CRM sync so the CRM's webhooks find the customer.
+        case crm
 
-        public var isAccountScoped: Bool { self == .openid || self == .wecom }
+        public var isAccountScoped: Bool { self == .openid || self == .wecom || self == .crm }
     }
 
     public let kind: Kind
@@ -52,7 +55,7 @@ public enum IdentityInput {
     /// Builds an identity from an API payload, normalising phone (E.164) and email (lower case).
     public static func make(type: String, value: String, account: String?) throws -> Identity {
         guard let kind = Identity.Kind(rawValue: type) else {
-            throw Invalid(message: "type must be one of phone, email, unionid, openid, wecom")
+            throw Invalid(message: "type must be one of phone, email, unionid, openid, wecom, crm")
         }
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         switch kind {
@@ -61,8 +64,8 @@ public enum IdentityInput {
         case .unionid:
             try token(trimmed, what: "unionid")
             return Identity(kind: .unionid, value: trimmed)
-        case .openid, .wecom:
-            guard let account, !account.isEmpty else { throw Invalid(message: "\(type) needs an account") }
+        case .openid, .wecom, .crm:
+            guard let account, !account.isEmpty else { throw Invalid(message: "\(type) needs an account (crm: the CRM adapter)") }
             try token(trimmed, what: type)
             return Identity(kind: kind, account: account, value: trimmed)
         }

@@ -94,6 +94,27 @@ public enum Keys {
     /// `channel:messageId`, score ms; read by the frequency caps.
     public static func contactHistory(_ subject: String) -> String { "contact:{\(subject)}" }
 
+    /// Changes of qualified customers (field `customer`, `reason`); each CRM adapter reads it with its
+    /// own consumer group (`crm:<adapter>`) into its coalescing queue.
+    public static let crmStream = "stream:crm"
+    public static func crmGroup(adapter: String) -> String { "crm:\(adapter)" }
+    /// Customers waiting to be synced to one adapter: score = when the batch must go at the latest.
+    public static func crmDirty(adapter: String) -> String { "crm:{\(adapter)}:dirty" }
+    /// Customers in a batch on the wire: score = lease deadline (ms); a customer is in one batch at a time.
+    public static func crmInFlight(adapter: String) -> String { "crm:{\(adapter)}:inflight" }
+    /// Customers backing off after a failed batch: score = when they may go again (ms).
+    public static func crmRetry(adapter: String) -> String { "crm:{\(adapter)}:retry" }
+    /// One customer's sync with one adapter: seq (snapshots taken), syncedSeq, recordId, syncedAt,
+    /// attempts, lastError, lastErrorAt.
+    public static func crmCustomer(adapter: String, customer: String) -> String { "crm:{\(adapter)}:c:\(customer)" }
+    /// Adapter status: lastSuccessAt, lastErrorAt, lastError, synced, failed, calls, throttled.
+    public static func crmStatus(adapter: String) -> String { "crm:{\(adapter)}:status" }
+    /// The adapter's request budget: sorted set of request times (µs) in the rolling window, and a pause.
+    public static func crmBudget(adapter: String) -> String { "crm:{\(adapter)}:budget" }
+    public static func crmPause(adapter: String) -> String { "crm:{\(adapter)}:pause" }
+    /// Customers the CRM could not take (per-record errors, retries spent): adapter, customer, reason.
+    public static let crmDeadLetters = "stream:crm:dlq"
+
     /// Consumer group of the profile fetcher on `stream:inbound`.
     public static let enrichGroup = "enrich"
 }

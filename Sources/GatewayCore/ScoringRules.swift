@@ -16,6 +16,16 @@ public struct ScoringRules: Sendable, Equatable {
         public var tags: [String]
         /// A match makes the customer a qualified lead at once (synced to the CRM), whatever the score.
         public var qualify: Bool
+
+        public init(id: String, on: String, condition: Condition? = nil, points: Int, maxPerDay: Int? = nil, tags: [String] = [], qualify: Bool = false) {
+            self.id = id
+            self.on = on
+            self.condition = condition
+            self.points = points
+            self.maxPerDay = maxPerDay
+            self.tags = tags
+            self.qualify = qualify
+        }
     }
 
     /// What else must hold, read from the interaction's payload.
@@ -33,6 +43,11 @@ public struct ScoringRules: Sendable, Equatable {
     public struct Stage: Sendable, Equatable {
         public var name: String
         public var minScore: Int
+
+        public init(name: String, minScore: Int) {
+            self.name = name
+            self.minScore = minScore
+        }
     }
 
     public var rules: [Rule] = []
@@ -40,6 +55,12 @@ public struct ScoringRules: Sendable, Equatable {
     public var stages: [Stage] = []
     /// Scores halve after this many days without points; 0 = no decay.
     public var halfLifeDays: Double = 0
+    /// Reaching this stage (or one sales set above the thresholds, such as SQL) makes a customer a
+    /// qualified lead, synced to the CRM; nil = only `qualify` rules qualify.
+    public var qualifyStage: String?
+
+    /// The rank (1-based) of `qualifyStage` among the stages; 0 = none.
+    public var qualifyRank: Int { qualifyStage.flatMap { q in stages.firstIndex { $0.name == q } }.map { $0 + 1 } ?? 0 }
 
     public init(rules: [Rule] = [], stages: [Stage] = [], halfLifeDays: Double = 0) {
         self.rules = rules
@@ -90,7 +111,7 @@ public struct ScoringRules: Sendable, Equatable {
         let tree: Any?
         do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: path, reason: "not valid YAML: \(error)") }
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: nil).map()
-        try root.only(["halfLifeDays", "stages", "rules"])
+        try root.only(["halfLifeDays", "stages", "qualifyAt", "rules"])
         var r = ScoringRules()
         if root.has("halfLifeDays") { r.halfLifeDays = try root.double("halfLifeDays", range: 0...3650) }
         for node in try root.optionalList("stages") ?? [] {
@@ -106,6 +127,15 @@ public struct ScoringRules: Sendable, Equatable {
             }
             guard !r.stages.contains(where: { $0.name == name }) else { throw ConfigError(path: m.child("name"), reason: "\(name) appears twice") }
             r.stages.append(Stage(name: name, minScore: min))
+        }
+        if root.has("qualifyAt") {
+            let q = try root.string("qualifyAt")
+            guard q.isEmpty || r.stages.contains(where: { $0.name == q }) else {
+                throw ConfigError(path: "qualifyAt", reason: "names no stage (stages: \(r.stages.map(\.name).joined(separator: ", ")))")
+            }
+            r.qualifyStage = q.isEmpty ? nil : q
+        } else if r.stages.contains(where: { $0.name == "MQL" }) {
+            r.qualifyStage = "MQL"
         }
         for node in try root.optionalList("rules") ?? [] {
             let m = try node.map()

@@ -18,6 +18,17 @@ enum LuaCustomerLibrary {
           return id, false
         end
 
+        -- Set by a script that applies a change coming from the CRM, so it is not synced back (no echo).
+        local crmSilent = false
+
+        -- A qualified customer (qualifiedAt set) changed: each CRM adapter syncs it again (coalesced).
+        local function crmTouch(id, reason)
+          if crmSilent then return end
+          if redis.call('HEXISTS', ckey(id), 'qualifiedAt') == 1 then
+            redis.call('XADD', 'stream:crm', 'MAXLEN', '~', '1000000', '*', 'customer', id, 'reason', reason or 'changed')
+          end
+        end
+
         local function stamp(v) return tonumber(string.match(v or '', '|(%d+)$') or '0') end
         local function consentState(v) return string.match(v or '', '^([^|]*)') or '' end
 
@@ -30,7 +41,8 @@ enum LuaCustomerLibrary {
           local f = {}
           for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
           local want = {}
-          if f.createdAt and not f.mergedInto then
+          local live = f.createdAt and not f.mergedInto
+          if live then
             want['all'] = true
             local phone, email = false, false
             for _, ident in ipairs(redis.call('SMEMBERS', idskey(id))) do
@@ -67,6 +79,8 @@ enum LuaCustomerLibrary {
             redis.call('SADD', 'fidx:' .. name, id)
             redis.call('SADD', fidxkey(id), name)
           end
+          -- Every script that changes a customer reindexes it: the one place a CRM resync is noticed.
+          if live then crmTouch(id) end
         end
 
         local function pushTimeline(id, entry, cap)

@@ -110,13 +110,16 @@ enum LuaScripts {
             for i = 3, #ARGV do
               local id, live = resolveLive(ARGV[i])
               if live then
+                local n
                 if op == 'add' then
-                  changed = changed + redis.call('SADD', tagskey(id), tag)
+                  n = redis.call('SADD', tagskey(id), tag)
                   redis.call('SADD', 'tag:' .. tag, id)
                 else
-                  changed = changed + redis.call('SREM', tagskey(id), tag)
+                  n = redis.call('SREM', tagskey(id), tag)
                   redis.call('SREM', 'tag:' .. tag, id)
                 end
+                changed = changed + n
+                if n == 1 then crmTouch(id, 'tags') end
               else
                 unknown[#unknown + 1] = ARGV[i]
               end

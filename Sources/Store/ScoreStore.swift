@@ -26,7 +26,7 @@ public struct ScoreStore: Sendable {
     public func apply(customer: String, interaction: String, hits: [ScoringRules.Rule], rules: ScoringRules, nowMs: Int64) async throws -> Outcome {
         var args = [customer, interaction, String(nowMs), String(Self.beijingDay(nowMs)), String(Int64(rules.halfLifeDays * 86_400_000))]
         args += [String(rules.stages.count)] + rules.stages.flatMap { [$0.name, String($0.minScore)] }
-        args += [String(timelineCap), String(hits.count)]
+        args += [String(timelineCap), String(rules.qualifyRank), String(hits.count)]
         for h in hits { args += [h.id, String(h.points), String(h.maxPerDay ?? 0), h.qualify ? "1" : "0", String(h.tags.count)] + h.tags }
         let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
         switch r.first?.string {
@@ -38,6 +38,19 @@ public struct ScoreStore: Sendable {
         default: return .gone
         }
     }
+
+    /// An interaction no rule scores: a qualified customer's CRM record still gets it (coalesced).
+    public func touch(customer: String) async throws {
+        _ = try await redis.eval(Self.touchScript, keys: [], args: [customer])
+    }
+
+    static let touchScript = RedisScript(
+        name: "score_touch",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local id, live = resolveLive(ARGV[1])
+            if live then crmTouch(id, 'interaction') end
+            return 1
+            """#)
 
     /// Days since the epoch in Beijing time (UTC+8), when daily caps reset.
     static func beijingDay(_ ms: Int64) -> Int64 { (ms + 8 * 3_600_000) / 86_400_000 }
@@ -58,8 +71,9 @@ public struct ScoreStore: Sendable {
             for k = 1, tonumber(ARGV[i]) do stages[k] = { ARGV[i + 2 * k - 1], tonumber(ARGV[i + 2 * k]) } end
             i = i + 1 + 2 * #stages
             local cap = tonumber(ARGV[i])
-            local nh = tonumber(ARGV[i + 1])
-            i = i + 2
+            local qrank = tonumber(ARGV[i + 1])
+            local nh = tonumber(ARGV[i + 2])
+            i = i + 3
             local applied, qualified = {}, 0
             local counts = 'cust:{' .. id .. '}:rules:' .. ARGV[4]
             for _ = 1, nh do
@@ -98,6 +112,16 @@ public struct ScoreStore: Sendable {
             end
             local text = string.format('%.4f', score)
             redis.call('HSET', ckey(id), 'score', text, 'scoreAt', ARGV[3], 'stage', stage)
+            -- A qualified lead: from a qualify rule, or at (or above) the qualifying stage. Once
+            -- qualified, every change is synced to the CRM (reindex below notices it).
+            if qualified == 0 and qrank > 0 and stage ~= 'new' then
+              local si = nil
+              for k, s in ipairs(stages) do if s[1] == stage then si = k end end
+              if (not si) or si >= qrank then qualified = 1 end
+            end
+            if qualified == 1 and redis.call('HSETNX', ckey(id), 'qualifiedAt', ARGV[3]) == 1 then
+              pushTimeline(id, cjson.encode({ at = now, type = 'lead.qualified', data = { stage = stage } }), cap)
+            end
             redis.call('ZADD', 'scores', text, id)
             reindex(id)
             return { 'ok', id, text, stage, current, qualified, applied }

@@ -1,4 +1,5 @@
 import App
+import CRMSync
 import Foundation
 import GatewayCore
 import Logging
@@ -25,13 +26,15 @@ do {
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
     if config.outbound.linkSecret == nil { logger.warning("no outbound.linkSecret: marketing email has no unsubscribe link and is skipped") }
     let scoring = try ScoringService.rules(config: config)
+    let crm = try loadCRMAdapters(config: config)
     let outbound = makeOutbound(config: config, redis: redis, adapters: adapters)
-    let app = buildApplication(config: config, redis: redis, adapters: adapters, outbound: outbound, logger: logger)
+    let app = buildApplication(config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, logger: logger)
     let services = ServiceGroup(
         configuration: .init(
             services: [
                 .init(service: RedisPoolService(pool: redis)), .init(service: app),
                 .init(service: OutboundService(parts: outbound)),
+                .init(service: CRMService(specs: crm, config: config, redis: redis, logger: logger)),
             ] + (scoring.map { [.init(service: ScoringService(redis: redis, rules: $0, timelineCap: config.customers.timelineCap, clock: systemClock))] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -41,6 +44,9 @@ do {
     exit(78)
 } catch let error as AdapterSpecError {
     FileHandle.standardError.write(Data("scrm-gateway: adapter error: \(error)\n".utf8))
+    exit(78)
+} catch let error as CRMSpecError {
+    FileHandle.standardError.write(Data("scrm-gateway: CRM adapter error: \(error)\n".utf8))
     exit(78)
 } catch let error as RedisURLError {
     FileHandle.standardError.write(Data("scrm-gateway: config error at redis.url: \(error)\n".utf8))

@@ -1,4 +1,5 @@
 import App
+import CRMSync
 import Foundation
 import GatewayCore
 import GatewayCrypto
@@ -20,6 +21,8 @@ final class Harness: @unchecked Sendable {
     private let nowMs = NIOLockedValueBox<Int64>(1_790_000_000_000)
     /// The environment the adapter specs are resolved against (fake providers' URLs and keys).
     var adapterEnvironment: [String: String] = [:]
+    /// CRM adapters whose webhooks the app serves.
+    var crm: [CRMAdapterSpec] = []
     /// The harness clock, for everything that must agree with the API on what "now" is.
     var clock: GatewayClock { { [nowMs] in nowMs.withLockedValue { $0 } } }
 
@@ -60,7 +63,7 @@ final class Harness: @unchecked Sendable {
     func builder(_ account: String) -> CallbackBuilder { CallbackBuilder(account: config.account(account)!) }
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = buildApplication(config: config, redis: redis, adapters: try loadAdapters(config: config, environment: adapterEnvironment), clock: { [nowMs] in nowMs.withLockedValue { $0 } })
+        let app = buildApplication(config: config, redis: redis, adapters: try loadAdapters(config: config, environment: adapterEnvironment), crm: crm, clock: { [nowMs] in nowMs.withLockedValue { $0 } })
         try await app.test(.router) { client in try await body(client) }
     }
 

@@ -1,0 +1,184 @@
+import Foundation
+import GatewayCore
+import Yams
+
+/// One `adapters/crm/*.yaml`: which wire style, where, the batch and budget limits, and how a customer
+/// maps onto the CRM's properties (out) and the CRM's changes onto the customer (in). Read with the
+/// environment: `${VAR:-default}` anywhere, `env:NAME` for secrets that must be set.
+public struct CRMAdapterSpec: Sendable {
+    public enum Style: String, Sendable, CaseIterable {
+        /// `POST /crm/v3/objects/contacts/batch/upsert`, `idProperty`, bearer token.
+        case hubspot
+        /// sObject Collections upsert by external id: `PATCH .../composite/sobjects/{object}/{field}`.
+        case salesforce
+        /// A JSON POST signed with HMAC-SHA256 over timestamp + body (`SCRM-Signature`).
+        case webhook
+    }
+
+    public var name: String
+    public var style: Style
+    public var summary: String
+    /// Resolved settings (base_url, token, secret, ...).
+    public var settings: [String: String]
+    /// The CRM property holding our customer id (HubSpot idProperty, Salesforce external id field).
+    public var idProperty: String
+    /// Salesforce object (Lead, Contact) and API version.
+    public var object: String
+    public var apiVersion: String
+    public var batchSize: Int
+    public var maxWaitMs: Int64
+    public var budget: CRMBudget.Limit
+    /// CRM property -> what it holds, in file order.
+    public var fields: [(property: String, source: CRMValueSource)]
+    public var inbound: Inbound
+
+    /// Which CRM properties (HubSpot) or change keys (webhook, Salesforce) change what on our side.
+    public struct Inbound: Sendable {
+        public var stageProperty: String?
+        public var ownerProperty: String?
+        public var tagsProperty: String?
+        /// CRM stage value -> our stage.
+        public var stages: [String: String]
+    }
+
+    public func setting(_ key: String) -> String { settings[key] ?? "" }
+
+    public static let maxBatch: [Style: Int] = [.hubspot: 100, .salesforce: 200, .webhook: 1000]
+}
+
+/// What a mapped CRM property holds, taken from the customer's snapshot.
+public enum CRMValueSource: Sendable, Equatable {
+    /// id, email, phone, unionid, score, stage, tier, owner, tags, qualifiedAt, firstSeenAt,
+    /// lastSeenAt, interactions, consent.email, consent.sms.
+    case builtin(String)
+    /// `profile.<name>` or `field.<name>` (imported custom fields).
+    case field(String)
+    /// `=text`: always this text.
+    case literal(String)
+
+    static let builtins: Set<String> = [
+        "id", "email", "phone", "unionid", "score", "stage", "tier", "owner", "tags", "qualifiedAt", "firstSeenAt", "lastSeenAt",
+        "interactions", "consent.email", "consent.sms",
+    ]
+
+    static func parse(_ text: String, path: String) throws -> CRMValueSource {
+        if text.hasPrefix("=") { return .literal(String(text.dropFirst())) }
+        if builtins.contains(text) { return .builtin(text) }
+        if text.hasPrefix("profile.") || text.hasPrefix("field."), text.split(separator: ".").count == 2 { return .field(text) }
+        throw ConfigError(path: path, reason: "unknown value \(text) (one of \(builtins.sorted().joined(separator: ", ")), profile.<name>, field.<name>, =text)")
+    }
+}
+
+public struct CRMSpecError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let path: String
+    public let reason: String
+    public var description: String { "\(file): \(path.isEmpty ? "<root>" : path): \(reason)" }
+}
+
+public enum CRMAdapterSpecParser {
+    /// Loads the named adapters from `directory` (`<name>.yaml` each).
+    public static func load(directory: String, names: [String], environment: [String: String]) throws -> [CRMAdapterSpec] {
+        try names.map { name in
+            let file = directory + "/" + name + ".yaml"
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                let known = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".yaml") }
+                    .map { String($0.dropLast(5)) }.sorted()
+                throw CRMSpecError(file: file, path: "", reason: "no CRM adapter spec \(name) (known: \(known.joined(separator: ", ")))")
+            }
+            return try parse(yaml: text, file: file, environment: environment, expectedName: name)
+        }
+    }
+
+    public static func parse(yaml: String, file: String, environment: [String: String], expectedName: String? = nil) throws -> CRMAdapterSpec {
+        do {
+            let tree: Any?
+            do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
+            return try spec(ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map(), environment: environment, expectedName: expectedName)
+        } catch let e as ConfigError {
+            throw CRMSpecError(file: file, path: e.path, reason: e.reason)
+        }
+    }
+
+    private static func spec(_ root: ConfigMap, environment: [String: String], expectedName: String?) throws -> CRMAdapterSpec {
+        try root.only(["name", "style", "description", "settings", "id_property", "object", "api_version", "batch", "budget", "fields", "inbound"])
+        let name = try root.string("name")
+        guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy(IdentityInput.isTokenByte) else {
+            throw ConfigError(path: "name", reason: "must be 1 to 64 letters, digits, - or _")
+        }
+        if let expectedName, name != expectedName { throw ConfigError(path: "name", reason: "must match the file name (\(expectedName))") }
+        let style: CRMAdapterSpec.Style = try root.choice("style")
+        var settings = [String: String]()
+        if let s = try root.optionalMap("settings") {
+            for key in s.keys {
+                let raw = try s.string(key)
+                if raw.hasPrefix("env:") {
+                    let v = String(raw.dropFirst(4))
+                    guard let value = environment[v], !value.isEmpty else {
+                        throw ConfigError(path: s.child(key), reason: "environment variable \(v) is not set")
+                    }
+                    settings[key] = value
+                } else {
+                    settings[key] = raw
+                }
+            }
+        }
+        let required: [String] = switch style {
+        case .hubspot, .salesforce: ["base_url", "token"]
+        case .webhook: ["url", "secret"]
+        }
+        for key in required where (settings[key] ?? "").isEmpty {
+            throw ConfigError(path: "settings.\(key)", reason: "is required for style \(style.rawValue)")
+        }
+        for key in ["base_url", "url"] {
+            if let u = settings[key], !(u.hasPrefix("http://") || u.hasPrefix("https://")) {
+                throw ConfigError(path: "settings.\(key)", reason: "must be an http(s) URL")
+            }
+        }
+        let idProperty = try root.string("id_property", default: style == .salesforce ? "SCRM_Id__c" : "scrm_id")
+        let maxBatch = CRMAdapterSpec.maxBatch[style]!
+        var batchSize = maxBatch
+        var maxWait: Int64 = 2_000
+        if let b = try root.optionalMap("batch") {
+            try b.only(["size", "max_wait_ms"])
+            batchSize = try b.int("size", default: maxBatch, range: 1...maxBatch)
+            maxWait = Int64(try b.int("max_wait_ms", default: 2_000, range: 0...600_000))
+        }
+        guard let bm = try root.optionalMap("budget") else { throw ConfigError(path: "budget", reason: "is required (requests per window_ms)") }
+        try bm.only(["requests", "window_ms"])
+        let budget = CRMBudget.Limit(
+            requests: try bm.int("requests", default: 100, range: 1...1_000_000), windowMs: Int64(try bm.int("window_ms", default: 10_000, range: 100...86_400_000)))
+        guard let fm = try root.optionalMap("fields") else { throw ConfigError(path: "fields", reason: "is required (CRM property: value)") }
+        var fields = [(String, CRMValueSource)]()
+        // YAML mappings are unordered once loaded; keys sorted keep the request bytes stable.
+        for key in fm.keys { fields.append((key, try CRMValueSource.parse(try fm.string(key), path: fm.child(key)))) }
+        guard style == .webhook || fields.contains(where: { $0.0 == idProperty && $0.1 == .builtin("id") }) else {
+            throw ConfigError(path: "fields", reason: "must map \(idProperty) (the id_property) to id")
+        }
+        var inbound = CRMAdapterSpec.Inbound(stages: [:])
+        if let i = try root.optionalMap("inbound") {
+            try i.only(["stage", "owner", "tags", "stages"])
+            inbound.stageProperty = try i.optionalString("stage")
+            inbound.ownerProperty = try i.optionalString("owner")
+            inbound.tagsProperty = try i.optionalString("tags")
+            if let s = try i.optionalMap("stages") {
+                for k in s.keys {
+                    let v = try s.string(k)
+                    guard !v.isEmpty, v.utf8.allSatisfy(IdentityInput.isTokenByte) else {
+                        throw ConfigError(path: s.child(k), reason: "must be a stage name (letters, digits, - or _)")
+                    }
+                    inbound.stages[k] = v
+                }
+            }
+        }
+        if style == .hubspot, (inbound.stageProperty != nil || inbound.ownerProperty != nil || inbound.tagsProperty != nil),
+            (settings["webhook_secret"] ?? "").isEmpty
+        {
+            throw ConfigError(path: "settings.webhook_secret", reason: "is required to verify HubSpot's webhooks (inbound is set)")
+        }
+        return CRMAdapterSpec(
+            name: name, style: style, summary: try root.string("description", default: ""), settings: settings, idProperty: idProperty,
+            object: try root.string("object", default: "Lead"), apiVersion: try root.string("api_version", default: "v60.0"),
+            batchSize: batchSize, maxWaitMs: maxWait, budget: budget, fields: fields, inbound: inbound)
+    }
+}

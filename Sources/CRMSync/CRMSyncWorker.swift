@@ -1,0 +1,131 @@
+import Foundation
+import GatewayCore
+import HTTPTransport
+import Logging
+import Metrics
+import RedisClient
+import Store
+
+/// Syncs one CRM adapter: a feeder moves `stream:crm` changes into the adapter's coalescing queue, and
+/// `concurrency` senders each take a slot from the shared budget, then a due batch, send it and record
+/// the answer per customer. A slot taken when no batch was due is given back.
+public final class CRMSyncWorker: Sendable {
+    public let spec: CRMAdapterSpec
+    let wire: CRMWire
+    let outbox: CRMOutbox
+    let budget: CRMBudget
+    let transport: HTTPTransport
+    let settings: GatewayConfig.CRM
+    let logger: Logger
+    let clock: @Sendable () -> Int64
+    let consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+
+    public init(
+        spec: CRMAdapterSpec, redis: RedisPool, transport: HTTPTransport, settings: GatewayConfig.CRM, logger: Logger,
+        clock: @escaping @Sendable () -> Int64
+    ) {
+        self.spec = spec
+        wire = CRMWire(spec: spec)
+        outbox = CRMOutbox(redis: redis, adapter: spec.name)
+        budget = CRMBudget(redis: redis, adapter: spec.name, limit: spec.budget)
+        self.transport = transport
+        self.settings = settings
+        self.logger = logger
+        self.clock = clock
+    }
+
+    var policy: CRMOutbox.RetryPolicy {
+        CRMOutbox.RetryPolicy(maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs, capMs: settings.retryCapMs)
+    }
+
+    /// Runs until cancelled.
+    public func run() async {
+        try? await outbox.prepare()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.feedLoop() }
+            for _ in 0..<max(settings.concurrency, 0) { group.addTask { await self.sendLoop() } }
+        }
+    }
+
+    func feedLoop() async {
+        while !Task.isCancelled {
+            do {
+                if try await outbox.feed(consumer: consumer, maxWaitMs: spec.maxWaitMs) == 0 { try await Task.sleep(for: .milliseconds(100)) }
+            } catch is CancellationError {
+                return
+            } catch {
+                try? await Task.sleep(for: .milliseconds(500))  // Redis away: entries stay pending
+            }
+        }
+    }
+
+    func sendLoop() async {
+        while !Task.isCancelled {
+            do {
+                let waitMs = try await step()
+                if waitMs > 0 { try await Task.sleep(for: .milliseconds(waitMs)) }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("crm sync", metadata: ["adapter": "\(spec.name)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    /// One budget slot, one batch if one is due; returns how long to wait before the next step.
+    public func step() async throws -> Int64 {
+        let slot = try await budget.acquire()
+        let token = UUID().uuidString
+        switch try await outbox.take(size: spec.batchSize, leaseMs: Int64(settings.leaseSeconds) * 1000, recent: settings.recentInteractions, token: token) {
+        case .wait(let ms):
+            try await budget.refund(slot)
+            return ms
+        case .batch(let token, let snapshots):
+            try await send(snapshots.map(CRMRecord.init), token: token)
+            return 0
+        }
+    }
+
+    func send(_ records: [CRMRecord], token: String) async throws {
+        let request = wire.request(records, token: token, nowMs: clock())
+        let outcome: CRMBatchOutcome
+        do {
+            let response = try await transport.send(request)
+            try await outbox.noteCall()
+            if let remaining = response.header("X-HubSpot-RateLimit-Remaining").flatMap({ Int($0) }) {
+                try await budget.observe(remaining: remaining, intervalMs: response.header("X-HubSpot-RateLimit-Interval-Milliseconds").flatMap { Int64($0) })
+            }
+            outcome = wire.outcome(response, records: records)
+        } catch let e as TransportError {
+            outcome = .retry("transport: \(e)")
+        }
+        var results = [(customer: String, seq: Int64, result: CRMOutbox.Result)]()
+        switch outcome {
+        case .answered(let map):
+            for r in records {
+                switch map[r.customer] {
+                case .ok(let recordId)?: results.append((r.customer, r.seq, .synced(recordId: recordId)))
+                case .refused(let code, let message)?: results.append((r.customer, r.seq, .failed(code: code, message: message)))
+                case nil: results.append((r.customer, r.seq, .retry(reason: "not_answered")))
+                }
+            }
+            let refused = results.filter { if case .failed = $0.result { return true } else { return false } }
+            if let first = refused.first, case .failed(let code, let message) = first.result {
+                try await outbox.noteError("\(refused.count) record(s) refused, e.g. \(first.customer): \(code) \(message)", nowMs: clock(), throttled: false)
+            }
+            Counter(label: "scrm_crm_calls_total", dimensions: [("adapter", spec.name), ("result", "answered")]).increment()
+        case .throttled(let after, let detail):
+            try await budget.pause(ms: after ?? spec.budget.windowMs)
+            try await outbox.noteError("throttled: \(detail)", nowMs: clock(), throttled: true)
+            results = records.map { ($0.customer, $0.seq, .hold(reason: "throttled")) }
+            Counter(label: "scrm_crm_calls_total", dimensions: [("adapter", spec.name), ("result", "throttled")]).increment()
+        case .retry(let reason):
+            try await outbox.noteError(reason, nowMs: clock(), throttled: false)
+            results = records.map { ($0.customer, $0.seq, .retry(reason: String(reason.prefix(200)))) }
+            Counter(label: "scrm_crm_calls_total", dimensions: [("adapter", spec.name), ("result", "retry")]).increment()
+        }
+        let synced = try await outbox.finish(token: token, results: results, policy: policy, nowMs: clock())
+        Counter(label: "scrm_crm_records_synced_total", dimensions: [("adapter", spec.name)]).increment(by: synced)
+    }
+}
