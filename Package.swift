@@ -108,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "scrm-bench",
             dependencies: [
-                "GatewayCore", "GatewayCrypto", "HTTPTransport", "Outbound", "RedisClient", "Store", "CRMSync", "FakeProviders",
+                "GatewayCore", "GatewayCrypto", "HTTPTransport", "Outbound", "RedisClient", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -22,6 +22,8 @@ public final class FakeCRMState: Sendable {
         var callTimes: [Double] = []
         var nextId = 901
         var outOfOrder = 0
+        var firstServedAt: Int64 = 0
+        var lastServedAt: Int64 = 0
     }
 
     let state = Mutex(State())
@@ -52,6 +54,9 @@ public final class FakeCRMState: Sendable {
                 return (false, 0)
             }
             s.callTimes.append(now)
+            let wall = Int64(Date().timeIntervalSince1970 * 1000)
+            if s.firstServedAt == 0 { s.firstServedAt = wall }
+            s.lastServedAt = wall
             return (true, limit - s.callTimes.count)
         }
     }
@@ -79,7 +84,10 @@ public final class FakeCRMState: Sendable {
 
     public var summary: [String: Any] {
         state.withLock { s in
-            ["records": s.records.count, "calls": s.calls, "throttled": s.throttled, "largestBatch": s.largestBatch, "outOfOrder": s.outOfOrder]
+            [
+                "records": s.records.count, "calls": s.calls, "throttled": s.throttled, "largestBatch": s.largestBatch, "outOfOrder": s.outOfOrder,
+                "writes": s.records.values.map(\.writes).reduce(0, +), "firstServedAt": s.firstServedAt, "lastServedAt": s.lastServedAt,
+            ]
         }
     }
 }

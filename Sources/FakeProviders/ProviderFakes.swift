@@ -10,6 +10,7 @@ public struct ProviderFakes: Sendable {
     public let server: FakeServer
     public let ledger: FakeLedger
     public let wechat: WeChatFake
+    public let hubspot: HubSpotFake
 
     public var baseURL: String { server.baseURL }
 
@@ -20,15 +21,18 @@ public struct ProviderFakes: Sendable {
             "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000fake", "TWILIO_AUTH_TOKEN": "fake-twilio-token", "TWILIO_FROM": "+15017122661",
             "ALIYUN_ACCESS_KEY_ID": "LTAIfake", "ALIYUN_ACCESS_KEY_SECRET": "fake-aliyun-secret", "ALIYUN_SMS_SIGN_NAME": "示例商城",
             "SENDGRID_API_KEY": "SG.fake-key",
+            "SCRM_HUBSPOT_API_BASE": baseURL, "HUBSPOT_TOKEN": "pat-na1-fake", "HUBSPOT_CLIENT_SECRET": "fake-hubspot-app-secret",
         ]
     }
 
     /// Starts the fakes. `twilioPerSecond` makes the Twilio fake answer 429 past that many calls a second;
     /// `twilioDelayMs` makes each of its answers take that long.
-    /// `wechatPageSize`: followers per `user/get` page (WeChat's is 10,000).
-    public static func start(port: Int = 0, twilioPerSecond: Int? = nil, twilioDelayMs: Int = 0, wechatPageSize: Int = 10_000) async throws
-        -> ProviderFakes
-    {
+    /// `wechatPageSize`: followers per `user/get` page (WeChat's is 10,000). `hubspotLimit` calls per
+    /// `hubspotWindowMs` is the HubSpot fake's rolling limit (HubSpot's: 100 per 10 s).
+    public static func start(
+        port: Int = 0, twilioPerSecond: Int? = nil, twilioDelayMs: Int = 0, wechatPageSize: Int = 10_000, hubspotLimit: Int = 100,
+        hubspotWindowMs: Int = 10_000
+    ) async throws -> ProviderFakes {
         let ledger = FakeLedger()
         let wechat = WeChatFake(ledger: ledger, pageSize: wechatPageSize)
         wechat.addAccount(appId: wechatAppId, secret: wechatSecret)
@@ -38,6 +42,8 @@ public struct ProviderFakes: Sendable {
             .add(to: router)
         AliyunSMSFake(ledger: ledger, accessKeyId: "LTAIfake", accessKeySecret: "fake-aliyun-secret").add(to: router)
         SendGridFake(ledger: ledger, apiKey: "SG.fake-key").add(to: router)
+        let hubspot = HubSpotFake(token: "pat-na1-fake", limit: hubspotLimit, windowMs: hubspotWindowMs)
+        hubspot.add(to: router)
         TransportRoutes.add(to: router)
         // What a separate process (a benchmark) needs to check at-most-once: deliveries and distinct
         // recipients per provider.
@@ -51,7 +57,7 @@ public struct ProviderFakes: Sendable {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat)
+        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, hubspot: hubspot)
     }
 
     public func stop() async { await server.stop() }
