@@ -16,14 +16,16 @@ public struct AdminRoutes: Sendable {
     let tokens: AccessTokenManager?
     let campaigns: CampaignRunner?
     let crm: [CRMAdapterSpec]
+    let scoring: ScoringRulesSource?
     let clock: @Sendable () -> Int64
 
     public init(
         config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
         followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, campaigns: CampaignRunner? = nil, crm: [CRMAdapterSpec] = [],
-        clock: @escaping @Sendable () -> Int64
+        scoring: ScoringRulesSource? = nil, clock: @escaping @Sendable () -> Int64
     ) {
         self.crm = crm
+        self.scoring = scoring
         self.campaigns = campaigns
         self.followers = followers
         self.tokens = tokens
@@ -48,6 +50,10 @@ public struct AdminRoutes: Sendable {
         AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters), tokens: tokens).register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)
         AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis), tags: tags, config: config).register(on: group)
+        EventRoutes(
+            store: EventStore(redis: sandbox.redis, timelineCap: config.customers.timelineCap, streamMaxLen: config.streams.inboundMaxLen), clock: clock
+        ).register(on: group)
+        ScoringRoutes(source: scoring).register(on: group)
         CRMRoutes(specs: crm, redis: sandbox.redis, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         if let campaigns {
             CampaignRoutes(config: config, catalog: adapters, store: CampaignStore(redis: sandbox.redis), runner: campaigns, tags: tags, clock: clock)

@@ -130,6 +130,73 @@ enum OpenAPIDocument {
                 "200": { description: "{name, changed, unknown}" }
                 "400": { $ref: "#/components/responses/Error" }
                 "404": { $ref: "#/components/responses/Error" }
+          /events:
+            post:
+              summary: Record up to 1,000 interactions from other channels; scored like webhooks
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [events]
+                      properties:
+                        events:
+                          type: array
+                          maxItems: 1000
+                          items:
+                            type: object
+                            required: [type]
+                            properties:
+                              type: { type: string, description: "dotted name, e.g. web.form_submit, live.watch (not event.*, message.*, customer.*)" }
+                              identities: { type: array, items: { type: object, properties: { type: { type: string }, value: { type: string }, account: { type: string } } } }
+                              identity: { type: object, description: one identity (instead of identities) }
+                              customer: { type: string, description: a customer id (instead of identities) }
+                              at: { description: "ISO 8601 with offset, or ms since the epoch; default now" }
+                              data: { type: object, description: "at most 50 scalar fields; scoring rules read them (when: data / atLeast)" }
+                              id: { type: string, description: "client event id: a second delivery is recorded once" }
+              responses:
+                "200": { description: "{recorded, duplicates, results: [{customer, created} | {customer, duplicate} | {error: unknown_customer}]}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "413": { $ref: "#/components/responses/Error" }
+          /scoring/reload:
+            post:
+              summary: Read the scoring rules file again (other processes pick edits up by themselves within seconds)
+              responses:
+                "200": { description: "{file, rules, stages, tiers, qualifyAt}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /crm:
+            get:
+              summary: CRM sync status per adapter
+              responses:
+                "200": { description: "{adapters: [{adapter, style, queue: {waiting, inFlight, retrying}, budget: {requests, windowMs, used}, batchSize, synced, deadLettered, calls, throttled, lastSuccessAt, lastError, lastErrorAt}]}" }
+          /customers/{id}/crm:
+            get:
+              summary: The customer's sync with each CRM adapter
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { description: "{customerId, crm: [{adapter, state: synced|waiting|in_flight|retrying|failed|never, recordId, syncedAt, snapshots, syncedSnapshot, attempts, lastError}]}" }
+          /crm/{adapter}/resync:
+            post:
+              summary: Queue customers for the adapter again (their current state is sent)
+              parameters: [{ name: adapter, in: path, required: true, schema: { type: string } }]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: { type: object, required: [customers], properties: { customers: { type: array, items: { type: string } } } }
+              responses:
+                "202": { description: "{queued}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+          /crm/{adapter}/dead-letters/replay:
+            post:
+              summary: Queue every customer the adapter dead-lettered again, and clear those dead letters
+              parameters: [{ name: adapter, in: path, required: true, schema: { type: string } }]
+              responses:
+                "202": { description: "{replayed}" }
+                "404": { $ref: "#/components/responses/Error" }
           /audiences/preview:
             post:
               summary: Count an audience and sample it (evaluated in Redis; nothing stored)

@@ -23,7 +23,7 @@ public func loadAdapters(config: GatewayConfig, environment: [String: String] = 
 
 /// Builds the gateway: wiring only. Tests pass their own Redis and clock; the caller owns the pool.
 public func buildApplication(
-    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts? = nil, crm: [CRMAdapterSpec] = [],
+    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts? = nil, crm: [CRMAdapterSpec] = [], scoring: ScoringRulesSource? = nil,
     clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway")
 ) -> some ApplicationProtocol {
     let outbound = outbound ?? makeOutbound(config: config, redis: redis, adapters: adapters, clock: clock)
@@ -74,7 +74,7 @@ public func buildApplication(
     }
     AdminRoutes(
         config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
-        tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, clock: clock
+        tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, clock: clock
     ).register(on: router)
 
     return Application(

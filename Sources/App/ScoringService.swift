@@ -12,7 +12,9 @@ import Store
 /// entries are taken over after a minute.
 public struct ScoringService: Service {
     let redis: RedisPool
-    let rules: ScoringRules
+    /// The rules in force (reloaded from `source` when its file changes).
+    let rules: @Sendable () -> ScoringRules
+    let source: ScoringRulesSource?
     let store: ScoreStore
     let clock: @Sendable () -> Int64
     let consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
@@ -20,9 +22,25 @@ public struct ScoringService: Service {
 
     public init(redis: RedisPool, rules: ScoringRules, timelineCap: Int, clock: @escaping @Sendable () -> Int64) {
         self.redis = redis
-        self.rules = rules
+        self.rules = { rules }
+        self.source = nil
         self.store = ScoreStore(redis: redis, timelineCap: timelineCap)
         self.clock = clock
+    }
+
+    /// Scores with the rules of `source`, picking up edits of its file within seconds.
+    public init(redis: RedisPool, source: ScoringRulesSource, timelineCap: Int, clock: @escaping @Sendable () -> Int64) {
+        self.redis = redis
+        self.rules = { source.current }
+        self.source = source
+        self.store = ScoreStore(redis: redis, timelineCap: timelineCap)
+        self.clock = clock
+    }
+
+    /// The rules file the config names, reloadable; nil when scoring is off.
+    public static func source(config: GatewayConfig) throws -> ScoringRulesSource? {
+        guard let path = config.scoringRules else { return nil }
+        return try ScoringRulesSource(path: path)
     }
 
     /// Loads the rules the config names; nil when scoring is off. Throws `ConfigError` for a bad file.
@@ -40,7 +58,12 @@ public struct ScoringService: Service {
     public func loop() async {
         _ = try? await redis.send("XGROUP", "CREATE", Keys.inboundStream, Self.group, "0", "MKSTREAM")
         var lastReclaim = ContinuousClock.now - .seconds(60)
+        var lastFileCheck = ContinuousClock.now
         while !Task.isCancelled {
+            if let source, ContinuousClock.now - lastFileCheck > .seconds(2) {
+                lastFileCheck = ContinuousClock.now
+                if source.reloadIfChanged() { Counter(label: "scrm_scoring_rules_reloaded_total").increment() }
+            }
             do {
                 var raw = try await redis.send(["XREADGROUP", "GROUP", Self.group, consumer, "COUNT", "200", "STREAMS", Keys.inboundStream, ">"])
                     .array?.first?.array?.last?.array ?? []
@@ -72,6 +95,7 @@ public struct ScoringService: Service {
         if case .object(let o)? = JSONValue.parse(Array((f["payload"] ?? "").utf8)) {
             for (k, v) in o { if let s = v.scalarText { payload[k] = s } }
         }
+        let rules = self.rules()
         let hits = rules.matches(type: type, payload: payload)
         guard !hits.isEmpty else {
             if type != "customer.merged" { try await store.touch(customer: customer) }

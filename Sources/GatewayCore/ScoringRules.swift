@@ -38,6 +38,10 @@ public struct ScoringRules: Sendable, Equatable {
         case keyword(String)
         /// The URL (`EventKey` of VIEW) starts with this.
         case urlPrefix(String)
+        /// An API event's `data.<key>` equals this (e.g. form: pricing).
+        case data(key: String, value: String)
+        /// An API event's `data.<key>` is a number at least this (e.g. minutes watched).
+        case atLeast(key: String, value: Double)
     }
 
     public struct Stage: Sendable, Equatable {
@@ -50,7 +54,29 @@ public struct ScoringRules: Sendable, Equatable {
         }
     }
 
+    /// A value tier: the first whose conditions all hold is the customer's (`tier:<name>` in audiences).
+    public struct Tier: Sendable, Equatable {
+        public var name: String
+        public var minScore: Double?
+        /// The stage is one of these (empty = any).
+        public var stages: [String]
+        /// The customer has all of these tags.
+        public var tags: [String]
+        /// `profile.<key>` equals the value, for each.
+        public var profile: [String: String]
+
+        public init(name: String, minScore: Double? = nil, stages: [String] = [], tags: [String] = [], profile: [String: String] = [:]) {
+            self.name = name
+            self.minScore = minScore
+            self.stages = stages
+            self.tags = tags
+            self.profile = profile
+        }
+    }
+
     public var rules: [Rule] = []
+    /// In order; recomputed whenever the customer is scored.
+    public var tiers: [Tier] = []
     /// Ascending thresholds; below the first, the stage is `new`.
     public var stages: [Stage] = []
     /// Scores halve after this many days without points; 0 = no decay.
@@ -83,8 +109,20 @@ public struct ScoringRules: Sendable, Equatable {
                 return (payload["Content"] ?? "").range(of: w, options: [.caseInsensitive]) != nil
             case .urlPrefix(let p):
                 return eventKey.hasPrefix(p)
+            case .data(let k, let v):
+                return payload[k] == v
+            case .atLeast(let k, let v):
+                return (payload[k].flatMap(Double.init) ?? -Double.infinity) >= v
             }
         }
+    }
+
+    /// The tier a customer is in (mirrored in the scoring script), nil when none matches.
+    public func tier(score: Double, stage: String, tags: Set<String>, fields: [String: String]) -> String? {
+        tiers.first { t in
+            (t.minScore.map { score >= $0 } ?? true) && (t.stages.isEmpty || t.stages.contains(stage)) && t.tags.allSatisfy(tags.contains)
+                && t.profile.allSatisfy { fields["profile." + $0.key] == $0.value }
+        }?.name
     }
 
     /// `score` decayed from `fromMs` to `toMs` by the half-life.
@@ -111,7 +149,7 @@ public struct ScoringRules: Sendable, Equatable {
         let tree: Any?
         do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: path, reason: "not valid YAML: \(error)") }
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: nil).map()
-        try root.only(["halfLifeDays", "stages", "qualifyAt", "rules"])
+        try root.only(["halfLifeDays", "stages", "qualifyAt", "tiers", "rules"])
         var r = ScoringRules()
         if root.has("halfLifeDays") { r.halfLifeDays = try root.double("halfLifeDays", range: 0...3650) }
         for node in try root.optionalList("stages") ?? [] {
@@ -137,6 +175,22 @@ public struct ScoringRules: Sendable, Equatable {
         } else if r.stages.contains(where: { $0.name == "MQL" }) {
             r.qualifyStage = "MQL"
         }
+        for node in try root.optionalList("tiers") ?? [] {
+            let m = try node.map()
+            try m.only(["name", "minScore", "stages", "tags", "profile"])
+            let name = try m.string("name")
+            guard !name.isEmpty, name.count <= 32, name.utf8.allSatisfy(IdentityInput.isTokenByte) else {
+                throw ConfigError(path: m.child("name"), reason: "must be letters, digits, - or _")
+            }
+            guard !r.tiers.contains(where: { $0.name == name }) else { throw ConfigError(path: m.child("name"), reason: "\(name) appears twice") }
+            var tier = Tier(name: name)
+            if m.has("minScore") { tier.minScore = try m.double("minScore", range: -1e9...1e9) }
+            tier.stages = try m.scalarList("stages") ?? []
+            tier.tags = try m.scalarList("tags") ?? []
+            for (i, t) in tier.tags.enumerated() where !TagName.isValid(t) { throw ConfigError(path: m.child("tags") + "[\(i)]", reason: TagName.rule) }
+            if let p = try m.optionalMap("profile") { for k in p.keys { tier.profile[k] = try p.string(k) } }
+            r.tiers.append(tier)
+        }
         for node in try root.optionalList("rules") ?? [] {
             let m = try node.map()
             try m.only(["id", "on", "when", "points", "maxPerDay", "tags", "qualify"])
@@ -149,11 +203,23 @@ public struct ScoringRules: Sendable, Equatable {
             }
             var condition: Condition?
             if let w = try m.optionalMap("when") {
-                try w.only(["scene", "key", "keyword", "urlPrefix"])
-                guard w.keys.count == 1, let k = w.keys.first else { throw ConfigError(path: w.path, reason: "give exactly one of scene, key, keyword, urlPrefix") }
-                let v = try w.string(k)
-                guard !v.isEmpty else { throw ConfigError(path: w.child(k), reason: "must not be empty") }
-                condition = k == "scene" ? .scene(v) : k == "key" ? .key(v) : k == "keyword" ? .keyword(v) : .urlPrefix(v)
+                try w.only(["scene", "key", "keyword", "urlPrefix", "data", "atLeast"])
+                guard w.keys.count == 1, let k = w.keys.first else {
+                    throw ConfigError(path: w.path, reason: "give exactly one of scene, key, keyword, urlPrefix, data, atLeast")
+                }
+                if k == "data" || k == "atLeast" {
+                    guard let d = try w.optionalMap(k) else { throw ConfigError(path: w.child(k), reason: "must be a mapping") }
+                    guard d.keys.count == 1, let field = d.keys.first else { throw ConfigError(path: d.path, reason: "give one field: value") }
+                    if k == "data" {
+                        condition = .data(key: field, value: try d.string(field))
+                    } else {
+                        condition = .atLeast(key: field, value: try d.double(field, range: -1e12...1e12))
+                    }
+                } else {
+                    let v = try w.string(k)
+                    guard !v.isEmpty else { throw ConfigError(path: w.child(k), reason: "must not be empty") }
+                    condition = k == "scene" ? .scene(v) : k == "key" ? .key(v) : k == "keyword" ? .keyword(v) : .urlPrefix(v)
+                }
             }
             let tags = try m.scalarList("tags") ?? []
             for (i, t) in tags.enumerated() where !TagName.isValid(t) {

@@ -26,7 +26,12 @@ public struct ScoreStore: Sendable {
     public func apply(customer: String, interaction: String, hits: [ScoringRules.Rule], rules: ScoringRules, nowMs: Int64) async throws -> Outcome {
         var args = [customer, interaction, String(nowMs), String(Self.beijingDay(nowMs)), String(Int64(rules.halfLifeDays * 86_400_000))]
         args += [String(rules.stages.count)] + rules.stages.flatMap { [$0.name, String($0.minScore)] }
-        args += [String(timelineCap), String(rules.qualifyRank), String(hits.count)]
+        args += [String(timelineCap), String(rules.qualifyRank), String(rules.tiers.count)]
+        for t in rules.tiers {
+            args += [t.name, t.minScore.map { String($0) } ?? "", String(t.stages.count)] + t.stages + [String(t.tags.count)] + t.tags
+            args += [String(t.profile.count)] + t.profile.sorted { $0.key < $1.key }.flatMap { ["profile." + $0.key, $0.value] }
+        }
+        args += [String(hits.count)]
         for h in hits { args += [h.id, String(h.points), String(h.maxPerDay ?? 0), h.qualify ? "1" : "0", String(h.tags.count)] + h.tags }
         let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
         switch r.first?.string {
@@ -72,8 +77,24 @@ public struct ScoreStore: Sendable {
             i = i + 1 + 2 * #stages
             local cap = tonumber(ARGV[i])
             local qrank = tonumber(ARGV[i + 1])
-            local nh = tonumber(ARGV[i + 2])
+            local tiers = {}
+            local nt = tonumber(ARGV[i + 2])
             i = i + 3
+            for k = 1, nt do
+              local t = { name = ARGV[i], min = tonumber(ARGV[i + 1]) }
+              local ns = tonumber(ARGV[i + 2])
+              t.stages = { unpack(ARGV, i + 3, i + 2 + ns) }
+              i = i + 3 + ns
+              local ntg = tonumber(ARGV[i])
+              t.tags = { unpack(ARGV, i + 1, i + ntg) }
+              i = i + 1 + ntg
+              local np = tonumber(ARGV[i])
+              t.profile = { unpack(ARGV, i + 1, i + 2 * np) }
+              i = i + 1 + 2 * np
+              tiers[k] = t
+            end
+            local nh = tonumber(ARGV[i])
+            i = i + 1
             local applied, qualified = {}, 0
             local counts = 'cust:{' .. id .. '}:rules:' .. ARGV[4]
             for _ = 1, nh do
@@ -118,6 +139,21 @@ public struct ScoreStore: Sendable {
               local si = nil
               for k, s in ipairs(stages) do if s[1] == stage then si = k end end
               if (not si) or si >= qrank then qualified = 1 end
+            end
+            -- The value tier, as ScoringRules.tier: the first whose conditions all hold.
+            if #tiers > 0 then
+              local tier = nil
+              for _, t in ipairs(tiers) do
+                local ok = (not t.min) or score >= t.min
+                if ok and #t.stages > 0 then
+                  ok = false
+                  for _, s in ipairs(t.stages) do if s == stage then ok = true end end
+                end
+                for _, tg in ipairs(t.tags) do if ok and redis.call('SISMEMBER', tagskey(id), tg) == 0 then ok = false end end
+                for k = 1, #t.profile, 2 do if ok and redis.call('HGET', ckey(id), t.profile[k]) ~= t.profile[k + 1] then ok = false end end
+                if ok then tier = t.name; break end
+              end
+              if tier then redis.call('HSET', ckey(id), 'tier', tier) else redis.call('HDEL', ckey(id), 'tier') end
             end
             if qualified == 1 and redis.call('HSETNX', ckey(id), 'qualifiedAt', ARGV[3]) == 1 then
               pushTimeline(id, cjson.encode({ at = now, type = 'lead.qualified', data = { stage = stage } }), cap)

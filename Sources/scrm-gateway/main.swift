@@ -25,17 +25,17 @@ do {
         "adapters": .stringConvertible(adapters.adapters.keys.sorted())])
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
     if config.outbound.linkSecret == nil { logger.warning("no outbound.linkSecret: marketing email has no unsubscribe link and is skipped") }
-    let scoring = try ScoringService.rules(config: config)
+    let scoring = try ScoringService.source(config: config)
     let crm = try loadCRMAdapters(config: config)
     let outbound = makeOutbound(config: config, redis: redis, adapters: adapters)
-    let app = buildApplication(config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, logger: logger)
+    let app = buildApplication(config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, logger: logger)
     let services = ServiceGroup(
         configuration: .init(
             services: [
                 .init(service: RedisPoolService(pool: redis)), .init(service: app),
                 .init(service: OutboundService(parts: outbound)),
                 .init(service: CRMService(specs: crm, config: config, redis: redis, logger: logger)),
-            ] + (scoring.map { [.init(service: ScoringService(redis: redis, rules: $0, timelineCap: config.customers.timelineCap, clock: systemClock))] } ?? []),
+            ] + (scoring.map { [.init(service: ScoringService(redis: redis, source: $0, timelineCap: config.customers.timelineCap, clock: systemClock))] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await services.run()

@@ -23,6 +23,8 @@ final class Harness: @unchecked Sendable {
     var adapterEnvironment: [String: String] = [:]
     /// CRM adapters whose webhooks the app serves.
     var crm: [CRMAdapterSpec] = []
+    /// The reloadable scoring rules the admin API serves.
+    var scoring: ScoringRulesSource?
     /// The harness clock, for everything that must agree with the API on what "now" is.
     var clock: GatewayClock { { [nowMs] in nowMs.withLockedValue { $0 } } }
 
@@ -63,7 +65,7 @@ final class Harness: @unchecked Sendable {
     func builder(_ account: String) -> CallbackBuilder { CallbackBuilder(account: config.account(account)!) }
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = buildApplication(config: config, redis: redis, adapters: try loadAdapters(config: config, environment: adapterEnvironment), crm: crm, clock: { [nowMs] in nowMs.withLockedValue { $0 } })
+        let app = buildApplication(config: config, redis: redis, adapters: try loadAdapters(config: config, environment: adapterEnvironment), crm: crm, scoring: scoring, clock: { [nowMs] in nowMs.withLockedValue { $0 } })
         try await app.test(.router) { client in try await body(client) }
     }
 

@@ -23,6 +23,31 @@ final class ScoringRulesTests: XCTestCase {
         XCTAssertEqual(r.matches(type: "message.text", payload: ["Content": "hello"]).map(\.id), ["message"])
     }
 
+    func test_eventConditions_tiers_andQualifyStage() throws {
+        let r = try shipped()
+        XCTAssertEqual(r.qualifyStage, "MQL")
+        XCTAssertEqual(r.qualifyRank, 2)
+        XCTAssertEqual(r.matches(type: "web.form_submit", payload: ["form": "pricing"]).map(\.id), ["pricing-form"])
+        XCTAssertEqual(r.matches(type: "web.form_submit", payload: ["form": "careers"]).map(\.id), [])
+        XCTAssertEqual(r.matches(type: "live.watch", payload: ["minutes": "30"]).map(\.id), ["live-30min"])
+        XCTAssertEqual(r.matches(type: "live.watch", payload: ["minutes": "29.5"]).map(\.id), [])
+        XCTAssertEqual(r.matches(type: "live.watch", payload: ["minutes": "lots"]).map(\.id), [])
+        XCTAssertEqual(r.tier(score: 90, stage: "MQL", tags: [], fields: [:]), "A")
+        XCTAssertEqual(r.tier(score: 90, stage: "engaged", tags: [], fields: [:]), "B", "A needs a qualified stage")
+        XCTAssertEqual(r.tier(score: 20, stage: "engaged", tags: [], fields: [:]), "C")
+        XCTAssertEqual(r.tier(score: 0, stage: "new", tags: [], fields: [:]), "D")
+        let vip = try ScoringRules.load(yaml: "tiers:\n  - { name: A, tags: [vip], profile: { city: Shanghai } }\n")
+        XCTAssertEqual(vip.tier(score: 0, stage: "new", tags: ["vip"], fields: ["profile.city": "Shanghai"]), "A")
+        XCTAssertNil(vip.tier(score: 0, stage: "new", tags: ["vip"], fields: ["profile.city": "Beijing"]))
+        XCTAssertNil(vip.qualifyStage, "no MQL stage, no qualifyAt: only qualify rules qualify")
+        XCTAssertThrowsError(try ScoringRules.load(yaml: "stages: [{ name: warm, minScore: 5 }]\nqualifyAt: hot\n")) { e in
+            XCTAssertEqual((e as? ConfigError)?.path, "qualifyAt")
+        }
+        XCTAssertThrowsError(try ScoringRules.load(yaml: "rules:\n  - { id: x, on: web.visit, points: 1, when: { atLeast: { minutes: many } } }\n")) { e in
+            XCTAssertEqual((e as? ConfigError)?.path, "rules[0].when.atLeast.minutes")
+        }
+    }
+
     func test_decay_halvesPerHalfLife() throws {
         let r = try shipped()
         let day: Int64 = 86_400_000

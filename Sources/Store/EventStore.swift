@@ -1,0 +1,116 @@
+import GatewayCore
+import RedisClient
+
+/// Interactions from outside WeChat (a web form, a download, live-stream watch time, an event check-in),
+/// recorded like webhook ones: on the customer's timeline and on `stream:inbound`, where the scoring
+/// worker scores them. A customer is found by any of the event's identities (or its id); identities
+/// not seen before create one; an event whose identities belong to two customers merges them.
+public struct EventStore: Sendable {
+    let redis: RedisPool
+    let timelineCap: Int
+    let streamMaxLen: Int
+
+    public init(redis: RedisPool, timelineCap: Int, streamMaxLen: Int) {
+        self.redis = redis
+        self.timelineCap = timelineCap
+        self.streamMaxLen = streamMaxLen
+    }
+
+    public struct Event: Sendable {
+        /// The client's id for the event: a second delivery with the same id is recorded once.
+        public var id: String?
+        public var customer: String?
+        public var identities: [Identity]
+        public var type: String
+        public var atMs: Int64
+        /// A JSON object of scalars (the `data` of the timeline entry and the scoring payload).
+        public var data: JSONValue
+
+        public init(id: String?, customer: String?, identities: [Identity], type: String, atMs: Int64, data: JSONValue) {
+            self.id = id
+            self.customer = customer
+            self.identities = identities
+            self.type = type
+            self.atMs = atMs
+            self.data = data
+        }
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case recorded(customer: String, created: Bool)
+        case duplicate(customer: String)
+        /// The event named a customer id that does not exist.
+        case unknownCustomer
+    }
+
+    /// Records a batch in one script (all or nothing).
+    public func record(_ events: [Event], nowMs: Int64) async throws -> [Outcome] {
+        var args = [String(nowMs), String(timelineCap), String(streamMaxLen)]
+        for e in events {
+            let entry = JSONValue.object(["at": .int(e.atMs), "type": .string(e.type), "data": e.data]).text
+            args += [e.id ?? "", e.customer ?? "", CustomerID.make(milliseconds: nowMs), e.type, String(e.atMs), entry, e.data.text]
+            args += [String(e.identities.count)] + e.identities.map(\.storageForm)
+        }
+        let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
+        return r.map { v in
+            let parts = v.strings
+            switch parts.first {
+            case "new": return .recorded(customer: parts[1], created: true)
+            case "ok": return .recorded(customer: parts[1], created: false)
+            case "dup": return .duplicate(customer: parts.count > 1 ? parts[1] : "")
+            default: return .unknownCustomer
+            }
+        }
+    }
+
+    static let script = RedisScript(
+        name: "record_events",
+        source: LuaCustomerLibrary.source + "\n" + #"""
+            local now, cap, streamMax = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+            local out = {}
+            local i = 4
+            while i <= #ARGV do
+              local eid, cust, newId, etype, at, entry, data = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+              local n = tonumber(ARGV[i + 7])
+              local idents = { unpack(ARGV, i + 8, i + 7 + n) }
+              i = i + 8 + n
+              local seen = eid ~= '' and redis.call('GET', 'evt:' .. eid)
+              if seen then
+                out[#out + 1] = { 'dup', seen }
+              else
+                local id, created = nil, false
+                if cust ~= '' then
+                  local live
+                  id, live = resolveLive(cust)
+                  if not live then id = nil end
+                else
+                  for _, ident in ipairs(idents) do
+                    local owner = redis.call('GET', 'idx:' .. ident)
+                    if owner then
+                      local o, live = resolveLive(owner)
+                      if live then id = o; break end
+                    end
+                  end
+                  if not id then
+                    id = newId
+                    create(id, now, idents[1])
+                    created = true
+                  end
+                end
+                if not id then
+                  out[#out + 1] = { 'unknown' }
+                else
+                  for _, ident in ipairs(idents) do id = bind(id, ident, now, cap, streamMax) end
+                  if eid ~= '' then redis.call('SET', 'evt:' .. eid, id, 'EX', 604800) end
+                  local last = tonumber(redis.call('HGET', ckey(id), 'lastSeenAt') or '0')
+                  if tonumber(at) > last then redis.call('HSET', ckey(id), 'lastSeenAt', at) end
+                  pushTimeline(id, entry, cap)
+                  redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', etype, 'customer', id, 'payload', data, 'at', at, 'source', 'api')
+                  reindex(id)
+                  out[#out + 1] = { created and 'new' or 'ok', id }
+                end
+              end
+            end
+            return out
+            """#)
+}
