@@ -22,6 +22,8 @@ public struct CRMService: Service {
     }
 
     public func run() async throws {
+        // A service group treats a service that returns as failed: with nothing to sync, just wait.
+        guard !workers.isEmpty else { return try await gracefulShutdown() }
         try await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 for w in workers { group.addTask { await w.run() } }
