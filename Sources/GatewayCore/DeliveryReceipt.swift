@@ -23,14 +23,23 @@ public struct DeliveryReceipt: Sendable, Equatable {
         public let state: String
     }
 
+    /// The recipient opened the message or clicked a link in it: an interaction of its customer
+    /// (`email.open`, `email.click` on stream:inbound, scored by the rules).
+    public struct Engagement: Sendable, Equatable {
+        public let kind: String
+        public let url: String?
+    }
+
     public var lookup: Lookup?
     public var outcome: Outcome
     public var optOut: OptOut?
+    public var engagement: Engagement?
 
-    public init(lookup: Lookup?, outcome: Outcome, optOut: OptOut? = nil) {
+    public init(lookup: Lookup?, outcome: Outcome, optOut: OptOut? = nil, engagement: Engagement? = nil) {
         self.lookup = lookup
         self.outcome = outcome
         self.optOut = optOut
+        self.engagement = engagement
     }
 }
 
@@ -91,6 +100,8 @@ public enum ReceiptFormats {
                 return DeliveryReceipt(lookup: lookup, outcome: .failed(reason: "dropped: " + (o["reason"]?.scalarText ?? "")))
             case "spamreport": return DeliveryReceipt(lookup: lookup, outcome: .none, optOut: optOut("complained"))
             case "unsubscribe", "group_unsubscribe": return DeliveryReceipt(lookup: lookup, outcome: .none, optOut: optOut("unsubscribed"))
+            case "open": return DeliveryReceipt(lookup: lookup, outcome: .none, engagement: .init(kind: "open", url: nil))
+            case "click": return DeliveryReceipt(lookup: lookup, outcome: .none, engagement: .init(kind: "click", url: o["url"]?.scalarText))
             default: return DeliveryReceipt(lookup: lookup, outcome: .none)
             }
         }

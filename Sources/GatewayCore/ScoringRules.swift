@@ -108,7 +108,7 @@ public struct ScoringRules: Sendable, Equatable {
             case .keyword(let w):
                 return (payload["Content"] ?? "").range(of: w, options: [.caseInsensitive]) != nil
             case .urlPrefix(let p):
-                return eventKey.hasPrefix(p)
+                return (payload["url"] ?? eventKey).hasPrefix(p)
             case .data(let k, let v):
                 return payload[k] == v
             case .atLeast(let k, let v):

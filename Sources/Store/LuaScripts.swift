@@ -68,7 +68,12 @@ enum LuaScripts {
             local id, live = resolveLive(ARGV[1])
             if not live then return { 'notfound' } end
             local win, lose, how = bind(id, ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5])
-            if how ~= 'exists' then pushTimeline(win, ARGV[6], tonumber(ARGV[4])) end
+            if how ~= 'exists' then
+              pushTimeline(win, ARGV[6], tonumber(ARGV[4]))
+              -- An interaction too: binding a phone or email can score (identity.bound, data.type).
+              redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', ARGV[5], '*', 'type', 'identity.bound', 'customer', win,
+                'payload', cjson.encode({ type = string.match(ARGV[2], '^(%w+):') }), 'at', ARGV[3])
+            end
             reindex(win)
             return { how, win, lose or '' }
             """#)

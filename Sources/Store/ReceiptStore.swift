@@ -28,7 +28,10 @@ public struct ReceiptStore: Sendable {
             case .failed(let reason): outcome = ("failed", reason)
             case .none: outcome = ("none", "")
             }
-            let reply = try await redis.eval(Self.script, keys: [], args: [kind, value, outcome.0, outcome.1, String(nowMs)]).array ?? []
+            let engagement = r.engagement.map { [$0.kind, $0.url ?? ""] } ?? ["", ""]
+            let reply = try await redis.eval(
+                Self.script, keys: [], args: [kind, value, outcome.0, outcome.1, String(nowMs)] + engagement + [String(customers.streamMaxLen)]
+            ).array ?? []
             if reply.first?.int == 1 { matched = reply.count > 1 ? reply[1].string : nil }
         }
         if let o = r.optOut { try await customers.recordOptOut(channel: o.channel, address: o.address, state: o.state, nowMs: nowMs) }
@@ -53,6 +56,16 @@ public struct ReceiptStore: Sendable {
             elseif ARGV[3] == 'failed' and (st == 'sent' or st == 'delivered') then
               redis.call('HSET', key, 'state', 'failed', 'reason', ARGV[4], 'updatedAt', ARGV[5])
               bump(key, 'bounced', 1)
+            end
+            if ARGV[6] ~= '' then
+              local h = redis.call('HMGET', key, 'customerId', 'channel', 'campaign')
+              if h[1] then
+                local payload = { message = id, channel = h[2] }
+                if h[3] then payload.campaign = h[3] end
+                if ARGV[7] ~= '' then payload.url = ARGV[7] end
+                redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', ARGV[8], '*', 'type', (h[2] or 'message') .. '.' .. ARGV[6],
+                  'customer', h[1], 'payload', cjson.encode(payload), 'at', ARGV[5], 'source', 'receipt')
+              end
             end
             return { 1, id }
             """#)

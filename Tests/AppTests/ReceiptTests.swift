@@ -27,11 +27,11 @@ final class ReceiptTests: XCTestCase {
     }
 
     /// A message the provider accepted with `providerId`.
-    static func sent(_ h: Harness, channel: String, adapter: String, to: String, providerId: String) async throws -> String {
+    static func sent(_ h: Harness, channel: String, adapter: String, to: String, providerId: String, customer: String? = nil) async throws -> String {
         let store = MessageStore(redis: h.redis)
         let id = CustomerID.make(milliseconds: h.now)
         let m = OutboundMessage(
-            id: id, channel: channel, adapter: adapter, lane: .bulk, idempotencyKey: "k-\(id)", customerId: nil, to: to, account: "demo",
+            id: id, channel: channel, adapter: adapter, lane: .bulk, idempotencyKey: "k-\(id)", customerId: customer, to: to, account: "demo",
             template: nil, subject: nil, text: "x", html: nil, link: nil, variables: "{}", createdAt: h.now)
         _ = try await store.accept(m)
         _ = try await store.claim(id, owner: "test", now: h.now)
@@ -72,13 +72,15 @@ final class ReceiptTests: XCTestCase {
 
     func test_sendGridEvents_areVerified_andUpdateMessagesAndConsent() async throws {
         let h = try harness()
-        let a = try await Self.sent(h, channel: "email", adapter: "sendgrid-edm", to: "a@example.org", providerId: "14c5d75ce93")
+        let a = try await Self.sent(h, channel: "email", adapter: "sendgrid-edm", to: "a@example.org", providerId: "14c5d75ce93", customer: "01KCUSTOMERA0000000000000AA")
         let b = try await Self.sent(h, channel: "email", adapter: "sendgrid-edm", to: "b@example.org", providerId: "14c5d75ce94")
         let events = """
             [{"email":"a@example.org","event":"delivered","sg_message_id":"14c5d75ce93.filter0001.16648.5515E0B88.0","timestamp":1790000000},
              {"email":"b@example.org","event":"bounce","type":"bounce","reason":"550 5.1.1 no such user","scrm_message_id":"\(b)"},
              {"email":"c@example.org","event":"spamreport"},
-             {"email":"d@example.org","event":"open"}]
+             {"email":"d@example.org","event":"open"},
+             {"email":"a@example.org","event":"open","sg_message_id":"14c5d75ce93.filter0001.16648.5515E0B88.0"},
+             {"email":"a@example.org","event":"click","url":"https://example.com/pricing?utm=edm","scrm_message_id":"\(a)"}]
             """
         try await h.test { client in
             let otherKey = ECDSA.generateP256().privateKey
@@ -102,6 +104,11 @@ final class ReceiptTests: XCTestCase {
             XCTAssertTrue(cOpt?.hasPrefix("complained|") ?? false)
             let dOpt = try await h.redis.send("EXISTS", Keys.optOut(channel: "email", address: "d@example.org")).int
             XCTAssertEqual(dOpt, 0, "an open is not an opt-out")
+            // Opens and clicks of a customer's message are interactions, for scoring.
+            let entries = (try await h.redis.send("XRANGE", Keys.inboundStream, "-", "+").array ?? []).compactMap { $0.array?.last?.dictionary }
+            XCTAssertEqual(entries.map { $0["type"] ?? "" }, ["email.open", "email.click"], "one each; the open of an unknown message is none")
+            XCTAssertEqual(Set(entries.compactMap { $0["customer"] }), ["01KCUSTOMERA0000000000000AA"])
+            XCTAssertTrue(entries[1]["payload"]?.contains(#""url":"https:\/\/example.com\/pricing?utm=edm""#) ?? false, entries[1]["payload"] ?? "")
         }
     }
 
