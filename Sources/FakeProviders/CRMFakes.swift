@@ -102,11 +102,14 @@ public final class HubSpotFake: Sendable {
     let token: String
     let limit: Int
     let windowMs: Int
+    /// Each answer leaves this long after the records are written (a process can die in between).
+    let delayMs: Int
 
-    public init(token: String, limit: Int = 100, windowMs: Int = 10_000) {
+    public init(token: String, limit: Int = 100, windowMs: Int = 10_000, delayMs: Int = 0) {
         self.token = token
         self.limit = limit
         self.windowMs = windowMs
+        self.delayMs = delayMs
     }
 
     public func add(to router: Router<BasicRequestContext>) {
@@ -165,6 +168,7 @@ public final class HubSpotFake: Sendable {
                 let (recordId, created) = self.crm.upsert(key: id, properties: props)
                 results.append(["id": recordId, "properties": props, "new": created, "archived": false, "createdAt": now, "updatedAt": now])
             }
+            if self.delayMs > 0 { try await Task.sleep(for: .milliseconds(self.delayMs)) }
             var answer: [String: Any] = ["status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now]
             if !errors.isEmpty {
                 answer["errors"] = errors
