@@ -4,7 +4,7 @@ import ArgumentParser
 struct SCRMCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scrmctl",
-        abstract: "Talk to a running scrm-gateway: simulate platform webhooks, look customers up, manage tags, preview audiences, run campaigns.",
-        subcommands: [Simulate.self, Customers.self, Tags.self, Audience.self, Campaigns.self]
+        abstract: "Talk to a running scrm-gateway: simulate platform webhooks, look customers up, manage tags, preview audiences, run campaigns, follow the CRM sync.",
+        subcommands: [Simulate.self, Customers.self, Tags.self, Audience.self, Campaigns.self, CRM.self, Scoring.self]
     )
 }

@@ -154,6 +154,22 @@ final class CRMSyncTests: XCTestCase {
             XCTAssertEqual(a["deadLettered"] as? Int, 3)
             XCTAssertEqual((a["queue"] as? [String: Any])?["inFlight"] as? Int, 0)
             XCTAssertNotNil(a["lastError"] as? String)
+            XCTAssertGreaterThanOrEqual((a["budget"] as? [String: Any])?["used"] as? Int ?? 0, 3, "calls counted in the rolling window")
+
+            // The addresses are fixed; replaying the dead letters syncs those three, and clears them.
+            for i in [7, 77, 177] { _ = try await h.redis.send("HSET", Keys.customer(ids[i]), "profile.contact", "fixed\(i)@example.com") }
+            let replay = try await client.send(.post, "/api/v1/crm/crm-hubspot/dead-letters/replay", json: "{}")
+            XCTAssertEqual(replay.status, .accepted)
+            XCTAssertEqual(replay.json["replayed"] as? Int, 3)
+            try await Self.eventually("the replayed records") { hubspot.crm.records.count == 250 }
+            XCTAssertEqual(hubspot.crm.records[ids[77]]?.properties["email"], "fixed77@example.com")
+            let left = try await h.redis.send("XLEN", Keys.crmDeadLetters).int
+            XCTAssertEqual(left, 0)
+            let unknown = try await client.send(.post, "/api/v1/crm/crm-nobody/resync", json: #"{"customers":["x"]}"#)
+            XCTAssertEqual(unknown.status, .notFound)
+            let resync = try await client.send(.post, "/api/v1/crm/crm-hubspot/resync", json: "{\"customers\":[\"\(ids[2])\"]}")
+            XCTAssertEqual(resync.status, .accepted)
+            try await Self.eventually("the resync") { hubspot.crm.records[ids[2]]?.writes == 2 }
         }
 
         // Five tag changes in a row reach HubSpot as fewer writes, ending with all five tags.
@@ -161,7 +177,7 @@ final class CRMSyncTests: XCTestCase {
         try await Self.eventually("the tags in HubSpot") { hubspot.crm.records[ids[1]]?.properties["scrm_tags"] == "t1;t2;t3;t4;t5" }
         let writes = hubspot.crm.records[ids[1]]?.writes ?? 0
         XCTAssertLessThan(writes, 6, "five changes coalesced (\(writes - 1) update writes)")
-        XCTAssertEqual(hubspot.crm.records.count, 247, "updates do not create records")
+        XCTAssertEqual(hubspot.crm.records.count, 250, "updates do not create records")
     }
 
     func test_hubspot_429_pausesAndNothingIsLost_andAMatchingBudgetCausesNone() async throws {

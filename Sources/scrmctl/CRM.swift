@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+
+/// `scrmctl crm status|customer|replay` and `scrmctl scoring reload`.
+struct CRM: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crm", abstract: "CRM sync: adapter status, a customer's sync, replay dead letters.",
+        subcommands: [Status.self, Customer.self, Replay.self])
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Per CRM adapter: queue, budget used, synced, dead-lettered, last error.")
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            let r = try await gateway.admin("GET", "/api/v1/crm")
+            let adapters = r["adapters"] as? [[String: Any]] ?? []
+            if adapters.isEmpty { print("no CRM adapter configured (crm.adapters in the config)") }
+            for a in adapters {
+                let q = a["queue"] as? [String: Any] ?? [:]
+                let b = a["budget"] as? [String: Any] ?? [:]
+                print("\(a["adapter"] ?? "?") (\(a["style"] ?? "?"))")
+                print("  queue     waiting \(q["waiting"] ?? 0), in flight \(q["inFlight"] ?? 0), retrying \(q["retrying"] ?? 0)")
+                print("  budget    \(b["used"] ?? 0) of \(b["requests"] ?? 0) calls per \(b["windowMs"] ?? 0) ms used")
+                print("  synced    \(a["synced"] ?? 0)   dead-lettered \(a["deadLettered"] ?? 0)   calls \(a["calls"] ?? 0)   throttled \(a["throttled"] ?? 0)")
+                print("  last success \(a["lastSuccessAt"] as? String ?? "never")")
+                if let e = a["lastError"] as? String { print("  last error   \(a["lastErrorAt"] as? String ?? ""): \(e)") }
+            }
+        }
+    }
+
+    struct Customer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A customer's sync with each CRM adapter.")
+        @Argument var id: String
+        @OptionGroup var gateway: GatewayOptions
+        func run() async throws { printJSON(try await gateway.admin("GET", "/api/v1/customers/\(queryValue(id))/crm")) }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Queue every customer an adapter dead-lettered again.")
+        @Argument var adapter: String
+        @OptionGroup var gateway: GatewayOptions
+        func run() async throws { printJSON(try await gateway.admin("POST", "/api/v1/crm/\(queryValue(adapter))/dead-letters/replay", json: "{}")) }
+    }
+}
+
+struct Scoring: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Lead scoring.", subcommands: [Reload.self])
+
+    struct Reload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Read the scoring rules file again (the gateway says what is wrong with a bad one).")
+        @OptionGroup var gateway: GatewayOptions
+        func run() async throws { printJSON(try await gateway.admin("POST", "/api/v1/scoring/reload", json: "{}")) }
+    }
+}
