@@ -76,7 +76,11 @@ public struct CRMWire: Sendable {
     public func outcome(_ r: HTTPResponse, records: [CRMRecord]) -> CRMBatchOutcome {
         let body = JSONValue.parse(r.body)
         let retryAfter = r.header("Retry-After").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { $0 * 1000 }
-        if r.status == 429 { return .throttled(retryAfterMs: retryAfter, detail: Self.snippet(r)) }
+        if r.status == 429 {
+            // HubSpot's daily allowance (policyName DAILY) does not come back within a window: probe hourly.
+            let daily = body?.lookup("policyName")?.scalarText == "DAILY"
+            return .throttled(retryAfterMs: daily ? 3_600_000 : retryAfter, detail: Self.snippet(r))
+        }
         if r.status >= 500 || r.status == 408 { return .retry("http_\(r.status): \(Self.snippet(r))") }
         switch spec.style {
         case .hubspot: return hubspot(r, body: body, records: records)

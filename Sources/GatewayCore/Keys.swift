@@ -115,6 +115,10 @@ public enum Keys {
     /// Customers the CRM could not take (per-record errors, retries spent): adapter, customer, reason.
     public static let crmDeadLetters = "stream:crm:dlq"
 
+    /// A client's event id from POST /api/v1/events -> the customer it was recorded for (7 days), so a
+    /// redelivered event is recorded once.
+    public static func apiEvent(_ id: String) -> String { "evt:\(id)" }
+
     /// Consumer group of the profile fetcher on `stream:inbound`.
     public static let enrichGroup = "enrich"
 }

@@ -182,12 +182,12 @@ final class CRMSyncTests: XCTestCase {
 
     func test_hubspot_429_pausesAndNothingIsLost_andAMatchingBudgetCausesNone() async throws {
         let h = try Harness()
-        // HubSpot allows 3 calls per 2 s; we are configured (wrongly) for 6.
-        let hubspot = HubSpotFake(token: "pat-na1-test", limit: 3, windowMs: 2000)
+        // HubSpot allows 3 calls per second; we are configured (wrongly) for 20: 12 batches of 5.
+        let hubspot = HubSpotFake(token: "pat-na1-test", limit: 3, windowMs: 1000)
         let server = try await Self.fake { hubspot.add(to: $0) }
         defer { Task { await server.stop() } }
         let ids = try await Self.qualifiedCustomers(h, 60)
-        let worker = Self.worker(try Self.hubspotSpec(base: server.baseURL, requests: 6, windowMs: 2000, batch: 10, maxWaitMs: 50), h)
+        let worker = Self.worker(try Self.hubspotSpec(base: server.baseURL, requests: 20, windowMs: 1000, batch: 5, maxWaitMs: 50), h)
         let run = Task { await worker.run() }
         try await Self.eventually("60 records after throttling") { hubspot.crm.records.count == 60 }
         run.cancel()
@@ -200,11 +200,11 @@ final class CRMSyncTests: XCTestCase {
 
         // The same load with the budget HubSpot really has: no 429 at all.
         let h2 = try Harness()
-        let hubspot2 = HubSpotFake(token: "pat-na1-test", limit: 3, windowMs: 2000)
+        let hubspot2 = HubSpotFake(token: "pat-na1-test", limit: 3, windowMs: 1000)
         let server2 = try await Self.fake { hubspot2.add(to: $0) }
         defer { Task { await server2.stop() } }
         _ = try await Self.qualifiedCustomers(h2, 60)
-        let worker2 = Self.worker(try Self.hubspotSpec(base: server2.baseURL, requests: 3, windowMs: 2000, batch: 10, maxWaitMs: 50), h2)
+        let worker2 = Self.worker(try Self.hubspotSpec(base: server2.baseURL, requests: 3, windowMs: 1000, batch: 10, maxWaitMs: 50), h2)
         let run2 = Task { await worker2.run() }
         defer { run2.cancel() }
         try await Self.eventually("60 records within budget") { hubspot2.crm.records.count == 60 }
