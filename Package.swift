@@ -142,6 +142,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Fuzz targets over the parsers strangers reach (scripts/fuzz), and their replay driver.
+        .target(name: "FuzzTargets", dependencies: ["GatewayCore", "GatewayCrypto"], swiftSettings: strict),
+        .executableTarget(name: "scrm-fuzz", dependencies: ["FuzzTargets"], swiftSettings: strict),
         // Loopback fakes of the providers (WeChat API, SMS, ESP, CRM) for tests and benchmarks.
         .target(
             name: "FakeProviders",
@@ -156,7 +159,7 @@ let package = Package(
         // Test helpers: start a real redis-server on a free loopback port.
         .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"], swiftSettings: strict),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: strict),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "FuzzTargets"], swiftSettings: strict),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "OutboundTests",

@@ -1,6 +1,5 @@
 import Foundation
 import GatewayCore
-import Yams
 
 /// One `adapters/crm/*.yaml`: which wire style, where, the batch and budget limits, and how a customer
 /// maps onto the CRM's properties (out) and the CRM's changes onto the customer (in). Read with the
@@ -93,7 +92,7 @@ public enum CRMAdapterSpecParser {
     public static func parse(yaml: String, file: String, environment: [String: String], expectedName: String? = nil) throws -> CRMAdapterSpec {
         do {
             let tree: Any?
-            do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
+            tree = try SafeYAML.load(yaml)
             return try spec(ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map(), environment: environment, expectedName: expectedName)
         } catch let e as ConfigError {
             throw CRMSpecError(file: file, path: e.path, reason: e.reason)

@@ -1,6 +1,5 @@
 import GatewayCrypto
 import Foundation
-import Yams
 
 /// A configuration problem, with the key path it concerns.
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
@@ -30,7 +29,7 @@ public struct ConfigLoader {
 
     public func load(yaml: String) throws -> GatewayConfig {
         let tree: Any?
-        do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
+        tree = try SafeYAML.load(yaml)
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map()
         var config = GatewayConfig()
         try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "crm", "accounts"])

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Lead scoring (`config/scoring.yaml`): points per interaction, daily caps per rule, decay with a
 /// half-life, stage thresholds and behaviour tags. Pure: the scoring worker applies the result in Redis.
@@ -147,7 +146,7 @@ public struct ScoringRules: Sendable, Equatable {
 
     public static func load(yaml: String, path: String = "scoring.yaml") throws -> ScoringRules {
         let tree: Any?
-        do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: path, reason: "not valid YAML: \(error)") }
+        tree = try SafeYAML.load(yaml, path: path)
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: nil).map()
         try root.only(["halfLifeDays", "stages", "qualifyAt", "tiers", "rules"])
         var r = ScoringRules()

@@ -120,6 +120,8 @@ public indirect enum TagExpression: Sendable, Equatable {
 
         mutating func word() throws -> TagExpression {
             let start = i
+            // A combining mark cannot start a word: it would fuse with the character written before it.
+            guard i < chars.count, !TagName.isMark(chars[i].unicodeScalars.first!) else { throw error(expected: "a tag, a predicate, '!' or '('") }
             while i < chars.count, Self.isWordChar(chars[i]) { i += 1 }
             guard i > start else { throw error(expected: "a tag, a predicate, '!' or '('") }
             let w = String(chars[start..<i])

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Yams
+import GatewayCore
 
 struct Audience: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Preview an audience.", subcommands: [Preview.self])
@@ -49,7 +49,7 @@ struct Campaigns: AsyncParsableCommand {
         /// YAML (a superset of JSON) to JSON text; YAML timestamps become ISO 8601 strings again.
         static func json(fromYAML text: String, file: String) throws -> String {
             let value: Any?
-            do { value = try Yams.load(yaml: text) } catch { throw ValidationError("\(file) is not valid YAML: \(error)") }
+            do { value = try SafeYAML.load(text) } catch { throw ValidationError("\(file) is not valid YAML: \(error)") }
             guard let object = value.map(plain), object is [String: Any] else { throw ValidationError("\(file) must be a mapping (name, audience, channels, ...)") }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             return String(decoding: data, as: UTF8.self)

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import HTTPTransport
-import Yams
+import GatewayCore
 
 /// Where the gateway is and how to authenticate, first found: flags; SCRM_URL / SCRM_ADMIN_TOKEN; a
 /// config file ($SCRMCTL_CONFIG, else ~/.config/scrmctl.yaml) with `url:` and `token:`; else
@@ -30,7 +30,7 @@ struct GatewayOptions: ParsableArguments {
     static var file: [String: String] {
         let env = ProcessInfo.processInfo.environment
         let path = env["SCRMCTL_CONFIG"] ?? ((env["HOME"] ?? "") + "/.config/scrmctl.yaml")
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let map = (try? Yams.load(yaml: text)) as? [String: Any] else { return [:] }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let map = (try? SafeYAML.load(text)) as? [String: Any] else { return [:] }
         return map.compactMapValues { $0 as? String }
     }
 

@@ -53,4 +53,18 @@ final class ConfigLoaderTests: XCTestCase {
             }
         }
     }
+
+    func test_yamlAliasesComplexKeysAndDeepTrees_areRefusedNotTrapped() {
+        func reason(_ yaml: String) -> String {
+            do {
+                _ = try ConfigLoader(environment: [:]).load(yaml: yaml)
+                return "loaded"
+            } catch let e as ConfigError { return e.reason } catch { return "\(error)" }
+        }
+        // An alias bomb: nine to the fourth strings from a few lines.
+        XCTAssertEqual(reason("a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"), "YAML anchors and aliases are not accepted")
+        // A mapping as a key: Yams force-unwraps it (found by the config-interpolation fuzzer).
+        XCTAssertEqual(reason("? { a: 1 }\n: value\n"), "mapping keys must be plain text")
+        XCTAssertEqual(reason(String(repeating: "[", count: 100) + String(repeating: "]", count: 100)), "YAML nested too deeply")
+    }
 }

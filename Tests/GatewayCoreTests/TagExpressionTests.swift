@@ -25,6 +25,15 @@ final class TagExpressionTests: XCTestCase {
         XCTAssertTrue(TagName.isValid("scored"))
     }
 
+    func test_aWordCannotStartWithACombiningMark_foundByTheFuzzer() {
+        // U+065A is alphabetic but combining: written after "(" it fused into one character, so a
+        // parsed expression did not parse back from its own text.
+        XCTAssertThrowsError(try TagExpression.parse("\u{065A}iE & !(ches)"))
+        XCTAssertFalse(TagName.isValid("\u{065A}iE"))
+        XCTAssertTrue(TagName.isValid("iE\u{065A}"), "marks inside a name stay allowed")
+        XCTAssertEqual(try? TagExpression.parse("(iE\u{065A} | b)"), .or([.tag("iE\u{065A}"), .tag("b")]))
+    }
+
     func test_invalidInput_saysWhereAndWhatWasExpected() {
         let cases: [(String, Int, String)] = [
             ("", 0, "a tag, a predicate, '!' or '('"),

@@ -1,6 +1,5 @@
 import Foundation
 import GatewayCore
-import Yams
 
 /// A spec that cannot be used, with its file and key path.
 public struct AdapterSpecError: Error, CustomStringConvertible, Equatable {
@@ -25,7 +24,7 @@ public enum AdapterSpecParser {
     public static func parse(yaml: String, file: String, expectedName: String? = nil) throws -> AdapterSpec {
         do {
             let tree: Any?
-            do { tree = try Yams.load(yaml: yaml) } catch { throw ConfigError(path: "", reason: "not valid YAML: \(error)") }
+            tree = try SafeYAML.load(yaml)
             return try spec(ConfigNode(value: tree ?? [String: Any](), path: "", env: nil).map(), file: file, expectedName: expectedName)
         } catch let e as ConfigError {
             throw AdapterSpecError(file: file, path: e.path, reason: e.reason)
