@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import GatewayCore
+import GatewayCrypto
+import HTTPTransport
+import RedisClient
+
+/// `scrm-bench drill-ingress`: `concurrency` callers POST distinct signed text webhooks (each its own
+/// MsgId) for `seconds`, remembering each answer, while scripts/drill restarts Redis underneath.
+/// Then every message is checked in Redis: answered 200 => its dedup record and its stream:inbound
+/// entry exist; answered otherwise => both or neither (never half-applied).
+struct DrillIngress: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "drill-ingress", abstract: "Webhooks under a Redis restart (see scripts/drill).")
+
+    @Option var gateway: String
+    @Option var redis: String
+    @Option var config = "config/gateway.yaml"
+    @Option var account = "demo"
+    @Option var seconds = 12.0
+    @Option var concurrency = 16
+
+    func run() async throws {
+        let cfg = try ConfigLoader().load(path: config)
+        guard let acct = cfg.account(account) else { throw ValidationError("no account \(account)") }
+        let builder = CallbackBuilder(account: acct)
+        let run = SecureRandom.alphanumeric(6)
+        let transport = HTTPTransport()
+        let start = ContinuousClock.now
+        let deadline = start + .seconds(seconds)
+        // (msgId, status 0 = no answer, latency µs, seconds since start)
+        let answers = try await withThrowingTaskGroup(of: [(String, Int, Int, Double)].self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var out = [(String, Int, Int, Double)]()
+                    var i = 0
+                    while ContinuousClock.now < deadline {
+                        i += 1
+                        let msgId = "9\(abs(run.hashValue) % 100_000)\(worker)0\(i)"
+                        let now = Int64(Date().timeIntervalSince1970)
+                        let xml = SampleCallbacks.text(to: "gh_drill", from: "oDRILL\(worker)x\(i % 50)", content: "drill \(i)", msgId: msgId, createTime: now)
+                        let r = try builder.post(xml: xml, timestamp: now, nonce: "\(run)\(worker)n\(i)", encrypt: false)
+                        let t0 = ContinuousClock.now
+                        var status = 0
+                        do {
+                            status = try await transport.send(
+                                HTTPRequest(method: "POST", url: gateway + r.pathAndQuery, headers: [("Content-Type", "text/xml")], body: Array(r.body.utf8), timeoutMs: 5000)
+                            ).status
+                        } catch {}
+                        let d = ContinuousClock.now - t0
+                        let since = ContinuousClock.now - start
+                        out.append((msgId, status, Int(d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000),
+                            Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18))
+                        if status != 200 { try await Task.sleep(for: .milliseconds(20)) }  // as a platform would back off
+                    }
+                    return out
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        transport.shutdown()
+
+        let pool = RedisPool(try RedisConfiguration(url: redis, connections: 2, connectTimeoutMs: 2000, commandTimeoutMs: 10_000))
+        defer { pool.shutdown() }
+        var inStream = Set<String>()
+        var cursor = "-"
+        while true {
+            let page = try await pool.send(["XRANGE", Keys.inboundStream, cursor, "+", "COUNT", "5000"]).array ?? []
+            for e in page {
+                guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
+                cursor = "(" + id
+                if let payload = parts[1].dictionary["payload"], let r = payload.range(of: #""MsgId":""#) {
+                    inStream.insert(String(payload[r.upperBound...].prefix { $0 != "\"" }))
+                }
+            }
+            if page.count < 5000 { break }
+        }
+        var ok = 0, refused = 0, lost = 0, half = 0, refusedButStored = 0
+        var latencies = [Int]()
+        for chunk in stride(from: 0, to: answers.count, by: 1000) {
+            let slice = Array(answers[chunk..<min(chunk + 1000, answers.count)])
+            let exists = try await pool.pipeline(slice.map { ["EXISTS", Keys.dedup(account: account, key: "m:" + $0.0)] })
+            for (a, e) in zip(slice, exists) {
+                let deduped = e.int == 1
+                let streamed = inStream.contains(a.0)
+                if deduped != streamed { half += 1 }
+                if a.1 == 200 {
+                    ok += 1
+                    latencies.append(a.2)
+                    if !(deduped && streamed) { lost += 1 }
+                } else {
+                    refused += 1
+                    if deduped && streamed { refusedButStored += 1 }
+                }
+            }
+        }
+        latencies.sort()
+        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000 }
+        let other = Dictionary(grouping: answers.filter { $0.1 != 200 }, by: { $0.1 }).mapValues(\.count).sorted { $0.key < $1.key }
+            .map { "\($0.key == 0 ? "none" : String($0.key))x\($0.value)" }.joined(separator: ",")
+        print(
+            String(
+                format: "RESULT sent=%d ok=%d refused=%d lost=%d half_applied=%d refused_but_stored=%d p50_ms=%.2f p99_ms=%.2f",
+                answers.count, ok, refused, lost, half, refusedButStored, pct(0.5), pct(0.99)) + " refusals=" + (other.isEmpty ? "-" : other))
+    }
+}
