@@ -77,8 +77,10 @@ public func buildApplication(
         tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, clock: clock
     ).register(on: router)
 
+    let requestTimeout = TimeAmount.seconds(Int64(config.server.requestTimeoutSeconds))
     return Application(
         router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)])),
         configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "scrm-gateway"),
         logger: logger
     )

@@ -35,10 +35,11 @@ public struct ConfigLoader {
         try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "crm", "accounts"])
 
         if let s = try root.optionalMap("server") {
-            try s.only(["host", "port", "maxBodyBytes"])
+            try s.only(["host", "port", "maxBodyBytes", "requestTimeoutSeconds"])
             config.server.host = try s.string("host", default: config.server.host)
             config.server.port = try s.int("port", default: config.server.port, range: 0...65535)
             config.server.maxBodyBytes = try s.int("maxBodyBytes", default: config.server.maxBodyBytes, range: 1024...10_485_760)
+            config.server.requestTimeoutSeconds = try s.int("requestTimeoutSeconds", default: 10, range: 1...600)
         }
         if let r = try root.optionalMap("redis") {
             try r.only(["url", "connections", "connectTimeoutMs", "commandTimeoutMs"])

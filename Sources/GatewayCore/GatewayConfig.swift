@@ -5,6 +5,9 @@ public struct GatewayConfig: Sendable {
         public var port = 8080
         /// Largest request body accepted, in bytes (webhooks and admin API).
         public var maxBodyBytes = 65_536
+        /// A request must arrive whole (head and body) within this long of the connection opening or
+        /// the previous response; slower connections (slow-loris) and idle keep-alives are closed.
+        public var requestTimeoutSeconds = 10
     }
 
     public struct Redis: Sendable {

@@ -69,6 +69,14 @@ final class Harness: @unchecked Sendable {
         try await app.test(.router) { client in try await body(client) }
     }
 
+    /// As `test`, on a real socket (`client.port`).
+    func testLive(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = buildApplication(
+            config: config, redis: redis, adapters: try loadAdapters(config: config, environment: adapterEnvironment), crm: crm, scoring: scoring,
+            clock: { [nowMs] in nowMs.withLockedValue { $0 } })
+        try await app.test(.live) { client in try await body(client) }
+    }
+
     func dbSize() async throws -> Int { try await redis.send("DBSIZE").int ?? -1 }
 }
 
