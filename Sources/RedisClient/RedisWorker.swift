@@ -22,7 +22,10 @@ final class RedisWorker: @unchecked Sendable {
 
     init(connection: RedisConnection, name: String) {
         self.connection = connection
-        let thread = Thread { [unowned self] in self.run() }
+        // The thread holds the worker until `run` returns (the pool can be released right after
+        // shutdown while the thread is still closing the connection); `run` then drops `thread`, so
+        // nothing is kept alive afterwards. An unowned capture here crashed under AddressSanitizer.
+        let thread = Thread { [self] in self.run() }
         thread.name = name
         self.thread = thread
         thread.start()
@@ -70,6 +73,9 @@ final class RedisWorker: @unchecked Sendable {
             execute(batch)
         }
         connection.close()
+        condition.lock()
+        thread = nil
+        condition.unlock()
     }
 
     private func execute(_ batch: [Request]) {
