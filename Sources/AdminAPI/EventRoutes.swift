@@ -44,7 +44,7 @@ struct EventRoutes {
     }
 
     /// Types WeChat's webhooks and the gateway itself use are not for the API.
-    static let reservedPrefixes = ["event.", "message.", "customer.", "score", "crm.", "lead."]
+    static let reservedPrefixes = ["event.", "message.", "customer.", "score.", "crm.", "lead.", "identity."]
 
     static func parse(_ bytes: [UInt8], nowMs: Int64) throws -> [EventStore.Event] {
         guard case .array(let list)? = JSONValue.parse(bytes)?.lookup("events") else {
@@ -57,7 +57,7 @@ struct EventRoutes {
             guard let type = e.lookup("type")?.scalarText, type.count <= 64, type.split(separator: ".").count >= 2,
                 type.utf8.allSatisfy({ IdentityInput.isTokenByte($0) || $0 == UInt8(ascii: ".") }),
                 !reservedPrefixes.contains(where: { type.hasPrefix($0) })
-            else { throw bad("type: a dotted name such as web.form_submit (not event.*, message.*, customer.*)") }
+            else { throw bad("type: a dotted name such as web.form_submit (not event.*, message.*, customer.*, identity.*, crm.*, lead.*, score.*: the gateway's own)") }
             var at = nowMs
             switch e.lookup("at") {
             case nil, .null?: break

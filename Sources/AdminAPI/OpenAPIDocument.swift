@@ -148,7 +148,7 @@ enum OpenAPIDocument {
                             type: object
                             required: [type]
                             properties:
-                              type: { type: string, description: "dotted name, e.g. web.form_submit, live.watch (not event.*, message.*, customer.*)" }
+                              type: { type: string, description: "dotted name, e.g. web.form_submit, live.watch (not event.*, message.*, customer.*, identity.*, crm.*, lead.*, score.*: the gateway's own)" }
                               identities: { type: array, items: { type: object, properties: { type: { type: string }, value: { type: string }, account: { type: string } } } }
                               identity: { type: object, description: one identity (instead of identities) }
                               customer: { type: string, description: a customer id (instead of identities) }
