@@ -61,12 +61,12 @@ public enum FuzzTargets {
         }
     }
 
-    /// Text for an expression with no more nesting than the parser needed: parentheses only where an
-    /// `|` sits inside an `&` or under `!` (the parser limits depth).
+    /// Text for an expression no longer and no more nested than the parser needed (it limits both):
+    /// no spaces, and parentheses only where an `|` sits inside an `&` or under `!`.
     static func render(_ e: TagExpression) -> String {
         switch e {
-        case .or(let xs): return xs.map(render).joined(separator: " | ")
-        case .and(let xs): return xs.map(renderUnary).joined(separator: " & ")
+        case .or(let xs): return xs.map(render).joined(separator: "|")
+        case .and(let xs): return xs.map(renderUnary).joined(separator: "&")
         default: return renderUnary(e)
         }
     }
