@@ -45,9 +45,7 @@ public struct ScoringService: Service {
 
     /// Loads the rules the config names; nil when scoring is off. Throws `ConfigError` for a bad file.
     public static func rules(config: GatewayConfig) throws -> ScoringRules? {
-        guard let path = config.scoringRules else { return nil }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigError(path: "scoring.rules", reason: "cannot read \(path)") }
-        return try ScoringRules.load(yaml: text, path: path)
+        try source(config: config)?.current
     }
 
     public func run() async throws {
