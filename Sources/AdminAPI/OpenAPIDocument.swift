@@ -344,9 +344,9 @@ enum OpenAPIDocument {
                 "400": { $ref: "#/components/responses/Error" }
           /adapters:
             get:
-              summary: Enabled adapters, their rate state and suspensions, access-token budgets
+              summary: Enabled adapters, their rate state, suspensions and open circuits, access-token budgets
               responses:
-                "200": { description: "{adapters: [...], accessTokens: [...]}" }
+                "200": { description: "{adapters: [{name, channel, renders, sandbox, rateLimit, queued, scopes: [{scope, rateFactor, pausedUntil, suspendedUntil, providerFailures, circuitOpenUntil}]}], accessTokens: [...]}" }
           /accounts/{id}/followers/import:
             post:
               summary: Import the account's existing followers from WeChat (in the background)

@@ -64,6 +64,8 @@ struct AdapterRoutes {
                             ("scope", JSONText.quote(s.scope)), ("rateFactor", JSONValue.double(s.factor).text),
                             ("pausedUntil", s.pausedUntilMs.map(JSONResponse.time) ?? "null"),
                             ("suspendedUntil", s.suspendedUntilMs.map(JSONResponse.time) ?? "null"),
+                            ("providerFailures", String(s.failures)),
+                            ("circuitOpenUntil", s.circuitOpenUntilMs.map(JSONResponse.time) ?? "null"),
                         ])
                     }
                     pairs.append(("scopes", "[" + scopes.joined(separator: ",") + "]"))

@@ -15,13 +15,19 @@ public struct FakeDelivery: Sendable, Equatable {
     public let body: [String: String]
 }
 
-/// State shared by the fakes on one server: deliveries, injected answers, call counts.
+/// State shared by the fakes on one server: deliveries, injected answers, call counts, outages.
 public final class FakeLedger: Sendable {
+    /// A provider outage, for drills: `error` answers every call 503 with WeChat's "system error"
+    /// body; `hang` takes the message (it is delivered) and then answers nothing until the outage ends,
+    /// the worst case for at-most-once: the caller cannot know its message went.
+    public enum Outage: String, Sendable { case none, error, hang }
+
     private struct State {
         var deliveries: [FakeDelivery] = []
         var injected: [String: [FakeAnswer]] = [:]
         var calls: [String: Int] = [:]
         var sequence = 0
+        var outage = Outage.none
     }
 
     private let state = Mutex(State())
@@ -35,6 +41,21 @@ public final class FakeLedger: Sendable {
     /// Calls made to an operation (e.g. "wechat.template", "wechat.token"), failed ones included.
     public func calls(_ operation: String) -> Int { state.withLock { $0.calls[operation] ?? 0 } }
 
+    public var allCalls: [String: Int] { state.withLock { $0.calls } }
+
+    /// Counts something a fake did (e.g. "wechat.template.duplicate") next to the calls.
+    func count(_ what: String) { state.withLock { $0.calls[what, default: 0] += 1 } }
+
+    public var outage: Outage {
+        get { state.withLock { $0.outage } }
+        set { state.withLock { $0.outage = newValue } }
+    }
+
+    /// During a `hang` outage, holds the answer to a call the fake already acted on (at most 10 minutes).
+    func holdWhileHanging() async {
+        for _ in 0..<6000 where outage == .hang { try? await Task.sleep(for: .milliseconds(100)) }
+    }
+
     /// The next calls to `operation` get these answers, in order, before normal service resumes.
     public func inject(_ operation: String, _ answers: FakeAnswer...) {
         state.withLock { $0.injected[operation, default: []].append(contentsOf: answers) }
@@ -43,6 +64,7 @@ public final class FakeLedger: Sendable {
     func begin(_ operation: String) -> FakeAnswer? {
         state.withLock { s in
             s.calls[operation, default: 0] += 1
+            if s.outage == .error { return FakeAnswer(status: 503, json: #"{"errcode":-1,"errmsg":"system error"}"#) }
             guard var queue = s.injected[operation], !queue.isEmpty else { return nil }
             let answer = queue.removeFirst()
             s.injected[operation] = queue

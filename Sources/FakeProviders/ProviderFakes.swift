@@ -57,6 +57,16 @@ public struct ProviderFakes: Sendable {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
+        // Drills: `POST /_fakes/outage?mode=error|hang|none` starts or ends an outage of every provider;
+        // `GET /_fakes/calls` counts calls per operation (and WeChat's duplicate answers).
+        router.post("/_fakes/outage") { [ledger] request, _ -> Response in
+            guard let mode = request.uri.queryParameters.get("mode").flatMap({ FakeLedger.Outage(rawValue: String($0)) }) else {
+                return jsonResponse(["error": "mode must be error, hang or none"], status: 400)
+            }
+            ledger.outage = mode
+            return jsonResponse(["outage": mode.rawValue])
+        }
+        router.get("/_fakes/calls") { [ledger] _, _ -> Response in jsonResponse(ledger.allCalls) }
         return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, hubspot: hubspot)
     }
 

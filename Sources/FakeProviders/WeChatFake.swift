@@ -228,10 +228,14 @@ public final class WeChatFake: Sendable {
                 s.clientMsgIds[dedupKey] = (0, now)
                 return nil
             }
-            if let earlier { return jsonResponse(["errcode": 45065, "errmsg": "clientmsgid exist", "msgid": earlier]) }
+            if let earlier {
+                ledger.count("wechat.\(api).duplicate")
+                return jsonResponse(["errcode": 45065, "errmsg": "clientmsgid exist", "msgid": earlier])
+            }
         }
         let id = ledger.deliver("wechat.\(api)", to: to, messageId: messageId, body: flatten(body)) { String(2_553_847_254_416_343_040 + Int64($0)) }
         if let dedupKey { state.withLock { $0.clientMsgIds[dedupKey] = (Int64(id)!, now) } }
+        await ledger.holdWhileHanging()
         return api == "template" ? jsonResponse(["errcode": 0, "errmsg": "ok", "msgid": Int64(id)!]) : jsonResponse(["errcode": 0, "errmsg": "ok"])
     }
 

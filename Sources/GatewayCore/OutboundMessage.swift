@@ -36,6 +36,9 @@ public struct OutboundMessage: Sendable, Equatable {
     public var nextAttemptAt: Int64?
     /// The provider call in progress started then (state sending).
     public var sendingSince: Int64?
+    /// When the first provider call whose outcome is unknown (timeout, crash) started: a resend is only
+    /// safe within the provider's dedup window from then.
+    public var doubtSince: Int64?
     /// A campaign's message: the campaign, the recipient's variant, and when the campaign stops sending.
     public var campaign: String?
     public var variant: String?
@@ -75,7 +78,7 @@ public struct OutboundMessage: Sendable, Equatable {
             ("reason", reason), ("providerId", providerId), ("lastError", lastError), ("customerId", customerId), ("to", to), ("account", account),
             ("template", template), ("subject", subject), ("text", text), ("html", html), ("link", link),
             ("nextAttemptAt", nextAttemptAt.map(String.init)), ("sendingSince", sendingSince.map(String.init)),
-            ("campaign", campaign), ("variant", variant), ("expiresAt", expiresAt.map(String.init)),
+            ("doubtSince", doubtSince.map(String.init)), ("campaign", campaign), ("variant", variant), ("expiresAt", expiresAt.map(String.init)),
         ]
         for (k, v) in optional { if let v { f.append((k, v)) } }
         return f
@@ -97,6 +100,7 @@ public struct OutboundMessage: Sendable, Equatable {
         updatedAt = h["updatedAt"].flatMap { Int64($0) } ?? created
         nextAttemptAt = h["nextAttemptAt"].flatMap { Int64($0) }
         sendingSince = h["sendingSince"].flatMap { Int64($0) }
+        doubtSince = h["doubtSince"].flatMap { Int64($0) }
         campaign = h["campaign"]
         variant = h["variant"]
         expiresAt = h["expiresAt"].flatMap { Int64($0) }

@@ -163,10 +163,14 @@ private final class CurlLoop {
         while true {
             let (jobs, cancelled, stopping) = driver.takeInbox()
             for job in jobs { start(job) }
-            for id in cancelled { finish(id, .failure(TransportError(kind: .cancelled, curlCode: 0, protocolCode: 0, message: "cancelled"))) }
+            for id in cancelled {
+                let sent = running[id]?.requestSent ?? false
+                finish(id, .failure(TransportError(kind: .cancelled, curlCode: 0, protocolCode: 0, message: "cancelled", requestSent: sent)))
+            }
             if stopping {
                 for id in Array(running.keys) {
-                    finish(id, .failure(TransportError(kind: .shutdown, curlCode: 0, protocolCode: 0, message: "transport shut down")))
+                    let sent = running[id]?.requestSent ?? false
+                    finish(id, .failure(TransportError(kind: .shutdown, curlCode: 0, protocolCode: 0, message: "transport shut down", requestSent: sent)))
                 }
                 idle.removeAll()
                 curl_multi_cleanup(multi)

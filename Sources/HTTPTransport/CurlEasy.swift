@@ -148,6 +148,14 @@ final class CurlEasy {
         _ = scrm_curl_setopt_pointer(handle, CURLOPT_READDATA, Unmanaged.passUnretained(self).toOpaque())
     }
 
+    /// Whether any of the request reached the connection (CURLINFO_REQUEST_SIZE counts the request
+    /// bytes written, HTTP only; the upload offset covers the body).
+    var requestSent: Bool {
+        var requestBytes = 0
+        _ = scrm_curl_getinfo_long(handle, CURLINFO_REQUEST_SIZE, &requestBytes)
+        return requestBytes > 0 || uploadOffset > 0
+    }
+
     /// The outcome once libcurl reports the transfer done with `code`.
     func outcome(_ code: CURLcode) -> Result<CurlOutcome, TransportError> {
         var status = 0
@@ -160,7 +168,10 @@ final class CurlEasy {
             case CURLE_LOGIN_DENIED: kind = .refused
             default: kind = status >= 400 ? .refused : .network
             }
-            return .failure(TransportError(kind: kind, curlCode: Int(code.rawValue), protocolCode: status, message: String(cString: curl_easy_strerror(code))))
+            return .failure(
+                TransportError(
+                    kind: kind, curlCode: Int(code.rawValue), protocolCode: status, message: String(cString: curl_easy_strerror(code)),
+                    requestSent: requestSent))
         }
         return .success(CurlOutcome(status: status, headers: responseHeaders, body: responseBody))
     }

@@ -100,6 +100,18 @@ public struct TransportError: Error, CustomStringConvertible, Sendable {
     /// The protocol's last reply code where there was one (HTTP status, SMTP reply).
     public let protocolCode: Int
     public let message: String
+    /// The request (or part of it) went out before the failure, so the server may have acted on it: a
+    /// timeout or broken connection after this point leaves the outcome unknown. False when nothing
+    /// was sent (no connection, refused), so trying again cannot repeat anything.
+    public let requestSent: Bool
+
+    public init(kind: Kind, curlCode: Int, protocolCode: Int, message: String, requestSent: Bool = false) {
+        self.kind = kind
+        self.curlCode = curlCode
+        self.protocolCode = protocolCode
+        self.message = message
+        self.requestSent = requestSent
+    }
 
     public var description: String { "transfer failed (\(kind), curl \(curlCode)\(protocolCode > 0 ? ", reply \(protocolCode)" : "")): \(message)" }
 }

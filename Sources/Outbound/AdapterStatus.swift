@@ -10,6 +10,9 @@ public struct AdapterStatus: Sendable {
         /// Wall-clock ms; nil when not paused or suspended.
         public let pausedUntilMs: Int64?
         public let suspendedUntilMs: Int64?
+        /// Provider failures in a row (5xx, timeouts), and until when the circuit is open (wall-clock ms).
+        public let failures: Int
+        public let circuitOpenUntilMs: Int64?
     }
 
     public struct Report: Sendable {
@@ -43,14 +46,15 @@ public struct AdapterStatus: Sendable {
             let base = Keys.rateLimit(adapter: name)
             for key in try await scan(match: "\(base)*:state") {
                 let scope = String(key.dropFirst(base.count).dropLast(":state".count)).drop { $0 == ":" }
-                let f = try await redis.send("HMGET", key, "factor", "pauseUntil", "suspendUntil").array ?? []
+                let f = try await redis.send("HMGET", key, "factor", "pauseUntil", "suspendUntil", "failures", "openUntil").array ?? []
                 func wallMs(_ v: RedisValue?) -> Int64? {
                     guard let us = v?.string.flatMap({ Int64($0) }), us > 0 else { return nil }
                     return us / 1000
                 }
                 scopes.append(Scope(
                     scope: String(scope), factor: Double(f.first?.string ?? "1") ?? 1, pausedUntilMs: wallMs(f.count > 1 ? f[1] : nil),
-                    suspendedUntilMs: wallMs(f.count > 2 ? f[2] : nil)))
+                    suspendedUntilMs: wallMs(f.count > 2 ? f[2] : nil), failures: Int(f.count > 3 ? f[3].string ?? "0" : "0") ?? 0,
+                    circuitOpenUntilMs: wallMs(f.count > 4 ? f[4] : nil)))
             }
             out.append(Report(
                 name: name, channel: channel, renders: adapter.renders.name, sandbox: adapter.spec.isSandbox,

@@ -113,10 +113,17 @@ public struct MessageStore: Sendable {
     }
 
     /// `deferred`: held back by a contact rule (cap, quiet hours, suspended adapter), not a failure.
-    public func reschedule(_ m: OutboundMessage, at dueAt: Int64, lastError: String?, entry: Entry?, now: Int64, deferred: Bool = false) async throws {
+    /// `doubtSince`: a provider call's outcome is unknown; kept (the earliest) so resends stay inside the
+    /// provider's dedup window.
+    public func reschedule(
+        _ m: OutboundMessage, at dueAt: Int64, lastError: String?, entry: Entry?, now: Int64, deferred: Bool = false, doubtSince: Int64? = nil
+    ) async throws {
         _ = try await redis.eval(
             Self.rescheduleScript, keys: [Keys.message(m.id), entry?.stream ?? "", Keys.outboundRetries],
-            args: [entry?.id ?? "", Keys.outboundGroup, String(now), String(dueAt), lastError ?? "", m.id, deferred ? "1" : "0"])
+            args: [
+                entry?.id ?? "", Keys.outboundGroup, String(now), String(dueAt), lastError ?? "", m.id, deferred ? "1" : "0",
+                doubtSince.map(String.init) ?? "",
+            ])
     }
 
     /// Ends a message as failed (to the dead-letter stream) or skipped (with its reason only).
@@ -280,6 +287,7 @@ public struct MessageStore: Sendable {
             if ARGV[7] == '1' then bump(KEYS[1], 'deferred', 1) end
             redis.call('HSET', KEYS[1], 'state', 'retrying', 'updatedAt', ARGV[3], 'nextAttemptAt', ARGV[4])
             if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[5]) end
+            if ARGV[8] ~= '' then redis.call('HSETNX', KEYS[1], 'doubtSince', ARGV[8]) end
             redis.call('HDEL', KEYS[1], 'sendingSince', 'owner')
             redis.call('ZADD', KEYS[3], ARGV[4], ARGV[6])
             if ARGV[1] ~= '' then redis.call('XACK', KEYS[2], ARGV[2], ARGV[1]); redis.call('XDEL', KEYS[2], ARGV[1]) end
@@ -328,7 +336,7 @@ public struct MessageStore: Sendable {
               bump(KEYS[2], 'open', 1)
             end
             redis.call('HSET', KEYS[2], 'state', 'queued', 'updatedAt', ARGV[2], 'reason', 'replayed')
-            redis.call('HDEL', KEYS[2], 'nextAttemptAt', 'sendingSince', 'owner')
+            redis.call('HDEL', KEYS[2], 'nextAttemptAt', 'sendingSince', 'owner', 'doubtSince')
             redis.call('PERSIST', KEYS[2])
             redis.call('XADD', KEYS[3], '*', 'id', ARGV[3])
             return 1

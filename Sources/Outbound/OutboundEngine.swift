@@ -216,20 +216,22 @@ public final class OutboundEngine: Sendable {
         if let campaign = m.campaign, let perSecond = context.campaignRate {
             _ = try await limiter.acquire(Keys.rateLimit(adapter: "campaign", scope: campaign), limit: RateLimit(perSecond: perSecond, burst: 1))
         }
-        var factor = 1.0
+        var grant = RateLimiter.Grant()
         let rateKey = rateLimitKey(adapter, m)
         if let limit = adapter.rateLimit {
             do {
-                factor = try await limiter.acquire(rateKey, limit: limit.limit)
+                grant = try await limiter.acquire(rateKey, limit: limit.limit)
             } catch let s as RateLimiter.Suspended {
-                return try await deferOrExpire(m, until: clock() + s.remainingMs, lastError: m.lastError ?? "adapter suspended", entry: entry)
+                let why = s.reason == .quota ? "adapter suspended" : "provider failing: circuit open"
+                return try await deferOrExpire(m, until: clock() + s.remainingMs, lastError: m.lastError ?? why, reason: s.reason.rawValue, entry: entry)
             }
         }
 
         let attempt: Int
         let caps = marketing && !settings.contactRules.caps.isEmpty
         let contact = caps ? (m.customerId ?? "\(m.channel):\(address)", settings.contactRules.capArguments(channel: m.channel)) : nil
-        switch try await store.claim(id: m.id, campaign: m.campaign, owner: consumer, now: clock(), contact: contact, entry: entry) {
+        let claimedAt = clock()
+        switch try await store.claim(id: m.id, campaign: m.campaign, owner: consumer, now: claimedAt, contact: contact, entry: entry) {
         case .missing, .done: return try await ack(entry)
         case .parked: return
         case .campaignStopped(let state):
@@ -243,18 +245,26 @@ public final class OutboundEngine: Sendable {
             variables: Self.variables(m.variables))
         let unsubscribe = m.channel == "email" ? links?.url(channel: "email", address: address) : nil
         let outcome = await sender.send(payload, via: adapter, unsubscribeURL: unsubscribe)
-        try await record(outcome, m, attempt: attempt, adapter: adapter, rateKey: rateKey, factor: factor, entry: entry)
+        try await record(outcome, m, attempt: attempt, adapter: adapter, rateKey: rateKey, grant: grant, callStart: claimedAt, entry: entry)
     }
 
     private func record(
-        _ outcome: SendOutcome, _ m: OutboundMessage, attempt: Int, adapter: ResolvedAdapter, rateKey: String, factor: Double, entry: MessageStore.Entry?
+        _ outcome: SendOutcome, _ m: OutboundMessage, attempt: Int, adapter: ResolvedAdapter, rateKey: String, grant: RateLimiter.Grant,
+        callStart: Int64, entry: MessageStore.Entry?
     ) async throws {
         let now = clock()
         let name = adapter.spec.name
+        // The circuit: provider failures count towards opening it; any real answer closes it.
+        if adapter.rateLimit != nil {
+            if case .failed(let f) = outcome, f.isProviderFailure {
+                _ = try? await limiter.report(.providerFailed(probe: grant.probe), key: rateKey, adapter: name)
+            } else if grant.wantsReport, outcome.isProviderAnswer {
+                _ = try? await limiter.report(.succeeded, key: rateKey, adapter: name)
+            }
+        }
         switch outcome {
         case .accepted(let providerId):
             try await store.complete(m, providerId: providerId, entry: entry, now: now)
-            if factor < 1 { _ = try? await limiter.report(.succeeded, key: rateKey, adapter: name) }
             Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", "sent")]).increment()
         case .failed(let f):
             Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", f.errorClass.rawValue)]).increment()
@@ -271,10 +281,31 @@ public final class OutboundEngine: Sendable {
                 let reset = RateLimiter.quotaResetMs(channel: adapter.spec.channel, nowMs: now)
                 _ = try? await limiter.report(.quotaSpent(untilMs: reset), key: rateKey, adapter: name)
                 try await deferOrExpire(m, until: reset, lastError: f.description, entry: entry)
+            case .retry where f.outcomeUnknown:
+                try await inDoubt(m, attempt: attempt, failure: f, adapter: adapter, callStart: callStart, entry: entry)
             case .retry, .tokenExpired:
                 try await retry(m, attempt: attempt, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
             }
         }
+    }
+
+    /// The request went out and no answer came back: the provider may have the message. Resent (with
+    /// backoff) only while the provider's own dedup would drop a repeat of the first doubtful call;
+    /// otherwise dead-lettered as `outcome_unknown` (at most once: replay sends it anyway).
+    private func inDoubt(
+        _ m: OutboundMessage, attempt: Int, failure f: SendFailure, adapter: ResolvedAdapter, callStart: Int64, entry: MessageStore.Entry?
+    ) async throws {
+        let now = clock()
+        Counter(label: "scrm_outbound_in_doubt_total", dimensions: [("adapter", adapter.spec.name)]).increment()
+        let since = min(m.doubtSince ?? callStart, callStart)
+        if let window = adapter.renders.providerDedupMs, let at = settings.retry.nextAttempt(
+            attempts: attempt, createdAt: m.createdAt, now: now, notBefore: nil, random: Double.random(in: 0..<1)), at - since < window - 60_000
+        {
+            return try await store.reschedule(m, at: at, lastError: f.description + " (the provider deduplicates: sent again)", entry: entry, now: now, doubtSince: since)
+        }
+        try await store.finish(
+            m, state: .failed, reason: "outcome_unknown",
+            lastError: f.description + " (the provider may have taken it; not resent automatically: replay to send anyway)", answer: nil, entry: entry, now: now)
     }
 
     /// After failed attempt number `attempt`.
@@ -287,12 +318,14 @@ public final class OutboundEngine: Sendable {
         }
     }
 
-    private func deferOrExpire(_ m: OutboundMessage, until: Int64, lastError: String, entry: MessageStore.Entry?) async throws {
+    /// A spent quota or an open circuit: the message waits without spending an attempt, unless that is
+    /// past its maximum age (then dead-lettered with `reason`).
+    private func deferOrExpire(_ m: OutboundMessage, until: Int64, lastError: String, reason: String = "quota", entry: MessageStore.Entry?) async throws {
         let now = clock()
         if until - m.createdAt <= settings.retry.maxAgeMs {
             try await store.reschedule(m, at: until, lastError: lastError, entry: entry, now: now)
         } else {
-            try await store.finish(m, state: .failed, reason: "quota", lastError: lastError, answer: nil, entry: entry, now: now)
+            try await store.finish(m, state: .failed, reason: reason, lastError: lastError, answer: nil, entry: entry, now: now)
         }
     }
 
@@ -321,8 +354,10 @@ public final class OutboundEngine: Sendable {
         let now = clock()
         if now - since < settings.claimIdleMs / 2 { return }  // probably still in flight elsewhere: leave the entry pending
         Counter(label: "scrm_outbound_in_doubt_total", dimensions: [("adapter", adapter.spec.name)]).increment()
-        if let window = adapter.renders.providerDedupMs, now - since < window - 60_000 {
-            try await store.reschedule(m, at: now, lastError: "resent after a crash (provider deduplicates)", entry: entry, now: now)
+        // The provider's window runs from the first call whose outcome is unknown.
+        let first = min(m.doubtSince ?? since, since)
+        if let window = adapter.renders.providerDedupMs, now - first < window - 60_000 {
+            try await store.reschedule(m, at: now, lastError: "resent after a crash (provider deduplicates)", entry: entry, now: now, doubtSince: first)
         } else {
             try await store.finish(
                 m, state: .failed, reason: "outcome_unknown",

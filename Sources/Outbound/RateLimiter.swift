@@ -19,8 +19,11 @@ public struct RateLimit: Sendable, Equatable {
 
 /// The shared limit, and how it reacts to the provider: a throttle answer (429, a throttle code)
 /// halves the rate and pauses the key for Retry-After; the rate then climbs back by a quarter a
-/// second while sends succeed; a spent quota suspends the key until the quota resets. All of it lives
-/// in Redis next to the GCRA state, so every process slows down and resumes together.
+/// second while sends succeed; a spent quota suspends the key until the quota resets. A provider
+/// that fails `Circuit.failures` calls in a row (5xx, timeouts) opens the key's circuit: nothing goes
+/// for `openMs`, then one probe call; a failed probe opens it again for twice as long (up to
+/// `maxOpenMs`), any answer that is not a provider failure closes it. All of it lives in Redis next to
+/// the GCRA state, so every process slows down, stops and resumes together.
 public final class RateLimiter: Sendable {
     public enum Decision: Sendable, Equatable {
         /// Go; `factor` < 1 means the limit is running slowed down (report successes to recover).
@@ -29,6 +32,8 @@ public final class RateLimiter: Sendable {
         case wait(microseconds: Int64)
         /// Suspended (quota spent) for this many more microseconds.
         case suspended(microseconds: Int64)
+        /// The provider keeps failing: its circuit is open for this many more microseconds.
+        case circuitOpen(microseconds: Int64)
 
         public static let allowed = Decision.allowed(factor: 1)
     }
@@ -40,23 +45,72 @@ public final class RateLimiter: Sendable {
         case succeeded
         /// A quota is spent until this wall-clock time (ms since the epoch).
         case quotaSpent(untilMs: Int64)
+        /// The provider failed (5xx, timeout); `probe` when this was the call that tested an open circuit.
+        case providerFailed(probe: Bool)
+    }
+
+    /// When a failing provider is left alone (shared by every process through the state hash).
+    public struct Circuit: Sendable, Equatable {
+        /// Provider failures in a row that open the circuit.
+        public var failures = 5
+        /// How long it stays open the first time; each failed probe doubles it, up to `maxOpenMs`.
+        public var openMs: Int64 = 2_000
+        public var maxOpenMs: Int64 = 30_000
+        /// A probe call's answer is awaited this long before another process may probe.
+        public var probeHoldMs: Int64 = 15_000
+
+        public init(failures: Int = 5, openMs: Int64 = 2_000, maxOpenMs: Int64 = 30_000, probeHoldMs: Int64 = 15_000) {
+            self.failures = max(1, failures)
+            self.openMs = max(1, openMs)
+            self.maxOpenMs = max(openMs, maxOpenMs)
+            self.probeHoldMs = max(1, probeHoldMs)
+        }
+    }
+
+    /// What `acquire` granted: the rate factor (< 1: running slowed down), whether the key has recent
+    /// provider failures (report the outcome either way), and whether this call is the probe of an
+    /// open circuit.
+    public struct Grant: Sendable, Equatable {
+        public var factor: Double
+        public var failing: Bool
+        public var probe: Bool
+
+        public init(factor: Double = 1, failing: Bool = false, probe: Bool = false) {
+            self.factor = factor
+            self.failing = failing
+            self.probe = probe
+        }
+
+        /// The outcome is worth telling the limit about.
+        public var wantsReport: Bool { factor < 1 || failing || probe }
     }
 
     /// Slowest fraction of the spec's rate a throttled key falls to.
     static let minimumFactor = 0.05
 
-    /// KEYS: GCRA key, state hash. ARGV: base interval µs, burst, cost, reserve-ahead µs.
-    /// Returns {1, factor*1000} allowed, {0, µs} wait, {2, µs} suspended, {3, µs} reserved: the slot is
-    /// taken and the caller sends after sleeping that long (so a caller's wake-up lateness costs no slot).
+    /// KEYS: GCRA key, state hash. ARGV: base interval µs, burst, cost, reserve-ahead µs, probe hold µs.
+    /// Returns {1, factor*1000, failing, probe} allowed, {0, µs} wait, {2, µs} suspended, {4, µs} circuit
+    /// open, {3, µs, factor*1000, failing, probe} reserved: the slot is taken and the caller sends after
+    /// sleeping that long (so a caller's wake-up lateness costs no slot). While a probe is out, the others
+    /// wait (at most half a second at a time) for its answer.
     static let script = RedisScript(
         name: "gcra",
         source: #"""
             local t = redis.call('TIME')
             local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-            local st = redis.call('HMGET', KEYS[2], 'factor', 'pauseUntil', 'suspendUntil')
+            local st = redis.call('HMGET', KEYS[2], 'factor', 'pauseUntil', 'suspendUntil', 'openUntil', 'probeUntil', 'failures')
             local factor = tonumber(st[1] or '1')
             local suspend = tonumber(st[3] or '0')
             if suspend > now then return { 2, suspend - now } end
+            local probe = 0
+            local open = tonumber(st[4] or '0')
+            if open > 0 then
+              if open > now then return { 4, open - now } end
+              local held = tonumber(st[5] or '0')
+              if held > now then return { 0, math.min(held - now, 500000) } end
+              probe = 1
+            end
+            local failing = tonumber(st[6] or '0') > 0 and 1 or 0
             local pause = tonumber(st[2] or '0')
             if pause > now then return { 0, pause - now } end
             local interval = math.floor(tonumber(ARGV[1]) / factor)
@@ -67,11 +121,14 @@ public final class RateLimiter: Sendable {
             local allowAt = newTat - interval * burst
             if allowAt > now + tonumber(ARGV[4]) then return { 0, allowAt - now } end
             redis.call('SET', KEYS[1], string.format('%d', newTat), 'PX', math.ceil((newTat - now) / 1000) + 1000)
-            if allowAt > now then return { 3, allowAt - now, math.floor(factor * 1000) } end
-            return { 1, math.floor(factor * 1000) }
+            if probe == 1 then redis.call('HSET', KEYS[2], 'probeUntil', string.format('%d', now + tonumber(ARGV[5] or '15000000'))) end
+            if allowAt > now then return { 3, allowAt - now, math.floor(factor * 1000), failing, probe } end
+            return { 1, math.floor(factor * 1000), failing, probe }
             """#)
 
-    /// KEYS: state hash. ARGV: signal (throttle|success|quota), value (retry-after µs | suspend-until µs since epoch), min factor.
+    /// KEYS: state hash. ARGV: signal (throttle|success|quota|failure), value (retry-after µs |
+    /// suspend-until µs since epoch | 1 for a probe's failure), min factor, circuit failures, open ms,
+    /// max open ms.
     static let react = RedisScript(
         name: "gcra_react",
         source: #"""
@@ -83,6 +140,7 @@ public final class RateLimiter: Sendable {
               local pause = now + math.max(tonumber(ARGV[2]), 1000000)
               redis.call('HSET', KEYS[1], 'factor', tostring(factor), 'pauseUntil', string.format('%d', pause), 'lastRaise', string.format('%d', now))
             elseif ARGV[1] == 'success' then
+              redis.call('HDEL', KEYS[1], 'failures', 'openUntil', 'openMs', 'probeUntil')
               if factor >= 1 then return '1' end
               local last = tonumber(redis.call('HGET', KEYS[1], 'lastRaise') or '0')
               if now - last < 1000000 then return tostring(factor) end
@@ -90,61 +148,90 @@ public final class RateLimiter: Sendable {
               redis.call('HSET', KEYS[1], 'factor', tostring(factor), 'lastRaise', string.format('%d', now))
             elseif ARGV[1] == 'quota' then
               redis.call('HSET', KEYS[1], 'suspendUntil', ARGV[2])
+            elseif ARGV[1] == 'failure' then
+              local n = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+              local open = tonumber(redis.call('HGET', KEYS[1], 'openUntil') or '0')
+              local ms = nil
+              if open > 0 and ARGV[2] == '1' then
+                ms = math.min(tonumber(ARGV[6]), 2 * tonumber(redis.call('HGET', KEYS[1], 'openMs') or ARGV[5]))
+              elseif open == 0 and n >= tonumber(ARGV[4]) then
+                ms = tonumber(ARGV[5])
+              end
+              if ms then
+                redis.call('HSET', KEYS[1], 'openMs', string.format('%d', ms), 'openUntil', string.format('%d', now + ms * 1000))
+                redis.call('HDEL', KEYS[1], 'probeUntil')
+              end
             end
             redis.call('PEXPIRE', KEYS[1], 172800000)
             return tostring(factor)
             """#)
 
     private let redis: RedisPool
+    public let circuit: Circuit
 
-    public init(redis: RedisPool) { self.redis = redis }
+    public init(redis: RedisPool, circuit: Circuit = Circuit()) {
+        self.redis = redis
+        self.circuit = circuit
+    }
 
     /// One attempt to take `cost` sends from the limit at `key`, now or not at all.
     public func attempt(_ key: String, limit: RateLimit, cost: Int = 1) async throws -> Decision {
         switch try await call(key, limit: limit, cost: cost, reserveAheadUs: 0) {
         case .reserved: return .wait(microseconds: 0)  // not reached with no reserve-ahead
-        case .decided(let d): return d
+        case .decided(let d, _): return d
         }
     }
 
-    /// Waits until `cost` sends may go at `key`; throws `Suspended` when the key is suspended. A slot
-    /// up to `reserveAheadMs` away is taken at once and slept towards, so waiting callers lose no slot
-    /// to wake-up lateness and N processes together get the whole rate, not less.
+    /// Waits until `cost` sends may go at `key`; throws `Suspended` when the key is suspended or its
+    /// circuit is open. A slot up to `reserveAheadMs` away is taken at once and slept towards, so
+    /// waiting callers lose no slot to wake-up lateness and N processes together get the whole rate.
     @discardableResult
-    public func acquire(_ key: String, limit: RateLimit, cost: Int = 1, reserveAheadMs: Int64 = 250) async throws -> Double {
+    public func acquire(_ key: String, limit: RateLimit, cost: Int = 1, reserveAheadMs: Int64 = 250) async throws -> Grant {
         while true {
             switch try await call(key, limit: limit, cost: cost, reserveAheadUs: reserveAheadMs * 1000) {
-            case .reserved(let us, let factor):
+            case .reserved(let us, let grant):
                 try await Task.sleep(for: .microseconds(us))
-                return factor
-            case .decided(.allowed(let factor)): return factor
-            case .decided(.wait(let us)): try await Task.sleep(for: .microseconds(max(us - reserveAheadMs * 1000, 100)))
-            case .decided(.suspended(let us)): throw Suspended(remainingMs: us / 1000)
+                return grant
+            case .decided(.allowed, let grant): return grant
+            case .decided(.wait(let us), _): try await Task.sleep(for: .microseconds(max(us - reserveAheadMs * 1000, 100)))
+            case .decided(.suspended(let us), _): throw Suspended(remainingMs: us / 1000, reason: .quota)
+            case .decided(.circuitOpen(let us), _): throw Suspended(remainingMs: us / 1000, reason: .providerFailing)
             }
         }
     }
 
     private enum Outcome {
-        case decided(Decision)
-        case reserved(microseconds: Int64, factor: Double)
+        case decided(Decision, Grant)
+        case reserved(microseconds: Int64, Grant)
     }
 
     private func call(_ key: String, limit: RateLimit, cost: Int, reserveAheadUs: Int64) async throws -> Outcome {
         let r = try await redis.eval(
             Self.script, keys: [key, Keys.rateLimitState(key)],
-            args: [String(limit.emissionIntervalUs), String(limit.burst), String(cost), String(reserveAheadUs)]
+            args: [String(limit.emissionIntervalUs), String(limit.burst), String(cost), String(reserveAheadUs), String(circuit.probeHoldMs * 1000)]
         ).array ?? []
-        let value = Int64(r.count > 1 ? r[1].int ?? 0 : 0)
+        func int(_ i: Int) -> Int { i < r.count ? r[i].int ?? 0 : 0 }
+        let value = Int64(int(1))
         switch r.first?.int {
-        case 1: return .decided(.allowed(factor: Double(value) / 1000))
-        case 2: return .decided(.suspended(microseconds: value))
-        case 3: return .reserved(microseconds: value, factor: Double(r.count > 2 ? r[2].int ?? 1000 : 1000) / 1000)
-        default: return .decided(.wait(microseconds: value))
+        case 1:
+            let grant = Grant(factor: Double(value) / 1000, failing: int(2) == 1, probe: int(3) == 1)
+            return .decided(.allowed(factor: grant.factor), grant)
+        case 2: return .decided(.suspended(microseconds: value), Grant())
+        case 3: return .reserved(microseconds: value, Grant(factor: Double(int(2)) / 1000, failing: int(3) == 1, probe: int(4) == 1))
+        case 4: return .decided(.circuitOpen(microseconds: value), Grant())
+        default: return .decided(.wait(microseconds: value), Grant())
         }
     }
 
     public struct Suspended: Error, Equatable {
+        public enum Reason: String, Sendable { case quota, providerFailing = "provider_failing" }
         public let remainingMs: Int64
+        public let reason: Reason
+
+        public init(remainingMs: Int64, reason: Reason) {
+            self.remainingMs = remainingMs
+            self.reason = reason
+        }
     }
 
     /// Tells the limit at `key` how the provider answered. Returns the new rate factor.
@@ -160,8 +247,12 @@ public final class RateLimiter: Sendable {
             (name, value) = ("quota", untilMs * 1000)
             Counter(label: "scrm_adapter_quota_exhausted_total", dimensions: [("adapter", adapter)]).increment()
             Gauge(label: "scrm_adapter_suspended_until_seconds", dimensions: [("adapter", adapter)]).record(Double(untilMs) / 1000)
+        case .providerFailed(let probe):
+            (name, value) = ("failure", probe ? 1 : 0)
+            Counter(label: "scrm_adapter_provider_failures_total", dimensions: [("adapter", adapter)]).increment()
         }
-        let factor = Double(try await redis.eval(Self.react, keys: [Keys.rateLimitState(key)], args: [name, String(value), String(Self.minimumFactor)]).string ?? "1") ?? 1
+        let args = [name, String(value), String(Self.minimumFactor), String(circuit.failures), String(circuit.openMs), String(circuit.maxOpenMs)]
+        let factor = Double(try await redis.eval(Self.react, keys: [Keys.rateLimitState(key)], args: args).string ?? "1") ?? 1
         Gauge(label: "scrm_adapter_rate_factor", dimensions: [("adapter", adapter)]).record(factor)
         return factor
     }

@@ -37,9 +37,10 @@ final class OutboundEngineTests: XCTestCase {
         }
     }
 
-    func rig(claimIdleSeconds: Int = 60, concurrency: Int = 8) async throws -> Rig {
+    func rig(claimIdleSeconds: Int = 60, concurrency: Int = 8, adaptersDir: String? = nil) async throws -> Rig {
         let fakes = try await ProviderFakes.start()
         let h = try Harness { config in
+            if let adaptersDir { config.outbound.adaptersDir = adaptersDir }
             config.outbound.channels = ["wechat": "wechat-template", "sms": "twilio-sms", "email": "sendgrid-edm"]
             config.outbound.extraAdapters = ["sandbox-sms"]
             config.outbound.linkSecret = "test-link-secret-0123456789"
@@ -276,6 +277,93 @@ final class OutboundEngineTests: XCTestCase {
         let wx = try await rig.waitFor(ids["wechat"]!, [.sent, .failed])
         XCTAssertEqual(wx.state, .sent, "inside WeChat's 10-minute client_msg_id window a resend is safe")
         XCTAssertEqual(rig.fakes.ledger.deliveries("wechat.template").first?.messageId, ids["wechat"])
+        await rig.fakes.stop()
+    }
+
+    /// The shipped specs with a 1-second provider timeout (so a hanging provider times out quickly).
+    static func quickTimeoutAdapters() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adapters-\(UUID().uuidString)").path
+        try FileManager.default.copyItem(atPath: "adapters", toPath: dir)
+        for name in ["twilio-sms", "wechat-template"] {
+            let path = "\(dir)/\(name).yaml"
+            var text = try String(contentsOfFile: path, encoding: .utf8)
+            if let r = text.range(of: "  timeout_ms: 10000") {
+                text.replaceSubrange(r, with: "  timeout_ms: 1000")
+            } else {
+                text = text.replacingOccurrences(of: "http:\n  method: POST\n", with: "http:\n  method: POST\n  timeout_ms: 1000\n")
+            }
+            XCTAssertTrue(text.contains("timeout_ms: 1000"), name)
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return dir
+    }
+
+    /// A provider that takes the message and never answers: the call times out after the request went
+    /// out, so the outcome is unknown. Twilio has no dedup: dead-lettered as outcome_unknown, never
+    /// sent twice. WeChat drops a repeated client_msg_id: sent again once the provider answers, and
+    /// its duplicate answer records the message as sent. The follower gets exactly one of each.
+    func test_aTimeoutAfterTheRequestWentOut_isNotResent_unlessTheProviderDeduplicates() async throws {
+        let rig = try await rig(adaptersDir: try Self.quickTimeoutAdapters())
+        let engine = try rig.startEngine()
+        defer { engine.cancel() }
+        try await rig.h.test { client in
+            rig.fakes.ledger.outage = .hang
+            let sms = try await Self.post(client, #"{"channel":"sms","to":"+14155550021","text":"hang"}"#).id
+            let wechat = try await Self.post(client, #"{"channel":"wechat","account":"demo","to":"oFanHang","template":"T","variables":{"a":"1"}}"#).id
+            let lost = try await rig.waitFor(sms, [.failed, .sent])
+            XCTAssertEqual(lost.reason, "outcome_unknown")
+            XCTAssertTrue(lost.lastError?.contains("timeout") == true, lost.lastError ?? "")
+            let waiting = try await rig.waitFor(wechat, [.retrying])
+            XCTAssertNotNil(waiting.doubtSince, "the first doubtful call is remembered: resends stay inside WeChat's window")
+            rig.fakes.ledger.outage = .none
+            rig.h.now += 10_000
+            let sent = try await rig.waitFor(wechat, [.sent])
+            XCTAssertEqual(sent.attempts, 2)
+            XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").count, 1, "the hung call did deliver; it was not repeated")
+            XCTAssertEqual(rig.fakes.ledger.calls("twilio.messages"), 1)
+            XCTAssertEqual(rig.fakes.ledger.deliveries("wechat.template").map(\.messageId), [wechat])
+            XCTAssertEqual(rig.fakes.ledger.calls("wechat.template.duplicate"), 1, "the resend met WeChat's dedup")
+        }
+        await rig.fakes.stop()
+    }
+
+    /// A provider answering 503 to everything: after 5 failures in a row the adapter's circuit opens
+    /// (shown by GET /api/v1/adapters) and the rest of the queue waits without calling it or spending
+    /// attempts; once it answers again a probe closes the circuit and everything goes, once each.
+    func test_aFailingProvider_opensTheCircuit_andTheQueueWaitsForIt() async throws {
+        let rig = try await rig(concurrency: 4)
+        let engine = try rig.startEngine()
+        defer { engine.cancel() }
+        try await rig.h.test { client in
+            rig.fakes.ledger.outage = .error
+            var ids = [String]()
+            for i in 0..<30 {
+                ids.append(try await Self.post(client, #"{"channel":"wechat","account":"demo","to":"oFanDown\#(i)","template":"T","variables":{"a":"1"}}"#).id)
+            }
+            for id in ids { _ = try await rig.waitFor(id, [.retrying]) }
+            // Down, WeChat refuses the access token too: a token call stands for the send.
+            let calls = rig.fakes.ledger.calls("wechat.template") + rig.fakes.ledger.calls("wechat.token")
+            XCTAssertLessThanOrEqual(calls, 5 + 4, "5 failures open the circuit; at most the calls already in flight follow")
+            var untouched = 0
+            for id in ids { if try await rig.store.get(id)?.attempts == 0 { untouched += 1 } }
+            XCTAssertGreaterThanOrEqual(untouched, 30 - (5 + 4), "messages held by the open circuit spend no attempt")
+            let status = try await client.get("/api/v1/adapters")
+            let adapters = try XCTUnwrap(status.json["adapters"] as? [[String: Any]])
+            let scope = try XCTUnwrap((adapters.first { $0["name"] as? String == "wechat-template" }?["scopes"] as? [[String: Any]])?.first)
+            XCTAssertGreaterThanOrEqual(scope["providerFailures"] as? Int ?? 0, 5)
+            XCTAssertNotNil(scope["circuitOpenUntil"] as? String, "the adapter status shows the open circuit")
+
+            rig.fakes.ledger.outage = .none
+            try await Task.sleep(for: .milliseconds(2100))  // the circuit's first open spell (Redis's clock)
+            rig.h.now += 120_000  // every retry due
+            for id in ids { _ = try await rig.waitFor(id, [.sent], seconds: 20) }
+            XCTAssertEqual(Set(rig.fakes.ledger.deliveries("wechat.template").map(\.to)).count, 30)
+            XCTAssertEqual(rig.fakes.ledger.deliveries("wechat.template").count, 30, "once each")
+            let after = try await client.get("/api/v1/adapters")
+            let scopes = ((after.json["adapters"] as? [[String: Any]])?.first { $0["name"] as? String == "wechat-template" }?["scopes"] as? [[String: Any]]) ?? []
+            XCTAssertEqual(scopes.first?["providerFailures"] as? Int ?? 0, 0, "closed again")
+            XCTAssertNil(scopes.first?["circuitOpenUntil"] as? String)
+        }
         await rig.fakes.stop()
     }
 }

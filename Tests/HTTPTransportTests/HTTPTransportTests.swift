@@ -68,6 +68,7 @@ final class HTTPTransportTests: XCTestCase {
             XCTFail("expected a timeout")
         } catch let error as TransportError {
             XCTAssertEqual(error.kind, .timeout)
+            XCTAssertTrue(error.requestSent, "the server had the request: the outcome is unknown")
         }
         XCTAssertLessThan(Date().timeIntervalSince(started), 2.0)
         transport.shutdown()
@@ -85,6 +86,7 @@ final class HTTPTransportTests: XCTestCase {
             XCTFail("expected cancellation")
         } catch let error as TransportError {
             XCTAssertEqual(error.kind, .cancelled)
+            XCTAssertTrue(error.requestSent)
         }
         XCTAssertEqual(transport.inFlight, 0)
         transport.shutdown()
@@ -116,6 +118,7 @@ final class HTTPTransportTests: XCTestCase {
             XCTFail("expected a connection failure")
         } catch let error as TransportError {
             XCTAssertEqual(error.kind, .network)
+            XCTAssertFalse(error.requestSent, "nothing reached a server: safe to try again")
         }
         transport.shutdown()
         do {

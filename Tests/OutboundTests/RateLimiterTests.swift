@@ -130,4 +130,54 @@ final class RateLimiterTests: XCTestCase {
         XCTAssertEqual(RateLimiter.quotaResetMs(channel: .wechat, nowMs: 1_795_881_600_000), 1_795_881_600_000 + 86_400_000)
         XCTAssertEqual(RateLimiter.quotaResetMs(channel: .sms, nowMs: now), now + 3_600_000)
     }
+
+    /// Provider failures in a row open the circuit for every process; after the open spell exactly one
+    /// caller probes while the others wait; a failed probe doubles the spell (capped); an answer closes it.
+    func test_circuit_opensOnFailures_probesOnce_backsOffAndCloses() async throws {
+        let server = try RedisTestServer()
+        let redis = RedisPool(server.configuration)
+        defer { redis.shutdown() }
+        let circuit = RateLimiter.Circuit(failures: 3, openMs: 300, maxOpenMs: 1000, probeHoldMs: 5000)
+        let a = RateLimiter(redis: redis, circuit: circuit)
+        let b = RateLimiter(redis: redis, circuit: circuit)  // another process
+        let key = Keys.rateLimit(adapter: "twilio-sms")
+        let limit = RateLimit(perSecond: 1000, burst: 100)
+
+        let first = try await a.acquire(key, limit: limit)
+        XCTAssertEqual(first, RateLimiter.Grant(), "a healthy provider: nothing to report")
+        for _ in 0..<2 { try await a.report(.providerFailed(probe: false), key: key, adapter: "twilio-sms") }
+        let failing = try await b.acquire(key, limit: limit)
+        XCTAssertTrue(failing.failing && !failing.probe, "two failures: still closed, but outcomes are reported")
+        try await a.report(.providerFailed(probe: false), key: key, adapter: "twilio-sms")
+        guard case .circuitOpen(let us) = try await b.attempt(key, limit: limit) else { return XCTFail("open after 3 failures in a row") }
+        XCTAssertTrue((200_000...300_000).contains(us), "\(us)")
+        do {
+            try await b.acquire(key, limit: limit)
+            XCTFail("acquire must not wait out an open circuit")
+        } catch let s as RateLimiter.Suspended {
+            XCTAssertEqual(s.reason, .providerFailing)
+        }
+
+        try await Task.sleep(for: .milliseconds(320))
+        let probe = try await a.acquire(key, limit: limit)
+        XCTAssertTrue(probe.probe, "after the open spell one call probes")
+        guard case .wait = try await b.attempt(key, limit: limit) else { return XCTFail("the others wait for the probe's answer") }
+        try await a.report(.providerFailed(probe: true), key: key, adapter: "twilio-sms")
+        guard case .circuitOpen(let again) = try await b.attempt(key, limit: limit) else { return XCTFail("a failed probe reopens") }
+        XCTAssertTrue((500_000...600_000).contains(again), "twice as long: \(again)")
+        for _ in 0..<5 {  // failed probes: 1.2 s would exceed the cap
+            _ = try await redis.send("HSET", Keys.rateLimitState(key), "openUntil", "1")
+            _ = try await redis.send("HDEL", Keys.rateLimitState(key), "probeUntil")
+            try await a.report(.providerFailed(probe: true), key: key, adapter: "twilio-sms")
+        }
+        guard case .circuitOpen(let capped) = try await b.attempt(key, limit: limit) else { return XCTFail("still open") }
+        XCTAssertTrue((900_000...1_000_000).contains(capped), "capped at maxOpenMs: \(capped)")
+
+        _ = try await redis.send("HSET", Keys.rateLimitState(key), "openUntil", "1")
+        let probe2 = try await b.acquire(key, limit: limit)
+        XCTAssertTrue(probe2.probe)
+        try await b.report(.succeeded, key: key, adapter: "twilio-sms")
+        let closed = try await a.acquire(key, limit: limit)
+        XCTAssertEqual(closed, RateLimiter.Grant(), "an answer closes the circuit and forgets the failures")
+    }
 }

@@ -7,6 +7,15 @@ public enum SendOutcome: Sendable, Equatable {
     /// The provider took the message; its id when the spec says where it is.
     case accepted(providerId: String?)
     case failed(SendFailure)
+
+    /// The provider answered as a working service would (accepted, or refused this message for a
+    /// reason of its own): a failing provider's circuit closes on it.
+    public var isProviderAnswer: Bool {
+        switch self {
+        case .accepted: true
+        case .failed(let f): [.permanent, .duplicate, .quota, .throttle].contains(f.errorClass) && f.code != "render"
+        }
+    }
 }
 
 public struct SendFailure: Sendable, Equatable, CustomStringConvertible {
@@ -18,14 +27,25 @@ public struct SendFailure: Sendable, Equatable, CustomStringConvertible {
     public let retryAfterMs: Int64?
     /// The start of the provider's answer, kept with a dead letter.
     public let answer: String
+    /// The request went out and no answer came back (a timeout or a broken connection after sending):
+    /// the provider may have taken the message. Sent again only inside the provider's own dedup window.
+    public let outcomeUnknown: Bool
 
-    public init(errorClass: ErrorClass, code: String, message: String, retryAfterMs: Int64? = nil, answer: String = "") {
+    public init(
+        errorClass: ErrorClass, code: String, message: String, retryAfterMs: Int64? = nil, answer: String = "", outcomeUnknown: Bool = false
+    ) {
         self.errorClass = errorClass
         self.code = code
         self.message = message
         self.retryAfterMs = retryAfterMs
         self.answer = answer
+        self.outcomeUnknown = outcomeUnknown
     }
+
+    /// A failure that says the provider (or the way to it) is unwell rather than that this message is
+    /// wrong: 5xx, "system busy", timeouts, broken connections. Enough of them in a row open the
+    /// adapter's circuit (see RateLimiter).
+    public var isProviderFailure: Bool { errorClass == .retry }
 
     public var description: String { "\(errorClass.rawValue) \(code): \(message)" }
 }
@@ -72,10 +92,11 @@ extension ResolvedAdapter {
             SendFailure(errorClass: .permanent, code: "smtp \(error.protocolCode)", message: error.message)
         case .refused:
             SendFailure(errorClass: .retry, code: error.protocolCode > 0 ? "smtp \(error.protocolCode)" : "refused", message: error.message)
-        case .timeout: SendFailure(errorClass: .retry, code: "timeout", message: error.message)
-        case .network: SendFailure(errorClass: .retry, code: "network", message: error.message)
-        case .tooLarge: SendFailure(errorClass: .retry, code: "too-large", message: error.message)
-        case .cancelled, .shutdown: SendFailure(errorClass: .retry, code: "interrupted", message: error.message)
+        case .timeout: SendFailure(errorClass: .retry, code: "timeout", message: error.message, outcomeUnknown: error.requestSent)
+        case .network: SendFailure(errorClass: .retry, code: "network", message: error.message, outcomeUnknown: error.requestSent)
+        // The answer was too large: it came back, so the provider answered (we cannot read it).
+        case .tooLarge: SendFailure(errorClass: .retry, code: "too-large", message: error.message, outcomeUnknown: true)
+        case .cancelled, .shutdown: SendFailure(errorClass: .retry, code: "interrupted", message: error.message, outcomeUnknown: error.requestSent)
         }
     }
 
