@@ -20,44 +20,8 @@ struct DrillIngress: AsyncParsableCommand {
     @Option var concurrency = 16
 
     func run() async throws {
-        let cfg = try ConfigLoader().load(path: config)
-        guard let acct = cfg.account(account) else { throw ValidationError("no account \(account)") }
-        let builder = CallbackBuilder(account: acct)
-        let run = SecureRandom.alphanumeric(6)
-        let transport = HTTPTransport()
-        let start = ContinuousClock.now
-        let deadline = start + .seconds(seconds)
-        // (msgId, status 0 = no answer, latency µs, seconds since start)
-        let answers = try await withThrowingTaskGroup(of: [(String, Int, Int, Double)].self) { group in
-            for worker in 0..<concurrency {
-                group.addTask {
-                    var out = [(String, Int, Int, Double)]()
-                    var i = 0
-                    while ContinuousClock.now < deadline {
-                        i += 1
-                        let msgId = "9\(abs(run.hashValue) % 100_000)\(worker)0\(i)"
-                        let now = Int64(Date().timeIntervalSince1970)
-                        let xml = SampleCallbacks.text(to: "gh_drill", from: "oDRILL\(worker)x\(i % 50)", content: "drill \(i)", msgId: msgId, createTime: now)
-                        let r = try builder.post(xml: xml, timestamp: now, nonce: "\(run)\(worker)n\(i)", encrypt: false)
-                        let t0 = ContinuousClock.now
-                        var status = 0
-                        do {
-                            status = try await transport.send(
-                                HTTPRequest(method: "POST", url: gateway + r.pathAndQuery, headers: [("Content-Type", "text/xml")], body: Array(r.body.utf8), timeoutMs: 5000)
-                            ).status
-                        } catch {}
-                        let d = ContinuousClock.now - t0
-                        let since = ContinuousClock.now - start
-                        out.append((msgId, status, Int(d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000),
-                            Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18))
-                        if status != 200 { try await Task.sleep(for: .milliseconds(20)) }  // as a platform would back off
-                    }
-                    return out
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
-        }
-        transport.shutdown()
+        let load = try WebhookLoad(config: config, account: account, gateway: gateway)
+        let answers = try await load.run(seconds: seconds, concurrency: concurrency).map { ($0.msgId, $0.status, $0.latencyUs, $0.at) }
 
         let pool = RedisPool(try RedisConfiguration(url: redis, connections: 2, connectTimeoutMs: 2000, commandTimeoutMs: 10_000))
         defer { pool.shutdown() }
@@ -94,7 +58,7 @@ struct DrillIngress: AsyncParsableCommand {
             }
         }
         latencies.sort()
-        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000 }
+        func pct(_ p: Double) -> Double { percentileMs(latencies, p) }
         let other = Dictionary(grouping: answers.filter { $0.1 != 200 }, by: { $0.1 }).mapValues(\.count).sorted { $0.key < $1.key }
             .map { "\($0.key == 0 ? "none" : String($0.key))x\($0.value)" }.joined(separator: ",")
         print(
@@ -102,4 +66,71 @@ struct DrillIngress: AsyncParsableCommand {
                 format: "RESULT sent=%d ok=%d refused=%d lost=%d half_applied=%d refused_but_stored=%d p50_ms=%.2f p99_ms=%.2f",
                 answers.count, ok, refused, lost, half, refusedButStored, pct(0.5), pct(0.99)) + " refusals=" + (other.isEmpty ? "-" : other))
     }
+}
+
+/// Signed text webhooks (each its own MsgId) from `concurrency` callers in a closed loop, each answer
+/// remembered: what a platform sends, for the drills.
+struct WebhookLoad {
+    struct Answer {
+        let msgId: String
+        /// 0 = no answer.
+        let status: Int
+        let latencyUs: Int
+        /// Seconds since the load started.
+        let at: Double
+    }
+
+    let builder: CallbackBuilder
+    let gateway: String
+    let run = SecureRandom.alphanumeric(6)
+
+    init(config: String, account: String, gateway: String) throws {
+        let cfg = try ConfigLoader().load(path: config)
+        guard let acct = cfg.account(account) else { throw ValidationError("no account \(account)") }
+        builder = CallbackBuilder(account: acct)
+        self.gateway = gateway
+    }
+
+    func run(seconds: Double, concurrency: Int) async throws -> [Answer] {
+        let transport = HTTPTransport()
+        defer { transport.shutdown() }
+        let start = ContinuousClock.now
+        let deadline = start + .seconds(seconds)
+        let (run, builder, gateway) = (run, builder, gateway)
+        return try await withThrowingTaskGroup(of: [Answer].self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var out = [Answer]()
+                    var i = 0
+                    while ContinuousClock.now < deadline {
+                        i += 1
+                        let msgId = "9\(abs(run.hashValue) % 100_000)\(worker)0\(i)"
+                        let now = Int64(Date().timeIntervalSince1970)
+                        let xml = SampleCallbacks.text(to: "gh_drill", from: "oDRILL\(worker)x\(i % 50)", content: "drill \(i)", msgId: msgId, createTime: now)
+                        let r = try builder.post(xml: xml, timestamp: now, nonce: "\(run)\(worker)n\(i)", encrypt: false)
+                        let t0 = ContinuousClock.now
+                        var status = 0
+                        do {
+                            status = try await transport.send(
+                                HTTPRequest(method: "POST", url: gateway + r.pathAndQuery, headers: [("Content-Type", "text/xml")], body: Array(r.body.utf8), timeoutMs: 5000)
+                            ).status
+                        } catch {}
+                        let d = ContinuousClock.now - t0
+                        let since = ContinuousClock.now - start
+                        out.append(Answer(
+                            msgId: msgId, status: status, latencyUs: Int(d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000),
+                            at: Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18))
+                        if status != 200 { try await Task.sleep(for: .milliseconds(20)) }  // as a platform would back off
+                    }
+                    return out
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+    }
+}
+
+/// Milliseconds at fraction `p` of sorted microsecond latencies.
+func percentileMs(_ sortedUs: [Int], _ p: Double) -> Double {
+    sortedUs.isEmpty ? 0 : Double(sortedUs[min(sortedUs.count - 1, Int(Double(sortedUs.count) * p))]) / 1000
 }
