@@ -13,6 +13,8 @@ public struct FakeDelivery: Sendable, Equatable {
     public let providerId: String
     /// The parsed request body (JSON, or form fields as a JSON object).
     public let body: [String: String]
+    /// When the fake took it (wall-clock ms).
+    public let atMs: Int64
 }
 
 /// State shared by the fakes on one server: deliveries, injected answers, call counts, outages.
@@ -76,7 +78,8 @@ public final class FakeLedger: Sendable {
         state.withLock { s in
             s.sequence += 1
             let id = makeId(s.sequence)
-            s.deliveries.append(FakeDelivery(provider: provider, to: to, messageId: messageId, providerId: id, body: body))
+            let at = Int64(Date().timeIntervalSince1970 * 1000)
+            s.deliveries.append(FakeDelivery(provider: provider, to: to, messageId: messageId, providerId: id, body: body, atMs: at))
             return id
         }
     }

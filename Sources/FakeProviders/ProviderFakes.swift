@@ -67,6 +67,16 @@ public struct ProviderFakes: Sendable {
             return jsonResponse(["outage": mode.rawValue])
         }
         router.get("/_fakes/calls") { [ledger] _, _ -> Response in jsonResponse(ledger.allCalls) }
+        // When each delivery of a provider was taken (ms), for rate checks across processes.
+        router.get("/_fakes/timeline") { [ledger] request, _ -> Response in
+            let provider = request.uri.queryParameters.get("provider").map { String($0) } ?? ""
+            return jsonResponse(["at": ledger.deliveries(provider).map(\.atMs)])
+        }
+        // Every WeChat access token issued so far expires now.
+        router.post("/_fakes/wechat/expire-tokens") { [wechat] _, _ -> Response in
+            wechat.expireTokens()
+            return jsonResponse(["expired": true])
+        }
         return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, hubspot: hubspot)
     }
 
