@@ -50,6 +50,7 @@ func makeOutboundEngine(
     settings.concurrency = o.concurrency
     settings.claimIdleMs = Int64(o.claimIdleSeconds) * 1000
     settings.retry = RetryPolicy(baseMs: o.retryBaseMs, capMs: o.retryCapMs, maxAgeMs: Int64(o.maxAgeHours) * 3_600_000)
+    settings.circuit = RateLimiter.Circuit(failures: o.circuitFailures, openMs: o.circuitOpenMs, maxOpenMs: o.circuitMaxOpenMs)
     settings.contactRules = config.contactRules
     settings.accountTimezones = Dictionary(uniqueKeysWithValues: config.accounts.compactMap { a in a.timezone.map { (a.id, $0) } })
     return OutboundEngine(

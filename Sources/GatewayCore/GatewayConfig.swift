@@ -66,6 +66,11 @@ public struct GatewayConfig: Sendable {
         public var maxAgeHours = 24
         /// A queue entry held this long by a silent process is taken over.
         public var claimIdleSeconds = 60
+        /// Provider failures in a row (5xx, timeouts) that open an adapter's circuit; it stays open
+        /// circuitOpenMs, then one probe call goes; each failed probe doubles the spell up to the max.
+        public var circuitFailures = 5
+        public var circuitOpenMs: Int64 = 2_000
+        public var circuitMaxOpenMs: Int64 = 30_000
 
         /// Every adapter this gateway may send through.
         public var enabledAdapters: Set<String> { Set(channels.values).union(extraAdapters) }

@@ -20,6 +20,8 @@ public final class OutboundEngine: Sendable {
         /// An entry pending this long with a consumer is taken over (the consumer is presumed dead).
         public var claimIdleMs: Int64 = 60_000
         public var retry = RetryPolicy()
+        /// When a failing provider is left alone (shared with every process through Redis).
+        public var circuit = RateLimiter.Circuit()
         /// Frequency caps and quiet hours for bulk (marketing) messages.
         public var contactRules = ContactRules()
         /// Account id -> time zone of its followers, where it differs from `contactRules.timezone`.
@@ -48,7 +50,7 @@ public final class OutboundEngine: Sendable {
         self.redis = redis
         self.catalog = catalog
         self.sender = sender
-        self.limiter = RateLimiter(redis: redis)
+        self.limiter = RateLimiter(redis: redis, circuit: settings.circuit)
         self.store = MessageStore(redis: redis)
         self.customers = customers
         self.links = links
@@ -220,7 +222,7 @@ public final class OutboundEngine: Sendable {
         let rateKey = rateLimitKey(adapter, m)
         if let limit = adapter.rateLimit {
             do {
-                grant = try await limiter.acquire(rateKey, limit: limit.limit)
+                grant = try await limiter.acquire(rateKey, limit: limit.limit, probeHoldMs: adapter.callTimeoutMs + 5_000)
             } catch let s as RateLimiter.Suspended {
                 let why = s.reason == .quota ? "adapter suspended" : "provider failing: circuit open"
                 return try await deferOrExpire(m, until: clock() + s.remainingMs, lastError: m.lastError ?? why, reason: s.reason.rawValue, entry: entry)

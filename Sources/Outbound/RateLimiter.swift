@@ -56,7 +56,8 @@ public final class RateLimiter: Sendable {
         /// How long it stays open the first time; each failed probe doubles it, up to `maxOpenMs`.
         public var openMs: Int64 = 2_000
         public var maxOpenMs: Int64 = 30_000
-        /// A probe call's answer is awaited this long before another process may probe.
+        /// A probe call's answer is awaited this long before another process may probe (unless the
+        /// caller gives its call's own timeout).
         public var probeHoldMs: Int64 = 15_000
 
         public init(failures: Int = 5, openMs: Int64 = 2_000, maxOpenMs: Int64 = 30_000, probeHoldMs: Int64 = 15_000) {
@@ -176,7 +177,7 @@ public final class RateLimiter: Sendable {
 
     /// One attempt to take `cost` sends from the limit at `key`, now or not at all.
     public func attempt(_ key: String, limit: RateLimit, cost: Int = 1) async throws -> Decision {
-        switch try await call(key, limit: limit, cost: cost, reserveAheadUs: 0) {
+        switch try await call(key, limit: limit, cost: cost, reserveAheadUs: 0, probeHoldMs: nil) {
         case .reserved: return .wait(microseconds: 0)  // not reached with no reserve-ahead
         case .decided(let d, _): return d
         }
@@ -186,9 +187,10 @@ public final class RateLimiter: Sendable {
     /// circuit is open. A slot up to `reserveAheadMs` away is taken at once and slept towards, so
     /// waiting callers lose no slot to wake-up lateness and N processes together get the whole rate.
     @discardableResult
-    public func acquire(_ key: String, limit: RateLimit, cost: Int = 1, reserveAheadMs: Int64 = 250) async throws -> Grant {
+    /// `probeHoldMs`: how long a probe's answer may take (the call's timeout); the circuit's default if nil.
+    public func acquire(_ key: String, limit: RateLimit, cost: Int = 1, reserveAheadMs: Int64 = 250, probeHoldMs: Int64? = nil) async throws -> Grant {
         while true {
-            switch try await call(key, limit: limit, cost: cost, reserveAheadUs: reserveAheadMs * 1000) {
+            switch try await call(key, limit: limit, cost: cost, reserveAheadUs: reserveAheadMs * 1000, probeHoldMs: probeHoldMs) {
             case .reserved(let us, let grant):
                 try await Task.sleep(for: .microseconds(us))
                 return grant
@@ -205,10 +207,11 @@ public final class RateLimiter: Sendable {
         case reserved(microseconds: Int64, Grant)
     }
 
-    private func call(_ key: String, limit: RateLimit, cost: Int, reserveAheadUs: Int64) async throws -> Outcome {
+    private func call(_ key: String, limit: RateLimit, cost: Int, reserveAheadUs: Int64, probeHoldMs: Int64?) async throws -> Outcome {
+        let hold = (probeHoldMs ?? circuit.probeHoldMs) * 1000
         let r = try await redis.eval(
             Self.script, keys: [key, Keys.rateLimitState(key)],
-            args: [String(limit.emissionIntervalUs), String(limit.burst), String(cost), String(reserveAheadUs), String(circuit.probeHoldMs * 1000)]
+            args: [String(limit.emissionIntervalUs), String(limit.burst), String(cost), String(reserveAheadUs), String(hold)]
         ).array ?? []
         func int(_ i: Int) -> Int { i < r.count ? r[i].int ?? 0 : 0 }
         let value = Int64(int(1))

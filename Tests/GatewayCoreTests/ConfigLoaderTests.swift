@@ -46,6 +46,8 @@ final class ConfigLoaderTests: XCTestCase {
             ("outbound: { channels: { fax: x } }", "outbound.channels.fax"),
             ("outbound: { publicURL: 'gw.example.com' }", "outbound.publicURL"),
             ("outbound: { adapters: sandbox-sms }", "outbound.adapters"),
+            ("outbound: { circuitFailures: 0 }", "outbound.circuitFailures"),
+            ("outbound: { circuitOpenMs: 5000, circuitMaxOpenMs: 1000 }", "outbound.circuitMaxOpenMs"),
         ]
         for (yaml, path) in cases {
             XCTAssertThrowsError(try ConfigLoader(environment: [:]).load(yaml: yaml), yaml) { error in

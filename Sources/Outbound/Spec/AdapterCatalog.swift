@@ -52,6 +52,15 @@ public struct ResolvedAdapter: Sendable {
     public let renders: AdapterSpec
     let settings: [String: String]
 
+    /// How long one provider call may take (the spec's `timeout_ms`).
+    var callTimeoutMs: Int64 {
+        switch renders.kind {
+        case .http(let h): Int64(h.timeoutMs)
+        case .smtp(let m): Int64(m.timeoutMs)
+        case .sandbox: 1_000
+        }
+    }
+
     public init(spec: AdapterSpec, specs: [String: AdapterSpec], environment: [String: String]) throws {
         self.spec = spec
         if case .sandbox(let sandbox) = spec.kind {
