@@ -92,6 +92,9 @@ public struct AdapterSender: Sendable {
             SendFailure(errorClass: .quota, code: "token-budget", message: "the daily access-token budget of \(a) is spent")
         case AccessTokenManager.TokenError.unknownAccount(let a):
             SendFailure(errorClass: .permanent, code: "token", message: "no WeChat app secret configured for account \(a)")
+        // Another process is refreshing, or Redis is away: nothing to hold against the provider.
+        case AccessTokenManager.TokenError.busy, AccessTokenManager.TokenError.unavailable:
+            SendFailure(errorClass: .retry, code: "token-wait", message: "\(error)")
         case let e as AccessTokenManager.TokenError: SendFailure(errorClass: .retry, code: "token", message: e.description)
         case let e as TransportError: ResolvedAdapter.classify(e)
         default: SendFailure(errorClass: .retry, code: "token", message: "\(error)")

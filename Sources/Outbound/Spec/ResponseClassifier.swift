@@ -45,7 +45,7 @@ public struct SendFailure: Sendable, Equatable, CustomStringConvertible {
     /// A failure that says the provider (or the way to it) is unwell rather than that this message is
     /// wrong: 5xx, "system busy", timeouts, broken connections. Enough of them in a row open the
     /// adapter's circuit (see RateLimiter).
-    public var isProviderFailure: Bool { errorClass == .retry }
+    public var isProviderFailure: Bool { errorClass == .retry && !["token-wait", "sandbox"].contains(code) }
 
     public var description: String { "\(errorClass.rawValue) \(code): \(message)" }
 }
