@@ -42,10 +42,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "HTTPTransport", dependencies: ["CCurl"], swiftSettings: strict),
+        .target(name: "HTTPTransport", dependencies: ["CCurl", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], swiftSettings: strict),
         .target(
             name: "GatewayCore",
-            dependencies: ["GatewayCrypto", .product(name: "Yams", package: "Yams")],
+            dependencies: ["GatewayCrypto", .product(name: "Yams", package: "Yams"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             swiftSettings: strict
         ),
         .target(
@@ -119,7 +119,7 @@ let package = Package(
             name: "Outbound",
             dependencies: [
                 "GatewayCore", "GatewayCrypto", "RedisClient", "HTTPTransport", "Store",
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -130,7 +130,7 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "GatewayCrypto", "RedisClient", "Store", "Outbound",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -152,7 +152,7 @@ let package = Package(
             name: "FakeProviders",
             dependencies: [
                 "GatewayCore", "GatewayCrypto", .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -6,7 +6,7 @@ import Metrics
 import Outbound
 import RedisClient
 import Store
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Moves campaigns along in time, in every gateway process: starts scheduled ones (audience snapshot),
 /// plans running ones (one process at a time per campaign, by lease), completes those with nothing
@@ -20,7 +20,7 @@ public final class CampaignRunner: Sendable {
     let clock: @Sendable () -> Int64
     let owner: String
     let chunk: Int
-    private let planning = Mutex<Set<String>>([])
+    private let planning = NIOLockedValueBox<Set<String>>([])
 
     public init(
         redis: RedisPool, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign, chunk: Int = 1000, clock: @escaping @Sendable () -> Int64
@@ -44,7 +44,7 @@ public final class CampaignRunner: Sendable {
                     if c.state == .running, !c.planDone, claimLocal(id) {
                         group.addTask {
                             await self.plan(id)
-                            self.planning.withLock { _ = $0.remove(id) }
+                            self.planning.withLockedValue { _ = $0.remove(id) }
                         }
                     } else {
                         _ = try? await step(c)
@@ -56,7 +56,7 @@ public final class CampaignRunner: Sendable {
         }
     }
 
-    private func claimLocal(_ id: String) -> Bool { planning.withLock { $0.insert(id).inserted } }
+    private func claimLocal(_ id: String) -> Bool { planning.withLockedValue { $0.insert(id).inserted } }
 
     /// One decision for a campaign that is not being planned here: start, expire, release, complete.
     @discardableResult

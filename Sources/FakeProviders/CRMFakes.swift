@@ -2,7 +2,7 @@ import Foundation
 import GatewayCrypto
 import HTTPTypes
 import Hummingbird
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// What a fake CRM holds: one record per id-property value (an upsert creates or updates it), the
 /// history of each record's writes (to check ordering), and counts of calls and refusals.
@@ -26,27 +26,27 @@ public final class FakeCRMState: Sendable {
         var lastServedAt: Int64 = 0
     }
 
-    let state = Mutex(State())
+    let state = NIOLockedValueBox(State())
 
     public init() {}
 
-    public var records: [String: Record] { state.withLock { $0.records } }
+    public var records: [String: Record] { state.withLockedValue { $0.records } }
     /// Every write of a record's properties, oldest first.
-    public func history(_ key: String) -> [[String: String]] { state.withLock { $0.history[key] ?? [] } }
+    public func history(_ key: String) -> [[String: String]] { state.withLockedValue { $0.history[key] ?? [] } }
     /// Calls that reached the upsert endpoint (refused ones included).
-    public var calls: Int { state.withLock { $0.calls } }
+    public var calls: Int { state.withLockedValue { $0.calls } }
     /// Calls answered 429 / REQUEST_LIMIT_EXCEEDED.
-    public var throttled: Int { state.withLock { $0.throttled } }
-    public var largestBatch: Int { state.withLock { $0.largestBatch } }
+    public var throttled: Int { state.withLockedValue { $0.throttled } }
+    public var largestBatch: Int { state.withLockedValue { $0.largestBatch } }
     /// Arrival times (seconds, monotonic) of the calls that were served.
-    public var callTimes: [Double] { state.withLock { $0.callTimes } }
+    public var callTimes: [Double] { state.withLockedValue { $0.callTimes } }
     /// Webhook deliveries whose `seq` was older than one already received for that customer.
-    public var outOfOrder: Int { state.withLock { $0.outOfOrder } }
+    public var outOfOrder: Int { state.withLockedValue { $0.outOfOrder } }
 
     /// Counts a call against a rolling window of `limit` calls per `windowMs`; false = over the limit.
     func admit(limit: Int, windowMs: Int) -> (ok: Bool, remaining: Int) {
         let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-        return state.withLock { s in
+        return state.withLockedValue { s in
             s.calls += 1
             s.callTimes.removeAll { $0 <= now - Double(windowMs) / 1000 }
             guard s.callTimes.count < limit else {
@@ -62,7 +62,7 @@ public final class FakeCRMState: Sendable {
     }
 
     func upsert(key: String, properties: [String: String], seq: Int64? = nil) -> (recordId: String, created: Bool) {
-        state.withLock { s in
+        state.withLockedValue { s in
             if let seq, let last = s.history[key]?.last?["seq"].flatMap({ Int64($0) }), seq < last { s.outOfOrder += 1 }
             var p = properties
             if let seq { p["seq"] = String(seq) }
@@ -80,10 +80,10 @@ public final class FakeCRMState: Sendable {
         }
     }
 
-    func noteBatch(_ n: Int) { state.withLock { $0.largestBatch = max($0.largestBatch, n) } }
+    func noteBatch(_ n: Int) { state.withLockedValue { $0.largestBatch = max($0.largestBatch, n) } }
 
     public var summary: [String: Any] {
-        state.withLock { s in
+        state.withLockedValue { s in
             [
                 "records": s.records.count, "calls": s.calls, "throttled": s.throttled, "largestBatch": s.largestBatch, "outOfOrder": s.outOfOrder,
                 "writes": s.records.values.map(\.writes).reduce(0, +), "firstServedAt": s.firstServedAt, "lastServedAt": s.lastServedAt,

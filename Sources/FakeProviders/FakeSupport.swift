@@ -2,7 +2,7 @@ import Foundation
 import GatewayCore
 import HTTPTypes
 import Hummingbird
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// What a fake provider accepted, for tests to count (at-most-once is checked here, at the far end).
 public struct FakeDelivery: Sendable, Equatable {
@@ -32,25 +32,25 @@ public final class FakeLedger: Sendable {
         var outage = Outage.none
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     public init() {}
 
-    public var deliveries: [FakeDelivery] { state.withLock { $0.deliveries } }
+    public var deliveries: [FakeDelivery] { state.withLockedValue { $0.deliveries } }
 
     public func deliveries(_ provider: String) -> [FakeDelivery] { deliveries.filter { $0.provider == provider } }
 
     /// Calls made to an operation (e.g. "wechat.template", "wechat.token"), failed ones included.
-    public func calls(_ operation: String) -> Int { state.withLock { $0.calls[operation] ?? 0 } }
+    public func calls(_ operation: String) -> Int { state.withLockedValue { $0.calls[operation] ?? 0 } }
 
-    public var allCalls: [String: Int] { state.withLock { $0.calls } }
+    public var allCalls: [String: Int] { state.withLockedValue { $0.calls } }
 
     /// Counts something a fake did (e.g. "wechat.template.duplicate") next to the calls.
-    func count(_ what: String) { state.withLock { $0.calls[what, default: 0] += 1 } }
+    func count(_ what: String) { state.withLockedValue { $0.calls[what, default: 0] += 1 } }
 
     public var outage: Outage {
-        get { state.withLock { $0.outage } }
-        set { state.withLock { $0.outage = newValue } }
+        get { state.withLockedValue { $0.outage } }
+        set { state.withLockedValue { $0.outage = newValue } }
     }
 
     /// During a `hang` outage, holds the answer to a call the fake already acted on (at most 10 minutes).
@@ -60,11 +60,11 @@ public final class FakeLedger: Sendable {
 
     /// The next calls to `operation` get these answers, in order, before normal service resumes.
     public func inject(_ operation: String, _ answers: FakeAnswer...) {
-        state.withLock { $0.injected[operation, default: []].append(contentsOf: answers) }
+        state.withLockedValue { $0.injected[operation, default: []].append(contentsOf: answers) }
     }
 
     func begin(_ operation: String) -> FakeAnswer? {
-        state.withLock { s in
+        state.withLockedValue { s in
             s.calls[operation, default: 0] += 1
             if s.outage == .error { return FakeAnswer(status: 503, json: #"{"errcode":-1,"errmsg":"system error"}"#) }
             guard var queue = s.injected[operation], !queue.isEmpty else { return nil }
@@ -75,7 +75,7 @@ public final class FakeLedger: Sendable {
     }
 
     func deliver(_ provider: String, to: String, messageId: String?, body: [String: String], makeId: (Int) -> String) -> String {
-        state.withLock { s in
+        state.withLockedValue { s in
             s.sequence += 1
             let id = makeId(s.sequence)
             let at = Int64(Date().timeIntervalSince1970 * 1000)

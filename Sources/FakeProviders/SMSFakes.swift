@@ -1,7 +1,7 @@
 import Foundation
 import GatewayCrypto
 import Hummingbird
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Twilio's Messages API as a loopback fake: HTTP basic auth with the account SID and auth token,
 /// form-encoded To/From/Body, 201 with the Message resource, and Twilio's error shape
@@ -11,7 +11,7 @@ public final class TwilioFake: Sendable {
     public let ledger: FakeLedger
     let accountSid: String
     let authToken: String
-    private let window = Mutex<(second: Int64, count: Int)>((0, 0))
+    private let window = NIOLockedValueBox<(second: Int64, count: Int)>((0, 0))
     private let perSecond: Int?
     private let delayMs: Int
     /// The Authorization header Twilio expects (computed once: the fake shares the machine with what it measures).
@@ -43,7 +43,7 @@ public final class TwilioFake: Sendable {
             }
             if let limit = self.perSecond {
                 let second = Int64(Date().timeIntervalSince1970)
-                let over = self.window.withLock { w in
+                let over = self.window.withLockedValue { w in
                     if w.second != second { w = (second, 0) }
                     w.count += 1
                     return w.count > limit
@@ -80,7 +80,7 @@ public final class AliyunSMSFake: Sendable {
     public let ledger: FakeLedger
     let accessKeyId: String
     let accessKeySecret: String
-    private let nonces = Mutex(Set<String>())
+    private let nonces = NIOLockedValueBox(Set<String>())
 
     public init(ledger: FakeLedger, accessKeyId: String, accessKeySecret: String) {
         self.ledger = ledger
@@ -115,7 +115,7 @@ public final class AliyunSMSFake: Sendable {
         guard let ts = f["Timestamp"].flatMap(formatter.date), abs(ts.timeIntervalSinceNow) < 900 else {
             return Self.answer("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.", status: 400)
         }
-        guard let nonce = f["SignatureNonce"], nonces.withLock({ $0.insert(nonce).inserted }) else {
+        guard let nonce = f["SignatureNonce"], nonces.withLockedValue({ $0.insert(nonce).inserted }) else {
             return Self.answer("SignatureNonceUsed", "Specified signature nonce was used already.", status: 400)
         }
         guard f["Action"] == "SendSms", f["Version"] == "2017-05-25" else { return Self.answer("InvalidAction.NotFound", "Specified api is not found.", status: 404) }

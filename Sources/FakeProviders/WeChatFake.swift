@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The WeChat Official Account API as a loopback fake: `cgi-bin/token`, `cgi-bin/stable_token`,
 /// template and customer-service sends, with WeChat's own answers: HTTP 200 with `errcode`/`errmsg`,
@@ -36,7 +36,7 @@ public final class WeChatFake: Sendable {
     public let pageSize: Int
 
     public let ledger: FakeLedger
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     private let clock: @Sendable () -> Int64
 
     public init(ledger: FakeLedger, pageSize: Int = 10_000, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
@@ -47,26 +47,26 @@ public final class WeChatFake: Sendable {
 
     /// Followers of an account, as `user/get` and `user/info/batchget` will report them.
     public func addFollowers(appId: String, _ list: [(openid: String, unionid: String?)]) {
-        state.withLock { $0.followers[appId, default: []].append(contentsOf: list) }
+        state.withLockedValue { $0.followers[appId, default: []].append(contentsOf: list) }
     }
 
     /// The openids WeChat holds under tag `name` of an account.
     public func taggedOpenids(appId: String, tag name: String) -> Set<String> {
-        state.withLock { s in s.tags[appId]?[name].flatMap { s.tagged[$0] } ?? [] }
+        state.withLockedValue { s in s.tags[appId]?[name].flatMap { s.tagged[$0] } ?? [] }
     }
 
-    public func addAccount(appId: String, secret: String) { state.withLock { $0.secrets[appId] = secret } }
+    public func addAccount(appId: String, secret: String) { state.withLockedValue { $0.secrets[appId] = secret } }
 
     /// Token fetches (`token` and `stable_token`) made by an account.
-    public func tokenFetches(_ appId: String) -> Int { state.withLock { $0.fetches[appId] ?? 0 } }
+    public func tokenFetches(_ appId: String) -> Int { state.withLockedValue { $0.fetches[appId] ?? 0 } }
 
     /// Calls left today for an API ("template", "custom"); nil = unlimited.
-    public func setQuota(_ api: String, _ remaining: Int?) { state.withLock { $0.quota[api] = remaining } }
+    public func setQuota(_ api: String, _ remaining: Int?) { state.withLockedValue { $0.quota[api] = remaining } }
 
     /// Every issued token expires now (the next call with one gets 42001).
     public func expireTokens() {
         let now = clock()
-        state.withLock { s in for key in s.tokens.keys { s.tokens[key]!.expiresAtMs = now } }
+        state.withLockedValue { s in for key in s.tokens.keys { s.tokens[key]!.expiresAtMs = now } }
     }
 
     public func add(to router: Router<BasicRequestContext>) {
@@ -104,7 +104,7 @@ public final class WeChatFake: Sendable {
             case .success(let a): appId = a
             }
             let next = request.uri.queryParameters.get("next_openid").map { String($0) } ?? ""
-            let (total, page) = self.state.withLock { s -> (Int, [String]) in
+            let (total, page) = self.state.withLockedValue { s -> (Int, [String]) in
                 let all = (s.followers[appId] ?? []).map(\.openid)
                 let start = next.isEmpty ? 0 : ((all.firstIndex(of: next) ?? all.count - 1) + 1)
                 return (all.count, Array(all[min(start, all.count)..<min(start + self.pageSize, all.count)]))
@@ -123,7 +123,7 @@ public final class WeChatFake: Sendable {
             }
             guard let list = jsonObject(buffer)?["user_list"] as? [[String: Any]], !list.isEmpty else { return Self.error(47001, "data format error") }
             guard list.count <= 100 else { return Self.error(45032, "user list size exceeds limit") }
-            let known = self.state.withLock { s in Dictionary((s.followers[appId] ?? []).map { ($0.openid, $0.unionid) }, uniquingKeysWith: { a, _ in a }) }
+            let known = self.state.withLockedValue { s in Dictionary((s.followers[appId] ?? []).map { ($0.openid, $0.unionid) }, uniquingKeysWith: { a, _ in a }) }
             let infos: [[String: Any]] = list.compactMap { $0["openid"] as? String }.map { openid in
                 guard let unionid = known[openid] else { return ["subscribe": 0, "openid": openid] }
                 var info: [String: Any] = [
@@ -145,7 +145,7 @@ public final class WeChatFake: Sendable {
             guard let name = (jsonObject(buffer)?["tag"] as? [String: Any])?["name"] as? String, !name.isEmpty, name.count <= 30 else {
                 return Self.error(45158, "tag name too long")
             }
-            let id: Int? = self.state.withLock { s in
+            let id: Int? = self.state.withLockedValue { s in
                 if s.tags[appId]?[name] != nil { return nil }
                 s.nextTagId += 1
                 s.tags[appId, default: [:]][name] = s.nextTagId
@@ -162,7 +162,7 @@ public final class WeChatFake: Sendable {
                 return Self.error(47001, "data format error")
             }
             guard openids.count <= 50 else { return Self.error(40032, "invalid openid list size") }
-            self.state.withLock { $0.tagged[tagId, default: []].formUnion(openids) }
+            self.state.withLockedValue { $0.tagged[tagId, default: []].formUnion(openids) }
             return Self.error(0, "ok")
         }
     }
@@ -173,7 +173,7 @@ public final class WeChatFake: Sendable {
             return .failure(FakeAnswer(json: #"{"errcode":41001,"errmsg":"access_token missing"}"#))
         }
         let now = clock()
-        return state.withLock { s in
+        return state.withLockedValue { s in
             guard let t = s.tokens[String(token)] else {
                 return .failure(FakeAnswer(json: #"{"errcode":40001,"errmsg":"invalid credential, access_token is invalid or not latest"}"#))
             }
@@ -185,7 +185,7 @@ public final class WeChatFake: Sendable {
     private func issue(appId: String, secret: String, force: Bool) -> Response {
         if let forced = ledger.begin("wechat.token") { return forced.response }
         let now = clock()
-            let result: Result<(String, Int64), FakeAnswer> = state.withLock { s in
+            let result: Result<(String, Int64), FakeAnswer> = state.withLockedValue { s in
                 guard let expected = s.secrets[appId] else { return .failure(FakeAnswer(json: #"{"errcode":40013,"errmsg":"invalid appid"}"#)) }
                 guard expected == secret else { return .failure(FakeAnswer(json: #"{"errcode":40125,"errmsg":"invalid appsecret"}"#)) }
                 s.fetches[appId, default: 0] += 1
@@ -208,7 +208,7 @@ public final class WeChatFake: Sendable {
         if let forced = ledger.begin("wechat.\(api)") { return forced.response }
         guard let token = request.uri.queryParameters.get("access_token"), !token.isEmpty else { return Self.error(41001, "access_token missing") }
         let now = clock()
-        let check: (Int, String)? = state.withLock { s in
+        let check: (Int, String)? = state.withLockedValue { s in
             guard let t = s.tokens[token] else { return (40001, "invalid credential, access_token is invalid or not latest") }
             guard t.expiresAtMs > now else { return (42001, "access_token expired") }
             if let left = s.quota[api] {
@@ -223,7 +223,7 @@ public final class WeChatFake: Sendable {
         let dedupKey = messageId.map { "\(to)/\($0)" }
         if let dedupKey {
             // Claimed atomically, so two concurrent repeats cannot both go through.
-            let earlier: Int64? = state.withLock { s in
+            let earlier: Int64? = state.withLockedValue { s in
                 if let e = s.clientMsgIds[dedupKey], now - e.at < 600_000 { return e.msgid }
                 s.clientMsgIds[dedupKey] = (0, now)
                 return nil
@@ -234,7 +234,7 @@ public final class WeChatFake: Sendable {
             }
         }
         let id = ledger.deliver("wechat.\(api)", to: to, messageId: messageId, body: flatten(body)) { String(2_553_847_254_416_343_040 + Int64($0)) }
-        if let dedupKey { state.withLock { $0.clientMsgIds[dedupKey] = (Int64(id)!, now) } }
+        if let dedupKey { state.withLockedValue { $0.clientMsgIds[dedupKey] = (Int64(id)!, now) } }
         await ledger.holdWhileHanging()
         return api == "template" ? jsonResponse(["errcode": 0, "errmsg": "ok", "msgid": Int64(id)!]) : jsonResponse(["errcode": 0, "errmsg": "ok"])
     }

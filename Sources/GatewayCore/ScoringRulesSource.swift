@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The scoring rules file, reloadable without a restart: `reload()` (the admin API) or
 /// `reloadIfChanged()` (the scoring worker checks the file's modification time every few seconds, so
@@ -11,27 +11,27 @@ public final class ScoringRulesSource: Sendable {
         var modified: Date?
         var lastError: String?
     }
-    private let state: Mutex<State>
+    private let state: NIOLockedValueBox<State>
 
     public init(path: String) throws {
         self.path = path
         let (rules, modified) = try Self.read(path)
-        state = Mutex(State(rules: rules, modified: modified))
+        state = NIOLockedValueBox(State(rules: rules, modified: modified))
     }
 
-    public var current: ScoringRules { state.withLock { $0.rules } }
+    public var current: ScoringRules { state.withLockedValue { $0.rules } }
     /// Why the last reload failed, if it did (the old rules stay in force).
-    public var lastError: String? { state.withLock { $0.lastError } }
+    public var lastError: String? { state.withLockedValue { $0.lastError } }
 
     /// Reads the file again; throws `ConfigError` (and keeps the old rules) when it does not load.
     @discardableResult
     public func reload() throws -> ScoringRules {
         do {
             let (rules, modified) = try Self.read(path)
-            state.withLock { $0 = State(rules: rules, modified: modified) }
+            state.withLockedValue { $0 = State(rules: rules, modified: modified) }
             return rules
         } catch {
-            state.withLock { $0.lastError = "\(error)" }
+            state.withLockedValue { $0.lastError = "\(error)" }
             throw error
         }
     }
@@ -39,12 +39,12 @@ public final class ScoringRulesSource: Sendable {
     /// Reloads when the file changed since it was read; true when new rules are in force.
     public func reloadIfChanged() -> Bool {
         let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-        guard let modified, state.withLock({ $0.modified != modified }) else { return false }
+        guard let modified, state.withLockedValue({ $0.modified != modified }) else { return false }
         do {
             try reload()
             return true
         } catch {
-            state.withLock { $0.modified = modified }  // report once per edit, not every poll
+            state.withLockedValue { $0.modified = modified }  // report once per edit, not every poll
             return false
         }
     }

@@ -1,6 +1,6 @@
 import CCurl
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Settings of the transport, shared by every transfer.
 public struct TransportConfiguration: Sendable {
@@ -61,7 +61,7 @@ final class CurlDriver: Sendable {
         var complete: (Result<CurlOutcome, TransportError>) -> Void
     }
 
-    private struct Inbox: ~Copyable {
+    private struct Inbox {
         var nextId: UInt64 = 1
         var jobs: [Pending] = []
         var cancelled: [UInt64] = []
@@ -73,7 +73,7 @@ final class CurlDriver: Sendable {
 
     nonisolated(unsafe) private let multi: UnsafeMutableRawPointer  // CURLM*, touched by the driver thread (and wakeup)
     private let configuration: TransportConfiguration
-    private let inbox = Mutex(Inbox())
+    private let inbox = NIOLockedValueBox(Inbox())
     private let stopped = DispatchSemaphore(value: 0)
 
     init(_ configuration: TransportConfiguration) {
@@ -92,16 +92,16 @@ final class CurlDriver: Sendable {
         thread.start()
     }
 
-    var inFlight: Int { inbox.withLock { $0.inFlight } }
+    var inFlight: Int { inbox.withLockedValue { $0.inFlight } }
 
     func run(_ job: CurlJob) async throws -> CurlOutcome {
-        let id = inbox.withLock { inbox -> UInt64 in
+        let id = inbox.withLockedValue { inbox -> UInt64 in
             defer { inbox.nextId += 1 }
             return inbox.nextId
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CurlOutcome, any Error>) in
-                let accepted = inbox.withLock { inbox -> Bool in
+                let accepted = inbox.withLockedValue { inbox -> Bool in
                     guard !inbox.stopping else { return false }
                     inbox.jobs.append(Pending(id: id, job: job, complete: { continuation.resume(with: $0.mapError { $0 }) }))
                     inbox.inFlight += 1
@@ -114,13 +114,13 @@ final class CurlDriver: Sendable {
                 }
             }
         } onCancel: {
-            inbox.withLock { $0.cancelled.append(id) }
+            inbox.withLockedValue { $0.cancelled.append(id) }
             curl_multi_wakeup(multi)
         }
     }
 
     func shutdown() {
-        let first = inbox.withLock { inbox -> Bool in
+        let first = inbox.withLockedValue { inbox -> Bool in
             defer { inbox.stopping = true }
             return !inbox.stopping
         }
@@ -131,7 +131,7 @@ final class CurlDriver: Sendable {
 
     /// Called by the loop: new jobs, cancellations, and whether to stop.
     fileprivate func takeInbox() -> (jobs: [Pending], cancelled: [UInt64], stopping: Bool) {
-        inbox.withLock { inbox in
+        inbox.withLockedValue { inbox in
             defer {
                 inbox.jobs.removeAll(keepingCapacity: true)
                 inbox.cancelled.removeAll()
@@ -140,7 +140,7 @@ final class CurlDriver: Sendable {
         }
     }
 
-    fileprivate func finished(count: Int) { inbox.withLock { $0.inFlight -= count } }
+    fileprivate func finished(count: Int) { inbox.withLockedValue { $0.inFlight -= count } }
 
     fileprivate typealias Job = Pending
 }

@@ -2,7 +2,7 @@ import GatewayCore
 import HTTPTransport
 import Metrics
 import RedisClient
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// WeChat access tokens, one per account, shared by every gateway process through Redis.
 ///
@@ -80,7 +80,7 @@ public final class AccessTokenManager: Sendable {
     private let credentials: [String: Credentials]
     private let settings: Settings
     private let clock: @Sendable () -> Int64
-    private let local = Mutex(Local())
+    private let local = NIOLockedValueBox(Local())
 
     public init(
         redis: RedisPool, transport: HTTPTransport = .shared, baseURL: String, accounts: [Credentials], settings: Settings = Settings(),
@@ -103,7 +103,7 @@ public final class AccessTokenManager: Sendable {
             case cached(String)
             case wait(Task<String, any Error>)
         }
-        let step: Step = local.withLock { l in
+        let step: Step = local.withLockedValue { l in
             if let c = l.cached[account], c.expiresAtMs - settings.refreshMarginMs > now, now - c.checkedAtMs < settings.localTTLms {
                 return .cached(c.token)
             }
@@ -115,7 +115,7 @@ public final class AccessTokenManager: Sendable {
         switch step {
         case .cached(let token): return token
         case .wait(let task):
-            defer { local.withLock { l in if l.inFlight[account] == task { l.inFlight[account] = nil } } }
+            defer { local.withLockedValue { l in if l.inFlight[account] == task { l.inFlight[account] = nil } } }
             return try await task.value
         }
     }
@@ -123,7 +123,7 @@ public final class AccessTokenManager: Sendable {
     /// WeChat refused `failedToken`: forget it here, and mark it stale in Redis only if it is still the
     /// cached one (a newer token from another process stays).
     public func invalidate(account: String, failedToken: String) async {
-        local.withLock { l in if l.cached[account]?.token == failedToken { l.cached[account] = nil } }
+        local.withLockedValue { l in if l.cached[account]?.token == failedToken { l.cached[account] = nil } }
         _ = try? await redis.eval(Self.markStale, keys: [Keys.accessToken(account: account)], args: [failedToken])
     }
 
@@ -194,7 +194,7 @@ public final class AccessTokenManager: Sendable {
 
     private func loadWithoutRedis(_ account: String) async throws -> String {
         let now = clock()
-        let decision: (String?, Bool) = local.withLock { l in
+        let decision: (String?, Bool) = local.withLockedValue { l in
             if let c = l.cached[account], c.expiresAtMs > now { return (c.token, false) }
             if let last = l.lastOutageFetchMs[account], now - last < settings.outageFetchIntervalMs { return (nil, false) }
             l.lastOutageFetchMs[account] = now
@@ -220,7 +220,7 @@ public final class AccessTokenManager: Sendable {
 
     private func remember(_ account: String, _ f: Fetched) -> String {
         let now = clock()
-        local.withLock { $0.cached[account] = Cached(token: f.token, expiresAtMs: f.expiresAtMs, checkedAtMs: now) }
+        local.withLockedValue { $0.cached[account] = Cached(token: f.token, expiresAtMs: f.expiresAtMs, checkedAtMs: now) }
         return f.token
     }
 
