@@ -144,8 +144,4 @@ struct CampaignBench: AsyncParsableCommand {
         return object["twilio"] ?? [:]
     }
 
-    func seconds(since t: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - t
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }

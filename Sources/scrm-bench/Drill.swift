@@ -25,19 +25,7 @@ struct DrillIngress: AsyncParsableCommand {
 
         let pool = RedisPool(try RedisConfiguration(url: redis, connections: 2, connectTimeoutMs: 2000, commandTimeoutMs: 10_000))
         defer { pool.shutdown() }
-        var inStream = Set<String>()
-        var cursor = "-"
-        while true {
-            let page = try await pool.send(["XRANGE", Keys.inboundStream, cursor, "+", "COUNT", "5000"]).array ?? []
-            for e in page {
-                guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
-                cursor = "(" + id
-                if let payload = parts[1].dictionary["payload"], let r = payload.range(of: #""MsgId":""#) {
-                    inStream.insert(String(payload[r.upperBound...].prefix { $0 != "\"" }))
-                }
-            }
-            if page.count < 5000 { break }
-        }
+        let inStream = try await inboundMsgIds(pool)
         var ok = 0, refused = 0, lost = 0, half = 0, refusedButStored = 0
         var latencies = [Int]()
         for chunk in stride(from: 0, to: answers.count, by: 1000) {
@@ -45,7 +33,7 @@ struct DrillIngress: AsyncParsableCommand {
             let exists = try await pool.pipeline(slice.map { ["EXISTS", Keys.dedup(account: account, key: "m:" + $0.0)] })
             for (a, e) in zip(slice, exists) {
                 let deduped = e.int == 1
-                let streamed = inStream.contains(a.0)
+                let streamed = inStream[a.0] != nil
                 if deduped != streamed { half += 1 }
                 if a.1 == 200 {
                     ok += 1
@@ -133,4 +121,33 @@ struct WebhookLoad {
 /// Milliseconds at fraction `p` of sorted microsecond latencies.
 func percentileMs(_ sortedUs: [Int], _ p: Double) -> Double {
     sortedUs.isEmpty ? 0 : Double(sortedUs[min(sortedUs.count - 1, Int(Double(sortedUs.count) * p))]) / 1000
+}
+
+/// MsgId -> its entries on stream:inbound.
+func inboundMsgIds(_ pool: RedisPool) async throws -> [String: Int] {
+    var out = [String: Int]()
+    var cursor = "-"
+    while true {
+        let page = try await pool.send(["XRANGE", Keys.inboundStream, cursor, "+", "COUNT", "5000"]).array ?? []
+        for e in page {
+            guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
+            cursor = "(" + id
+            if let payload = parts[1].dictionary["payload"], let r = payload.range(of: #""MsgId":""#) {
+                out[String(payload[r.upperBound...].prefix { $0 != "\"" }), default: 0] += 1
+            }
+        }
+        if page.count < 5000 { break }
+    }
+    return out
+}
+
+/// GET `url`, its body read as a JSON object (empty when it is not one).
+func getJSON(_ http: HTTPTransport, _ url: String) async throws -> [String: Any] {
+    let r = try await http.send(HTTPRequest(method: "GET", url: url, headers: [], body: [], timeoutMs: 30_000))
+    return (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] ?? [:]
+}
+
+func seconds(since t: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - t
+    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }

@@ -41,7 +41,7 @@ struct DrillOutage: AsyncParsableCommand {
 
         let load = try WebhookLoad(config: config, account: account, gateway: gateway)
         async let webhooks = load.run(seconds: produceSeconds + 10, concurrency: 4)
-        async let accepted = produce(http, run: run, seconds: produceSeconds)
+        async let accepted = produce(http, run: run, duration: produceSeconds)
 
         // The outage, and the provider calls made in each phase.
         var calls = [Int]()
@@ -102,11 +102,11 @@ struct DrillOutage: AsyncParsableCommand {
     }
 
     /// Template messages at `rate` a second, each to its own follower; returns the accepted ids.
-    func produce(_ http: HTTPTransport, run: String, seconds: Double) async throws -> [String] {
+    func produce(_ http: HTTPTransport, run: String, duration: Double) async throws -> [String] {
         let start = ContinuousClock.now
         var ids = [String]()
         var i = 0
-        while self.seconds(since: start) < seconds {
+        while seconds(since: start) < duration {
             let body = #"{"channel":"wechat","account":"\#(account)","to":"oOUT\#(run)x\#(i)","template":"drill-template","transactional":true,"variables":{"thing1":"drill \#(i)"}}"#
             let r = try await http.send(
                 HTTPRequest(method: "POST", url: gateway + "/api/v1/messages", headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
@@ -143,13 +143,4 @@ struct DrillOutage: AsyncParsableCommand {
         guard r.status == 200 else { throw ValidationError("outage \(mode): HTTP \(r.status)") }
     }
 
-    func getJSON(_ http: HTTPTransport, _ url: String) async throws -> [String: Any] {
-        let r = try await http.send(HTTPRequest(method: "GET", url: url, headers: [], body: [], timeoutMs: 30_000))
-        return (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] ?? [:]
-    }
-
-    func seconds(since t: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - t
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }

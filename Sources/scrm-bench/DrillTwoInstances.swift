@@ -58,7 +58,7 @@ struct DrillTwoInstances: AsyncParsableCommand {
         }
         let pool = RedisPool(try RedisConfiguration(url: redis, connections: 2, connectTimeoutMs: 2000, commandTimeoutMs: 10_000))
         defer { pool.shutdown() }
-        let stored = try await storedMsgIds(pool)
+        let stored = try await inboundMsgIds(pool)
         let retryStored = (0..<webhooks).map { stored["7\(abs(run.hashValue) % 100_000)0\($0)", default: 0] }
         let replayStored = (0..<webhooks).map { stored["8\(abs(run.hashValue) % 100_000)0\($0)", default: 0] }
 
@@ -148,24 +148,6 @@ struct DrillTwoInstances: AsyncParsableCommand {
         return (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any])?["id"] as? String
     }
 
-    /// MsgId -> entries on stream:inbound.
-    func storedMsgIds(_ pool: RedisPool) async throws -> [String: Int] {
-        var out = [String: Int]()
-        var cursor = "-"
-        while true {
-            let page = try await pool.send(["XRANGE", Keys.inboundStream, cursor, "+", "COUNT", "5000"]).array ?? []
-            for e in page {
-                guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
-                cursor = "(" + id
-                if let payload = parts[1].dictionary["payload"], let r = payload.range(of: #""MsgId":""#) {
-                    out[String(payload[r.upperBound...].prefix { $0 != "\"" }), default: 0] += 1
-                }
-            }
-            if page.count < 5000 { break }
-        }
-        return out
-    }
-
     func terminalCount(_ pool: RedisPool, _ ids: [String]) async throws -> Int {
         var n = 0
         for chunk in stride(from: 0, to: ids.count, by: 1000) {
@@ -175,11 +157,6 @@ struct DrillTwoInstances: AsyncParsableCommand {
             }
         }
         return n
-    }
-
-    func getJSON(_ http: HTTPTransport, _ url: String) async throws -> [String: Any] {
-        let r = try await http.send(HTTPRequest(method: "GET", url: url, headers: [], body: [], timeoutMs: 30_000))
-        return (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] ?? [:]
     }
 
     func summary(_ http: HTTPTransport) async throws -> [String: Int] {
@@ -201,8 +178,4 @@ struct DrillTwoInstances: AsyncParsableCommand {
         return line.flatMap { Int(Double($0.split(separator: " ").last ?? "") ?? -1) } ?? 0
     }
 
-    func seconds(since t: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - t
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }
