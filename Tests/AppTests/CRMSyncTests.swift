@@ -122,9 +122,14 @@ final class CRMSyncTests: XCTestCase {
         let worker = Self.worker(spec, h)
         let run = Task { await worker.run() }
         defer { run.cancel() }
-        try await Self.eventually("247 records and 3 dead letters") {
+        // Done when HubSpot has the records and the gateway has stored every record id back (the fake
+        // holds a record before the gateway has read its answer).
+        try await Self.eventually("247 records stored back and 3 dead letters") {
             let dlq = try await h.redis.send("XLEN", Keys.crmDeadLetters).int ?? 0
-            return hubspot.crm.records.count == 247 && dlq == 3
+            let records = hubspot.crm.records.values.map(\.recordId)
+            guard records.count == 247, dlq == 3 else { return false }
+            let stored = try await h.redis.pipeline(records.map { ["EXISTS", "idx:crm:crm-hubspot:\($0)"] })
+            return stored.allSatisfy { $0.int == 1 }
         }
         XCTAssertLessThanOrEqual(hubspot.crm.largestBatch, 100)
         XCTAssertLessThanOrEqual(hubspot.crm.calls, 6, "250 customers in batches of up to 100")
