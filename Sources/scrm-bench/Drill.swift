@@ -151,3 +151,22 @@ func seconds(since t: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - t
     return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
+
+/// State per message, counted: "sent", "failed:outcome_unknown" (failures with their reason), "missing"...
+func messageStates(_ pool: RedisPool, _ ids: [String]) async throws -> [String: Int] {
+    var out = [String: Int]()
+    for chunk in stride(from: 0, to: ids.count, by: 1000) {
+        let slice = ids[chunk..<min(chunk + 1000, ids.count)]
+        for r in try await pool.pipeline(slice.map { ["HMGET", Keys.message($0), "state", "reason"] }) {
+            let v = r.array ?? []
+            let state = v.first?.string ?? "missing"
+            out[state == "failed" ? "failed:" + (v.count > 1 ? v[1].string ?? "?" : "?") : state, default: 0] += 1
+        }
+    }
+    return out
+}
+
+/// How many of `messageStates`' messages are done (no further provider call).
+func terminalCount(_ states: [String: Int]) -> Int {
+    states.filter { OutboundMessage.State(rawValue: String($0.key.prefix { $0 != ":" }))?.isTerminal == true }.values.reduce(0, +)
+}

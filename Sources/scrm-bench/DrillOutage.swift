@@ -66,8 +66,7 @@ struct DrillOutage: AsyncParsableCommand {
         var drainSeconds = -1.0
         while seconds(since: recoveredAt) < recoverSeconds {
             states = try await messageStates(pool, ids)
-            let open = ids.count - states.filter { ["sent", "delivered", "failed", "skipped"].contains($0.key.split(separator: ":")[0]) }.values.reduce(0, +)
-            if open == 0 {
+            if terminalCount(states) == ids.count {
                 drainSeconds = seconds(since: recoveredAt)
                 break
             }
@@ -116,20 +115,6 @@ struct DrillOutage: AsyncParsableCommand {
             try await Task.sleep(until: start + .seconds(Double(i) / rate))
         }
         return ids
-    }
-
-    /// State (and reason for failures) per message: "sent", "failed:outcome_unknown", ...
-    func messageStates(_ pool: RedisPool, _ ids: [String]) async throws -> [String: Int] {
-        var out = [String: Int]()
-        for chunk in stride(from: 0, to: ids.count, by: 1000) {
-            let slice = ids[chunk..<min(chunk + 1000, ids.count)]
-            for r in try await pool.pipeline(slice.map { ["HMGET", Keys.message($0), "state", "reason"] }) {
-                let v = r.array ?? []
-                let state = v.first?.string ?? "missing"
-                out[state == "failed" ? "failed:" + (v.count > 1 ? v[1].string ?? "?" : "?") : state, default: 0] += 1
-            }
-        }
-        return out
     }
 
     /// Template sends plus access-token calls made to the fake so far.

@@ -63,7 +63,6 @@ struct DrillTwoInstances: AsyncParsableCommand {
         let replayStored = (0..<webhooks).map { stored["8\(abs(run.hashValue) % 100_000)0\($0)", default: 0] }
 
         // Messages: each POSTed to both gateways at once with one idempotency key.
-        let tokensBefore = try await calls(http)["wechat.token"] as? Int ?? 0
         let start = ContinuousClock.now
         let answers = try await pairs(messages) { i in
             let body = #"{"channel":"wechat","account":"\#(account)","to":"oTWO\#(run)x\#(i)","template":"two-template","transactional":true,"idempotencyKey":"two-\#(run)-\#(i)","variables":{"thing1":"two \#(i)"}}"#
@@ -81,7 +80,7 @@ struct DrillTwoInstances: AsyncParsableCommand {
                 _ = try await http.send(HTTPRequest(method: "POST", url: fakes + "/_fakes/wechat/expire-tokens", headers: [], body: [], timeoutMs: 5000))
                 expiredAt = delivered
             }
-            terminal = try await terminalCount(pool, ids)
+            terminal = terminalCount(try await messageStates(pool, ids))
             if terminal == ids.count { break }
             try await Task.sleep(for: .milliseconds(250))
         }
@@ -107,7 +106,6 @@ struct DrillTwoInstances: AsyncParsableCommand {
             "message_pairs=\(messages)", "messages_created=\(ids.count)", "same_id_both=\(sameId)", "terminal=\(terminal)",
             "deliveries=\(s["deliveries"] ?? 0)", "recipients=\(s["recipients"] ?? 0)", "sent_g1=\(sentBy[0])", "sent_g2=\(sentBy[1])",
             String(format: "steady_rate=%.1f", steadyRate), "max_1s=\(maxWindow)",
-            "tokens_before_expiry=\((fakeCalls["wechat.token"] as? Int ?? 0) >= tokensBefore ? tokensBefore : -1)",
             "token_fetches=\(fakeCalls["wechat.token"] as? Int ?? 0)", "expired_at_delivery=\(expiredAt ?? -1)",
             String(format: "seconds=%.1f", seconds(since: start)),
         ]
@@ -146,17 +144,6 @@ struct DrillTwoInstances: AsyncParsableCommand {
                 body: Array(body.utf8), timeoutMs: 10_000))
         guard r.status == 202 else { return nil }
         return (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any])?["id"] as? String
-    }
-
-    func terminalCount(_ pool: RedisPool, _ ids: [String]) async throws -> Int {
-        var n = 0
-        for chunk in stride(from: 0, to: ids.count, by: 1000) {
-            let slice = ids[chunk..<min(chunk + 1000, ids.count)]
-            for r in try await pool.pipeline(slice.map { ["HGET", Keys.message($0), "state"] }) {
-                if let state = r.string.flatMap(OutboundMessage.State.init(rawValue:)), state.isTerminal { n += 1 }
-            }
-        }
-        return n
     }
 
     func summary(_ http: HTTPTransport) async throws -> [String: Int] {

@@ -44,7 +44,7 @@ struct OutboundSends: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - start
         let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let sorted = results.latenciesUs.sorted()
-        func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000 }
+        func pct(_ p: Double) -> Double { percentileMs(sorted, p) }
         print(String(format: "RESULT sends=%d failed=%d seconds=%.3f p50_ms=%.2f p99_ms=%.2f", results.ok, results.failed, secs, pct(0.5), pct(0.99)))
         transport.shutdown()
     }
