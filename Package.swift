@@ -51,6 +51,8 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: ["GatewayCore", "GatewayCrypto", "RedisClient"],
+            // The Redis Functions library (StoreFunctions), compiled into the binary.
+            resources: [.embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customer_profile.lua")],
             swiftSettings: strict
         ),
         .target(

@@ -49,7 +49,7 @@ public struct AdminRoutes: Sendable {
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
         AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters), tokens: tokens).register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)
-        AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis), tags: tags, config: config).register(on: group)
+        AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis, config: config), tags: tags, config: config, clock: clock).register(on: group)
         EventRoutes(
             store: EventStore(redis: sandbox.redis, timelineCap: config.customers.timelineCap, streamMaxLen: config.streams.inboundMaxLen), clock: clock
         ).register(on: group)

@@ -10,6 +10,7 @@ struct AudienceRoutes {
     let audiences: AudienceStore
     let tags: TagStore
     let config: GatewayConfig
+    let clock: @Sendable () -> Int64
 
     struct PreviewBody: Decodable {
         let expression: String
@@ -28,7 +29,7 @@ struct AudienceRoutes {
                 guard (0...100).contains(sample) else { throw APIError.badRequest("sample must be 0...100", code: "invalid_body") }
                 let unknown = expression.tags.subtracting(try await tags.existing(expression.tags)).sorted()
                 let started = ContinuousClock.now
-                let preview = try await audiences.preview(expression, sample: sample)
+                let preview = try await audiences.preview(expression, sample: sample, nowMs: clock())
                 let ms = (ContinuousClock.now - started).components
                 let elapsed = Double(ms.seconds) * 1000 + Double(ms.attoseconds) / 1e15
                 var warnings = unknown.map { JSONText.quote("unknown tag \($0): no customer has it") }

@@ -14,6 +14,7 @@ struct CustomerRoutes {
     func register<Context: RequestContext>(on group: RouterGroup<Context>) {
         group.get("/customers/lookup") { request, _ in try await storage { try await lookup(request) } }
         group.get("/customers/:id") { _, context in try await storage { try await customer(context.parameters.require("id")) } }
+        group.patch("/customers/:id") { request, context in try await storage { try await patch(context.parameters.require("id"), request) } }
         group.get("/customers/:id/timeline") { request, context in
             try await storage { try await timeline(context.parameters.require("id"), request) }
         }
@@ -28,8 +29,20 @@ struct CustomerRoutes {
 
     func customer(_ id: String, suffix: String = "") async throws -> Response {
         switch try await store.customer(id: id) {
-        case .found(let c): return JSONResponse.ok(JSONResponse.customer(c))
+        case .found(let c): return try JSONResponse.encoded(CustomerView(c, attributes: store.attributes))
         case .merged(let into): return redirect(from: id, to: into, suffix: suffix)
+        case .notFound: throw APIError.notFound("customer")
+        }
+    }
+
+    /// Profile, time zone and consent; answers the customer as it is now. A merged id answers 308 to
+    /// the survivor without changing anything (the client repeats the PATCH there).
+    func patch(_ id: String, _ request: Request) async throws -> Response {
+        let body = try await request.decodeJSON(JSONValue.self, maxBytes: maxBodyBytes)
+        let patch = try CustomerPatchRequest.parse(body, attributes: store.attributes)
+        switch try await store.patch(id: id, patch, nowMs: clock()) {
+        case .updated: return try await customer(id)
+        case .merged(let into): return redirect(from: id, to: into, suffix: "")
         case .notFound: throw APIError.notFound("customer")
         }
     }
@@ -114,9 +127,13 @@ struct CustomerRoutes {
             merged = m
         }
         guard case .found(let c) = try await store.customer(id: survivor) else { throw APIError.notFound("customer") }
-        var pairs = [("customer", JSONResponse.customer(c))]
-        if let merged { pairs.append(("merged", JSONText.quote(merged))) }
-        return JSONResponse.ok(JSONText.object(pairs))
+        return try JSONResponse.encoded(BindAnswer(customer: CustomerView(c, attributes: store.attributes), merged: merged))
+    }
+
+    struct BindAnswer: Encodable {
+        let customer: CustomerView
+        /// The customer merged into this one, when the identity linked two.
+        let merged: String?
     }
 
     func session(_ account: String, _ openid: String) async throws -> Response {

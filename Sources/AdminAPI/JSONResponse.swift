@@ -11,24 +11,14 @@ enum JSONResponse {
         Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: json)))
     }
 
-    static func time(_ ms: Int64) -> String {
-        JSONText.quote(Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+    /// A time as a quoted JSON string (see `isoTime`).
+    static func time(_ ms: Int64) -> String { JSONText.quote(isoTime(ms)) }
+
+    /// `2026-12-01T15:04:05.123Z`: how the API writes times.
+    static func isoTime(_ ms: Int64) -> String {
+        Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
-    static func customer(_ c: Customer) -> String {
-        let consent = c.consent.sorted { $0.key < $1.key }.map {
-            ($0.key, JSONText.object([("state", JSONText.quote($0.value.state)), ("updatedAt", time($0.value.at))]))
-        }
-        return JSONText.object([
-            ("id", JSONText.quote(c.id)),
-            ("identities", "[" + c.identities.map(\.json).joined(separator: ",") + "]"),
-            ("tags", "[" + c.tags.map(JSONText.quote).joined(separator: ",") + "]"),
-            ("consent", JSONText.object(consent)),
-            ("createdAt", time(c.createdAt)),
-            ("firstSeenAt", time(c.firstSeenAt)),
-            ("lastSeenAt", time(c.lastSeenAt)),
-        ])
-    }
 }
 
 extension Request {

@@ -38,6 +38,33 @@ enum OpenAPIDocument {
                 "200": { $ref: "#/components/responses/Customer" }
                 "308": { description: merged into another customer; Location names it }
                 "404": { $ref: "#/components/responses/Error" }
+            patch:
+              summary: Set or remove profile attributes (typed by customers.attributes), the time zone and consent
+              description: >-
+                A null value removes the field. Every value is checked first; a bad one answers 400 naming it and
+                nothing is stored. Each consent change records its source and time (timeline consent.changed);
+                granting a channel clears the opt-outs recorded on the customer's addresses for it.
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      properties:
+                        profile: { type: object, description: "attribute -> value (string, number, boolean, datetime, timezone or enum member) or null", additionalProperties: true }
+                        timezone: { type: string, nullable: true, description: IANA name, for quiet hours }
+                        consent:
+                          type: object
+                          properties:
+                            sms: { type: string, enum: [granted, revoked] }
+                            email: { type: string, enum: [granted, revoked] }
+                        source: { type: string, description: "who records the consent (default api)" }
+              responses:
+                "200": { $ref: "#/components/responses/Customer" }
+                "308": { description: merged into another customer; repeat the PATCH at Location }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
           /customers/{id}/timeline:
             get:
               summary: The customer's interactions, newest first
@@ -404,7 +431,7 @@ enum OpenAPIDocument {
                     type: object
                     properties:
                       error: { type: object, properties: { code: { type: string }, message: { type: string } } }
-            Customer: { description: "{id, identities, tags, consent, createdAt, firstSeenAt, lastSeenAt}" }
+            Customer: { description: "{id, identities: [{type, account?, value}], tags, consent: {channel: {state, updatedAt, source?}}, profile: {attribute: value}, timezone?, score?, stage?, tier?, createdAt, firstSeenAt, lastSeenAt}" }
             Campaign: { description: "{id, name, state, audience, audienceSize, startAt, expiresAt, progress{planned, queued, sent, delivered, failed, skipped, deferred, holdout, open, percent, ratePerSecond, etaSeconds}, definition}" }
           schemas:
             CampaignDefinition:

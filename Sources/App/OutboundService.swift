@@ -33,7 +33,7 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
             clock: clock)
     }
     let campaigns = CampaignRunner(
-        redis: redis, compile: { try CompiledCampaign($0.definition, config: config, catalog: adapters, knownTags: nil, now: nil) }, clock: clock)
+        redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: { try CompiledCampaign($0.definition, config: config, catalog: adapters, knownTags: nil, now: nil) }, clock: clock)
     return OutboundParts(
         engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, clock: clock),
         followers: followers, tokens: tokens, campaigns: campaigns, customers: customers)
@@ -71,7 +71,7 @@ public struct OutboundService: Service {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await parts.engine.run() }
                 group.addTask { await parts.campaigns.run() }
-                group.addTask { try? await parts.customers.reindexAllIfNeeded() }
+                group.addTask { try? await parts.customers.prepareIndexes() }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

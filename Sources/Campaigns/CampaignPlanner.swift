@@ -85,7 +85,8 @@ public struct CampaignPlanner: Sendable {
         var reasons = [String]()
         for content in contents {
             let decision = SendEligibility.decide(
-                channel: content.channel, account: content.account, to: nil, transactional: transactional, identities: identities, consent: consent)
+                channel: content.channel, account: content.account, to: nil, transactional: transactional, identities: identities, consent: consent,
+                requireOptIn: compiled.requireOptIn)
             guard case .send = decision else {
                 if case .skip(let reason) = decision { reasons.append(reason) }
                 continue

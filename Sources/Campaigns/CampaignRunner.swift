@@ -23,12 +23,13 @@ public final class CampaignRunner: Sendable {
     private let planning = NIOLockedValueBox<Set<String>>([])
 
     public init(
-        redis: RedisPool, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign, chunk: Int = 1000, clock: @escaping @Sendable () -> Int64
+        redis: RedisPool, audiences: AudienceStore, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign, chunk: Int = 1000,
+        clock: @escaping @Sendable () -> Int64
     ) {
         self.redis = redis
         self.store = CampaignStore(redis: redis)
         self.planner = CampaignPlanner(redis: redis)
-        self.audiences = AudienceStore(redis: redis)
+        self.audiences = audiences
         self.compile = compile
         self.chunk = chunk
         self.clock = clock
@@ -99,7 +100,7 @@ public final class CampaignRunner: Sendable {
     private func snapshotAndRun(_ c: Campaign) async throws -> Campaign.State {
         let compiled = try compile(c)
         let staging = Keys.campaignAudience(c.id) + ":staging:" + SecureRandom.alphanumeric(8)
-        let size = try await audiences.snapshot(compiled.audience, into: staging)
+        let size = try await audiences.snapshot(compiled.audience, into: staging, nowMs: clock())
         switch try await store.transition(c.id, .activate, now: clock(), audienceSize: size, snapshot: staging) {
         case .moved(let to):
             Counter(label: "scrm_campaigns_started_total").increment()

@@ -23,6 +23,8 @@ public struct CompiledCampaign: Sendable {
     let contents: [String: [Content]]
     public let startAt: Int64?
     public let expiresAt: Int64?
+    /// Channels whose marketing needs a granted consent (`contactRules.requireOptIn`).
+    let requireOptIn: Set<String>
 
     public static let defaultLifetimeMs: Int64 = 72 * 3_600_000
 
@@ -30,6 +32,7 @@ public struct CompiledCampaign: Sendable {
     /// that exist, an expiry not yet past): a running campaign is compiled again by each planner.
     public init(_ d: CampaignDefinition, config: GatewayConfig, catalog: AdapterCatalog, knownTags: Set<String>?, now: Int64?) throws {
         definition = d
+        requireOptIn = config.contactRules.requireOptIn
         guard (1...200).contains(d.name.count) else { throw CampaignError("name", "must be 1 to 200 characters") }
         let expression: TagExpression
         do {
@@ -88,6 +91,10 @@ public struct CompiledCampaign: Sendable {
             let parts = c.split(separator: ":", maxSplits: 1).map(String.init)
             guard ["wechat", "sms", "email"].contains(parts[0]), parts.count == 1 || (parts[0] == "wechat" && config.account(parts[1]) != nil) else {
                 throw CampaignError("audience", "consent:\(c) must be consent:wechat, consent:wechat:<account>, consent:sms or consent:email", code: "invalid_expression")
+            }
+        case .attribute(let name, let cmp, let value):
+            do { _ = try config.customers.attributes.predicate(name, cmp, value, nowMs: 0) } catch let e as CustomerAttributes.Invalid {
+                throw CampaignError("audience", e.description, code: "invalid_expression")
             }
         case .not(let inner): try checkFields(inner, config: config)
         case .and(let es), .or(let es): for x in es { try checkFields(x, config: config) }

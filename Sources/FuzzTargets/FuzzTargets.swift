@@ -81,6 +81,9 @@ public enum FuzzTargets {
         case .tag(let t): return t
         case .field(let f, let v): return "\(f.rawValue):\(v)"
         case .score(let c, let n): return "score\(c.rawValue)\(n)"
+        case .attribute(let name, let c, let v):
+            let plain = !v.contains { $0.isWhitespace || "&|()!\"".contains($0) } && !"<>=".contains(v.first ?? "=")
+            return "\(name)\(c.rawValue)" + (plain ? v : "\"\(v)\"")
         case .not(let x): return "!" + renderUnary(x)
         case .and, .or: return "(" + render(e) + ")"
         }

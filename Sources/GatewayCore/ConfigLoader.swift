@@ -68,8 +68,9 @@ public struct ConfigLoader {
             }
         }
         if let c = try root.optionalMap("customers") {
-            try c.only(["timelineCap"])
+            try c.only(["timelineCap", "attributes"])
             config.customers.timelineCap = try c.int("timelineCap", default: 500, range: 1...100_000)
+            if let a = try c.optionalMap("attributes") { config.customers.attributes = try attributes(a) }
         }
         if let s = try root.optionalMap("sessions") {
             try s.only(["messageCap", "windowHours"])
@@ -115,6 +116,7 @@ public struct ConfigLoader {
             }
         }
         if let c = try root.optionalMap("contactRules") { config.contactRules = try contactRules(c) }
+        config.customers.attributes.defaultTimeZone = config.contactRules.timezone
         if let sc = try root.optionalMap("scoring") {
             try sc.only(["rules"])
             let file = try sc.string("rules", default: "")
@@ -142,9 +144,56 @@ public struct ConfigLoader {
         return config
     }
 
+    /// `name: type` or `name: {type: ..., indexed: true|false}`; type is string, number, boolean,
+    /// datetime, timezone or enum:[a, b, ...].
+    private func attributes(_ m: ConfigMap) throws -> CustomerAttributes {
+        var list = [CustomerAttributes.Attribute]()
+        for name in m.keys {
+            let path = m.child(name)
+            guard CustomerAttributes.isValidName(name) else {
+                throw ConfigError(path: path, reason: "attribute names are 1 to 40 lowercase letters, digits or _, starting with a letter")
+            }
+            let node = try m.node(name)
+            var typeText: String
+            var indexed: Bool?
+            if node.value is [String: Any] {
+                let a = try node.map()
+                try a.only(["type", "indexed"])
+                typeText = try a.string("type")
+                if a.has("indexed") { indexed = try a.bool("indexed", default: false) }
+            } else {
+                typeText = try node.scalar()
+            }
+            typeText = typeText.trimmingCharacters(in: .whitespaces)
+            let kind: CustomerAttributes.Kind
+            switch typeText {
+            case "string": kind = .string
+            case "number": kind = .number
+            case "boolean": kind = .boolean
+            case "datetime": kind = .datetime
+            case "timezone": kind = .timezone
+            default:
+                guard typeText.hasPrefix("enum:[") && typeText.hasSuffix("]") else {
+                    throw ConfigError(path: path, reason: "type must be string, number, boolean, datetime, timezone or enum:[a, b]")
+                }
+                let values = typeText.dropFirst(6).dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard !values.isEmpty, values.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }), Set(values).count == values.count else {
+                    throw ConfigError(path: path, reason: "enum needs distinct values of 1 to 64 bytes, e.g. enum:[bronze, silver, gold]")
+                }
+                kind = .enumeration(values)
+            }
+            list.append(CustomerAttributes.Attribute(name: name, kind: kind, indexed: indexed))
+        }
+        return CustomerAttributes(list)
+    }
+
     private func contactRules(_ c: ConfigMap) throws -> ContactRules {
-        try c.only(["timezone", "quietHours", "caps"])
+        try c.only(["timezone", "quietHours", "caps", "requireOptIn"])
         var rules = ContactRules()
+        if let o = try c.optionalMap("requireOptIn") {
+            try o.only(["sms", "email"])
+            for channel in o.keys where try o.bool(channel, default: false) { rules.requireOptIn.insert(channel) }
+        }
         rules.timezone = try timezone(c, "timezone") ?? rules.timezone
         if let q = try c.optionalMap("quietHours") {
             try q.only(["start", "end"])

@@ -38,6 +38,9 @@ public struct ContactRules: Sendable, Equatable {
     }
 
     public var caps: [Cap] = []
+    /// Channels (sms, email) whose marketing goes only to customers who granted consent on them:
+    /// no consent recorded is not enough (PIPL-style opt-in). Audiences honour it too.
+    public var requireOptIn: Set<String> = []
     public var quietHours: QuietHours?
     /// Time zone of customers who have none and whose account sets none.
     public var timezone = "Asia/Shanghai"

@@ -32,6 +32,8 @@ public struct GatewayConfig: Sendable {
 
     public struct Customers: Sendable {
         public var timelineCap = 500
+        /// The profile attributes customers may carry, typed (`customers.attributes`).
+        public var attributes = CustomerAttributes()
     }
 
     public struct Sessions: Sendable {

@@ -18,6 +18,13 @@ public enum Keys {
     public static func customerFieldIndexes(_ id: String) -> String { "cust:{\(id)}:fidx" }
     /// Version of the field indexes the data was last reindexed for.
     public static let fieldIndexVersion = "fidx-version"
+    /// Index of one profile attribute (`CustomerAttributes`): sorted set of customer ids by number or
+    /// time (ms), or for text `<ASCII-lowercased value>\u{1F}<id>` at score 0 (ZRANGE BYLEX).
+    public static func attributeIndex(_ name: String) -> String { "pidx:\(name)" }
+    /// Which attributes are indexed and how (hash name -> n, d or s), written at start for the Lua reindex.
+    public static let attributeSchema = "schema:attributes"
+    /// Sorted set customer id -> lastSeenAt (ms).
+    public static let lastSeenIndex = "lastseen"
     /// Sorted set customer id -> lead score (absent = 0).
     public static let scores = "scores"
     /// Set of every known tag name.

@@ -138,10 +138,17 @@ public enum SendEligibility: Equatable, Sendable {
     case skip(reason: String)
 
     /// `customer` is nil for a raw address nobody holds. `to` is the raw address, if the message had one.
+    /// `requireOptIn`: channels whose marketing needs a granted consent (`contactRules.requireOptIn`).
     public static func decide(
-        channel: String, account: String?, to: String?, transactional: Bool, identities: [Identity], consent: [String: (state: String, at: Int64)]
+        channel: String, account: String?, to: String?, transactional: Bool, identities: [Identity], consent: [String: (state: String, at: Int64)],
+        requireOptIn: Set<String> = []
     ) -> SendEligibility {
         func state(_ key: String) -> String? { consent[key]?.state }
+        // Opt-in channels: marketing needs a granted consent. A refusal keeps its own reason below.
+        let refusals: Set<String> = ["revoked", "opted_out", "unsubscribed", "bounced", "complained"]
+        if !transactional, requireOptIn.contains(channel), state(channel) != "granted", !refusals.contains(state(channel) ?? "") {
+            return .skip(reason: "\(channel)_no_opt_in")
+        }
         switch channel {
         case "wechat":
             guard let account else { return .skip(reason: "no_account") }

@@ -3,10 +3,16 @@
 ///
 /// `!` binds tightest, then `&`, then `|`. Words that start with `stage:`, `tier:`, `consent:` or
 /// `account:` are predicates, not tags; `score` must be followed by a comparison.
+///
+/// Profile attributes and times compare too: `profile.spend>=1000`, `profile.city=Shanghai`,
+/// `profile.expo_date<now+7d`, `lastSeen>now-30d`, `created>=2026-01-01`. The value is kept as
+/// written (a quoted "New York" without its quotes); `CustomerAttributes` decides what it means.
 public indirect enum TagExpression: Sendable, Equatable {
     case tag(String)
     case field(Field, String)
     case score(Comparison, Int)
+    /// `profile.<name>`, `lastSeen` or `created`, compared with a value.
+    case attribute(String, Comparison, String)
     case not(TagExpression)
     case and([TagExpression])
     case or([TagExpression])
@@ -46,7 +52,7 @@ public indirect enum TagExpression: Sendable, Equatable {
     public var tags: Set<String> {
         switch self {
         case .tag(let t): [t]
-        case .field, .score: []
+        case .field, .score, .attribute: []
         case .not(let e): e.tags
         case .and(let es), .or(let es): es.reduce(into: Set()) { $0.formUnion($1.tags) }
         }
@@ -56,7 +62,7 @@ public indirect enum TagExpression: Sendable, Equatable {
     public var mentionsScore: Bool {
         switch self {
         case .score: true
-        case .tag, .field: false
+        case .tag, .field, .attribute: false
         case .not(let e): e.mentionsScore
         case .and(let es), .or(let es): es.contains { $0.mentionsScore }
         }
@@ -118,6 +124,27 @@ public indirect enum TagExpression: Sendable, Equatable {
             c.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_:.".unicodeScalars.contains($0) }
         }
 
+        /// A compared value: "quoted text" (no quote inside), or a run of characters up to a space,
+        /// an operator or a parenthesis.
+        mutating func value() throws -> String {
+            if i < chars.count, chars[i] == "\"" {
+                let start = i
+                i += 1
+                let from = i
+                while i < chars.count, chars[i] != "\"" { i += 1 }
+                guard i < chars.count, i > from else {
+                    i = start
+                    throw error(expected: "a closing \" after a non-empty value")
+                }
+                i += 1
+                return String(chars[from..<(i - 1)])
+            }
+            let start = i
+            while i < chars.count, !chars[i].isWhitespace, !"&|()!\"".contains(chars[i]) { i += 1 }
+            guard i > start else { throw error(expected: "a value to compare with") }
+            return String(chars[start..<i])
+        }
+
         mutating func word() throws -> TagExpression {
             let start = i
             // A combining mark cannot start a word: it would fuse with the character written before it.
@@ -139,6 +166,14 @@ public indirect enum TagExpression: Sendable, Equatable {
                     throw error(expected: "a whole number")
                 }
                 return .score(comparison, n)
+            }
+            if w.hasPrefix("profile.") || w == "lastSeen" || w == "created" {
+                skipSpaces()
+                var op = ""
+                while i < chars.count, "<>=".contains(chars[i]), op.count < 2 { op.append(chars[i]); i += 1 }
+                guard let comparison = Comparison(rawValue: op) else { throw error(expected: "a comparison (>=, <=, >, <, =) after \(w)") }
+                skipSpaces()
+                return .attribute(w, comparison, try value())
             }
             if let colon = w.firstIndex(of: ":"), let field = Field(rawValue: String(w[..<colon])) {
                 let value = String(w[w.index(after: colon)...])

@@ -192,13 +192,15 @@ public final class OutboundEngine: Sendable {
         let identities = customer?.identities ?? []
         var consent = customer?.consent.mapValues { ($0.state, $0.at) } ?? [:]
         var decision = SendEligibility.decide(
-            channel: m.channel, account: m.account, to: m.to, transactional: m.lane == .transactional, identities: identities, consent: consent)
+            channel: m.channel, account: m.account, to: m.to, transactional: m.lane == .transactional, identities: identities, consent: consent,
+            requireOptIn: settings.contactRules.requireOptIn)
         if case .send(let address) = decision, m.channel != "wechat", let optOut = context.optOuts[address] {
             // An unsubscribe or bounce recorded for the address itself (one-click links, receipts).
             let parts = optOut.split(separator: "|")
             consent[m.channel] = (String(parts.first ?? ""), Int64(parts.last ?? "") ?? 0)
             decision = SendEligibility.decide(
-                channel: m.channel, account: m.account, to: address, transactional: m.lane == .transactional, identities: identities, consent: consent)
+                channel: m.channel, account: m.account, to: address, transactional: m.lane == .transactional, identities: identities, consent: consent,
+                requireOptIn: settings.contactRules.requireOptIn)
         }
         guard case .send(let address) = decision else {
             if case .skip(let reason) = decision { try await store.finish(m, state: .skipped, reason: reason, lastError: nil, answer: nil, entry: entry, now: now) }

@@ -7,8 +7,25 @@ import RedisClient
 /// `a & !b` is computed as a difference, without the universe.
 public struct AudienceStore: Sendable {
     let redis: RedisPool
+    /// The declared attributes (what `profile.<name>` predicates read) and the opt-in rule.
+    let attributes: CustomerAttributes
+    let requireOptIn: Set<String>
 
-    public init(redis: RedisPool) { self.redis = redis }
+    public init(redis: RedisPool, attributes: CustomerAttributes = CustomerAttributes(), requireOptIn: Set<String> = []) {
+        self.redis = redis
+        self.attributes = attributes
+        self.requireOptIn = requireOptIn
+    }
+
+    public init(redis: RedisPool, config: GatewayConfig) {
+        self.init(redis: redis, attributes: config.customers.attributes, requireOptIn: config.contactRules.requireOptIn)
+    }
+
+    /// The program of an expression at `nowMs` (relative times count from then); throws
+    /// `CustomerAttributes.Invalid` for a predicate the attributes refuse.
+    func program(_ expression: TagExpression, nowMs: Int64) throws -> AudienceProgram {
+        try AudienceProgram(expression, tempPrefix: Self.tempPrefix(), attributes: attributes, requireOptIn: requireOptIn, nowMs: nowMs)
+    }
 
     public struct Preview: Sendable, Equatable {
         public let count: Int
@@ -16,14 +33,14 @@ public struct AudienceStore: Sendable {
     }
 
     /// Counts the audience and picks a random sample; stores nothing.
-    public func preview(_ expression: TagExpression, sample: Int) async throws -> Preview {
-        let r = try await run(AudienceProgram(expression, tempPrefix: Self.tempPrefix()), into: nil, sample: sample).array ?? []
+    public func preview(_ expression: TagExpression, sample: Int, nowMs: Int64) async throws -> Preview {
+        let r = try await run(program(expression, nowMs: nowMs), into: nil, sample: sample).array ?? []
         return Preview(count: r.first?.int ?? 0, sample: r.count > 1 ? r[1].strings : [])
     }
 
     /// Evaluates the audience into the set `key` (replacing it); returns its size.
-    public func snapshot(_ expression: TagExpression, into key: String) async throws -> Int {
-        let r = try await run(AudienceProgram(expression, tempPrefix: Self.tempPrefix()), into: key, sample: 0).array ?? []
+    public func snapshot(_ expression: TagExpression, into key: String, nowMs: Int64) async throws -> Int {
+        let r = try await run(program(expression, nowMs: nowMs), into: key, sample: 0).array ?? []
         return r.first?.int ?? 0
     }
 
@@ -36,7 +53,8 @@ public struct AudienceStore: Sendable {
     static func tempPrefix() -> String { "tmp:aud:" + SecureRandom.alphanumeric(12) + ":" }
 
     // ARGV: result key, destination ('' = preview only), sample size, temp prefix, then ops:
-    // name, dest, n, n sources (inter, union, diff: first minus the rest) or n (min, max) score ranges.
+    // name, dest, n, then n sources (inter, union, diff: first minus the rest), or for range a sorted
+    // set and n (min, max) score ranges, or for lex a sorted set and a member prefix (n = 1).
     static let script = RedisScript(
         name: "audience",
         source: #"""
@@ -46,18 +64,35 @@ public struct AudienceStore: Sendable {
             while i <= #ARGV do
               local op, out, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
               temps[#temps + 1] = out
-              if op == 'score' then
+              if op == 'range' then
                 redis.call('DEL', out)
+                local key = ARGV[i + 3]
                 for r = 0, n - 1 do
-                  local lo, hi = ARGV[i + 3 + 2 * r], ARGV[i + 4 + 2 * r]
+                  local lo, hi = ARGV[i + 4 + 2 * r], ARGV[i + 5 + 2 * r]
                   local offset = 0
                   repeat
-                    local ids = redis.call('ZRANGE', 'scores', lo, hi, 'BYSCORE', 'LIMIT', offset, 5000)
+                    local ids = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', offset, 5000)
                     if #ids > 0 then redis.call('SADD', out, unpack(ids)) end
                     offset = offset + #ids
                   until #ids < 5000
                 end
-                i = i + 3 + 2 * n
+                i = i + 4 + 2 * n
+              elseif op == 'lex' then
+                redis.call('DEL', out)
+                local key, pfx = ARGV[i + 3], ARGV[i + 4]
+                -- Members are <value>\31<id>: the range [value\31, value\32) holds exactly that value.
+                local lo, hi, cut = '[' .. pfx .. '\31', '(' .. pfx .. '\32', #pfx + 2
+                local offset = 0
+                repeat
+                  local members = redis.call('ZRANGE', key, lo, hi, 'BYLEX', 'LIMIT', offset, 5000)
+                  if #members > 0 then
+                    local ids = {}
+                    for m = 1, #members do ids[m] = string.sub(members[m], cut) end
+                    redis.call('SADD', out, unpack(ids))
+                  end
+                  offset = offset + #members
+                until #members < 5000
+                i = i + 5
               else
                 local cmd = ({ inter = 'SINTERSTORE', union = 'SUNIONSTORE', diff = 'SDIFFSTORE' })[op]
                 redis.call(cmd, out, unpack(ARGV, i + 3, i + 2 + n))
@@ -80,37 +115,64 @@ public struct AudienceStore: Sendable {
 /// holds the audience (a source key itself when no operation was needed).
 struct AudienceProgram {
     let tempPrefix: String
+    let attributes: CustomerAttributes
+    let requireOptIn: Set<String>
+    let nowMs: Int64
     private(set) var ops: [[String]] = []
     private(set) var result = ""
 
-    init(_ e: TagExpression, tempPrefix: String) {
+    init(_ e: TagExpression, tempPrefix: String, attributes: CustomerAttributes = CustomerAttributes(), requireOptIn: Set<String> = [], nowMs: Int64 = 0)
+        throws
+    {
         self.tempPrefix = tempPrefix
-        result = compile(e)
+        self.attributes = attributes
+        self.requireOptIn = requireOptIn
+        self.nowMs = nowMs
+        result = try compile(e)
     }
 
     static let all = Keys.fieldIndex("all")
 
     private mutating func temp(_ op: String, _ args: [String]) -> String {
         let key = tempPrefix + String(ops.count)
-        ops.append([op, key, String(op == "score" ? args.count / 2 : args.count)] + args)
+        ops.append([op, key, String(args.count)] + args)
         return key
     }
 
-    private mutating func compile(_ e: TagExpression) -> String {
+    /// Customers of the sorted set `key` whose score is in the ranges.
+    private mutating func range(_ key: String, _ ranges: [String]) -> String {
+        let out = tempPrefix + String(ops.count)
+        ops.append(["range", out, String(ranges.count / 2), key] + ranges)
+        return out
+    }
+
+    private mutating func compile(_ e: TagExpression) throws -> String {
         switch e {
         case .tag(let t): return Keys.tag(t)
+        case .field(.consent, let channel) where requireOptIn.contains(channel):
+            // Opt-in channels: only customers who granted consent count as reachable.
+            return Keys.fieldIndex("optin:\(channel)")
         case .field(let f, let v): return Keys.fieldIndex("\(f.rawValue):\(v)")
         case .score(let cmp, let n):
             // Customers without a score have 0: when 0 matches, take everyone but the non-matching scores.
-            if Self.matches(cmp, n, 0) { return temp("diff", [Self.all, temp("score", Self.ranges(cmp, n, negated: true))]) }
-            return temp("score", Self.ranges(cmp, n, negated: false))
-        case .not(let inner): return temp("diff", [Self.all, compile(inner)])
-        case .or(let terms): return temp("union", terms.map { compile($0) })
+            if Self.matches(cmp, n, 0) { return temp("diff", [Self.all, range(Keys.scores, Self.ranges(cmp, String(n), negated: true))]) }
+            return range(Keys.scores, Self.ranges(cmp, String(n), negated: false))
+        case .attribute(let name, let cmp, let value):
+            // Customers without the attribute match no comparison.
+            switch try attributes.predicate(name, cmp, value, nowMs: nowMs) {
+            case .ordered(let key, let cmp, let v): return range(key, Self.ranges(cmp, Self.scoreText(v), negated: false))
+            case .text(let key, let lowered):
+                let out = tempPrefix + String(ops.count)
+                ops.append(["lex", out, "1", key, lowered])
+                return out
+            }
+        case .not(let inner): return temp("diff", [Self.all, try compile(inner)])
+        case .or(let terms): return temp("union", try terms.map { try compile($0) })
         case .and(let terms):
             var positive = [String]()
             var negative = [String]()
             for t in terms {
-                if case .not(let inner) = t { negative.append(compile(inner)) } else { positive.append(compile(t)) }
+                if case .not(let inner) = t { negative.append(try compile(inner)) } else { positive.append(try compile(t)) }
             }
             if positive.isEmpty { positive = [Self.all] }
             let base = positive.count == 1 ? positive[0] : temp("inter", positive)
@@ -128,9 +190,11 @@ struct AudienceProgram {
         }
     }
 
+    /// A score bound as Redis reads it (whole numbers without `.0`).
+    static func scoreText(_ v: Double) -> String { v == v.rounded() && abs(v) < 9e15 ? String(Int64(v)) : String(v) }
+
     /// ZRANGE BYSCORE bounds (min, max pairs) of the scores that match, or (negated) that do not.
-    static func ranges(_ cmp: TagExpression.Comparison, _ n: Int, negated: Bool) -> [String] {
-        let v = String(n)
+    static func ranges(_ cmp: TagExpression.Comparison, _ v: String, negated: Bool) -> [String] {
         switch (cmp, negated) {
         case (.atLeast, false), (.less, true): return [v, "+inf"]
         case (.greater, false), (.atMost, true): return ["(" + v, "+inf"]

@@ -10,9 +10,11 @@ public final class CustomerStore: Sendable {
     let nonceTTLSeconds: Int
     let dedupTTLSeconds: Int
     let streamMaxLen: Int
+    public let attributes: CustomerAttributes
 
     public init(redis: RedisPool, config: GatewayConfig) {
         self.redis = redis
+        attributes = config.customers.attributes
         timelineCap = config.customers.timelineCap
         sessionTTLSeconds = config.sessions.windowHours * 3600
         sessionMessageCap = config.sessions.messageCap
@@ -149,14 +151,23 @@ public final class CustomerStore: Sendable {
         return (r.first?.int ?? 0, r.count > 1 ? r[1].int ?? 0 : 0)
     }
 
-    /// The field indexes' format version; data from before it is reindexed once at start.
-    public static let fieldIndexVersion = "1"
+    /// The field indexes' format version (2: opt-in and attribute indexes); data from before it, or
+    /// indexed for other attributes, is reindexed once at start.
+    public static let fieldIndexVersion = "2"
 
-    /// Reindexes every customer (1,000 per script call) when the stored version is older; returns how
-    /// many. Safe to run in several processes at once (reindexing is idempotent).
+    /// Writes which attributes are indexed (`Keys.attributeSchema`, read by the Lua reindex), then
+    /// reindexes every customer (1,000 per script call) when the stored version or the attribute
+    /// schema differs; returns how many. Safe to run in several processes at once (reindexing is
+    /// idempotent). Call at start.
     @discardableResult
-    public func reindexAllIfNeeded() async throws -> Int {
-        if try await redis.send("GET", Keys.fieldIndexVersion).string == Self.fieldIndexVersion { return 0 }
+    public func prepareIndexes() async throws -> Int {
+        let schema = attributes.indexSchema
+        let version = Self.fieldIndexVersion + ":" + schema.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        // One transaction: a reindex running meanwhile never sees the schema empty.
+        var commands = [["MULTI"], ["DEL", Keys.attributeSchema]]
+        if !schema.isEmpty { commands.append(["HSET", Keys.attributeSchema] + schema.flatMap { [$0.0, $0.1] }) }
+        _ = try await redis.pipelineChecked(commands + [["EXEC"]])
+        if try await redis.send("GET", Keys.fieldIndexVersion).string == version { return 0 }
         var offset = 0
         while true {
             let ids = try await redis.send("ZRANGE", Keys.customers, String(offset), String(offset + 999)).strings
@@ -164,7 +175,7 @@ public final class CustomerStore: Sendable {
             offset += ids.count
             if ids.count < 1000 { break }
         }
-        _ = try await redis.send("SET", Keys.fieldIndexVersion, Self.fieldIndexVersion)
+        _ = try await redis.send("SET", Keys.fieldIndexVersion, version)
         return offset
     }
 

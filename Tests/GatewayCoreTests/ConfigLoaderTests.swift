@@ -20,6 +20,9 @@ final class ConfigLoaderTests: XCTestCase {
         let real = try ConfigLoader(environment: ["SCRM_SMS_ADAPTER": "twilio-sms", "SCRM_PUBLIC_URL": "https://gw.example.com/"]).load(path: path)
         XCTAssertEqual(real.outbound.channels["sms"], "twilio-sms")
         XCTAssertEqual(real.outbound.publicURL, "https://gw.example.com", "a trailing slash is dropped")
+        XCTAssertEqual(config.customers.attributes, CustomerAttributes(CustomerAttributes.defaults), "gateway.yaml ships the default attributes")
+        XCTAssertEqual(config.contactRules.requireOptIn, ["sms"], "SMS marketing needs an opt-in by default")
+        XCTAssertEqual(try ConfigLoader(environment: ["SCRM_SMS_REQUIRE_OPT_IN": "false"]).load(path: path).contactRules.requireOptIn, [])
     }
 
     func test_interpolation_requiredDefaultAndMissing() throws {

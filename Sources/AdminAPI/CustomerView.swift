@@ -1,0 +1,76 @@
+import Foundation
+import GatewayCore
+import Hummingbird
+import NIOCore
+import Store
+
+/// A customer as the admin API shows it (GET, PATCH, identity binding).
+struct CustomerView: Encodable {
+    struct IdentityView: Encodable {
+        let type: String
+        let account: String?
+        let value: String
+    }
+
+    struct ConsentView: Encodable {
+        let state: String
+        let updatedAt: String
+        /// Who recorded it (`api`, `import`, a form name...), when known.
+        let source: String?
+    }
+
+    let id: String
+    let identities: [IdentityView]
+    let tags: [String]
+    let consent: [String: ConsentView]
+    /// Profile attributes (`profile.<name>` fields) as typed values: numbers and booleans as JSON
+    /// numbers and booleans for declared attributes, text otherwise.
+    let profile: [String: JSONValue]
+    let timezone: String?
+    let score: Double?
+    let stage: String?
+    let tier: String?
+    let createdAt: String
+    let firstSeenAt: String
+    let lastSeenAt: String
+
+    init(_ c: Customer, attributes: CustomerAttributes) {
+        id = c.id
+        identities = c.identities.map { IdentityView(type: $0.kind.rawValue, account: $0.account, value: $0.value) }
+        tags = c.tags
+        consent = Dictionary(
+            uniqueKeysWithValues: c.consent.map { key, value in
+                (key, ConsentView(state: value.state, updatedAt: Self.time(value.at), source: c.fields["consentSource.\(key)"]))
+            })
+        var profile = [String: JSONValue]()
+        for (field, text) in c.fields where field.hasPrefix("profile.") {
+            let name = String(field.dropFirst("profile.".count))
+            switch attributes.attributes[name]?.kind {
+            case .number?: profile[name] = Int64(text).map(JSONValue.int) ?? Double(text).map(JSONValue.double) ?? .string(text)
+            case .boolean?: profile[name] = text == "true" ? .bool(true) : text == "false" ? .bool(false) : .string(text)
+            default: profile[name] = .string(text)
+            }
+        }
+        self.profile = profile
+        timezone = c.fields["timezone"]
+        score = c.fields["score"].flatMap(Double.init)
+        stage = c.fields["stage"]
+        tier = c.fields["tier"]
+        createdAt = Self.time(c.createdAt)
+        firstSeenAt = Self.time(c.firstSeenAt)
+        lastSeenAt = Self.time(c.lastSeenAt)
+    }
+
+    static func time(_ ms: Int64) -> String { JSONResponse.isoTime(ms) }
+}
+
+extension JSONResponse {
+    /// An `Encodable` body, keys sorted (stable output for clients and tests).
+    static func encoded(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

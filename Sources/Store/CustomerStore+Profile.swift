@@ -1,0 +1,60 @@
+import GatewayCore
+import RedisClient
+
+extension CustomerStore {
+    /// A checked change to one customer (values already canonical, see `CustomerAttributes`).
+    public struct ProfilePatch: Sendable, Equatable {
+        /// Hash fields to set (`profile.<name>`, `timezone`).
+        public var fields: [String: String] = [:]
+        /// Hash fields to remove.
+        public var remove: Set<String> = []
+        /// Channel (sms, email) -> granted or revoked.
+        public var consent: [String: String] = [:]
+        /// Who made the consent changes (`api`, `import`, a form's name).
+        public var source = "api"
+
+        public init() {}
+
+        public var isEmpty: Bool { fields.isEmpty && remove.isEmpty && consent.isEmpty }
+    }
+
+    public enum PatchOutcome: Sendable, Equatable {
+        case updated
+        case merged(into: String)
+        case notFound
+    }
+
+    /// Applies a patch in one atomic function call: fields, consent (with its source and time, and a
+    /// timeline entry per change), then the indexes. Granting a channel clears the opt-outs recorded
+    /// on the customer's addresses for it (a STOP reply, an unsubscribe link).
+    public func patch(id: String, _ patch: ProfilePatch, nowMs: Int64) async throws -> PatchOutcome {
+        guard CustomerID.isValid(id) else { return .notFound }
+        var optOutKeys = [String]()
+        let granted = patch.consent.filter { $0.value == "granted" }.keys
+        if !granted.isEmpty {
+            let identities = try await redis.send("SMEMBERS", Keys.customerIdentities(id)).strings.compactMap(Identity.init(storageForm:))
+            for channel in granted.sorted() {
+                let kind: Identity.Kind = channel == "sms" ? .phone : .email
+                optOutKeys += identities.filter { $0.kind == kind }.map { Keys.optOut(channel: channel, address: $0.value) }
+            }
+        }
+        let changed = patch.fields.keys.sorted()
+        let removed = patch.remove.sorted()
+        var entry = ""
+        if !changed.isEmpty || !removed.isEmpty {
+            let data: JSONValue = .object(["set": .array(changed.map(JSONValue.string)), "removed": .array(removed.map(JSONValue.string))])
+            entry = JSONValue.object(["at": .int(nowMs), "type": .string("profile.updated"), "data": data]).text
+        }
+        var args = [id, String(nowMs), String(timelineCap), entry]
+        args += [String(changed.count)] + changed.flatMap { [$0, patch.fields[$0]!] }
+        args += [String(removed.count)] + removed
+        let consent = patch.consent.sorted { $0.key < $1.key }
+        args += [String(consent.count)] + consent.flatMap { [$0.key, $0.value, patch.source] }
+        let r = try await redis.fcall(StoreFunctions.library, "customer_patch", keys: [Keys.customer(id)] + optOutKeys, args: args).strings
+        switch r.first {
+        case "ok": return .updated
+        case "merged": return .merged(into: r.count > 1 ? r[1] : "")
+        default: return .notFound
+        }
+    }
+}

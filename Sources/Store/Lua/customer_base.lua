@@ -1,0 +1,238 @@
+local function ckey(id) return 'cust:{' .. id .. '}' end
+local function tagskey(id) return 'cust:{' .. id .. '}:tags' end
+local function idskey(id) return 'cust:{' .. id .. '}:ids' end
+local function tlkey(id) return 'cust:{' .. id .. '}:timeline' end
+local function fidxkey(id) return 'cust:{' .. id .. '}:fidx' end
+
+-- Follows mergedInto redirects: the surviving id, and whether that customer exists (one read per hop).
+local function resolveLive(id)
+  for _ = 1, 16 do
+    local r = redis.call('HMGET', ckey(id), 'mergedInto', 'createdAt')
+    if not r[1] then return id, r[2] ~= false end
+    id = r[1]
+  end
+  return id, false
+end
+
+-- Set by a script that applies a change coming from the CRM, so it is not synced back (no echo).
+local crmSilent = false
+
+-- A qualified customer (qualifiedAt set) changed: each CRM adapter syncs it again (coalesced).
+local function crmTouch(id, reason)
+  if crmSilent then return end
+  if redis.call('HEXISTS', ckey(id), 'qualifiedAt') == 1 then
+    redis.call('XADD', 'stream:crm', 'MAXLEN', '~', '1000000', '*', 'customer', id, 'reason', reason or 'changed')
+  end
+end
+
+local function stamp(v) return tonumber(string.match(v or '', '|(%d+)$') or '0') end
+local function consentState(v) return string.match(v or '', '^([^|]*)') or '' end
+
+-- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+local function daysFromCivil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = math.floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Milliseconds since the epoch of a datetime in the form the gateway stores (CustomerAttributes:
+-- YYYY-MM-DDTHH:MM:SS then Z or +HH:MM / -HH:MM), or nil.
+local function isoMillis(v)
+  local y, mo, d, h, mi, s, tz = string.match(v, '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)(.*)$')
+  if not y then return nil end
+  local secs = ((daysFromCivil(tonumber(y), tonumber(mo), tonumber(d)) * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60 + tonumber(s)
+  if tz ~= 'Z' then
+    local sign, th, tm = string.match(tz, '^([+-])(%d%d):(%d%d)$')
+    if not sign then return nil end
+    local off = (tonumber(th) * 60 + tonumber(tm)) * 60
+    if sign == '+' then secs = secs - off else secs = secs + off end
+  end
+  return secs * 1000
+end
+
+-- The attribute indexes (`pidx:<attribute>` sorted sets, see Keys.attributeIndex) a customer's hash
+-- puts it in, as membership name -> { key, score, member }. The schema (attribute -> n number,
+-- d datetime, s text matched without ASCII case) is data the gateway writes at start
+-- (Keys.attributeSchema); text members are `<lowercase value>\31<id>` (ZRANGE BYLEX finds a value).
+local function attributeEntries(id, f)
+  local out = {}
+  if f.lastSeenAt then out['@lastSeen'] = { 'lastseen', tonumber(f.lastSeenAt), id } end
+  local schema = redis.call('HGETALL', 'schema:attributes')
+  for i = 1, #schema, 2 do
+    local name, kind = schema[i], schema[i + 1]
+    local v = f['profile.' .. name]
+    if v then
+      local key = 'pidx:' .. name
+      if kind == 'n' then
+        local n = tonumber(v)
+        if n then out['@' .. name] = { key, n, id } end
+      elseif kind == 'd' then
+        local ms = isoMillis(v)
+        if ms then out['@' .. name] = { key, ms, id } end
+      else
+        local lower = string.lower(v)
+        out['@' .. name .. '\31' .. lower] = { key, 0, lower .. '\31' .. id }
+      end
+    end
+  end
+  return out
+end
+
+-- The field indexes audiences read (`fidx:<name>` sets of customer ids, see Keys.fieldIndex):
+-- all, account:<a>, consent:wechat, consent:wechat:<a>, consent:sms, consent:email, optin:sms,
+-- optin:email (consent granted), stage:<s>, tier:<t>; and the attribute indexes above.
+-- Recomputed from the customer's hash and identities; `cust:{id}:fidx` remembers which ones hold
+-- the customer, so a change (or a merge, which empties the loser) removes stale entries.
+local function reindex(id)
+  local h = redis.call('HGETALL', ckey(id))
+  local f = {}
+  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+  local want = {}
+  local live = f.createdAt and not f.mergedInto
+  if live then
+    want['all'] = true
+    local phone, email = false, false
+    for _, ident in ipairs(redis.call('SMEMBERS', idskey(id))) do
+      local kind, rest = string.match(ident, '^(%w+):(.*)$')
+      if kind == 'openid' or kind == 'wecom' then
+        local acc = string.match(rest, '^([^:]*):')
+        if acc then
+          want['account:' .. acc] = true
+          if kind == 'openid' and consentState(f['consent.wechat:' .. acc]) ~= 'revoked' then
+            want['consent:wechat'] = true
+            want['consent:wechat:' .. acc] = true
+          end
+        end
+      elseif kind == 'phone' then phone = true
+      elseif kind == 'email' then email = true end
+    end
+    local sms = consentState(f['consent.sms'])
+    if phone and sms ~= 'revoked' and sms ~= 'opted_out' then want['consent:sms'] = true end
+    if phone and sms == 'granted' then want['optin:sms'] = true end
+    local em = consentState(f['consent.email'])
+    if email and em ~= 'revoked' and em ~= 'unsubscribed' and em ~= 'bounced' and em ~= 'complained' then
+      want['consent:email'] = true
+    end
+    if email and em == 'granted' then want['optin:email'] = true end
+    if f.stage then want['stage:' .. f.stage] = true end
+    if f.tier then want['tier:' .. f.tier] = true end
+  end
+  local attrs = {}
+  if live then attrs = attributeEntries(id, f) end
+  for _, name in ipairs(redis.call('SMEMBERS', fidxkey(id))) do
+    if string.sub(name, 1, 1) == '@' then
+      if not attrs[name] then
+        local attr, lower = string.match(name, '^@([^\31]*)\31(.*)$')
+        if attr then redis.call('ZREM', 'pidx:' .. attr, lower .. '\31' .. id)
+        elseif name == '@lastSeen' then redis.call('ZREM', 'lastseen', id)
+        else redis.call('ZREM', 'pidx:' .. string.sub(name, 2), id) end
+        redis.call('SREM', fidxkey(id), name)
+      end
+    elseif want[name] then want[name] = nil
+    else
+      redis.call('SREM', 'fidx:' .. name, id)
+      redis.call('SREM', fidxkey(id), name)
+    end
+  end
+  for name in pairs(want) do
+    redis.call('SADD', 'fidx:' .. name, id)
+    redis.call('SADD', fidxkey(id), name)
+  end
+  for name, e in pairs(attrs) do
+    redis.call('ZADD', e[1], e[2], e[3])
+    redis.call('SADD', fidxkey(id), name)
+  end
+  -- Every script that changes a customer reindexes it: the one place a CRM resync is noticed.
+  if live then crmTouch(id) end
+end
+
+local function pushTimeline(id, entry, cap)
+  if redis.call('LPUSH', tlkey(id), entry) > cap then redis.call('LTRIM', tlkey(id), 0, cap - 1) end
+end
+
+-- Merges two customers; the older (createdAt, then id) survives. Returns survivor, merged.
+local function merge(a, b, now, cap, streamMax)
+  if a == b then return a, nil end
+  local ca = tonumber(redis.call('HGET', ckey(a), 'createdAt') or '0')
+  local cb = tonumber(redis.call('HGET', ckey(b), 'createdAt') or '0')
+  local win, lose = a, b
+  if cb < ca or (cb == ca and b < a) then win, lose = b, a end
+  for _, ident in ipairs(redis.call('SMEMBERS', idskey(lose))) do
+    redis.call('SET', 'idx:' .. ident, win)
+    redis.call('SADD', idskey(win), ident)
+  end
+  for _, t in ipairs(redis.call('SMEMBERS', tagskey(lose))) do
+    redis.call('SREM', 'tag:' .. t, lose)
+    redis.call('SADD', 'tag:' .. t, win)
+    redis.call('SADD', tagskey(win), t)
+  end
+  local h = redis.call('HGETALL', ckey(lose))
+  for i = 1, #h, 2 do
+    local f, v = h[i], h[i + 1]
+    if f == 'firstSeenAt' then
+      local w = tonumber(redis.call('HGET', ckey(win), f) or v)
+      if tonumber(v) < w then redis.call('HSET', ckey(win), f, v) end
+    elseif f == 'lastSeenAt' then
+      local w = tonumber(redis.call('HGET', ckey(win), f) or '0')
+      if tonumber(v) > w then redis.call('HSET', ckey(win), f, v) end
+    elseif string.sub(f, 1, 8) == 'consent.' then
+      local w = redis.call('HGET', ckey(win), f)
+      if (not w) or stamp(v) > stamp(w) then redis.call('HSET', ckey(win), f, v) end
+    elseif f ~= 'id' and f ~= 'createdAt' then
+      redis.call('HSETNX', ckey(win), f, v)
+    end
+  end
+  local lost = redis.call('LRANGE', tlkey(lose), 0, -1)
+  if #lost > 0 then
+    local all = redis.call('LRANGE', tlkey(win), 0, -1)
+    for _, e in ipairs(lost) do all[#all + 1] = e end
+    local keyed = {}
+    for i, e in ipairs(all) do
+      local ok, d = pcall(cjson.decode, e)
+      keyed[i] = { at = (ok and tonumber(d.at)) or 0, e = e, i = i }
+    end
+    table.sort(keyed, function(x, y) if x.at ~= y.at then return x.at > y.at end return x.i < y.i end)
+    redis.call('DEL', tlkey(win))
+    for i = 1, math.min(#keyed, cap) do redis.call('RPUSH', tlkey(win), keyed[i].e) end
+  end
+  redis.call('DEL', idskey(lose), tagskey(lose), tlkey(lose), ckey(lose))
+  redis.call('HSET', ckey(lose), 'mergedInto', win, 'mergedAt', now)
+  reindex(lose)
+  redis.call('ZREM', 'customers', lose)
+  pushTimeline(win, cjson.encode({ at = tonumber(now), type = 'customer.merged', data = { merged = lose } }), cap)
+  redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', 'customer.merged',
+    'customer', win, 'merged', lose, 'at', now)
+  return win, lose
+end
+
+-- extra: more field/value pairs for the new hash (e.g. a consent), written in the same HSET.
+local function create(id, now, identity, extra)
+  redis.call('HSET', ckey(id), 'id', id, 'createdAt', now, 'firstSeenAt', now, 'lastSeenAt', now, unpack(extra or {}))
+  redis.call('ZADD', 'customers', now, id)
+  redis.call('SET', 'idx:' .. identity, id)
+  redis.call('SADD', idskey(id), identity)
+end
+
+-- Binds an identity to a customer; merges when another customer holds it. Returns the survivor.
+local function bind(id, identity, now, cap, streamMax)
+  local owner = redis.call('GET', 'idx:' .. identity)
+  if not owner then
+    redis.call('SET', 'idx:' .. identity, id)
+    redis.call('SADD', idskey(id), identity)
+    return id, nil, 'bound'
+  end
+  local live
+  owner, live = resolveLive(owner)
+  if owner == id then return id, nil, 'exists' end
+  if not live then
+    redis.call('SET', 'idx:' .. identity, id)
+    redis.call('SADD', idskey(id), identity)
+    return id, nil, 'bound'
+  end
+  local win, lose = merge(id, owner, now, cap, streamMax)
+  return win, lose, 'merged'
+end
