@@ -52,7 +52,7 @@ let package = Package(
             name: "Store",
             dependencies: ["GatewayCore", "GatewayCrypto", "RedisClient"],
             // The Redis Functions library (StoreFunctions), compiled into the binary.
-            resources: [.embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customer_profile.lua")],
+            resources: [.embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua")],
             swiftSettings: strict
         ),
         .target(

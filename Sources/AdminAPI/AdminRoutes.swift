@@ -44,6 +44,10 @@ public struct AdminRoutes: Sendable {
         let group = router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(token: config.admin.token))
         CustomerRoutes(store: customers, clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
             .register(on: group)
+        ImportRoutes(
+            store: CustomerImportStore(redis: sandbox.redis, config: config), attributes: config.customers.attributes,
+            accounts: Set(config.accounts.map(\.id)), maxBytes: config.customers.importMaxBytes, clock: clock
+        ).register(on: group)
         TagRoutes(tags: tags, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         SandboxRoutes(outbox: sandbox).register(on: group)
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)

@@ -235,11 +235,51 @@ enum OpenAPIDocument {
                       type: object
                       required: [expression]
                       properties:
-                        expression: { type: string, example: "vip & (expo-2026 | webinar) & !churned & consent:sms" }
+                        expression:
+                          type: string
+                          description: >-
+                            Tags with & | ! ( ), predicates consent:, account:, stage:, tier:, score>=N, and comparisons on
+                            indexed profile attributes and times: profile.spend>=1000, profile.city=Shanghai (text: = only,
+                            ASCII case ignored), profile.expo_date<now+7d, lastSeen>now-30d, created>=2026-01-01.
+                          example: "vip & (expo-2026 | webinar) & !churned & consent:sms & profile.spend>=1000"
                         sample: { type: integer, minimum: 0, maximum: 100, default: 10 }
               responses:
                 "200": { description: "{expression, count, sample, warnings, elapsedMs}" }
                 "400": { $ref: "#/components/responses/Error" }
+          /customers/import:
+            post:
+              summary: Import customers from CSV (header row) or JSONL, streamed; answers 202 with the job
+              description: >-
+                Columns: phone, email, openid + account, unionid, external_id, profile.<attribute>, tags (;-separated),
+                consent.sms, consent.email (granted | revoked). A row joins the customer holding one of its identities
+                (merging customers it links) or creates one; empty cells change nothing. Bad rows are rejected with
+                their line and reason, the rest imported. The body may be up to customers.importMaxBytes (1 GiB).
+              parameters:
+                - { name: dryRun, in: query, schema: { type: boolean }, description: "check only: 200 with the counts, nothing stored" }
+                - { name: source, in: query, schema: { type: string }, description: "label of the job (default import)" }
+              requestBody:
+                required: true
+                content:
+                  text/csv: { schema: { type: string } }
+                  application/x-ndjson: { schema: { type: string } }
+              responses:
+                "200": { description: "dry run: {dryRun, rowsRead, valid, rejected, bytes, rejections: [{line, reason}]}" }
+                "202": { $ref: "#/components/responses/Import" }
+                "400": { $ref: "#/components/responses/Error" }
+                "413": { $ref: "#/components/responses/Error" }
+                "415": { $ref: "#/components/responses/Error" }
+          /imports:
+            get:
+              summary: The newest 50 import jobs
+              responses:
+                "200": { description: "{imports: [Import]}" }
+          /imports/{id}:
+            get:
+              summary: An import's progress
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Import" }
+                "404": { $ref: "#/components/responses/Error" }
           /campaigns:
             get:
               summary: Campaigns, newest first, with progress
@@ -431,6 +471,7 @@ enum OpenAPIDocument {
                     type: object
                     properties:
                       error: { type: object, properties: { code: { type: string }, message: { type: string } } }
+            Import: { description: "{id, state: receiving|applying|completed|failed, format, source, bytes, rowsRead, valid, created, updated, merged, rejected, percentApplied, createdAt, receivedAt?, completedAt?, error?, rejections: [{line, reason}] (first 1,000)}" }
             Customer: { description: "{id, identities: [{type, account?, value}], tags, consent: {channel: {state, updatedAt, source?}}, profile: {attribute: value}, timezone?, score?, stage?, tier?, createdAt, firstSeenAt, lastSeenAt}" }
             Campaign: { description: "{id, name, state, audience, audienceSize, startAt, expiresAt, progress{planned, queued, sent, delivered, failed, skipped, deferred, holdout, open, percent, ratePerSecond, etaSeconds}, definition}" }
           schemas:

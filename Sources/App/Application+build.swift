@@ -80,7 +80,9 @@ public func buildApplication(
     let requestTimeout = TimeAmount.seconds(Int64(config.server.requestTimeoutSeconds))
     return Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)])),
+        server: .http1(configuration: .init(additionalChannelHandlers: [
+            RequestDeadlineHandler(timeout: requestTimeout, streamingPaths: ["/api/v1/customers/import"])
+        ])),
         configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "scrm-gateway"),
         logger: logger
     )

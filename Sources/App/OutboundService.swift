@@ -14,6 +14,8 @@ public struct OutboundParts: Sendable {
     public let tokens: AccessTokenManager?
     public let campaigns: CampaignRunner
     let customers: CustomerStore
+    /// Applies customer import jobs (any process may resume another's).
+    public let imports: CustomerImportRunner
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
@@ -36,7 +38,8 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: { try CompiledCampaign($0.definition, config: config, catalog: adapters, knownTags: nil, now: nil) }, clock: clock)
     return OutboundParts(
         engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, clock: clock),
-        followers: followers, tokens: tokens, campaigns: campaigns, customers: customers)
+        followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
+        imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock))
 }
 
 func makeOutboundEngine(
@@ -58,7 +61,7 @@ func makeOutboundEngine(
         links: UnsubscribeLinks(secret: o.linkSecret, publicURL: o.publicURL), settings: settings, clock: clock)
 }
 
-/// Runs the senders, the campaign runner and the follower profile fetcher until graceful shutdown; in-flight provider
+/// Runs the senders, the campaign runner, the import runner and the follower profile fetcher until graceful shutdown; in-flight provider
 /// calls are cancelled with the task (their ledger entries stay `sending` and are reconciled by
 /// whichever process takes them over).
 public struct OutboundService: Service {
@@ -72,6 +75,7 @@ public struct OutboundService: Service {
                 group.addTask { try await parts.engine.run() }
                 group.addTask { await parts.campaigns.run() }
                 group.addTask { try? await parts.customers.prepareIndexes() }
+                group.addTask { await parts.imports.run() }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

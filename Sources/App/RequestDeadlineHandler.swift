@@ -6,6 +6,10 @@ import NIOHTTPTypes
 /// time) or a trickled body holds a connection for that long at most, and an idle keep-alive
 /// connection is closed after it too. A request being answered is never cut: the clock stops when the
 /// request has been read and starts again when its response has been written.
+///
+/// Uploads to a `streamingPaths` path (a customer import of a gigabyte) may take longer, as long as
+/// they keep coming: every `progressBytes` received restarts the clock, so a stalled or trickled
+/// upload is still closed after `timeout`.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -13,10 +17,17 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPResponsePart
 
     let timeout: TimeAmount
+    let streamingPaths: [String]
+    static let progressBytes = 65_536
     private var deadline: Scheduled<Void>?
     private var responsesOwed = 0
+    /// Bytes of a streaming upload since the clock last restarted; nil = not a streaming upload.
+    private var streamed: Int?
 
-    init(timeout: TimeAmount) { self.timeout = timeout }
+    init(timeout: TimeAmount, streamingPaths: [String] = []) {
+        self.timeout = timeout
+        self.streamingPaths = streamingPaths
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { if context.channel.isActive { arm(context) } }
     func channelActive(context: ChannelHandlerContext) {
@@ -30,7 +41,22 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .end = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            let path = head.path ?? ""
+            streamed = streamingPaths.contains { path == $0 || path.hasPrefix($0 + "?") } ? 0 : nil
+        case .body(let buffer):
+            if let n = streamed {
+                let total = n + buffer.readableBytes
+                if total >= Self.progressBytes {
+                    streamed = 0
+                    arm(context)
+                } else {
+                    streamed = total
+                }
+            }
+        case .end:
+            streamed = nil
             responsesOwed += 1
             disarm()
         }

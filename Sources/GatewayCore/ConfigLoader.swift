@@ -68,8 +68,9 @@ public struct ConfigLoader {
             }
         }
         if let c = try root.optionalMap("customers") {
-            try c.only(["timelineCap", "attributes"])
+            try c.only(["timelineCap", "attributes", "importMaxBytes"])
             config.customers.timelineCap = try c.int("timelineCap", default: 500, range: 1...100_000)
+            config.customers.importMaxBytes = try c.int("importMaxBytes", default: 1 << 30, range: 1024...(1 << 40))
             if let a = try c.optionalMap("attributes") { config.customers.attributes = try attributes(a) }
         }
         if let s = try root.optionalMap("sessions") {

@@ -34,6 +34,8 @@ public struct GatewayConfig: Sendable {
         public var timelineCap = 500
         /// The profile attributes customers may carry, typed (`customers.attributes`).
         public var attributes = CustomerAttributes()
+        /// Largest import body (`POST /api/v1/customers/import`, streamed; not `server.maxBodyBytes`).
+        public var importMaxBytes = 1 << 30
     }
 
     public struct Sessions: Sendable {

@@ -10,6 +10,8 @@ public struct Identity: Sendable, Hashable {
         /// A CRM's record id for the customer, scoped to the CRM adapter (`crm:crm-hubspot:901`); stored
         /// back by the CRM sync so the CRM's webhooks find the customer.
         case crm
+        /// The brand's own id for the customer (an import's `external_id` column).
+        case external
 
         public var isAccountScoped: Bool { self == .openid || self == .wecom || self == .crm }
     }
@@ -55,15 +57,15 @@ public enum IdentityInput {
     /// Builds an identity from an API payload, normalising phone (E.164) and email (lower case).
     public static func make(type: String, value: String, account: String?) throws -> Identity {
         guard let kind = Identity.Kind(rawValue: type) else {
-            throw Invalid(message: "type must be one of phone, email, unionid, openid, wecom, crm")
+            throw Invalid(message: "type must be one of phone, email, unionid, openid, wecom, crm, external")
         }
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         switch kind {
         case .phone: return Identity(kind: .phone, value: try e164(trimmed))
         case .email: return Identity(kind: .email, value: try email(trimmed))
-        case .unionid:
-            try token(trimmed, what: "unionid")
-            return Identity(kind: .unionid, value: trimmed)
+        case .unionid, .external:
+            try token(trimmed, what: type)
+            return Identity(kind: kind, value: trimmed)
         case .openid, .wecom, .crm:
             guard let account, !account.isEmpty else { throw Invalid(message: "\(type) needs an account (crm: the CRM adapter)") }
             try token(trimmed, what: type)

@@ -126,6 +126,18 @@ public enum Keys {
     /// redelivered event is recorded once.
     public static func apiEvent(_ id: String) -> String { "evt:\(id)" }
 
+    /// A customer import job (hash: state, format, source, counters, chunks, chunksApplied, times).
+    public static func customerImport(_ id: String) -> String { "imp:{\(id)}" }
+    /// One spooled chunk of an import's checked rows (JSON), removed when applied.
+    public static func customerImportChunk(_ id: String, _ index: Int) -> String { "imp:{\(id)}:c:\(index)" }
+    /// The first rejected lines of an import (JSON {line, reason}), oldest first.
+    public static func customerImportRejected(_ id: String) -> String { "imp:{\(id)}:rejected" }
+    /// Which process is applying an import's chunks (value = the process).
+    public static func customerImportLease(_ id: String) -> String { "imp:{\(id)}:lease" }
+    /// Every import by creation time, and the ones still being received or applied.
+    public static let customerImports = "imports"
+    public static let activeCustomerImports = "imports:active"
+
     /// Consumer group of the profile fetcher on `stream:inbound`.
     public static let enrichGroup = "enrich"
 }

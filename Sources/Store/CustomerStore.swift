@@ -137,18 +137,24 @@ public final class CustomerStore: Sendable {
         }
     }
 
-    /// Creates or updates customers from a list, one script call per batch (keep batches near 1,000):
-    /// a row joins the customer that holds one of its identities, else becomes a new one. Returns how
-    /// many were created and updated. Rows without identities are ignored.
-    public func importBatch(_ rows: [ImportRow], nowMs: Int64) async throws -> (created: Int, updated: Int) {
-        var args = [String(nowMs), String(timelineCap), String(streamMaxLen)]
-        for row in rows where !row.identities.isEmpty {
-            args += [CustomerID.make(milliseconds: nowMs), String(row.identities.count)] + row.identities.map(\.storageForm)
-            args += [String(row.tags.count)] + row.tags
-            args += [String(row.profile.count * 2)] + row.profile.sorted { $0.key < $1.key }.flatMap { ["profile.\($0.key)", $0.value] }
-        }
-        let r = try await redis.eval(LuaScripts.importCustomers, keys: [], args: args).array ?? []
-        return (r.first?.int ?? 0, r.count > 1 ? r[1].int ?? 0 : 0)
+    /// Creates or updates customers from a list, one function call per batch (keep batches near
+    /// 1,000), as an import job does (`customers_import_rows`): a row joins the customer that holds one
+    /// of its identities, else becomes a new one. Profile values are stored as given (unchecked).
+    /// Returns how many were created, updated and merged. Rows without identities are ignored.
+    @discardableResult
+    public func importBatch(_ rows: [ImportRow], nowMs: Int64) async throws -> (created: Int, updated: Int, merged: Int) {
+        let json = JSONValue.array(
+            rows.filter { !$0.identities.isEmpty }.map { row in
+                let profile = row.profile.sorted { $0.key < $1.key }.flatMap { [JSONValue.string("profile.\($0.key)"), .string($0.value)] }
+                return .array([
+                    .int(0), .array(row.identities.map { .string($0.storageForm) }), .array(row.tags.map(JSONValue.string)), .array(profile), .array([]),
+                    .string(CustomerID.make(milliseconds: nowMs)),
+                ])
+            })
+        let r = try await redis.fcall(
+            StoreFunctions.library, "customers_import_rows", keys: [], args: [String(nowMs), String(timelineCap), String(streamMaxLen), "import", json.text]
+        ).array ?? []
+        return (r.first?.int ?? 0, r.count > 1 ? r[1].int ?? 0 : 0, r.count > 2 ? r[2].int ?? 0 : 0)
     }
 
     /// The field indexes' format version (2: opt-in and attribute indexes); data from before it, or

@@ -38,12 +38,7 @@ enum LuaScripts {
               if created == 0 or cid ~= newId then
                 redis.call('HSET', ckey(cid), 'lastSeenAt', now, unpack(fields))
               end
-              for i = 1, ntags do
-                local t = ARGV[22 + i]
-                redis.call('SADD', tagskey(cid), t)
-                redis.call('SADD', 'tag:' .. t, cid)
-                redis.call('SADD', 'tags', t)
-              end
+              for i = 1, ntags do addTag(cid, ARGV[22 + i]) end
               pushTimeline(cid, entry, cap)
               reindex(cid)
               if sessKey ~= '' then
@@ -168,51 +163,5 @@ enum LuaScripts {
         source: LuaCustomerLibrary.source + "\n" + #"""
             for i = 1, #ARGV do reindex(ARGV[i]) end
             return #ARGV
-            """#)
-
-    /// A batch of customers from a list (a CRM export, a benchmark's seed). ARGV: now, timeline cap,
-    /// stream max, then per row: new id, n identities, identities (storage form), n tags, tags, n profile
-    /// pairs, pairs. A row joins the customer of its first identity already known (binding the others,
-    /// merging where they link two), else creates one. Returns {created, updated}.
-    static let importCustomers = RedisScript(
-        name: "import_customers",
-        source: LuaCustomerLibrary.source + "\n" + #"""
-            local now, cap, streamMax = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-            local created, updated = 0, 0
-            local i = 4
-            while i <= #ARGV do
-              local newId, ni = ARGV[i], tonumber(ARGV[i + 1])
-              local idents = { unpack(ARGV, i + 2, i + 1 + ni) }
-              i = i + 2 + ni
-              local nt = tonumber(ARGV[i])
-              local tags = { unpack(ARGV, i + 1, i + nt) }
-              i = i + 1 + nt
-              local np = tonumber(ARGV[i])
-              local profile = { unpack(ARGV, i + 1, i + np) }
-              i = i + 1 + np
-              local id = nil
-              for _, ident in ipairs(idents) do
-                local owner = redis.call('GET', 'idx:' .. ident)
-                if owner then
-                  local live
-                  owner, live = resolveLive(owner)
-                  if live then id = owner; break end
-                end
-              end
-              if id then updated = updated + 1 else
-                id = newId
-                create(id, now, idents[1], {})
-                created = created + 1
-              end
-              for _, ident in ipairs(idents) do id = bind(id, ident, now, cap, streamMax) end
-              if #profile > 0 then redis.call('HSET', ckey(id), unpack(profile)) end
-              for _, t in ipairs(tags) do
-                redis.call('SADD', tagskey(id), t)
-                redis.call('SADD', 'tag:' .. t, id)
-                redis.call('SADD', 'tags', t)
-              end
-              reindex(id)
-            end
-            return { created, updated }
             """#)
 }

@@ -124,29 +124,20 @@ struct Campaigns: AsyncParsableCommand {
         @OptionGroup var gateway: GatewayOptions
 
         func run() async throws {
-            let tty = isatty(1) == 1
-            while true {
+            try await follow(every: every) {
                 let c = try await gateway.admin("GET", "/api/v1/campaigns/\(queryValue(id))")
                 let state = c["state"] as? String ?? "?"
-                let line = Self.line(c)
-                if tty { FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + line).utf8)) } else { print(line) }
-                if ["completed", "cancelled", "expired"].contains(state) || state == "draft" {
-                    if tty { print("") }
-                    return
-                }
-                try await Task.sleep(for: .milliseconds(Int(every * 1000)))
+                return (Self.line(c), ["completed", "cancelled", "expired", "draft"].contains(state))
             }
         }
 
         static func line(_ c: [String: Any]) -> String {
             let p = c["progress"] as? [String: Any] ?? [:]
             let percent = Double("\(p["percent"] ?? "0")") ?? 0
-            let width = 30
-            let filled = min(width, Int(percent / 100 * Double(width)))
-            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            let bar = progressBar(percent)
             let eta = (p["etaSeconds"] as? Int).map { Self.duration($0) } ?? "-"
             return String(
-                format: "[%@] %5.1f%%  %@  sent %@  skipped %@  failed %@  deferred %@  %@/s  ETA %@", bar, percent, "\(c["state"] ?? "")",
+                format: "%@ %5.1f%%  %@  sent %@  skipped %@  failed %@  deferred %@  %@/s  ETA %@", bar, percent, "\(c["state"] ?? "")",
                 "\(p["sent"] ?? 0)", "\(p["skipped"] ?? 0)", "\(p["failed"] ?? 0)", "\(p["deferred"] ?? 0)", "\(p["ratePerSecond"] ?? "0")", eta)
         }
 

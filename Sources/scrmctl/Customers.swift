@@ -3,8 +3,8 @@ import Foundation
 
 struct Customers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Look customers up, set their profile and consent, read timelines, bind identities.",
-        subcommands: [Lookup.self, Get.self, SetFields.self, Timeline.self, Bind.self]
+        abstract: "Look customers up, import them, set their profile and consent, read timelines, bind identities.",
+        subcommands: [Lookup.self, Get.self, SetFields.self, Import.self, Timeline.self, Bind.self]
     )
 
     struct Lookup: AsyncParsableCommand {

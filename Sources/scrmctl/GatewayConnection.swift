@@ -36,10 +36,15 @@ struct GatewayOptions: ParsableArguments {
 
     /// Calls the admin API and prints the JSON answer; a non-2xx answer fails the command.
     func admin(_ method: String, _ path: String, json: String? = nil) async throws -> [String: Any] {
+        try await admin(method, path, body: Array((json ?? "").utf8), contentType: json == nil ? nil : "application/json")
+    }
+
+    /// An admin call with a body of any type (an import file); the answer's JSON object.
+    func admin(_ method: String, _ path: String, body: [UInt8], contentType: String?) async throws -> [String: Any] {
         var headers = [("Accept", "application/json")]
         if let t = adminToken { headers.append(("Authorization", "Bearer \(t)")) }
-        if json != nil { headers.append(("Content-Type", "application/json")) }
-        let response = try await send(HTTPRequest(method: method, url: baseURL + path, headers: headers, body: Array((json ?? "").utf8)))
+        if let contentType { headers.append(("Content-Type", contentType)) }
+        let response = try await send(HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body))
         let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
         guard (200..<300).contains(response.status) else {
             let error = object["error"] as? [String: Any]

@@ -35,12 +35,17 @@ final class SlowClientTests: XCTestCase {
         return nil
     }
 
-    func test_slowHeadersAndTrickledBodies_areCutOff_goodRequestsAnswered() async throws {
-        let h = try Harness {
+    /// A live server whose request deadline is 1 s.
+    static func oneSecondDeadline() throws -> Harness {
+        try Harness {
             $0.server.requestTimeoutSeconds = 1
             $0.server.host = "127.0.0.1"
             $0.server.port = 0
         }
+    }
+
+    func test_slowHeadersAndTrickledBodies_areCutOff_goodRequestsAnswered() async throws {
+        let h = try Self.oneSecondDeadline()
         try await h.testLive { client in
             let port = try XCTUnwrap(client.port)
             let loris = try Self.connect(port)
@@ -70,6 +75,43 @@ final class SlowClientTests: XCTestCase {
             var buf = [UInt8](repeating: 0, count: 512)
             let n = recv(good, &buf, buf.count, 0)
             XCTAssertTrue(n > 0 && String(decoding: buf[0..<max(n, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 200"), "a normal request is answered")
+        }
+    }
+
+    func test_anImportUploadLongerThanTheDeadline_goesThroughWhileItKeepsComing_andIsCutWhenItStalls() async throws {
+        let h = try Self.oneSecondDeadline()
+        try await h.testLive { client in
+            let port = try XCTUnwrap(client.port)
+            // 2.5 s of upload, 80 KiB every 0.5 s: each piece restarts the 1 s clock.
+            let rows = (0..<28_000).map { String(format: "+86139%08d\n", $0) }.joined()
+            let piece = 80 * 1024
+            let body = Array(("phone\n" + rows).utf8)
+            let fd = try Self.connect(port)
+            defer { close(fd) }
+            let head = "POST /api/v1/customers/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Harness.adminToken)\r\n"
+                + "Content-Type: text/csv\r\nContent-Length: \(body.count)\r\n\r\n"
+            _ = send(fd, Array(head.utf8), head.utf8.count, Int32(MSG_NOSIGNAL))
+            var offset = 0
+            let started = Date()
+            while offset < body.count {
+                let end = min(body.count, offset + piece)
+                let n = body[offset..<end].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                XCTAssertEqual(n, end - offset, "the connection stayed open")
+                offset = end
+                if offset < body.count { try await Task.sleep(for: .milliseconds(500)) }
+            }
+            XCTAssertGreaterThan(Date().timeIntervalSince(started), 1.2, "longer than the deadline")
+            var buf = [UInt8](repeating: 0, count: 4096)
+            let n = recv(fd, &buf, buf.count, 0)
+            XCTAssertTrue(String(decoding: buf[0..<max(n, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 202"), "the import was accepted")
+
+            // The same upload stalling after its first piece is cut off by the deadline.
+            let stalled = try Self.connect(port)
+            defer { close(stalled) }
+            _ = send(stalled, Array(head.utf8), head.utf8.count, Int32(MSG_NOSIGNAL))
+            _ = body[0..<piece].withUnsafeBytes { send(stalled, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let cut = Self.secondsUntilClosed(stalled, trickle: Array("1".utf8), limit: 4)
+            XCTAssertNotNil(cut, "a trickle after the first piece does not keep the upload alive")
         }
     }
 }

@@ -150,6 +150,13 @@ local function reindex(id)
   if live then crmTouch(id) end
 end
 
+-- Tags a customer: its tag set, the tag's audience index, the set of every tag name.
+local function addTag(id, t)
+  redis.call('SADD', tagskey(id), t)
+  redis.call('SADD', 'tag:' .. t, id)
+  redis.call('SADD', 'tags', t)
+end
+
 local function pushTimeline(id, entry, cap)
   if redis.call('LPUSH', tlkey(id), entry) > cap then redis.call('LTRIM', tlkey(id), 0, cap - 1) end
 end
