@@ -52,7 +52,10 @@ let package = Package(
             name: "Store",
             dependencies: ["GatewayCore", "GatewayCrypto", "RedisClient"],
             // The Redis Functions library (StoreFunctions), compiled into the binary.
-            resources: [.embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua")],
+            resources: [
+                .embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua"),
+                .embedInCode("Lua/engagement.lua"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -72,6 +72,9 @@ public func buildApplication(
     if let links = UnsubscribeLinks(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: router)
     }
+    if let tokens = LinkTokens(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
+        LinkRoutes(tokens: tokens, store: EngagementStore(redis: redis, config: config), clock: clock).register(on: router)
+    }
     AdminRoutes(
         config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
         tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, clock: clock

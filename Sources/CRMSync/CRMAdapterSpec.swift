@@ -54,6 +54,8 @@ public enum CRMValueSource: Sendable, Equatable {
     case field(String)
     /// `=text`: always this text.
     case literal(String)
+    /// `a || b || =text`: the first that has a value (a field the CRM requires, with a fallback).
+    indirect case firstOf([CRMValueSource])
 
     static let builtins: Set<String> = [
         "id", "email", "phone", "unionid", "score", "stage", "tier", "owner", "tags", "qualifiedAt", "firstSeenAt", "lastSeenAt",
@@ -61,10 +63,16 @@ public enum CRMValueSource: Sendable, Equatable {
     ]
 
     static func parse(_ text: String, path: String) throws -> CRMValueSource {
+        if text.contains(" || ") {
+            let parts = text.components(separatedBy: " || ").map { $0.trimmingCharacters(in: .whitespaces) }
+            return .firstOf(try parts.map { try parse($0, path: path) })
+        }
         if text.hasPrefix("=") { return .literal(String(text.dropFirst())) }
         if builtins.contains(text) { return .builtin(text) }
         if text.hasPrefix("profile.") || text.hasPrefix("field."), text.split(separator: ".").count == 2 { return .field(text) }
-        throw ConfigError(path: path, reason: "unknown value \(text) (one of \(builtins.sorted().joined(separator: ", ")), profile.<name>, field.<name>, =text)")
+        throw ConfigError(
+            path: path,
+            reason: "unknown value \(text) (one of \(builtins.sorted().joined(separator: ", ")), profile.<name>, field.<name>, =text, or a || b for the first with a value)")
     }
 }
 

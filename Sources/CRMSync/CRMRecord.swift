@@ -35,6 +35,11 @@ public struct CRMRecord: Sendable {
     public func value(_ source: CRMValueSource) -> JSONValue? {
         switch source {
         case .literal(let t): return .string(t)
+        case .firstOf(let sources):
+            for s in sources {
+                if let v = value(s), v != .string("") { return v }
+            }
+            return nil
         case .field(let f):
             let key = f.hasPrefix("field.") ? String(f.dropFirst(6)) : f
             return fields[key].map(JSONValue.string)

@@ -50,7 +50,11 @@ public struct Campaign: Sendable, Equatable {
 
 /// The counters of a campaign (`camp:{id}:stats`): overall, per variant, per channel, per reason.
 public struct CampaignStats: Sendable, Equatable {
-    public static let metrics = ["planned", "queued", "sent", "delivered", "bounced", "failed", "skipped", "deferred", "holdout", "open"]
+    /// `clicked` / `opened`: messages clicked (opened) at least once; `clicks` / `opens`: every one
+    /// counted (a repeat within a minute, HEAD requests and link scanners are not).
+    public static let metrics = [
+        "planned", "queued", "sent", "delivered", "bounced", "failed", "skipped", "deferred", "holdout", "open", "clicked", "clicks", "opened", "opens",
+    ]
 
     public var totals: [String: Int] = [:]
     public var variants: [String: [String: Int]] = [:]

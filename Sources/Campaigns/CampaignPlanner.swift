@@ -102,6 +102,7 @@ public struct CampaignPlanner: Sendable {
                 m.campaign = c.id
                 m.variant = variant.name
                 m.expiresAt = c.expiresAt
+                if let tokens = compiled.linkTokens { Self.track(&m, tokens: tokens) }
                 let fields = m.fields
                 return ["q", variant.name, content.channel, m.id, Keys.outboundStream(channel: content.channel, lane: lane), String(fields.count * 2)]
                     + fields.flatMap { [$0.0, $0.1] }
@@ -113,6 +114,30 @@ public struct CampaignPlanner: Sendable {
             }
         }
         return ["s", variant.name, "", reasons.count == 1 ? reasons[0] : "no_eligible_channel"]
+    }
+
+    /// Rewrites the message's links to tracked ones (keeping the originals in `links`) and gives an
+    /// email an open pixel.
+    static func track(_ m: inout OutboundMessage, tokens: LinkTokens) {
+        let base = tokens.publicURL
+        var rewriter = LinkRewriter(skip: ["\(base)/l/", "\(base)/o/", "\(base)/u/"])
+        let id = m.id
+        let tracked = { (n: Int) in tokens.clickURL(messageId: id, index: n) }
+        if let link = m.link { m.link = rewriter.rewriteURL(link, tracked) }
+        if let text = m.text { m.text = rewriter.rewriteText(text, tracked) }
+        if var html = m.html {
+            html = rewriter.rewriteHTML(html, tracked)
+            if m.channel == "email", let pixel = tokens.openURL(messageId: id) {
+                let img = "<img src=\"\(pixel)\" width=\"1\" height=\"1\" alt=\"\" style=\"display:none\">"
+                if let body = html.range(of: "</body>", options: [.caseInsensitive, .backwards]) {
+                    html.insert(contentsOf: img, at: body.lowerBound)
+                } else {
+                    html += img
+                }
+            }
+            m.html = html
+        }
+        m.links = rewriter.urls
     }
 
     struct Rendered {

@@ -25,6 +25,8 @@ public struct CompiledCampaign: Sendable {
     public let expiresAt: Int64?
     /// Channels whose marketing needs a granted consent (`contactRules.requireOptIn`).
     let requireOptIn: Set<String>
+    /// Set when the campaign tracks its links (`trackLinks: true`).
+    let linkTokens: LinkTokens?
 
     public static let defaultLifetimeMs: Int64 = 72 * 3_600_000
 
@@ -33,6 +35,20 @@ public struct CompiledCampaign: Sendable {
     public init(_ d: CampaignDefinition, config: GatewayConfig, catalog: AdapterCatalog, knownTags: Set<String>?, now: Int64?) throws {
         definition = d
         requireOptIn = config.contactRules.requireOptIn
+        if d.trackLinks == true {
+            guard let tokens = LinkTokens(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) else {
+                throw CampaignError("trackLinks", "needs outbound.linkSecret (SCRM_LINK_SECRET), which signs the tracked links")
+            }
+            linkTokens = tokens
+        } else {
+            linkTokens = nil
+        }
+        if let goal = d.goal {
+            guard (1...64).contains(goal.event.utf8.count), goal.event.utf8.allSatisfy({ IdentityInput.isTokenByte($0) || $0 == 0x2E }) else {
+                throw CampaignError("goal.event", "must be an event type such as web.register (letters, digits, ., -, _)")
+            }
+            guard (1...720).contains(goal.withinHours) else { throw CampaignError("goal.withinHours", "must be 1 to 720") }
+        }
         guard (1...200).contains(d.name.count) else { throw CampaignError("name", "must be 1 to 200 characters") }
         let expression: TagExpression
         do {

@@ -19,6 +19,22 @@ public struct CampaignDefinition: Codable, Sendable, Equatable {
     public var ratePerSecond: Double?
     /// Transactional campaigns skip frequency caps and quiet hours (and go in the priority lane).
     public var transactional: Bool?
+    /// Rewrite every link (`link`, URLs in `text` and `html`) to a tracked `/l/{token}` one, and add an
+    /// open pixel to email: clicks and opens are counted per variant and channel.
+    public var trackLinks: Bool?
+    /// What counts as a conversion: an event of this type from a recipient (or a hold-out member)
+    /// within `withinHours` after the send (for the hold-out: after the campaign started).
+    public var goal: Goal?
+
+    public struct Goal: Codable, Sendable, Equatable {
+        public var event: String
+        public var withinHours: Int
+
+        public init(event: String, withinHours: Int) {
+            self.event = event
+            self.withinHours = withinHours
+        }
+    }
 
     /// The content of one channel; template fields are Mustache over the customer (`{{profile.nickname}}`).
     public struct ChannelContent: Codable, Sendable, Equatable {

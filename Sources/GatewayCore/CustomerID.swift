@@ -34,6 +34,30 @@ public enum CustomerID {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The 16 bytes an id stands for; nil when it is not a valid id.
+    public static func bytes(_ s: String) -> [UInt8]? {
+        guard isValid(s) else { return nil }
+        var value = [UInt8](repeating: 0, count: 16)
+        for symbol in s.utf8 {
+            let digit = UInt8(alphabet.firstIndex(of: symbol)!)
+            // value = value << 5 | digit, over 128 bits (the first symbol's top 2 bits fall off)
+            var carry = digit
+            for j in stride(from: 15, through: 0, by: -1) {
+                let b = value[j]
+                value[j] = (b << 5) | carry
+                carry = b >> 3
+            }
+        }
+        return value
+    }
+
+    /// The id written for 16 bytes (the inverse of `bytes`).
+    public static func string(_ bytes: [UInt8]) -> String? {
+        guard bytes.count == 16 else { return nil }
+        let ms = bytes[0..<6].reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        return make(milliseconds: ms, randomBits: Array(bytes[6..<16]))
+    }
+
     public static func isValid(_ s: String) -> Bool {
         s.utf8.count == 26 && s.utf8.allSatisfy { alphabet.contains($0) }
     }

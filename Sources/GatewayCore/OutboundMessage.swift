@@ -43,6 +43,8 @@ public struct OutboundMessage: Sendable, Equatable {
     public var campaign: String?
     public var variant: String?
     public var expiresAt: Int64?
+    /// The original URLs of a message whose links are tracked, in token order (`LinkTokens`).
+    public var links: [String]?
 
     public init(
         id: String, channel: String, adapter: String, lane: Lane, idempotencyKey: String, customerId: String?, to: String?, account: String?,
@@ -79,6 +81,7 @@ public struct OutboundMessage: Sendable, Equatable {
             ("template", template), ("subject", subject), ("text", text), ("html", html), ("link", link),
             ("nextAttemptAt", nextAttemptAt.map(String.init)), ("sendingSince", sendingSince.map(String.init)),
             ("doubtSince", doubtSince.map(String.init)), ("campaign", campaign), ("variant", variant), ("expiresAt", expiresAt.map(String.init)),
+            ("links", links.map { JSONValue.array($0.map(JSONValue.string)).text }),
         ]
         for (k, v) in optional { if let v { f.append((k, v)) } }
         return f
@@ -104,6 +107,9 @@ public struct OutboundMessage: Sendable, Equatable {
         campaign = h["campaign"]
         variant = h["variant"]
         expiresAt = h["expiresAt"].flatMap { Int64($0) }
+        if let text = h["links"], case .array(let urls)? = JSONValue.parse(Array(text.utf8)) {
+            links = urls.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        }
     }
 }
 

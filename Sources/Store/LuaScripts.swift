@@ -38,7 +38,7 @@ enum LuaScripts {
               if created == 0 or cid ~= newId then
                 redis.call('HSET', ckey(cid), 'lastSeenAt', now, unpack(fields))
               end
-              for i = 1, ntags do addTag(cid, ARGV[22 + i]) end
+              addTags(cid, { unpack(ARGV, 23, 22 + ntags) })
               pushTimeline(cid, entry, cap)
               reindex(cid)
               if sessKey ~= '' then

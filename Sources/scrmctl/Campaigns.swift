@@ -152,7 +152,7 @@ struct Campaigns: AsyncParsableCommand {
         func run() async throws {
             let r = try await gateway.admin("GET", "/api/v1/campaigns/\(queryValue(id))/report")
             print("\(r["name"] ?? "") (\(r["id"] ?? id)): \(r["state"] ?? ""), audience \(r["audienceSize"] ?? "-")\n")
-            let metrics = ["planned", "queued", "sent", "delivered", "failed", "skipped", "deferred", "holdout"]
+            let metrics = ["planned", "queued", "sent", "delivered", "failed", "skipped", "deferred", "holdout", "clicked", "opened"]
             for (title, key) in [("VARIANT", "variants"), ("CHANNEL", "channels")] {
                 let groups = r[key] as? [String: [String: Any]] ?? [:]
                 var rows = [[title] + metrics.map { $0.uppercased() }]

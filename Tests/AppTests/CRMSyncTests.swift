@@ -304,11 +304,9 @@ final class CRMSyncTests: XCTestCase {
         let salesforce = SalesforceFake(token: "00Dxx!token")
         let server = try await Self.fake { salesforce.add(to: $0) }
         defer { Task { await server.stop() } }
-        let spec = try CRMAdapterSpecParser.parse(
-            yaml: try String(contentsOfFile: Self.root.appendingPathComponent("adapters/crm/crm-salesforce.yaml").path, encoding: .utf8),
-            file: "crm-salesforce.yaml",
-            environment: ["SCRM_SALESFORCE_INSTANCE_URL": server.baseURL, "SALESFORCE_TOKEN": "00Dxx!token", "SCRM_SALESFORCE_MAX_WAIT_MS": "50"])
-        // Customers without a nickname have no LastName: Salesforce refuses those records alone.
+        // The shipped spec without its LastName fallback: customers without a nickname have no
+        // LastName, and Salesforce refuses those records alone.
+        let spec = try Self.salesforceSpec(base: server.baseURL, lastName: "profile.nickname")
         let ids = try await Self.qualifiedCustomers(h, 30, nickname: { $0 % 10 == 3 ? nil : "Lead \($0)" })
         salesforce.ledger.inject("salesforce.upsert", FakeAnswer(status: 403, json: #"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#))
         let worker = Self.worker(spec, h)
@@ -326,12 +324,38 @@ final class CRMSyncTests: XCTestCase {
         }
         let lead = try XCTUnwrap(salesforce.crm.records[ids[0]])
         XCTAssertEqual(lead.properties["LastName"], "Lead 0")
-        XCTAssertEqual(lead.properties["Company"], "WeChat follower")
+        XCTAssertEqual(lead.properties["Company"], "Unknown")
         let stored = try await h.redis.send("GET", "idx:crm:crm-salesforce:00Q000000000\(lead.recordId)").string
         XCTAssertEqual(stored, ids[0], "the Lead id is the customer's crm identity")
         let dead = try await h.redis.send("XRANGE", Keys.crmDeadLetters, "-", "+").array ?? []
         XCTAssertTrue(dead.allSatisfy { $0.array?.last?.dictionary["reason"] == "REQUIRED_FIELD_MISSING" })
         XCTAssertLessThanOrEqual(salesforce.crm.largestBatch, 200)
+    }
+
+    static func salesforceSpec(base: String, lastName: String? = nil) throws -> CRMAdapterSpec {
+        var yaml = try String(contentsOfFile: Self.root.appendingPathComponent("adapters/crm/crm-salesforce.yaml").path, encoding: .utf8)
+        let shipped = "  LastName: profile.name || profile.nickname || =WeChat follower\n"
+        XCTAssertTrue(yaml.contains(shipped))
+        if let lastName { yaml = yaml.replacingOccurrences(of: shipped, with: "  LastName: \(lastName)\n") }
+        return try CRMAdapterSpecParser.parse(
+            yaml: yaml, file: "crm-salesforce.yaml",
+            environment: ["SCRM_SALESFORCE_INSTANCE_URL": base, "SALESFORCE_TOKEN": "00Dxx!token", "SCRM_SALESFORCE_MAX_WAIT_MS": "50"])
+    }
+
+    func test_salesforce_shippedSpec_givesLeadsWithoutANameALastName() async throws {
+        let h = try Harness()
+        let salesforce = SalesforceFake(token: "00Dxx!token")
+        let server = try await Self.fake { salesforce.add(to: $0) }
+        defer { Task { await server.stop() } }
+        let ids = try await Self.qualifiedCustomers(h, 4, nickname: { $0 % 2 == 0 ? nil : "Lead \($0)" })
+        let worker = Self.worker(try Self.salesforceSpec(base: server.baseURL), h)
+        let run = Task { await worker.run() }
+        defer { run.cancel() }
+        try await Self.eventually("4 leads") { salesforce.crm.records.count == 4 }
+        XCTAssertEqual(salesforce.crm.records[ids[0]]?.properties["LastName"], "WeChat follower", "a WeChat lead with no name is still accepted")
+        XCTAssertEqual(salesforce.crm.records[ids[1]]?.properties["LastName"], "Lead 1")
+        let dlq = try await h.redis.send("XLEN", Keys.crmDeadLetters).int
+        XCTAssertEqual(dlq, 0)
     }
 
     // MARK: inbound

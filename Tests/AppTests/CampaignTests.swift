@@ -9,6 +9,7 @@ import Outbound
 import RedisClient
 import Store
 import XCTest
+import Yams
 
 /// Audiences, the campaign lifecycle and campaign sends through the senders to loopback fakes, on a
 /// real Redis. Customers are made through the same scripts webhooks and imports use.
@@ -288,6 +289,33 @@ final class CampaignTests: XCTestCase {
         let sms = rig.fakes.ledger.deliveries("twilio")
         XCTAssertEqual(sms.map(\.to), ["+8613800000100"])
         XCTAssertEqual(sms.first?.body["Body"], "Hi Gone, see you at Expo 2026")
+    }
+
+    func test_shippedExampleCampaign_reachesCustomersWithoutANickname_onEveryChannel() async throws {
+        let rig = try await rig()
+        try await rig.customer("o-plain", tags: ["source:expo-2026"])  // a WeChat follower, nothing else known
+        try await rig.customer(nil, phone: "+8613800000201", tags: ["source:expo-2026"])
+        try await rig.customer(nil, email: "nameless@example.com", tags: ["source:expo-2026"])
+        let path = EventsAPITests.root.appendingPathComponent("examples/campaign.yaml").path
+        var definition = try XCTUnwrap(try Yams.load(yaml: String(contentsOfFile: path, encoding: .utf8)) as? [String: Any])
+        definition["holdoutPercent"] = 0  // every recipient, whatever the random campaign id
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: definition), as: UTF8.self)
+        let senders = try rig.runSenders()
+        defer { senders.cancel() }
+        try await rig.h.test { client in
+            let created = try await client.send(.post, "/api/v1/campaigns", json: json)
+            let id = try XCTUnwrap(created.json["id"] as? String, created.text)
+            _ = try await client.send(.post, "/api/v1/campaigns/\(id)/start", json: "{}")
+            let done = try await Self.waitForState(client, id, "completed")
+            let progress = try XCTUnwrap(done["progress"] as? [String: Any])
+            XCTAssertEqual(progress["sent"] as? Int, 3, "\(progress)")
+            XCTAssertEqual(progress["skipped"] as? Int, 0, "nobody is skipped for a missing nickname")
+        }
+        let wechat = rig.fakes.ledger.deliveries.filter { $0.provider.hasPrefix("wechat") }
+        XCTAssertTrue(wechat.first.map { ($0.body["data"] ?? "").contains("Hi there, you are invited") } == true, "\(wechat)")
+        let sms = try XCTUnwrap(rig.fakes.ledger.deliveries("twilio").first?.body["Body"])
+        XCTAssertTrue(sms.hasPrefix("Hi there, Expo 2026") || sms.hasPrefix("Your seat at Expo 2026 is waiting. 1 Dec"), sms)
+        XCTAssertEqual(rig.fakes.ledger.deliveries("sendgrid").count, 1)
     }
 
     func test_pause_parksQueuedMessages_andResumeSendsEachOnce() async throws {

@@ -58,10 +58,11 @@ end
 -- puts it in, as membership name -> { key, score, member }. The schema (attribute -> n number,
 -- d datetime, s text matched without ASCII case) is data the gateway writes at start
 -- (Keys.attributeSchema); text members are `<lowercase value>\31<id>` (ZRANGE BYLEX finds a value).
-local function attributeEntries(id, f)
+-- `schema`: the schema already read (a caller reindexing many customers reads it once), or nil.
+local function attributeEntries(id, f, schema)
   local out = {}
   if f.lastSeenAt then out['@lastSeen'] = { 'lastseen', tonumber(f.lastSeenAt), id } end
-  local schema = redis.call('HGETALL', 'schema:attributes')
+  schema = schema or redis.call('HGETALL', 'schema:attributes')
   for i = 1, #schema, 2 do
     local name, kind = schema[i], schema[i + 1]
     local v = f['profile.' .. name]
@@ -87,7 +88,8 @@ end
 -- optin:email (consent granted), stage:<s>, tier:<t>; and the attribute indexes above.
 -- Recomputed from the customer's hash and identities; `cust:{id}:fidx` remembers which ones hold
 -- the customer, so a change (or a merge, which empties the loser) removes stale entries.
-local function reindex(id)
+-- `schema`: see attributeEntries.
+local function reindex(id, schema)
   local h = redis.call('HGETALL', ckey(id))
   local f = {}
   for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
@@ -122,7 +124,8 @@ local function reindex(id)
     if f.tier then want['tier:' .. f.tier] = true end
   end
   local attrs = {}
-  if live then attrs = attributeEntries(id, f) end
+  if live then attrs = attributeEntries(id, f, schema) end
+  local gone, added = {}, {}
   for _, name in ipairs(redis.call('SMEMBERS', fidxkey(id))) do
     if string.sub(name, 1, 1) == '@' then
       if not attrs[name] then
@@ -130,31 +133,42 @@ local function reindex(id)
         if attr then redis.call('ZREM', 'pidx:' .. attr, lower .. '\31' .. id)
         elseif name == '@lastSeen' then redis.call('ZREM', 'lastseen', id)
         else redis.call('ZREM', 'pidx:' .. string.sub(name, 2), id) end
-        redis.call('SREM', fidxkey(id), name)
+        gone[#gone + 1] = name
       end
     elseif want[name] then want[name] = nil
     else
       redis.call('SREM', 'fidx:' .. name, id)
-      redis.call('SREM', fidxkey(id), name)
+      gone[#gone + 1] = name
     end
   end
   for name in pairs(want) do
     redis.call('SADD', 'fidx:' .. name, id)
-    redis.call('SADD', fidxkey(id), name)
+    added[#added + 1] = name
   end
   for name, e in pairs(attrs) do
     redis.call('ZADD', e[1], e[2], e[3])
-    redis.call('SADD', fidxkey(id), name)
+    added[#added + 1] = name
   end
+  if #gone > 0 then redis.call('SREM', fidxkey(id), unpack(gone)) end
+  if #added > 0 then redis.call('SADD', fidxkey(id), unpack(added)) end
   -- Every script that changes a customer reindexes it: the one place a CRM resync is noticed.
-  if live then crmTouch(id) end
+  if live and f.qualifiedAt then crmTouch(id) end
 end
 
--- Tags a customer: its tag set, the tag's audience index, the set of every tag name.
-local function addTag(id, t)
-  redis.call('SADD', tagskey(id), t)
-  redis.call('SADD', 'tag:' .. t, id)
-  redis.call('SADD', 'tags', t)
+-- A live customer interacted now: lastSeenAt and its index entry (the '@lastSeen' entry reindex
+-- keeps), without a whole reindex (a click storm touches nothing else).
+local function touchLastSeen(id, now)
+  redis.call('HSET', ckey(id), 'lastSeenAt', now)
+  redis.call('ZADD', 'lastseen', now, id)
+  redis.call('SADD', fidxkey(id), '@lastSeen')
+end
+
+-- Tags a customer: its tag set, each tag's audience index, the set of every tag name.
+local function addTags(id, tags)
+  if #tags == 0 then return end
+  redis.call('SADD', tagskey(id), unpack(tags))
+  for _, t in ipairs(tags) do redis.call('SADD', 'tag:' .. t, id) end
+  redis.call('SADD', 'tags', unpack(tags))
 end
 
 local function pushTimeline(id, entry, cap)

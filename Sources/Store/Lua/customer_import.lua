@@ -3,29 +3,38 @@
 -- A row joins the live customer holding its first known identity, else creates one; every identity
 -- is then bound (merging customers it links), profile fields set, consent recorded with the source
 -- (a timeline entry when the state changes), tags added, indexes rebuilt.
--- Returns created (0/1) and the number of merges.
-local function importRow(row, now, cap, streamMax, source)
+-- Returns created (0/1) and the number of merges. `schema`: the attribute schema, read once per call.
+local function importRow(row, now, cap, streamMax, source, schema)
   local idents, tags, profile, consent, newId = row[2], row[3], row[4], row[5], row[6]
+  -- Who holds each identity now (live owners only), read once.
+  local owners = {}
   local id = nil
-  for _, ident in ipairs(idents) do
+  for i, ident in ipairs(idents) do
     local owner = redis.call('GET', 'idx:' .. ident)
     if owner then
       local live
       owner, live = resolveLive(owner)
-      if live then id = owner; break end
+      if live then
+        owners[i] = owner
+        id = id or owner
+      end
     end
   end
   local created = 0
   if not id then
     id = newId
     create(id, now, idents[1], {})
+    owners[1] = id
     created = 1
   end
+  -- Bind the identities the customer does not hold yet (merging another holder into it).
   local merges = 0
-  for _, ident in ipairs(idents) do
-    local how
-    id, _, how = bind(id, ident, now, cap, streamMax)
-    if how == 'merged' then merges = merges + 1 end
+  for i, ident in ipairs(idents) do
+    if owners[i] ~= id then
+      local how, _
+      id, _, how = bind(id, ident, now, cap, streamMax)
+      if how == 'merged' then merges = merges + 1 end
+    end
   end
   if #profile > 0 then redis.call('HSET', ckey(id), unpack(profile)) end
   for i = 1, #consent, 2 do
@@ -36,15 +45,16 @@ local function importRow(row, now, cap, streamMax, source)
         data = { channel = channel, state = state, source = source } }), cap)
     end
   end
-  for _, t in ipairs(tags) do addTag(id, t) end
-  reindex(id)
+  addTags(id, tags)
+  reindex(id, schema)
   return created, merges
 end
 
 local function importRows(rows, now, cap, streamMax, source)
+  local schema = redis.call('HGETALL', 'schema:attributes')
   local created, merged = 0, 0
   for _, row in ipairs(rows) do
-    local c, m = importRow(row, now, cap, streamMax, source)
+    local c, m = importRow(row, now, cap, streamMax, source, schema)
     created = created + c
     merged = merged + m
   end

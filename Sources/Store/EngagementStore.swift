@@ -1,0 +1,76 @@
+import GatewayCore
+import RedisClient
+
+/// Clicks on tracked links and opens of email pixels (`LinkTokens`): where a link goes, and
+/// recording the interaction once (`engagement_record` in the Functions library).
+public struct EngagementStore: Sendable {
+    let redis: RedisPool
+    let timelineCap: Int
+    let streamMaxLen: Int
+    /// A tracked link works this long after its message was sent (messages are kept as long).
+    public static let linkLifetimeMs: Int64 = 30 * 86_400_000
+    /// A repeat of the same click (or open) within this many seconds counts once.
+    public static let repeatWindowSeconds = 60
+
+    public init(redis: RedisPool, config: GatewayConfig) {
+        self.redis = redis
+        timelineCap = config.customers.timelineCap
+        streamMaxLen = config.streams.inboundMaxLen
+    }
+
+    /// What a token leads to: the message's recipient and campaign, and the link's original URL.
+    public struct Target: Sendable, Equatable {
+        public let messageId: String
+        public let index: Int
+        /// Nil for an open pixel.
+        public let url: String?
+        public let customer: String?
+        public let campaign: String?
+        public let variant: String?
+        public let channel: String
+    }
+
+    /// The target of a genuine token; nil when the message is gone, was never sent, was sent longer
+    /// ago than `linkLifetimeMs`, or has no such link.
+    public func target(messageId: String, index: Int, nowMs: Int64) async throws -> Target? {
+        let r = try await redis.send("HMGET", Keys.message(messageId), "links", "sentAt", "customerId", "campaign", "variant", "channel").array ?? []
+        guard r.count == 6, let sentAt = r[1].string.flatMap({ Int64($0) }), nowMs - sentAt <= Self.linkLifetimeMs, let channel = r[5].string else {
+            return nil
+        }
+        var url: String?
+        if index != LinkTokens.openPixel {
+            guard let text = r[0].string, case .array(let links)? = JSONValue.parse(Array(text.utf8)), index < links.count,
+                case .string(let u) = links[index]
+            else { return nil }
+            url = u
+        }
+        return Target(messageId: messageId, index: index, url: url, customer: r[2].string, campaign: r[3].string, variant: r[4].string, channel: channel)
+    }
+
+    public enum Recorded: String, Sendable {
+        /// A repeat within the window: not counted.
+        case repeated = "repeat"
+        /// The message's first click (or open).
+        case first
+        /// Counted, not the first.
+        case again
+    }
+
+    /// Counts a click (`url` set) or an open, and records the recipient's interaction.
+    public func record(_ t: Target, nowMs: Int64) async throws -> Recorded {
+        let kind = t.url == nil ? "open" : "click"
+        var payload: [String: JSONValue] = ["message": .string(t.messageId), "channel": .string(t.channel)]
+        if let url = t.url { payload["url"] = .string(url) }
+        if let c = t.campaign { payload["campaign"] = .string(c) }
+        if let v = t.variant { payload["variant"] = .string(v) }
+        var keys = [Keys.message(t.messageId), Keys.engagementGuard(message: t.messageId, kind: kind, index: t.index)]
+        if let c = t.campaign { keys.append(Keys.campaignStats(c)) }
+        let r = try await redis.fcall(
+            StoreFunctions.library, "engagement_record", keys: keys,
+            args: [
+                kind, String(nowMs), String(Self.repeatWindowSeconds), t.customer ?? "", t.variant ?? "", t.channel, String(timelineCap),
+                String(streamMaxLen), JSONValue.object(payload).text,
+            ])
+        return Recorded(rawValue: r.string ?? "") ?? .again
+    }
+}
