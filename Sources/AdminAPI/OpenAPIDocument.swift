@@ -307,10 +307,15 @@ enum OpenAPIDocument {
                 "404": { $ref: "#/components/responses/Error" }
           /campaigns/{id}/report:
             get:
-              summary: Counters per variant, per channel, and skip/failure reasons
+              summary: Counters per variant and channel (sent, delivered, clicked, opened...), skip/failure reasons, and conversions with lift against the hold-out
+              description: >-
+                conversions: {goal, variants: [{name, sent, delivered, clicked, converted, conversionRate,
+                liftVsHoldout: {absolute, relative, ci95: [low, high], significant}}], holdout: {size, converted,
+                conversionRate}, winner, verdict}. The interval is the normal approximation of the difference of
+                two proportions; the winner needs a two-proportion z-test above 1.96 against the runner-up.
               parameters: [{ $ref: "#/components/parameters/id" }]
               responses:
-                "200": { description: "{id, name, state, audienceSize, totals, variants, channels, skipped, failed}" }
+                "200": { description: "{id, name, state, audienceSize, totals, variants, channels, skipped, failed, notes, conversions}" }
                 "404": { $ref: "#/components/responses/Error" }
           /campaigns/{id}/start:
             post:
@@ -368,6 +373,13 @@ enum OpenAPIDocument {
                         variables: { type: object }
                         idempotencyKey: { type: string }
                         transactional: { type: boolean }
+                trackLinks: { type: boolean, description: "rewrite links to /l/{token} and add an open pixel to email (needs outbound.linkSecret)" }
+                goal:
+                  type: object
+                  required: [event, withinHours]
+                  properties:
+                    event: { type: string, example: web.register }
+                    withinHours: { type: integer, minimum: 1, maximum: 720 }
               responses:
                 "202": { description: "{id, state, duplicate}" }
                 "400": { $ref: "#/components/responses/Error" }

@@ -16,6 +16,8 @@ public struct OutboundParts: Sendable {
     let customers: CustomerStore
     /// Applies customer import jobs (any process may resume another's).
     public let imports: CustomerImportRunner
+    /// Attributes goal events to the campaigns that reached the customer.
+    public let conversions: ConversionWorker
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
@@ -39,7 +41,8 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
     return OutboundParts(
         engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, clock: clock),
         followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
-        imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock))
+        imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock),
+        conversions: ConversionWorker(redis: redis))
 }
 
 func makeOutboundEngine(
@@ -76,6 +79,7 @@ public struct OutboundService: Service {
                 group.addTask { await parts.campaigns.run() }
                 group.addTask { try? await parts.customers.prepareIndexes() }
                 group.addTask { await parts.imports.run() }
+                group.addTask { await parts.conversions.run() }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import RedisClient
 import ServiceLifecycle
 import Store
@@ -17,7 +18,6 @@ public struct ScoringService: Service {
     let source: ScoringRulesSource?
     let store: ScoreStore
     let clock: @Sendable () -> Int64
-    let consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
     static let group = "scoring"
 
     public init(redis: RedisPool, rules: ScoringRules, timelineCap: Int, clock: @escaping @Sendable () -> Int64) {
@@ -54,37 +54,12 @@ public struct ScoringService: Service {
 
     /// The loop `run()` runs (tests call it directly, without a service group).
     public func loop() async {
-        _ = try? await redis.send("XGROUP", "CREATE", Keys.inboundStream, Self.group, "0", "MKSTREAM")
-        var lastReclaim = ContinuousClock.now - .seconds(60)
-        var lastFileCheck = ContinuousClock.now
-        while !Task.isCancelled {
-            if let source, ContinuousClock.now - lastFileCheck > .seconds(2) {
-                lastFileCheck = ContinuousClock.now
-                if source.reloadIfChanged() { Counter(label: "scrm_scoring_rules_reloaded_total").increment() }
-            }
-            do {
-                var raw = try await redis.send(["XREADGROUP", "GROUP", Self.group, consumer, "COUNT", "200", "STREAMS", Keys.inboundStream, ">"])
-                    .array?.first?.array?.last?.array ?? []
-                if ContinuousClock.now - lastReclaim > .seconds(30) {
-                    lastReclaim = ContinuousClock.now
-                    let claimed = try await redis.send(["XAUTOCLAIM", Keys.inboundStream, Self.group, consumer, "60000", "0-0", "COUNT", "200"])
-                    if let parts = claimed.array, parts.count >= 2 { raw += parts[1].array ?? [] }
-                }
-                if raw.isEmpty {
-                    try await Task.sleep(for: .milliseconds(100))
-                    continue
-                }
-                for e in raw {
-                    guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
-                    try await score(entry: id, fields: parts[1].dictionary)
-                    _ = try await redis.send("XACK", Keys.inboundStream, Self.group, id)
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                try? await Task.sleep(for: .milliseconds(500))  // Redis away: the entries stay pending
-            }
-        }
+        let lastFileCheck = NIOLockedValueBox(ContinuousClock.now)
+        await StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: Self.group).run(beforeBatch: { [source] in
+            guard let source, lastFileCheck.withLockedValue({ ContinuousClock.now - $0 > .seconds(2) }) else { return }
+            lastFileCheck.withLockedValue { $0 = ContinuousClock.now }
+            if source.reloadIfChanged() { Counter(label: "scrm_scoring_rules_reloaded_total").increment() }
+        }) { id, fields in try await score(entry: id, fields: fields) }
     }
 
     func score(entry: String, fields f: [String: String]) async throws {

@@ -71,10 +71,10 @@ public struct CampaignPlanner: Sendable {
     }
 
     /// One recipient as script arguments: kind (q queue, s skip, h hold-out), variant, channel, then
-    /// for q: message id, stream, field count, fields; for s: the reason.
+    /// for q: message id, stream, field count, fields; for s: the reason; for h: the customer.
     func record(_ c: Campaign, compiled: CompiledCampaign, customer id: String, hash: [String: String], identities: [Identity], now: Int64) -> [String] {
         guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return ["s", "", "", "customer_gone"] }
-        guard let variant = c.definition.variant(campaign: c.id, customer: id) else { return ["h", "", "", ""] }
+        guard let variant = c.definition.variant(campaign: c.id, customer: id) else { return ["h", "", "", id] }
         let contents = compiled.contents[variant.name] ?? []
         let transactional = c.definition.transactional == true
         var consent = [String: (state: String, at: Int64)]()
@@ -204,6 +204,10 @@ public struct CampaignPlanner: Sendable {
                 i = i + 4
               else
                 add('holdout', variant, '')
+                -- A hold-out member's exposure starts now: its goal events count against the campaign's.
+                -- (Key derived here like the message keys above; the planner moves to the Functions library later.)
+                local campaign = string.match(KEYS[1], '^camp:{(.*)}$')
+                redis.call('HSETNX', 'cust:{' .. ARGV[i + 3] .. '}:camps', campaign, ARGV[4] .. '|holdout')
                 i = i + 4
               end
             end

@@ -18,7 +18,21 @@ public struct CampaignStore: Sendable {
         if let startAt { fields += ["startAt", String(startAt)] }
         if let expiresAt { fields += ["expiresAt", String(expiresAt)] }
         if let rate = definition.ratePerSecond { fields += ["ratePerSecond", String(rate)] }
-        _ = try await redis.pipelineChecked([["HSET", Keys.campaign(id)] + fields, ["ZADD", Keys.campaigns, String(now), id]])
+        var commands = [["HSET", Keys.campaign(id)] + fields, ["ZADD", Keys.campaigns, String(now), id]]
+        if let goal = definition.goal {
+            commands.append(["HSET", Keys.campaignGoals, id, "\(goal.event)|\(Int64(goal.withinHours) * 3_600_000)"])
+        }
+        _ = try await redis.pipelineChecked(commands)
+    }
+
+    /// Campaigns with a goal: id -> (event type, window ms).
+    public func goals() async throws -> [String: (event: String, windowMs: Int64)] {
+        var out = [String: (event: String, windowMs: Int64)]()
+        for (id, v) in try await redis.send("HGETALL", Keys.campaignGoals).dictionary {
+            let parts = v.split(separator: "|")
+            if parts.count == 2, let ms = Int64(parts[1]) { out[id] = (String(parts[0]), ms) }
+        }
+        return out
     }
 
     public func get(_ id: String) async throws -> Campaign? {

@@ -16,6 +16,9 @@ public enum Keys {
     public static func fieldIndex(_ name: String) -> String { "fidx:\(name)" }
     /// Which field indexes hold the customer.
     public static func customerFieldIndexes(_ id: String) -> String { "cust:{\(id)}:fidx" }
+    /// The campaigns that reached the customer (or held it out): campaign -> `<ms>|<variant or
+    /// holdout>`, then `|<converted ms>` once its goal was met. Read by conversion attribution.
+    public static func customerCampaigns(_ id: String) -> String { "cust:{\(id)}:camps" }
     /// Version of the field indexes the data was last reindexed for.
     public static let fieldIndexVersion = "fidx-version"
     /// Index of one profile attribute (`CustomerAttributes`): sorted set of customer ids by number or
@@ -94,6 +97,8 @@ public enum Keys {
     public static func campaignParked(_ id: String) -> String { "camp:{\(id)}:parked" }
     /// The planner lease: one process plans a campaign at a time (value = holder).
     public static func campaignPlanner(_ id: String) -> String { "camp:{\(id)}:planner" }
+    /// Campaigns with a goal: campaign -> `<event type>|<window ms>` (conversion attribution).
+    public static let campaignGoals = "campaigns:goals"
     /// Every campaign by creation time, and the ones the runner watches (scheduled, running, paused).
     public static let campaigns = "campaigns"
     public static let activeCampaigns = "campaigns:active"

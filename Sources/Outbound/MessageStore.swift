@@ -105,11 +105,13 @@ public struct MessageStore: Sendable {
         }
     }
 
+    /// Marks the message sent; a campaign's message also records the exposure its conversions are
+    /// attributed by (`Keys.customerCampaigns`).
     public func complete(_ m: OutboundMessage, providerId: String?, entry: Entry?, now: Int64) async throws {
+        var keys = [Keys.message(m.id), entry?.stream ?? "", providerId.map { Keys.providerMessage(adapter: m.adapter, providerId: $0) } ?? ""]
+        if m.campaign != nil, let customer = m.customerId { keys.append(Keys.customerCampaigns(customer)) }
         _ = try await redis.eval(
-            Self.completeScript,
-            keys: [Keys.message(m.id), entry?.stream ?? "", providerId.map { Keys.providerMessage(adapter: m.adapter, providerId: $0) } ?? ""],
-            args: [entry?.id ?? "", Keys.outboundGroup, String(now), providerId ?? "", m.id, String(Self.retentionMs)])
+            Self.completeScript, keys: keys, args: [entry?.id ?? "", Keys.outboundGroup, String(now), providerId ?? "", m.id, String(Self.retentionMs)])
     }
 
     /// `deferred`: held back by a contact rule (cap, quiet hours, suspended adapter), not a failure.
@@ -127,11 +129,16 @@ public struct MessageStore: Sendable {
     }
 
     /// Ends a message as failed (to the dead-letter stream) or skipped (with its reason only).
+    /// `releaseCap`: the contact-history subject whose frequency-cap slot the message took at claim,
+    /// given back because it certainly did not reach the person.
     public func finish(
-        _ m: OutboundMessage, state: OutboundMessage.State, reason: String, lastError: String?, answer: String?, entry: Entry?, now: Int64
+        _ m: OutboundMessage, state: OutboundMessage.State, reason: String, lastError: String?, answer: String?, entry: Entry?, now: Int64,
+        releaseCap: String? = nil
     ) async throws {
+        var keys = [Keys.message(m.id), entry?.stream ?? "", Keys.deadLetters]
+        if let releaseCap { keys.append(Keys.contactHistory(releaseCap)) }
         _ = try await redis.eval(
-            Self.finishScript, keys: [Keys.message(m.id), entry?.stream ?? "", Keys.deadLetters],
+            Self.finishScript, keys: keys,
             args: [
                 entry?.id ?? "", Keys.outboundGroup, String(now), state.rawValue, reason, lastError ?? "", answer ?? "", m.id, m.channel, m.adapter,
                 state == .failed ? "1" : "0", String(Self.retentionMs),
@@ -271,6 +278,11 @@ public struct MessageStore: Sendable {
               bump(KEYS[1], 'open', -1)
             end
             redis.call('HSET', KEYS[1], 'state', 'sent', 'updatedAt', ARGV[3], 'sentAt', ARGV[3])
+            if KEYS[4] then
+              -- The exposure conversions are attributed by: first send only (a resend keeps it).
+              local c = redis.call('HMGET', KEYS[1], 'campaign', 'variant')
+              if c[1] then redis.call('HSETNX', KEYS[4], c[1], ARGV[3] .. '|' .. (c[2] or 'default')) end
+            end
             redis.call('HDEL', KEYS[1], 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
             if ARGV[4] ~= '' then
               redis.call('HSET', KEYS[1], 'providerId', ARGV[4])
@@ -312,6 +324,7 @@ public struct MessageStore: Sendable {
                 'reason', ARGV[5], 'error', ARGV[6], 'answer', ARGV[7], 'at', ARGV[3])
             end
             redis.call('PEXPIRE', KEYS[1], ARGV[12])
+            if KEYS[4] then redis.call('ZREM', KEYS[4], ARGV[9] .. ':' .. ARGV[8]) end
             if ARGV[1] ~= '' then redis.call('XACK', KEYS[2], ARGV[2], ARGV[1]); redis.call('XDEL', KEYS[2], ARGV[1]) end
             return 1
             """#)

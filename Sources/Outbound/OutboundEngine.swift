@@ -249,12 +249,16 @@ public final class OutboundEngine: Sendable {
             variables: Self.variables(m.variables))
         let unsubscribe = m.channel == "email" ? links?.url(channel: "email", address: address) : nil
         let outcome = await sender.send(payload, via: adapter, unsubscribeURL: unsubscribe)
-        try await record(outcome, m, attempt: attempt, adapter: adapter, rateKey: rateKey, grant: grant, callStart: claimedAt, entry: entry)
+        try await record(
+            outcome, m, attempt: attempt, adapter: adapter, rateKey: rateKey, grant: grant, callStart: claimedAt, entry: entry, address: address,
+            capSubject: contact?.0)
     }
 
+    /// `capSubject`: whose frequency-cap slot the claim took; a message that certainly did not reach
+    /// the person gives it back.
     private func record(
         _ outcome: SendOutcome, _ m: OutboundMessage, attempt: Int, adapter: ResolvedAdapter, rateKey: String, grant: RateLimiter.Grant,
-        callStart: Int64, entry: MessageStore.Entry?
+        callStart: Int64, entry: MessageStore.Entry?, address: String, capSubject: String?
     ) async throws {
         let now = clock()
         let name = adapter.spec.name
@@ -277,7 +281,17 @@ public final class OutboundEngine: Sendable {
             }
             switch f.errorClass {
             case .permanent, .duplicate:  // duplicate answers are classified as accepted; never seen here
-                try await store.finish(m, state: .failed, reason: "permanent", lastError: f.description, answer: f.answer, entry: entry, now: now)
+                try await store.finish(
+                    m, state: .failed, reason: "permanent", lastError: f.description, answer: f.answer, entry: entry, now: now, releaseCap: capSubject)
+            case .optedOut:
+                // The provider says the person opted out: record it, so no later message calls the provider again.
+                let state = m.channel == "email" ? "unsubscribed" : "opted_out"
+                try await customers.recordOptOut(channel: m.channel, account: m.account, address: address, state: state, nowMs: now)
+                try await store.finish(
+                    m, state: .failed, reason: "opted_out", lastError: f.description, answer: f.answer, entry: entry, now: now, releaseCap: capSubject)
+            case .badAddress:
+                try await store.finish(
+                    m, state: .failed, reason: "bad_address", lastError: f.description, answer: f.answer, entry: entry, now: now, releaseCap: capSubject)
             case .throttle:
                 _ = try? await limiter.report(.throttled(retryAfterMs: f.retryAfterMs), key: rateKey, adapter: name)
                 try await retry(m, attempt: attempt, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)

@@ -106,9 +106,15 @@ public final class CustomerStore: Sendable {
 
     /// Records that an address left a channel (`unsubscribed`, `bounced`, `complained`, `opted_out`):
     /// on the address itself (so sends to it stop even if no customer holds it) and, when a customer
-    /// holds it, as that customer's consent for the channel. Returns the customer id, if any.
+    /// holds it, as that customer's consent for the channel. A WeChat follower (openid of `account`)
+    /// has no address-level record: its `consent.wechat:<account>` is revoked. Returns the customer id, if any.
     @discardableResult
-    public func recordOptOut(channel: String, address: String, state: String, nowMs: Int64) async throws -> String? {
+    public func recordOptOut(channel: String, account: String? = nil, address: String, state: String, nowMs: Int64) async throws -> String? {
+        if channel == "wechat" {
+            guard let account, let id = try await lookup(Identity(kind: .openid, account: account, value: address)) else { return nil }
+            _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, "consent.wechat:\(account)", "revoked|\(nowMs)"])
+            return id
+        }
         let value = "\(state)|\(nowMs)"
         _ = try await redis.send("SET", Keys.optOut(channel: channel, address: address), value)
         let identity = channel == "sms" ? Identity(kind: .phone, value: address) : Identity(kind: .email, value: address)

@@ -13,5 +13,7 @@ enum LuaCustomerLibrary {
 public enum StoreFunctions {
     public static let library = RedisFunctionLibrary(
         name: "scrm",
-        sources: [LuaCustomerLibrary.source] + [PackageResources.customer_profile_lua, PackageResources.customer_import_lua, PackageResources.engagement_lua].map { String(decoding: $0, as: UTF8.self) })
+        sources: [LuaCustomerLibrary.source] + [
+            PackageResources.customer_profile_lua, PackageResources.customer_import_lua, PackageResources.engagement_lua, PackageResources.conversion_lua,
+        ].map { String(decoding: $0, as: UTF8.self) })
 }

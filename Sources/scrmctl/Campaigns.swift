@@ -168,6 +168,27 @@ struct Campaigns: AsyncParsableCommand {
                 printTable([[title, "COUNT"]] + reasons.keys.sorted().map { [$0, "\(reasons[$0] ?? 0)"] })
                 print("")
             }
+            if let c = r["conversions"] as? [String: Any] { Self.printConversions(c) }
+            for note in r["notes"] as? [String] ?? [] { print("note: \(note)") }
+        }
+
+        /// Conversions per variant and for the hold-out, with each variant's lift and its 95% interval.
+        static func printConversions(_ c: [String: Any]) {
+            func pct(_ x: Any?) -> String { String(format: "%.2f%%", ((x as? Double) ?? Double("\(x ?? 0)") ?? 0) * 100) }
+            if let goal = c["goal"] as? [String: Any] { print("GOAL: \(goal["event"] ?? "?") within \(goal["withinHours"] ?? "?") h") }
+            var rows = [["GROUP", "SENT", "DELIVERED", "CLICKED", "CONVERTED", "RATE", "LIFT", "95% CI"]]
+            for v in c["variants"] as? [[String: Any]] ?? [] {
+                let lift = v["liftVsHoldout"] as? [String: Any]
+                let ci = (lift?["ci95"] as? [Any])?.map { pct($0) }.joined(separator: " .. ") ?? "-"
+                rows.append([
+                    "\(v["name"] ?? "")", "\(v["sent"] ?? 0)", "\(v["delivered"] ?? 0)", "\(v["clicked"] ?? 0)", "\(v["converted"] ?? 0)",
+                    pct(v["conversionRate"]), lift.map { pct($0["absolute"]) } ?? "-", ci,
+                ])
+            }
+            let h = c["holdout"] as? [String: Any] ?? [:]
+            rows.append(["holdout", "\(h["size"] ?? 0)", "-", "-", "\(h["converted"] ?? 0)", pct(h["conversionRate"]), "", ""])
+            printTable(rows)
+            print("\(c["verdict"] ?? "")\n")
         }
     }
 }

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Outbound
 import RedisClient
 import Synchronization
+import Store
 import XCTest
 
 /// `POST /api/v1/messages` through the senders to loopback fake providers, on a real Redis.
@@ -195,7 +196,7 @@ final class OutboundEngineTests: XCTestCase {
             rig.fakes.ledger.inject("twilio.messages", FakeAnswer(status: 400, json: #"{"code":21211,"message":"The 'To' number is not valid.","status":400}"#))
             let bad = try await Self.post(client, #"{"channel":"sms","to":"+14155550002","text":"two"}"#)
             let failed = try await rig.waitFor(bad.id, [.failed])
-            XCTAssertEqual(failed.reason, "permanent")
+            XCTAssertEqual(failed.reason, "bad_address", "an invalid number is a recipient reason")
             let list = try await client.get("/api/v1/deadletters")
             let letters = try XCTUnwrap(list.json["deadLetters"] as? [[String: Any]])
             let letter = try XCTUnwrap(letters.first { $0["messageId"] as? String == bad.id })
@@ -217,6 +218,45 @@ final class OutboundEngineTests: XCTestCase {
             let discarded = try await client.execute(uri: "/api/v1/deadletters/\(entry2)", method: .delete, headers: [.authorization: "Bearer \(Harness.adminToken)"])
             XCTAssertEqual(discarded.status, .ok)
             XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").map(\.to).sorted(), ["+14155550001", "+14155550002"])
+        }
+        await rig.fakes.stop()
+    }
+
+    func test_aProviderOptOut_isRecorded_andFreesTheCapSlot() async throws {
+        let rig = try await rig()
+        var config = rig.h.config
+        config.contactRules.caps = [ContactRules.Cap(channel: nil, max: 1, windowHours: 24)]
+        let engine = makeOutbound(
+            config: config, redis: rig.h.redis, adapters: try loadAdapters(config: config, environment: rig.h.adapterEnvironment), clock: rig.h.clock
+        ).engine
+        let senders = Task { try await engine.run() }
+        defer { senders.cancel() }
+        let customers = CustomerStore(redis: rig.h.redis, config: config)
+        try await customers.importBatch(
+            [.init(identities: [Identity(kind: .phone, value: "+14155550009"), Identity(kind: .email, value: "stop@example.com")])], nowMs: rig.h.now)
+        let found = try await customers.lookup(Identity(kind: .phone, value: "+14155550009"))
+        let id = try XCTUnwrap(found)
+        try await rig.h.test { client in
+            // Twilio refuses at once: the person replied STOP earlier (21610).
+            rig.fakes.ledger.inject(
+                "twilio.messages", FakeAnswer(status: 400, json: #"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#))
+            let first = try await Self.post(client, #"{"channel":"sms","customerId":"\#(id)","text":"Expo opens at 9"}"#)
+            let failed = try await rig.waitFor(first.id, [.failed])
+            XCTAssertEqual(failed.reason, "opted_out")
+            guard case .found(let c) = try await customers.customer(id: id) else { return XCTFail("customer") }
+            XCTAssertEqual(c.consent["sms"]?.state, "opted_out", "the refusal is the customer's opt-out now")
+            let address = try await rig.h.redis.send("GET", Keys.optOut(channel: "sms", address: "+14155550009")).string
+            XCTAssertTrue(address?.hasPrefix("opted_out|") == true)
+            let history = try await rig.h.redis.send("ZCARD", Keys.contactHistory(id)).int
+            XCTAssertEqual(history, 0, "the message that reached nobody gave its frequency-cap slot back")
+
+            // The next SMS is not sent (Twilio is not called again); an email still goes, within the cap.
+            let second = try await Self.post(client, #"{"channel":"sms","customerId":"\#(id)","text":"Last call"}"#)
+            let skipped = try await rig.waitFor(second.id, [.skipped])
+            XCTAssertEqual(skipped.reason, "sms_opted_out")
+            XCTAssertEqual(rig.fakes.ledger.calls("twilio.messages"), 1)
+            let email = try await Self.post(client, #"{"channel":"email","customerId":"\#(id)","subject":"Expo","text":"Opens at 9"}"#)
+            _ = try await rig.waitFor(email.id, [.sent])
         }
         await rig.fakes.stop()
     }

@@ -199,7 +199,7 @@ final class AdapterSpecTests: XCTestCase {
         XCTAssertEqual(
             a.classify(response(200, #"{"errcode":0,"errmsg":"ok","msgid":2553847254416343040}"#), nowMs: 0),
             .accepted(providerId: "2553847254416343040"), "a msgid past 2^53 stays exact")
-        for (code, cls) in [(40001, ErrorClass.tokenExpired), (42001, .tokenExpired), (45009, .quota), (45011, .throttle), (-1, .retry), (43004, .permanent), (99999, .permanent)] {
+        for (code, cls) in [(40001, ErrorClass.tokenExpired), (42001, .tokenExpired), (45009, .quota), (45011, .throttle), (-1, .retry), (43004, .optedOut), (40003, .badAddress), (40037, .permanent), (99999, .permanent)] {
             let f = failure(a.classify(response(200, #"{"errcode":\#(code),"errmsg":"e\#(code)"}"#), nowMs: 0))
             XCTAssertEqual(f?.errorClass, cls, "errcode \(code)")
             XCTAssertEqual(f?.code, String(code))
@@ -219,8 +219,10 @@ final class AdapterSpecTests: XCTestCase {
         XCTAssertEqual(dated?.errorClass, .retry)
         XCTAssertEqual(dated?.retryAfterMs, 10_000)
         let bad = failure(a.classify(response(400, #"{"code":21211,"message":"The 'To' number is not a valid phone number.","status":400}"#), nowMs: 0))
-        XCTAssertEqual(bad?.errorClass, .permanent)
+        XCTAssertEqual(bad?.errorClass, .badAddress, "a recipient reason")
         XCTAssertEqual(bad?.code, "21211")
+        let stopped = failure(a.classify(response(400, #"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#), nowMs: 0))
+        XCTAssertEqual(stopped?.errorClass, .optedOut)
     }
 
     func test_aliyunAndSendGridAnswers() throws {

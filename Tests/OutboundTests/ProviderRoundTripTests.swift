@@ -100,7 +100,7 @@ final class ProviderRoundTripTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(1100))  // out of the throttled second
         let bad = await rig.sender.send(OutboundPayload(messageId: "s9", to: "0415", text: "x"), via: adapter)
         guard case .failed(let badNumber) = bad else { return XCTFail("\(bad)") }
-        XCTAssertEqual(badNumber.errorClass, .permanent)
+        XCTAssertEqual(badNumber.errorClass, .badAddress)
         await rig.stop()
     }
 

@@ -198,8 +198,14 @@ public enum ErrorClass: String, Sendable, CaseIterable {
     case tokenExpired = "token_expired"
     /// A quota is spent (WeChat 45009, an empty SMS balance): stop this API until it resets.
     case quota
-    /// Will never succeed as it is (bad recipient, bad template, opted out): dead-letter it.
+    /// Will never succeed as it is (bad template, bad credentials): dead-letter it.
     case permanent
+    /// The recipient opted out with the provider (Twilio 21610 after STOP, WeChat 43004 not
+    /// following): recorded as the address's and the customer's opt-out, so nothing is sent again.
+    case optedOut = "opted_out"
+    /// The address cannot receive (an invalid number or openid, a hard bounce): a recipient reason,
+    /// not the message's fault.
+    case badAddress = "bad_address"
     /// The provider's own dedup recognised the message (WeChat 45065 "clientmsgid exist"): an earlier
     /// call, whose answer a crash lost, did send it. Recorded as sent.
     case duplicate

@@ -13,7 +13,7 @@ public enum SendOutcome: Sendable, Equatable {
     public var isProviderAnswer: Bool {
         switch self {
         case .accepted: true
-        case .failed(let f): [.permanent, .duplicate, .quota, .throttle].contains(f.errorClass) && f.code != "render"
+        case .failed(let f): [.permanent, .optedOut, .badAddress, .duplicate, .quota, .throttle].contains(f.errorClass) && f.code != "render"
         }
     }
 }

@@ -3,6 +3,7 @@ local function tagskey(id) return 'cust:{' .. id .. '}:tags' end
 local function idskey(id) return 'cust:{' .. id .. '}:ids' end
 local function tlkey(id) return 'cust:{' .. id .. '}:timeline' end
 local function fidxkey(id) return 'cust:{' .. id .. '}:fidx' end
+local function campskey(id) return 'cust:{' .. id .. '}:camps' end
 
 -- Follows mergedInto redirects: the surviving id, and whether that customer exists (one read per hop).
 local function resolveLive(id)
@@ -220,7 +221,10 @@ local function merge(a, b, now, cap, streamMax)
     redis.call('DEL', tlkey(win))
     for i = 1, math.min(#keyed, cap) do redis.call('RPUSH', tlkey(win), keyed[i].e) end
   end
-  redis.call('DEL', idskey(lose), tagskey(lose), tlkey(lose), ckey(lose))
+  -- Campaign exposures (conversion attribution): the survivor keeps its own where both have one.
+  local camps = redis.call('HGETALL', campskey(lose))
+  for i = 1, #camps, 2 do redis.call('HSETNX', campskey(win), camps[i], camps[i + 1]) end
+  redis.call('DEL', idskey(lose), tagskey(lose), tlkey(lose), ckey(lose), campskey(lose))
   redis.call('HSET', ckey(lose), 'mergedInto', win, 'mergedAt', now)
   reindex(lose)
   redis.call('ZREM', 'customers', lose)
