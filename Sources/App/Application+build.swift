@@ -53,14 +53,18 @@ public func buildApplication(
     }
     WebhookRoutes(config: config, store: customers, clock: clock).register(on: router)
     var verifiers = [String: ReceiptVerifier]()
+    var inboundSMS = [String: (token: String, url: String)]()
     for adapter in adapters.adapters.values {
         guard let (format, key) = adapter.receiptKey else { continue }
         let name = adapter.renders.name
         switch format {
-        case .twilio: verifiers[name] = .twilio(authToken: key, url: "\(config.outbound.publicURL)/webhooks/receipts/\(name)")
+        case .twilio:
+            verifiers[name] = .twilio(authToken: key, url: "\(config.outbound.publicURL)/webhooks/receipts/\(name)")
+            inboundSMS[name] = (key, "\(config.outbound.publicURL)/webhooks/inbound/\(name)")
         case .sendgrid: verifiers[name] = .sendGrid(publicKey: key)
         }
     }
+    InboundSMSRoutes(verifiers: inboundSMS, customers: customers, clock: clock).register(on: router)
     ReceiptRoutes(
         verifiers: verifiers, receipts: ReceiptStore(redis: redis, customers: customers), maxBodyBytes: config.server.maxBodyBytes,
         windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock

@@ -58,3 +58,17 @@ extension CustomerStore {
         }
     }
 }
+
+extension CustomerStore {
+    /// A number asked to get SMS again (a START reply): the customer holding it grants SMS consent
+    /// (with `source`; its addresses' opt-outs cleared), or, held by nobody, the number's opt-out goes.
+    public func recordOptIn(sms phone: String, source: String, nowMs: Int64) async throws {
+        if let id = try await lookup(Identity(kind: .phone, value: phone)) {
+            var p = ProfilePatch()
+            p.consent = ["sms": "granted"]
+            p.source = source
+            _ = try await patch(id: id, p, nowMs: nowMs)
+        }
+        _ = try await redis.send("DEL", Keys.optOut(channel: "sms", address: phone))
+    }
+}

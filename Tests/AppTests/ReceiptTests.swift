@@ -7,6 +7,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Outbound
+import Store
+import RedisClient
 import XCTest
 
 /// Delivery receipts: Twilio's signed status callback, SendGrid's signed Event Webhook, WeChat's
@@ -134,12 +136,60 @@ final class ReceiptTests: XCTestCase {
         }
     }
 
-    static func twilioPost(_ client: some TestClientProtocol, _ fields: [String: String], token: String = "twilio-auth-token") async throws -> TestResponse {
-        let url = "https://gw.example.com/webhooks/receipts/twilio-sms"
+    func test_inboundSMSReplies_STOPand退订OptOut_STARTOptsBackIn_andForgeriesChangeNothing() async throws {
+        let h = try harness()
+        let customers = CustomerStore(redis: h.redis, config: h.config)
+        try await customers.importBatch([.init(identities: [Identity(kind: .phone, value: "+8613900000077")])], nowMs: h.now)
+        let held = try await customers.lookup(Identity(kind: .phone, value: "+8613900000077"))
+        let id = try XCTUnwrap(held)
+        @Sendable func consent() async throws -> String? {
+            guard case .found(let c) = try await customers.customer(id: id) else { return nil }
+            return c.consent["sms"]?.state
+        }
+        try await h.test { client in
+            let reply = ["From": "+8613900000077", "To": "+15017122661", "MessageSid": "SM1", "AccountSid": "AC1"]
+            // A forged reply (wrong key) changes nothing.
+            let forged = try await Self.twilioPost(client, reply.merging(["Body": "STOP"]) { $1 }, token: "not-the-token", path: "inbound")
+            XCTAssertEqual(forged.status, .forbidden)
+            let before = try await consent()
+            XCTAssertNil(before)
+
+            let td = try await Self.twilioPost(client, reply.merging(["Body": " 退订 "]) { $1 }, path: "inbound")
+            XCTAssertEqual(td.status, .ok)
+            XCTAssertEqual(td.headers[.contentType], "text/xml")
+            XCTAssertTrue(td.text.hasPrefix("<Response><Message>您已退订"), "we confirm what Twilio does not: \(td.text)")
+            let afterTD = try await consent()
+            XCTAssertEqual(afterTD, "opted_out")
+            let address = try await h.redis.send("EXISTS", Keys.optOut(channel: "sms", address: "+8613900000077")).int
+            XCTAssertEqual(address, 1)
+
+            let start = try await Self.twilioPost(client, reply.merging(["Body": "start"]) { $1 }, path: "inbound")
+            XCTAssertEqual(start.text, "<Response/>", "Twilio confirms its own keywords")
+            let afterStart = try await consent()
+            XCTAssertEqual(afterStart, "granted")
+            let cleared = try await h.redis.send("EXISTS", Keys.optOut(channel: "sms", address: "+8613900000077")).int
+            XCTAssertEqual(cleared, 0)
+
+            let stop = try await Self.twilioPost(client, reply.merging(["Body": "STOP"]) { $1 }, path: "inbound")
+            XCTAssertEqual(stop.text, "<Response/>")
+            let afterStop = try await consent()
+            XCTAssertEqual(afterStop, "opted_out")
+            // Any other reply is answered and changes nothing.
+            let chat = try await Self.twilioPost(client, reply.merging(["Body": "What time does it open?"]) { $1 }, path: "inbound")
+            XCTAssertEqual(chat.text, "<Response/>")
+            let still = try await consent()
+            XCTAssertEqual(still, "opted_out")
+        }
+    }
+
+    static func twilioPost(
+        _ client: some TestClientProtocol, _ fields: [String: String], token: String = "twilio-auth-token", path: String = "receipts"
+    ) async throws -> TestResponse {
+        let url = "https://gw.example.com/webhooks/\(path)/twilio-sms"
         let body = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }.joined(separator: "&")
         let sig = ReceiptFormats.twilioSignature(url: url, parameters: fields, authToken: token)
         return try await client.execute(
-            uri: "/webhooks/receipts/twilio-sms", method: .post,
+            uri: "/webhooks/\(path)/twilio-sms", method: .post,
             headers: [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("X-Twilio-Signature")!: sig], body: ByteBuffer(string: body))
     }
 

@@ -1,0 +1,73 @@
+import GatewayCore
+import GatewayCrypto
+import HTTPTypes
+import Hummingbird
+import Metrics
+import NIOCore
+import RedisClient
+import Store
+
+/// `POST /webhooks/inbound/{adapter}`: replies to our SMS, in Twilio's signed incoming-message shape
+/// (form fields From, To, Body, MessageSid; `X-Twilio-Signature` over the URL and the fields). A
+/// reply of STOP, UNSUBSCRIBE, TD, 退订... opts the number (and the customer holding it) out of SMS;
+/// START / 订阅 opts it back in. Answered with TwiML: empty where Twilio confirms by itself, else
+/// with our confirmation. Unverifiable requests get 403 and change nothing.
+public struct InboundSMSRoutes: Sendable {
+    /// adapter -> (auth token, the URL Twilio signs: the one configured in its console).
+    let verifiers: [String: (token: String, url: String)]
+    let customers: CustomerStore
+    let clock: @Sendable () -> Int64
+    static let maxBodyBytes = 64 * 1024
+
+    public init(verifiers: [String: (token: String, url: String)], customers: CustomerStore, clock: @escaping @Sendable () -> Int64) {
+        self.verifiers = verifiers
+        self.customers = customers
+        self.clock = clock
+    }
+
+    public func register<Context: RequestContext>(on router: Router<Context>) {
+        router.post("/webhooks/inbound/:adapter") { request, context -> Response in
+            try await rejecting {
+                let name = try context.parameters.require("adapter")
+                guard let (token, url) = verifiers[name] else { throw APIError.notFound("inbound endpoint") }
+                let body: ByteBuffer
+                do { body = try await request.body.collect(upTo: Self.maxBodyBytes) } catch is NIOTooManyBytesError {
+                    throw APIError(.contentTooLarge, "body_too_large", "body too large")
+                }
+                let form = FormEncoding.decode(String(buffer: body))
+                guard let sig = request.headers[HTTPField.Name("X-Twilio-Signature")!],
+                    ConstantTime.equals(sig, ReceiptFormats.twilioSignature(url: url, parameters: form, authToken: token))
+                else { throw APIError(.forbidden, "bad_signature", "signature does not match") }
+                guard let from = form["From"], let phone = try? IdentityInput.e164(from) else {
+                    throw APIError.badRequest("From must be a phone number", code: "invalid_message")
+                }
+                var reply: String?
+                do {
+                    switch SMSReplyKeywords.intent(form["Body"] ?? "") {
+                    case .optOut(let confirmed)?:
+                        try await customers.recordOptOut(channel: "sms", address: phone, state: "opted_out", nowMs: clock())
+                        if !confirmed { reply = "您已退订，将不再收到营销短信。回复“订阅”可恢复。You are unsubscribed; reply START to resubscribe." }
+                        Counter(label: "scrm_sms_replies_total", dimensions: [("intent", "opt_out")]).increment()
+                    case .optIn(let confirmed)?:
+                        try await customers.recordOptIn(sms: phone, source: "sms-reply:\(name)", nowMs: clock())
+                        if !confirmed { reply = "您已恢复订阅。You are subscribed again; reply TD to unsubscribe." }
+                        Counter(label: "scrm_sms_replies_total", dimensions: [("intent", "opt_in")]).increment()
+                    case nil:
+                        Counter(label: "scrm_sms_replies_total", dimensions: [("intent", "other")]).increment()
+                    }
+                } catch is RedisError {
+                    throw APIError.unavailable
+                }
+                let twiml = reply.map { "<Response><Message>\(XMLText.escape($0))</Message></Response>" } ?? "<Response/>"
+                return Response(status: .ok, headers: [.contentType: "text/xml"], body: .init(byteBuffer: ByteBuffer(string: twiml)))
+            }
+        }
+    }
+}
+
+/// Text for an XML element.
+enum XMLText {
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
