@@ -18,6 +18,7 @@ struct AudienceRoutes {
     }
 
     func register<Context: RequestContext>(on group: RouterGroup<Context>) {
+        group.get("/audiences/export") { request, _ in try await storage { try await export(request) } }
         group.post("/audiences/preview") { request, _ in
             try await storage {
                 let body = try await request.decodeJSON(PreviewBody.self, maxBytes: 8192)
@@ -44,6 +45,47 @@ struct AudienceRoutes {
                     ]))
             }
         }
+    }
+
+    /// `GET /audiences/export?expr=...&fields=...`: the customers an expression selects, as CSV streamed
+    /// a page at a time (chunked; memory stays bounded however many). Bad input is refused before
+    /// the first byte.
+    func export(_ request: Request) async throws -> Response {
+        let q = request.uri.queryParameters
+        guard let text = q.get("expr") else { throw APIError.badRequest("give expr (an audience expression)", code: "invalid_expression") }
+        let expression = try Self.parse(String(text))
+        do { try CompiledCampaign.checkFields(expression, config: config) } catch let e as CampaignError {
+            throw APIError.badRequest(e.reason, code: e.code)
+        }
+        let fields: [String]
+        do { fields = try CustomerExportFields.parse(q.get("fields").map { String($0) }, attributes: config.customers.attributes) } catch let e
+            as CustomerAttributes.Invalid
+        {
+            throw APIError.badRequest(e.description, code: "invalid_fields")
+        }
+        // The audience is taken before the answer starts, so a Redis failure here is a clean 503.
+        let export = try await audiences.export(expression, nowMs: clock())
+        let body = ResponseBody { writer in
+            var pages = export
+            do {
+                try await writer.write(ByteBuffer(string: CustomerExportFields.csvLine(fields)))
+                while let rows = try await pages.next() {
+                    guard !rows.isEmpty else { continue }
+                    var text = ""
+                    for r in rows {
+                        text += CustomerExportFields.csvLine(CustomerExportFields.row(fields, id: r.id, hash: r.hash, identities: r.identities, tags: r.tags))
+                    }
+                    try await writer.write(ByteBuffer(string: text))
+                }
+                try await writer.finish(nil)
+            } catch {
+                await export.close()
+                throw error
+            }
+            await export.close()
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"audience.csv\""], body: body)
     }
 
     static func parse(_ text: String) throws -> TagExpression {

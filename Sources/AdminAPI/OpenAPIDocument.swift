@@ -280,6 +280,21 @@ enum OpenAPIDocument {
               responses:
                 "200": { $ref: "#/components/responses/Import" }
                 "404": { $ref: "#/components/responses/Error" }
+          /audiences/export:
+            get:
+              summary: The customers an expression selects, as CSV streamed a page at a time (bounded memory)
+              parameters:
+                - { name: expr, in: query, required: true, schema: { type: string }, description: an audience expression, as for preview }
+                - name: fields
+                  in: query
+                  schema: { type: string }
+                  description: >-
+                    comma-separated columns: id, phone, email, unionid, external_id, openid, tags, score, stage, tier,
+                    consent.sms, consent.email, createdAt, lastSeenAt, timezone, profile.<attribute>; default id, phone,
+                    email, tags and every declared attribute
+              responses:
+                "200": { description: "text/csv (RFC 4180, a header row; cells starting with = + - @ prefixed with ')" }
+                "400": { $ref: "#/components/responses/Error" }
           /campaigns:
             get:
               summary: Campaigns, newest first, with progress

@@ -205,3 +205,47 @@ struct AudienceProgram {
         }
     }
 }
+
+extension AudienceStore {
+    /// One customer of an export: hash fields, identities (storage forms), tags.
+    public typealias ExportRow = (id: String, hash: [String: String], identities: [String], tags: [String])
+
+    /// Reads the customers an expression selects a page at a time (bounded memory): the audience is
+    /// evaluated into a temporary set (an hour's expiry, removed by `close`), then read with SSCAN
+    /// and each page's customers in one pipeline.
+    public struct Export: Sendable {
+        let redis: RedisPool
+        let key: String
+        let pageSize: Int
+        private(set) var cursor = "0"
+        private(set) var done = false
+
+        /// The next page (possibly empty), or nil at the end.
+        public mutating func next() async throws -> [ExportRow]? {
+            guard !done else { return nil }
+            let scan = try await redis.send("SSCAN", key, cursor, "COUNT", String(pageSize)).array ?? []
+            guard scan.count == 2 else { throw RedisError(.server, command: "SSCAN", message: "unexpected reply") }
+            cursor = scan[0].string ?? "0"
+            done = cursor == "0"
+            let ids = scan[1].strings
+            if ids.isEmpty { return [] }
+            let replies = try await redis.pipelineChecked(
+                ids.flatMap { [["HGETALL", Keys.customer($0)], ["SMEMBERS", Keys.customerIdentities($0)], ["SMEMBERS", Keys.customerTags($0)]] })
+            return ids.enumerated().compactMap { i, id -> ExportRow? in
+                let hash = replies[3 * i].dictionary
+                guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return nil }
+                return (id, hash, replies[3 * i + 1].strings, replies[3 * i + 2].strings)
+            }
+        }
+
+        public func close() async { _ = try? await redis.send("DEL", key) }
+    }
+
+    /// Starts an export of the audience as it is now.
+    public func export(_ expression: TagExpression, nowMs: Int64, pageSize: Int = 500) async throws -> Export {
+        let key = "tmp:export:" + SecureRandom.alphanumeric(16)
+        _ = try await snapshot(expression, into: key, nowMs: nowMs)
+        _ = try await redis.send("EXPIRE", key, "3600")
+        return Export(redis: redis, key: key, pageSize: pageSize)
+    }
+}

@@ -3,7 +3,7 @@ import Foundation
 import GatewayCore
 
 struct Audience: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Preview an audience.", subcommands: [Preview.self])
+    static let configuration = CommandConfiguration(abstract: "Preview an audience, or export it as CSV.", subcommands: [Preview.self, Export.self])
 
     struct Preview: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -217,3 +217,47 @@ final class CustomerImportTests: XCTestCase {
         XCTAssertEqual(active, [])
     }
 }
+
+/// GET /api/v1/audiences/export: CSV streamed a page at a time.
+extension CustomerImportTests {
+    func test_export_streamsTheAudienceAsCSV_withChosenColumns_andRefusesBadInput() async throws {
+        let (h, customers, _) = try await harness()
+        var rows = (0..<1203).map { i in
+            CustomerStore.ImportRow(
+                identities: [Identity(kind: .email, value: "e\(i)@example.com")], tags: i % 2 == 0 ? ["even"] : ["odd"],
+                profile: ["city": i % 3 == 0 ? "Shanghai" : "Beijing", "spend": String(i)])
+        }
+        rows[0].profile["nickname"] = "=HYPERLINK(\"x\"), \"A\""
+        for start in stride(from: 0, to: rows.count, by: 500) { try await customers.importBatch(Array(rows[start..<min(start + 500, rows.count)]), nowMs: h.now) }
+        try await h.test { client in
+            let r = try await client.get("/api/v1/audiences/export?expr=even%20%26%20profile.spend%3E%3D100&fields=id,email,profile.spend,profile.nickname,tags")
+            XCTAssertEqual(r.status, .ok)
+            XCTAssertEqual(r.headers[.contentType], "text/csv; charset=utf-8")
+            let lines = r.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            XCTAssertEqual(lines.first, "id,email,profile.spend,profile.nickname,tags")
+            XCTAssertEqual(lines.count - 1, (100..<1203).filter { $0 % 2 == 0 }.count, "every even customer with spend >= 100, once")
+            let emails = Set(lines.dropFirst().map { $0.split(separator: ",")[1] })
+            XCTAssertEqual(emails.count, lines.count - 1)
+            XCTAssertTrue(emails.contains("e100@example.com") && !emails.contains("e98@example.com") && !emails.contains("e101@example.com"))
+
+            // The default columns; a cell a spreadsheet would run as a formula is defused and quoted.
+            let all = try await client.get("/api/v1/audiences/export?expr=even%20%26%20profile.spend%3C1")
+            let allLines = all.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            XCTAssertTrue(allLines[0].hasPrefix("id,phone,email,tags,profile.city,profile.company"), allLines[0])
+            XCTAssertEqual(allLines.count, 2)
+            XCTAssertTrue(allLines[1].contains(#""'=HYPERLINK(""x""), ""A""""#), allLines[1])
+
+            for (uri, code) in [
+                ("/api/v1/audiences/export", "invalid_expression"), ("/api/v1/audiences/export?expr=even%20%26", "invalid_expression"),
+                ("/api/v1/audiences/export?expr=even&fields=id,password", "invalid_fields"),
+                ("/api/v1/audiences/export?expr=profile.nickname%3DAnn", "invalid_expression"),
+            ] {
+                let bad = try await client.get(uri)
+                XCTAssertEqual(bad.status, .badRequest, uri)
+                XCTAssertEqual(bad.errorCode, code, uri)
+            }
+        }
+        let leftovers = try await h.redis.send("KEYS", "tmp:*").strings
+        XCTAssertEqual(leftovers, [], "the export's temporary set is removed")
+    }
+}

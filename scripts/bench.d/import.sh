@@ -40,10 +40,17 @@ PY
   t_end=$(date +%s.%N)
   g1=$(cpu_ticks "$gw"); r1=$(cpu_ticks "$rpid")
   rss_kb=$(awk '/VmHWM/{print $2}' "/proc/$gw/status")
+  # Audiences over the imported attributes (preview: count and sample, evaluated in Redis).
+  local previews=""
+  for expr in "profile.spend>=1000" "profile.city=Shanghai & profile.spend>=4000" "expo-2026 & !wave-1 & profile.spend<100"; do
+    previews+="$expr"$'\t'"$(curl -s -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+      -d "{\"expression\":\"$expr\",\"sample\":10}" "localhost:$gport/api/v1/audiences/preview")"$'\n'
+  done
   local hz; hz=$(getconf CLK_TCK)
-  python3 - "$state" "$start" "$uploaded" "$t_end" "$rows" "$((g1 - g0))" "$((r1 - r0))" "$hz" "$rss_kb" <<'PY'
+  python3 - "$state" "$start" "$uploaded" "$t_end" "$rows" "$((g1 - g0))" "$((r1 - r0))" "$hz" "$rss_kb" "$previews" <<'PY'
 import json, sys
 job = json.loads(sys.argv[1]); start, up, end = map(float, sys.argv[2:5]); rows = int(sys.argv[5])
+previews = [l.split("\t", 1) for l in sys.argv[10].splitlines() if "\t" in l]
 g, r, hz, rss = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9])
 total = end - start
 def line(k, v): print(f"{k:<52} {v:>14}")
@@ -55,6 +62,13 @@ line("rows per second", f"{rows / total:,.0f}")
 line("gateway CPU per row (us)", f"{g / hz * 1e6 / rows:.1f}")
 line("Redis CPU per row (us)", f"{r / hz * 1e6 / rows:.1f}")
 line("gateway peak RSS", f"{rss // 1024} MB")
+for expr, answer in previews:
+    try:
+        p = json.loads(answer)
+    except ValueError:
+        p = {}
+    shown = f'{p["elapsedMs"]} ms ({p["count"]} selected)' if "elapsedMs" in p else f"failed: {answer[:120]}"
+    line(f"preview {expr}", shown)
 print(f"RESULT state={job['state']} seconds={total:.1f} rate={rows / total:.0f} rss_mb={rss // 1024}")
 PY
 }
