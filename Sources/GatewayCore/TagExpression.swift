@@ -139,6 +139,8 @@ public indirect enum TagExpression: Sendable, Equatable {
                 i += 1
                 return String(chars[from..<(i - 1)])
             }
+            // A combining mark cannot start a value: written after the operator it would fuse with it.
+            if i < chars.count, TagName.isMark(chars[i].unicodeScalars.first!) { throw error(expected: "a value that does not start with a combining mark") }
             let start = i
             while i < chars.count, !chars[i].isWhitespace, !"&|()!\"".contains(chars[i]) { i += 1 }
             guard i > start else { throw error(expected: "a value to compare with") }

@@ -65,9 +65,10 @@ public struct InboundSMSRoutes: Sendable {
     }
 }
 
-/// Text for an XML element.
+/// Text for an XML or HTML element or attribute value.
 enum XMLText {
     static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

@@ -21,7 +21,7 @@ public struct UnsubscribeRoutes: Sendable {
         router.get("/u/:token") { _, context -> Response in
             guard let (channel, address) = links.verify(try context.parameters.require("token")) else { return Self.page(.notFound, Self.invalid) }
             return Self.page(.ok, """
-                <h1>Unsubscribe</h1><p>Stop \(channel == "sms" ? "text messages" : "marketing email") to \(Self.escape(Self.mask(address)))?</p>
+                <h1>Unsubscribe</h1><p>Stop \(channel == "sms" ? "text messages" : "marketing email") to \(XMLText.escape(Self.mask(address)))?</p>
                 <form method="post"><button type="submit">Unsubscribe</button></form>
                 """)
         }
@@ -33,7 +33,7 @@ public struct UnsubscribeRoutes: Sendable {
             } catch {
                 return Self.page(.serviceUnavailable, "<h1>Please try again</h1><p>We could not record this just now.</p>")
             }
-            return Self.page(.ok, "<h1>You are unsubscribed</h1><p>\(Self.escape(Self.mask(address))) will get no more of these messages.</p>")
+            return Self.page(.ok, "<h1>You are unsubscribed</h1><p>\(XMLText.escape(Self.mask(address))) will get no more of these messages.</p>")
         }
     }
 
@@ -48,10 +48,5 @@ public struct UnsubscribeRoutes: Sendable {
     static func mask(_ address: String) -> String {
         guard let at = address.firstIndex(of: "@") else { return String(address.prefix(4)) + "***" + String(address.suffix(2)) }
         return String(address.prefix(1)) + "***" + address[at...]
-    }
-
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
     }
 }
