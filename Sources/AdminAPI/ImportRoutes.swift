@@ -97,7 +97,10 @@ struct ImportRoutes {
                 case .failure(let rejected): received.rejected.append(rejected)
                 }
             }
-            if received.rows.count >= ImportRoutes.chunkRows || final { try await flush(final: final) }
+            // Rejections are flushed too, so a file of bad rows holds no more than a chunk's worth in memory.
+            if received.rows.count >= ImportRoutes.chunkRows || received.rejected.count >= ImportRoutes.chunkRows || final {
+                try await flush(final: final)
+            }
         }
 
         /// Spools what was read (a dry run only counts it); the last flush marks the upload whole.

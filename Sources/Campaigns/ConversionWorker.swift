@@ -15,7 +15,8 @@ public struct ConversionWorker: Sendable {
     private let goals = NIOLockedValueBox<(at: ContinuousClock.Instant, goals: [String: (event: String, windowMs: Int64)])?>(nil)
 
     public init(redis: RedisPool) {
-        reader = StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: "conversions")
+        // From now on: events from before the first gateway with goals cannot convert anything.
+        reader = StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: "conversions", from: "$")
         campaigns = CampaignStore(redis: redis)
         conversions = ConversionStore(redis: redis)
     }

@@ -2,8 +2,8 @@ import Foundation
 import GatewayCore
 import RedisClient
 
-/// One consumer of a consumer group on a stream (created from the start of the stream, so history is
-/// read once): reads batches, hands each entry to a handler, acknowledges it after the handler
+/// One consumer of a consumer group on a stream (created at `start`; from "0", history is read
+/// once): reads batches, hands each entry to a handler, acknowledges it after the handler
 /// returns, and takes over entries another consumer left pending for a minute (a stopped process).
 /// A handler that throws leaves its entry pending, to be read again.
 public struct StreamGroupReader: Sendable {
@@ -11,17 +11,20 @@ public struct StreamGroupReader: Sendable {
     let stream: String
     let group: String
     let consumer: String
+    /// Where a new group starts: "0" (the whole history) or "$" (what comes after).
+    let start: String
 
-    public init(redis: RedisPool, stream: String, group: String) {
+    public init(redis: RedisPool, stream: String, group: String, from start: String = "0") {
         self.redis = redis
         self.stream = stream
         self.group = group
+        self.start = start
         consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
     }
 
     /// Runs until cancelled; `beforeBatch` runs before each read (e.g. reloading rules).
     public func run(beforeBatch: @Sendable () -> Void = {}, _ handle: @Sendable (_ id: String, _ fields: [String: String]) async throws -> Void) async {
-        _ = try? await redis.send("XGROUP", "CREATE", stream, group, "0", "MKSTREAM")
+        _ = try? await redis.send("XGROUP", "CREATE", stream, group, start, "MKSTREAM")
         var lastReclaim = ContinuousClock.now - .seconds(60)
         while !Task.isCancelled {
             beforeBatch()

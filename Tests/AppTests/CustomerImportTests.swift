@@ -261,3 +261,20 @@ extension CustomerImportTests {
         XCTAssertEqual(leftovers, [], "the export's temporary set is removed")
     }
 }
+
+extension CustomerImportTests {
+    func test_aFileOfBadRows_countsThemAll_keepsTheFirstThousand() async throws {
+        let (h, _, jobs) = try await harness()
+        let csv = "phone,profile.spend\n" + (0..<2500).map { "not-a-phone-\($0),1\n" }.joined() + "+8613900000088,5\n"
+        try await h.test { client in
+            let r = try await Self.upload(client, csv)
+            XCTAssertEqual(r.status, .accepted, r.text)
+            let job = try await Self.finish(jobs, try XCTUnwrap(r.json["id"] as? String), clock: h.clock)
+            XCTAssertEqual(job.rejected, 2500)
+            XCTAssertEqual(job.rejections.count, CustomerImportStore.keptRejections)
+            XCTAssertEqual(job.rejections.first?.line, 2)
+            XCTAssertEqual(job.rejections.last?.line, 1001)
+            XCTAssertEqual(job.created, 1, "the good row at the end still goes in")
+        }
+    }
+}
