@@ -63,7 +63,8 @@ public enum Base64URL {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Nil for anything outside the alphabet, padded, or of an impossible length.
+    /// Nil for anything outside the alphabet, padded, of an impossible length, or not canonical (the
+    /// unused low bits of the last character set: two spellings of the same bytes would both verify).
     public static func decode(_ s: String) -> [UInt8]? {
         let chars = Array(s.utf8)
         guard chars.count % 4 != 1 else { return nil }
@@ -81,6 +82,7 @@ public enum Base64URL {
                 out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
             }
         }
+        guard acc & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
         return out
     }
 }
