@@ -67,10 +67,6 @@ struct ConversionReport: Encodable {
     static func round(_ x: Double) -> Double { (x * 1_000_000).rounded() / 1_000_000 }
 
     var json: String {
-        get throws {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            return String(decoding: try encoder.encode(self), as: UTF8.self)
-        }
+        get throws { try JSONResponse.text(self) }
     }
 }

@@ -67,10 +67,13 @@ struct CustomerView: Encodable {
 extension JSONResponse {
     /// An `Encodable` body, keys sorted (stable output for clients and tests).
     static func encoded(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: try text(value))))
+    }
+
+    /// An `Encodable` as JSON text, keys sorted, `/` not escaped (also for sections embedded in hand-built bodies).
+    static func text(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        return Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
