@@ -128,6 +128,7 @@ struct CampaignRoutes {
             ("audienceSize", c.audienceSize.map(String.init) ?? "null"),
             ("totals", JSONText.object(CampaignStats.metrics.map { ($0, String(s[$0])) })),
             ("variants", group(s.variants)), ("channels", group(s.channels)), ("skipped", counts(s.skipped)), ("failed", counts(s.failed)),
+            ("fellBackTo", counts(s.fellBackTo)), ("fellBackReasons", counts(s.fellBackReasons)),
             ("notes", "[" + JSONText.quote("opens are approximate: mail clients that block images are not counted, and privacy proxies open every message") + "]"),
             ("conversions", try ConversionReport(c, stats: s).json),
         ])

@@ -148,9 +148,17 @@ struct MessageRoutes {
         ]
         let optional: [(String, String?)] = [
             ("reason", m.reason), ("providerId", m.providerId), ("lastError", m.lastError), ("customerId", m.customerId), ("to", m.to),
-            ("account", m.account),
+            ("account", m.account), ("campaign", m.campaign), ("variant", m.variant),
         ]
         for (k, v) in optional { if let v, !v.isEmpty { pairs.append((k, JSONText.quote(v))) } }
+        if let tried = m.fallbacks {
+            // Channels tried before this one at send time, and why each could not be used.
+            let steps = tried.split(separator: ";").map { step in
+                let parts = step.split(separator: ":", maxSplits: 1).map(String.init)
+                return JSONText.object([("channel", JSONText.quote(parts[0])), ("reason", JSONText.quote(parts.count > 1 ? parts[1] : ""))])
+            }
+            pairs.append(("fellBackFrom", "[" + steps.joined(separator: ",") + "]"))
+        }
         if let next = m.nextAttemptAt, m.state == .retrying { pairs.append(("nextAttemptAt", JSONResponse.time(next))) }
         return JSONText.object(pairs)
     }

@@ -330,7 +330,7 @@ enum OpenAPIDocument {
                 two proportions; the winner needs a two-proportion z-test above 1.96 against the runner-up.
               parameters: [{ $ref: "#/components/parameters/id" }]
               responses:
-                "200": { description: "{id, name, state, audienceSize, totals, variants, channels, skipped, failed, notes, conversions}" }
+                "200": { description: "{id, name, state, audienceSize, totals, variants, channels, skipped, failed, fellBackTo (fallbacks at send time by the channel moved to), fellBackReasons, notes, conversions}" }
                 "404": { $ref: "#/components/responses/Error" }
           /campaigns/{id}/start:
             post:
@@ -404,7 +404,7 @@ enum OpenAPIDocument {
               summary: One message and where it is (queued, sending, retrying, sent, delivered, failed, skipped)
               parameters: [{ $ref: "#/components/parameters/id" }]
               responses:
-                "200": { description: the message }
+                "200": { description: "{id, channel, adapter, lane, state, attempts, idempotencyKey, createdAt, updatedAt, reason, providerId, lastError, customerId, to, account, campaign, variant, fellBackFrom [{channel, reason}] (channels tried before at send time), nextAttemptAt}" }
                 "404": { $ref: "#/components/responses/Error" }
           /deadletters:
             get:

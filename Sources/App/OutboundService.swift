@@ -36,10 +36,14 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
             redis: redis, customers: customers, api: WeChatUserAPI(tokens: tokens, baseURL: wechatBase), accounts: Set(credentials.map(\.account)),
             clock: clock)
     }
-    let campaigns = CampaignRunner(
-        redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: { try CompiledCampaign($0.definition, config: config, catalog: adapters, knownTags: nil, now: nil) }, clock: clock)
+    let compile: @Sendable (Campaign) throws -> CompiledCampaign = {
+        try CompiledCampaign($0.definition, config: config, catalog: adapters, knownTags: nil, now: nil)
+    }
+    let campaigns = CampaignRunner(redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: compile, clock: clock)
+    let fallback = CampaignFallback(redis: redis, compile: compile)
     return OutboundParts(
-        engine: makeOutboundEngine(config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, clock: clock),
+        engine: makeOutboundEngine(
+            config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, fallback: fallback.renderer, clock: clock),
         followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
         imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock),
         conversions: ConversionWorker(redis: redis))
@@ -47,7 +51,7 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
 
 func makeOutboundEngine(
     config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, tokens: AccessTokenManager?, customers: CustomerStore,
-    clock: @escaping GatewayClock
+    fallback: CampaignFallbackRenderer? = nil, clock: @escaping GatewayClock
 ) -> OutboundEngine {
     let o = config.outbound
     let sender = AdapterSender(
@@ -61,7 +65,7 @@ func makeOutboundEngine(
     settings.accountTimezones = Dictionary(uniqueKeysWithValues: config.accounts.compactMap { a in a.timezone.map { (a.id, $0) } })
     return OutboundEngine(
         redis: redis, catalog: adapters, sender: sender, customers: customers,
-        links: UnsubscribeLinks(secret: o.linkSecret, publicURL: o.publicURL), settings: settings, clock: clock)
+        links: UnsubscribeLinks(secret: o.linkSecret, publicURL: o.publicURL), settings: settings, fallback: fallback, clock: clock)
 }
 
 /// Runs the senders, the campaign runner, the import runner and the follower profile fetcher until graceful shutdown; in-flight provider

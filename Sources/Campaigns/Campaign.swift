@@ -51,9 +51,11 @@ public struct Campaign: Sendable, Equatable {
 /// The counters of a campaign (`camp:{id}:stats`): overall, per variant, per channel, per reason.
 public struct CampaignStats: Sendable, Equatable {
     /// `clicked` / `opened`: messages clicked (opened) at least once; `clicks` / `opens`: every one
-    /// counted (a repeat within a minute, HEAD requests and link scanners are not).
+    /// counted (a repeat within a minute, HEAD requests and link scanners are not). `fellBack`: messages
+    /// moved to the next channel at send time (per channel: those that left it).
     public static let metrics = [
-        "planned", "queued", "sent", "delivered", "bounced", "failed", "skipped", "deferred", "holdout", "open", "clicked", "clicks", "opened", "opens",
+        "planned", "queued", "sent", "delivered", "bounced", "failed", "skipped", "deferred", "holdout", "open", "fellBack", "clicked", "clicks",
+        "opened", "opens",
     ]
 
     public var totals: [String: Int] = [:]
@@ -61,6 +63,9 @@ public struct CampaignStats: Sendable, Equatable {
     public var channels: [String: [String: Int]] = [:]
     public var skipped: [String: Int] = [:]
     public var failed: [String: Int] = [:]
+    /// Fallbacks at send time: by the channel moved to, and by the reason the previous one could not be used.
+    public var fellBackTo: [String: Int] = [:]
+    public var fellBackReasons: [String: Int] = [:]
 
     public init(hash: [String: String]) {
         for (k, v) in hash {
@@ -71,6 +76,10 @@ public struct CampaignStats: Sendable, Equatable {
                 channels[name, default: [:]][metric] = n
             } else if k.hasPrefix("skip:") {
                 skipped[String(k.dropFirst(5))] = n
+            } else if k.hasPrefix("fellBackTo:") {
+                fellBackTo[String(k.dropFirst(11))] = n
+            } else if k.hasPrefix("fellBack:") {
+                fellBackReasons[String(k.dropFirst(9))] = n
             } else if k.hasPrefix("fail:") {
                 failed[String(k.dropFirst(5))] = n
             } else {

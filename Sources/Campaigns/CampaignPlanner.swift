@@ -76,44 +76,73 @@ public struct CampaignPlanner: Sendable {
         guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return ["s", "", "", "customer_gone"] }
         guard let variant = c.definition.variant(campaign: c.id, customer: id) else { return ["h", "", "", id] }
         let contents = compiled.contents[variant.name] ?? []
+        switch message(c, compiled: compiled, variant: variant.name, contents: contents[...], customer: id, hash: hash, identities: identities, createdAt: now)
+        {
+        case .send(let m):
+            let fields = m.fields
+            return ["q", variant.name, m.channel, m.id, Keys.outboundStream(channel: m.channel, lane: m.lane), String(fields.count * 2)]
+                + fields.flatMap { [$0.0, $0.1] }
+        case .none(let channel, let reason):
+            return ["s", variant.name, channel, reason]
+        }
+    }
+
+    public enum Choice: Sendable {
+        /// The message for the first channel (in the campaign's order) the recipient may get.
+        case send(OutboundMessage)
+        /// No channel: a variable missing (with its channel), else the one refusal, else `no_eligible_channel`.
+        case none(channel: String, reason: String)
+    }
+
+    /// The recipient's message on the first of `contents` that they may get (consent, address, opt-in)
+    /// and that renders with their data; the next one is tried when one does not. Used at planning and
+    /// again at send time, when a send fails for a recipient reason (`CampaignFallback`, which keeps
+    /// the planned `messageId`).
+    func message(
+        _ c: Campaign, compiled: CompiledCampaign, variant: String, contents: ArraySlice<CompiledCampaign.Content>, customer id: String,
+        hash: [String: String], identities: [Identity], createdAt: Int64, messageId: String? = nil
+    ) -> Choice {
         let transactional = c.definition.transactional == true
         var consent = [String: (state: String, at: Int64)]()
         for (k, v) in hash where k.hasPrefix("consent.") {
             let parts = v.split(separator: "|")
             consent[String(k.dropFirst(8))] = (String(parts.first ?? ""), Int64(parts.last ?? "") ?? 0)
         }
-        var reasons = [String]()
+        var refusals = [(channel: String, reason: String)]()
         for content in contents {
             let decision = SendEligibility.decide(
                 channel: content.channel, account: content.account, to: nil, transactional: transactional, identities: identities, consent: consent,
                 requireOptIn: compiled.requireOptIn)
             guard case .send = decision else {
-                if case .skip(let reason) = decision { reasons.append(reason) }
+                if case .skip(let reason) = decision { refusals.append((content.channel, reason)) }
                 continue
             }
             do {
                 let rendered = try render(content, context: Self.context(id: id, hash: hash))
                 let lane: OutboundMessage.Lane = transactional ? .transactional : .bulk
                 var m = OutboundMessage(
-                    id: Self.messageId(campaign: c, customer: id), channel: content.channel, adapter: content.adapter, lane: lane,
+                    id: messageId ?? Self.messageId(campaign: c, customer: id), channel: content.channel, adapter: content.adapter, lane: lane,
                     idempotencyKey: "campaign:\(c.id):\(id):\(content.channel)", customerId: id, to: nil, account: content.account,
                     template: rendered.template, subject: rendered.subject, text: rendered.text, html: rendered.html, link: rendered.link,
-                    variables: rendered.variables, createdAt: now)
+                    variables: rendered.variables, createdAt: createdAt)
                 m.campaign = c.id
-                m.variant = variant.name
+                m.variant = variant
                 m.expiresAt = c.expiresAt
                 if let tokens = compiled.linkTokens { Self.track(&m, tokens: tokens) }
-                let fields = m.fields
-                return ["q", variant.name, content.channel, m.id, Keys.outboundStream(channel: content.channel, lane: lane), String(fields.count * 2)]
-                    + fields.flatMap { [$0.0, $0.1] }
+                return .send(m)
             } catch let e as RenderError {
-                if case .missingVariable(let name) = e { return ["s", variant.name, content.channel, "missing_variable:\(name)"] }
-                return ["s", variant.name, content.channel, "render_failed"]
+                if case .missingVariable(let name) = e { refusals.append((content.channel, "missing_variable:\(name)")) } else {
+                    refusals.append((content.channel, "render_failed"))
+                }
             } catch {
-                return ["s", variant.name, content.channel, "render_failed"]
+                refusals.append((content.channel, "render_failed"))
             }
         }
-        return ["s", variant.name, "", reasons.count == 1 ? reasons[0] : "no_eligible_channel"]
+        // The most useful reason: data the marketer can fix (a variable missing) before a single refusal.
+        if let r = refusals.first(where: { $0.reason.hasPrefix("missing_variable:") || $0.reason == "render_failed" }) {
+            return .none(channel: r.channel, reason: r.reason)
+        }
+        return refusals.count == 1 ? .none(channel: "", reason: refusals[0].reason) : .none(channel: "", reason: "no_eligible_channel")
     }
 
     /// Rewrites the message's links to tracked ones (keeping the originals in `links`) and gives an

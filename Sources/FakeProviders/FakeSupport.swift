@@ -30,6 +30,7 @@ public final class FakeLedger: Sendable {
         var calls: [String: Int] = [:]
         var sequence = 0
         var outage = Outage.none
+        var refusals: [String: [String: FakeAnswer]] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -61,6 +62,17 @@ public final class FakeLedger: Sendable {
     /// The next calls to `operation` get these answers, in order, before normal service resumes.
     public func inject(_ operation: String, _ answers: FakeAnswer...) {
         state.withLockedValue { $0.injected[operation, default: []].append(contentsOf: answers) }
+    }
+
+    /// Makes an operation refuse one address every time, as the real provider does for a recipient
+    /// reason: WeChat 43004 for a follower who unsubscribed, Twilio 21610 for a number that replied STOP.
+    public func refuse(_ operation: String, to address: String, _ answer: FakeAnswer) {
+        state.withLockedValue { $0.refusals[operation, default: [:]][address] = answer }
+    }
+
+    /// The refusal set for an address, if any (the fakes ask once the request is otherwise valid).
+    func refusal(_ operation: String, to address: String) -> FakeAnswer? {
+        state.withLockedValue { $0.refusals[operation]?[address] }
     }
 
     func begin(_ operation: String) -> FakeAnswer? {

@@ -57,6 +57,7 @@ public final class TwilioFake: Sendable {
             }
             guard f["From"] != nil || f["MessagingServiceSid"] != nil else { return Self.error(21603, "A 'From' phone number is required.", status: 400) }
             guard let text = f["Body"], !text.isEmpty else { return Self.error(21602, "Message body is required.", status: 400) }
+            if let refused = self.ledger.refusal("twilio.messages", to: to) { return refused.response }
             let sid = self.ledger.deliver("twilio", to: to, messageId: nil, body: f) { "SM" + String(format: "%032x", $0) }
             await self.ledger.holdWhileHanging()
             return jsonResponse(

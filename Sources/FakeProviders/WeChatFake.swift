@@ -219,6 +219,7 @@ public final class WeChatFake: Sendable {
         }
         if let (code, message) = check { return Self.error(code, message) }
         guard let body = jsonObject(buffer), let (to, messageId) = parse(body) else { return Self.error(47001, "data format error") }
+        if let refused = ledger.refusal("wechat.\(api)", to: to) { return refused.response }
         // WeChat sends one message per openid + client_msg_id within 10 minutes; a repeat is refused.
         let dedupKey = messageId.map { "\(to)/\($0)" }
         if let dedupKey {

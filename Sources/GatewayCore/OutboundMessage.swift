@@ -45,6 +45,9 @@ public struct OutboundMessage: Sendable, Equatable {
     public var expiresAt: Int64?
     /// The original URLs of a message whose links are tracked, in token order (`LinkTokens`).
     public var links: [String]?
+    /// A campaign message that moved to its next channel at send time: each channel tried and why it
+    /// could not be used (`wechat:opted_out;sms:bad_address`).
+    public var fallbacks: String?
 
     public init(
         id: String, channel: String, adapter: String, lane: Lane, idempotencyKey: String, customerId: String?, to: String?, account: String?,
@@ -81,7 +84,7 @@ public struct OutboundMessage: Sendable, Equatable {
             ("template", template), ("subject", subject), ("text", text), ("html", html), ("link", link),
             ("nextAttemptAt", nextAttemptAt.map(String.init)), ("sendingSince", sendingSince.map(String.init)),
             ("doubtSince", doubtSince.map(String.init)), ("campaign", campaign), ("variant", variant), ("expiresAt", expiresAt.map(String.init)),
-            ("links", links.map { JSONValue.array($0.map(JSONValue.string)).text }),
+            ("links", links.map { JSONValue.array($0.map(JSONValue.string)).text }), ("fallbacks", fallbacks),
         ]
         for (k, v) in optional { if let v { f.append((k, v)) } }
         return f
@@ -107,6 +110,7 @@ public struct OutboundMessage: Sendable, Equatable {
         campaign = h["campaign"]
         variant = h["variant"]
         expiresAt = h["expiresAt"].flatMap { Int64($0) }
+        fallbacks = h["fallbacks"]
         if let text = h["links"], case .array(let urls)? = JSONValue.parse(Array(text.utf8)) {
             links = urls.compactMap { if case .string(let s) = $0 { s } else { nil } }
         }

@@ -145,6 +145,23 @@ public struct MessageStore: Sendable {
             ])
     }
 
+    /// Moves a campaign message its recipient cannot get on `m.channel` (a recipient `reason`) to
+    /// `next`: the same message id rendered for the campaign's next channel (see `message_fall_back`
+    /// in `Lua/outbound.lua`). False when the message had meanwhile ended or moved on.
+    public func fallBack(_ m: OutboundMessage, to next: OutboundMessage, reason: String, entry: Entry?, now: Int64, releaseCap: String? = nil)
+        async throws -> Bool
+    {
+        guard let campaign = m.campaign, next.id == m.id else { return false }
+        var keys = [Keys.message(m.id), Keys.outboundStream(channel: next.channel, lane: next.lane), Keys.campaignStats(campaign), entry?.stream ?? ""]
+        if let releaseCap { keys.append(Keys.contactHistory(releaseCap)) }
+        let content = next.fields.filter { !["id", "state", "attempts", "createdAt", "updatedAt", "campaign", "customerId"].contains($0.0) }
+        let r = try await redis.fcall(
+            StoreFunctions.library, "message_fall_back", keys: keys,
+            args: [m.channel, reason, String(now), entry?.id ?? "", Keys.outboundGroup, m.id, next.channel, m.variant ?? ""]
+                + content.flatMap { [$0.0, $0.1] })
+        return r.int == 1
+    }
+
     /// Moves retries that are due back onto their streams; returns how many.
     public func moveDueRetries(now: Int64, limit: Int = 500) async throws -> Int {
         try await redis.eval(Self.moveDueScript, keys: [Keys.outboundRetries], args: [String(now), String(limit)]).int ?? 0

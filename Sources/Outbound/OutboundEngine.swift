@@ -39,13 +39,14 @@ public final class OutboundEngine: Sendable {
     let settings: Settings
     let clock: @Sendable () -> Int64
     let links: UnsubscribeLinks?
+    let fallback: CampaignFallbackRenderer?
     /// This process's consumer name in the group.
     public let consumer: String
     let zones = TimeZoneCache()
 
     public init(
         redis: RedisPool, catalog: AdapterCatalog, sender: AdapterSender, customers: CustomerStore, links: UnsubscribeLinks?,
-        settings: Settings = Settings(), clock: @escaping @Sendable () -> Int64
+        settings: Settings = Settings(), fallback: CampaignFallbackRenderer? = nil, clock: @escaping @Sendable () -> Int64
     ) {
         self.redis = redis
         self.catalog = catalog
@@ -54,6 +55,7 @@ public final class OutboundEngine: Sendable {
         self.store = MessageStore(redis: redis)
         self.customers = customers
         self.links = links
+        self.fallback = fallback
         self.settings = settings
         self.clock = clock
         self.consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))"
@@ -203,12 +205,13 @@ public final class OutboundEngine: Sendable {
                 requireOptIn: settings.contactRules.requireOptIn)
         }
         guard case .send(let address) = decision else {
-            if case .skip(let reason) = decision { try await store.finish(m, state: .skipped, reason: reason, lastError: nil, answer: nil, entry: entry, now: now) }
+            // Consent revoked or the address gone since planning: a campaign tries its next channel.
+            if case .skip(let reason) = decision { try await fallBackOrFinish(m, state: .skipped, reason: reason, lastError: nil, answer: nil, entry: entry) }
             Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", "skipped")]).increment()
             return
         }
         if adapter.renders.sessionWindowHours != nil, let account = m.account, try await customers.session(account: account, openid: address) == nil {
-            return try await store.finish(m, state: .skipped, reason: "outside_session_window", lastError: nil, answer: nil, entry: entry, now: now)
+            return try await fallBackOrFinish(m, state: .skipped, reason: "outside_session_window", lastError: nil, answer: nil, entry: entry)
         }
         let marketing = m.lane == .bulk
         if marketing, let until = settings.contactRules.quietUntil(nowMs: now, zone: zone(customer?.timezone, account: m.account)) {
@@ -277,7 +280,9 @@ public final class OutboundEngine: Sendable {
         case .failed(let f):
             Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", f.errorClass.rawValue)]).increment()
             if f.code == "render" {
-                return try await store.finish(m, state: .skipped, reason: "render: \(f.message)", lastError: nil, answer: nil, entry: entry, now: now)
+                // A variable the adapter needs is missing for this recipient: not on this channel, maybe on the next.
+                return try await fallBackOrFinish(
+                    m, state: .skipped, reason: "render: \(f.message)", lastError: nil, answer: nil, entry: entry, releaseCap: capSubject)
             }
             switch f.errorClass {
             case .permanent, .duplicate:  // duplicate answers are classified as accepted; never seen here
@@ -287,11 +292,9 @@ public final class OutboundEngine: Sendable {
                 // The provider says the person opted out: record it, so no later message calls the provider again.
                 let state = m.channel == "email" ? "unsubscribed" : "opted_out"
                 try await customers.recordOptOut(channel: m.channel, account: m.account, address: address, state: state, nowMs: now)
-                try await store.finish(
-                    m, state: .failed, reason: "opted_out", lastError: f.description, answer: f.answer, entry: entry, now: now, releaseCap: capSubject)
+                try await fallBackOrFinish(m, state: .failed, reason: "opted_out", lastError: f.description, answer: f.answer, entry: entry, releaseCap: capSubject)
             case .badAddress:
-                try await store.finish(
-                    m, state: .failed, reason: "bad_address", lastError: f.description, answer: f.answer, entry: entry, now: now, releaseCap: capSubject)
+                try await fallBackOrFinish(m, state: .failed, reason: "bad_address", lastError: f.description, answer: f.answer, entry: entry, releaseCap: capSubject)
             case .throttle:
                 _ = try? await limiter.report(.throttled(retryAfterMs: f.retryAfterMs), key: rateKey, adapter: name)
                 try await retry(m, attempt: attempt, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
@@ -305,6 +308,23 @@ public final class OutboundEngine: Sendable {
                 try await retry(m, attempt: attempt, failure: f, notBefore: f.retryAfterMs.map { now + $0 }, entry: entry)
             }
         }
+    }
+
+    /// A message its recipient cannot get on this channel (a recipient reason). A campaign's message
+    /// moves to the campaign's next channel the recipient may get, under the same id and so the same
+    /// ledger entry (one delivery at most); any other message, or one with no channel left, ends with
+    /// `state` and `reason`.
+    private func fallBackOrFinish(
+        _ m: OutboundMessage, state: OutboundMessage.State, reason: String, lastError: String?, answer: String?, entry: MessageStore.Entry?,
+        releaseCap: String? = nil
+    ) async throws {
+        if m.campaign != nil, let fallback, let next = try await fallback(m) {
+            if try await store.fallBack(m, to: next, reason: reason, entry: entry, now: clock(), releaseCap: releaseCap) {
+                Counter(label: "scrm_outbound_fallbacks_total", dimensions: [("from", m.channel), ("to", next.channel)]).increment()
+            }
+            return
+        }
+        try await store.finish(m, state: state, reason: reason, lastError: lastError, answer: answer, entry: entry, now: clock(), releaseCap: releaseCap)
     }
 
     /// The request went out and no answer came back: the provider may have the message. Resent (with
@@ -403,3 +423,9 @@ public final class OutboundEngine: Sendable {
         return [:]
     }
 }
+
+/// For a campaign message its recipient cannot get on its channel: the same message (id, campaign,
+/// variant, creation time) rendered for the next channel in the campaign's order that the recipient
+/// may get, read fresh (consent, addresses, profile); nil when none is left. Campaigns provides it
+/// (`CampaignFallback`); the engine calls it only for recipient reasons.
+public typealias CampaignFallbackRenderer = @Sendable (OutboundMessage) async throws -> OutboundMessage?

@@ -152,7 +152,7 @@ struct Campaigns: AsyncParsableCommand {
         func run() async throws {
             let r = try await gateway.admin("GET", "/api/v1/campaigns/\(queryValue(id))/report")
             print("\(r["name"] ?? "") (\(r["id"] ?? id)): \(r["state"] ?? ""), audience \(r["audienceSize"] ?? "-")\n")
-            let metrics = ["planned", "queued", "sent", "delivered", "failed", "skipped", "deferred", "holdout", "clicked", "opened"]
+            let metrics = ["planned", "queued", "sent", "delivered", "failed", "skipped", "deferred", "holdout", "fellBack", "clicked", "opened"]
             for (title, key) in [("VARIANT", "variants"), ("CHANNEL", "channels")] {
                 let groups = r[key] as? [String: [String: Any]] ?? [:]
                 var rows = [[title] + metrics.map { $0.uppercased() }]
@@ -162,7 +162,10 @@ struct Campaigns: AsyncParsableCommand {
                 printTable(rows)
                 print("")
             }
-            for (title, key) in [("SKIPPED BECAUSE", "skipped"), ("FAILED BECAUSE", "failed")] {
+            let reasonTables = [
+                ("SKIPPED BECAUSE", "skipped"), ("FAILED BECAUSE", "failed"), ("FELL BACK TO", "fellBackTo"), ("FELL BACK BECAUSE", "fellBackReasons"),
+            ]
+            for (title, key) in reasonTables {
                 let reasons = r[key] as? [String: Any] ?? [:]
                 guard !reasons.isEmpty else { continue }
                 printTable([[title, "COUNT"]] + reasons.keys.sorted().map { [$0, "\(reasons[$0] ?? 0)"] })

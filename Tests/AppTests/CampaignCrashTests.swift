@@ -82,10 +82,7 @@ final class CampaignCrashTests: XCTestCase {
         let http = HTTPTransport()
         defer { http.shutdown() }
         func api(_ method: String, _ path: String, _ body: String) async throws -> [String: Any] {
-            let r = try await http.send(HTTPRequest(
-                method: method, url: "http://127.0.0.1:\(port)\(path)", headers: [("Authorization", "Bearer \(Self.token)"), ("Content-Type", "application/json")],
-                body: Array(body.utf8), timeoutMs: 30_000))
-            return (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] ?? [:]
+            try await GatewayProcess.admin(http, port: port, token: Self.token, method, path, body)
         }
         let created = try await api(
             "POST", "/api/v1/campaigns",
@@ -97,14 +94,7 @@ final class CampaignCrashTests: XCTestCase {
         func planned() async -> Int { (try? await redis.send("HGET", Keys.campaignStats(id), "planned").string).flatMap { Int($0 ?? "") } ?? 0 }
         func delivered() -> Int { fakes.ledger.deliveries("wechat.template").count }
         func waitFor(_ what: String, seconds: Double = 60, _ condition: () async -> Bool) async throws {
-            let deadline = Date().addingTimeInterval(seconds)
-            while await !condition() {
-                guard Date() < deadline else {
-                    XCTFail("timed out waiting for \(what)")
-                    throw CancellationError()
-                }
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            try await GatewayProcess.waitFor(what, seconds: seconds, condition)
         }
         var killed = [String]()
         func restartGateway() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTransport
 import XCTest
 
 /// Helpers for tests that run the real `scrm-gateway` binary (crash tests).
@@ -29,5 +30,27 @@ enum GatewayProcess {
             try text.write(to: adapters.appendingPathComponent(file), atomically: true, encoding: .utf8)
         }
         return adapters
+    }
+}
+
+extension GatewayProcess {
+    /// Calls the admin API of a gateway process on `port`: the JSON answer, or [:] when there is none.
+    static func admin(_ http: HTTPTransport, port: Int, token: String, _ method: String, _ path: String, _ body: String) async throws -> [String: Any] {
+        let r = try await http.send(HTTPRequest(
+            method: method, url: "http://127.0.0.1:\(port)\(path)", headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+            body: Array(body.utf8), timeoutMs: 30_000))
+        return (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] ?? [:]
+    }
+
+    /// Polls `condition` until it holds; after `seconds` the test fails and this throws.
+    static func waitFor(_ what: String, seconds: Double, _ condition: () async -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while await !condition() {
+            guard Date() < deadline else {
+                XCTFail("timed out waiting for \(what)")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 }

@@ -1,0 +1,72 @@
+import GatewayCore
+import NIOConcurrencyHelpers
+import Outbound
+import RedisClient
+
+/// Fallback at send time: when a campaign message fails for a recipient reason (WeChat unsubscribed or
+/// bad openid, an opted-out or invalid number, a hard bounce, consent revoked since planning, a variable
+/// missing), the engine asks for the same message on the campaign's next channel. The recipient is read
+/// again (consent, addresses and profile as they are now) and the planner's own rules choose and
+/// render the channel, so planning and fallback cannot disagree. The message keeps its id: the
+/// ledger entry (campaign, customer) allows one delivery at most, whichever channel makes it.
+public final class CampaignFallback: Sendable {
+    let redis: RedisPool
+    let store: CampaignStore
+    let planner: CampaignPlanner
+    let compile: @Sendable (Campaign) throws -> CompiledCampaign
+    /// Campaign id -> the campaign and its compiled templates (a definition never changes once created).
+    private let compiled = NIOLockedValueBox<[String: (Campaign, CompiledCampaign)]>([:])
+
+    public init(redis: RedisPool, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign) {
+        self.redis = redis
+        self.store = CampaignStore(redis: redis)
+        self.planner = CampaignPlanner(redis: redis)
+        self.compile = compile
+    }
+
+    /// The engine's `CampaignFallbackRenderer`.
+    public var renderer: CampaignFallbackRenderer { { [self] m in try await self.next(after: m) } }
+
+    /// The message on the first channel after `m.channel` (in the recipient's variant) that the
+    /// recipient may get and that renders with their data; nil when there is none.
+    public func next(after m: OutboundMessage) async throws -> OutboundMessage? {
+        guard let id = m.campaign, let variant = m.variant, let customer = m.customerId, let (c, compiled) = try await campaign(id) else { return nil }
+        let contents = compiled.contents[variant] ?? []
+        guard let i = contents.firstIndex(where: { $0.channel == m.channel }), i + 1 < contents.count,
+            let (live, hash, identities) = try await recipient(customer)
+        else { return nil }
+        guard
+            case .send(let next) = planner.message(
+                c, compiled: compiled, variant: variant, contents: contents[(i + 1)...], customer: live, hash: hash, identities: identities,
+                createdAt: m.createdAt, messageId: m.id)  // the ledger key stays, even if the customer merged since
+        else { return nil }
+        return next
+    }
+
+    private func campaign(_ id: String) async throws -> (Campaign, CompiledCampaign)? {
+        if let hit = compiled.withLockedValue({ $0[id] }) { return hit }
+        guard let c = try await store.get(id) else { return nil }
+        let entry = (c, try compile(c))
+        compiled.withLockedValue { cache in
+            if cache.count >= 256 { cache.removeAll() }
+            cache[id] = entry
+        }
+        return entry
+    }
+
+    /// The customer as they are now, following merges (a few hops at most).
+    private func recipient(_ start: String) async throws -> (String, [String: String], [Identity])? {
+        var id = start
+        for _ in 0..<4 {
+            let r = try await redis.pipelineChecked([["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)]])
+            let hash = r[0].dictionary
+            guard hash["createdAt"] != nil else { return nil }
+            if let into = hash["mergedInto"] {
+                id = into
+                continue
+            }
+            return (id, hash, r[1].strings.compactMap(Identity.init(storageForm:)))
+        }
+        return nil
+    }
+}
