@@ -20,6 +20,8 @@ final class CurlEasy {
     fileprivate var responseBody: [UInt8] = []
     fileprivate var responseHeaders: [(String, String)] = []
     fileprivate var overflowed = false
+    /// libcurl's detailed message for a failed transfer (CURLOPT_ERRORBUFFER), e.g. "RCPT failed: 550".
+    private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
 
     /// The id of the job running on this handle and how to report its end.
     var jobId: UInt64 = 0
@@ -28,11 +30,13 @@ final class CurlEasy {
     init?() {
         guard let h = curl_easy_init() else { return nil }
         handle = h
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     }
 
     deinit {
         freeLists()
         curl_easy_cleanup(handle)
+        errorBuffer.deallocate()
     }
 
     private func freeLists() {
@@ -58,6 +62,8 @@ final class CurlEasy {
         self.maxResponseBytes = maxResponseBytes
         let me = Unmanaged.passUnretained(self).toOpaque()
         _ = scrm_curl_setopt_pointer(handle, CURLOPT_PRIVATE, me)
+        errorBuffer[0] = 0
+        _ = scrm_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
         _ = scrm_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         _ = scrm_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMs)
         _ = scrm_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, min(connectTimeoutMs, timeoutMs))
@@ -156,6 +162,14 @@ final class CurlEasy {
         return requestBytes > 0 || uploadOffset > 0
     }
 
+    /// libcurl's own message for the failure, with the detail when it gave one ("Failed sending data
+    /// to the peer: RCPT failed: 550"): SMTP refusals say at which step the server refused.
+    private func detail(_ code: CURLcode) -> String {
+        let general = String(cString: curl_easy_strerror(code))
+        let specific = String(cString: errorBuffer)
+        return specific.isEmpty || specific == general ? general : "\(general): \(specific)"
+    }
+
     /// The outcome once libcurl reports the transfer done with `code`.
     func outcome(_ code: CURLcode) -> Result<CurlOutcome, TransportError> {
         var status = 0
@@ -170,7 +184,7 @@ final class CurlEasy {
             }
             return .failure(
                 TransportError(
-                    kind: kind, curlCode: Int(code.rawValue), protocolCode: status, message: String(cString: curl_easy_strerror(code)),
+                    kind: kind, curlCode: Int(code.rawValue), protocolCode: status, message: detail(code),
                     requestSent: requestSent))
         }
         return .success(CurlOutcome(status: status, headers: responseHeaders, body: responseBody))

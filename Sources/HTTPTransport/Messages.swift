@@ -114,4 +114,9 @@ public struct TransportError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "transfer failed (\(kind), curl \(curlCode)\(protocolCode > 0 ? ", reply \(protocolCode)" : "")): \(message)" }
+
+    /// An SMTP server refused a recipient for good (550 mailbox unavailable, 551 not local, 553 name
+    /// not allowed, answered to RCPT TO): a hard bounce at send time. Refusals at MAIL FROM or DATA
+    /// (policy, content, the sender) are not about the recipient.
+    public var isRecipientRefusal: Bool { kind == .refused && [550, 551, 553].contains(protocolCode) && message.contains("RCPT failed") }
 }

@@ -135,6 +135,16 @@ final class ProviderRoundTripTests: XCTestCase {
         XCTAssertEqual(mail["list_unsubscribe"], "<https://gw/u/T1>")
         XCTAssertEqual(mail["list_unsubscribe_post"], "List-Unsubscribe=One-Click")
         XCTAssertEqual(mail.defects, [])
+
+        // A mailbox the server refuses at RCPT TO (550 5.1.1) is a hard bounce: a recipient reason,
+        // so a campaign tries its next channel; the server refusing our login is not.
+        let bounced = await rig.sender.send(
+            OutboundPayload(messageId: "e2", to: "reject-ana@example.org", subject: "s", text: "t"), via: try XCTUnwrap(rig.catalog["smtp-edm"]),
+            unsubscribeURL: "https://gw/u/T1")
+        guard case .failed(let f) = bounced else { return XCTFail("\(bounced)") }
+        XCTAssertEqual(f.errorClass, .badAddress, f.description)
+        XCTAssertEqual(f.code, "smtp 550")
+        XCTAssertEqual(sink.messages().count, 1)
         await rig.stop()
     }
 

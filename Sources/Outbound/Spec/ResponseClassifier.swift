@@ -88,6 +88,9 @@ extension ResolvedAdapter {
     /// Maps a failed transfer: SMTP 4xx replies and network trouble are worth retrying, SMTP 5xx are not.
     public static func classify(_ error: TransportError) -> SendFailure {
         switch error.kind {
+        case .refused where error.isRecipientRefusal:
+            // A hard bounce at SMTP time: a recipient reason (a campaign tries its next channel).
+            SendFailure(errorClass: .badAddress, code: "smtp \(error.protocolCode)", message: error.message)
         case .refused where error.protocolCode >= 500:
             SendFailure(errorClass: .permanent, code: "smtp \(error.protocolCode)", message: error.message)
         case .refused:
