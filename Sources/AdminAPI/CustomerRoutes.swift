@@ -28,7 +28,7 @@ struct CustomerRoutes {
     }
 
     func customer(_ id: String, suffix: String = "") async throws -> Response {
-        switch try await store.customer(id: id) {
+        switch try await store.customer(id: id, nowMs: clock()) {
         case .found(let c): return try JSONResponse.encoded(CustomerView(c, attributes: store.attributes))
         case .merged(let into): return redirect(from: id, to: into, suffix: suffix)
         case .notFound: throw APIError.notFound("customer")
@@ -85,10 +85,10 @@ struct CustomerRoutes {
         }
     }
 
-    /// Score and stage as of the last scored interaction, and the rules that made it (newest first,
-    /// from the timeline).
+    /// The score as it is now (decayed since `scoredAt`, when the rules set a half-life), the stage,
+    /// and the rules that made it (newest first, from the timeline).
     func score(_ id: String) async throws -> Response {
-        switch try await store.customer(id: id) {
+        switch try await store.customer(id: id, nowMs: clock()) {
         case .merged(let into): return redirect(from: id, to: into, suffix: "/score")
         case .notFound: throw APIError.notFound("customer")
         case .found(let c):
@@ -126,7 +126,7 @@ struct CustomerRoutes {
             survivor = s
             merged = m
         }
-        guard case .found(let c) = try await store.customer(id: survivor) else { throw APIError.notFound("customer") }
+        guard case .found(let c) = try await store.customer(id: survivor, nowMs: clock()) else { throw APIError.notFound("customer") }
         return try JSONResponse.encoded(BindAnswer(customer: CustomerView(c, attributes: store.attributes), merged: merged))
     }
 

@@ -76,7 +76,7 @@ enum OpenAPIDocument {
                 "404": { $ref: "#/components/responses/Error" }
           /customers/{id}/score:
             get:
-              summary: Lead score and stage as of the last scored interaction, with the rules that made it
+              summary: Lead score as it is now (decayed since scoredAt when the rules set a half-life), the stage, and the rules that made it
               parameters: [{ $ref: "#/components/parameters/id" }]
               responses:
                 "200": { description: "{customerId, score, stage, scoredAt, reasons: [{at, type: score, data: {rule, points}}]}" }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import GatewayCrypto
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -19,6 +20,11 @@ public struct ScoringService: Service {
     let store: ScoreStore
     let clock: @Sendable () -> Int64
     static let group = "scoring"
+    /// With decay, how often the tiers that need a minimum score are evaluated again (a decayed score
+    /// can leave them); one process does each round.
+    public var tierRefreshMs: Int64 = 15 * 60_000
+    /// How often the scores index is checked against the rules' half-life.
+    public var indexCheckMs = 5_000
 
     public init(redis: RedisPool, rules: ScoringRules, timelineCap: Int, clock: @escaping @Sendable () -> Int64) {
         self.redis = redis
@@ -54,6 +60,46 @@ public struct ScoringService: Service {
 
     /// The loop `run()` runs (tests call it directly, without a service group).
     public func loop() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.scoreInteractions() }
+            group.addTask { await self.maintainScores() }
+        }
+    }
+
+    /// Keeps the scores index on the rules' half-life (rebuilt beside the live one when it changes) and,
+    /// with decay, the score-based tiers no more than `tierRefreshMs` stale.
+    func maintainScores() async {
+        let owner = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))"
+        while !Task.isCancelled {
+            let rules = self.rules()
+            let halfLife = Int64(rules.halfLifeDays * 86_400_000)
+            do {
+                if try await store.ensureIndex(halfLifeMs: halfLife, owner: owner), halfLife > 0 { try await refreshTiers(rules, owner: owner) }
+            } catch {
+                Logger(label: "scrm.scoring").warning("scores index upkeep: \(error)")
+            }
+            try? await Task.sleep(for: .milliseconds(indexCheckMs))
+        }
+    }
+
+    /// Re-evaluates every member of a tier with a minimum score (decay only lowers scores, so only
+    /// they can leave one), once per `tierRefreshMs` across all processes (the lease is the schedule).
+    func refreshTiers(_ rules: ScoringRules, owner: String) async throws {
+        let tiers = rules.tiers.filter { ($0.minScore ?? 0) > 0 }
+        guard !tiers.isEmpty, try await redis.send("SET", Keys.scoresTierRefresh, owner, "NX", "PX", String(tierRefreshMs)).string == "OK" else { return }
+        for tier in tiers {
+            var cursor = "0"
+            repeat {
+                let scan = try await redis.send("SSCAN", Keys.fieldIndex("tier:\(tier.name)"), cursor, "COUNT", "500").array ?? []
+                guard scan.count == 2 else { break }
+                cursor = scan[0].string ?? "0"
+                for id in scan[1].strings { try await store.refresh(customer: id, rules: rules, nowMs: clock()) }
+            } while cursor != "0" && !Task.isCancelled
+        }
+        Counter(label: "scrm_scoring_tier_refreshes_total").increment()
+    }
+
+    func scoreInteractions() async {
         let lastFileCheck = NIOLockedValueBox(ContinuousClock.now)
         await StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: Self.group).run(beforeBatch: { [source] in
             guard let source, lastFileCheck.withLockedValue({ ContinuousClock.now - $0 > .seconds(2) }) else { return }

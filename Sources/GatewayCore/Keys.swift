@@ -28,8 +28,17 @@ public enum Keys {
     public static let attributeSchema = "schema:attributes"
     /// Sorted set customer id -> lastSeenAt (ms).
     public static let lastSeenIndex = "lastseen"
-    /// Sorted set customer id -> lead score (absent = 0).
+    /// Sorted set customer id -> lead score (absent = 0); with decay (a half-life H) the value is
+    /// log2(score) + scoreAt / H, so that it orders decayed scores at any time (scoreIndexValue in
+    /// customer_base.lua).
     public static let scores = "scores"
+    /// The half-life the scores index is built with (`halfLifeMs`), and while it is rebuilt for another
+    /// one, that one (`buildHalfLifeMs`); the index being built. See scoreIndexValue in customer_base.lua.
+    public static let scoresMeta = "scores:meta"
+    public static let scoresBuild = "scores:build"
+    public static let scoresBuildLease = "scores:build:lease"
+    /// Held (with an expiry) for one round of score-based tiers evaluated again under decay.
+    public static let scoresTierRefresh = "scores:tiers:refresh"
     /// Set of every known tag name.
     public static let tags = "tags"
 

@@ -78,7 +78,8 @@ public struct ScoringRules: Sendable, Equatable {
     public var tiers: [Tier] = []
     /// Ascending thresholds; below the first, the stage is `new`.
     public var stages: [Stage] = []
-    /// Scores halve after this many days without points; 0 = no decay.
+    /// Scores halve after this many days without points; 0 = no decay. Applied in Redis, where the
+    /// score is read (decayedScore and the scores index in Store/Lua/customer_base.lua).
     public var halfLifeDays: Double = 0
     /// Reaching this stage (or one sales set above the thresholds, such as SQL) makes a customer a
     /// qualified lead, synced to the CRM; nil = only `qualify` rules qualify.
@@ -122,13 +123,6 @@ public struct ScoringRules: Sendable, Equatable {
             (t.minScore.map { score >= $0 } ?? true) && (t.stages.isEmpty || t.stages.contains(stage)) && t.tags.allSatisfy(tags.contains)
                 && t.profile.allSatisfy { fields["profile." + $0.key] == $0.value }
         }?.name
-    }
-
-    /// `score` decayed from `fromMs` to `toMs` by the half-life.
-    public func decayed(_ score: Double, fromMs: Int64, toMs: Int64) -> Double {
-        guard halfLifeDays > 0, toMs > fromMs else { return score }
-        let days = Double(toMs - fromMs) / 86_400_000
-        return score * pow(0.5, days / halfLifeDays)
     }
 
     /// The stage a score reaches: the highest threshold at or below it, `new` below all. Stages only

@@ -54,21 +54,34 @@ public struct AudienceStore: Sendable {
 
     // ARGV: result key, destination ('' = preview only), sample size, temp prefix, then ops:
     // name, dest, n, then n sources (inter, union, diff: first minus the rest), or for range a sorted
-    // set and n (min, max) score ranges, or for lex a sorted set and a member prefix (n = 1).
+    // set and n (min, max) score ranges, for scores the scores index, now and n ranges of decayed
+    // scores, or for lex a sorted set and a member prefix (n = 1).
     static let script = RedisScript(
         name: "audience",
-        source: #"""
+        source: LuaCustomerLibrary.source + "\n" + #"""
             local result, dest, sample, prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
             local temps = {}
             local i = 5
             while i <= #ARGV do
               local op, out, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
               temps[#temps + 1] = out
-              if op == 'range' then
+              if op == 'range' or op == 'scores' then
                 redis.call('DEL', out)
                 local key = ARGV[i + 3]
+                local first, convert = i + 4, function(b) return b end
+                if op == 'scores' then
+                  -- Bounds are decayed scores at `now`: turned into index values with the index's half-life.
+                  local now, halfLife = tonumber(ARGV[i + 4]), scoreHalfLives()
+                  first = i + 5
+                  convert = function(b)
+                    if b == '+inf' or b == '-inf' then return b end
+                    local open = string.sub(b, 1, 1) == '('
+                    local v = scoreText(scoreBound(tonumber(open and string.sub(b, 2) or b), now, halfLife))
+                    return open and '(' .. v or v
+                  end
+                end
                 for r = 0, n - 1 do
-                  local lo, hi = ARGV[i + 4 + 2 * r], ARGV[i + 5 + 2 * r]
+                  local lo, hi = convert(ARGV[first + 2 * r]), convert(ARGV[first + 1 + 2 * r])
                   local offset = 0
                   repeat
                     local ids = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', offset, 5000)
@@ -76,7 +89,7 @@ public struct AudienceStore: Sendable {
                     offset = offset + #ids
                   until #ids < 5000
                 end
-                i = i + 4 + 2 * n
+                i = first + 2 * n
               elseif op == 'lex' then
                 redis.call('DEL', out)
                 local key, pfx = ARGV[i + 3], ARGV[i + 4]
@@ -146,6 +159,13 @@ struct AudienceProgram {
         return out
     }
 
+    /// Customers whose score, decayed to now, is in the ranges (the scores index; see Keys.scores).
+    private mutating func scores(_ ranges: [String]) -> String {
+        let out = tempPrefix + String(ops.count)
+        ops.append(["scores", out, String(ranges.count / 2), Keys.scores, String(nowMs)] + ranges)
+        return out
+    }
+
     private mutating func compile(_ e: TagExpression) throws -> String {
         switch e {
         case .tag(let t): return Keys.tag(t)
@@ -155,8 +175,8 @@ struct AudienceProgram {
         case .field(let f, let v): return Keys.fieldIndex("\(f.rawValue):\(v)")
         case .score(let cmp, let n):
             // Customers without a score have 0: when 0 matches, take everyone but the non-matching scores.
-            if Self.matches(cmp, n, 0) { return temp("diff", [Self.all, range(Keys.scores, Self.ranges(cmp, String(n), negated: true))]) }
-            return range(Keys.scores, Self.ranges(cmp, String(n), negated: false))
+            if Self.matches(cmp, n, 0) { return temp("diff", [Self.all, scores(Self.scoreRanges(cmp, n, negated: true))]) }
+            return scores(Self.scoreRanges(cmp, n, negated: false))
         case .attribute(let name, let cmp, let value):
             // Customers without the attribute match no comparison.
             switch try attributes.predicate(name, cmp, value, nowMs: nowMs) {
@@ -190,6 +210,14 @@ struct AudienceProgram {
         }
     }
 
+    /// Ranges of scores: as `ranges`, but `score=n` means the score rounds to n (decayed scores are
+    /// seldom whole), n - 0.5 up to but not including n + 0.5.
+    static func scoreRanges(_ cmp: TagExpression.Comparison, _ n: Int, negated: Bool) -> [String] {
+        guard cmp == .equal else { return ranges(cmp, String(n), negated: negated) }
+        let lo = scoreText(Double(n) - 0.5), hi = scoreText(Double(n) + 0.5)
+        return negated ? ["-inf", "(" + lo, hi, "+inf"] : [lo, "(" + hi]
+    }
+
     /// A score bound as Redis reads it (whole numbers without `.0`).
     static func scoreText(_ v: Double) -> String { v == v.rounded() && abs(v) < 9e15 ? String(Int64(v)) : String(v) }
 
@@ -217,6 +245,8 @@ extension AudienceStore {
         let redis: RedisPool
         let key: String
         let pageSize: Int
+        /// When the export started: scores are read as they were then (decayed).
+        let nowMs: Int64
         private(set) var cursor = "0"
         private(set) var done = false
 
@@ -231,9 +261,13 @@ extension AudienceStore {
             if ids.isEmpty { return [] }
             let replies = try await redis.pipelineChecked(
                 ids.flatMap { [["HGETALL", Keys.customer($0)], ["SMEMBERS", Keys.customerIdentities($0)], ["SMEMBERS", Keys.customerTags($0)]] })
+            let scored = ids.indices.filter { replies[3 * $0].dictionary["score"] != nil }
+            let scores = try await ScoreStore(redis: redis).current(scored.map { ids[$0] }, nowMs: nowMs)
+            let decayed = Dictionary(uniqueKeysWithValues: zip(scored, scores))
             return ids.enumerated().compactMap { i, id -> ExportRow? in
-                let hash = replies[3 * i].dictionary
+                var hash = replies[3 * i].dictionary
                 guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return nil }
+                if let score = decayed[i] ?? nil { hash["score"] = String(format: "%.4f", score) }
                 return (id, hash, replies[3 * i + 1].strings, replies[3 * i + 2].strings)
             }
         }
@@ -246,6 +280,6 @@ extension AudienceStore {
         let key = "tmp:export:" + SecureRandom.alphanumeric(16)
         _ = try await snapshot(expression, into: key, nowMs: nowMs)
         _ = try await redis.send("EXPIRE", key, "3600")
-        return Export(redis: redis, key: key, pageSize: pageSize)
+        return Export(redis: redis, key: key, pageSize: pageSize, nowMs: nowMs)
     }
 }

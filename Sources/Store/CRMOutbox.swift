@@ -142,6 +142,7 @@ public struct CRMOutbox: Sendable {
             end
             local first = redis.call('ZRANGE', dirty, 0, 0, 'WITHSCORES')
             if #first == 0 then return { 'wait', 200 } end
+            local halfLife = scoreHalfLives()
             if redis.call('ZCARD', dirty) < size and tonumber(first[2]) > now then
               return { 'wait', math.min(tonumber(first[2]) - now, 200) }
             end
@@ -168,6 +169,10 @@ public struct CRMOutbox: Sendable {
                     local h = redis.call('HGETALL', ckey(id))
                     local fields = {}
                     for k = 1, #h, 2 do fields[h[k]] = h[k + 1] end
+                    if fields.score then
+                      -- The score as it is now, decayed since it last changed.
+                      fields.score = string.format('%.4f', decayedScore(tonumber(fields.score), tonumber(fields.scoreAt or now), now, halfLife))
+                    end
                     local items = {}
                     if recent > 0 then
                       for _, e in ipairs(redis.call('LRANGE', tlkey(id), 0, recent - 1)) do

@@ -59,14 +59,18 @@ public final class CustomerStore: Sendable {
         case notFound
     }
 
-    public func customer(id: String) async throws -> Lookup {
+    /// With `nowMs`, the score is the one the customer has then (decayed since it last changed).
+    public func customer(id: String, nowMs: Int64? = nil) async throws -> Lookup {
         guard CustomerID.isValid(id) else { return .notFound }
         let r = try await redis.pipelineChecked([
             ["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)], ["SMEMBERS", Keys.customerTags(id)],
         ])
-        let hash = r[0].dictionary
+        var hash = r[0].dictionary
         if let target = hash["mergedInto"] { return .merged(into: try await resolve(target)) }
         guard hash["createdAt"] != nil else { return .notFound }
+        if let nowMs, hash["score"] != nil, let score = try await ScoreStore(redis: redis).current([id], nowMs: nowMs).first ?? nil {
+            hash["score"] = String(score)
+        }
         return .found(Customer(id: id, hash: hash, identities: r[1].strings.compactMap(Identity.init(storageForm:)), tags: r[2].strings))
     }
 

@@ -44,6 +44,61 @@ public struct ScoreStore: Sendable {
         }
     }
 
+    /// Re-evaluates a scored customer with no new points: the score decayed to now, the tier again
+    /// (a tier with a minimum score is left once the decayed score falls below it), the indexes.
+    public func refresh(customer: String, rules: ScoringRules, nowMs: Int64) async throws {
+        _ = try await apply(customer: customer, interaction: "", hits: [], rules: rules, nowMs: nowMs)
+    }
+
+    /// The customers' scores as they are now (decayed with the index's half-life); nil where none.
+    public func current(_ ids: [String], nowMs: Int64) async throws -> [Double?] {
+        guard !ids.isEmpty else { return [] }
+        let r = try await redis.fcall(StoreFunctions.library, "customer_scores", keys: [Keys.scoresMeta] + ids.map(Keys.customer), args: [String(nowMs)])
+        return r.strings.map { Double($0) }
+    }
+
+    /// Makes the scores index use `halfLifeMs` (the rules' half-life): when it differs, one process
+    /// (by lease) builds the index anew beside the live one, `chunk` customers at a time, and swaps it
+    /// in. Returns whether the index has that half-life now.
+    @discardableResult
+    public func ensureIndex(halfLifeMs: Int64, owner: String, chunk: Int = 1000) async throws -> Bool {
+        let meta = try await redis.send("HMGET", Keys.scoresMeta, "halfLifeMs", "buildHalfLifeMs").strings
+        if Int64(meta.first ?? "") ?? 0 == halfLifeMs, meta.count > 1, meta[1].isEmpty { return true }
+        guard try await redis.send("SET", Keys.scoresBuildLease, owner, "NX", "PX", "60000").string == "OK" else { return false }
+        do {
+            let done = try await build(halfLifeMs: halfLifeMs, chunk: chunk)
+            try await releaseLease(Keys.scoresBuildLease, owner: owner)
+            return done
+        } catch {
+            try? await releaseLease(Keys.scoresBuildLease, owner: owner)
+            throw error
+        }
+    }
+
+    func releaseLease(_ key: String, owner: String) async throws {
+        _ = try await redis.fcall(StoreFunctions.library, "lease_release", keys: [key], args: [owner])
+    }
+
+    private func build(halfLifeMs: Int64, chunk: Int) async throws -> Bool {
+        let h = String(halfLifeMs)
+        let begun = try await redis.fcall(StoreFunctions.library, "score_index_begin", keys: [Keys.scoresMeta, Keys.scoresBuild], args: [h]).string
+        if begun == "current" { return true }
+        var cursor = "0"
+        repeat {
+            let scan = try await redis.send("ZSCAN", Keys.scores, cursor, "COUNT", String(chunk)).array ?? []
+            guard scan.count == 2 else { return false }
+            cursor = scan[0].string ?? "0"
+            let members = scan[1].strings
+            let ids = stride(from: 0, to: members.count, by: 2).map { members[$0] }
+            if !ids.isEmpty {
+                _ = try await redis.fcall(
+                    StoreFunctions.library, "score_index_build", keys: [Keys.scoresMeta, Keys.scoresBuild] + ids.map(Keys.customer), args: [h] + ids)
+            }
+            _ = try await redis.send("PEXPIRE", Keys.scoresBuildLease, "60000")
+        } while cursor != "0"
+        return try await redis.fcall(StoreFunctions.library, "score_index_swap", keys: [Keys.scoresMeta, Keys.scores, Keys.scoresBuild], args: [h]).int == 1
+    }
+
     /// An interaction no rule scores: a qualified customer's CRM record still gets it (coalesced).
     public func touch(customer: String) async throws {
         _ = try await redis.eval(Self.touchScript, keys: [], args: [customer])
@@ -65,12 +120,12 @@ public struct ScoreStore: Sendable {
         source: LuaCustomerLibrary.source + "\n" + #"""
             local id, live = resolveLive(ARGV[1])
             if not live then return { 'gone' } end
-            if not redis.call('SET', 'scored:' .. ARGV[2], id, 'NX', 'EX', 604800) then return { 'dup' } end
+            -- No interaction: a refresh (the tier again with the decayed score), not deduplicated.
+            if ARGV[2] ~= '' and not redis.call('SET', 'scored:' .. ARGV[2], id, 'NX', 'EX', 604800) then return { 'dup' } end
             local now, halfLife = tonumber(ARGV[3]), tonumber(ARGV[5])
             local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'stage')
-            local score = tonumber(h[1] or '0')
-            local at = tonumber(h[2] or ARGV[3])
-            if halfLife > 0 and now > at then score = score * math.pow(0.5, (now - at) / halfLife) end
+            if ARGV[2] == '' and not h[1] then return { 'gone' } end
+            local score = decayedScore(tonumber(h[1] or '0'), tonumber(h[2] or ARGV[3]), now, halfLife)
             local i = 6
             local stages = {}
             for k = 1, tonumber(ARGV[i]) do stages[k] = { ARGV[i + 2 * k - 1], tonumber(ARGV[i + 2 * k]) } end
@@ -158,7 +213,7 @@ public struct ScoreStore: Sendable {
             if qualified == 1 and redis.call('HSETNX', ckey(id), 'qualifiedAt', ARGV[3]) == 1 then
               pushTimeline(id, cjson.encode({ at = now, type = 'lead.qualified', data = { stage = stage } }), cap)
             end
-            redis.call('ZADD', 'scores', text, id)
+            indexScore(id)
             reindex(id)
             return { 'ok', id, text, stage, current, qualified, applied }
             """#)

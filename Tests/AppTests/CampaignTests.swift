@@ -130,6 +130,9 @@ final class CampaignTests: XCTestCase {
         let rig = try await rig()
         let a = try await rig.customer("o-a", tags: ["vip"])
         let b = try await rig.customer(nil, phone: "+8613800000009")
+        // Only the phone's customer was scored; the survivor takes the score and its index entry.
+        _ = try await rig.h.redis.send("HSET", Keys.customer(b), "score", "42.0000", "scoreAt", String(rig.h.now))
+        _ = try await rig.h.redis.send("ZADD", Keys.scores, "42", b)
         // The phone now turns up on the follower: one customer remains.
         let outcome = try await rig.customers.bind(Identity(kind: .phone, value: "+8613800000009"), to: a, nowMs: rig.h.now)
         guard case .merged(let survivor, let merged) = outcome else { return XCTFail("expected a merge, got \(outcome)") }
@@ -138,6 +141,8 @@ final class CampaignTests: XCTestCase {
         let sms = try await rig.h.redis.send("SMEMBERS", Keys.fieldIndex("consent:sms")).strings
         XCTAssertEqual(sms, [survivor])
         XCTAssertEqual(Set([a, b]), Set([survivor, merged]))
+        let scored = try await rig.h.redis.send("ZRANGE", Keys.scores, "0", "-1", "WITHSCORES").strings
+        XCTAssertEqual(scored, [survivor, "42"], "the merged id leaves the scores index")
     }
 
     static func campaignJSON(

@@ -38,8 +38,8 @@ final class ScoringTests: XCTestCase {
             XCTAssertEqual(hash["stage"], "MQL")
             let tags = try await h.redis.send("SMEMBERS", Keys.customerTags(id)).strings.sorted()
             XCTAssertEqual(tags, ["interest:expo", "interest:pricing", "source:expo-2026"])
-            let zscore = try await h.redis.send("ZSCORE", Keys.scores, id).string
-            XCTAssertEqual(zscore.flatMap(Double.init), 66)
+            let exact = try await client.send(.post, "/api/v1/audiences/preview", json: #"{"expression":"score>=66 & !score>66"}"#)
+            XCTAssertEqual(exact.json["count"] as? Int, 1, "the scores index holds 66")
             let mql = try await h.redis.send("SISMEMBER", Keys.fieldIndex("stage:MQL"), id).int
             XCTAssertEqual(mql, 1, "stage:MQL audiences find the lead")
             let timeline = try await h.redis.send("LRANGE", Keys.customerTimeline(id), "0", "-1").strings
@@ -70,5 +70,108 @@ final class ScoringTests: XCTestCase {
             let preview = try await client.send(.post, "/api/v1/audiences/preview", json: #"{"expression":"stage:MQL & score>=30 & interest:pricing"}"#)
             XCTAssertEqual(preview.json["count"] as? Int, 1)
         }
+    }
+}
+
+/// Decay on read: audiences, the score endpoint, customers and CRM payloads see the score as it is at
+/// the moment they are read; score-based tiers follow within a refresh round.
+extension ScoringTests {
+    static let decayRules = """
+        halfLifeDays: 30
+        stages: [{ name: engaged, minScore: 10 }]
+        tiers:
+          - { name: hot, minScore: 50 }
+          - { name: warm, minScore: 20 }
+        rules:
+          - { id: big, on: web.big, points: 80 }
+          - { id: small, on: web.small, points: 30 }
+        """
+
+    func test_decayOnRead_inAudiencesTheScoreEndpointTiersAndCRM() async throws {
+        let h = try Harness()
+        let rules = try ScoringRules.load(yaml: Self.decayRules)
+        let store = ScoreStore(redis: h.redis)
+        let customers = CustomerStore(redis: h.redis, config: h.config)
+        let a = try await customers.upsertFollower(account: "demo", openid: "o-decay-a", unionid: nil, profile: [:], nowMs: h.now).id
+        let b = try await customers.upsertFollower(account: "demo", openid: "o-decay-b", unionid: nil, profile: [:], nowMs: h.now).id
+        try await customers.upsertFollower(account: "demo", openid: "o-decay-none", unionid: nil, profile: [:], nowMs: h.now)
+        _ = try await store.apply(customer: a, interaction: "1-1", hits: rules.matches(type: "web.big", payload: [:]), rules: rules, nowMs: h.now)
+        _ = try await store.apply(customer: b, interaction: "1-2", hits: rules.matches(type: "web.small", payload: [:]), rules: rules, nowMs: h.now)
+
+        var service = ScoringService(redis: h.redis, rules: rules, timelineCap: 500, clock: h.clock)
+        service.tierRefreshMs = 300
+        service.indexCheckMs = 50
+        let worker = Task { [service] in await service.loop() }
+        defer { worker.cancel() }
+        @Sendable func meta() async throws -> [String: String] { try await h.redis.send("HGETALL", Keys.scoresMeta).dictionary }
+        for _ in 0..<200 where try await meta()["halfLifeMs"] != "2592000000" { try await Task.sleep(for: .milliseconds(20)) }
+        let built = try await meta()
+        XCTAssertEqual(built["halfLifeMs"], "2592000000", "the index is rebuilt for the rules' half-life: \(built)")
+
+        try await h.test { client in
+            func expect(_ e: String, _ ids: Set<String>, _ why: String = "", line: UInt = #line) async throws {
+                let got = try await CampaignTests.preview(client, e).sample
+                XCTAssertEqual(got, ids, "\(e) \(why)", line: line)
+            }
+            func tier(_ name: String) async throws -> Set<String> { Set(try await h.redis.send("SMEMBERS", Keys.fieldIndex("tier:\(name)")).strings) }
+            try await expect("score>=50", [a])
+            try await expect("score>=25", [a, b])
+            let hotAtStart = try await tier("hot")
+            XCTAssertEqual(hotAtStart, [a])
+
+            // Thirty days on, nothing new: a is worth 40 and b 15 wherever they are read.
+            h.now += 30 * 86_400_000
+            try await expect("score>=50", [])
+            try await expect("score>=39", [a])
+            try await expect("score>41", [])
+            try await expect("score=40", [a], "= compares the score rounded to a whole number")
+            try await expect("score>=15 & score<16", [b])
+            let low = try await CampaignTests.preview(client, "score<20").count
+            XCTAssertEqual(low, 2, "b, and the customer with no score (0)")
+            let endpoint = try await client.get("/api/v1/customers/\(a)/score").json
+            XCTAssertEqual(endpoint["score"] as? Double, 40)
+            let view = try await client.get("/api/v1/customers/\(b)").json
+            XCTAssertEqual(view["score"] as? Double ?? 0, 15, accuracy: 0.001)
+            let csv = try await client.get("/api/v1/audiences/export?expr=score%3E%3D1&fields=id,score").text
+            XCTAssertEqual(Set(csv.split(separator: "\r\n").map(String.init).dropFirst()), ["\(a),40.0000", "\(b),15.0000"], csv)
+
+            // The tiers follow at the next refresh round: a leaves hot for warm, b leaves warm.
+            var hot = Set<String>(), warm = Set<String>()
+            for _ in 0..<200 {
+                (hot, warm) = (try await tier("hot"), try await tier("warm"))
+                if hot.isEmpty && warm == [a] { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            XCTAssertEqual(hot, [])
+            XCTAssertEqual(warm, [a])
+            try await expect("tier:warm", [a])
+            try await expect("score>=39 & score<41", [a], "a refresh keeps the same decayed score")
+
+            // New points on a decayed score: 40 + 30.
+            _ = try await store.apply(customer: a, interaction: "1-3", hits: rules.matches(type: "web.small", payload: [:]), rules: rules, nowMs: h.now)
+            try await expect("score>=69 & score<71", [a])
+
+            // A new half-life (15 days): the index is built anew beside the live one and swapped in.
+            // 15 days later a's 70 is 35, and b's 15 (refreshed at day 30) is 7.5.
+            let faster = try ScoringRules.load(yaml: Self.decayRules.replacingOccurrences(of: "halfLifeDays: 30", with: "halfLifeDays: 15"))
+            worker.cancel()
+            let swapped = try await store.ensureIndex(halfLifeMs: Int64(faster.halfLifeDays * 86_400_000), owner: "test", chunk: 1)
+            XCTAssertTrue(swapped)
+            let after = try await meta()
+            XCTAssertEqual(after["halfLifeMs"], "1296000000")
+            XCTAssertNil(after["buildHalfLifeMs"])
+            h.now += 15 * 86_400_000
+            try await expect("score>=34 & score<36", [a])
+            try await expect("score>=7 & score<8", [b])
+        }
+
+        // The CRM payload: the score as it is when the batch is taken (Redis' own clock).
+        let realNow = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await h.redis.send("HSET", Keys.customer(b), "score", "60.0000", "scoreAt", String(realNow - 15 * 86_400_000), "qualifiedAt", "1")
+        _ = try await h.redis.send("ZADD", "crm:{decaytest}:dirty", "0", b)
+        guard case .batch(_, let snapshots) = try await CRMOutbox(redis: h.redis, adapter: "decaytest").take(size: 10, leaseMs: 60_000, recent: 0, token: "t")
+        else { return XCTFail("no CRM batch") }
+        let score = snapshots.first?.document.lookup("fields")?.lookup("score")?.scalarText.flatMap(Double.init) ?? -1
+        XCTAssertEqual(score, 30, accuracy: 0.01, "60 fifteen days ago at a 15-day half-life")
     }
 }

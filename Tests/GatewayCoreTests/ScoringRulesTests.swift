@@ -52,15 +52,6 @@ final class ScoringRulesTests: XCTestCase {
         }
     }
 
-    func test_decay_halvesPerHalfLife() throws {
-        let r = try shipped()
-        let day: Int64 = 86_400_000
-        XCTAssertEqual(r.decayed(80, fromMs: 0, toMs: 30 * day), 40, accuracy: 1e-9)
-        XCTAssertEqual(r.decayed(80, fromMs: 0, toMs: 60 * day), 20, accuracy: 1e-9)
-        XCTAssertEqual(r.decayed(80, fromMs: 10, toMs: 10), 80)
-        XCTAssertEqual(ScoringRules(halfLifeDays: 0).decayed(80, fromMs: 0, toMs: 365 * day), 80, "0 = no decay")
-    }
-
     func test_stages_riseWithScore_andAreNotLostToDecay() throws {
         let r = try shipped()
         XCTAssertEqual(r.stage(for: 0, current: nil), "new")

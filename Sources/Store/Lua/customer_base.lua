@@ -176,6 +176,52 @@ local function pushTimeline(id, entry, cap)
   if redis.call('LPUSH', tlkey(id), entry) > cap then redis.call('LTRIM', tlkey(id), 0, cap - 1) end
 end
 
+-- Scores decay: with a half-life H (ms), a score S set at `at` is worth S * 2^(-(t - at) / H) at t
+-- (ScoringRules.halfLifeDays; H = 0: no decay). The one home of that rule.
+local function decayedScore(score, at, now, halfLife)
+  if halfLife > 0 and now > at then return score * math.pow(0.5, (now - at) / halfLife) end
+  return score
+end
+
+-- The scores index (Keys.scores) orders customers by their decayed score at any time without being
+-- rewritten as time passes: it stores log2(S) + at / H, and "decayed score >= x at t" is the range
+-- from log2(x) + t / H (scoreBound). Without decay the value is the score itself. `scores:meta`
+-- holds the H it is built with (halfLifeMs) and, while it is rebuilt for a new H, that H
+-- (buildHalfLifeMs) with the new index in `scores:build` (see scores.lua).
+local function scoreIndexValue(score, at, halfLife)
+  if halfLife <= 0 then return score end
+  if score <= 0 then return -math.huge end
+  return math.log(score) / math.log(2) + at / halfLife
+end
+
+local function scoreBound(x, now, halfLife)
+  if halfLife <= 0 then return x end
+  if x <= 0 then return -math.huge end
+  return math.log(x) / math.log(2) + now / halfLife
+end
+
+local function scoreText(v) return string.format('%.17g', v) end
+
+local function scoreHalfLives(metaKey)
+  local m = redis.call('HMGET', metaKey or 'scores:meta', 'halfLifeMs', 'buildHalfLifeMs')
+  return tonumber(m[1] or '0'), m[2] and tonumber(m[2])
+end
+
+-- Puts a customer in the scores index (and the one being built) from its hash, or takes it out when
+-- it has no score or was merged away.
+local function indexScore(id)
+  local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'mergedInto')
+  local current, building = scoreHalfLives()
+  if not h[1] or h[3] then
+    redis.call('ZREM', 'scores', id)
+    if building then redis.call('ZREM', 'scores:build', id) end
+    return
+  end
+  local s, at = tonumber(h[1]), tonumber(h[2] or '0')
+  redis.call('ZADD', 'scores', scoreText(scoreIndexValue(s, at, current)), id)
+  if building then redis.call('ZADD', 'scores:build', scoreText(scoreIndexValue(s, at, building)), id) end
+end
+
 -- Merges two customers; the older (createdAt, then id) survives. Returns survivor, merged.
 local function merge(a, b, now, cap, streamMax)
   if a == b then return a, nil end
@@ -227,6 +273,8 @@ local function merge(a, b, now, cap, streamMax)
   redis.call('DEL', idskey(lose), tagskey(lose), tlkey(lose), ckey(lose), campskey(lose))
   redis.call('HSET', ckey(lose), 'mergedInto', win, 'mergedAt', now)
   reindex(lose)
+  indexScore(lose)
+  indexScore(win)
   redis.call('ZREM', 'customers', lose)
   pushTimeline(win, cjson.encode({ at = tonumber(now), type = 'customer.merged', data = { merged = lose } }), cap)
   redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', 'customer.merged',
