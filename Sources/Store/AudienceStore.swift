@@ -61,12 +61,53 @@ public struct AudienceStore: Sendable {
         source: LuaCustomerLibrary.source + "\n" + #"""
             local result, dest, sample, prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
             local temps = {}
+            -- Ranges of a sorted set are kept lazy (out key -> zset and bounds) and only turned into a
+            -- set when they must be: a count is ZCOUNT, an intersection with a smaller set checks that
+            -- set's members with ZMSCORE, and a set is read by rank (never LIMIT offsets, which walk).
+            local lazy = {}
+            local function bound(b)
+              local open = string.sub(b, 1, 1) == '('
+              if open then b = string.sub(b, 2) end
+              local v = (b == '+inf' or b == 'inf') and math.huge or (b == '-inf' and -math.huge or tonumber(b))
+              return v, open
+            end
+            local function lazyCount(l)
+              local n = 0
+              for _, r in ipairs(l.ranges) do n = n + redis.call('ZCOUNT', l.key, r[1], r[2]) end
+              return n
+            end
+            -- The rank of the first member at or above a lower bound.
+            local function firstRank(key, lo)
+              if lo == '-inf' then return 0 end
+              if string.sub(lo, 1, 1) == '(' then return redis.call('ZCOUNT', key, '-inf', string.sub(lo, 2)) end
+              return redis.call('ZCOUNT', key, '-inf', '(' .. lo)
+            end
+            local function materialize(name)
+              local l = lazy[name]
+              if not l then return end
+              lazy[name] = nil
+              redis.call('DEL', name)
+              for _, r in ipairs(l.ranges) do
+                local first, n = firstRank(l.key, r[1]), redis.call('ZCOUNT', l.key, r[1], r[2])
+                for off = 0, n - 1, 5000 do
+                  local ids = redis.call('ZRANGE', l.key, first + off, first + math.min(off + 4999, n - 1))
+                  if #ids > 0 then redis.call('SADD', name, unpack(ids)) end
+                end
+              end
+            end
+            local function inRanges(l, v)
+              if not v then return false end
+              v = tonumber(v)
+              for _, r in ipairs(l.parsed) do
+                if (v > r[1] or (v == r[1] and not r[2])) and (v < r[3] or (v == r[3] and not r[4])) then return true end
+              end
+              return false
+            end
             local i = 5
             while i <= #ARGV do
               local op, out, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
               temps[#temps + 1] = out
               if op == 'range' or op == 'scores' then
-                redis.call('DEL', out)
                 local key = ARGV[i + 3]
                 local first, convert = i + 4, function(b) return b end
                 if op == 'scores' then
@@ -80,15 +121,15 @@ public struct AudienceStore: Sendable {
                     return open and '(' .. v or v
                   end
                 end
+                local l = { key = key, ranges = {}, parsed = {} }
                 for r = 0, n - 1 do
                   local lo, hi = convert(ARGV[first + 2 * r]), convert(ARGV[first + 1 + 2 * r])
-                  local offset = 0
-                  repeat
-                    local ids = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', offset, 5000)
-                    if #ids > 0 then redis.call('SADD', out, unpack(ids)) end
-                    offset = offset + #ids
-                  until #ids < 5000
+                  l.ranges[#l.ranges + 1] = { lo, hi }
+                  local lv, lx = bound(lo)
+                  local hv, hx = bound(hi)
+                  l.parsed[#l.parsed + 1] = { lv, lx, hv, hx }
                 end
+                lazy[out] = l
                 i = first + 2 * n
               elseif op == 'lex' then
                 redis.call('DEL', out)
@@ -106,15 +147,90 @@ public struct AudienceStore: Sendable {
                   offset = offset + #members
                 until #members < 5000
                 i = i + 5
+              elseif op == 'inter' then
+                local sets, ranges = {}, {}
+                for k = i + 3, i + 2 + n do
+                  if lazy[ARGV[k]] then ranges[#ranges + 1] = ARGV[k] else sets[#sets + 1] = ARGV[k] end
+                end
+                -- The smallest set bounds the result; a range smaller than a quarter of it is read as a
+                -- set instead of checked member by member.
+                local smallest = math.huge
+                for _, k in ipairs(sets) do smallest = math.min(smallest, redis.call('SCARD', k)) end
+                local checks = {}
+                table.sort(ranges, function(x, y) return lazyCount(lazy[x]) < lazyCount(lazy[y]) end)
+                for _, k in ipairs(ranges) do
+                  local c = lazyCount(lazy[k])
+                  if #sets == 0 or c * 4 < smallest then
+                    materialize(k)
+                    sets[#sets + 1] = k
+                    smallest = math.min(smallest, c)
+                  else
+                    checks[#checks + 1] = lazy[k]
+                  end
+                end
+                redis.call('SINTERSTORE', out, unpack(sets))
+                if #checks > 0 then
+                  local members = redis.call('SMEMBERS', out)
+                  redis.call('DEL', out)
+                  for c0 = 1, #members, 1000 do
+                    local chunk = { unpack(members, c0, math.min(c0 + 999, #members)) }
+                    local keep = {}
+                    local scores = {}
+                    for ci, l in ipairs(checks) do scores[ci] = redis.call('ZMSCORE', l.key, unpack(chunk)) end
+                    for m = 1, #chunk do
+                      local ok = true
+                      for ci, l in ipairs(checks) do if ok and not inRanges(l, scores[ci][m]) then ok = false end end
+                      if ok then keep[#keep + 1] = chunk[m] end
+                    end
+                    if #keep > 0 then redis.call('SADD', out, unpack(keep)) end
+                  end
+                end
+                i = i + 3 + n
               else
-                local cmd = ({ inter = 'SINTERSTORE', union = 'SUNIONSTORE', diff = 'SDIFFSTORE' })[op]
+                for k = i + 3, i + 2 + n do materialize(ARGV[k]) end
+                local cmd = ({ union = 'SUNIONSTORE', diff = 'SDIFFSTORE' })[op]
                 redis.call(cmd, out, unpack(ARGV, i + 3, i + 2 + n))
                 i = i + 3 + n
               end
             end
-            local count = redis.call('SCARD', result)
-            local picked = {}
-            if sample > 0 then picked = redis.call('SRANDMEMBER', result, sample) end
+            local count, picked = 0, {}
+            local l = lazy[result]
+            if l and dest == '' then
+              -- One range alone: counted with ZCOUNT, sampled by random rank.
+              local spans, total = {}, 0
+              for _, r in ipairs(l.ranges) do
+                local c = redis.call('ZCOUNT', l.key, r[1], r[2])
+                spans[#spans + 1] = { firstRank(l.key, r[1]), c }
+                total = total + c
+              end
+              count = total
+              local seen = {}
+              if total <= sample then
+                for _, sp in ipairs(spans) do
+                  if sp[2] > 0 then
+                    for _, id in ipairs(redis.call('ZRANGE', l.key, sp[1], sp[1] + sp[2] - 1)) do picked[#picked + 1] = id end
+                  end
+                end
+              end
+              local t = redis.call('TIME')
+              math.randomseed(tonumber(t[1]) + tonumber(t[2]))
+              for _ = 1, (total <= sample and 0 or sample * 3) do
+                if #picked >= math.min(sample, total) then break end
+                local pick = math.random(0, total - 1)
+                for _, sp in ipairs(spans) do
+                  if pick < sp[2] then
+                    local id = redis.call('ZRANGE', l.key, sp[1] + pick, sp[1] + pick)[1]
+                    if id and not seen[id] then seen[id] = true; picked[#picked + 1] = id end
+                    break
+                  end
+                  pick = pick - sp[2]
+                end
+              end
+            else
+              materialize(result)
+              count = redis.call('SCARD', result)
+              if sample > 0 then picked = redis.call('SRANDMEMBER', result, sample) end
+            end
             if dest ~= '' then
               if string.sub(result, 1, #prefix) == prefix then redis.call('RENAME', result, dest)
               else redis.call('SUNIONSTORE', dest, result) end

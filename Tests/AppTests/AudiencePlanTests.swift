@@ -1,0 +1,54 @@
+import Foundation
+import GatewayCore
+import Store
+import XCTest
+
+/// How the audience script evaluates sorted-set ranges (scores, numbers, times) on a real Redis: a
+/// range alone is counted with ZCOUNT and sampled by rank, a range meeting a much smaller set checks
+/// that set's members, a small range is read as a set, and anything else reads the range by rank.
+/// Every path must give the same answer as the plain set arithmetic, computed here by hand.
+final class AudiencePlanTests: XCTestCase {
+    func test_rangePlans_giveTheSameAnswersAsSetArithmetic() async throws {
+        let h = try Harness()
+        let scored = (0..<200).map { String(format: "c%03d", $0) }
+        let unscored = (0..<50).map { String(format: "u%03d", $0) }
+        _ = try await h.redis.send(["ZADD", Keys.scores] + scored.enumerated().flatMap { [String($0.offset), $0.element] })
+        _ = try await h.redis.send(["SADD", Keys.fieldIndex("all")] + scored + unscored)
+        let small = Array(scored[0..<10]) + [unscored[0]]
+        let big = Array(scored[0..<150]) + Array(scored[195...]) + unscored
+        _ = try await h.redis.send(["SADD", Keys.tag("small")] + small)
+        _ = try await h.redis.send(["SADD", Keys.tag("big")] + big)
+        let audiences = AudienceStore(redis: h.redis)
+        func ids(_ r: ClosedRange<Int>) -> Set<String> { Set(r.map { scored[$0] }) }
+        func check(_ text: String, _ expected: Set<String>, line: UInt = #line) async throws {
+            let p = try await audiences.preview(TagExpression.parse(text), sample: 1000, nowMs: h.now)
+            XCTAssertEqual(p.count, expected.count, text, line: line)
+            XCTAssertEqual(Set(p.sample), expected, text, line: line)
+        }
+
+        try await check("score>=190", ids(190...199))  // one range: ZCOUNT, every member when the sample covers them
+        try await check("score=42", [scored[42]])
+        try await check("small & score>=5", ids(5...9))  // the set is far smaller: its members are checked
+        try await check("big & score>=190", ids(195...199))  // the range is far smaller: read as a set
+        try await check("score>=50 & score<60", ids(50...59))  // two ranges: the smaller read, the other checked
+        try await check("score<100", ids(0...99).union(unscored))  // 0 matches: everyone but the range
+        try await check("score>=100 | small", ids(100...199).union(small))
+        try await check("big & !score>=10 & score>=5", ids(5...9))
+        try await check("small & score>=5 & score<=7", ids(5...7))
+
+        // A large range alone: the count is exact and the sample distinct members of it.
+        let wide = try await audiences.preview(TagExpression.parse("score>=20"), sample: 25, nowMs: h.now)
+        XCTAssertEqual(wide.count, 180)
+        XCTAssertEqual(Set(wide.sample).count, 25)
+        XCTAssertTrue(Set(wide.sample).isSubset(of: ids(20...199)))
+
+        // A snapshot of a range is the whole range, read by rank (more than one 5,000 page needs no offset walk).
+        _ = try await h.redis.send(["ZADD", Keys.scores] + (0..<12_000).flatMap { [String(1000 + $0), "w\($0)"] })
+        let size = try await audiences.snapshot(TagExpression.parse("score>=1000"), into: "test:snapshot", nowMs: h.now)
+        XCTAssertEqual(size, 12_000)
+        let stored = try await h.redis.send("SCARD", "test:snapshot").int
+        XCTAssertEqual(stored, 12_000)
+        let leftovers = try await h.redis.send("KEYS", "tmp:*").strings
+        XCTAssertEqual(leftovers, [], "temporary sets are removed")
+    }
+}
