@@ -135,17 +135,15 @@ public struct AudienceStore: Sendable {
                 redis.call('DEL', out)
                 local key, pfx = ARGV[i + 3], ARGV[i + 4]
                 -- Members are <value>\31<id>: the range [value\31, value\32) holds exactly that value.
+                -- Every member has score 0, so lex order is rank order: read by rank, not LIMIT offsets.
                 local lo, hi, cut = '[' .. pfx .. '\31', '(' .. pfx .. '\32', #pfx + 2
-                local offset = 0
-                repeat
-                  local members = redis.call('ZRANGE', key, lo, hi, 'BYLEX', 'LIMIT', offset, 5000)
-                  if #members > 0 then
-                    local ids = {}
-                    for m = 1, #members do ids[m] = string.sub(members[m], cut) end
-                    redis.call('SADD', out, unpack(ids))
-                  end
-                  offset = offset + #members
-                until #members < 5000
+                local first, n = redis.call('ZLEXCOUNT', key, '-', '(' .. pfx .. '\31'), redis.call('ZLEXCOUNT', key, lo, hi)
+                for off = 0, n - 1, 5000 do
+                  local members = redis.call('ZRANGE', key, first + off, first + math.min(off + 4999, n - 1))
+                  local ids = {}
+                  for m = 1, #members do ids[m] = string.sub(members[m], cut) end
+                  if #ids > 0 then redis.call('SADD', out, unpack(ids)) end
+                end
                 i = i + 5
               elseif op == 'inter' then
                 local sets, ranges = {}, {}
