@@ -60,6 +60,9 @@ public struct AudienceStore: Sendable {
         name: "audience",
         source: LuaCustomerLibrary.source + "\n" + #"""
             local result, dest, sample, prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+            -- A preview stores nothing: its temporary sets are neither written to the AOF nor sent to
+            -- replicas (a snapshot is, since its result must survive).
+            if dest == '' then redis.set_repl(redis.REPL_NONE) end
             local temps = {}
             -- Ranges of a sorted set are kept lazy (out key -> zset and bounds) and only turned into a
             -- set when they must be: a count is ZCOUNT, an intersection with a smaller set checks that
@@ -166,17 +169,23 @@ public struct AudienceStore: Sendable {
                     checks[#checks + 1] = lazy[k]
                   end
                 end
-                redis.call('SINTERSTORE', out, unpack(sets))
-                if #checks > 0 then
-                  local members = redis.call('SMEMBERS', out)
+                if #checks == 0 then
+                  redis.call('SINTERSTORE', out, unpack(sets))
+                else
+                  -- The smallest set's members, checked against the other sets (SMISMEMBER) and the
+                  -- ranges (ZMSCORE) a thousand at a time; only those that pass are written.
+                  table.sort(sets, function(x, y) return redis.call('SCARD', x) < redis.call('SCARD', y) end)
+                  local members = redis.call('SMEMBERS', sets[1])
                   redis.call('DEL', out)
                   for c0 = 1, #members, 1000 do
                     local chunk = { unpack(members, c0, math.min(c0 + 999, #members)) }
                     local keep = {}
-                    local scores = {}
+                    local inSets, scores = {}, {}
+                    for si = 2, #sets do inSets[si] = redis.call('SMISMEMBER', sets[si], unpack(chunk)) end
                     for ci, l in ipairs(checks) do scores[ci] = redis.call('ZMSCORE', l.key, unpack(chunk)) end
                     for m = 1, #chunk do
                       local ok = true
+                      for si = 2, #sets do if ok and inSets[si][m] == 0 then ok = false end end
                       for ci, l in ipairs(checks) do if ok and not inRanges(l, scores[ci][m]) then ok = false end end
                       if ok then keep[#keep + 1] = chunk[m] end
                     end

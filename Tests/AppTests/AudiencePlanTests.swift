@@ -35,6 +35,8 @@ final class AudiencePlanTests: XCTestCase {
         try await check("score>=100 | small", ids(100...199).union(small))
         try await check("big & !score>=10 & score>=5", ids(5...9))
         try await check("small & score>=5 & score<=7", ids(5...7))
+        try await check("big & small & score>=5", ids(5...9))  // the smaller set's members checked against the other set too
+        try await check("small & big & !score>=8 & score>=3", ids(3...7))
 
         // A large range alone: the count is exact and the sample distinct members of it.
         let wide = try await audiences.preview(TagExpression.parse("score>=20"), sample: 25, nowMs: h.now)
