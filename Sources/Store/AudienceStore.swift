@@ -85,11 +85,25 @@ public struct AudienceStore: Sendable {
               if string.sub(lo, 1, 1) == '(' then return redis.call('ZCOUNT', key, '-inf', string.sub(lo, 2)) end
               return redis.call('ZCOUNT', key, '-inf', '(' .. lo)
             end
+            -- A text attribute's members with one value (lazy too): ids `n` at a time from position `off`.
+            local function lexIds(l, off, n)
+              local members = redis.call('ZRANGE', l.key, l.first + off, l.first + math.min(off + n, l.n) - 1)
+              local ids = {}
+              for m = 1, #members do ids[m] = string.sub(members[m], l.cut) end
+              return ids
+            end
             local function materialize(name)
               local l = lazy[name]
               if not l then return end
               lazy[name] = nil
               redis.call('DEL', name)
+              if l.lex then
+                for off = 0, l.n - 1, 5000 do
+                  local ids = lexIds(l, off, 5000)
+                  if #ids > 0 then redis.call('SADD', name, unpack(ids)) end
+                end
+                return
+              end
               for _, r in ipairs(l.ranges) do
                 local first, n = firstRank(l.key, r[1]), redis.call('ZCOUNT', l.key, r[1], r[2])
                 for off = 0, n - 1, 5000 do
@@ -135,33 +149,35 @@ public struct AudienceStore: Sendable {
                 lazy[out] = l
                 i = first + 2 * n
               elseif op == 'lex' then
-                redis.call('DEL', out)
                 local key, pfx = ARGV[i + 3], ARGV[i + 4]
                 -- Members are <value>\31<id>: the range [value\31, value\32) holds exactly that value.
                 -- Every member has score 0, so lex order is rank order: read by rank, not LIMIT offsets.
-                local lo, hi, cut = '[' .. pfx .. '\31', '(' .. pfx .. '\32', #pfx + 2
-                local first, n = redis.call('ZLEXCOUNT', key, '-', '(' .. pfx .. '\31'), redis.call('ZLEXCOUNT', key, lo, hi)
-                for off = 0, n - 1, 5000 do
-                  local members = redis.call('ZRANGE', key, first + off, first + math.min(off + 4999, n - 1))
-                  local ids = {}
-                  for m = 1, #members do ids[m] = string.sub(members[m], cut) end
-                  if #ids > 0 then redis.call('SADD', out, unpack(ids)) end
-                end
+                lazy[out] = { lex = true, key = key, cut = #pfx + 2, first = redis.call('ZLEXCOUNT', key, '-', '(' .. pfx .. '\31'),
+                  n = redis.call('ZLEXCOUNT', key, '[' .. pfx .. '\31', '(' .. pfx .. '\32') }
                 i = i + 5
               elseif op == 'inter' then
-                local sets, ranges = {}, {}
+                local sets, ranges, lexes = {}, {}, {}
                 for k = i + 3, i + 2 + n do
-                  if lazy[ARGV[k]] then ranges[#ranges + 1] = ARGV[k] else sets[#sets + 1] = ARGV[k] end
+                  local l = lazy[ARGV[k]]
+                  if not l then sets[#sets + 1] = ARGV[k] elseif l.lex then lexes[#lexes + 1] = ARGV[k] else ranges[#ranges + 1] = ARGV[k] end
                 end
-                -- The smallest set bounds the result; a range smaller than a quarter of it is read as a
-                -- set instead of checked member by member.
-                local smallest = math.huge
+                -- The smallest set (or text value) bounds the result; a range smaller than a quarter of
+                -- it is read as a set instead of checked member by member.
+                local smallest, source = math.huge, nil
+                for _, k in ipairs(lexes) do
+                  if lazy[k].n < smallest then smallest, source = lazy[k].n, k end
+                end
                 for _, k in ipairs(sets) do smallest = math.min(smallest, redis.call('SCARD', k)) end
+                if source and smallest < lazy[source].n then source = nil end
+                -- Other text values are read as sets; the smallest one, if it is the smallest input, is read directly.
+                for _, k in ipairs(lexes) do
+                  if k ~= source then materialize(k); sets[#sets + 1] = k end
+                end
                 local checks = {}
                 table.sort(ranges, function(x, y) return lazyCount(lazy[x]) < lazyCount(lazy[y]) end)
                 for _, k in ipairs(ranges) do
                   local c = lazyCount(lazy[k])
-                  if #sets == 0 or c * 4 < smallest then
+                  if (#sets == 0 and not source) or c * 4 < smallest then
                     materialize(k)
                     sets[#sets + 1] = k
                     smallest = math.min(smallest, c)
@@ -169,23 +185,30 @@ public struct AudienceStore: Sendable {
                     checks[#checks + 1] = lazy[k]
                   end
                 end
-                if #checks == 0 then
+                if #checks == 0 and not source then
                   redis.call('SINTERSTORE', out, unpack(sets))
                 else
-                  -- The smallest set's members, checked against the other sets (SMISMEMBER) and the
+                  -- The smallest input's members, checked against the other sets (SMISMEMBER) and the
                   -- ranges (ZMSCORE) a thousand at a time; only those that pass are written.
                   table.sort(sets, function(x, y) return redis.call('SCARD', x) < redis.call('SCARD', y) end)
-                  local members = redis.call('SMEMBERS', sets[1])
+                  local others, total, members = 2, 0, nil
+                  if source then
+                    others, total = 1, lazy[source].n
+                  else
+                    members = redis.call('SMEMBERS', sets[1])
+                    total = #members
+                  end
                   redis.call('DEL', out)
-                  for c0 = 1, #members, 1000 do
-                    local chunk = { unpack(members, c0, math.min(c0 + 999, #members)) }
+                  for c0 = 1, total, 1000 do
+                    local chunk
+                    if source then chunk = lexIds(lazy[source], c0 - 1, 1000) else chunk = { unpack(members, c0, math.min(c0 + 999, total)) } end
                     local keep = {}
                     local inSets, scores = {}, {}
-                    for si = 2, #sets do inSets[si] = redis.call('SMISMEMBER', sets[si], unpack(chunk)) end
+                    for si = others, #sets do inSets[si] = redis.call('SMISMEMBER', sets[si], unpack(chunk)) end
                     for ci, l in ipairs(checks) do scores[ci] = redis.call('ZMSCORE', l.key, unpack(chunk)) end
                     for m = 1, #chunk do
                       local ok = true
-                      for si = 2, #sets do if ok and inSets[si][m] == 0 then ok = false end end
+                      for si = others, #sets do if ok and inSets[si][m] == 0 then ok = false end end
                       for ci, l in ipairs(checks) do if ok and not inRanges(l, scores[ci][m]) then ok = false end end
                       if ok then keep[#keep + 1] = chunk[m] end
                     end
@@ -202,7 +225,19 @@ public struct AudienceStore: Sendable {
             end
             local count, picked = 0, {}
             local l = lazy[result]
-            if l and dest == '' then
+            if l and l.lex and dest == '' then
+              -- One text value alone: counted with ZLEXCOUNT, sampled by random rank.
+              count = l.n
+              local t = redis.call('TIME')
+              math.randomseed(tonumber(t[1]) + tonumber(t[2]))
+              local seen = {}
+              if l.n <= sample then picked = lexIds(l, 0, l.n) end
+              for _ = 1, (l.n <= sample and 0 or sample * 3) do
+                if #picked >= sample then break end
+                local id = lexIds(l, math.random(0, l.n - 1), 1)[1]
+                if id and not seen[id] then seen[id] = true; picked[#picked + 1] = id end
+              end
+            elseif l and dest == '' then
               -- One range alone: counted with ZCOUNT, sampled by random rank.
               local spans, total = {}, 0
               for _, r in ipairs(l.ranges) do

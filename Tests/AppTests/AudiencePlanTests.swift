@@ -38,6 +38,31 @@ final class AudiencePlanTests: XCTestCase {
         try await check("big & small & score>=5", ids(5...9))  // the smaller set's members checked against the other set too
         try await check("small & big & !score>=8 & score>=3", ids(3...7))
 
+        // Text attributes (ZRANGE BYLEX ranks over `<value>\u{1F}<id>`): alone, as the smallest input
+        // of an intersection (read directly, several 1,000-member chunks), and as a larger one.
+        let cities = AudienceStore(redis: h.redis, attributes: CustomerAttributes())
+        let shanghai = (0..<2_500).map { String(format: "s%04d", $0) }
+        var entries = shanghai.flatMap { ["0", "shanghai\u{1F}\($0)"] }
+        entries += scored.flatMap { ["0", "beijing\u{1F}\($0)"] } + ["0", "shanghaix\u{1F}x1", "0", "shangha\u{1F}x2"]
+        _ = try await h.redis.send(["ZADD", Keys.attributeIndex("city")] + entries)
+        _ = try await h.redis.send(["ZADD", Keys.attributeIndex("spend")] + shanghai.enumerated().flatMap { [String($0.offset), $0.element] })
+        _ = try await h.redis.send(["SADD", Keys.tag("even")] + shanghai.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+        func city(_ text: String, sample: Int = 5_000) async throws -> AudienceStore.Preview {
+            try await cities.preview(TagExpression.parse(text), sample: sample, nowMs: h.now)
+        }
+        let alone = try await city("profile.city=Shanghai")
+        XCTAssertEqual(alone.count, 2_500)
+        XCTAssertEqual(Set(alone.sample), Set(shanghai), "neither shanghaix nor shangha")
+        let few = try await city("profile.city=Shanghai", sample: 7)
+        XCTAssertEqual(Set(few.sample).count, 7)
+        XCTAssertTrue(Set(few.sample).isSubset(of: Set(shanghai)))
+        let rich = try await city("profile.city=shanghai & profile.spend>=1000")
+        XCTAssertEqual(Set(rich.sample), Set(shanghai[1000...]))
+        let evenRich = try await city("even & profile.city=SHANGHAI & profile.spend>=2000")
+        XCTAssertEqual(Set(evenRich.sample), Set(shanghai[2000...].enumerated().filter { $0.offset % 2 == 0 }.map(\.element)))
+        let smallTag = try await city("small & profile.city=Beijing")
+        XCTAssertEqual(Set(smallTag.sample), Set(scored[0..<10]))
+
         // A large range alone: the count is exact and the sample distinct members of it.
         let wide = try await audiences.preview(TagExpression.parse("score>=20"), sample: 25, nowMs: h.now)
         XCTAssertEqual(wide.count, 180)
