@@ -55,7 +55,7 @@ let package = Package(
             resources: [
                 .embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua"),
                 .embedInCode("Lua/engagement.lua"),
-                .embedInCode("Lua/conversion.lua"), .embedInCode("Lua/outbound.lua"), .embedInCode("Lua/scores.lua"),
+                .embedInCode("Lua/conversion.lua"), .embedInCode("Lua/outbound.lua"), .embedInCode("Lua/scores.lua"), .embedInCode("Lua/journeys.lua"),
             ],
             swiftSettings: strict
         ),

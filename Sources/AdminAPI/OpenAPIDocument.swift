@@ -364,6 +364,83 @@ enum OpenAPIDocument {
                 "200": { $ref: "#/components/responses/Campaign" }
                 "404": { $ref: "#/components/responses/Error" }
                 "409": { $ref: "#/components/responses/Error" }
+          /journeys:
+            get:
+              summary: Journeys, newest first
+              parameters: [{ $ref: "#/components/parameters/limit" }]
+              responses:
+                "200": { description: "{journeys: [Journey]}" }
+                "400": { $ref: "#/components/responses/Error" }
+            post:
+              summary: Create a journey (a draft, version 1); a bad definition answers 400 naming the field and stores nothing
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: { $ref: "#/components/schemas/JourneyDefinition" }
+              responses:
+                "201": { $ref: "#/components/responses/Journey" }
+                "400": { $ref: "#/components/responses/Error" }
+                "413": { $ref: "#/components/responses/Error" }
+          /journeys/{id}:
+            get:
+              summary: One journey and its current definition
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Journey" }
+                "404": { $ref: "#/components/responses/Error" }
+            put:
+              summary: "Edit: saves version N+1 ({baseVersion: N, definition}); new enrolments take it, enrolled customers finish on theirs"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [baseVersion, definition]
+                      properties:
+                        baseVersion: { type: integer, description: the version the edit was made on (409 when another was saved meanwhile) }
+                        definition: { $ref: "#/components/schemas/JourneyDefinition" }
+              responses:
+                "200": { $ref: "#/components/responses/Journey" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /journeys/{id}/activate:
+            post:
+              summary: "draft -> active: it enrols customers"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Journey" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /journeys/{id}/pause:
+            post:
+              summary: "active -> paused"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Journey" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /journeys/{id}/resume:
+            post:
+              summary: "paused -> active"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Journey" }
+                "400": { $ref: "#/components/responses/Error" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /journeys/{id}/archive:
+            post:
+              summary: "draft, active or paused -> archived (kept, enrols nobody, cannot be edited)"
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { $ref: "#/components/responses/Journey" }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
           /messages:
             post:
               summary: Queue one message (idempotent by idempotencyKey)
@@ -501,7 +578,26 @@ enum OpenAPIDocument {
             Import: { description: "{id, state: receiving|applying|completed|failed, format, source, bytes, rowsRead, valid, created, updated, merged, rejected, percentApplied, createdAt, receivedAt?, completedAt?, error?, rejections: [{line, reason}] (first 1,000)}" }
             Customer: { description: "{id, identities: [{type, account?, value}], tags, consent: {channel: {state, updatedAt, source?}}, profile: {attribute: value}, timezone?, score?, stage?, tier?, createdAt, firstSeenAt, lastSeenAt}" }
             Campaign: { description: "{id, name, state, audience, audienceSize, startAt, expiresAt, progress{planned, queued, sent, delivered, failed, skipped, deferred, holdout, open, percent, ratePerSecond, etaSeconds}, definition}" }
+            Journey: { description: "{id, name, state: draft|active|paused|archived, version, createdAt, updatedAt, activatedAt?, definition: JourneyDefinition}" }
           schemas:
+            JourneyDefinition:
+              type: object
+              required: [name, trigger, steps]
+              description: >-
+                Steps run in order unless next or a branch says otherwise. Each step has an id and exactly one
+                of send {channels: [as campaign channels, in fallback order]}, wait {for: ISO duration | until:
+                anchor, offset?, orEvent?}, branch {if: {clicked|opened|delivered: step id | event | audience |
+                attribute: "profile.spend>=1000"}, then, else}, tag {add, remove}, update {attribute: value|null},
+                crm {qualify?, note?}, exit: true; a send may say late: send|skip. Durations are ISO 8601 without
+                years or months (P3D, -PT1H, PT10S).
+              properties:
+                name: { type: string }
+                trigger: { type: object, description: "exactly one of event (with scene or key), tagAdded, stage, audience" }
+                anchor: { type: string, description: "ISO 8601 time with offset, or profile.<datetime attribute>" }
+                exitOn: { type: array, items: { type: object, description: "{event, scene?, key?}" } }
+                reentry: { type: string, description: "never (default), always, after:<ISO duration>" }
+                transactional: { type: boolean }
+                steps: { type: array, items: { type: object } }
             CampaignDefinition:
               type: object
               required: [name, audience, channels]

@@ -110,6 +110,15 @@ public enum Keys {
     public static let campaignGoals = "campaigns:goals"
     /// Every campaign by creation time, and the ones the runner watches (scheduled, running, paused).
     public static let campaigns = "campaigns"
+    /// A journey: id, name, state (draft, active, paused, archived), version (the current one),
+    /// createdAt, updatedAt.
+    public static func journey(_ id: String) -> String { "journey:{\(id)}" }
+    /// Version `n` of a journey's definition (JSON): enrolled customers finish on the version they entered.
+    public static func journeyVersion(_ id: String, _ n: Int) -> String { "journey:{\(id)}:v:\(n)" }
+    /// Sorted set: journey id -> createdAt (ms).
+    public static let journeys = "journeys"
+    /// Set of the journeys that enrol customers (active).
+    public static let activeJourneys = "journeys:active"
     public static let activeCampaigns = "campaigns:active"
     /// Marketing messages claimed for one recipient (customer id, or channel:address): member
     /// `channel:messageId`, score ms; read by the frequency caps.

@@ -1,0 +1,35 @@
+import GatewayCore
+import Outbound
+
+/// A journey definition checked against the gateway: its shape (`JourneyPlan`), and each send step's
+/// channels compiled as campaign channels are (adapters, accounts, templates). Building one is the
+/// validation: every problem is a `JourneyError` naming the field.
+public struct CompiledJourney: Sendable {
+    public let plan: JourneyPlan
+    /// Step index -> its channels, in fallback order.
+    let sends: [Int: [CompiledCampaign.Content]]
+
+    public init(_ d: JourneyDefinition, config: GatewayConfig, catalog: AdapterCatalog) throws {
+        plan = try JourneyPlan(d, attributes: config.customers.attributes)
+        var sends = [Int: [CompiledCampaign.Content]]()
+        for (i, step) in d.steps.enumerated() {
+            if let send = step.send {
+                var seen = Set<String>()
+                sends[i] = try send.channels.enumerated().map { j, c in
+                    let path = "steps[\(i)].send.channels[\(j)]"
+                    guard seen.insert(c.channel).inserted else { throw JourneyError(path + ".channel", "\(c.channel) appears twice") }
+                    do { return try CompiledCampaign.compile(c, at: path, config: config, catalog: catalog) } catch let e as CampaignError {
+                        throw JourneyError(e.field, e.reason, code: e.code)
+                    }
+                }
+            }
+            for (path, expression) in [("trigger.audience", i == 0 ? d.trigger.audience : nil), ("steps[\(i)].branch.if.audience", step.branch?.if.audience)] {
+                guard let expression, let parsed = try? TagExpression.parse(expression) else { continue }
+                do { try CompiledCampaign.checkFields(parsed, config: config) } catch let e as CampaignError {
+                    throw JourneyError(path, e.reason, code: e.code)
+                }
+            }
+        }
+        self.sends = sends
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GatewayCore
+import RedisClient
+
+/// A journey as stored (`Keys.journey`) with its current definition.
+public struct Journey: Sendable, Equatable {
+    public enum State: String, Sendable, Codable { case draft, active, paused, archived }
+
+    public let id: String
+    public let name: String
+    public let state: State
+    /// The current version: new enrolments take it.
+    public let version: Int
+    public let definition: JourneyDefinition
+    public let createdAt: Int64
+    public let updatedAt: Int64
+    public let activatedAt: Int64?
+}
+
+/// Journeys in Redis (the `journey_*` functions in `Lua/journeys.lua`): create, edit as a new version,
+/// move through draft, active, paused and archived, each change one atomic step.
+public struct JourneyStore: Sendable {
+    let redis: RedisPool
+
+    public init(redis: RedisPool) { self.redis = redis }
+
+    static func json(_ d: JourneyDefinition) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(d), as: UTF8.self)
+    }
+
+    public func create(id: String, definition: JourneyDefinition, now: Int64) async throws {
+        _ = try await redis.fcall(
+            StoreFunctions.library, "journey_create", keys: [Keys.journey(id), Keys.journeyVersion(id, 1), Keys.journeys],
+            args: [id, definition.name, try Self.json(definition), String(now)])
+    }
+
+    public enum Edit: Sendable, Equatable {
+        case saved(version: Int)
+        /// Someone saved another version first: edit that one.
+        case conflict(current: Int)
+        case archived
+        case missing
+    }
+
+    /// Saves `definition` as the version after `base` (the one the edit started from).
+    public func edit(id: String, base: Int, definition: JourneyDefinition, now: Int64) async throws -> Edit {
+        let r = try await redis.fcall(
+            StoreFunctions.library, "journey_edit", keys: [Keys.journey(id), Keys.journeyVersion(id, base + 1)],
+            args: [String(base), definition.name, try Self.json(definition), String(now)]
+        ).strings
+        switch r.first {
+        case "ok": return .saved(version: Int(r[1]) ?? base + 1)
+        case "conflict": return .conflict(current: Int(r[1]) ?? 0)
+        case "illegal": return .archived
+        default: return .missing
+        }
+    }
+
+    public func get(_ id: String) async throws -> Journey? {
+        guard CustomerID.isValid(id) else { return nil }
+        let h = try await redis.send("HGETALL", Keys.journey(id)).dictionary
+        guard let version = h["version"].flatMap({ Int($0) }) else { return nil }
+        guard let text = try await redis.send("GET", Keys.journeyVersion(id, version)).string else { return nil }
+        return Self.journey(h, definition: text)
+    }
+
+    /// Version `n`'s definition, for customers enrolled on it.
+    public func definition(_ id: String, version n: Int) async throws -> JourneyDefinition? {
+        guard let text = try await redis.send("GET", Keys.journeyVersion(id, n)).string else { return nil }
+        return try? JSONDecoder().decode(JourneyDefinition.self, from: Data(text.utf8))
+    }
+
+    /// Newest first.
+    public func list(limit: Int) async throws -> [Journey] {
+        let ids = try await redis.send("ZREVRANGE", Keys.journeys, "0", String(limit - 1)).strings
+        guard !ids.isEmpty else { return [] }
+        let hashes = try await redis.pipelineChecked(ids.map { ["HGETALL", Keys.journey($0)] }).map(\.dictionary)
+        let keys = zip(ids, hashes).compactMap { id, h in h["version"].flatMap { Int($0) }.map { Keys.journeyVersion(id, $0) } }
+        guard keys.count == ids.count else { return try await ids.asyncCompactMap { try await get($0) } }
+        let texts = try await redis.send(["MGET"] + keys).strings
+        return zip(hashes, texts).compactMap { Self.journey($0, definition: $1) }
+    }
+
+    static func journey(_ h: [String: String], definition text: String) -> Journey? {
+        guard let id = h["id"], let state = h["state"].flatMap(Journey.State.init(rawValue:)), let version = h["version"].flatMap({ Int($0) }),
+            let created = h["createdAt"].flatMap({ Int64($0) }),
+            let definition = try? JSONDecoder().decode(JourneyDefinition.self, from: Data(text.utf8))
+        else { return nil }
+        return Journey(
+            id: id, name: h["name"] ?? definition.name, state: state, version: version, definition: definition, createdAt: created,
+            updatedAt: h["updatedAt"].flatMap { Int64($0) } ?? created, activatedAt: h["activatedAt"].flatMap { Int64($0) })
+    }
+
+    public enum Action: String, Sendable, CaseIterable { case activate, pause, resume, archive }
+
+    public enum Transition: Sendable, Equatable {
+        case moved(to: Journey.State)
+        case illegal(from: Journey.State)
+        case missing
+    }
+
+    public func transition(_ id: String, _ action: Action, now: Int64) async throws -> Transition {
+        let r = try await redis.fcall(
+            StoreFunctions.library, "journey_transition", keys: [Keys.journey(id), Keys.activeJourneys], args: [action.rawValue, String(now), id]
+        ).strings
+        switch r.first {
+        case "ok": return .moved(to: Journey.State(rawValue: r[1]) ?? .draft)
+        case "illegal": return .illegal(from: Journey.State(rawValue: r[1]) ?? .draft)
+        default: return .missing
+        }
+    }
+}
+
+extension Array {
+    func asyncCompactMap<T>(_ transform: (Element) async throws -> T?) async rethrows -> [T] {
+        var out = [T]()
+        for e in self { if let t = try await transform(e) { out.append(t) } }
+        return out
+    }
+}
