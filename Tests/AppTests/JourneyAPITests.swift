@@ -3,6 +3,7 @@ import GatewayCore
 import HummingbirdTesting
 import Store
 import XCTest
+import Yams
 
 /// `/api/v1/journeys` on a real Redis: a definition is checked whole (400 naming the field, nothing
 /// stored), saved as a draft, edited into new versions, and moved through its states.
@@ -58,6 +59,19 @@ final class JourneyAPITests: XCTestCase {
             XCTAssertEqual(list?.compactMap { $0["id"] as? String }, [id])
             let missing = try await client.get("/api/v1/journeys/01KZZZZZZZZZZZZZZZZZZZZZZZ")
             XCTAssertEqual(missing.status, .notFound)
+        }
+    }
+
+    func test_shippedExampleJourneys_areAccepted() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            for name in ["expo-reminders", "welcome-nurture"] {
+                let path = EventsAPITests.root.appendingPathComponent("examples/journeys/\(name).yaml").path
+                let definition = try XCTUnwrap(try Yams.load(yaml: String(contentsOfFile: path, encoding: .utf8)) as? [String: Any])
+                let json = String(decoding: try JSONSerialization.data(withJSONObject: definition), as: UTF8.self)
+                let r = try await client.send(.post, "/api/v1/journeys", json: json)
+                XCTAssertEqual(r.status, .created, "\(name): \(r.text)")
+            }
         }
     }
 
