@@ -123,3 +123,52 @@ final class JourneyPlanTests: XCTestCase {
         }
     }
 }
+
+extension JourneyPlanTests {
+    func test_eventMatching() {
+        let subscribe = JourneyDefinition.EventMatch(event: "subscribe", scene: "expo2026")
+        XCTAssertTrue(JourneyPlan.matches(subscribe, type: "event.subscribe", payload: ["EventKey": "qrscene_expo2026"]))
+        XCTAssertTrue(JourneyPlan.matches(subscribe, type: "event.SCAN", payload: ["EventKey": "expo2026"]) == false, "a scan is not a subscribe")
+        XCTAssertFalse(JourneyPlan.matches(subscribe, type: "event.subscribe", payload: ["EventKey": "qrscene_other"]))
+        XCTAssertTrue(JourneyPlan.matches(.init(event: "click", key: "MENU_PRICING"), type: "event.CLICK", payload: ["EventKey": "MENU_PRICING"]))
+        XCTAssertTrue(JourneyPlan.matches(.init(event: "web.register"), type: "web.register", payload: [:]))
+        XCTAssertFalse(JourneyPlan.matches(.init(event: "web.register"), type: "web.register.v2", payload: [:]))
+        XCTAssertFalse(JourneyPlan.matches(.init(event: "register"), type: "web.register", payload: [:]))
+    }
+
+    func test_moves_waitAtTheirMoment_andSkipLateRemindersWithTheirSend() throws {
+        let plan = try JourneyPlan(try definition(Self.expo), attributes: CustomerAttributes())
+        let anchor: Int64 = 1_796_864_400_000
+        let day: Int64 = 86_400_000
+        // Enrolled 10 days before: invite now, then wait for 3 days before.
+        XCTAssertEqual(plan.start(now: anchor - 10 * day, anchorMs: anchor), .init(step: 0, dueAt: anchor - 10 * day))
+        XCTAssertEqual(plan.after(0, now: anchor - 10 * day, anchorMs: anchor), .init(step: 1, dueAt: anchor - 3 * day))
+        XCTAssertEqual(plan.after(1, now: anchor - 3 * day, anchorMs: anchor), .init(step: 2, dueAt: anchor - 3 * day), "the wait is over: remind3 now")
+        // Enrolled 12 hours before: the 3-day and 1-day reminders are past, skipped with their sends;
+        // the branch after w1 runs, and the send it leads to is skipped too (still late); the 1-hour
+        // wait is ahead and ends the lateness.
+        let now = anchor - 12 * 3_600_000
+        let late = plan.after(0, now: now, anchorMs: anchor)
+        XCTAssertEqual(late.step, 4, "the branch")
+        XCTAssertTrue(late.late)
+        XCTAssertEqual(late.skipped, [.init(step: 1, reason: "late"), .init(step: 2, reason: "late"), .init(step: 3, reason: "late")])
+        let branched = plan.after(4, taken: 5, now: now, anchorMs: anchor, late: late.late)
+        XCTAssertEqual(branched, .init(step: 7, dueAt: anchor - 3_600_000, late: false, skipped: [.init(step: 5, reason: "late")]))
+        // Reaching w1h 30 minutes before: past, but remind1h is sent anyway (late: send).
+        let oneHour = plan.after(6, now: anchor - 30 * 60_000, anchorMs: anchor)
+        XCTAssertEqual(oneHour.step, 8)
+        XCTAssertEqual(oneHour.skipped, [.init(step: 7, reason: "late")])
+        // The branch's taken step; the last step ends the journey.
+        XCTAssertEqual(plan.after(4, taken: 5, now: anchor - day, anchorMs: anchor).step, 5)
+        XCTAssertEqual(plan.after(11, now: anchor + 2 * day, anchorMs: anchor).step, nil)
+        // A per-customer anchor the customer lacks: its waits are skipped as if late.
+        XCTAssertEqual(plan.after(0, now: anchor - 10 * day, anchorMs: nil).skipped.first, .init(step: 1, reason: "no_anchor"))
+    }
+
+    func test_durationWaits_countFromReachingThem() throws {
+        let d = try definition(#"{"name": "w", "trigger": {"event": "subscribe"}, "steps": [{"id": "a", "tag": {"add": ["x"]}}, {"id": "w", "wait": {"for": "PT10S"}}, {"id": "b", "exit": true}]}"#)
+        let plan = try JourneyPlan(d, attributes: CustomerAttributes())
+        XCTAssertEqual(plan.after(0, now: 1_000, anchorMs: nil), .init(step: 1, dueAt: 11_000))
+        XCTAssertEqual(plan.after(1, now: 11_000, anchorMs: nil), .init(step: 2, dueAt: 11_000))
+    }
+}
