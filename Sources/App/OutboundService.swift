@@ -18,6 +18,8 @@ public struct OutboundParts: Sendable {
     public let imports: CustomerImportRunner
     /// Attributes goal events to the campaigns that reached the customer.
     public let conversions: ConversionWorker
+    /// Enrols customers in journeys and runs their due steps.
+    public let journeys: JourneyRunner
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
@@ -46,7 +48,8 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
             config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, fallback: fallback.renderer, clock: clock),
         followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
         imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock),
-        conversions: ConversionWorker(redis: redis))
+        conversions: ConversionWorker(redis: redis),
+        journeys: JourneyRunner(redis: redis, config: config, compile: { try CompiledJourney($0, config: config, catalog: adapters) }, clock: clock))
 }
 
 func makeOutboundEngine(
@@ -84,6 +87,7 @@ public struct OutboundService: Service {
                 group.addTask { try? await parts.customers.prepareIndexes() }
                 group.addTask { await parts.imports.run() }
                 group.addTask { await parts.conversions.run() }
+                group.addTask { await parts.journeys.run() }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

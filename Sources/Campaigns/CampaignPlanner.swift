@@ -102,7 +102,33 @@ public struct CampaignPlanner: Sendable {
         _ c: Campaign, compiled: CompiledCampaign, variant: String, contents: ArraySlice<CompiledCampaign.Content>, customer id: String,
         hash: [String: String], identities: [Identity], createdAt: Int64, messageId: String? = nil
     ) -> Choice {
-        let transactional = c.definition.transactional == true
+        let source = MessageSource(
+            kind: "campaign", id: c.id, transactional: c.definition.transactional == true, campaign: c.id, variant: variant, expiresAt: c.expiresAt,
+            requireOptIn: compiled.requireOptIn, linkTokens: compiled.linkTokens)
+        return Self.message(
+            source, contents: contents, customer: id, hash: hash, identities: identities, createdAt: createdAt,
+            messageId: messageId ?? Self.messageId(campaign: c, customer: id))
+    }
+
+    /// Who sends a message rendered from channel contents: a campaign (its variant), or a journey step.
+    struct MessageSource {
+        /// `campaign` or `journey:<version>:<step>`: with `id`, the idempotency key's prefix.
+        let kind: String
+        let id: String
+        let transactional: Bool
+        let campaign: String?
+        let variant: String?
+        let expiresAt: Int64?
+        let requireOptIn: Set<String>
+        let linkTokens: LinkTokens?
+    }
+
+    /// The message on the first of `contents` the recipient may get and that renders with their data.
+    static func message(
+        _ source: MessageSource, contents: ArraySlice<CompiledCampaign.Content>, customer id: String, hash: [String: String], identities: [Identity],
+        createdAt: Int64, messageId: String
+    ) -> Choice {
+        let transactional = source.transactional
         var consent = [String: (state: String, at: Int64)]()
         for (k, v) in hash where k.hasPrefix("consent.") {
             let parts = v.split(separator: "|")
@@ -112,7 +138,7 @@ public struct CampaignPlanner: Sendable {
         for content in contents {
             let decision = SendEligibility.decide(
                 channel: content.channel, account: content.account, to: nil, transactional: transactional, identities: identities, consent: consent,
-                requireOptIn: compiled.requireOptIn)
+                requireOptIn: source.requireOptIn)
             guard case .send = decision else {
                 if case .skip(let reason) = decision { refusals.append((content.channel, reason)) }
                 continue
@@ -121,14 +147,14 @@ public struct CampaignPlanner: Sendable {
                 let rendered = try render(content, context: Self.context(id: id, hash: hash))
                 let lane: OutboundMessage.Lane = transactional ? .transactional : .bulk
                 var m = OutboundMessage(
-                    id: messageId ?? Self.messageId(campaign: c, customer: id), channel: content.channel, adapter: content.adapter, lane: lane,
-                    idempotencyKey: "campaign:\(c.id):\(id):\(content.channel)", customerId: id, to: nil, account: content.account,
+                    id: messageId, channel: content.channel, adapter: content.adapter, lane: lane,
+                    idempotencyKey: "\(source.kind):\(source.id):\(id):\(content.channel)", customerId: id, to: nil, account: content.account,
                     template: rendered.template, subject: rendered.subject, text: rendered.text, html: rendered.html, link: rendered.link,
                     variables: rendered.variables, createdAt: createdAt)
-                m.campaign = c.id
-                m.variant = variant
-                m.expiresAt = c.expiresAt
-                if let tokens = compiled.linkTokens { Self.track(&m, tokens: tokens) }
+                m.campaign = source.campaign
+                m.variant = source.variant
+                m.expiresAt = source.expiresAt
+                if let tokens = source.linkTokens { Self.track(&m, tokens: tokens) }
                 return .send(m)
             } catch let e as RenderError {
                 if case .missingVariable(let name) = e { refusals.append((content.channel, "missing_variable:\(name)")) } else {
@@ -174,7 +200,7 @@ public struct CampaignPlanner: Sendable {
         var variables: String
     }
 
-    func render(_ c: CompiledCampaign.Content, context: [String: Any]) throws -> Rendered {
+    static func render(_ c: CompiledCampaign.Content, context: [String: Any]) throws -> Rendered {
         var vars = [(String, String)]()
         for (k, t) in c.data { vars.append((k, JSONText.quote(try t.render(context)))) }
         return Rendered(

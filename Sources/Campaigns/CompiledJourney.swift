@@ -11,6 +11,18 @@ public struct CompiledJourney: Sendable {
 
     public init(_ d: JourneyDefinition, config: GatewayConfig, catalog: AdapterCatalog) throws {
         plan = try JourneyPlan(d, attributes: config.customers.attributes)
+        // Parts of the definition the runner does not run yet: refused rather than ignored.
+        let later = "is not supported by this gateway version yet"
+        for (field, given) in [("tagAdded", d.trigger.tagAdded), ("stage", d.trigger.stage), ("audience", d.trigger.audience)] where given != nil {
+            throw JourneyError("trigger.\(field)", "\(later) (event triggers are)", code: "unsupported")
+        }
+        for (i, step) in d.steps.enumerated() {
+            if step.update != nil { throw JourneyError("steps[\(i)].update", later, code: "unsupported") }
+            if step.crm != nil { throw JourneyError("steps[\(i)].crm", later, code: "unsupported") }
+            if let c = step.branch?.if, c.audience != nil || c.attribute != nil {
+                throw JourneyError("steps[\(i)].branch.if", "\(c.audience != nil ? "audience" : "attribute") \(later) (clicked, opened, delivered and event are)", code: "unsupported")
+            }
+        }
         var sends = [Int: [CompiledCampaign.Content]]()
         for (i, step) in d.steps.enumerated() {
             if let send = step.send {

@@ -119,6 +119,24 @@ public enum Keys {
     public static let journeys = "journeys"
     /// Set of the journeys that enrol customers (active).
     public static let activeJourneys = "journeys:active"
+    /// Per-step counters of a journey (`s:<step>:entered`, `s:<step>:completed`, `s:<step>:skipped:<reason>`,
+    /// `s:<step>:exited`) and totals (enrolled, completed, exited).
+    public static func journeyStats(_ id: String) -> String { "journey:{\(id)}:stats" }
+    /// A customer's place in a journey: version, step, seq (rises with every move), state (active,
+    /// done, exited), late, anchor, enrolledAt, stepAt, and the claim of the process running its step.
+    public static func journeyEnrolment(journey: String, customer: String) -> String { "cust:{\(customer)}:jrn:\(journey)" }
+    /// The journeys a customer has been enrolled in.
+    public static func customerJourneys(_ customer: String) -> String { "cust:{\(customer)}:jrns" }
+    /// Due-time index of journey steps, one of `journeyTimerPartitions` (by customer), member
+    /// `<journey>|<customer>`, score = when the step is due (ms).
+    public static func journeyTimers(_ partition: Int) -> String { "jrn:due:{p\(partition)}" }
+    public static let journeyTimerPartitions = 16
+    /// The partition of a customer's journey timers (FNV-1a of the id).
+    public static func journeyTimerPartition(customer: String) -> Int {
+        var h: UInt32 = 2_166_136_261
+        for b in customer.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        return Int(h % UInt32(journeyTimerPartitions))
+    }
     public static let activeCampaigns = "campaigns:active"
     /// Marketing messages claimed for one recipient (customer id, or channel:address): member
     /// `channel:messageId`, score ms; read by the frequency caps.

@@ -44,3 +44,92 @@ register('journey_transition', function(keys, args)
   if to == 'active' then redis.call('SADD', keys[2], args[3]) else redis.call('SREM', keys[2], args[3]) end
   return { 'ok', to }
 end)
+
+-- Customers in journeys. A customer's place is one hash (Keys.journeyEnrolment); the step it waits
+-- for is one member of a due-time index (Keys.journeyTimers). A process claims a due step by pushing
+-- its due time a lease ahead and writing its token; only the holder of the claim whose seq still
+-- matches may move the customer on, so a step's move happens once however often processes die.
+
+local function bumpSteps(stats, pairs_, from)
+  for i = from, #pairs_, 2 do redis.call('HINCRBY', stats, 's:' .. pairs_[i] .. ':skipped:' .. pairs_[i + 1], 1) end
+end
+
+-- journey_enrol: KEYS: the journey hash, the enrolment, the customer's journeys set, the timers
+-- partition, the journey's stats. ARGV: journey id, customer, now, reentry (never | always |
+-- after), reentry ms, version, anchor ms ('' = none), first step index ('' = none), its id, due, late
+-- (0/1), member, then skipped (step id, reason) pairs.
+-- Returns 'enrolled', 'inactive', 'already' (in it now) or 'no_reentry'.
+register('journey_enrol', function(keys, args)
+  if redis.call('HGET', keys[1], 'state') ~= 'active' then return 'inactive' end
+  local prev = redis.call('HMGET', keys[2], 'state', 'enrolledAt')
+  if prev[1] == 'active' then return 'already' end
+  if prev[1] then
+    if args[4] == 'never' then return 'no_reentry' end
+    if args[4] == 'after' and tonumber(args[3]) - tonumber(prev[2] or '0') < tonumber(args[5]) then return 'no_reentry' end
+  end
+  local now = args[3]
+  redis.call('DEL', keys[2])
+  local state = args[8] == '' and 'done' or 'active'
+  redis.call('HSET', keys[2], 'journey', args[1], 'customer', args[2], 'version', args[6], 'anchor', args[7], 'step', args[8],
+    'seq', '1', 'state', state, 'late', args[11], 'enrolledAt', now, 'stepAt', now)
+  redis.call('SADD', keys[3], args[1])
+  redis.call('HINCRBY', keys[5], 'enrolled', 1)
+  bumpSteps(keys[5], args, 13)
+  if state == 'active' then
+    redis.call('HINCRBY', keys[5], 's:' .. args[9] .. ':entered', 1)
+    redis.call('ZADD', keys[4], args[10], args[12])
+  else
+    redis.call('HINCRBY', keys[5], 'completed', 1)
+  end
+  return 'enrolled'
+end)
+
+-- journey_claim: KEYS: the timers partition, the enrolment. ARGV: member, now, lease ms, token.
+-- Returns { version, step, seq, late, anchor, enrolledAt } when the step is due and now ours, or {}.
+register('journey_claim', function(keys, args)
+  local due = redis.call('ZSCORE', keys[1], args[1])
+  if not due or tonumber(due) > tonumber(args[2]) then return {} end
+  local e = redis.call('HMGET', keys[2], 'version', 'step', 'seq', 'late', 'anchor', 'enrolledAt', 'state')
+  if e[7] ~= 'active' or not e[2] or e[2] == '' then
+    redis.call('ZREM', keys[1], args[1])
+    return {}
+  end
+  redis.call('ZADD', keys[1], tonumber(args[2]) + tonumber(args[3]), args[1])
+  redis.call('HSET', keys[2], 'claim', args[4])
+  return { e[1], e[2], e[3], e[4] or '0', e[5] or '', e[6] or '' }
+end)
+
+-- journey_advance: the claimed step is over; the customer moves on. KEYS: the enrolment, the timers
+-- partition, the journey's stats. ARGV: token, seq, member, now, the step's id, its outcome counter
+-- (completed, sent, skipped:<reason>...), next step index ('' = the journey is over), its id, due,
+-- late (0/1), then skipped (step id, reason) pairs (from ARGV[11]). Returns 'ok' or 'stale' (another claim, or moved).
+register('journey_advance', function(keys, args)
+  local e = redis.call('HMGET', keys[1], 'claim', 'seq', 'state')
+  if e[1] ~= args[1] or e[2] ~= args[2] or e[3] ~= 'active' then return 'stale' end
+  redis.call('HINCRBY', keys[3], 's:' .. args[5] .. ':' .. args[6], 1)
+  bumpSteps(keys[3], args, 11)
+  redis.call('HDEL', keys[1], 'claim')
+  if args[7] == '' then
+    redis.call('HSET', keys[1], 'state', 'done', 'step', '', 'stepAt', args[4], 'seq', tostring(tonumber(args[2]) + 1))
+    redis.call('ZREM', keys[2], args[3])
+    redis.call('HINCRBY', keys[3], 'completed', 1)
+    return 'ok'
+  end
+  redis.call('HSET', keys[1], 'step', args[7], 'stepAt', args[4], 'late', args[10], 'seq', tostring(tonumber(args[2]) + 1))
+  redis.call('HINCRBY', keys[3], 's:' .. args[8] .. ':entered', 1)
+  redis.call('ZADD', keys[2], args[9], args[3])
+  return 'ok'
+end)
+
+-- journey_exit: an exit event (or an exit step's outcome elsewhere): the customer leaves at once and
+-- a timer already due does nothing. KEYS: the enrolment, the timers partition, the journey's stats.
+-- ARGV: member, now, the current step's id. Returns 1 when the customer was in the journey.
+register('journey_exit', function(keys, args)
+  if redis.call('HGET', keys[1], 'state') ~= 'active' then return 0 end
+  redis.call('HSET', keys[1], 'state', 'exited', 'exitedAt', args[2], 'seq', tostring(tonumber(redis.call('HGET', keys[1], 'seq') or '0') + 1))
+  redis.call('HDEL', keys[1], 'claim')
+  redis.call('ZREM', keys[2], args[1])
+  redis.call('HINCRBY', keys[3], 'exited', 1)
+  if args[3] ~= '' then redis.call('HINCRBY', keys[3], 's:' .. args[3] .. ':exited', 1) end
+  return 1
+end)

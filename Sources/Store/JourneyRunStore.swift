@@ -1,0 +1,133 @@
+import GatewayCore
+import RedisClient
+
+/// Customers in journeys (the enrolment and due-time functions in `Lua/journeys.lua`): enrol, claim a
+/// due step, move on after it, exit. Every move checks the claim and the move counter (`seq`), so a
+/// step's outcome is applied once however many processes race or die.
+public struct JourneyRunStore: Sendable {
+    let redis: RedisPool
+
+    public init(redis: RedisPool) { self.redis = redis }
+
+    static func member(journey: String, customer: String) -> String { "\(journey)|\(customer)" }
+
+    static func timers(customer: String) -> String { Keys.journeyTimers(Keys.journeyTimerPartition(customer: customer)) }
+
+    /// Where a customer goes, as the functions take it: the step (index and id), when, late, and the
+    /// steps passed over (id, reason).
+    public struct Position: Sendable, Equatable {
+        public var step: Int?
+        public var stepId: String
+        public var dueAt: Int64
+        public var late: Bool
+        public var skipped: [(id: String, reason: String)]
+
+        public init(step: Int?, stepId: String, dueAt: Int64, late: Bool, skipped: [(id: String, reason: String)]) {
+            self.step = step
+            self.stepId = stepId
+            self.dueAt = dueAt
+            self.late = late
+            self.skipped = skipped
+        }
+
+        public static func == (a: Position, b: Position) -> Bool {
+            a.step == b.step && a.stepId == b.stepId && a.dueAt == b.dueAt && a.late == b.late && a.skipped.map(\.id) == b.skipped.map(\.id)
+                && a.skipped.map(\.reason) == b.skipped.map(\.reason)
+        }
+
+        var arguments: [String] {
+            [step.map(String.init) ?? "", stepId, String(dueAt), late ? "1" : "0"]
+        }
+
+        var skippedArguments: [String] { skipped.flatMap { [$0.id, $0.reason] } }
+    }
+
+    public enum Enrolment: String, Sendable {
+        case enrolled, inactive, already
+        case noReentry = "no_reentry"
+    }
+
+    public func enrol(
+        journey: String, customer: String, version: Int, reentry: JourneyPlan.Reentry, anchorMs: Int64?, start: Position, now: Int64
+    ) async throws -> Enrolment {
+        let (kind, ms): (String, Int64) =
+            switch reentry {
+            case .never: ("never", 0)
+            case .always: ("always", 0)
+            case .after(let ms): ("after", ms)
+            }
+        let keys = [
+            Keys.journey(journey), Keys.journeyEnrolment(journey: journey, customer: customer), Keys.customerJourneys(customer),
+            Self.timers(customer: customer), Keys.journeyStats(journey),
+        ]
+        let args =
+            [journey, customer, String(now), kind, String(ms), String(version), anchorMs.map(String.init) ?? ""] + start.arguments
+            + [Self.member(journey: journey, customer: customer)] + start.skippedArguments
+        let r = try await redis.fcall(StoreFunctions.library, "journey_enrol", keys: keys, args: args).string ?? ""
+        return Enrolment(rawValue: r) ?? .inactive
+    }
+
+    /// A customer's claimed step: what the process holding `token` must run.
+    public struct Claimed: Sendable, Equatable {
+        public let journey: String
+        public let customer: String
+        public let version: Int
+        public let step: Int
+        public let seq: String
+        public let late: Bool
+        public let anchorMs: Int64?
+        public let enrolledAt: Int64
+        public let token: String
+    }
+
+    /// Due members of one timers partition (at most `limit`).
+    public func due(partition: Int, now: Int64, limit: Int = 100) async throws -> [(journey: String, customer: String)] {
+        try await redis.send("ZRANGE", Keys.journeyTimers(partition), "-inf", String(now), "BYSCORE", "LIMIT", "0", String(limit)).strings.compactMap {
+            let parts = $0.split(separator: "|", maxSplits: 1).map(String.init)
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }
+    }
+
+    /// Claims the customer's due step for `leaseMs` (nil when it is not due, or not active).
+    public func claim(journey: String, customer: String, now: Int64, leaseMs: Int64, token: String) async throws -> Claimed? {
+        let r = try await redis.fcall(
+            StoreFunctions.library, "journey_claim",
+            keys: [Self.timers(customer: customer), Keys.journeyEnrolment(journey: journey, customer: customer)],
+            args: [Self.member(journey: journey, customer: customer), String(now), String(leaseMs), token]
+        ).strings
+        guard r.count == 6, let version = Int(r[0]), let step = Int(r[1]) else { return nil }
+        return Claimed(
+            journey: journey, customer: customer, version: version, step: step, seq: r[2], late: r[3] == "1", anchorMs: Int64(r[4]),
+            enrolledAt: Int64(r[5]) ?? 0, token: token)
+    }
+
+    /// Moves the customer on after the claimed step (`outcome`: the step's counter: completed, sent,
+    /// skipped:<reason>...). False when the claim was lost (another process took the step over).
+    public func advance(_ c: Claimed, stepId: String, outcome: String, to next: Position, now: Int64) async throws -> Bool {
+        let keys = [Keys.journeyEnrolment(journey: c.journey, customer: c.customer), Self.timers(customer: c.customer), Keys.journeyStats(c.journey)]
+        let args =
+            [c.token, c.seq, Self.member(journey: c.journey, customer: c.customer), String(now), stepId, outcome] + next.arguments
+            + next.skippedArguments
+        return try await redis.fcall(StoreFunctions.library, "journey_advance", keys: keys, args: args).string == "ok"
+    }
+
+    /// Takes the customer out of the journey at once (an exit event).
+    public func exit(journey: String, customer: String, currentStepId: String, now: Int64) async throws -> Bool {
+        let keys = [Keys.journeyEnrolment(journey: journey, customer: customer), Self.timers(customer: customer), Keys.journeyStats(journey)]
+        return try await redis.fcall(
+            StoreFunctions.library, "journey_exit", keys: keys, args: [Self.member(journey: journey, customer: customer), String(now), currentStepId]
+        ).int == 1
+    }
+
+    /// The journeys a customer is (or was) in, with their enrolment fields.
+    public func enrolments(customer: String) async throws -> [String: [String: String]] {
+        let ids = try await redis.send("SMEMBERS", Keys.customerJourneys(customer)).strings.sorted()
+        guard !ids.isEmpty else { return [:] }
+        let hashes = try await redis.pipelineChecked(ids.map { ["HGETALL", Keys.journeyEnrolment(journey: $0, customer: customer)] })
+        return Dictionary(uniqueKeysWithValues: zip(ids, hashes.map(\.dictionary)))
+    }
+
+    public func stats(_ journey: String) async throws -> [String: Int] {
+        try await redis.send("HGETALL", Keys.journeyStats(journey)).dictionary.compactMapValues { Int($0) }
+    }
+}
