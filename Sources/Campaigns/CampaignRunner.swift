@@ -148,12 +148,8 @@ public final class CampaignRunner: Sendable {
 
     /// Gives the lease up (only if this process holds it), so any process may plan next.
     func releaseLease(_ id: String) async throws {
-        _ = try await redis.eval(Self.releaseScript, keys: [Keys.campaignPlanner(id)], args: [owner])
+        _ = try await redis.fcall(StoreFunctions.library, "lease_release", keys: [Keys.campaignPlanner(id)], args: [owner])
     }
-
-    static let releaseScript = RedisScript(
-        name: "campaign_release_lease",
-        source: "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
 
     public func releaseAllParked(_ id: String) async throws {
         while try await store.releaseParked(id) > 0 {}

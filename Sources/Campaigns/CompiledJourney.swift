@@ -35,12 +35,6 @@ public struct CompiledJourney: Sendable {
                     }
                 }
             }
-            for (path, expression) in [("trigger.audience", i == 0 ? d.trigger.audience : nil), ("steps[\(i)].branch.if.audience", step.branch?.if.audience)] {
-                guard let expression, let parsed = try? TagExpression.parse(expression) else { continue }
-                do { try CompiledCampaign.checkFields(parsed, config: config) } catch let e as CampaignError {
-                    throw JourneyError(path, e.reason, code: e.code)
-                }
-            }
         }
         self.sends = sends
     }

@@ -60,7 +60,9 @@ public final class JourneyRunner: Sendable {
                 while !Task.isCancelled {
                     var busy = false
                     for p in 0..<Keys.journeyTimerPartitions {
-                        do { busy = try await self.runDue(partition: p) > 0 || busy } catch {
+                        do { busy = try await self.runDue(partition: p) > 0 || busy } catch let e as RedisError where e.kind == .shutdown {
+                            return  // the process is stopping
+                        } catch {
                             Logger(label: "scrm.journeys").warning("journey steps: \(error)")
                         }
                     }
@@ -110,11 +112,14 @@ public final class JourneyRunner: Sendable {
         }
         let now = clock()
         let all = try await activeJourneys()
-        // Exits first: an event that ends a journey is not also a reason to stay in it.
-        let enrolled = try await runs.enrolments(customer: customer)
-        for (j, c) in all {
-            guard let e = enrolled[j.id], e["state"] == "active" else { continue }
-            if (j.definition.exitOn ?? []).contains(where: { JourneyPlan.matches($0, type: type, payload: payload) }) {
+        guard !all.isEmpty else { return }
+        // Exits first: an event that ends a journey is not also a reason to stay in it. The customer's
+        // enrolments are read only when the event ends some journey (this runs for every interaction).
+        let exiting = all.filter { j, _ in (j.definition.exitOn ?? []).contains { JourneyPlan.matches($0, type: type, payload: payload) } }
+        if !exiting.isEmpty {
+            let enrolled = try await runs.enrolments(customer: customer)
+            for (j, c) in exiting {
+                guard let e = enrolled[j.id], e["state"] == "active" else { continue }
                 let step = e["step"].flatMap { Int($0) }.flatMap { $0 < c.plan.nodes.count ? c.plan.nodes[$0].id : nil } ?? ""
                 _ = try await runs.exit(journey: j.id, customer: customer, currentStepId: step, now: now)
             }
@@ -146,7 +151,7 @@ public final class JourneyRunner: Sendable {
     func position(_ plan: JourneyPlan, _ m: JourneyPlan.Move) -> JourneyRunStore.Position {
         JourneyRunStore.Position(
             step: m.step, stepId: m.step.map { plan.nodes[$0].id } ?? "", dueAt: m.dueAt, late: m.late,
-            skipped: m.skipped.map { (plan.nodes[$0.step].id, $0.reason) })
+            skipped: m.skipped.map { .init(id: plan.nodes[$0.step].id, reason: $0.reason) })
     }
 
     // MARK: steps

@@ -20,19 +20,24 @@ public struct JourneyRunStore: Sendable {
         public var stepId: String
         public var dueAt: Int64
         public var late: Bool
-        public var skipped: [(id: String, reason: String)]
+        public var skipped: [Skipped]
 
-        public init(step: Int?, stepId: String, dueAt: Int64, late: Bool, skipped: [(id: String, reason: String)]) {
+        public struct Skipped: Sendable, Equatable {
+            public let id: String
+            public let reason: String
+
+            public init(id: String, reason: String) {
+                self.id = id
+                self.reason = reason
+            }
+        }
+
+        public init(step: Int?, stepId: String, dueAt: Int64, late: Bool, skipped: [Skipped]) {
             self.step = step
             self.stepId = stepId
             self.dueAt = dueAt
             self.late = late
             self.skipped = skipped
-        }
-
-        public static func == (a: Position, b: Position) -> Bool {
-            a.step == b.step && a.stepId == b.stepId && a.dueAt == b.dueAt && a.late == b.late && a.skipped.map(\.id) == b.skipped.map(\.id)
-                && a.skipped.map(\.reason) == b.skipped.map(\.reason)
         }
 
         var arguments: [String] {

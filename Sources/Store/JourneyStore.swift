@@ -77,10 +77,11 @@ public struct JourneyStore: Sendable {
         let ids = try await redis.send("ZREVRANGE", Keys.journeys, "0", String(limit - 1)).strings
         guard !ids.isEmpty else { return [] }
         let hashes = try await redis.pipelineChecked(ids.map { ["HGETALL", Keys.journey($0)] }).map(\.dictionary)
-        let keys = zip(ids, hashes).compactMap { id, h in h["version"].flatMap { Int($0) }.map { Keys.journeyVersion(id, $0) } }
-        guard keys.count == ids.count else { return try await ids.asyncCompactMap { try await get($0) } }
-        let texts = try await redis.send(["MGET"] + keys).strings
-        return zip(hashes, texts).compactMap { Self.journey($0, definition: $1) }
+        // A journey whose hash has no version (never written whole) is left out.
+        let found = zip(ids, hashes).compactMap { id, h in h["version"].flatMap { Int($0) }.map { (h, Keys.journeyVersion(id, $0)) } }
+        guard !found.isEmpty else { return [] }
+        let texts = try await redis.send(["MGET"] + found.map(\.1)).strings
+        return zip(found, texts).compactMap { Self.journey($0.0, definition: $1) }
     }
 
     static func journey(_ h: [String: String], definition text: String) -> Journey? {
@@ -110,13 +111,5 @@ public struct JourneyStore: Sendable {
         case "illegal": return .illegal(from: Journey.State(rawValue: r[1]) ?? .draft)
         default: return .missing
         }
-    }
-}
-
-extension Array {
-    func asyncCompactMap<T>(_ transform: (Element) async throws -> T?) async rethrows -> [T] {
-        var out = [T]()
-        for e in self { if let t = try await transform(e) { out.append(t) } }
-        return out
     }
 }

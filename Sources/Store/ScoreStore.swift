@@ -62,8 +62,10 @@ public struct ScoreStore: Sendable {
     /// in. Returns whether the index has that half-life now.
     @discardableResult
     public func ensureIndex(halfLifeMs: Int64, owner: String, chunk: Int = 1000) async throws -> Bool {
-        let meta = try await redis.send("HMGET", Keys.scoresMeta, "halfLifeMs", "buildHalfLifeMs").strings
-        if Int64(meta.first ?? "") ?? 0 == halfLifeMs, meta.count > 1, meta[1].isEmpty { return true }
+        let meta = (try await redis.send("HMGET", Keys.scoresMeta, "halfLifeMs", "buildHalfLifeMs").array ?? []).map(\.string)
+        let current = Int64((meta.first ?? nil) ?? "") ?? 0
+        let building = meta.count > 1 ? meta[1] : nil
+        if current == halfLifeMs, building == nil { return true }
         guard try await redis.send("SET", Keys.scoresBuildLease, owner, "NX", "PX", "60000").string == "OK" else { return false }
         do {
             let done = try await build(halfLifeMs: halfLifeMs, chunk: chunk)

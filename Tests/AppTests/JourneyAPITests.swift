@@ -84,7 +84,8 @@ final class JourneyAPITests: XCTestCase {
             (#""channel": "sms", "text": "Tomorrow!""#, #""channel": "fax", "text": "Tomorrow!""#, "steps[2].send.channels[0].channel"),
             (#""first": "Hi {{profile.nickname}}""#, #""first": "Hi {{#profile.nickname}}""#, "steps[0].send.channels[0].data.first"),
             (#"{"id": "done", "tag": {"add": ["expo-2026-invited"]}}"#, #"{"id": "done", "tag": {"add": ["expo-2026-invited"]}, "next": "done"}"#, "steps"),
-            (#""trigger": {"event": "subscribe", "scene": "expo2026"}"#, #""trigger": {"audience": "consent:fax"}"#, "trigger.audience"),
+            (#""trigger": {"event": "subscribe", "scene": "expo2026"}"#, #""trigger": {"audience": "vip &"}"#, "trigger.audience"),
+            (#""trigger": {"event": "subscribe", "scene": "expo2026"}"#, #""trigger": {"stage": "MQL"}"#, "trigger.stage"),
         ]
         try await h.test { client in
             for (old, new, field) in cases {

@@ -57,7 +57,8 @@ register('customer_scores', function(keys, args)
   return out
 end)
 
--- lease_release: gives a lease up if this owner still holds it. KEYS: the lease. ARGV: the owner.
+-- lease_release: gives a lease up if this owner still holds it (the scores index build, campaign
+-- planners). KEYS: the lease. ARGV: the owner.
 register('lease_release', function(keys, args)
   if redis.call('GET', keys[1]) == args[1] then return redis.call('DEL', keys[1]) end
   return 0
