@@ -42,14 +42,14 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         try CompiledCampaign($0.definition, config: config, catalog: adapters, knownTags: nil, now: nil)
     }
     let campaigns = CampaignRunner(redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: compile, clock: clock)
-    let fallback = CampaignFallback(redis: redis, compile: compile)
+    let fallback = CampaignFallback(redis: redis, customers: customers, compile: compile)
     return OutboundParts(
         engine: makeOutboundEngine(
             config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, fallback: fallback.renderer, clock: clock),
         followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
         imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock),
         conversions: ConversionWorker(redis: redis),
-        journeys: JourneyRunner(redis: redis, config: config, compile: { try CompiledJourney($0, config: config, catalog: adapters) }, clock: clock))
+        journeys: JourneyRunner(redis: redis, config: config, customers: customers, compile: { try CompiledJourney($0, config: config, catalog: adapters) }, clock: clock))
 }
 
 func makeOutboundEngine(

@@ -2,6 +2,7 @@ import GatewayCore
 import NIOConcurrencyHelpers
 import Outbound
 import RedisClient
+import Store
 
 /// Fallback at send time: when a campaign message fails for a recipient reason (WeChat unsubscribed or
 /// bad openid, an opted-out or invalid number, a hard bounce, consent revoked since planning, a variable
@@ -10,16 +11,16 @@ import RedisClient
 /// render the channel, so planning and fallback cannot disagree. The message keeps its id: the
 /// ledger entry (campaign, customer) allows one delivery at most, whichever channel makes it.
 public final class CampaignFallback: Sendable {
-    let redis: RedisPool
     let store: CampaignStore
+    let customers: CustomerStore
     let planner: CampaignPlanner
     let compile: @Sendable (Campaign) throws -> CompiledCampaign
     /// Campaign id -> the campaign and its compiled templates (a definition never changes once created).
     private let compiled = NIOLockedValueBox<[String: (Campaign, CompiledCampaign)]>([:])
 
-    public init(redis: RedisPool, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign) {
-        self.redis = redis
+    public init(redis: RedisPool, customers: CustomerStore, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign) {
         self.store = CampaignStore(redis: redis)
+        self.customers = customers
         self.planner = CampaignPlanner(redis: redis)
         self.compile = compile
     }
@@ -33,11 +34,11 @@ public final class CampaignFallback: Sendable {
         guard let id = m.campaign, let variant = m.variant, let customer = m.customerId, let (c, compiled) = try await campaign(id) else { return nil }
         let contents = compiled.contents[variant] ?? []
         guard let i = contents.firstIndex(where: { $0.channel == m.channel }), i + 1 < contents.count,
-            let (live, hash, identities) = try await recipient(customer)
+            let live = try await recipient(customer)
         else { return nil }
         guard
             case .send(let next) = planner.message(
-                c, compiled: compiled, variant: variant, contents: contents[(i + 1)...], customer: live, hash: hash, identities: identities,
+                c, compiled: compiled, variant: variant, contents: contents[(i + 1)...], customer: live.id, hash: live.fields, identities: live.identities,
                 createdAt: m.createdAt, messageId: m.id)  // the ledger key stays, even if the customer merged since
         else { return nil }
         return next
@@ -57,19 +58,11 @@ public final class CampaignFallback: Sendable {
         return entry
     }
 
-    /// The customer as they are now, following merges (a few hops at most).
-    private func recipient(_ start: String) async throws -> (String, [String: String], [Identity])? {
-        var id = start
-        for _ in 0..<4 {
-            let r = try await redis.pipelineChecked([["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)]])
-            let hash = r[0].dictionary
-            guard hash["createdAt"] != nil else { return nil }
-            if let into = hash["mergedInto"] {
-                id = into
-                continue
-            }
-            return (id, hash, r[1].strings.compactMap(Identity.init(storageForm:)))
-        }
-        return nil
+    /// The customer as they are now, following a merge to the survivor.
+    private func recipient(_ id: String) async throws -> Customer? {
+        var lookup = try await customers.customer(id: id)
+        if case .merged(let survivor) = lookup { lookup = try await customers.customer(id: survivor) }
+        guard case .found(let c) = lookup else { return nil }
+        return c
     }
 }

@@ -20,6 +20,8 @@ public final class JourneyRunner: Sendable {
     let journeys: JourneyStore
     let runs: JourneyRunStore
     let messages: MessageStore
+    let customers: CustomerStore
+    let tags: TagStore
     let attributes: CustomerAttributes
     let requireOptIn: Set<String>
     let compile: @Sendable (JourneyDefinition) throws -> CompiledJourney
@@ -33,7 +35,7 @@ public final class JourneyRunner: Sendable {
     private let active = NIOLockedValueBox<(at: ContinuousClock.Instant, journeys: [(Journey, CompiledJourney)])?>(nil)
 
     public init(
-        redis: RedisPool, config: GatewayConfig, compile: @escaping @Sendable (JourneyDefinition) throws -> CompiledJourney, leaseMs: Int64 = 30_000,
+        redis: RedisPool, config: GatewayConfig, customers: CustomerStore, compile: @escaping @Sendable (JourneyDefinition) throws -> CompiledJourney, leaseMs: Int64 = 30_000,
         clock: @escaping @Sendable () -> Int64
     ) {
         self.redis = redis
@@ -41,6 +43,8 @@ public final class JourneyRunner: Sendable {
         journeys = JourneyStore(redis: redis)
         runs = JourneyRunStore(redis: redis)
         messages = MessageStore(redis: redis)
+        self.customers = customers
+        tags = TagStore(redis: redis)
         attributes = config.customers.attributes
         requireOptIn = config.contactRules.requireOptIn
         self.compile = compile
@@ -182,8 +186,8 @@ public final class JourneyRunner: Sendable {
         case .send: outcome = try await send(e, c)
         case .tag:
             let t = plan.definition.steps[e.step].tag!
-            for name in t.add ?? [] { _ = try await TagStore(redis: redis).apply(name, add: true, customerIds: [e.customer]) }
-            for name in t.remove ?? [] { _ = try await TagStore(redis: redis).apply(name, add: false, customerIds: [e.customer]) }
+            for name in t.add ?? [] { _ = try await tags.apply(name, add: true, customerIds: [e.customer]) }
+            for name in t.remove ?? [] { _ = try await tags.apply(name, add: false, customerIds: [e.customer]) }
         case .exit:
             _ = try await runs.advance(e, stepId: node.id, outcome: "completed", to: .init(step: nil, stepId: "", dueAt: now, late: false, skipped: []), now: now)
             return
@@ -208,15 +212,13 @@ public final class JourneyRunner: Sendable {
 
     func send(_ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws -> String {
         let stepId = c.plan.nodes[e.step].id
-        let r = try await redis.pipelineChecked([["HGETALL", Keys.customer(e.customer)], ["SMEMBERS", Keys.customerIdentities(e.customer)]])
-        let hash = r[0].dictionary
-        guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return "skipped:customer_gone" }
+        guard case .found(let customer) = try await customers.customer(id: e.customer) else { return "skipped:customer_gone" }
         let source = CampaignPlanner.MessageSource(
             kind: "journey", id: e.journey, transactional: c.plan.definition.transactional == true, campaign: nil, variant: nil, expiresAt: nil,
             requireOptIn: requireOptIn, linkTokens: nil)
         let id = Self.messageId(e, stepId: stepId)
         switch CampaignPlanner.message(
-            source, contents: (c.sends[e.step] ?? [])[...], customer: e.customer, hash: hash, identities: r[1].strings.compactMap(Identity.init(storageForm:)),
+            source, contents: (c.sends[e.step] ?? [])[...], customer: e.customer, hash: customer.fields, identities: customer.identities,
             createdAt: clock(), messageId: id)
         {
         case .send(var m):
