@@ -59,7 +59,7 @@ public struct AdminRoutes: Sendable {
         ).register(on: group)
         ScoringRoutes(source: scoring).register(on: group)
         CRMRoutes(specs: crm, redis: sandbox.redis, maxBulkIds: config.admin.maxBulkIds).register(on: group)
-        JourneyRoutes(config: config, catalog: adapters, store: JourneyStore(redis: sandbox.redis), clock: clock).register(on: group)
+        JourneyRoutes(config: config, catalog: adapters, store: JourneyStore(redis: sandbox.redis), redis: sandbox.redis, clock: clock).register(on: group)
         if let campaigns {
             CampaignRoutes(config: config, catalog: adapters, store: CampaignStore(redis: sandbox.redis), runner: campaigns, tags: tags, clock: clock)
                 .register(on: group)

@@ -4,6 +4,7 @@ import GatewayCore
 import Hummingbird
 import Ingress
 import Outbound
+import RedisClient
 import Store
 
 /// `/api/v1/journeys`: create (a draft, version 1), list, show, edit (a new version: customers
@@ -13,7 +14,10 @@ struct JourneyRoutes {
     let config: GatewayConfig
     let catalog: AdapterCatalog
     let store: JourneyStore
+    let redis: RedisPool
     let clock: @Sendable () -> Int64
+
+    var runs: JourneyRunStore { JourneyRunStore(redis: redis) }
 
     /// What the API answers for a journey.
     struct View: Encodable {
@@ -25,8 +29,11 @@ struct JourneyRoutes {
         let updatedAt: String
         let activatedAt: String?
         let definition: JourneyDefinition
+        /// Per step counts (`GET /journeys/{id}` only).
+        let report: JourneyReport?
 
-        init(_ j: Journey) {
+        init(_ j: Journey, report: JourneyReport? = nil) {
+            self.report = report
             id = j.id
             name = j.name
             state = j.state.rawValue
@@ -62,11 +69,14 @@ struct JourneyRoutes {
                 guard let limit = Int(request.uri.queryParameters.get("limit") ?? "50"), (1...500).contains(limit) else {
                     throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
                 }
-                return try JSONResponse.encoded(List(journeys: try await store.list(limit: limit).map(View.init)))
+                return try JSONResponse.encoded(List(journeys: try await store.list(limit: limit).map { View($0) }))
             }
         }
         group.get("/journeys/:id") { _, context in
-            try await storage { try JSONResponse.encoded(View(try await journey(try context.parameters.require("id")))) }
+            try await storage { try JSONResponse.encoded(try await show(try context.parameters.require("id"))) }
+        }
+        group.get("/customers/:id/journeys") { _, context in
+            try await storage { try JSONResponse.encoded(try await customerJourneys(try context.parameters.require("id"))) }
         }
         group.put("/journeys/:id") { request, context in
             try await storage {
@@ -89,8 +99,9 @@ struct JourneyRoutes {
         group.post("/journeys/:id/archive") { _, context in try await storage { try await act(.archive, context) } }
     }
 
-    func check(_ d: JourneyDefinition) throws {
-        do { _ = try CompiledJourney(d, config: config, catalog: catalog) } catch let e as JourneyError {
+    @discardableResult
+    func check(_ d: JourneyDefinition) throws -> CompiledJourney {
+        do { return try CompiledJourney(d, config: config, catalog: catalog) } catch let e as JourneyError {
             throw APIError.badRequest(e.description, code: e.code)
         }
     }
@@ -100,17 +111,70 @@ struct JourneyRoutes {
         return j
     }
 
+    /// The journey with its report.
+    func show(_ id: String) async throws -> View {
+        let j = try await journey(id)
+        let plan = try JourneyPlan(j.definition, attributes: config.customers.attributes)
+        let stats = try await runs.stats(id)
+        let toEnrol = j.definition.trigger.audience == nil ? nil : try await redis.send("SCARD", Keys.journeyAudience(id)).int
+        return View(j, report: JourneyReport(plan: plan, stats: stats, audienceToEnrol: toEnrol))
+    }
+
     func act(_ action: JourneyStore.Action, _ context: some RequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let current = try await journey(id)
         if action == .activate || action == .resume {
             // Checked again against today's adapters and accounts before it enrols anyone.
-            try check(current.definition)
+            let compiled = try check(current.definition)
+            if action == .activate, current.state == .draft, let audience = compiled.audience {
+                // The members now: the journey runners enrol them a chunk at a time.
+                let n = try await AudienceStore(redis: redis, config: config).snapshot(audience, into: Keys.journeyAudience(id), nowMs: clock())
+                _ = try await redis.send("HSET", Keys.journeyStats(id), "audience", String(n))
+            }
         }
         switch try await store.transition(id, action, now: clock()) {
-        case .moved: return try JSONResponse.encoded(View(try await journey(id)))
+        case .moved:
+            if action == .archive { _ = try await redis.send("DEL", Keys.journeyAudience(id)) }
+            return try JSONResponse.encoded(View(try await journey(id)))
         case .illegal(let from): throw APIError(.conflict, "illegal_transition", "cannot \(action.rawValue) a journey that is \(from.rawValue)")
         case .missing: throw APIError.notFound("journey")
         }
+    }
+
+    /// `GET /customers/{id}/journeys`.
+    func customerJourneys(_ customer: String) async throws -> CustomerJourneysView {
+        guard CustomerID.isValid(customer), try await redis.send("EXISTS", Keys.customer(customer)).int == 1 else {
+            throw APIError.notFound("customer")
+        }
+        var entries = [CustomerJourneysView.Entry]()
+        for (jid, e) in try await runs.enrolments(customer: customer).sorted(by: { $0.key < $1.key }) {
+            guard let version = e["version"].flatMap({ Int($0) }) else { continue }
+            let name = try await redis.send("HGET", Keys.journey(jid), "name").string
+            let plan = try await store.definition(jid, version: version).flatMap { try? JourneyPlan($0, attributes: config.customers.attributes) }
+            let enrolledAt = e["enrolledAt"].flatMap { Int64($0) } ?? 0
+            let stepIndex = e["step"].flatMap { Int($0) }
+            let stepId = stepIndex.flatMap { i in plan.flatMap { i < $0.nodes.count ? $0.nodes[i].id : nil } }
+            let due =
+                e["state"] == "active"
+                ? try await redis.send("ZSCORE", Keys.journeyTimers(Keys.journeyTimerPartition(customer: customer)), "\(jid)|\(customer)").string
+                    .flatMap { Double($0) }.map { JSONResponse.isoTime(Int64($0)) } : nil
+            var history = [CustomerJourneysView.Sent]()
+            for node in plan?.nodes ?? [] where node.kind == .send {
+                let mid = JourneyRunner.messageId(journey: jid, version: version, customer: customer, stepId: node.id, enrolledAt: enrolledAt)
+                let h = try await redis.send("HGETALL", Keys.message(mid)).dictionary
+                guard !h.isEmpty else { continue }
+                func time(_ k: String) -> String? { h[k].flatMap { Int64($0) }.map(JSONResponse.isoTime) }
+                history.append(
+                    .init(
+                        step: node.id, message: mid, channel: h["channel"], state: h["state"], reason: h["reason"], sentAt: time("sentAt"),
+                        deliveredAt: time("deliveredAt"), openedAt: time("openedAt"), clickedAt: time("clickedAt")))
+            }
+            func time(_ k: String) -> String? { e[k].flatMap { Int64($0) }.map(JSONResponse.isoTime) }
+            entries.append(
+                .init(
+                    journey: jid, name: name, version: version, state: e["state"] ?? "active", step: stepId, dueAt: due, late: e["late"] == "1",
+                    enrolledAt: time("enrolledAt"), stepAt: time("stepAt"), exitedAt: time("exitedAt"), exitedOn: e["exitedOn"], history: history))
+        }
+        return CustomerJourneysView(customer: customer, journeys: entries)
     }
 }

@@ -8,22 +8,19 @@ public struct CompiledJourney: Sendable {
     public let plan: JourneyPlan
     /// Step index -> its channels, in fallback order.
     let sends: [Int: [CompiledCampaign.Content]]
+    /// Journeys track their messages' links (and email opens) when a link secret is configured: a
+    /// branch on `clicked` or `opened` needs it.
+    let linkTokens: LinkTokens?
+    /// Parsed audience and attribute conditions of branches (step index -> expression), and the
+    /// audience trigger's.
+    let conditions: [Int: TagExpression]
+    public let audience: TagExpression?
 
     public init(_ d: JourneyDefinition, config: GatewayConfig, catalog: AdapterCatalog) throws {
         plan = try JourneyPlan(d, attributes: config.customers.attributes)
-        // Parts of the definition the runner does not run yet: refused rather than ignored.
-        let later = "is not supported by this gateway version yet"
-        for (field, given) in [("tagAdded", d.trigger.tagAdded), ("stage", d.trigger.stage), ("audience", d.trigger.audience)] where given != nil {
-            throw JourneyError("trigger.\(field)", "\(later) (event triggers are)", code: "unsupported")
-        }
-        for (i, step) in d.steps.enumerated() {
-            if step.update != nil { throw JourneyError("steps[\(i)].update", later, code: "unsupported") }
-            if step.crm != nil { throw JourneyError("steps[\(i)].crm", later, code: "unsupported") }
-            if let c = step.branch?.if, c.audience != nil || c.attribute != nil {
-                throw JourneyError("steps[\(i)].branch.if", "\(c.audience != nil ? "audience" : "attribute") \(later) (clicked, opened, delivered and event are)", code: "unsupported")
-            }
-        }
+        linkTokens = LinkTokens(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL)
         var sends = [Int: [CompiledCampaign.Content]]()
+        var conditions = [Int: TagExpression]()
         for (i, step) in d.steps.enumerated() {
             if let send = step.send {
                 var seen = Set<String>()
@@ -35,7 +32,33 @@ public struct CompiledJourney: Sendable {
                     }
                 }
             }
+            if let c = step.branch?.if {
+                if let field = c.clicked != nil ? "clicked" : c.opened != nil ? "opened" : nil, linkTokens == nil {
+                    throw JourneyError(
+                        "steps[\(i)].branch.if.\(field)", "needs tracked links: set outbound.linkSecret (SCRM_LINK_SECRET) and outbound.publicURL",
+                        code: "links_not_tracked")
+                }
+                if let text = c.audience ?? c.attribute {
+                    let e = try TagExpression.parse(text)
+                    try Self.checkFields(e, at: "steps[\(i)].branch.if", config: config)
+                    conditions[i] = e
+                }
+            }
+        }
+        if let text = d.trigger.audience {
+            let e = try TagExpression.parse(text)
+            try Self.checkFields(e, at: "trigger.audience", config: config)
+            audience = e
+        } else {
+            audience = nil
         }
         self.sends = sends
+        self.conditions = conditions
+    }
+
+    static func checkFields(_ e: TagExpression, at path: String, config: GatewayConfig) throws {
+        do { try CompiledCampaign.checkFields(e, config: config) } catch let e as CampaignError {
+            throw JourneyError(path, e.reason, code: e.code)
+        }
     }
 }

@@ -8,8 +8,10 @@ import RedisClient
 import Store
 
 /// Runs journeys in every gateway process. Interactions on `stream:inbound` (consumer group
-/// `journeys`, from now on) enrol customers whose event matches an active journey's trigger and take
-/// customers out on an exit event. Due steps are found in the partitioned due-time indexes, claimed
+/// `journeys`, from now on) enrol customers whose event matches an active journey's trigger, take
+/// customers out on an exit event and end waits early on their `orEvent`; tags added and stages
+/// reached that a journey watches arrive on `stream:journeys`; an audience-triggered journey enrols
+/// the members snapshotted at its activation, a chunk at a time under a lease. Due steps are found in the partitioned due-time indexes, claimed
 /// by lease (`JourneyRunStore`), run, and the customer moved on; a process that dies holding a claim
 /// loses it when the lease runs out and another runs the step again. Running a step again is
 /// harmless: a send is accepted once per (journey, version, customer, step, enrolment) by the
@@ -24,6 +26,8 @@ public final class JourneyRunner: Sendable {
     let tags: TagStore
     let attributes: CustomerAttributes
     let requireOptIn: Set<String>
+    let audiences: AudienceStore
+    let timelineCap: Int
     let compile: @Sendable (JourneyDefinition) throws -> CompiledJourney
     let clock: @Sendable () -> Int64
     let owner: String
@@ -33,6 +37,10 @@ public final class JourneyRunner: Sendable {
     /// (a journey enrols from a quarter second after its activation).
     private let compiled = NIOLockedValueBox<[String: CompiledJourney]>([:])
     private let active = NIOLockedValueBox<(at: ContinuousClock.Instant, journeys: [(Journey, CompiledJourney)])?>(nil)
+    /// Journey id -> its state, re-read every quarter second (a paused journey's steps wait).
+    private let states = NIOLockedValueBox<[String: (at: ContinuousClock.Instant, state: Journey.State?)]>([:])
+    /// The watch set this process last wrote (`Keys.journeyWatch`).
+    private let watching = NIOLockedValueBox<Set<String>?>(nil)
 
     public init(
         redis: RedisPool, config: GatewayConfig, customers: CustomerStore, compile: @escaping @Sendable (JourneyDefinition) throws -> CompiledJourney, leaseMs: Int64 = 30_000,
@@ -47,12 +55,14 @@ public final class JourneyRunner: Sendable {
         tags = TagStore(redis: redis)
         attributes = config.customers.attributes
         requireOptIn = config.contactRules.requireOptIn
+        audiences = AudienceStore(redis: redis, config: config)
+        timelineCap = config.customers.timelineCap
         self.compile = compile
         self.clock = clock
         owner = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))"
     }
 
-    /// Runs until cancelled: the trigger consumer and the timer loop.
+    /// Runs until cancelled: the trigger consumers, and the timer loop (which also enrols audiences).
     public func run(intervalMs: Int = 250) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -61,14 +71,26 @@ public final class JourneyRunner: Sendable {
                 }
             }
             group.addTask {
+                await StreamGroupReader(redis: self.redis, stream: Keys.journeySignals, group: "journeys", from: "$").run { _, fields in
+                    try await self.handle(signal: fields)
+                }
+            }
+            group.addTask {
+                var audiencesAt = ContinuousClock.now - .seconds(1)
                 while !Task.isCancelled {
                     var busy = false
-                    for p in 0..<Keys.journeyTimerPartitions {
-                        do { busy = try await self.runDue(partition: p) > 0 || busy } catch let e as RedisError where e.kind == .shutdown {
-                            return  // the process is stopping
-                        } catch {
-                            Logger(label: "scrm.journeys").warning("journey steps: \(error)")
+                    do {
+                        // Keeps the watched tags and stages current even when no interaction comes in.
+                        _ = try await self.activeJourneys()
+                        if ContinuousClock.now - audiencesAt >= .seconds(1) {
+                            audiencesAt = ContinuousClock.now
+                            busy = try await self.enrolAudiences() > 0
                         }
+                        for p in 0..<Keys.journeyTimerPartitions { busy = try await self.runDue(partition: p) > 0 || busy }
+                    } catch let e as RedisError where e.kind == .shutdown {
+                        return  // the process is stopping
+                    } catch {
+                        Logger(label: "scrm.journeys").warning("journey steps: \(error)")
                     }
                     if !busy { try? await Task.sleep(for: .milliseconds(intervalMs)) }
                 }
@@ -103,7 +125,35 @@ public final class JourneyRunner: Sendable {
             out.append((j, c))
         }
         active.withLockedValue { $0 = (ContinuousClock.now, out) }
+        try await keepWatch(out)
         return out
+    }
+
+    /// Keeps `Keys.journeyWatch` (the tags and stages active journeys enrol on) as the active journeys
+    /// say: written when this process sees it change.
+    func keepWatch(_ all: [(Journey, CompiledJourney)]) async throws {
+        var want = Set<String>()
+        for (j, _) in all {
+            if let t = j.definition.trigger.tagAdded { want.insert("tag:" + t) }
+            if let s = j.definition.trigger.stage { want.insert("stage:" + s) }
+        }
+        guard watching.withLockedValue({ $0 }) != want else { return }
+        if want.isEmpty {
+            _ = try await redis.send("DEL", Keys.journeyWatch)
+        } else {
+            // Built aside and renamed over the old one: never empty in between.
+            let aside = Keys.journeyWatch + ":" + owner
+            _ = try await redis.pipelineChecked([["DEL", aside], ["SADD", aside] + want.sorted(), ["RENAME", aside, Keys.journeyWatch]])
+        }
+        watching.withLockedValue { $0 = want }
+    }
+
+    /// A journey's state (nil: gone), re-read every quarter second.
+    func state(of id: String) async throws -> Journey.State? {
+        if let hit = states.withLockedValue({ $0[id] }), ContinuousClock.now - hit.at < .milliseconds(250) { return hit.state }
+        let state = try await redis.send("HGET", Keys.journey(id), "state").string.flatMap(Journey.State.init(rawValue:))
+        states.withLockedValue { $0[id] = (ContinuousClock.now, state) }
+        return state
     }
 
     // MARK: triggers and exits
@@ -118,20 +168,67 @@ public final class JourneyRunner: Sendable {
         let all = try await activeJourneys()
         guard !all.isEmpty else { return }
         // Exits first: an event that ends a journey is not also a reason to stay in it. The customer's
-        // enrolments are read only when the event ends some journey (this runs for every interaction).
-        let exiting = all.filter { j, _ in (j.definition.exitOn ?? []).contains { JourneyPlan.matches($0, type: type, payload: payload) } }
-        if !exiting.isEmpty {
+        // enrolments are read only when the event ends a journey or wakes a wait in one (this runs
+        // for every interaction); each enrolment is judged on the version it entered.
+        let concerned = all.filter { j, c in
+            (j.definition.exitOn ?? []).contains { JourneyPlan.matches($0, type: type, payload: payload) }
+                || j.definition.steps.contains { $0.wait?.orEvent.map { JourneyPlan.matches($0, type: type, payload: payload) } ?? false }
+        }
+        if !concerned.isEmpty {
             let enrolled = try await runs.enrolments(customer: customer)
-            for (j, c) in exiting {
-                guard let e = enrolled[j.id], e["state"] == "active" else { continue }
-                let step = e["step"].flatMap { Int($0) }.flatMap { $0 < c.plan.nodes.count ? c.plan.nodes[$0].id : nil } ?? ""
-                _ = try await runs.exit(journey: j.id, customer: customer, currentStepId: step, now: now)
+            for (j, _) in concerned {
+                guard let e = enrolled[j.id], e["state"] == "active", let version = e["version"].flatMap({ Int($0) }),
+                    let c = try await plan(journey: j.id, version: version), let step = e["step"].flatMap({ Int($0) }), step < c.plan.nodes.count
+                else { continue }
+                let d = c.plan.definition
+                if (d.exitOn ?? []).contains(where: { JourneyPlan.matches($0, type: type, payload: payload) }) {
+                    _ = try await runs.exit(journey: j.id, customer: customer, currentStepId: c.plan.nodes[step].id, event: type, now: now)
+                } else if let wake = d.steps[step].wait?.orEvent, JourneyPlan.matches(wake, type: type, payload: payload) {
+                    _ = try await runs.wake(journey: j.id, customer: customer, step: step, now: now)
+                }
             }
         }
         for (j, c) in all {
             guard let trigger = c.plan.triggerEvent, JourneyPlan.matches(trigger, type: type, payload: payload) else { continue }
             try await enrol(j, c, customer: customer, now: now)
         }
+    }
+
+    /// A tag added or a stage reached that some active journey watches (`stream:journeys`).
+    func handle(signal f: [String: String]) async throws {
+        guard let customer = f["customer"], let kind = f["kind"], let value = f["value"] else { return }
+        let now = clock()
+        for (j, c) in try await activeJourneys() {
+            let t = j.definition.trigger
+            guard (kind == "tag" && t.tagAdded == value) || (kind == "stage" && t.stage == value) else { continue }
+            try await enrol(j, c, customer: customer, now: now)
+        }
+    }
+
+    /// Enrols members of audience-triggered journeys (snapshotted at activation, `Keys.journeyAudience`)
+    /// a chunk at a time, one process per journey (lease). A member is removed from the snapshot after
+    /// its enrolment; one enrolled twice after a crash is refused the second time (already in it).
+    /// Returns how many it enrolled.
+    func enrolAudiences(budget: Duration = .seconds(2)) async throws -> Int {
+        var enrolled = 0
+        for (j, c) in try await activeJourneys() where c.audience != nil {
+            let key = Keys.journeyAudience(j.id), lease = Keys.journeyAudienceLease(j.id)
+            guard try await redis.send("EXISTS", key).int == 1,
+                try await redis.send("SET", lease, owner, "NX", "PX", String(leaseMs)).string == "OK"
+            else { continue }
+            let started = ContinuousClock.now
+            while ContinuousClock.now - started < budget {
+                let ids = try await redis.send("SRANDMEMBER", key, "200").strings
+                if ids.isEmpty { break }
+                let now = clock()
+                for id in ids {
+                    if try await enrol(j, c, customer: id, now: now) == .enrolled { enrolled += 1 }
+                }
+                _ = try await redis.send(["SREM", key] + ids)
+            }
+            _ = try await redis.fcall(StoreFunctions.library, "lease_release", keys: [lease], args: [owner])
+        }
+        return enrolled
     }
 
     @discardableResult
@@ -156,100 +253,5 @@ public final class JourneyRunner: Sendable {
         JourneyRunStore.Position(
             step: m.step, stepId: m.step.map { plan.nodes[$0].id } ?? "", dueAt: m.dueAt, late: m.late,
             skipped: m.skipped.map { .init(id: plan.nodes[$0.step].id, reason: $0.reason) })
-    }
-
-    // MARK: steps
-
-    /// Runs the due steps of one partition; returns how many it ran.
-    func runDue(partition: Int) async throws -> Int {
-        let now = clock()
-        var ran = 0
-        for (journey, customer) in try await runs.due(partition: partition, now: now) {
-            let token = owner + "-" + SecureRandom.alphanumeric(6)
-            guard let claimed = try await runs.claim(journey: journey, customer: customer, now: now, leaseMs: leaseMs, token: token),
-                let c = try await plan(journey: journey, version: claimed.version), claimed.step < c.plan.nodes.count
-            else { continue }
-            try await run(claimed, c)
-            ran += 1
-        }
-        return ran
-    }
-
-    func run(_ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws {
-        let plan = c.plan
-        let node = plan.nodes[e.step]
-        let now = clock()
-        var outcome = "completed"
-        var taken: Int?
-        switch node.kind {
-        case .wait: break
-        case .send: outcome = try await send(e, c)
-        case .tag:
-            let t = plan.definition.steps[e.step].tag!
-            for name in t.add ?? [] { _ = try await tags.apply(name, add: true, customerIds: [e.customer]) }
-            for name in t.remove ?? [] { _ = try await tags.apply(name, add: false, customerIds: [e.customer]) }
-        case .exit:
-            _ = try await runs.advance(e, stepId: node.id, outcome: "completed", to: .init(step: nil, stepId: "", dueAt: now, late: false, skipped: []), now: now)
-            return
-        case .branch:
-            let yes = try await holds(plan.definition.steps[e.step].branch!.if, e, plan)
-            taken = node.successors[yes ? 0 : 1]
-            outcome = yes ? "then" : "else"
-        case .update, .crm:
-            // Refused when the journey is created (CompiledJourney); never reached.
-            outcome = "skipped:unsupported"
-        }
-        let next = plan.after(e.step, taken: taken, now: now, anchorMs: e.anchorMs, late: e.late)
-        _ = try await runs.advance(e, stepId: node.id, outcome: outcome, to: position(plan, next), now: now)
-    }
-
-    /// The message id of a step's send for one enrolment (the outbound ledger key).
-    static func messageId(_ e: JourneyRunStore.Claimed, stepId: String) -> String {
-        CustomerID.make(
-            milliseconds: e.enrolledAt,
-            randomBits: Array(Digest.sha256(Array("journey/\(e.journey)/\(e.version)/\(e.customer)/\(stepId)/\(e.enrolledAt)".utf8)).prefix(10)))
-    }
-
-    func send(_ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws -> String {
-        let stepId = c.plan.nodes[e.step].id
-        guard case .found(let customer) = try await customers.customer(id: e.customer) else { return "skipped:customer_gone" }
-        let source = CampaignPlanner.MessageSource(
-            kind: "journey", id: e.journey, transactional: c.plan.definition.transactional == true, campaign: nil, variant: nil, expiresAt: nil,
-            requireOptIn: requireOptIn, linkTokens: nil)
-        let id = Self.messageId(e, stepId: stepId)
-        switch CampaignPlanner.message(
-            source, contents: (c.sends[e.step] ?? [])[...], customer: e.customer, hash: customer.fields, identities: customer.identities,
-            createdAt: clock(), messageId: id)
-        {
-        case .send(var m):
-            m.idempotencyKey = "journey:\(e.journey):\(e.version):\(e.customer):\(stepId):\(e.enrolledAt)"
-            _ = try await messages.accept(m)
-            return "sent"
-        case .none(_, let reason):
-            return "skipped:\(reason)"
-        }
-    }
-
-    /// A branch condition for this customer now.
-    func holds(_ cond: JourneyDefinition.Condition, _ e: JourneyRunStore.Claimed, _ plan: JourneyPlan) async throws -> Bool {
-        for (stepId, field) in [(cond.clicked, "clickedAt"), (cond.opened, "openedAt")] {
-            guard let stepId else { continue }
-            return try await redis.send("HEXISTS", Keys.message(Self.messageId(e, stepId: stepId)), field).int == 1
-        }
-        if let stepId = cond.delivered {
-            let state = try await redis.send("HGET", Keys.message(Self.messageId(e, stepId: stepId)), "state").string
-            return state == "delivered" || state == "sent"
-        }
-        if let event = cond.event {
-            // An interaction of that type on the customer's timeline since enrolment.
-            for item in try await redis.send("LRANGE", Keys.customerTimeline(e.customer), "0", "499").strings {
-                guard case .object(let o)? = JSONValue.parse(Array(item.utf8)) else { continue }
-                let at = o["at"].flatMap { v -> Int64? in if case .int(let i) = v { i } else { nil } } ?? 0
-                if at < e.enrolledAt { break }
-                if o["type"]?.scalarText == event || ("event." + event).lowercased() == o["type"]?.scalarText?.lowercased() { return true }
-            }
-            return false
-        }
-        return false
     }
 }

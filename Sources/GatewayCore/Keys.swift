@@ -120,7 +120,9 @@ public enum Keys {
     /// Set of the journeys that enrol customers (active).
     public static let activeJourneys = "journeys:active"
     /// Per-step counters of a journey (`s:<step>:entered`, `s:<step>:completed`, `s:<step>:skipped:<reason>`,
-    /// `s:<step>:exited`) and totals (enrolled, completed, exited).
+    /// `s:<step>:exited`, `s:<step>:converted`; for a send `s:<step>:queued`, then the outbound ledger's
+    /// `sent`, `delivered`, `failed`, `clicked`, `opened`) and totals (enrolled, completed, exited,
+    /// converted, audience).
     public static func journeyStats(_ id: String) -> String { "journey:{\(id)}:stats" }
     /// A customer's place in a journey: version, step, seq (rises with every move), state (active,
     /// done, exited), late, anchor, enrolledAt, stepAt, and the claim of the process running its step.
@@ -131,6 +133,15 @@ public enum Keys {
     /// `<journey>|<customer>`, score = when the step is due (ms).
     public static func journeyTimers(_ partition: Int) -> String { "jrn:due:{p\(partition)}" }
     public static let journeyTimerPartitions = 16
+    /// `tag:<name>` and `stage:<name>` that active journeys enrol on: the customer scripts signal those
+    /// on `journeySignals` (kept by the journey runners from the active journeys).
+    public static let journeyWatch = "journeys:watch"
+    /// Stream of tags added and stages reached that a journey watches (`customer`, `kind`, `value`).
+    public static let journeySignals = "stream:journeys"
+    /// The members of an audience-triggered journey still to enrol (a snapshot taken at activation).
+    public static func journeyAudience(_ id: String) -> String { "journey:{\(id)}:audience" }
+    /// The lease of the process enrolling an audience-triggered journey's members.
+    public static func journeyAudienceLease(_ id: String) -> String { "journey:{\(id)}:audlease" }
     /// The partition of a customer's journey timers (FNV-1a of the id).
     public static func journeyTimerPartition(customer: String) -> Int {
         var h: UInt32 = 2_166_136_261

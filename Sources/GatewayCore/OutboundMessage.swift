@@ -43,6 +43,8 @@ public struct OutboundMessage: Sendable, Equatable {
     public var campaign: String?
     public var variant: String?
     public var expiresAt: Int64?
+    /// A journey's message: `<journey>:<step id>` (its per-step counters, see `Keys.journeyStats`).
+    public var journey: String?
     /// The original URLs of a message whose links are tracked, in token order (`LinkTokens`).
     public var links: [String]?
     /// A campaign message that moved to its next channel at send time: each channel tried and why it
@@ -84,7 +86,7 @@ public struct OutboundMessage: Sendable, Equatable {
             ("template", template), ("subject", subject), ("text", text), ("html", html), ("link", link),
             ("nextAttemptAt", nextAttemptAt.map(String.init)), ("sendingSince", sendingSince.map(String.init)),
             ("doubtSince", doubtSince.map(String.init)), ("campaign", campaign), ("variant", variant), ("expiresAt", expiresAt.map(String.init)),
-            ("links", links.map { JSONValue.array($0.map(JSONValue.string)).text }), ("fallbacks", fallbacks),
+            ("journey", journey), ("links", links.map { JSONValue.array($0.map(JSONValue.string)).text }), ("fallbacks", fallbacks),
         ]
         for (k, v) in optional { if let v { f.append((k, v)) } }
         return f
@@ -110,6 +112,7 @@ public struct OutboundMessage: Sendable, Equatable {
         campaign = h["campaign"]
         variant = h["variant"]
         expiresAt = h["expiresAt"].flatMap { Int64($0) }
+        journey = h["journey"]
         fallbacks = h["fallbacks"]
         if let text = h["links"], case .array(let urls)? = JSONValue.parse(Array(text.utf8)) {
             links = urls.compactMap { if case .string(let s) = $0 { s } else { nil } }

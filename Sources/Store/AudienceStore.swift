@@ -304,6 +304,13 @@ struct AudienceProgram {
 
     static let all = Keys.fieldIndex("all")
 
+    /// The field index of `field:value`; on opt-in channels only customers who granted consent count
+    /// as reachable.
+    static func fieldKey(_ f: TagExpression.Field, _ v: String, requireOptIn: Set<String>) -> String {
+        if f == .consent, requireOptIn.contains(v) { return Keys.fieldIndex("optin:\(v)") }
+        return Keys.fieldIndex("\(f.rawValue):\(v)")
+    }
+
     private mutating func temp(_ op: String, _ args: [String]) -> String {
         let key = tempPrefix + String(ops.count)
         ops.append([op, key, String(args.count)] + args)
@@ -327,10 +334,7 @@ struct AudienceProgram {
     private mutating func compile(_ e: TagExpression) throws -> String {
         switch e {
         case .tag(let t): return Keys.tag(t)
-        case .field(.consent, let channel) where requireOptIn.contains(channel):
-            // Opt-in channels: only customers who granted consent count as reachable.
-            return Keys.fieldIndex("optin:\(channel)")
-        case .field(let f, let v): return Keys.fieldIndex("\(f.rawValue):\(v)")
+        case .field(let f, let v): return Self.fieldKey(f, v, requireOptIn: requireOptIn)
         case .score(let cmp, let n):
             // Customers without a score have 0: when 0 matches, take everyone but the non-matching scores.
             if Self.matches(cmp, n, 0) { return temp("diff", [Self.all, scores(Self.scoreRanges(cmp, n, negated: true))]) }

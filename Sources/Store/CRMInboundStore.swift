@@ -72,10 +72,14 @@ public struct CRMInboundStore: Sendable {
               if id then id, live = resolveLive(id) end
               if live then
                 local data = { adapter = a }
-                if stage ~= '' then redis.call('HSET', ckey(id), 'stage', stage); data.stage = stage end
+                if stage ~= '' then
+                  if redis.call('HGET', ckey(id), 'stage') ~= stage then journeySignal(id, 'stage', stage) end
+                  redis.call('HSET', ckey(id), 'stage', stage); data.stage = stage
+                end
                 if owner ~= '' then redis.call('HSET', ckey(id), 'owner', owner); data.owner = owner end
                 for _, t in ipairs(adds) do
-                  redis.call('SADD', tagskey(id), t); redis.call('SADD', 'tag:' .. t, id); redis.call('SADD', 'tags', t)
+                  if redis.call('SADD', tagskey(id), t) == 1 then journeySignal(id, 'tag', t) end
+                  redis.call('SADD', 'tag:' .. t, id); redis.call('SADD', 'tags', t)
                 end
                 for _, t in ipairs(removes) do
                   redis.call('SREM', tagskey(id), t); redis.call('SREM', 'tag:' .. t, id)

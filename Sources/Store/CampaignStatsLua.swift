@@ -1,11 +1,16 @@
 /// Lua shared by the scripts that move a campaign message between states: counters in
-/// `camp:{id}:stats` (see Keys.campaignStats), overall, per variant (`v:<name>:<metric>`) and per
+/// `camp:{id}:stats` (see Keys.campaignStats), or a journey step's in `journey:{id}:stats`; overall, per variant (`v:<name>:<metric>`) and per
 /// channel (`ch:<channel>:<metric>`), plus sends per second (`camp:{id}:sec`, for the live rate).
 /// Each script calls `bump` only on a real transition, so counts stay exact through retries and crashes.
 public enum CampaignStatsLua {
     public static let source = #"""
         local function bump(msgKey, metric, n, now)
-          local m = redis.call('HMGET', msgKey, 'campaign', 'variant', 'channel')
+          local m = redis.call('HMGET', msgKey, 'campaign', 'variant', 'channel', 'journey')
+          -- A journey's message counts on its step (`journey:{id}:stats`, s:<step>:<metric>).
+          if m[4] and metric ~= 'open' then
+            local j, step = string.match(m[4], '^([^:]+):(.+)$')
+            if j then redis.call('HINCRBY', 'journey:{' .. j .. '}:stats', 's:' .. step .. ':' .. metric, n) end
+          end
           if not m[1] then return end
           local stats = 'camp:{' .. m[1] .. '}:stats'
           redis.call('HINCRBY', stats, metric, n)

@@ -28,13 +28,15 @@ public struct EngagementStore: Sendable {
         public let campaign: String?
         public let variant: String?
         public let channel: String
+        /// A journey's message: `<journey>:<step id>`.
+        public var journey: String? = nil
     }
 
     /// The target of a genuine token; nil when the message is gone, was never sent, was sent longer
     /// ago than `linkLifetimeMs`, or has no such link.
     public func target(messageId: String, index: Int, nowMs: Int64) async throws -> Target? {
-        let r = try await redis.send("HMGET", Keys.message(messageId), "links", "sentAt", "customerId", "campaign", "variant", "channel").array ?? []
-        guard r.count == 6, let sentAt = r[1].string.flatMap({ Int64($0) }), nowMs - sentAt <= Self.linkLifetimeMs, let channel = r[5].string else {
+        let r = try await redis.send("HMGET", Keys.message(messageId), "links", "sentAt", "customerId", "campaign", "variant", "channel", "journey").array ?? []
+        guard r.count == 7, let sentAt = r[1].string.flatMap({ Int64($0) }), nowMs - sentAt <= Self.linkLifetimeMs, let channel = r[5].string else {
             return nil
         }
         var url: String?
@@ -44,7 +46,8 @@ public struct EngagementStore: Sendable {
             else { return nil }
             url = u
         }
-        return Target(messageId: messageId, index: index, url: url, customer: r[2].string, campaign: r[3].string, variant: r[4].string, channel: channel)
+        return Target(messageId: messageId, index: index, url: url, customer: r[2].string, campaign: r[3].string, variant: r[4].string, channel: channel,
+            journey: r[6].string)
     }
 
     public enum Recorded: String, Sendable {
@@ -64,12 +67,19 @@ public struct EngagementStore: Sendable {
         if let c = t.campaign { payload["campaign"] = .string(c) }
         if let v = t.variant { payload["variant"] = .string(v) }
         var keys = [Keys.message(t.messageId), Keys.engagementGuard(message: t.messageId, kind: kind, index: t.index)]
-        if let c = t.campaign { keys.append(Keys.campaignStats(c)) }
+        var prefix = ""
+        if let c = t.campaign {
+            keys.append(Keys.campaignStats(c))
+        } else if let j = t.journey, let colon = j.firstIndex(of: ":") {
+            keys.append(Keys.journeyStats(String(j[..<colon])))
+            prefix = "s:\(j[j.index(after: colon)...]):"
+            payload["journey"] = .string(String(j[..<colon]))
+        }
         let r = try await redis.fcall(
             StoreFunctions.library, "engagement_record", keys: keys,
             args: [
                 kind, String(nowMs), String(Self.repeatWindowSeconds), t.customer ?? "", t.variant ?? "", t.channel, String(timelineCap),
-                String(streamMaxLen), JSONValue.object(payload).text,
+                String(streamMaxLen), JSONValue.object(payload).text, prefix,
             ])
         return Recorded(rawValue: r.string ?? "") ?? .again
     }

@@ -116,12 +116,40 @@ public struct JourneyRunStore: Sendable {
         return try await redis.fcall(StoreFunctions.library, "journey_advance", keys: keys, args: args).string == "ok"
     }
 
-    /// Takes the customer out of the journey at once (an exit event).
-    public func exit(journey: String, customer: String, currentStepId: String, now: Int64) async throws -> Bool {
+    /// Takes the customer out of the journey at once (`event`: the exit event's type, or `archived`).
+    /// The last send before an exit event counts a conversion.
+    public func exit(journey: String, customer: String, currentStepId: String, event: String, now: Int64) async throws -> Bool {
         let keys = [Keys.journeyEnrolment(journey: journey, customer: customer), Self.timers(customer: customer), Keys.journeyStats(journey)]
         return try await redis.fcall(
-            StoreFunctions.library, "journey_exit", keys: keys, args: [Self.member(journey: journey, customer: customer), String(now), currentStepId]
+            StoreFunctions.library, "journey_exit", keys: keys,
+            args: [Self.member(journey: journey, customer: customer), String(now), currentStepId, event]
         ).int == 1
+    }
+
+    /// Ends a wait early (its `orEvent` happened) if the customer still waits at `step`.
+    public func wake(journey: String, customer: String, step: Int, now: Int64) async throws -> Bool {
+        try await redis.fcall(
+            StoreFunctions.library, "journey_wake",
+            keys: [Keys.journeyEnrolment(journey: journey, customer: customer), Self.timers(customer: customer)],
+            args: [Self.member(journey: journey, customer: customer), String(step), String(now)]
+        ).int == 1
+    }
+
+    /// Puts due steps of a journey that does not run now (paused) off until `until`; only members
+    /// still in the index move.
+    public func postpone(partition: Int, _ members: [(journey: String, customer: String)], until: Int64) async throws {
+        guard !members.isEmpty else { return }
+        _ = try await redis.send(
+            ["ZADD", Keys.journeyTimers(partition), "XX"] + members.flatMap { [String(until), Self.member(journey: $0.journey, customer: $0.customer)] })
+    }
+
+    /// A crm step: marks the customer a qualified lead and/or adds a note to their interactions (the
+    /// CRM sync adapter sends both). False when the customer is gone.
+    public func crm(customer: String, qualify: Bool, note: String?, journey: String, step: String, timelineCap: Int, now: Int64) async throws -> Bool {
+        try await redis.fcall(
+            StoreFunctions.library, "journey_crm", keys: [Keys.customer(customer), Keys.customerTimeline(customer)],
+            args: [customer, String(now), qualify ? "1" : "0", note ?? "", journey, step, String(timelineCap)]
+        ).string == "ok"
     }
 
     /// The journeys a customer is (or was) in, with their enrolment fields.

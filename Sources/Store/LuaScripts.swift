@@ -114,6 +114,7 @@ enum LuaScripts {
                 if op == 'add' then
                   n = redis.call('SADD', tagskey(id), tag)
                   redis.call('SADD', 'tag:' .. tag, id)
+                  if n == 1 then journeySignal(id, 'tag', tag) end
                 else
                   n = redis.call('SREM', tagskey(id), tag)
                   redis.call('SREM', 'tag:' .. tag, id)

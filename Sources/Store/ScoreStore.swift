@@ -167,7 +167,7 @@ public struct ScoreStore: Sendable {
               if ok then
                 score = score + pts
                 for _, t in ipairs(tags) do
-                  redis.call('SADD', tagskey(id), t)
+                  if redis.call('SADD', tagskey(id), t) == 1 then journeySignal(id, 'tag', t) end
                   redis.call('SADD', 'tag:' .. t, id)
                   redis.call('SADD', 'tags', t)
                 end
@@ -190,6 +190,7 @@ public struct ScoreStore: Sendable {
             end
             local text = string.format('%.4f', score)
             redis.call('HSET', ckey(id), 'score', text, 'scoreAt', ARGV[3], 'stage', stage)
+            if stage ~= current then journeySignal(id, 'stage', stage) end
             -- A qualified lead: from a qualify rule, or at (or above) the qualifying stage. Once
             -- qualified, every change is synced to the CRM (reindex below notices it).
             if qualified == 0 and qrank > 0 and stage ~= 'new' then

@@ -63,7 +63,7 @@ final class JourneyAPITests: XCTestCase {
     }
 
     func test_shippedExampleJourneys_areAccepted() async throws {
-        let h = try Harness()
+        let h = try Harness { $0.outbound.linkSecret = "test-link-secret-0123456789" }  // their branches read clicks
         try await h.test { client in
             for name in ["expo-reminders", "welcome-nurture"] {
                 let path = EventsAPITests.root.appendingPathComponent("examples/journeys/\(name).yaml").path
@@ -85,7 +85,11 @@ final class JourneyAPITests: XCTestCase {
             (#""first": "Hi {{profile.nickname}}""#, #""first": "Hi {{#profile.nickname}}""#, "steps[0].send.channels[0].data.first"),
             (#"{"id": "done", "tag": {"add": ["expo-2026-invited"]}}"#, #"{"id": "done", "tag": {"add": ["expo-2026-invited"]}, "next": "done"}"#, "steps"),
             (#""trigger": {"event": "subscribe", "scene": "expo2026"}"#, #""trigger": {"audience": "vip &"}"#, "trigger.audience"),
-            (#""trigger": {"event": "subscribe", "scene": "expo2026"}"#, #""trigger": {"stage": "MQL"}"#, "trigger.stage"),
+            (#""trigger": {"event": "subscribe", "scene": "expo2026"}"#, #""trigger": {"stage": "M Q L"}"#, "trigger.stage"),
+            (#"{"id": "done", "tag": {"add": ["expo-2026-invited"]}}"#, #"{"id": "done", "update": {"shoe_size": 42}}"#, "steps[3].update.shoe_size"),
+            (#"{"id": "done", "tag": {"add": ["expo-2026-invited"]}}"#, #"{"id": "done", "crm": {"qualify": false}}"#, "steps[3].crm"),
+            (#"{"id": "done", "tag": {"add": ["expo-2026-invited"]}}"#, #"{"id": "done", "branch": {"if": {"clicked": "remind"}, "then": "w1", "else": "invite"}}"#, "steps[3].branch.if.clicked"),
+            (#"{"id": "done", "tag": {"add": ["expo-2026-invited"]}}"#, #"{"id": "done", "branch": {"if": {"attribute": "profile.nope>=3"}, "then": "w1", "else": "invite"}}"#, "steps[3].branch.if.attribute"),
         ]
         try await h.test { client in
             for (old, new, field) in cases {

@@ -80,4 +80,29 @@ extension JourneyPlan {
         move.step = nil
         return move
     }
+
+    /// The moment of the first wait after step `i` (through branches, the earliest), from `now`: a send
+    /// deferred by quiet hours must go before it, or not at all. Nil when no wait follows.
+    public func nextWaitMoment(after i: Int, now: Int64, anchorMs: Int64?) -> Int64? {
+        var best: Int64?
+        var seen = Set<Int>()
+        var queue = nodes[i].successors
+        while let j = queue.popLast() {
+            guard seen.insert(j).inserted else { continue }
+            if let wait = nodes[j].wait {
+                let moment: Int64? =
+                    switch wait {
+                    case .duration(let ms): now + ms
+                    case .anchor(let offset): anchorMs.map { $0 + offset }
+                    }
+                // A wait already past is skipped; the one after it bounds the send.
+                if let moment, moment > now {
+                    best = min(best ?? moment, moment)
+                    continue
+                }
+            }
+            queue += nodes[j].successors
+        }
+        return best
+    }
 }

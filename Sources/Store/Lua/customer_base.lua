@@ -26,6 +26,14 @@ local function crmTouch(id, reason)
   end
 end
 
+-- A tag added or a stage reached that an active journey enrols on (Keys.journeyWatch, kept by the
+-- journeys API): a signal on stream:journeys for the journey runner. Nothing when no journey watches.
+local function journeySignal(id, kind, value)
+  if redis.call('SISMEMBER', 'journeys:watch', kind .. ':' .. value) == 1 then
+    redis.call('XADD', 'stream:journeys', 'MAXLEN', '~', '1000000', '*', 'customer', id, 'kind', kind, 'value', value)
+  end
+end
+
 local function stamp(v) return tonumber(string.match(v or '', '|(%d+)$') or '0') end
 local function consentState(v) return string.match(v or '', '^([^|]*)') or '' end
 
@@ -167,8 +175,10 @@ end
 -- Tags a customer: its tag set, each tag's audience index, the set of every tag name.
 local function addTags(id, tags)
   if #tags == 0 then return end
-  redis.call('SADD', tagskey(id), unpack(tags))
-  for _, t in ipairs(tags) do redis.call('SADD', 'tag:' .. t, id) end
+  for _, t in ipairs(tags) do
+    if redis.call('SADD', tagskey(id), t) == 1 then journeySignal(id, 'tag', t) end
+    redis.call('SADD', 'tag:' .. t, id)
+  end
   redis.call('SADD', 'tags', unpack(tags))
 end
 

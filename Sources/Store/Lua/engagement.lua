@@ -2,10 +2,10 @@
 -- once per message and link within the repeat window: the campaign's counters (total and first per
 -- message, per variant and channel), and the recipient's interaction (timeline, lastSeen,
 -- stream:inbound for scoring).
--- KEYS: the message hash, the repeat guard (Keys.engagementGuard), then the campaign's stats hash
--- when the message belongs to a campaign.
+-- KEYS: the message hash, the repeat guard (Keys.engagementGuard), then the campaign's (or the
+-- journey's) stats hash when the message belongs to one.
 -- ARGV: kind (click | open), now, repeat window (s), customer id, variant, channel, timeline
--- cap, stream max, payload (JSON).
+-- cap, stream max, payload (JSON), counter prefix ('' for a campaign, s:<step>: for a journey).
 -- Returns 'repeat' (not counted), 'first' (the message's first of that kind) or 'again'.
 register('engagement_record', function(keys, args)
   local kind, now, window, cid, variant, channel = args[1], args[2], args[3], args[4], args[5], args[6]
@@ -16,10 +16,13 @@ register('engagement_record', function(keys, args)
     local total, unique = kind .. 's', kind == 'click' and 'clicked' or 'opened'
     local names = { total }
     if first then names[2] = unique end
+    local prefix = args[10] or ''
     for _, n in ipairs(names) do
-      redis.call('HINCRBY', keys[3], n, 1)
-      if variant ~= '' then redis.call('HINCRBY', keys[3], 'v:' .. variant .. ':' .. n, 1) end
-      if channel ~= '' then redis.call('HINCRBY', keys[3], 'ch:' .. channel .. ':' .. n, 1) end
+      redis.call('HINCRBY', keys[3], prefix .. n, 1)
+      if prefix == '' then
+        if variant ~= '' then redis.call('HINCRBY', keys[3], 'v:' .. variant .. ':' .. n, 1) end
+        if channel ~= '' then redis.call('HINCRBY', keys[3], 'ch:' .. channel .. ':' .. n, 1) end
+      end
     end
   end
   if cid ~= '' then

@@ -70,8 +70,9 @@ register('journey_enrol', function(keys, args)
   local now = args[3]
   redis.call('DEL', keys[2])
   local state = args[8] == '' and 'done' or 'active'
-  redis.call('HSET', keys[2], 'journey', args[1], 'customer', args[2], 'version', args[6], 'anchor', args[7], 'step', args[8],
-    'seq', '1', 'state', state, 'late', args[11], 'enrolledAt', now, 'stepAt', now)
+  -- The journey and the customer are in the key: not stored again (a million enrolments are memory).
+  redis.call('HSET', keys[2], 'version', args[6], 'step', args[8], 'seq', '1', 'state', state, 'late', args[11], 'enrolledAt', now, 'stepAt', now)
+  if args[7] ~= '' then redis.call('HSET', keys[2], 'anchor', args[7]) end
   redis.call('SADD', keys[3], args[1])
   redis.call('HINCRBY', keys[5], 'enrolled', 1)
   bumpSteps(keys[5], args, 13)
@@ -101,14 +102,17 @@ end)
 
 -- journey_advance: the claimed step is over; the customer moves on. KEYS: the enrolment, the timers
 -- partition, the journey's stats. ARGV: token, seq, member, now, the step's id, its outcome counter
--- (completed, sent, skipped:<reason>...), next step index ('' = the journey is over), its id, due,
+-- (completed, queued, skipped:<reason>...), next step index ('' = the journey is over), its id, due,
 -- late (0/1), then skipped (step id, reason) pairs (from ARGV[11]). Returns 'ok' or 'stale' (another claim, or moved).
 register('journey_advance', function(keys, args)
   local e = redis.call('HMGET', keys[1], 'claim', 'seq', 'state')
   if e[1] ~= args[1] or e[2] ~= args[2] or e[3] ~= 'active' then return 'stale' end
   redis.call('HINCRBY', keys[3], 's:' .. args[5] .. ':' .. args[6], 1)
+  redis.call('HINCRBY', keys[3], 's:' .. args[5] .. ':left', 1)
   bumpSteps(keys[3], args, 11)
   redis.call('HDEL', keys[1], 'claim')
+  -- The last message sent: an exit event after it is that send's conversion.
+  if args[6] == 'queued' then redis.call('HSET', keys[1], 'lastSent', args[5]) end
   if args[7] == '' then
     redis.call('HSET', keys[1], 'state', 'done', 'step', '', 'stepAt', args[4], 'seq', tostring(tonumber(args[2]) + 1))
     redis.call('ZREM', keys[2], args[3])
@@ -123,13 +127,54 @@ end)
 
 -- journey_exit: an exit event (or an exit step's outcome elsewhere): the customer leaves at once and
 -- a timer already due does nothing. KEYS: the enrolment, the timers partition, the journey's stats.
--- ARGV: member, now, the current step's id. Returns 1 when the customer was in the journey.
+-- ARGV: member, now, the current step's id, the exit event's type. The last send before the exit
+-- event counts a conversion (s:<step>:converted). Returns 1 when the customer was in the journey.
 register('journey_exit', function(keys, args)
-  if redis.call('HGET', keys[1], 'state') ~= 'active' then return 0 end
-  redis.call('HSET', keys[1], 'state', 'exited', 'exitedAt', args[2], 'seq', tostring(tonumber(redis.call('HGET', keys[1], 'seq') or '0') + 1))
+  local e = redis.call('HMGET', keys[1], 'state', 'seq', 'lastSent')
+  if e[1] ~= 'active' then return 0 end
+  redis.call('HSET', keys[1], 'state', 'exited', 'exitedAt', args[2], 'exitedOn', args[4], 'seq', tostring(tonumber(e[2] or '0') + 1))
   redis.call('HDEL', keys[1], 'claim')
   redis.call('ZREM', keys[2], args[1])
   redis.call('HINCRBY', keys[3], 'exited', 1)
-  if args[3] ~= '' then redis.call('HINCRBY', keys[3], 's:' .. args[3] .. ':exited', 1) end
+  if args[3] ~= '' then
+    redis.call('HINCRBY', keys[3], 's:' .. args[3] .. ':exited', 1)
+    redis.call('HINCRBY', keys[3], 's:' .. args[3] .. ':left', 1)
+  end
+  if e[3] then
+    redis.call('HINCRBY', keys[3], 's:' .. e[3] .. ':converted', 1)
+    redis.call('HINCRBY', keys[3], 'converted', 1)
+  end
   return 1
+end)
+
+-- journey_wake: an event a wait listens for (orEvent) ends the wait now, if the customer still waits
+-- at that step. KEYS: the enrolment, the timers partition. ARGV: member, step index, now.
+-- Returns 1 when woken.
+register('journey_wake', function(keys, args)
+  local e = redis.call('HMGET', keys[1], 'state', 'step', 'claim')
+  if e[1] ~= 'active' or e[2] ~= args[2] or e[3] then return 0 end
+  local due = redis.call('ZSCORE', keys[2], args[1])
+  if not due or tonumber(due) <= tonumber(args[3]) then return 0 end
+  redis.call('ZADD', keys[2], args[3], args[1])
+  redis.call('HSET', keys[1], 'woken', args[3])
+  return 1
+end)
+
+-- journey_crm: a journey's crm step: marks the customer a qualified lead (qualifiedAt, once) and/or
+-- adds a note to their interactions; a qualified customer is synced again by each CRM adapter,
+-- the note among its recent interactions. KEYS: the customer hash, its timeline. ARGV: customer,
+-- now, qualify (0/1), note ('' = none), journey id, step id, timeline cap.
+-- Returns 'ok' or 'missing'.
+register('journey_crm', function(keys, args)
+  local id, now, cap = args[1], tonumber(args[2]), tonumber(args[7])
+  if redis.call('EXISTS', keys[1]) == 0 or redis.call('HEXISTS', keys[1], 'mergedInto') == 1 then return 'missing' end
+  if args[3] == '1' and redis.call('HSETNX', keys[1], 'qualifiedAt', args[2]) == 1 then
+    pushTimeline(id, cjson.encode({ at = now, type = 'lead.qualified', data = { journey = args[5], step = args[6] } }), cap)
+    reindex(id)
+  end
+  if args[4] ~= '' then
+    pushTimeline(id, cjson.encode({ at = now, type = 'journey.note', data = { journey = args[5], step = args[6], note = args[4] } }), cap)
+  end
+  crmTouch(id, 'journey')
+  return 'ok'
 end)

@@ -1,0 +1,150 @@
+import Foundation
+import GatewayCore
+import GatewayCrypto
+import Outbound
+import RedisClient
+import Store
+
+/// The steps of a journey, run for one customer once their step is due and claimed.
+extension JourneyRunner {
+    /// How long a due step of a paused journey is put off before it is looked at again.
+    static let pausedRecheckMs: Int64 = 1_000
+
+    /// Runs the due steps of one partition; returns how many it ran. Steps of a paused journey stay
+    /// where they are (looked at again a second later); customers of an archived one leave it.
+    func runDue(partition: Int) async throws -> Int {
+        let now = clock()
+        var ran = 0
+        var held = [(journey: String, customer: String)]()
+        for (journey, customer) in try await runs.due(partition: partition, now: now) {
+            switch try await state(of: journey) {
+            case .active?: break
+            case .paused?, .draft?:
+                held.append((journey, customer))
+                continue
+            case .archived?, nil:
+                _ = try await runs.exit(journey: journey, customer: customer, currentStepId: "", event: "archived", now: now)
+                continue
+            }
+            let token = owner + "-" + SecureRandom.alphanumeric(6)
+            guard let claimed = try await runs.claim(journey: journey, customer: customer, now: now, leaseMs: leaseMs, token: token),
+                let c = try await plan(journey: journey, version: claimed.version), claimed.step < c.plan.nodes.count
+            else { continue }
+            try await run(claimed, c)
+            ran += 1
+        }
+        try await runs.postpone(partition: partition, held, until: now + Self.pausedRecheckMs)
+        return ran
+    }
+
+    func run(_ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws {
+        let plan = c.plan
+        let node = plan.nodes[e.step]
+        let step = plan.definition.steps[e.step]
+        let now = clock()
+        var outcome = "completed"
+        var taken: Int?
+        switch node.kind {
+        case .wait: break
+        case .send: outcome = try await send(e, c)
+        case .tag:
+            for name in step.tag!.add ?? [] { _ = try await tags.apply(name, add: true, customerIds: [e.customer]) }
+            for name in step.tag!.remove ?? [] { _ = try await tags.apply(name, add: false, customerIds: [e.customer]) }
+        case .update: outcome = try await update(e.customer, step.update!, now: now)
+        case .crm:
+            let a = step.crm!
+            let ok = try await runs.crm(
+                customer: e.customer, qualify: a.qualify == true, note: a.note, journey: e.journey, step: node.id, timelineCap: timelineCap, now: now)
+            outcome = ok ? "completed" : "skipped:customer_gone"
+        case .exit:
+            _ = try await runs.advance(e, stepId: node.id, outcome: "completed", to: .init(step: nil, stepId: "", dueAt: now, late: false, skipped: []), now: now)
+            return
+        case .branch:
+            let yes = try await holds(step.branch!.if, e, c)
+            taken = node.successors[yes ? 0 : 1]
+            outcome = yes ? "then" : "else"
+        }
+        let next = plan.after(e.step, taken: taken, now: now, anchorMs: e.anchorMs, late: e.late)
+        _ = try await runs.advance(e, stepId: node.id, outcome: outcome, to: position(plan, next), now: now)
+    }
+
+    /// The message id of a step's send for one enrolment (the outbound ledger key).
+    static func messageId(_ e: JourneyRunStore.Claimed, stepId: String) -> String {
+        messageId(journey: e.journey, version: e.version, customer: e.customer, stepId: stepId, enrolledAt: e.enrolledAt)
+    }
+
+    public static func messageId(journey: String, version: Int, customer: String, stepId: String, enrolledAt: Int64) -> String {
+        CustomerID.make(
+            milliseconds: enrolledAt,
+            randomBits: Array(Digest.sha256(Array("journey/\(journey)/\(version)/\(customer)/\(stepId)/\(enrolledAt)".utf8)).prefix(10)))
+    }
+
+    /// Queues the step's message on the first channel the customer may get (the outbound ledger sends
+    /// it once). Marketing messages wait out quiet hours, but never past the next wait's moment: the
+    /// message expires then and is skipped with the reason.
+    func send(_ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws -> String {
+        let stepId = c.plan.nodes[e.step].id
+        guard case .found(let customer) = try await customers.customer(id: e.customer) else { return "skipped:customer_gone" }
+        let now = clock()
+        let source = CampaignPlanner.MessageSource(
+            kind: "journey", id: e.journey, transactional: c.plan.definition.transactional == true, campaign: nil, variant: nil,
+            expiresAt: c.plan.nextWaitMoment(after: e.step, now: now, anchorMs: e.anchorMs), requireOptIn: requireOptIn, linkTokens: c.linkTokens)
+        let id = Self.messageId(e, stepId: stepId)
+        switch CampaignPlanner.message(
+            source, contents: (c.sends[e.step] ?? [])[...], customer: e.customer, hash: customer.fields, identities: customer.identities,
+            createdAt: now, messageId: id)
+        {
+        case .send(var m):
+            m.idempotencyKey = "journey:\(e.journey):\(e.version):\(e.customer):\(stepId):\(e.enrolledAt)"
+            m.journey = "\(e.journey):\(stepId)"
+            _ = try await messages.accept(m)
+            return "queued"
+        case .none(_, let reason):
+            return "skipped:\(reason)"
+        }
+    }
+
+    /// An update step: sets (or, for null, removes) profile attributes, as the customers API does.
+    func update(_ customer: String, _ values: [String: JSONValue], now: Int64) async throws -> String {
+        var patch = CustomerStore.ProfilePatch()
+        patch.source = "journey"
+        for (name, value) in values {
+            if value == .null { patch.remove.insert("profile.\(name)") } else { patch.fields["profile.\(name)"] = try attributes.canonical(name, value) }
+        }
+        var id = customer
+        for _ in 0..<4 {
+            switch try await customers.patch(id: id, patch, nowMs: now) {
+            case .updated: return "completed"
+            case .merged(let into): id = into
+            case .notFound: return "skipped:customer_gone"
+            }
+        }
+        return "skipped:customer_gone"
+    }
+
+    /// A branch condition for this customer now.
+    func holds(_ cond: JourneyDefinition.Condition, _ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws -> Bool {
+        for (stepId, field) in [(cond.clicked, "clickedAt"), (cond.opened, "openedAt")] {
+            guard let stepId else { continue }
+            return try await redis.send("HEXISTS", Keys.message(Self.messageId(e, stepId: stepId)), field).int == 1
+        }
+        if let stepId = cond.delivered {
+            let state = try await redis.send("HGET", Keys.message(Self.messageId(e, stepId: stepId)), "state").string
+            return state == "delivered" || state == "sent"
+        }
+        if let event = cond.event {
+            // An interaction of that type on the customer's timeline since enrolment.
+            for item in try await redis.send("LRANGE", Keys.customerTimeline(e.customer), "0", "499").strings {
+                guard case .object(let o)? = JSONValue.parse(Array(item.utf8)) else { continue }
+                let at = o["at"].flatMap { v -> Int64? in if case .int(let i) = v { i } else { nil } } ?? 0
+                if at < e.enrolledAt { break }
+                if o["type"]?.scalarText == event || ("event." + event).lowercased() == o["type"]?.scalarText?.lowercased() { return true }
+            }
+            return false
+        }
+        if let expression = c.conditions[e.step] {
+            return try await audiences.contains(expression, customer: e.customer, nowMs: clock())
+        }
+        return false
+    }
+}
