@@ -7,33 +7,22 @@ import Store
 
 /// The steps of a journey, run for one customer once their step is due and claimed.
 extension JourneyRunner {
-    /// How long a due step of a paused journey is put off before it is looked at again.
-    static let pausedRecheckMs: Int64 = 1_000
-
     /// Runs the due steps of one partition; returns how many it ran. Steps of a paused journey stay
     /// where they are (looked at again a second later); customers of an archived one leave it.
     func runDue(partition: Int) async throws -> Int {
         let now = clock()
         var ran = 0
-        var held = [(journey: String, customer: String)]()
         for (journey, customer) in try await runs.due(partition: partition, now: now) {
-            switch try await state(of: journey) {
-            case .active?: break
-            case .paused?, .draft?:
-                held.append((journey, customer))
-                continue
-            case .archived?, nil:
-                _ = try await runs.exit(journey: journey, customer: customer, currentStepId: "", event: "archived", now: now)
-                continue
-            }
             let token = owner + "-" + SecureRandom.alphanumeric(6)
-            guard let claimed = try await runs.claim(journey: journey, customer: customer, now: now, leaseMs: leaseMs, token: token),
-                let c = try await plan(journey: journey, version: claimed.version), claimed.step < c.plan.nodes.count
-            else { continue }
-            try await run(claimed, c)
-            ran += 1
+            switch try await runs.claim(journey: journey, customer: customer, now: now, leaseMs: leaseMs, token: token) {
+            case .claimed(let claimed):
+                guard let c = try await plan(journey: journey, version: claimed.version), claimed.step < c.plan.nodes.count else { continue }
+                try await run(claimed, c)
+                ran += 1
+            case .gone: _ = try await runs.exit(journey: journey, customer: customer, currentStepId: "", event: "archived", now: now)
+            case .held, .none: continue
+            }
         }
-        try await runs.postpone(partition: partition, held, until: now + Self.pausedRecheckMs)
         return ran
     }
 

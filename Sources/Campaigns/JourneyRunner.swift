@@ -37,8 +37,6 @@ public final class JourneyRunner: Sendable {
     /// (a journey enrols from a quarter second after its activation).
     private let compiled = NIOLockedValueBox<[String: CompiledJourney]>([:])
     private let active = NIOLockedValueBox<(at: ContinuousClock.Instant, journeys: [(Journey, CompiledJourney)])?>(nil)
-    /// Journey id -> its state, re-read every quarter second (a paused journey's steps wait).
-    private let states = NIOLockedValueBox<[String: (at: ContinuousClock.Instant, state: Journey.State?)]>([:])
     /// The watch set this process last wrote (`Keys.journeyWatch`).
     private let watching = NIOLockedValueBox<Set<String>?>(nil)
 
@@ -146,14 +144,6 @@ public final class JourneyRunner: Sendable {
             _ = try await redis.pipelineChecked([["DEL", aside], ["SADD", aside] + want.sorted(), ["RENAME", aside, Keys.journeyWatch]])
         }
         watching.withLockedValue { $0 = want }
-    }
-
-    /// A journey's state (nil: gone), re-read every quarter second.
-    func state(of id: String) async throws -> Journey.State? {
-        if let hit = states.withLockedValue({ $0[id] }), ContinuousClock.now - hit.at < .milliseconds(250) { return hit.state }
-        let state = try await redis.send("HGET", Keys.journey(id), "state").string.flatMap(Journey.State.init(rawValue:))
-        states.withLockedValue { $0[id] = (ContinuousClock.now, state) }
-        return state
     }
 
     // MARK: triggers and exits

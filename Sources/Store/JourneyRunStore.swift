@@ -93,17 +93,30 @@ public struct JourneyRunStore: Sendable {
         }
     }
 
-    /// Claims the customer's due step for `leaseMs` (nil when it is not due, or not active).
-    public func claim(journey: String, customer: String, now: Int64, leaseMs: Int64, token: String) async throws -> Claimed? {
+    public enum Claim: Sendable, Equatable {
+        case claimed(Claimed)
+        /// The journey is paused: the step is looked at again `recheckMs` later.
+        case held
+        /// The journey is archived (or gone).
+        case gone
+        /// Not due (another process took it, or it moved), or the customer is no longer in it.
+        case none
+    }
+
+    /// Claims the customer's due step for `leaseMs`, in the same step as checking the journey runs.
+    public func claim(journey: String, customer: String, now: Int64, leaseMs: Int64, token: String, recheckMs: Int64 = 1_000) async throws -> Claim {
         let r = try await redis.fcall(
             StoreFunctions.library, "journey_claim",
-            keys: [Self.timers(customer: customer), Keys.journeyEnrolment(journey: journey, customer: customer)],
-            args: [Self.member(journey: journey, customer: customer), String(now), String(leaseMs), token]
+            keys: [Self.timers(customer: customer), Keys.journeyEnrolment(journey: journey, customer: customer), Keys.journey(journey)],
+            args: [Self.member(journey: journey, customer: customer), String(now), String(leaseMs), token, String(recheckMs)]
         ).strings
-        guard r.count == 6, let version = Int(r[0]), let step = Int(r[1]) else { return nil }
-        return Claimed(
-            journey: journey, customer: customer, version: version, step: step, seq: r[2], late: r[3] == "1", anchorMs: Int64(r[4]),
-            enrolledAt: Int64(r[5]) ?? 0, token: token)
+        if r == ["held"] { return .held }
+        if r == ["gone"] { return .gone }
+        guard r.count == 6, let version = Int(r[0]), let step = Int(r[1]) else { return .none }
+        return .claimed(
+            Claimed(
+                journey: journey, customer: customer, version: version, step: step, seq: r[2], late: r[3] == "1", anchorMs: Int64(r[4]),
+                enrolledAt: Int64(r[5]) ?? 0, token: token))
     }
 
     /// Moves the customer on after the claimed step (`outcome`: the step's counter: completed, sent,
@@ -133,14 +146,6 @@ public struct JourneyRunStore: Sendable {
             keys: [Keys.journeyEnrolment(journey: journey, customer: customer), Self.timers(customer: customer)],
             args: [Self.member(journey: journey, customer: customer), String(step), String(now)]
         ).int == 1
-    }
-
-    /// Puts due steps of a journey that does not run now (paused) off until `until`; only members
-    /// still in the index move.
-    public func postpone(partition: Int, _ members: [(journey: String, customer: String)], until: Int64) async throws {
-        guard !members.isEmpty else { return }
-        _ = try await redis.send(
-            ["ZADD", Keys.journeyTimers(partition), "XX"] + members.flatMap { [String(until), Self.member(journey: $0.journey, customer: $0.customer)] })
     }
 
     /// A crm step: marks the customer a qualified lead and/or adds a note to their interactions (the

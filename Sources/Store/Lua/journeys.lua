@@ -85,11 +85,19 @@ register('journey_enrol', function(keys, args)
   return 'enrolled'
 end)
 
--- journey_claim: KEYS: the timers partition, the enrolment. ARGV: member, now, lease ms, token.
--- Returns { version, step, seq, late, anchor, enrolledAt } when the step is due and now ours, or {}.
+-- journey_claim: KEYS: the timers partition, the enrolment, the journey hash. ARGV: member, now,
+-- lease ms, token, recheck ms. Returns { version, step, seq, late, anchor, enrolledAt } when the
+-- step is due and now ours; { 'held' } when the journey is paused (the step is looked at again
+-- recheck ms later); { 'gone' } when it is archived or gone; {} when not due.
 register('journey_claim', function(keys, args)
   local due = redis.call('ZSCORE', keys[1], args[1])
   if not due or tonumber(due) > tonumber(args[2]) then return {} end
+  local st = redis.call('HGET', keys[3], 'state')
+  if st == 'paused' or st == 'draft' then
+    redis.call('ZADD', keys[1], tonumber(args[2]) + tonumber(args[5]), args[1])
+    return { 'held' }
+  end
+  if st ~= 'active' then return { 'gone' } end
   local e = redis.call('HMGET', keys[2], 'version', 'step', 'seq', 'late', 'anchor', 'enrolledAt', 'state')
   if e[7] ~= 'active' or not e[2] or e[2] == '' then
     redis.call('ZREM', keys[1], args[1])
