@@ -384,7 +384,7 @@ enum OpenAPIDocument {
                 "413": { $ref: "#/components/responses/Error" }
           /journeys/{id}:
             get:
-              summary: One journey and its current definition
+              summary: "One journey, its current definition and its report: per step entered, waiting, completed, skipped by reason, exited; for a send queued, sent, delivered, failed, opened, clicked, converted (an exitOn event after it); for a branch then and else"
               parameters: [{ $ref: "#/components/parameters/id" }]
               responses:
                 "200": { $ref: "#/components/responses/Journey" }
@@ -407,9 +407,16 @@ enum OpenAPIDocument {
                 "400": { $ref: "#/components/responses/Error" }
                 "404": { $ref: "#/components/responses/Error" }
                 "409": { $ref: "#/components/responses/Error" }
+          /customers/{id}/journeys:
+            get:
+              summary: Where the customer is in each journey they entered, with what each send step did for them
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { description: "{customer, journeys: [{journey, name, version, state: active|done|exited, step?, dueAt?, late, enrolledAt, stepAt, exitedAt?, exitedOn?, history: [{step, message, channel, state, reason?, sentAt?, deliveredAt?, openedAt?, clickedAt?}]}]}" }
+                "404": { $ref: "#/components/responses/Error" }
           /journeys/{id}/activate:
             post:
-              summary: "draft -> active: it enrols customers"
+              summary: "draft -> active: it enrols customers (an audience trigger: its members now, enrolled in the background)"
               parameters: [{ $ref: "#/components/parameters/id" }]
               responses:
                 "200": { $ref: "#/components/responses/Journey" }
@@ -578,7 +585,7 @@ enum OpenAPIDocument {
             Import: { description: "{id, state: receiving|applying|completed|failed, format, source, bytes, rowsRead, valid, created, updated, merged, rejected, percentApplied, createdAt, receivedAt?, completedAt?, error?, rejections: [{line, reason}] (first 1,000)}" }
             Customer: { description: "{id, identities: [{type, account?, value}], tags, consent: {channel: {state, updatedAt, source?}}, profile: {attribute: value}, timezone?, score?, stage?, tier?, createdAt, firstSeenAt, lastSeenAt}" }
             Campaign: { description: "{id, name, state, audience, audienceSize, startAt, expiresAt, progress{planned, queued, sent, delivered, failed, skipped, deferred, holdout, open, percent, ratePerSecond, etaSeconds}, definition}" }
-            Journey: { description: "{id, name, state: draft|active|paused|archived, version, createdAt, updatedAt, activatedAt?, definition: JourneyDefinition}" }
+            Journey: { description: "{id, name, state: draft|active|paused|archived, version, createdAt, updatedAt, activatedAt?, definition: JourneyDefinition, report? (GET /journeys/{id}): {enrolled, active, completed, exited, converted, audience?: {members, toEnrol}, steps: [{id, kind, entered, waiting, completed, skipped: {reason: n}, exited, queued?, sent?, delivered?, failed?, opened?, clicked?, converted?, then?, else?}]}}" }
           schemas:
             JourneyDefinition:
               type: object

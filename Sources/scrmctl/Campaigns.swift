@@ -214,9 +214,15 @@ extension CampaignAction {
 
 /// Left-aligned columns, two spaces apart.
 func printTable(_ rows: [[String]]) {
-    guard let first = rows.first else { return }
+    guard !rows.isEmpty else { return }
+    print(tableText(rows), terminator: "")
+}
+
+/// Rows as aligned columns, one line each.
+func tableText(_ rows: [[String]]) -> String {
+    guard let first = rows.first else { return "" }
     let widths = (0..<first.count).map { i in rows.map { i < $0.count ? $0[i].count : 0 }.max() ?? 0 }
-    for row in rows {
-        print(row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-    }
+    return rows.map { row in
+        row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "\n"
+    }.joined()
 }
