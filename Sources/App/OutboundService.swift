@@ -49,7 +49,8 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
         imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock),
         conversions: ConversionWorker(redis: redis),
-        journeys: JourneyRunner(redis: redis, config: config, customers: customers, compile: { try CompiledJourney($0, config: config, catalog: adapters) }, clock: clock))
+        journeys: JourneyRunner(redis: redis, config: config, customers: customers, compile: { try CompiledJourney($0, config: config, catalog: adapters) },
+            leaseMs: Int64(config.outbound.journeyLeaseSeconds) * 1000, clock: clock))
 }
 
 func makeOutboundEngine(

@@ -26,7 +26,20 @@ extension JourneyRunner {
         return ran
     }
 
-    func run(_ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws {
+    /// Runs the claimed step, then, while the next one is due at once (a send after a send, a tag
+    /// after a branch), that one too under the same claim (at most 32 in a row).
+    func run(_ claimed: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws {
+        var e = claimed
+        for _ in 0..<32 {
+            let (outcome, next) = try await step(e, c)
+            let r = try await runs.advance(e, stepId: c.plan.nodes[e.step].id, outcome: outcome, to: position(c.plan, next), now: clock(), keepMs: leaseMs)
+            guard case .continued(let seq) = r, let step = next.step else { return }
+            e = runs.continued(e, step: step, seq: seq, late: next.late)
+        }
+    }
+
+    /// One step for one customer: its outcome counter and where the customer goes next.
+    func step(_ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws -> (String, JourneyPlan.Move) {
         let plan = c.plan
         let node = plan.nodes[e.step]
         let step = plan.definition.steps[e.step]
@@ -46,15 +59,13 @@ extension JourneyRunner {
                 customer: e.customer, qualify: a.qualify == true, note: a.note, journey: e.journey, step: node.id, timelineCap: timelineCap, now: now)
             outcome = ok ? "completed" : "skipped:customer_gone"
         case .exit:
-            _ = try await runs.advance(e, stepId: node.id, outcome: "completed", to: .init(step: nil, stepId: "", dueAt: now, late: false, skipped: []), now: now)
-            return
+            return ("completed", JourneyPlan.Move(step: nil, dueAt: now))
         case .branch:
             let yes = try await holds(step.branch!.if, e, c)
             taken = node.successors[yes ? 0 : 1]
             outcome = yes ? "then" : "else"
         }
-        let next = plan.after(e.step, taken: taken, now: now, anchorMs: e.anchorMs, late: e.late)
-        _ = try await runs.advance(e, stepId: node.id, outcome: outcome, to: position(plan, next), now: now)
+        return (outcome, plan.after(e.step, taken: taken, now: now, anchorMs: e.anchorMs, late: e.late))
     }
 
     /// The message id of a step's send for one enrolment (the outbound ledger key).

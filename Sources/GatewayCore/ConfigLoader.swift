@@ -85,7 +85,7 @@ public struct ConfigLoader {
         if let o = try root.optionalMap("outbound") {
             try o.only([
                 "adaptersDir", "channels", "adapters", "publicURL", "sandboxMaxLen", "linkSecret", "concurrency", "retryBaseMs", "retryCapMs",
-                "maxAgeHours", "claimIdleSeconds", "circuitFailures", "circuitOpenMs", "circuitMaxOpenMs",
+                "maxAgeHours", "claimIdleSeconds", "journeyLeaseSeconds", "circuitFailures", "circuitOpenMs", "circuitMaxOpenMs",
             ])
             config.outbound.adaptersDir = try o.string("adaptersDir", default: config.outbound.adaptersDir)
             if let c = try o.optionalMap("channels") {
@@ -109,6 +109,7 @@ public struct ConfigLoader {
             config.outbound.retryCapMs = Int64(try o.int("retryCapMs", default: 600_000, range: 10...86_400_000))
             config.outbound.maxAgeHours = try o.int("maxAgeHours", default: 24, range: 1...720)
             config.outbound.claimIdleSeconds = try o.int("claimIdleSeconds", default: 60, range: 1...3600)
+            config.outbound.journeyLeaseSeconds = try o.int("journeyLeaseSeconds", default: 30, range: 1...3600)
             config.outbound.circuitFailures = try o.int("circuitFailures", default: 5, range: 1...10_000)
             config.outbound.circuitOpenMs = Int64(try o.int("circuitOpenMs", default: 2_000, range: 10...3_600_000))
             config.outbound.circuitMaxOpenMs = Int64(try o.int("circuitMaxOpenMs", default: 30_000, range: 10...86_400_000))

@@ -70,6 +70,8 @@ public struct GatewayConfig: Sendable {
         public var maxAgeHours = 24
         /// A queue entry held this long by a silent process is taken over.
         public var claimIdleSeconds = 60
+        /// A journey step claimed by a process that died is run by another after this long.
+        public var journeyLeaseSeconds = 30
         /// Provider failures in a row (5xx, timeouts) that open an adapter's circuit; it stays open
         /// circuitOpenMs, then one probe call goes; each failed probe doubles the spell up to the max.
         public var circuitFailures = 5

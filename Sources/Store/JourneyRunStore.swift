@@ -119,14 +119,38 @@ public struct JourneyRunStore: Sendable {
                 enrolledAt: Int64(r[5]) ?? 0, token: token))
     }
 
-    /// Moves the customer on after the claimed step (`outcome`: the step's counter: completed, sent,
-    /// skipped:<reason>...). False when the claim was lost (another process took the step over).
-    public func advance(_ c: Claimed, stepId: String, outcome: String, to next: Position, now: Int64) async throws -> Bool {
-        let keys = [Keys.journeyEnrolment(journey: c.journey, customer: c.customer), Self.timers(customer: c.customer), Keys.journeyStats(c.journey)]
+    public enum Advance: Sendable, Equatable {
+        case moved
+        /// The next step is due now and the claim is still ours (`keepMs` longer): run it at once with
+        /// this move counter.
+        case continued(seq: String)
+        /// The claim was lost (another process took the step over) or the customer left.
+        case stale
+    }
+
+    /// Moves the customer on after the claimed step (`outcome`: the step's counter: completed, queued,
+    /// skipped:<reason>...). With `keepMs`, a next step already due keeps the claim (no second claim).
+    public func advance(_ c: Claimed, stepId: String, outcome: String, to next: Position, now: Int64, keepMs: Int64 = 0) async throws -> Advance {
+        let keys = [
+            Keys.journeyEnrolment(journey: c.journey, customer: c.customer), Self.timers(customer: c.customer), Keys.journeyStats(c.journey),
+            Keys.journey(c.journey),
+        ]
         let args =
             [c.token, c.seq, Self.member(journey: c.journey, customer: c.customer), String(now), stepId, outcome] + next.arguments
-            + next.skippedArguments
-        return try await redis.fcall(StoreFunctions.library, "journey_advance", keys: keys, args: args).string == "ok"
+            + [String(keepMs)] + next.skippedArguments
+        let r = try await redis.fcall(StoreFunctions.library, "journey_advance", keys: keys, args: args).strings
+        switch r.first {
+        case "ok": return .moved
+        case "continue": return r.count > 1 ? .continued(seq: r[1]) : .stale
+        default: return .stale
+        }
+    }
+
+    /// The claim on the customer's next step, kept by `advance` (`.continued`).
+    public func continued(_ c: Claimed, step: Int, seq: String, late: Bool) -> Claimed {
+        Claimed(
+            journey: c.journey, customer: c.customer, version: c.version, step: step, seq: seq, late: late, anchorMs: c.anchorMs, enrolledAt: c.enrolledAt,
+            token: c.token)
     }
 
     /// Takes the customer out of the journey at once (`event`: the exit event's type, or `archived`).

@@ -33,6 +33,13 @@ extension JourneyPlan {
         public var late = false
         public var skipped: [Skip] = []
 
+        public init(step: Int?, dueAt: Int64, late: Bool = false, skipped: [Skip] = []) {
+            self.step = step
+            self.dueAt = dueAt
+            self.late = late
+            self.skipped = skipped
+        }
+
         public struct Skip: Sendable, Equatable {
             public let step: Int
             public let reason: String

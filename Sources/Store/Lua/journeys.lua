@@ -109,28 +109,38 @@ register('journey_claim', function(keys, args)
 end)
 
 -- journey_advance: the claimed step is over; the customer moves on. KEYS: the enrolment, the timers
--- partition, the journey's stats. ARGV: token, seq, member, now, the step's id, its outcome counter
--- (completed, queued, skipped:<reason>...), next step index ('' = the journey is over), its id, due,
--- late (0/1), then skipped (step id, reason) pairs (from ARGV[11]). Returns 'ok' or 'stale' (another claim, or moved).
+-- partition, the journey's stats, the journey hash. ARGV: token, seq, member, now, the step's id,
+-- its outcome counter (completed, queued, skipped:<reason>...), next step index ('' = the journey is
+-- over), its id, due, late (0/1), keep (ms: when the next step is due now and the journey runs, the
+-- claim is kept this long and the caller runs it at once; 0 = never), then skipped (step id, reason)
+-- pairs (from ARGV[12]). Returns { 'ok' }, { 'continue', seq } (the claim is still ours, at seq) or
+-- { 'stale' } (another claim, or moved).
 register('journey_advance', function(keys, args)
   local e = redis.call('HMGET', keys[1], 'claim', 'seq', 'state')
-  if e[1] ~= args[1] or e[2] ~= args[2] or e[3] ~= 'active' then return 'stale' end
+  if e[1] ~= args[1] or e[2] ~= args[2] or e[3] ~= 'active' then return { 'stale' } end
   redis.call('HINCRBY', keys[3], 's:' .. args[5] .. ':' .. args[6], 1)
   redis.call('HINCRBY', keys[3], 's:' .. args[5] .. ':left', 1)
-  bumpSteps(keys[3], args, 11)
-  redis.call('HDEL', keys[1], 'claim')
+  bumpSteps(keys[3], args, 12)
   -- The last message sent: an exit event after it is that send's conversion.
   if args[6] == 'queued' then redis.call('HSET', keys[1], 'lastSent', args[5]) end
+  local seq = tostring(tonumber(args[2]) + 1)
   if args[7] == '' then
-    redis.call('HSET', keys[1], 'state', 'done', 'step', '', 'stepAt', args[4], 'seq', tostring(tonumber(args[2]) + 1))
+    redis.call('HDEL', keys[1], 'claim')
+    redis.call('HSET', keys[1], 'state', 'done', 'step', '', 'stepAt', args[4], 'seq', seq)
     redis.call('ZREM', keys[2], args[3])
     redis.call('HINCRBY', keys[3], 'completed', 1)
-    return 'ok'
+    return { 'ok' }
   end
-  redis.call('HSET', keys[1], 'step', args[7], 'stepAt', args[4], 'late', args[10], 'seq', tostring(tonumber(args[2]) + 1))
+  redis.call('HSET', keys[1], 'step', args[7], 'stepAt', args[4], 'late', args[10], 'seq', seq)
   redis.call('HINCRBY', keys[3], 's:' .. args[8] .. ':entered', 1)
+  local keep = tonumber(args[11])
+  if keep > 0 and tonumber(args[9]) <= tonumber(args[4]) and redis.call('HGET', keys[4], 'state') == 'active' then
+    redis.call('ZADD', keys[2], tonumber(args[4]) + keep, args[3])
+    return { 'continue', seq }
+  end
+  redis.call('HDEL', keys[1], 'claim')
   redis.call('ZADD', keys[2], args[9], args[3])
-  return 'ok'
+  return { 'ok' }
 end)
 
 -- journey_exit: an exit event (or an exit step's outcome elsewhere): the customer leaves at once and
