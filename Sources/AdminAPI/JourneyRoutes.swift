@@ -160,7 +160,7 @@ struct JourneyRoutes {
                     .flatMap { Double($0) }.map { JSONResponse.isoTime(Int64($0)) } : nil
             var history = [CustomerJourneysView.Sent]()
             for node in plan?.nodes ?? [] where node.kind == .send {
-                let mid = JourneyRunner.messageId(journey: jid, version: version, customer: customer, stepId: node.id, enrolledAt: enrolledAt)
+                let mid = JourneyRunStore.messageId(journey: jid, version: version, customer: customer, stepId: node.id, enrolledAt: enrolledAt)
                 let h = try await redis.send("HGETALL", Keys.message(mid)).dictionary
                 guard !h.isEmpty else { continue }
                 func time(_ k: String) -> String? { h[k].flatMap { Int64($0) }.map(JSONResponse.isoTime) }

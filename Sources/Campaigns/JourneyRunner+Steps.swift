@@ -68,15 +68,8 @@ extension JourneyRunner {
         return (outcome, plan.after(e.step, taken: taken, now: now, anchorMs: e.anchorMs, late: e.late))
     }
 
-    /// The message id of a step's send for one enrolment (the outbound ledger key).
     static func messageId(_ e: JourneyRunStore.Claimed, stepId: String) -> String {
-        messageId(journey: e.journey, version: e.version, customer: e.customer, stepId: stepId, enrolledAt: e.enrolledAt)
-    }
-
-    public static func messageId(journey: String, version: Int, customer: String, stepId: String, enrolledAt: Int64) -> String {
-        CustomerID.make(
-            milliseconds: enrolledAt,
-            randomBits: Array(Digest.sha256(Array("journey/\(journey)/\(version)/\(customer)/\(stepId)/\(enrolledAt)".utf8)).prefix(10)))
+        JourneyRunStore.messageId(journey: e.journey, version: e.version, customer: e.customer, stepId: stepId, enrolledAt: e.enrolledAt)
     }
 
     /// Queues the step's message on the first channel the customer may get (the outbound ledger sends

@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayCrypto
 import RedisClient
 
 /// Customers in journeys (the enrolment and due-time functions in `Lua/journeys.lua`): enrol, claim a
@@ -10,6 +11,14 @@ public struct JourneyRunStore: Sendable {
     public init(redis: RedisPool) { self.redis = redis }
 
     static func member(journey: String, customer: String) -> String { "\(journey)|\(customer)" }
+
+    /// The message id of a send step for one enrolment (the outbound ledger key): one per journey,
+    /// version, customer, step and enrolment.
+    public static func messageId(journey: String, version: Int, customer: String, stepId: String, enrolledAt: Int64) -> String {
+        CustomerID.make(
+            milliseconds: enrolledAt,
+            randomBits: Array(Digest.sha256(Array("journey/\(journey)/\(version)/\(customer)/\(stepId)/\(enrolledAt)".utf8)).prefix(10)))
+    }
 
     static func timers(customer: String) -> String { Keys.journeyTimers(Keys.journeyTimerPartition(customer: customer)) }
 
