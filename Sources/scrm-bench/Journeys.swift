@@ -115,7 +115,7 @@ struct JourneysBench: AsyncParsableCommand {
         let burstRedisUs = Double(cpu1.redis - cpu0.redis) * 1e6 / hz / Double(steps)
         print(
             String(
-                format: "RESULT steps_per_s=%.0f burst_seconds=%.2f lateness_p50_ms=%d lateness_p99_ms=%d reminders=%d bytes_per_enrolled=%.0f gateway_cpu_us_per_step=%.1f redis_cpu_us_per_step=%.1f burst_gateway_cpu_us_per_step=%.1f burst_redis_cpu_us_per_step=%.1f enrolled=%d queued=%d sent=%d",
+                format: "RESULT steps_per_s=%.0f burst_seconds=%.2f lateness_p50_ms=%d lateness_p99_ms=%d reminders=%d bytes_per_enrolled=%.0f run_gw_us=%.1f run_rd_us=%.1f burst_gw_us=%.1f burst_rd_us=%.1f enrolled=%d queued=%d sent=%d",
                 Double(steps) / burstSeconds, burstSeconds, pct(0.5), pct(0.99), lateness.count, perEnrolled, gatewayUs, redisUs, burstGatewayUs, burstRedisUs,
                 stats["enrolled"] ?? 0, stats["s:remind:queued"] ?? 0, stats["s:remind:sent"] ?? 0))
     }

@@ -18,7 +18,7 @@ bench_journeys() {
   printf "%-52s %12s\n" "step executions per second ($burst due at once)" "$(field steps_per_s "$out")"
   printf "%-52s %12s\n" "timer lateness p50 / p99 ($due due in one minute)" "$(field lateness_p50_ms "$out") / $(field lateness_p99_ms "$out") ms"
   printf "%-52s %12s\n" "Redis memory per enrolled customer" "$(field bytes_per_enrolled "$out") B"
-  printf "%-52s %12s\n" "gateway / Redis CPU per step, burst (us)" "$(field burst_gateway_cpu_us_per_step "$out") / $(field burst_redis_cpu_us_per_step "$out")"
-  printf "%-52s %12s\n" "gateway / Redis CPU per step, whole run (us)" "$(field gateway_cpu_us_per_step "$out") / $(field redis_cpu_us_per_step "$out")"
+  printf "%-52s %12s\n" "gateway / Redis CPU per step, burst (us)" "$(field burst_gw_us "$out") / $(field burst_rd_us "$out")"
+  printf "%-52s %12s\n" "gateway / Redis CPU per step, whole run (us)" "$(field run_gw_us "$out") / $(field run_rd_us "$out")"
   printf "%-52s %12s\n" "gateway peak RSS" "$(( $(awk '/VmHWM/{print $2}' "/proc/$gw/status") / 1024 )) MB"
 }
