@@ -147,7 +147,8 @@ struct JourneyRoutes {
             throw APIError.notFound("customer")
         }
         var entries = [CustomerJourneysView.Entry]()
-        for (jid, e) in try await runs.enrolments(customer: customer).sorted(by: { $0.key < $1.key }) {
+        let all = try await redis.send("ZRANGE", Keys.journeys, "0", "-1").strings
+        for (jid, e) in try await runs.enrolments(customer: customer, journeys: all).sorted(by: { $0.key < $1.key }) {
             guard let version = e["version"].flatMap({ Int($0) }) else { continue }
             let name = try await redis.send("HGET", Keys.journey(jid), "name").string
             let plan = try await store.definition(jid, version: version).flatMap { try? JourneyPlan($0, attributes: config.customers.attributes) }

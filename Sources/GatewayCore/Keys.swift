@@ -127,8 +127,6 @@ public enum Keys {
     /// A customer's place in a journey: version, step, seq (rises with every move), state (active,
     /// done, exited), late, anchor, enrolledAt, stepAt, and the claim of the process running its step.
     public static func journeyEnrolment(journey: String, customer: String) -> String { "cust:{\(customer)}:jrn:\(journey)" }
-    /// The journeys a customer has been enrolled in.
-    public static func customerJourneys(_ customer: String) -> String { "cust:{\(customer)}:jrns" }
     /// Due-time index of journey steps, one of `journeyTimerPartitions` (by customer), member
     /// `<journey>|<customer>`, score = when the step is due (ms).
     public static func journeyTimers(_ partition: Int) -> String { "jrn:due:{p\(partition)}" }

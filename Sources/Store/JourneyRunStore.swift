@@ -71,8 +71,8 @@ public struct JourneyRunStore: Sendable {
             case .after(let ms): ("after", ms)
             }
         let keys = [
-            Keys.journey(journey), Keys.journeyEnrolment(journey: journey, customer: customer), Keys.customerJourneys(customer),
-            Self.timers(customer: customer), Keys.journeyStats(journey),
+            Keys.journey(journey), Keys.journeyEnrolment(journey: journey, customer: customer), Self.timers(customer: customer),
+            Keys.journeyStats(journey),
         ]
         let args =
             [journey, customer, String(now), kind, String(ms), String(version), anchorMs.map(String.init) ?? ""] + start.arguments
@@ -190,12 +190,13 @@ public struct JourneyRunStore: Sendable {
         ).string == "ok"
     }
 
-    /// The journeys a customer is (or was) in, with their enrolment fields.
-    public func enrolments(customer: String) async throws -> [String: [String: String]] {
-        let ids = try await redis.send("SMEMBERS", Keys.customerJourneys(customer)).strings.sorted()
+    /// The customer's enrolments in `journeys` (journey id -> its fields), those they are (or were) in.
+    /// There is no per-customer index of journeys (memory per enrolment): the caller names the
+    /// journeys that matter (the active ones an event concerns, or all for the customer's view).
+    public func enrolments(customer: String, journeys ids: [String]) async throws -> [String: [String: String]] {
         guard !ids.isEmpty else { return [:] }
         let hashes = try await redis.pipelineChecked(ids.map { ["HGETALL", Keys.journeyEnrolment(journey: $0, customer: customer)] })
-        return Dictionary(uniqueKeysWithValues: zip(ids, hashes.map(\.dictionary)))
+        return Dictionary(uniqueKeysWithValues: zip(ids, hashes.map(\.dictionary)).filter { !$0.1.isEmpty })
     }
 
     public func stats(_ journey: String) async throws -> [String: Int] {

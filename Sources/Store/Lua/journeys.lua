@@ -54,8 +54,7 @@ local function bumpSteps(stats, pairs_, from)
   for i = from, #pairs_, 2 do redis.call('HINCRBY', stats, 's:' .. pairs_[i] .. ':skipped:' .. pairs_[i + 1], 1) end
 end
 
--- journey_enrol: KEYS: the journey hash, the enrolment, the customer's journeys set, the timers
--- partition, the journey's stats. ARGV: journey id, customer, now, reentry (never | always |
+-- journey_enrol: KEYS: the journey hash, the enrolment, the timers partition, the journey's stats. ARGV: journey id, customer, now, reentry (never | always |
 -- after), reentry ms, version, anchor ms ('' = none), first step index ('' = none), its id, due, late
 -- (0/1), member, then skipped (step id, reason) pairs.
 -- Returns 'enrolled', 'inactive', 'already' (in it now) or 'no_reentry'.
@@ -73,14 +72,13 @@ register('journey_enrol', function(keys, args)
   -- The journey and the customer are in the key: not stored again (a million enrolments are memory).
   redis.call('HSET', keys[2], 'version', args[6], 'step', args[8], 'seq', '1', 'state', state, 'late', args[11], 'enrolledAt', now, 'stepAt', now)
   if args[7] ~= '' then redis.call('HSET', keys[2], 'anchor', args[7]) end
-  redis.call('SADD', keys[3], args[1])
-  redis.call('HINCRBY', keys[5], 'enrolled', 1)
-  bumpSteps(keys[5], args, 13)
+  redis.call('HINCRBY', keys[4], 'enrolled', 1)
+  bumpSteps(keys[4], args, 13)
   if state == 'active' then
-    redis.call('HINCRBY', keys[5], 's:' .. args[9] .. ':entered', 1)
-    redis.call('ZADD', keys[4], args[10], args[12])
+    redis.call('HINCRBY', keys[4], 's:' .. args[9] .. ':entered', 1)
+    redis.call('ZADD', keys[3], args[10], args[12])
   else
-    redis.call('HINCRBY', keys[5], 'completed', 1)
+    redis.call('HINCRBY', keys[4], 'completed', 1)
   end
   return 'enrolled'
 end)
