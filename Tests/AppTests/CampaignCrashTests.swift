@@ -36,26 +36,10 @@ final class CampaignCrashTests: XCTestCase {
         let work = redisServer.directory.appendingPathComponent("gateway")
         let adapters = try GatewayProcess.adapters(in: work, edits: ["wechat-template.yaml": ("per_second: 100\n  burst: 100", "per_second: 20000\n  burst: 500")])
         let ports = try (0..<gatewayCount).map { _ in try LocalProcess.freePort() }
-        var envs = [[String: String]]()
-        for (g, port) in ports.enumerated() {
-        let config = work.appendingPathComponent("gateway-\(g).yaml")
-        try """
-            server: { host: 127.0.0.1, port: \(port) }
-            redis: { url: "\(redisServer.url)", connections: 4, commandTimeoutMs: 1000 }
-            admin: { token: \(Self.token) }
-            outbound:
-              adaptersDir: \(adapters.path)
-              channels: { wechat: wechat-template, sms: sandbox-sms, email: sandbox-email }
-              adapters: []
-              concurrency: 16
-              claimIdleSeconds: 2
-            accounts:
-              - { id: demo, platform: wechat, appId: \(appId), token: crashtoken, appSecret: crash-app-secret, mode: plain }
-            """.write(to: config, atomically: true, encoding: .utf8)
-        var env = fakes.environment
-        env["SCRM_CONFIG"] = config.path
-        env["SCRM_LOG_LEVEL"] = "error"
-        envs.append(env)
+        let envs = try ports.enumerated().map { g, port in
+            try GatewayProcess.crashConfig(
+                in: work, index: g, port: port, redisURL: redisServer.url, adminToken: Self.token, adapters: adapters, appId: appId,
+                appSecret: "crash-app-secret", fakes: fakes.environment)
         }
         let port = ports[0]
 

@@ -54,3 +54,36 @@ extension GatewayProcess {
         }
     }
 }
+
+extension GatewayProcess {
+    /// Writes `gateway-<index>.yaml` for a crash test (one WeChat account, `demo`, on the fake WeChat;
+    /// the adapters given; senders that take over a silent process's work after 2 s) and returns the
+    /// environment to start that gateway with. `outbound` and `extra`: more YAML for the outbound
+    /// section and the top level.
+    static func crashConfig(
+        in work: URL, index: Int, port: Int, redisURL: String, adminToken: String, adapters: URL, appId: String, appSecret: String,
+        fakes: [String: String], outbound: String = "", extra: String = ""
+    ) throws -> [String: String] {
+        let config = work.appendingPathComponent("gateway-\(index).yaml")
+        try """
+            server: { host: 127.0.0.1, port: \(port) }
+            redis: { url: "\(redisURL)", connections: 4, commandTimeoutMs: 2000 }
+            admin: { token: \(adminToken) }
+            outbound:
+              adaptersDir: \(adapters.path)
+              channels: { wechat: wechat-template, sms: sandbox-sms, email: sandbox-email }
+              adapters: []
+              concurrency: 16
+              claimIdleSeconds: 2
+            \(outbound)
+            accounts:
+              - { id: demo, platform: wechat, appId: \(appId), token: crashtoken, appSecret: \(appSecret), mode: plain }
+            \(extra)
+            """.write(to: config, atomically: true, encoding: .utf8)
+        var env = fakes
+        env["SCRM_CONFIG"] = config.path
+        env["SCRM_LOG_LEVEL"] = "error"
+        return env
+    }
+}
+
