@@ -11,12 +11,12 @@ import Store
 /// `journeys`, from now on) enrol customers whose event matches an active journey's trigger, take
 /// customers out on an exit event and end waits early on their `orEvent`; tags added and stages
 /// reached that a journey watches arrive on `stream:journeys`; an audience-triggered journey enrols
-/// the members snapshotted at its activation, a chunk at a time under a lease. Due steps are found in the partitioned due-time indexes, claimed
-/// by lease (`JourneyRunStore`), run, and the customer moved on; a process that dies holding a claim
-/// loses it when the lease runs out and another runs the step again. Running a step again is
-/// harmless: a send is accepted once per (journey, version, customer, step, enrolment) by the
-/// outbound ledger, tags are sets, and only the claim holder with the current move counter may move
-/// the customer on.
+/// the members snapshotted at its activation, a chunk at a time under a lease. Due steps are found
+/// in the partitioned due-time indexes, claimed by lease (`JourneyRunStore`), run, and the customer
+/// moved on; a process that dies holding a claim loses it when the lease runs out and another runs
+/// the step again. Running a step again is harmless: a send is accepted once per (journey, version,
+/// customer, step, enrolment) by the outbound ledger, tags are sets, and only the claim holder with
+/// the current move counter may move the customer on.
 public final class JourneyRunner: Sendable {
     let redis: RedisPool
     let journeys: JourneyStore
@@ -169,7 +169,7 @@ public final class JourneyRunner: Sendable {
         // Exits first: an event that ends a journey is not also a reason to stay in it. The customer's
         // enrolments are read only when the event ends a journey or wakes a wait in one (this runs
         // for every interaction); each enrolment is judged on the version it entered.
-        let concerned = all.filter { j, c in
+        let concerned = all.filter { j, _ in
             (j.definition.exitOn ?? []).contains { JourneyPlan.matches($0, type: type, payload: payload) }
                 || j.definition.steps.contains { $0.wait?.orEvent.map { JourneyPlan.matches($0, type: type, payload: payload) } ?? false }
         }
