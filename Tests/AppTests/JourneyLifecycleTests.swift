@@ -116,6 +116,16 @@ final class JourneyLifecycleTests: XCTestCase {
             steps = Dictionary(uniqueKeysWithValues: (report["steps"] as? [[String: Any]] ?? []).map { ($0["id"] as? String ?? "", $0) })
             XCTAssertEqual(report["enrolled"] as? Int, 6)
             XCTAssertEqual(steps["w"]?["waiting"] as? Int, 1, "Ann waits again")
+
+            // Archiving lets the customers still in go: Ann's due step does nothing, and leaving so is no conversion.
+            _ = try await client.send(.post, "/api/v1/journeys/\(id)/archive", json: "{}")
+            h.now += 11_000
+            try await rig.until("Ann let go") { try await rig.stats(id)["exited"] == 1 }
+            try await Task.sleep(for: .milliseconds(300))
+            let afterArchive = try await rig.sms(client, ann).count
+            XCTAssertEqual(afterArchive, 3, "nothing after the archive")
+            let converted = try await rig.stats(id)["converted"]
+            XCTAssertNil(converted, "an archive is not a conversion")
         }
     }
 

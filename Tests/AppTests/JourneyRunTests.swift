@@ -57,12 +57,14 @@ final class JourneyRunTests: XCTestCase {
 
             // Ann (expo in 5 days) and Bob (expo in 5 days too) sign up; Cy's expo is 12 hours away.
             let phones = ["+8613800000501", "+8613800000502", "+8613800000503"]
+            // Each is known (a visit) and has an expo date before signing up: the anchor is read at enrolment.
             for (i, phone) in phones.enumerated() {
-                try await event("web.signup", phone)
+                try await event("web.visit", phone)
                 let cid = try await Self.customer(client, phone)
                 let f = ISO8601DateFormatter()
                 let expo = f.string(from: Date(timeIntervalSince1970: Double(h.now + (i == 2 ? day / 2 : 5 * day)) / 1000))
                 _ = try await client.send(.patch, "/api/v1/customers/\(cid)", json: #"{"profile":{"expo_date":"\#(expo)"}}"#)
+                try await event("web.signup", phone)
             }
             try await until("the first sends") {
                 var counts = [Int]()

@@ -143,8 +143,9 @@ end)
 
 -- journey_exit: an exit event (or an exit step's outcome elsewhere): the customer leaves at once and
 -- a timer already due does nothing. KEYS: the enrolment, the timers partition, the journey's stats.
--- ARGV: member, now, the current step's id, the exit event's type. The last send before the exit
--- event counts a conversion (s:<step>:converted). Returns 1 when the customer was in the journey.
+-- ARGV: member, now, the current step's id, the exit event's type (or 'archived': the journey was
+-- archived). The last send before an exit event counts a conversion (s:<step>:converted).
+-- Returns 1 when the customer was in the journey.
 register('journey_exit', function(keys, args)
   local e = redis.call('HMGET', keys[1], 'state', 'seq', 'lastSent')
   if e[1] ~= 'active' then return 0 end
@@ -156,7 +157,7 @@ register('journey_exit', function(keys, args)
     redis.call('HINCRBY', keys[3], 's:' .. args[3] .. ':exited', 1)
     redis.call('HINCRBY', keys[3], 's:' .. args[3] .. ':left', 1)
   end
-  if e[3] then
+  if e[3] and args[4] ~= 'archived' then
     redis.call('HINCRBY', keys[3], 's:' .. e[3] .. ':converted', 1)
     redis.call('HINCRBY', keys[3], 'converted', 1)
   end
