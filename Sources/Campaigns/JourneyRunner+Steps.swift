@@ -126,12 +126,14 @@ extension JourneyRunner {
             return state == "delivered" || state == "sent"
         }
         if let event = cond.event {
-            // An interaction of that type on the customer's timeline since enrolment.
+            // An interaction of that type on the customer's timeline since enrolment, matched as
+            // triggers and exits are.
+            let match = JourneyDefinition.EventMatch(event: event)
             for item in try await redis.send("LRANGE", Keys.customerTimeline(e.customer), "0", "499").strings {
                 guard case .object(let o)? = JSONValue.parse(Array(item.utf8)) else { continue }
                 let at = o["at"].flatMap { v -> Int64? in if case .int(let i) = v { i } else { nil } } ?? 0
                 if at < e.enrolledAt { break }
-                if o["type"]?.scalarText == event || ("event." + event).lowercased() == o["type"]?.scalarText?.lowercased() { return true }
+                if let type = o["type"]?.scalarText, JourneyPlan.matches(match, type: type, payload: [:]) { return true }
             }
             return false
         }

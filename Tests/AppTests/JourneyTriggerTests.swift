@@ -100,6 +100,42 @@ final class JourneyTriggerTests: XCTestCase {
             XCTAssertEqual(mark["waiting"] as? Int, 0)
         }
     }
+
+    func test_branchOnAnEventSinceEnrolment() async throws {
+        let h = try Harness()
+        let rig = try JourneyRig(h)
+        defer { rig.stop() }
+        try await h.test { client in
+            let id = try await rig.create(
+                client,
+                #"""
+                {"name": "Download follow-up", "trigger": {"event": "web.signup"},
+                 "steps": [
+                   {"id": "w", "wait": {"for": "PT10S"}},
+                   {"id": "did", "branch": {"if": {"event": "web.download"}, "then": "yes", "else": "no"}},
+                   {"id": "yes", "tag": {"add": ["downloaded"]}, "next": "end"},
+                   {"id": "no", "tag": {"add": ["no-download"]}},
+                   {"id": "end", "exit": true}]}
+                """#)
+            _ = try await client.send(.post, "/api/v1/journeys/\(id)/activate", json: "{}")
+            try await Task.sleep(for: .milliseconds(400))
+            let (ann, bob) = ("+8613800000901", "+8613800000902")
+            // Bob downloaded before he signed up: that is not since his enrolment.
+            try await rig.event(client, "web.download", bob)
+            h.now += 1_000
+            for p in [ann, bob] { try await rig.event(client, "web.signup", p) }
+            try await rig.until("both enrolled") { try await rig.stats(id)["enrolled"] == 2 }
+            h.now += 1_000
+            try await rig.event(client, "web.download", ann)
+            h.now += 10_000
+            try await rig.until("both through") { try await rig.stats(id)["completed"] == 2 }
+            let annId = try await JourneyRunTests.customer(client, ann), bobId = try await JourneyRunTests.customer(client, bob)
+            let annTags = try await h.redis.send("SMEMBERS", Keys.customerTags(annId)).strings
+            let bobTags = try await h.redis.send("SMEMBERS", Keys.customerTags(bobId)).strings
+            XCTAssertEqual(annTags, ["downloaded"])
+            XCTAssertEqual(bobTags, ["no-download"])
+        }
+    }
 }
 
 /// A harness with the outbound engine and the journey runner working, and helpers journey tests share.

@@ -32,6 +32,12 @@ public struct JourneyDefinition: Codable, Sendable, Equatable {
         public var event: String
         public var scene: String?
         public var key: String?
+
+        public init(event: String, scene: String? = nil, key: String? = nil) {
+            self.event = event
+            self.scene = scene
+            self.key = key
+        }
     }
 
     public struct Step: Codable, Sendable, Equatable {
