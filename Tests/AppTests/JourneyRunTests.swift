@@ -26,30 +26,13 @@ final class JourneyRunTests: XCTestCase {
 
     func test_enrolSendWaitExitAndLateSkip() async throws {
         let h = try Harness()
-        let parts = makeOutbound(config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config, environment: [:]), clock: h.clock)
-        let workers = Task {
-            await withTaskGroup(of: Void.self) { g in
-                g.addTask { try? await parts.engine.run() }
-                g.addTask { await parts.journeys.run(intervalMs: 20) }
-            }
-        }
-        defer { workers.cancel() }
+        let rig = try JourneyRig(h)
+        defer { rig.stop() }
         let day: Int64 = 86_400_000
         try await h.test { client in
-            func sms(_ to: String) async throws -> [String] {
-                let r = try await client.get("/api/v1/sandbox/messages?channel=sms&limit=100").json["messages"] as? [[String: Any]] ?? []
-                return r.filter { $0["to"] as? String == to }.compactMap {
-                    ($0["request"] as? String)?.components(separatedBy: "Body=").last?.components(separatedBy: "&").first
-                }
-            }
-            func event(_ type: String, _ phone: String) async throws {
-                let r = try await client.send(.post, "/api/v1/events", json: #"{"events":[{"type":"\#(type)","identity":{"type":"phone","value":"\#(phone)"}}]}"#)
-                XCTAssertEqual(r.status, .ok, r.text)
-            }
-            func until(_ what: String, _ condition: () async throws -> Bool) async throws {
-                for _ in 0..<250 { if try await condition() { return }; try await Task.sleep(for: .milliseconds(20)) }
-                XCTFail("timed out waiting for \(what)")
-            }
+            func sms(_ to: String) async throws -> [String] { try await rig.sms(client, to) }
+            func event(_ type: String, _ phone: String) async throws { try await rig.event(client, type, phone) }
+            func until(_ what: String, _ condition: () async throws -> Bool) async throws { try await rig.until(what, condition) }
             let created = try await client.send(.post, "/api/v1/journeys", json: Self.journey)
             let id = try XCTUnwrap(created.json["id"] as? String, created.text)
             _ = try await client.send(.post, "/api/v1/journeys/\(id)/activate", json: "{}")
@@ -72,7 +55,7 @@ final class JourneyRunTests: XCTestCase {
                 return counts == [1, 1, 1]
             }
             let first = try await sms(phones[0])
-            XCTAssertEqual(first, ["Hi%20there"])
+            XCTAssertEqual(first, ["Hi there"])
 
             // Bob registers: he leaves before the second send. Ten seconds later the others get it.
             try await event("web.register", phones[1])
