@@ -59,6 +59,11 @@ final class JourneyAPITests: XCTestCase {
             XCTAssertEqual(list?.compactMap { $0["id"] as? String }, [id])
             let missing = try await client.get("/api/v1/journeys/01KZZZZZZZZZZZZZZZZZZZZZZZ")
             XCTAssertEqual(missing.status, .notFound)
+            for bad in ["01KZZZZZZZZZZZZZZZZZZZZZZZ", "not-an-id"] {
+                let nobody = try await client.get("/api/v1/customers/\(bad)/journeys")
+                XCTAssertEqual(nobody.status, .notFound, bad)
+                XCTAssertEqual(nobody.errorCode, "not_found", nobody.text)
+            }
         }
     }
 
