@@ -1,26 +1,51 @@
+import GatewayCore
 import GatewayCrypto
 import Hummingbird
 import Ingress
+import RedisClient
+import Store
 
-/// `Authorization: Bearer <token>` for /api/v1. No token configured = every call refused: the admin API
-/// is never open by default.
+/// Who is calling /api/v1: `Authorization: Bearer <API key or the bootstrap admin token>`. The caller
+/// becomes `Principal.current` for the route, which checks its own permission (`DeclaredRoutes`).
+/// Nothing is open by default: without a bootstrap token and without a valid key, every call is refused.
 struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String?
+    let bootstrapToken: String?
+    let keys: APIKeyStore
+    let clock: @Sendable () -> Int64
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token else {
-            throw APIError(.forbidden, "admin_disabled", "the admin API is disabled: set SCRM_ADMIN_TOKEN (admin.token) to enable it")
-        }
+        let principal = try await authenticate(request)
+        return try await Principal.$current.withValue(principal) { try await next(request, context) }
+    }
+
+    func authenticate(_ request: Request) async throws -> Principal {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            var error = APIError(.unauthorized, "unauthorized", "send Authorization: Bearer <admin token>")
-            error.headers[.wwwAuthenticate] = "Bearer"
-            throw error
+            if bootstrapToken == nil { throw Self.disabled }
+            throw Self.unauthorized("send Authorization: Bearer <API key>", "Bearer")
         }
-        guard ConstantTime.equals(String(header.dropFirst("Bearer ".count)), token) else {
-            var error = APIError(.unauthorized, "unauthorized", "the admin token is not valid")
-            error.headers[.wwwAuthenticate] = "Bearer error=\"invalid_token\""
-            throw error
+        let presented = String(header.dropFirst("Bearer ".count))
+        if let bootstrapToken, ConstantTime.equals(presented, bootstrapToken) { return .bootstrap }
+        guard presented.hasPrefix("scrm_") else {
+            if bootstrapToken == nil { throw Self.disabled }
+            throw Self.unauthorized("the API key is not valid", "Bearer error=\"invalid_token\"")
         }
-        return try await next(request, context)
+        let check: APIKeyStore.Check
+        do { check = try await keys.check(presented, nowMs: clock()) } catch is RedisError { throw APIError.unavailable }
+        switch check {
+        case .valid(let key): return Principal(kind: .key, id: key.id, role: key.role, grants: key.grants)
+        case .revoked: throw Self.unauthorized("the API key was revoked", "Bearer error=\"invalid_token\"", code: "key_revoked")
+        case .expired: throw Self.unauthorized("the API key has expired", "Bearer error=\"invalid_token\"", code: "key_expired")
+        case .unknown: throw Self.unauthorized("the API key is not valid", "Bearer error=\"invalid_token\"")
+        }
+    }
+
+    static var disabled: APIError {
+        APIError(.forbidden, "admin_disabled", "the admin API is disabled: set SCRM_ADMIN_TOKEN (admin.token) to enable it, or use an API key")
+    }
+
+    static func unauthorized(_ message: String, _ challenge: String, code: String = "unauthorized") -> APIError {
+        var error = APIError(.unauthorized, code, message)
+        error.headers[.wwwAuthenticate] = challenge
+        return error
     }
 }

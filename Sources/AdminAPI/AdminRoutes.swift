@@ -2,6 +2,7 @@ import CRMSync
 import Campaigns
 import GatewayCore
 import Hummingbird
+import Ingress
 import Outbound
 import Store
 
@@ -37,11 +38,17 @@ public struct AdminRoutes: Sendable {
         self.clock = clock
     }
 
-    public func register<Context: RequestContext>(on router: Router<Context>) {
-        router.get("/api/v1/openapi.yaml") { _, _ in
+    /// Adds `/api/v1` to the router; every route is declared in `table` with its permission.
+    public func register<Context: RequestContext>(on router: Router<Context>, table: RouteTable) {
+        DeclaredRoutes(router, table: table, audit: nil, clock: clock).get("/api/v1/openapi.yaml", .public) { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
         }
-        let group = router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(token: config.admin.token))
+        let keys = APIKeyStore(redis: sandbox.redis)
+        let audit = AuditLog(redis: sandbox.redis, retentionDays: config.admin.auditRetentionDays)
+        let group = DeclaredRoutes(
+            router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(bootstrapToken: config.admin.token, keys: keys, clock: clock)),
+            prefix: "/api/v1", table: table, audit: audit, clock: clock)
+        AccessRoutes(keys: keys, audit: audit, clock: clock).register(on: group)
         CustomerRoutes(store: customers, clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
             .register(on: group)
         ImportRoutes(

@@ -17,9 +17,9 @@ struct AudienceRoutes {
         let sample: Int?
     }
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.get("/audiences/export") { request, _ in try await storage { try await export(request) } }
-        group.post("/audiences/preview") { request, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.get("/audiences/export", .customersExport) { request, _ in try await storage { try await export(request) } }
+        group.post("/audiences/preview", .audiencesRead) { request, _ in
             try await storage {
                 let body = try await request.decodeJSON(PreviewBody.self, maxBytes: 8192)
                 let expression = try Self.parse(body.expression)

@@ -17,10 +17,10 @@ struct CRMRoutes {
     let redis: RedisPool
     let maxBulkIds: Int
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.get("/crm") { _, _ in try await storage { try await list() } }
-        group.get("/customers/:id/crm") { _, context in try await storage { try await customer(context.parameters.require("id")) } }
-        group.post("/crm/:adapter/resync") { request, context in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.get("/crm", .crmRead) { _, _ in try await storage { try await list() } }
+        group.get("/customers/:id/crm", .crmRead) { _, context in try await storage { try await customer(context.parameters.require("id")) } }
+        group.post("/crm/:adapter/resync", .crmWrite) { request, context in
             try await storage {
                 let outbox = try outbox(context.parameters.require("adapter"))
                 let body = try await request.decodeJSON(ResyncBody.self, maxBytes: 1 << 20)
@@ -31,7 +31,7 @@ struct CRMRoutes {
                 return JSONResponse.ok(JSONText.object([("queued", String(body.customers.count))]), status: .accepted)
             }
         }
-        group.post("/crm/:adapter/dead-letters/replay") { _, context in
+        group.post("/crm/:adapter/dead-letters/replay", .crmWrite) { _, context in
             try await storage {
                 let name = try context.parameters.require("adapter")
                 let outbox = try outbox(name)

@@ -16,8 +16,8 @@ struct CampaignRoutes {
     let tags: TagStore
     let clock: @Sendable () -> Int64
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.post("/campaigns") { request, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.post("/campaigns", .campaignsWrite) { request, _ in
             try await storage {
                 let definition = try await request.decodeJSON(CampaignDefinition.self, maxBytes: max(config.server.maxBodyBytes, 1 << 20))
                 let now = clock()
@@ -26,12 +26,13 @@ struct CampaignRoutes {
                 encoder.outputFormatting = [.sortedKeys]
                 let json = String(decoding: try encoder.encode(definition), as: UTF8.self)
                 let id = CustomerID.make(milliseconds: now)
+                AuditNote.target(id)
                 try await store.create(id: id, definition: definition, json: json, startAt: compiled.startAt, expiresAt: compiled.expiresAt, now: now)
                 guard let c = try await store.get(id) else { throw APIError.unavailable }
                 return JSONResponse.ok(try await view(c), status: .created)
             }
         }
-        group.get("/campaigns") { request, _ in
+        group.get("/campaigns", .campaignsRead) { request, _ in
             try await storage {
                 guard let limit = Int(request.uri.queryParameters.get("limit") ?? "50"), (1...500).contains(limit) else {
                     throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
@@ -41,14 +42,14 @@ struct CampaignRoutes {
                 return JSONResponse.ok("{\"campaigns\":[" + items.joined(separator: ",") + "]}")
             }
         }
-        group.get("/campaigns/:id") { _, context in
+        group.get("/campaigns/:id", .campaignsRead) { _, context in
             try await storage { JSONResponse.ok(try await view(try await campaign(context))) }
         }
-        group.get("/campaigns/:id/report") { _, context in
+        group.get("/campaigns/:id/report", .campaignsRead) { _, context in
             try await storage { JSONResponse.ok(try await report(try await campaign(context))) }
         }
         for action in ["start", "pause", "resume", "cancel"] {
-            group.post("/campaigns/:id/\(action)") { _, context in
+            group.post("/campaigns/:id/\(action)", .campaignsWrite) { _, context in
                 try await storage { JSONResponse.ok(try await view(try await act(action, on: try await campaign(context)))) }
             }
         }

@@ -11,18 +11,18 @@ struct CustomerRoutes {
     let windowHours: Int
     let maxBodyBytes: Int
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.get("/customers/lookup") { request, _ in try await storage { try await lookup(request) } }
-        group.get("/customers/:id") { _, context in try await storage { try await customer(context.parameters.require("id")) } }
-        group.patch("/customers/:id") { request, context in try await storage { try await patch(context.parameters.require("id"), request) } }
-        group.get("/customers/:id/timeline") { request, context in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.get("/customers/lookup", .customersRead) { request, _ in try await storage { try await lookup(request) } }
+        group.get("/customers/:id", .customersRead) { _, context in try await storage { try await customer(context.parameters.require("id")) } }
+        group.patch("/customers/:id", .consentWrite) { request, context in try await storage { try await patch(context.parameters.require("id"), request) } }
+        group.get("/customers/:id/timeline", .customersRead) { request, context in
             try await storage { try await timeline(context.parameters.require("id"), request) }
         }
-        group.get("/customers/:id/score") { _, context in try await storage { try await score(context.parameters.require("id")) } }
-        group.post("/customers/:id/identities") { request, context in
+        group.get("/customers/:id/score", .customersRead) { _, context in try await storage { try await score(context.parameters.require("id")) } }
+        group.post("/customers/:id/identities", .identitiesWrite) { request, context in
             try await storage { try await bind(context.parameters.require("id"), request) }
         }
-        group.get("/sessions/:account/:openid") { _, context in
+        group.get("/sessions/:account/:openid", .customersRead) { _, context in
             try await storage { try await session(context.parameters.require("account"), context.parameters.require("openid")) }
         }
     }
@@ -40,6 +40,7 @@ struct CustomerRoutes {
     func patch(_ id: String, _ request: Request) async throws -> Response {
         let body = try await request.decodeJSON(JSONValue.self, maxBytes: maxBodyBytes)
         let patch = try CustomerPatchRequest.parse(body, attributes: store.attributes)
+        if !patch.fields.isEmpty || !patch.remove.isEmpty { try Principal.require(.customersWrite, for: "change a profile (only consent)") }
         switch try await store.patch(id: id, patch, nowMs: clock()) {
         case .updated: return try await customer(id)
         case .merged(let into): return redirect(from: id, to: into, suffix: "")

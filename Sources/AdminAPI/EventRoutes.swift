@@ -14,8 +14,8 @@ struct EventRoutes {
     let clock: @Sendable () -> Int64
     static let maxEvents = 1000
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.post("/events") { request, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.post("/events", .eventsWrite) { request, _ in
             try await storage {
                 let buffer: ByteBuffer
                 do { buffer = try await request.body.collect(upTo: 4 << 20) } catch is NIOTooManyBytesError {
@@ -28,6 +28,7 @@ struct EventRoutes {
                 let results = outcomes.map { o -> String in
                     switch o {
                     case .recorded(let c, let created):
+                        AuditNote.target(c)
                         recorded += 1
                         return JSONText.object([("customer", JSONText.quote(c)), ("created", created ? "true" : "false")])
                     case .duplicate(let c):

@@ -10,8 +10,8 @@ struct FollowerRoutes {
     let config: GatewayConfig
     let followers: FollowerSync?
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.post("/accounts/:id/followers/import") { _, context in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.post("/accounts/:id/followers/import", .followersWrite) { _, context in
             try await storage {
                 let (sync, account) = try connected(try context.parameters.require("id"))
                 switch try await sync.startImport(account: account) {
@@ -22,7 +22,7 @@ struct FollowerRoutes {
         }
         // Pushes a tag's customers to the account's WeChat tag of the same name. Progress: `imported` =
         // customers looked at, `created` = openids tagged on WeChat.
-        group.post("/accounts/:id/tags/:tag/push") { _, context in
+        group.post("/accounts/:id/tags/:tag/push", .followersWrite) { _, context in
             try await storage {
                 let (sync, account) = try connected(try context.parameters.require("id"))
                 let tag = try pushableTag(context)
@@ -34,14 +34,14 @@ struct FollowerRoutes {
                 }
             }
         }
-        group.get("/accounts/:id/tags/:tag/push") { _, context in
+        group.get("/accounts/:id/tags/:tag/push", .importsRead) { _, context in
             try await storage {
                 let (sync, account) = try connected(try context.parameters.require("id"))
                 guard let p = try await sync.tagPushProgress(account: account, tag: try pushableTag(context)) else { throw APIError.notFound("push") }
                 return JSONResponse.ok(json(account, p, counts: ("checked", "tagged")))
             }
         }
-        group.get("/accounts/:id/followers/import") { _, context in
+        group.get("/accounts/:id/followers/import", .importsRead) { _, context in
             try await storage {
                 let (sync, account) = try connected(try context.parameters.require("id"))
                 return JSONResponse.ok(try await progress(sync, account))

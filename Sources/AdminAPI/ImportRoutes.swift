@@ -15,12 +15,12 @@ struct ImportRoutes {
     /// Rows spooled per chunk (one function call applies one chunk).
     static let chunkRows = 1000
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.post("/customers/import") { request, _ in try await storage { try await upload(request) } }
-        group.get("/imports") { _, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.post("/customers/import", .importsWrite) { request, _ in try await storage { try await upload(request) } }
+        group.get("/imports", .importsRead) { _, _ in
             try await storage { try JSONResponse.encoded(ImportList(imports: try await store.recent(limit: 50).map(ImportView.init))) }
         }
-        group.get("/imports/:id") { _, context in
+        group.get("/imports/:id", .importsRead) { _, context in
             try await storage {
                 guard let job = try await store.job(id: try context.parameters.require("id")) else { throw APIError.notFound("import") }
                 return try JSONResponse.encoded(ImportView(job))
@@ -72,6 +72,7 @@ struct ImportRoutes {
         }
         if dryRun { return try JSONResponse.encoded(upload.dryRunReport) }
         guard let id = upload.id, let job = try await store.job(id: id) else { throw APIError.unavailable }
+        AuditNote.target(id)
         var response = try JSONResponse.encoded(ImportView(job), status: .accepted)
         response.headers[.location] = "/api/v1/imports/\(id)"
         return response

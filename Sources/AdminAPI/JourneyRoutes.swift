@@ -53,18 +53,19 @@ struct JourneyRoutes {
         let definition: JourneyDefinition
     }
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.post("/journeys") { request, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.post("/journeys", .journeysWrite) { request, _ in
             try await storage {
                 let definition = try await request.decodeJSON(JourneyDefinition.self, maxBytes: max(config.server.maxBodyBytes, 1 << 20))
                 try check(definition)
                 let now = clock()
                 let id = CustomerID.make(milliseconds: now)
+                AuditNote.target(id)
                 try await store.create(id: id, definition: definition, now: now)
                 return try JSONResponse.encoded(View(try await journey(id)), status: .created)
             }
         }
-        group.get("/journeys") { request, _ in
+        group.get("/journeys", .journeysRead) { request, _ in
             try await storage {
                 guard let limit = Int(request.uri.queryParameters.get("limit") ?? "50"), (1...500).contains(limit) else {
                     throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
@@ -72,13 +73,13 @@ struct JourneyRoutes {
                 return try JSONResponse.encoded(List(journeys: try await store.list(limit: limit).map { View($0) }))
             }
         }
-        group.get("/journeys/:id") { _, context in
+        group.get("/journeys/:id", .journeysRead) { _, context in
             try await storage { try JSONResponse.encoded(try await show(try context.parameters.require("id"))) }
         }
-        group.get("/customers/:id/journeys") { _, context in
+        group.get("/customers/:id/journeys", .journeysRead) { _, context in
             try await storage { try JSONResponse.encoded(try await customerJourneys(try context.parameters.require("id"))) }
         }
-        group.put("/journeys/:id") { request, context in
+        group.put("/journeys/:id", .journeysWrite) { request, context in
             try await storage {
                 let id = try context.parameters.require("id")
                 _ = try await journey(id)
@@ -93,10 +94,10 @@ struct JourneyRoutes {
                 }
             }
         }
-        group.post("/journeys/:id/activate") { _, context in try await storage { try await act(.activate, context) } }
-        group.post("/journeys/:id/pause") { _, context in try await storage { try await act(.pause, context) } }
-        group.post("/journeys/:id/resume") { _, context in try await storage { try await act(.resume, context) } }
-        group.post("/journeys/:id/archive") { _, context in try await storage { try await act(.archive, context) } }
+        group.post("/journeys/:id/activate", .journeysWrite) { _, context in try await storage { try await act(.activate, context) } }
+        group.post("/journeys/:id/pause", .journeysWrite) { _, context in try await storage { try await act(.pause, context) } }
+        group.post("/journeys/:id/resume", .journeysWrite) { _, context in try await storage { try await act(.resume, context) } }
+        group.post("/journeys/:id/archive", .journeysWrite) { _, context in try await storage { try await act(.archive, context) } }
     }
 
     @discardableResult

@@ -28,13 +28,14 @@ struct MessageRoutes {
         let transactional: Bool?
     }
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.post("/messages") { request, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.post("/messages", .messagesSend) { request, _ in
             try await storage {
                 let body = try await request.decodeJSON(SendBody.self, maxBytes: config.server.maxBodyBytes)
                 let message = try validate(body)
                 switch try await store.accept(message) {
                 case .created(let id):
+                    AuditNote.target(id)
                     return JSONResponse.ok(JSONText.object([("id", JSONText.quote(id)), ("state", JSONText.quote("queued"))]), status: .accepted)
                 case .duplicate(let id):
                     let state = try await store.get(id)?.state.rawValue ?? "queued"
@@ -43,14 +44,14 @@ struct MessageRoutes {
                 }
             }
         }
-        group.get("/messages/:id") { _, context in
+        group.get("/messages/:id", .messagesRead) { _, context in
             try await storage {
                 let id = try context.parameters.require("id")
                 guard CustomerID.isValid(id), let m = try await store.get(id) else { throw APIError.notFound("message") }
                 return JSONResponse.ok(Self.json(m))
             }
         }
-        group.get("/deadletters") { request, _ in
+        group.get("/deadletters", .messagesRead) { request, _ in
             try await storage {
                 guard let limit = Int(request.uri.queryParameters.get("limit") ?? "50"), (1...500).contains(limit) else {
                     throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
@@ -68,7 +69,7 @@ struct MessageRoutes {
                 return JSONResponse.ok("{\"deadLetters\":[" + items.joined(separator: ",") + "]}")
             }
         }
-        group.post("/deadletters/:id/replay") { _, context in
+        group.post("/deadletters/:id/replay", .deadLettersWrite) { _, context in
             try await storage {
                 let entry = try context.parameters.require("id")
                 guard Self.isStreamId(entry), let letter = try await store.deadLetter(entry), let m = try await store.get(letter.messageId) else {
@@ -78,7 +79,7 @@ struct MessageRoutes {
                 return JSONResponse.ok(JSONText.object([("messageId", JSONText.quote(m.id)), ("state", JSONText.quote("queued"))]), status: .accepted)
             }
         }
-        group.delete("/deadletters/:id") { _, context in
+        group.delete("/deadletters/:id", .deadLettersWrite) { _, context in
             try await storage {
                 let entry = try context.parameters.require("id")
                 guard Self.isStreamId(entry), try await store.discard(entry) else { throw APIError.notFound("dead letter") }
@@ -88,6 +89,8 @@ struct MessageRoutes {
     }
 
     func validate(_ b: SendBody) throws -> OutboundMessage {
+        if b.to != nil { try Principal.require(.messagesSendAny, for: "send to an address that is not a known customer") }
+        if b.transactional == true { try Principal.require(.messagesSendAny, for: "send on the transactional lane") }
         guard let channel = AdapterSpec.Channel(rawValue: b.channel) else {
             throw APIError.badRequest("channel must be wechat, sms or email", code: "invalid_channel")
         }

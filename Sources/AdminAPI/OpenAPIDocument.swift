@@ -9,9 +9,13 @@ enum OpenAPIDocument {
           version: "1"
           description: |
             Customers, tags, audiences, campaigns, outbound messages and dead letters. Every call needs
-            `Authorization: Bearer <admin token>` (admin.token in config/gateway.yaml; the API is closed
-            when none is set). Errors are `{"error":{"code","message"}}`; 503 `unavailable` means Redis
-            could not be reached and the call may be retried.
+            `Authorization: Bearer <key>`: an API key (`scrm_<id>_<secret>`, made with POST /keys) or the
+            bootstrap admin token (admin.token in config/gateway.yaml). The API is closed when neither
+            exists. Each operation needs one permission; a key's role grants a set of
+            them (admin, marketer, analyst, integration, support), and a call without it answers 403
+            `forbidden`. Mutating calls, exports and refusals are written to the audit log (GET /audit).
+            Errors are `{"error":{"code","message"}}`; 503 `unavailable` means Redis could not be
+            reached and the call may be retried.
         servers:
           - url: /api/v1
         security:
@@ -555,6 +559,51 @@ enum OpenAPIDocument {
                 "200": { description: progress }
                 "400": { $ref: "#/components/responses/Error" }
                 "404": { $ref: "#/components/responses/Error" }
+          /keys:
+            get:
+              summary: Every API key, newest first (never the secret)
+              responses:
+                "200": { description: "{keys: [Key]}" }
+            post:
+              summary: Create an API key with a role; the key is in this answer only
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [name, role]
+                      properties:
+                        name: { type: string, maxLength: 64 }
+                        role: { type: string, enum: [admin, marketer, analyst, integration, support] }
+                        grants: { type: array, items: { type: string, enum: [customers.export] } }
+                        expiresAt: { type: string, format: date-time }
+              responses:
+                "201": { description: "Key with key (the whole secret, shown once)" }
+                "400": { $ref: "#/components/responses/Error" }
+          /keys/{id}:
+            delete:
+              summary: Revoke a key; it is refused from the next call on
+              parameters: [{ name: id, in: path, required: true, schema: { type: string, description: 12 hex characters } }]
+              responses:
+                "200": { description: "Key: {id, prefix, name, role, grants, createdAt, createdBy, expiresAt?, lastUsedAt?, revokedAt?}" }
+                "404": { $ref: "#/components/responses/Error" }
+          /audit:
+            get:
+              summary: The audit log, oldest first
+              parameters:
+                - { name: since, in: query, description: ISO 8601 time or epoch ms, schema: { type: string } }
+                - { name: actor, in: query, description: "key:<id>, operator:<name> or bootstrap", schema: { type: string } }
+                - { name: after, in: query, description: next of the previous page, schema: { type: string } }
+                - { $ref: "#/components/parameters/limit" }
+              responses:
+                "200": { description: "{entries: [{id, actor, role, method, route, targets, status, outcome: ok|denied|failed, at}], next}" }
+                "400": { $ref: "#/components/responses/Error" }
+          /me:
+            get:
+              summary: Who the caller is, its role and permissions
+              responses:
+                "200": { description: "{actor, role, permissions}" }
         components:
           securitySchemes:
             bearer: { type: http, scheme: bearer }

@@ -7,8 +7,8 @@ import Outbound
 struct SandboxRoutes {
     let outbox: SandboxOutbox
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.get("/sandbox/messages") { request, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.get("/sandbox/messages", .operationsRead) { request, _ in
             try await storage {
                 let q = request.uri.queryParameters
                 var channel: AdapterSpec.Channel?
@@ -41,8 +41,8 @@ struct AdapterRoutes {
     let status: AdapterStatus
     let tokens: AccessTokenManager?
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.get("/adapters") { _, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.get("/adapters", .operationsRead) { _, _ in
             try await storage {
                 let items = try await status.reports().map { r in
                     var pairs: [(String, String)] = [

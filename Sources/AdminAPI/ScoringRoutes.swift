@@ -8,8 +8,8 @@ import Ingress
 struct ScoringRoutes {
     let source: ScoringRulesSource?
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.post("/scoring/reload") { _, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.post("/scoring/reload", .scoringWrite) { _, _ in
             guard let source else { throw APIError(.conflict, "scoring_disabled", "scoring.rules is not set in the config") }
             let rules: ScoringRules
             do { rules = try source.reload() } catch let e as ConfigError {

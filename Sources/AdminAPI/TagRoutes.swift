@@ -9,33 +9,34 @@ struct TagRoutes {
     let tags: TagStore
     let maxBulkIds: Int
 
-    func register<Context: RequestContext>(on group: RouterGroup<Context>) {
-        group.get("/tags") { _, _ in
+    func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
+        group.get("/tags", .tagsRead) { _, _ in
             try await storage {
                 let all = try await tags.all()
                 let items = all.map { JSONText.object([("name", JSONText.quote($0.name)), ("customers", String($0.count))]) }
                 return JSONResponse.ok("{\"tags\":[" + items.joined(separator: ",") + "]}")
             }
         }
-        group.post("/tags") { request, _ in
+        group.post("/tags", .tagsWrite) { request, _ in
             try await storage {
                 let body = try await request.decodeJSON(NameBody.self, maxBytes: 4096)
                 let name = try validName(body.name)
+                AuditNote.target(name)
                 let created = try await tags.create(name)
                 return JSONResponse.ok(
                     JSONText.object([("name", JSONText.quote(name)), ("customers", String(try await tags.count(name)))]), status: created ? .created : .ok)
             }
         }
-        group.delete("/tags/:name") { _, context in
+        group.delete("/tags/:name", .tagsWrite) { _, context in
             try await storage {
                 let name = try pathName(context)
                 guard let removed = try await tags.delete(name) else { throw APIError.notFound("tag") }
                 return JSONResponse.ok(JSONText.object([("name", JSONText.quote(name)), ("removedFromCustomers", String(removed))]))
             }
         }
-        group.post("/tags/:name/customers") { request, context in try await storage { try await bulk(add: true, request, context) } }
-        group.delete("/tags/:name/customers") { request, context in try await storage { try await bulk(add: false, request, context) } }
-        group.get("/tags/:name/customers") { request, context in
+        group.post("/tags/:name/customers", .tagsWrite) { request, context in try await storage { try await bulk(add: true, request, context) } }
+        group.delete("/tags/:name/customers", .tagsWrite) { request, context in try await storage { try await bulk(add: false, request, context) } }
+        group.get("/tags/:name/customers", .tagsRead) { request, context in
             try await storage {
                 let name = try pathName(context)
                 guard try await tags.exists(name) else { throw APIError.notFound("tag") }
@@ -81,6 +82,7 @@ struct TagRoutes {
             throw APIError.badRequest("\(bad.prefix(40)) is not a customer id", code: "invalid_customer_id")
         }
         if !add, !(try await tags.exists(name)) { throw APIError.notFound("tag") }
+        AuditNote.targets(body.customerIds)
         let result = try await tags.apply(name, add: add, customerIds: body.customerIds)
         return JSONResponse.ok(
             JSONText.object([

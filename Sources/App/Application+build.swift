@@ -27,16 +27,34 @@ public func buildApplication(
     clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway")
 ) -> some ApplicationProtocol {
     let outbound = outbound ?? makeOutbound(config: config, redis: redis, adapters: adapters, clock: clock)
+
+    let router = buildRouter(config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, table: RouteTable(), clock: clock)
+    let requestTimeout = TimeAmount.seconds(Int64(config.server.requestTimeoutSeconds))
+    return Application(
+        router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [
+            RequestDeadlineHandler(timeout: requestTimeout, streamingPaths: ["/api/v1/customers/import"])
+        ])),
+        configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "scrm-gateway"),
+        logger: logger
+    )
+}
+
+/// Every route of the gateway, each declared in `table` with the permission it needs.
+public func buildRouter(
+    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts, crm: [CRMAdapterSpec], scoring: ScoringRulesSource?,
+    table: RouteTable, clock: @escaping GatewayClock
+) -> Router<BasicRequestContext> {
     let registry = Observability.registry()
     let sandbox = SandboxOutbox(redis: redis, maxLen: config.outbound.sandboxMaxLen)
     let customers = CustomerStore(redis: redis, config: config)
     let tags = TagStore(redis: redis)
-
     let router = Router()
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: JSONErrorMiddleware())
-    router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"up\"}"))) }
-    router.get("/readyz") { _, _ in
+    let open = DeclaredRoutes(router, table: table, audit: nil, clock: clock)
+    open.get("/healthz", .public) { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"up\"}"))) }
+    open.get("/readyz", .public) { _, _ in
         do {
             try await redis.send("PING")
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ready\",\"redis\":\"up\"}")))
@@ -46,12 +64,12 @@ public func buildApplication(
                 body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"unavailable\",\"redis\":\"down\"}")))
         }
     }
-    router.get("/metrics") { _, _ in
+    open.get("/metrics", .public) { _, _ in
         var bytes = [UInt8]()
         registry.emit(into: &bytes)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
-    WebhookRoutes(config: config, store: customers, clock: clock).register(on: router)
+    WebhookRoutes(config: config, store: customers, clock: clock).register(on: open)
     var verifiers = [String: ReceiptVerifier]()
     var inboundSMS = [String: (token: String, url: String)]()
     for adapter in adapters.adapters.values {
@@ -64,34 +82,25 @@ public func buildApplication(
         case .sendgrid: verifiers[name] = .sendGrid(publicKey: key)
         }
     }
-    InboundSMSRoutes(verifiers: inboundSMS, customers: customers, clock: clock).register(on: router)
+    InboundSMSRoutes(verifiers: inboundSMS, customers: customers, clock: clock).register(on: open)
     ReceiptRoutes(
         verifiers: verifiers, receipts: ReceiptStore(redis: redis, customers: customers), maxBodyBytes: config.server.maxBodyBytes,
         windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock
-    ).register(on: router)
+    ).register(on: open)
     CRMWebhookRoutes(
         inbound: crm.map { CRMInbound(spec: $0, publicURL: config.outbound.publicURL, windowSeconds: config.crm.webhookWindowSeconds) },
         store: CRMInboundStore(redis: redis, timelineCap: config.customers.timelineCap), maxBodyBytes: config.server.maxBodyBytes, clock: clock
-    ).register(on: router)
+    ).register(on: open)
     if let links = UnsubscribeLinks(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
-        UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: router)
+        UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: open)
     }
     if let tokens = LinkTokens(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
-        LinkRoutes(tokens: tokens, store: EngagementStore(redis: redis, config: config), clock: clock).register(on: router)
+        LinkRoutes(tokens: tokens, store: EngagementStore(redis: redis, config: config), clock: clock).register(on: open)
     }
     AdminRoutes(
         config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
         tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, clock: clock
-    ).register(on: router)
-
-    let requestTimeout = TimeAmount.seconds(Int64(config.server.requestTimeoutSeconds))
-    return Application(
-        router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [
-            RequestDeadlineHandler(timeout: requestTimeout, streamingPaths: ["/api/v1/customers/import"])
-        ])),
-        configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "scrm-gateway"),
-        logger: logger
-    )
+    ).register(on: router, table: table)
+    return router
 }
 

@@ -50,13 +50,14 @@ public struct ConfigLoader {
             config.redis.commandTimeoutMs = try r.int("commandTimeoutMs", default: config.redis.commandTimeoutMs, range: 10...60_000)
         }
         if let a = try root.optionalMap("admin") {
-            try a.only(["token", "maxBulkIds"])
+            try a.only(["token", "maxBulkIds", "auditRetentionDays"])
             let token = try a.string("token", default: "")
             if !token.isEmpty && token.utf8.count < 16 {
                 throw ConfigError(path: "admin.token", reason: "must be at least 16 characters (or empty to close the admin API)")
             }
             config.admin.token = token.isEmpty ? nil : token
             config.admin.maxBulkIds = try a.int("maxBulkIds", default: config.admin.maxBulkIds, range: 1...1_000_000)
+            config.admin.auditRetentionDays = try a.int("auditRetentionDays", default: config.admin.auditRetentionDays, range: 1...3650)
         }
         if let w = try root.optionalMap("webhooks") {
             try w.only(["timestampWindowSeconds", "dedupTTLSeconds", "nonceTTLSeconds"])

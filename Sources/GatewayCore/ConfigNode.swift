@@ -32,7 +32,7 @@ public struct ConfigNode {
         default: throw ConfigError(path: path, reason: "must be a string")
         }
         guard let env else { return raw }
-        return try Interpolation.expand(raw, env: env, path: path)
+        return try SecretFiles.read(try Interpolation.expand(raw, env: env, path: path), path: path)
     }
 }
 

@@ -22,6 +22,8 @@ public struct GatewayConfig: Sendable {
         public var token: String?
         /// Largest number of customer ids in one bulk tag request.
         public var maxBulkIds = 10_000
+        /// How long audit log entries (`stream:audit`) are kept, in days.
+        public var auditRetentionDays = 365
     }
 
     public struct Webhooks: Sendable {

@@ -193,4 +193,21 @@ public enum Keys {
 
     /// Consumer group of the profile fetcher on `stream:inbound`.
     public static let enrichGroup = "enrich"
+
+    /// One API key (hash: hash = SHA-256 of its secret, name, role, grants, createdAt, createdBy,
+    /// expiresAt, lastUsedAt, revokedAt). The secret itself is never stored.
+    public static func apiKey(_ id: String) -> String { "apikey:{\(id)}" }
+    /// Every API key id by creation time.
+    public static let apiKeys = "apikeys"
+    /// One operator of the console (hash: password = scrypt hash, role, grants, createdAt, disabledAt).
+    public static func operatorAccount(_ name: String) -> String { "operator:{\(name)}" }
+    /// Every operator name by creation time.
+    public static let operators = "operators"
+    /// A signed-in operator's session, by the SHA-256 of its cookie (hash: operator, csrf, createdAt), expiring when idle.
+    public static func operatorSession(_ tokenHash: String) -> String { "opsession:{\(tokenHash)}" }
+    /// Failed sign-ins of one operator name, and from one address, in the current lockout window.
+    public static func loginFailures(operator name: String) -> String { "login:fail:{\(name)}" }
+    public static func loginAttempts(address: String) -> String { "login:addr:{\(address)}" }
+    /// Who did what through the admin API: actor, role, method, route, targets, status, outcome, at.
+    public static let auditStream = "stream:audit"
 }

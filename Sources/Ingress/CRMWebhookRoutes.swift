@@ -25,8 +25,8 @@ public struct CRMWebhookRoutes: Sendable {
         self.clock = clock
     }
 
-    public func register<Context: RequestContext>(on router: Router<Context>) {
-        router.post("/webhooks/crm/:adapter") { request, context -> Response in
+    public func register<Context: RequestContext>(on router: DeclaredRoutes<Context>) {
+        router.post("/webhooks/crm/:adapter", .public) { request, context -> Response in
             try await rejecting {
                 let name = try context.parameters.require("adapter")
                 guard let reader = inbound[name] else { throw APIError.notFound("CRM webhook") }

@@ -25,8 +25,8 @@ public struct InboundSMSRoutes: Sendable {
         self.clock = clock
     }
 
-    public func register<Context: RequestContext>(on router: Router<Context>) {
-        router.post("/webhooks/inbound/:adapter") { request, context -> Response in
+    public func register<Context: RequestContext>(on router: DeclaredRoutes<Context>) {
+        router.post("/webhooks/inbound/:adapter", .public) { request, context -> Response in
             try await rejecting {
                 let name = try context.parameters.require("adapter")
                 guard let (token, url) = verifiers[name] else { throw APIError.notFound("inbound endpoint") }

@@ -19,12 +19,12 @@ public struct LinkRoutes: Sendable {
         self.clock = clock
     }
 
-    public func register<Context: RequestContext>(on router: Router<Context>) {
+    public func register<Context: RequestContext>(on router: DeclaredRoutes<Context>) {
         for method in [HTTPRequest.Method.get, .head] {
-            router.on("/l/:token", method: method) { request, context in
+            router.on("/l/:token", method: method, .public) { request, context in
                 try await follow(request, token: context.parameters.get("token") ?? "", pixel: false)
             }
-            router.on("/o/:token", method: method) { request, context in
+            router.on("/o/:token", method: method, .public) { request, context in
                 let name = context.parameters.get("token") ?? ""
                 guard name.hasSuffix(".gif") else { return Self.notFound }
                 return try await follow(request, token: String(name.dropLast(4)), pixel: true)

@@ -34,8 +34,8 @@ public struct ReceiptRoutes: Sendable {
         self.clock = clock
     }
 
-    public func register<Context: RequestContext>(on router: Router<Context>) {
-        router.post("/webhooks/receipts/:adapter") { request, context -> Response in
+    public func register<Context: RequestContext>(on router: DeclaredRoutes<Context>) {
+        router.post("/webhooks/receipts/:adapter", .public) { request, context -> Response in
             try await rejecting {
                 let name = try context.parameters.require("adapter")
                 guard let verifier = verifiers[name] else { throw APIError.notFound("receipt endpoint") }

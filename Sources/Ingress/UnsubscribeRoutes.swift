@@ -17,15 +17,15 @@ public struct UnsubscribeRoutes: Sendable {
         self.clock = clock
     }
 
-    public func register<Context: RequestContext>(on router: Router<Context>) {
-        router.get("/u/:token") { _, context -> Response in
+    public func register<Context: RequestContext>(on router: DeclaredRoutes<Context>) {
+        router.get("/u/:token", .public) { _, context -> Response in
             guard let (channel, address) = links.verify(try context.parameters.require("token")) else { return Self.page(.notFound, Self.invalid) }
             return Self.page(.ok, """
                 <h1>Unsubscribe</h1><p>Stop \(channel == "sms" ? "text messages" : "marketing email") to \(XMLText.escape(Self.mask(address)))?</p>
                 <form method="post"><button type="submit">Unsubscribe</button></form>
                 """)
         }
-        router.post("/u/:token") { request, context -> Response in
+        router.post("/u/:token", .public) { request, context -> Response in
             _ = try? await request.body.collect(upTo: 4096)
             guard let (channel, address) = links.verify(try context.parameters.require("token")) else { return Self.page(.notFound, Self.invalid) }
             do {

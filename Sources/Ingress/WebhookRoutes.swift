@@ -30,12 +30,12 @@ public struct WebhookRoutes: Sendable {
         self.clock = clock
     }
 
-    public func register<Context: RequestContext>(on router: Router<Context>) {
+    public func register<Context: RequestContext>(on router: DeclaredRoutes<Context>) {
         for platform in [Account.Platform.wechat, .wecom] {
-            router.get("/webhooks/\(platform.rawValue)/:account") { request, context in
+            router.get("/webhooks/\(platform.rawValue)/:account", .public) { request, context in
                 try await rejecting { try handshake(platform: platform, request: request, context: context) }
             }
-            router.post("/webhooks/\(platform.rawValue)/:account") { request, context in
+            router.post("/webhooks/\(platform.rawValue)/:account", .public) { request, context in
                 try await rejecting { try await callback(platform: platform, request: request, context: context) }
             }
         }

@@ -15,8 +15,19 @@ logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SC
 // Metrics first: handles created before the bootstrap (the Redis pool's latency timer) would stay no-ops.
 _ = Observability.registry()
 do {
-    let config = try ConfigLoader().load(path: path)
-    let adapters = try loadAdapters(config: config)
+    // `file:/run/secrets/NAME` values are read here, once.
+    let environment = try SecretFiles.resolve(ProcessInfo.processInfo.environment)
+    let config = try ConfigLoader(environment: environment).load(path: path)
+    let published = PublishedSecrets.uses(config)
+    if !published.isEmpty {
+        guard environment["SCRM_ENV"] == "dev" else {
+            throw ConfigError(
+                path: published.joined(separator: ", "),
+                reason: "a published example secret (anyone could forge this account's callbacks); set your own, or SCRM_ENV=dev for a local demo")
+        }
+        logger.warning("SCRM_ENV=dev: accounts use published example secrets", metadata: ["where": .string(published.joined(separator: ", "))])
+    }
+    let adapters = try loadAdapters(config: config, environment: environment)
     let redis = RedisPool(
         try RedisConfiguration(
             url: config.redis.url, connections: config.redis.connections, connectTimeoutMs: config.redis.connectTimeoutMs,
@@ -26,7 +37,7 @@ do {
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
     if config.outbound.linkSecret == nil { logger.warning("no outbound.linkSecret: marketing email has no unsubscribe link and is skipped") }
     let scoring = try ScoringService.source(config: config)
-    let crm = try loadCRMAdapters(config: config)
+    let crm = try loadCRMAdapters(config: config, environment: environment)
     let outbound = makeOutbound(config: config, redis: redis, adapters: adapters)
     let app = buildApplication(config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, logger: logger)
     let services = ServiceGroup(

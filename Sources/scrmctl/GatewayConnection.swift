@@ -10,7 +10,7 @@ struct GatewayOptions: ParsableArguments {
     @Option(help: "Gateway base URL (default: $SCRM_URL or http://127.0.0.1:$SCRM_PORT, port 8080).")
     var url: String?
 
-    @Option(help: "Admin token (default: $SCRM_ADMIN_TOKEN, else ./data/admin-token).")
+    @Option(help: "API key or admin token, or file:/path holding one (default: $SCRM_ADMIN_TOKEN, else ./data/admin-token).")
     var token: String?
 
     var baseURL: String {
@@ -19,10 +19,11 @@ struct GatewayOptions: ParsableArguments {
         return u.hasSuffix("/") ? String(u.dropLast()) : u
     }
 
+    /// An admin token or API key; `file:/path` reads it from that file.
     var adminToken: String? {
-        if let token { return token }
-        if let t = ProcessInfo.processInfo.environment["SCRM_ADMIN_TOKEN"], !t.isEmpty { return t }
-        if let t = Self.file["token"], !t.isEmpty { return t }
+        if let token { return try? SecretFiles.read(token, path: "--token") }
+        if let t = ProcessInfo.processInfo.environment["SCRM_ADMIN_TOKEN"], !t.isEmpty { return try? SecretFiles.read(t, path: "SCRM_ADMIN_TOKEN") }
+        if let t = Self.file["token"], !t.isEmpty { return try? SecretFiles.read(t, path: "token") }
         return (try? String(contentsOfFile: "data/admin-token", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
