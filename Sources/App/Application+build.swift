@@ -55,14 +55,18 @@ public func buildRouter(
     let open = DeclaredRoutes(router, table: table, audit: nil, clock: clock)
     open.get("/healthz", .public) { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"up\"}"))) }
     open.get("/readyz", .public) { _, _ in
+        let (status, redisState): (HTTPResponse.Status, String)
         do {
             try await redis.send("PING")
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ready\",\"redis\":\"up\"}")))
+            (status, redisState) = (.ok, "up")
+        } catch let error as RedisError where error.kind == .authentication {
+            // Reachable, but our credentials are refused (or missing): not something a restart of Redis fixes.
+            (status, redisState) = (.serviceUnavailable, "auth_failed")
         } catch {
-            return Response(
-                status: .serviceUnavailable, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"unavailable\",\"redis\":\"down\"}")))
+            (status, redisState) = (.serviceUnavailable, "down")
         }
+        let body = "{\"status\":\"\(status == .ok ? "ready" : "unavailable")\",\"redis\":\"\(redisState)\"}"
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
     open.get("/metrics", .public) { _, _ in
         var bytes = [UInt8]()

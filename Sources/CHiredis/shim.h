@@ -11,6 +11,11 @@ static inline redisContext *scrm_redis_connect(const char *host, int port, long 
     return redisConnectWithTimeout(host, port, tv);
 }
 
+static inline redisContext *scrm_redis_connect_unix(const char *path, long timeoutMs) {
+    struct timeval tv = { timeoutMs / 1000, (timeoutMs % 1000) * 1000 };
+    return redisConnectUnixWithTimeout(path, tv);
+}
+
 static inline int scrm_redis_set_timeout(redisContext *c, long timeoutMs) {
     struct timeval tv = { timeoutMs / 1000, (timeoutMs % 1000) * 1000 };
     return redisSetTimeout(c, tv);

@@ -3,34 +3,43 @@ import CHiredis
 /// One hiredis connection. Owns its `redisContext*`; used only by the `RedisWorker` thread that made it.
 final class RedisConnection: @unchecked Sendable {
     private var context: UnsafeMutablePointer<redisContext>?
-    let host: String
-    let port: Int
-    let connectTimeoutMs: Int
-    let commandTimeoutMs: Int
+    let configuration: RedisConfiguration
 
-    init(host: String, port: Int, connectTimeoutMs: Int, commandTimeoutMs: Int) {
-        self.host = host
-        self.port = port
-        self.connectTimeoutMs = connectTimeoutMs
-        self.commandTimeoutMs = commandTimeoutMs
-    }
+    init(_ configuration: RedisConfiguration) { self.configuration = configuration }
 
     deinit { close() }
 
     var isConnected: Bool { context != nil }
 
+    /// Connects, then authenticates (AUTH [user] password) and selects the database when configured.
+    /// A refused AUTH throws `.authentication`.
     func connect() throws {
         close()
-        guard let c = scrm_redis_connect(host, Int32(port), connectTimeoutMs) else {
-            throw RedisError(.connection, command: "CONNECT", message: "out of memory")
-        }
+        let opened = configuration.unixSocket.map { scrm_redis_connect_unix($0, configuration.connectTimeoutMs) }
+            ?? scrm_redis_connect(configuration.host, Int32(configuration.port), configuration.connectTimeoutMs)
+        guard let c = opened else { throw RedisError(.connection, command: "CONNECT", message: "out of memory") }
         if scrm_redis_err(c) != 0 {
             let message = String(cString: scrm_redis_errstr(c))
             redisFree(c)
-            throw RedisError(.connection, command: "CONNECT", message: "\(host):\(port): \(message)")
+            throw RedisError(.connection, command: "CONNECT", message: "\(configuration.endpoint): \(message)")
         }
-        _ = scrm_redis_set_timeout(c, commandTimeoutMs)
+        _ = scrm_redis_set_timeout(c, configuration.commandTimeoutMs)
         context = c
+        if let password = configuration.password {
+            let auth = configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+            try append(auth)
+            if case .error(let message) = try readReply(command: "AUTH") {
+                close()
+                throw RedisError(.authentication, command: "AUTH", message: "\(configuration.endpoint) refused \(configuration.username ?? "the password"): \(message)")
+            }
+        }
+        if configuration.database != 0 {
+            try append(["SELECT", String(configuration.database)])
+            if case .error(let message) = try readReply(command: "SELECT") {
+                close()
+                throw RedisError.reply(command: "SELECT", message: message)
+            }
+        }
     }
 
     func close() {

@@ -7,6 +7,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         case server
         /// The pool is shut down.
         case shutdown
+        /// Redis refused our credentials (WRONGPASS), or wants some (NOAUTH).
+        case authentication
     }
 
     public let kind: Kind
@@ -20,6 +22,12 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "redis \(kind.rawValue) error on \(command): \(message)" }
+
+    /// The error for an error reply: `.authentication` for NOAUTH and WRONGPASS, else `.server`.
+    public static func reply(command: String, message: String) -> RedisError {
+        let auth = message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS")
+        return RedisError(auth ? .authentication : .server, command: command, message: message)
+    }
 
     /// Redis answered NOSCRIPT: the script cache does not hold that SHA (e.g. after a restart).
     public var isNoScript: Bool { kind == .server && message.hasPrefix("NOSCRIPT") }

@@ -28,10 +28,16 @@ do {
         logger.warning("SCRM_ENV=dev: accounts use published example secrets", metadata: ["where": .string(published.joined(separator: ", "))])
     }
     let adapters = try loadAdapters(config: config, environment: environment)
-    let redis = RedisPool(
-        try RedisConfiguration(
-            url: config.redis.url, connections: config.redis.connections, connectTimeoutMs: config.redis.connectTimeoutMs,
-            commandTimeoutMs: config.redis.commandTimeoutMs))
+    let redisConfiguration = try RedisConfiguration(
+        url: config.redis.url, connections: config.redis.connections, connectTimeoutMs: config.redis.connectTimeoutMs,
+        commandTimeoutMs: config.redis.commandTimeoutMs)
+    let redis = RedisPool(redisConfiguration)
+    // Wrong or missing credentials stop start-up; an unreachable Redis does not (it may be starting too).
+    do { try await redis.send("PING") } catch let error as RedisError where error.kind == .authentication {
+        throw ConfigError(path: "redis.url", reason: "Redis refused the credentials: \(error.message)")
+    } catch {
+        logger.warning("Redis is not reachable yet; /readyz answers 503 until it is", metadata: ["redis": .string(redisConfiguration.endpoint)])
+    }
     logger.info("starting", metadata: ["config": .string(path), "port": .stringConvertible(config.server.port), "accounts": .stringConvertible(config.accounts.map(\.id)),
         "adapters": .stringConvertible(adapters.adapters.keys.sorted())])
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }

@@ -28,10 +28,21 @@ final class Harness: @unchecked Sendable {
     /// The harness clock, for everything that must agree with the API on what "now" is.
     var clock: GatewayClock { { [nowMs] in nowMs.withLockedValue { $0 } } }
 
-    init(adminToken: String? = Harness.adminToken, configure: (inout GatewayConfig) -> Void = { _ in }) throws {
+    /// `aclRules`: the gateway's pool connects as an ACL user `scrm` with those command rules (the
+    /// test's own checks then need a pool of their own, `RedisPool(server.configuration)`).
+    init(adminToken: String? = Harness.adminToken, aclRules: String? = nil, configure: (inout GatewayConfig) -> Void = { _ in }) throws {
         _ = Observability.registry()  // as in main.swift: before the pool creates its metric handles
-        server = try RedisTestServer()
-        redis = RedisPool(server.configuration)
+        if let aclRules {
+            let rules = aclRules.split(separator: "\n").filter { !$0.hasPrefix("#") }.flatMap { $0.split(separator: " ").map(String.init) }
+            server = try RedisTestServer(extraArguments: ["--user", "scrm", "on", ">scrm-acl-secret", "~*", "resetchannels"] + rules)
+            var configuration = server.configuration
+            configuration.username = "scrm"
+            configuration.password = "scrm-acl-secret"
+            redis = RedisPool(configuration)
+        } else {
+            server = try RedisTestServer()
+            redis = RedisPool(server.configuration)
+        }
         var config = try ConfigLoader(environment: [:]).load(yaml: Self.yaml)
         config.admin.token = adminToken
         configure(&config)

@@ -63,6 +63,27 @@ final class StartupTests: XCTestCase {
         try await servesAndAcceptsTheFileToken(dev, port: port)
     }
 
+    func test_refusedRedisCredentials_stopStartUp_withoutTheSecret() throws {
+        let redis = try RedisTestServer(extraArguments: ["--requirepass", "the-right-password"])
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("scrm-startup-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let config = work.appendingPathComponent("gateway.yaml")
+        try """
+            server: { host: 127.0.0.1, port: \(try LocalProcess.freePort()) }
+            redis: { url: "${SCRM_REDIS_URL}" }
+            outbound: { adaptersDir: \(GatewayProcess.root.appendingPathComponent("adapters").path), channels: {}, adapters: [] }
+            accounts:
+              - { id: mine, platform: wechat, appId: wx0000000000000001, token: our-own-account-token, mode: plain }
+            """.write(to: config, atomically: true, encoding: .utf8)
+        for url in ["redis://:a-wrong-password@127.0.0.1:\(redis.port)", "redis://127.0.0.1:\(redis.port)"] {
+            let refused = try XCTUnwrap(try Self.run(["SCRM_CONFIG": config.path, "SCRM_REDIS_URL": url], seconds: 20), "started with \(url)")
+            XCTAssertEqual(refused.status, 78)
+            XCTAssertTrue(refused.stderr.contains("redis.url: Redis refused the credentials"), refused.stderr)
+            XCTAssertFalse(refused.stderr.contains("a-wrong-password"), refused.stderr)
+        }
+    }
+
     func servesAndAcceptsTheFileToken(_ environment: [String: String], port: Int) async throws {
         let pid = try LocalProcess.spawn([try GatewayProcess.binary()], environment: environment)
         defer { LocalProcess.terminate(pid) }

@@ -89,13 +89,62 @@ final class RedisPoolTests: XCTestCase {
         XCTAssertEqual(value, "1", "the pool reconnects and AOF kept the key")
     }
 
-    func test_url_parsesHostAndPortAndRejectsCredentials() throws {
+    func test_url_parsesHostPortCredentialsDatabaseAndUnixSockets() throws {
         let c = try RedisConfiguration(url: "redis://10.0.0.5:6380")
         XCTAssertEqual(c.host, "10.0.0.5")
         XCTAssertEqual(c.port, 6380)
+        XCTAssertNil(c.password)
         XCTAssertEqual(try RedisConfiguration(url: "redis://localhost").port, 6379)
-        XCTAssertThrowsError(try RedisConfiguration(url: "redis://u:p@host:1"))
-        XCTAssertThrowsError(try RedisConfiguration(url: "http://host"))
-        XCTAssertThrowsError(try RedisConfiguration(url: "redis://host:99999"))
+        let acl = try RedisConfiguration(url: "redis://scrm:p%40ss%3Aw0rd@db.internal:6390/2")
+        XCTAssertEqual([acl.username, acl.password, acl.host], ["scrm", "p@ss:w0rd", "db.internal"])
+        XCTAssertEqual([acl.port, acl.database], [6390, 2])
+        let legacy = try RedisConfiguration(url: "redis://:secret@host")
+        XCTAssertNil(legacy.username)
+        XCTAssertEqual(legacy.password, "secret")
+        let unix = try RedisConfiguration(url: "unix:///run/redis/redis.sock?db=3&user=scrm&password=pw")
+        XCTAssertEqual(unix.unixSocket, "/run/redis/redis.sock")
+        XCTAssertEqual([unix.username, unix.password], ["scrm", "pw"])
+        XCTAssertEqual(unix.database, 3)
+        XCTAssertEqual(unix.endpoint, "/run/redis/redis.sock")
+        for bad in ["http://host", "redis://host:99999", "rediss://host:6380", "redis://host/x", "redis://u:@host", "unix://relative.sock", "unix:///s.sock?user=u",
+            "unix:///s.sock?tls=1"]
+        {
+            XCTAssertThrowsError(try RedisConfiguration(url: bad), bad) { error in
+                XCTAssertFalse("\(error)".contains("secret"), "an error never repeats the password")
+            }
+        }
+    }
+
+    func test_auth_aclUserLegacyPasswordUnixSocketAndDatabase() async throws {
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("scrm-redis-\(UUID().uuidString.prefix(8)).sock").path
+        let server = try RedisTestServer(extraArguments: [
+            "--requirepass", "legacy-secret", "--unixsocket", socket, "--unixsocketperm", "700",
+            "--user", "scrm", "on", ">scrm-secret", "~*", "&*", "+@all",
+        ])
+        func pool(_ url: String) throws -> RedisPool { RedisPool(try RedisConfiguration(url: url, connections: 1, connectTimeoutMs: 500)) }
+
+        let user = try pool("redis://scrm:scrm-secret@127.0.0.1:\(server.port)/2")
+        defer { user.shutdown() }
+        try await user.send("SET", "k", "in-db-2")
+        let legacy = try pool("redis://:legacy-secret@127.0.0.1:\(server.port)")
+        defer { legacy.shutdown() }
+        let db0 = try await legacy.send("GET", "k")
+        XCTAssertTrue(db0.isNull, "the key went to database 2")
+        let overSocket = try pool("unix://\(socket)?db=2&user=scrm&password=scrm-secret")
+        defer { overSocket.shutdown() }
+        let viaSocket = try await overSocket.send("GET", "k").string
+        XCTAssertEqual(viaSocket, "in-db-2")
+
+        for url in ["redis://scrm:wrong@127.0.0.1:\(server.port)", "redis://127.0.0.1:\(server.port)"] {
+            let refused = try pool(url)
+            defer { refused.shutdown() }
+            do {
+                try await refused.send("PING")
+                XCTFail("\(url) was let in")
+            } catch let error as RedisError {
+                XCTAssertEqual(error.kind, .authentication, "\(error)")
+                XCTAssertFalse(error.description.contains("wrong"), "the error never repeats the password")
+            }
+        }
     }
 }

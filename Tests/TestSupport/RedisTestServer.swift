@@ -6,8 +6,11 @@ public final class RedisTestServer: @unchecked Sendable {
     public let port: Int
     public let directory: URL
     private var pid: pid_t = 0
+    /// More redis-server options (`--requirepass`, `--unixsocket`, ...).
+    let extraArguments: [String]
 
-    public init() throws {
+    public init(extraArguments: [String] = []) throws {
+        self.extraArguments = extraArguments
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("scrm-redis-\(port)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -28,7 +31,7 @@ public final class RedisTestServer: @unchecked Sendable {
             Self.redisServerPath(), "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
             "--appendfsync", "always", "--dir", directory.path, "--daemonize", "no", "--loglevel", "warning",
             "--logfile", directory.appendingPathComponent("redis.log").path,
-        ]
+        ] + extraArguments
         pid = try LocalProcess.spawn(args)
         try LocalProcess.waitUntil(port: port, accepting: true, what: "redis-server")
     }
