@@ -77,6 +77,7 @@ let package = Package(
                 "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns", "CRMSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict
         ),

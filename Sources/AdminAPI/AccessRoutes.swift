@@ -127,8 +127,7 @@ struct AccessRoutes {
         }
         group.get("/me", .session) { _, _ in
             guard let p = Principal.current else { throw APIError(.unauthorized, "unauthorized", "not signed in") }
-            let permissions = Permission.allCases.filter { $0 != .public && p.allows($0) }.map(\.rawValue)
-            return try JSONResponse.encoded(Me(actor: p.actor, role: p.role.rawValue, permissions: permissions))
+            return try JSONResponse.encoded(Me(actor: p.actor, role: p.role.rawValue, permissions: p.permissions.map(\.rawValue)))
         }
     }
 
@@ -140,15 +139,7 @@ struct AccessRoutes {
         guard let role = Role(rawValue: body.role) else {
             throw APIError.badRequest("role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_role")
         }
-        var grants = Set<Permission>()
-        for g in body.grants ?? [] {
-            guard let p = Permission(rawValue: g), Permission.grantable.contains(p) else {
-                throw APIError.badRequest(
-                    "grant \(g.prefix(40)) is not grantable (grantable: \(Permission.grantable.map(\.rawValue).sorted().joined(separator: ", ")))",
-                    code: "invalid_grant")
-            }
-            grants.insert(p)
-        }
+        let grants = try Self.grants(body.grants)
         var expiresAt: Int64?
         if let e = body.expiresAt {
             guard let ms = CampaignDefinition.milliseconds(e) else { throw APIError.badRequest("expiresAt must be an ISO 8601 time", code: "invalid_expiry") }
@@ -156,6 +147,20 @@ struct AccessRoutes {
             expiresAt = ms
         }
         return (role, grants, expiresAt)
+    }
+
+    /// Extra permissions for a key or an operator: only grantable ones.
+    static func grants(_ names: [String]?) throws -> Set<Permission> {
+        var grants = Set<Permission>()
+        for g in names ?? [] {
+            guard let p = Permission(rawValue: g), Permission.grantable.contains(p) else {
+                throw APIError.badRequest(
+                    "grant \(g.prefix(40)) is not grantable (grantable: \(Permission.grantable.map(\.rawValue).sorted().joined(separator: ", ")))",
+                    code: "invalid_grant")
+            }
+            grants.insert(p)
+        }
+        return grants
     }
 
     static func isStreamId(_ s: String) -> Bool {

@@ -1,17 +1,25 @@
 import GatewayCore
 import GatewayCrypto
+import Foundation
+import HTTPTypes
 import Hummingbird
 import Ingress
 import RedisClient
 import Store
 
-/// Who is calling /api/v1: `Authorization: Bearer <API key or the bootstrap admin token>`. The caller
-/// becomes `Principal.current` for the route, which checks its own permission (`DeclaredRoutes`).
-/// Nothing is open by default: without a bootstrap token and without a valid key, every call is refused.
+/// Who is calling /api/v1: `Authorization: Bearer <API key or the bootstrap admin token>`, or an
+/// operator's session cookie (`scrm_session`), whose calls that change anything must also carry the
+/// session's `X-CSRF-Token`. The caller becomes `Principal.current` for the route, which checks its
+/// own permission (`DeclaredRoutes`). Nothing is open by default: without a bootstrap token and
+/// without a valid key or session, every call is refused.
 struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let bootstrapToken: String?
     let keys: APIKeyStore
+    let operators: OperatorStore
     let clock: @Sendable () -> Int64
+
+    static var sessionCookie: String { "scrm_session" }
+    static var csrfHeader: HTTPField.Name { HTTPField.Name("X-CSRF-Token")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let principal = try await authenticate(request)
@@ -19,6 +27,9 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     func authenticate(_ request: Request) async throws -> Principal {
+        if request.headers[.authorization] == nil, let token = request.cookies[Self.sessionCookie]?.value {
+            return try await sessionPrincipal(token, request)
+        }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             if bootstrapToken == nil { throw Self.disabled }
             throw Self.unauthorized("send Authorization: Bearer <API key>", "Bearer")
@@ -37,6 +48,18 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         case .expired: throw Self.unauthorized("the API key has expired", "Bearer error=\"invalid_token\"", code: "key_expired")
         case .unknown: throw Self.unauthorized("the API key is not valid", "Bearer error=\"invalid_token\"")
         }
+    }
+
+    func sessionPrincipal(_ token: String, _ request: Request) async throws -> Principal {
+        let session: OperatorStore.Session?
+        do { session = try await operators.session(token: token, nowMs: clock()) } catch is RedisError { throw APIError.unavailable }
+        guard let session else { throw APIError(.unauthorized, "session_expired", "the session has ended: sign in again (POST /api/v1/session)") }
+        if ![.get, .head, .options].contains(request.method) {
+            guard let sent = request.headers[Self.csrfHeader], ConstantTime.equals(sent, session.csrf) else {
+                throw APIError(.forbidden, "csrf_failed", "send the session's csrfToken in X-CSRF-Token with every call that changes something")
+            }
+        }
+        return Principal(kind: .operator, id: session.operatorName, role: session.role, grants: session.grants)
     }
 
     static var disabled: APIError {

@@ -38,6 +38,16 @@ public struct AdminRoutes: Sendable {
         self.clock = clock
     }
 
+    static func policy(_ admin: GatewayConfig.Admin) -> OperatorStore.Policy {
+        var p = OperatorStore.Policy()
+        p.sessionIdleMs = Int64(admin.sessionIdleMinutes) * 60_000
+        p.sessionMaxMs = Int64(admin.sessionMaxHours) * 3_600_000
+        p.maxFailures = admin.loginMaxFailures
+        p.lockoutMs = Int64(admin.loginLockoutMinutes) * 60_000
+        p.attemptsPerMinute = admin.loginAttemptsPerMinute
+        return p
+    }
+
     /// Adds `/api/v1` to the router; every route is declared in `table` with its permission.
     public func register<Context: RequestContext>(on router: Router<Context>, table: RouteTable) {
         DeclaredRoutes(router, table: table, audit: nil, clock: clock).get("/api/v1/openapi.yaml", .public) { _, _ in
@@ -45,10 +55,14 @@ public struct AdminRoutes: Sendable {
         }
         let keys = APIKeyStore(redis: sandbox.redis)
         let audit = AuditLog(redis: sandbox.redis, retentionDays: config.admin.auditRetentionDays)
+        let operators = OperatorStore(redis: sandbox.redis, policy: Self.policy(config.admin))
+        let operatorRoutes = OperatorRoutes(operators: operators, audit: audit, config: config, clock: clock)
+        operatorRoutes.registerSignIn(on: DeclaredRoutes(router, table: table, audit: nil, clock: clock))
         let group = DeclaredRoutes(
-            router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(bootstrapToken: config.admin.token, keys: keys, clock: clock)),
+            router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(bootstrapToken: config.admin.token, keys: keys, operators: operators, clock: clock)),
             prefix: "/api/v1", table: table, audit: audit, clock: clock)
         AccessRoutes(keys: keys, audit: audit, clock: clock).register(on: group)
+        operatorRoutes.register(on: group)
         CustomerRoutes(store: customers, clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
             .register(on: group)
         ImportRoutes(

@@ -604,6 +604,59 @@ enum OpenAPIDocument {
               summary: Who the caller is, its role and permissions
               responses:
                 "200": { description: "{actor, role, permissions}" }
+          /operators:
+            get:
+              summary: Every console operator (never the password hash)
+              responses:
+                "200": { description: "{operators: [Operator]}" }
+            post:
+              summary: Create an operator with a role and a password (scrypt-hashed)
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [name, password, role]
+                      properties:
+                        name: { type: string, pattern: "^[a-z0-9._@-]{2,64}$" }
+                        password: { type: string, minLength: 12, maxLength: 256 }
+                        role: { type: string, enum: [admin, marketer, analyst, integration, support] }
+                        grants: { type: array, items: { type: string, enum: [customers.export] } }
+              responses:
+                "201": { description: "Operator: {name, role, grants, createdAt, createdBy, lastLoginAt?, disabledAt?}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /operators/{name}:
+            delete:
+              summary: Disable an operator; their sessions end at once
+              parameters: [{ $ref: "#/components/parameters/name" }]
+              responses:
+                "200": { description: Operator }
+                "404": { $ref: "#/components/responses/Error" }
+          /session:
+            post:
+              summary: Sign in (no key needed); sets the scrm_session cookie (HttpOnly, SameSite=Strict, Secure behind https)
+              security: []
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: { type: object, required: [name, password], properties: { name: { type: string }, password: { type: string } } }
+              responses:
+                "200": { description: "Session: {operator, role, permissions, csrfToken (send as X-CSRF-Token with every change), expiresAt}" }
+                "400": { $ref: "#/components/responses/Error" }
+                "401": { $ref: "#/components/responses/Error" }
+                "429": { description: "locked (too many failures for the name) or rate_limited (the address); Retry-After" }
+            get:
+              summary: The caller's session, with its CSRF token
+              responses:
+                "200": { description: Session }
+                "404": { $ref: "#/components/responses/Error" }
+            delete:
+              summary: Sign out; the cookie is cleared
+              responses:
+                "204": { description: signed out }
         components:
           securitySchemes:
             bearer: { type: http, scheme: bearer }

@@ -24,32 +24,44 @@ public func loadAdapters(config: GatewayConfig, environment: [String: String] = 
 /// Builds the gateway: wiring only. Tests pass their own Redis and clock; the caller owns the pool.
 public func buildApplication(
     config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts? = nil, crm: [CRMAdapterSpec] = [], scoring: ScoringRulesSource? = nil,
-    clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway")
+    listener: Listener = .combined, clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway")
 ) -> some ApplicationProtocol {
     let outbound = outbound ?? makeOutbound(config: config, redis: redis, adapters: adapters, clock: clock)
 
-    let router = buildRouter(config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, table: RouteTable(), clock: clock)
+    let router = buildRouter(
+        config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, table: RouteTable(), listener: listener, clock: clock)
+    let (host, port) = listener == .admin ? (config.server.adminHost, config.server.adminPort ?? config.server.port) : (config.server.host, config.server.port)
     let requestTimeout = TimeAmount.seconds(Int64(config.server.requestTimeoutSeconds))
     return Application(
         router: router,
         server: .http1(configuration: .init(additionalChannelHandlers: [
             RequestDeadlineHandler(timeout: requestTimeout, streamingPaths: ["/api/v1/customers/import"])
         ])),
-        configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "scrm-gateway"),
+        configuration: .init(address: .hostname(host, port: port), serverName: "scrm-gateway"),
         logger: logger
     )
 }
 
-/// Every route of the gateway, each declared in `table` with the permission it needs.
+/// Which routes a listener serves. With `server.adminPort` set, the gateway runs two: `public` (webhooks,
+/// tracked links, unsubscribes: what the internet must reach) and `admin` (/api/v1 and /metrics, on a
+/// private interface). Both answer /healthz and /readyz. Without it, one listener serves everything.
+public enum Listener: Sendable {
+    case combined, `public`, admin
+
+    var servesPublic: Bool { self != .admin }
+    var servesAdmin: Bool { self != .public }
+}
+
+/// Every route of the gateway (of one listener), each declared in `table` with the permission it needs.
 public func buildRouter(
     config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts, crm: [CRMAdapterSpec], scoring: ScoringRulesSource?,
-    table: RouteTable, clock: @escaping GatewayClock
-) -> Router<BasicRequestContext> {
+    table: RouteTable, listener: Listener = .combined, clock: @escaping GatewayClock
+) -> Router<GatewayRequestContext> {
     let registry = Observability.registry()
     let sandbox = SandboxOutbox(redis: redis, maxLen: config.outbound.sandboxMaxLen)
     let customers = CustomerStore(redis: redis, config: config)
     let tags = TagStore(redis: redis)
-    let router = Router()
+    let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: JSONErrorMiddleware())
     let open = DeclaredRoutes(router, table: table, audit: nil, clock: clock)
@@ -68,11 +80,18 @@ public func buildRouter(
         let body = "{\"status\":\"\(status == .ok ? "ready" : "unavailable")\",\"redis\":\"\(redisState)\"}"
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
-    open.get("/metrics", .public) { _, _ in
-        var bytes = [UInt8]()
-        registry.emit(into: &bytes)
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    if listener.servesAdmin {
+        open.get("/metrics", .public) { _, _ in
+            var bytes = [UInt8]()
+            registry.emit(into: &bytes)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        AdminRoutes(
+            config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
+            tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, clock: clock
+        ).register(on: router, table: table)
     }
+    guard listener.servesPublic else { return router }
     WebhookRoutes(config: config, store: customers, clock: clock).register(on: open)
     var verifiers = [String: ReceiptVerifier]()
     var inboundSMS = [String: (token: String, url: String)]()
@@ -101,10 +120,6 @@ public func buildRouter(
     if let tokens = LinkTokens(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
         LinkRoutes(tokens: tokens, store: EngagementStore(redis: redis, config: config), clock: clock).register(on: open)
     }
-    AdminRoutes(
-        config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
-        tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, clock: clock
-    ).register(on: router, table: table)
     return router
 }
 

@@ -35,7 +35,11 @@ public struct ConfigLoader {
         try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "crm", "accounts"])
 
         if let s = try root.optionalMap("server") {
-            try s.only(["host", "port", "maxBodyBytes", "requestTimeoutSeconds"])
+            try s.only(["host", "port", "maxBodyBytes", "requestTimeoutSeconds", "trustedProxies", "adminHost", "adminPort"])
+            config.server.adminHost = try s.string("adminHost", default: config.server.adminHost)
+            let adminPort = try s.int("adminPort", default: 0, range: 0...65535)
+            config.server.adminPort = adminPort == 0 ? nil : adminPort
+            config.server.trustedProxies = try s.scalarList("trustedProxies") ?? []
             config.server.host = try s.string("host", default: config.server.host)
             config.server.port = try s.int("port", default: config.server.port, range: 0...65535)
             config.server.maxBodyBytes = try s.int("maxBodyBytes", default: config.server.maxBodyBytes, range: 1024...10_485_760)
@@ -44,13 +48,18 @@ public struct ConfigLoader {
         if let r = try root.optionalMap("redis") {
             try r.only(["url", "connections", "connectTimeoutMs", "commandTimeoutMs"])
             config.redis.url = try r.string("url", default: config.redis.url)
-            guard config.redis.url.hasPrefix("redis://") else { throw ConfigError(path: "redis.url", reason: "must be redis://host:port") }
+            guard config.redis.url.hasPrefix("redis://") || config.redis.url.hasPrefix("unix://") else {
+                throw ConfigError(path: "redis.url", reason: "must be redis://[user:password@]host:port[/db] or unix:///path/redis.sock")
+            }
             config.redis.connections = try r.int("connections", default: config.redis.connections, range: 1...64)
             config.redis.connectTimeoutMs = try r.int("connectTimeoutMs", default: config.redis.connectTimeoutMs, range: 10...60_000)
             config.redis.commandTimeoutMs = try r.int("commandTimeoutMs", default: config.redis.commandTimeoutMs, range: 10...60_000)
         }
         if let a = try root.optionalMap("admin") {
-            try a.only(["token", "maxBulkIds", "auditRetentionDays"])
+            try a.only([
+                "token", "maxBulkIds", "auditRetentionDays", "sessionIdleMinutes", "sessionMaxHours", "loginMaxFailures", "loginLockoutMinutes",
+                "loginAttemptsPerMinute",
+            ])
             let token = try a.string("token", default: "")
             if !token.isEmpty && token.utf8.count < 16 {
                 throw ConfigError(path: "admin.token", reason: "must be at least 16 characters (or empty to close the admin API)")
@@ -58,6 +67,11 @@ public struct ConfigLoader {
             config.admin.token = token.isEmpty ? nil : token
             config.admin.maxBulkIds = try a.int("maxBulkIds", default: config.admin.maxBulkIds, range: 1...1_000_000)
             config.admin.auditRetentionDays = try a.int("auditRetentionDays", default: config.admin.auditRetentionDays, range: 1...3650)
+            config.admin.sessionIdleMinutes = try a.int("sessionIdleMinutes", default: config.admin.sessionIdleMinutes, range: 1...10_080)
+            config.admin.sessionMaxHours = try a.int("sessionMaxHours", default: config.admin.sessionMaxHours, range: 1...720)
+            config.admin.loginMaxFailures = try a.int("loginMaxFailures", default: config.admin.loginMaxFailures, range: 1...100)
+            config.admin.loginLockoutMinutes = try a.int("loginLockoutMinutes", default: config.admin.loginLockoutMinutes, range: 1...1440)
+            config.admin.loginAttemptsPerMinute = try a.int("loginAttemptsPerMinute", default: config.admin.loginAttemptsPerMinute, range: 1...10_000)
         }
         if let w = try root.optionalMap("webhooks") {
             try w.only(["timestampWindowSeconds", "dedupTTLSeconds", "nonceTTLSeconds"])

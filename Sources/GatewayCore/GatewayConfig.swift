@@ -8,6 +8,11 @@ public struct GatewayConfig: Sendable {
         /// A request must arrive whole (head and body) within this long of the connection opening or
         /// the previous response; slower connections (slow-loris) and idle keep-alives are closed.
         public var requestTimeoutSeconds = 10
+        /// A second listener for /api/v1 and /metrics (nil = everything on `port`).
+        public var adminPort: Int?
+        public var adminHost = "127.0.0.1"
+        /// Addresses of reverse proxies whose X-Forwarded-For names the client (for sign-in limits and logs).
+        public var trustedProxies: [String] = []
     }
 
     public struct Redis: Sendable {
@@ -24,6 +29,14 @@ public struct GatewayConfig: Sendable {
         public var maxBulkIds = 10_000
         /// How long audit log entries (`stream:audit`) are kept, in days.
         public var auditRetentionDays = 365
+        /// An operator's console session ends after this long without a call, and in any case after sessionMaxHours.
+        public var sessionIdleMinutes = 480
+        public var sessionMaxHours = 24
+        /// This many failed sign-ins lock the operator name for loginLockoutMinutes.
+        public var loginMaxFailures = 5
+        public var loginLockoutMinutes = 15
+        /// Sign-in attempts accepted per client address per minute.
+        public var loginAttemptsPerMinute = 20
     }
 
     public struct Webhooks: Sendable {

@@ -12,6 +12,9 @@ public final class RouteTable: Sendable {
         public let method: String
         public let path: String
         public let permission: Permission
+
+        /// Whether a call writes an audit entry: its permission says so, or it changes the caller's own session.
+        public var isAudited: Bool { permission.isAudited || (permission == .session && method != "GET" && method != "HEAD") }
     }
 
     private let entries = Mutex<[Declaration]>([])
@@ -66,7 +69,9 @@ public struct DeclaredRoutes<Context: RequestContext>: Sendable {
         use handler: @escaping @Sendable (Request, Context) async throws -> some ResponseGenerator
     ) {
         let route = RouterPath(prefix + path).description
-        table.declare(.init(method: method.rawValue, path: route, permission: permission))
+        let declaration = RouteTable.Declaration(method: method.rawValue, path: route, permission: permission)
+        table.declare(declaration)
+        let audited = declaration.isAudited
         if permission == .public {
             routes.on(RouterPath(path), method: method, use: handler)
             return
@@ -86,13 +91,13 @@ public struct DeclaredRoutes<Context: RequestContext>: Sendable {
             }
             do {
                 let response = try await AuditNote.$current.withValue(note) { try await handler(request, context).response(from: request, context: context) }
-                if permission.isAudited {
+                if audited {
                     let ok = response.status.code < 400
                     await write(audit, principal, method, route, targets(), Int(response.status.code), ok ? "ok" : "failed", clock())
                 }
                 return response
             } catch {
-                if permission.isAudited {
+                if audited {
                     let status = (error as? any HTTPResponseError)?.status.code ?? 500
                     await write(audit, principal, method, route, targets(), Int(status), status == 403 ? "denied" : "failed", clock())
                 }

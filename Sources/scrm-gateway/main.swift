@@ -45,11 +45,17 @@ do {
     let scoring = try ScoringService.source(config: config)
     let crm = try loadCRMAdapters(config: config, environment: environment)
     let outbound = makeOutbound(config: config, redis: redis, adapters: adapters)
-    let app = buildApplication(config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, logger: logger)
+    // With server.adminPort, two listeners: the public one (webhooks, links) and the private admin one.
+    let listeners: [Listener] = config.server.adminPort == nil ? [.combined] : [.public, .admin]
+    let apps = listeners.map { listener in
+        ServiceGroupConfiguration.ServiceConfiguration(
+            service: buildApplication(
+                config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, listener: listener, logger: logger))
+    }
     let services = ServiceGroup(
         configuration: .init(
             services: [
-                .init(service: RedisPoolService(pool: redis)), .init(service: app),
+                .init(service: RedisPoolService(pool: redis))] + apps + [
                 .init(service: OutboundService(parts: outbound)),
                 .init(service: CRMService(specs: crm, config: config, redis: redis, logger: logger)),
             ] + (scoring.map { [.init(service: ScoringService(redis: redis, source: $0, timelineCap: config.customers.timelineCap, clock: systemClock))] } ?? []),

@@ -38,12 +38,14 @@ final class AccessTests: XCTestCase {
         XCTAssertGreaterThan(served.count, 60)
         for route in served { XCTAssertTrue(declared.contains(route), "\(route) declares no permission") }
         XCTAssertEqual(Set(served), Set(declared))
-        for d in table.declarations where d.path.hasPrefix("/api/v1/") && d.path != "/api/v1/openapi.yaml" {
+        // Open: the document, and signing in (which audits itself).
+        let open = Set(["GET /api/v1/openapi.yaml", "POST /api/v1/session"])
+        for d in table.declarations where d.path.hasPrefix("/api/v1/") && !open.contains("\(d.method) \(d.path)") {
             XCTAssertNotEqual(d.permission, .public, "\(d.method) \(d.path) is open to anyone")
         }
         // Every route that changes something is audited (previewing an audience is a read).
         for d in table.declarations where d.path.hasPrefix("/api/v1/") && d.method != "GET" && d.permission != .public {
-            XCTAssertTrue(d.permission.isAudited || d.path == "/api/v1/audiences/preview", "\(d.method) \(d.path) writes no audit entry")
+            XCTAssertTrue(d.isAudited || d.path == "/api/v1/audiences/preview", "\(d.method) \(d.path) writes no audit entry")
         }
     }
 
@@ -168,7 +170,7 @@ final class AccessTests: XCTestCase {
             config: h.config, redis: h.redis, adapters: adapters, outbound: makeOutbound(config: h.config, redis: h.redis, adapters: adapters, clock: h.clock),
             crm: [], scoring: nil, table: table, clock: h.clock)
         try await h.test { client in
-            let mutating = table.declarations.filter { $0.path.hasPrefix("/api/v1/") && $0.permission.isAudited }
+            let mutating = table.declarations.filter { $0.path.hasPrefix("/api/v1/") && $0.isAudited }
             XCTAssertGreaterThan(mutating.count, 30)
             for d in mutating {
                 let before = try await h.redis.send("XLEN", "stream:audit").int ?? 0
@@ -237,6 +239,38 @@ final class AccessTests: XCTestCase {
             let me = try await client.get("/api/v1/me", token: support.key)
             XCTAssertEqual(me.json["actor"] as? String, "key:\(support.id)")
             XCTAssertEqual(Set(me.json["permissions"] as? [String] ?? []), ["session", "customers.read", "consent.write"])
+        }
+    }
+
+    func test_adminListener_keepsTheAPIOffThePublicPort() async throws {
+        let h = try Harness { $0.server.adminPort = 9999 }
+        let adapters = try loadAdapters(config: h.config)
+        let callback = try h.builder("plain").post(
+            xml: SampleCallbacks.text(to: "g", from: "oLISTEN", content: "hi", msgId: "listen-1", createTime: h.nowSeconds), timestamp: h.nowSeconds,
+            nonce: freshNonce(), encrypt: false)
+        let publicApp = buildApplication(config: h.config, redis: h.redis, adapters: adapters, listener: .public, clock: h.clock)
+        try await publicApp.test(.router) { client in
+            for uri in ["/api/v1/me", "/metrics", "/api/v1/openapi.yaml"] {
+                let r = try await client.get(uri)
+                XCTAssertEqual(r.status, .notFound, "\(uri) is served on the public port")
+            }
+            let session = try await client.send(.post, "/api/v1/session", json: #"{"name":"x","password":"y"}"#, token: nil)
+            XCTAssertEqual(session.status, .notFound, "signing in is on the admin port only")
+            let r1 = try await client.callback(callback)
+            XCTAssertEqual(r1.status, .ok)
+            let r2 = try await client.get("/healthz", token: nil)
+            XCTAssertEqual(r2.status, .ok)
+        }
+        let adminApp = buildApplication(config: h.config, redis: h.redis, adapters: adapters, listener: .admin, clock: h.clock)
+        try await adminApp.test(.router) { client in
+            let r3 = try await client.get("/api/v1/me")
+            XCTAssertEqual(r3.status, .ok)
+            let r4 = try await client.get("/metrics", token: nil)
+            XCTAssertEqual(r4.status, .ok)
+            let r5 = try await client.get("/readyz", token: nil)
+            XCTAssertEqual(r5.status, .ok)
+            let r6 = try await client.callback(callback)
+            XCTAssertEqual(r6.status, .notFound, "webhooks are on the public port only")
         }
     }
 }

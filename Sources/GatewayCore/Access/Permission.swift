@@ -97,6 +97,9 @@ public struct Principal: Sendable, Equatable {
         permission == .public || role.permissions.contains(permission) || grants.contains(permission)
     }
 
+    /// Everything it may do, in declaration order (for `GET /me` and the session).
+    public var permissions: [Permission] { Permission.allCases.filter { $0 != .public && allows($0) } }
+
     /// `key:<id>`, `operator:<name>` or `bootstrap`: how the audit log names the actor.
     public var actor: String { kind == .bootstrap ? id : "\(kind.rawValue):\(id)" }
 
