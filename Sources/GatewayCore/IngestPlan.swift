@@ -3,6 +3,8 @@
 public struct IngestPlan: Sendable {
     public var account: String
     public var nonceKey: String?
+    /// SHA-256 (hex) of the request's query and body, kept under `nonceKey`.
+    public var fingerprint = ""
     public var dedupKey: String
     public var identity: Identity?
     public var unionId: Identity?

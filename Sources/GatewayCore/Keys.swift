@@ -48,7 +48,10 @@ public enum Keys {
     public static func sessionMessages(account: String, openid: String) -> String { "sess:{\(account):\(openid)}:msgs" }
 
     public static func dedup(account: String, key: String) -> String { "dedup:\(account):\(key)" }
-    public static func nonce(account: String, nonce: String, signature: String) -> String { "nonce:\(account):\(nonce):\(signature)" }
+    /// A callback's timestamp and nonce, whichever signature (plain or msg_signature) it carried, so a
+    /// signature taken from one request cannot be used in another mode. Value: the SHA-256 of the first
+    /// request's query and body: an identical request is a retry, any other a replay.
+    public static func nonce(account: String, timestamp: String, nonce: String) -> String { "nonce:\(account):\(timestamp):\(nonce)" }
 
     public static let inboundStream = "stream:inbound"
 

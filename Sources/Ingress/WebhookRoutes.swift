@@ -18,6 +18,8 @@ public struct WebhookRoutes: Sendable {
     let clock: @Sendable () -> Int64
     let stored = Counter(label: "scrm_webhook_stored_total")
     let duplicates = Counter(label: "scrm_webhook_dedup_hits_total")
+    /// Identical requests (same query and body) inside the window: answered as the first, stored once.
+    let retries = Counter(label: "scrm_webhook_identical_retries_total")
 
     /// - Parameter clock: milliseconds since the epoch (tests move it).
     public init(config: GatewayConfig, store: CustomerStore, clock: @escaping @Sendable () -> Int64) {
@@ -69,7 +71,8 @@ public struct WebhookRoutes: Sendable {
         if case .message("text") = message.kind, let content = message["Content"], let text = verifier.account.autoReply(for: content) {
             reply = ReplyXML.text(replyingTo: message, content: text, createTime: Int(nowMs / 1000))
         }
-        let plan = IngestPlan.make(message: message, account: verifier.account, nonceKey: verified.nonceKey, reply: reply, nowMs: nowMs)
+        var plan = IngestPlan.make(message: message, account: verifier.account, nonceKey: verified.nonceKey, reply: reply, nowMs: nowMs)
+        plan.fingerprint = verified.fingerprint
         let outcome: CustomerStore.IngestOutcome
         do {
             outcome = try await store.ingest(plan)
@@ -79,7 +82,10 @@ public struct WebhookRoutes: Sendable {
         }
         switch outcome {
         case .replay:
-            throw APIError(.forbidden, "replayed", "this nonce and signature were already used")
+            throw APIError(.forbidden, "replayed", "this timestamp, nonce and signature were already used for another request")
+        case .retry(let first):
+            retries.increment()
+            reply = first
         case .duplicate(let first):
             duplicates.increment()
             reply = first

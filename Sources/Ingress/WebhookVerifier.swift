@@ -6,8 +6,10 @@ import HummingbirdCore
 /// A callback that passed every check, ready to be stored.
 struct VerifiedCallback {
     let message: InboundMessage
-    /// Replay-guard key: nonce + the signature that was checked.
+    /// Replay-guard key: the account's timestamp and nonce.
     let nonceKey: String
+    /// What an identical retry repeats: SHA-256 of the query and the body.
+    let fingerprint: String
     /// The request was encrypted: the reply must be too.
     let encrypted: Bool
 }
@@ -46,6 +48,8 @@ struct WebhookVerifier {
     /// POST callback.
     func verify(query: Query, body: [UInt8], now: Int64) throws -> VerifiedCallback {
         let (timestamp, nonce) = try stamp(query, now: now)
+        let nonceKey = Keys.nonce(account: account.id, timestamp: timestamp, nonce: nonce)
+        let fingerprint = Hex.encode(Digest.sha256(Array(query.raw.utf8) + [0x0a] + body))
         let encrypted = account.platform == .wecom || query["encrypt_type"] == "aes"
         if !encrypted {
             guard account.mode != .safe else {
@@ -54,7 +58,7 @@ struct WebhookVerifier {
             let signature = try query.require("signature")
             guard WeChatSignature.verify(signature, parts: [account.token, timestamp, nonce]) else { throw Rejection.badSignature }
             let message = try parse(body)
-            return VerifiedCallback(message: message, nonceKey: Keys.nonce(account: account.id, nonce: nonce, signature: signature.lowercased()), encrypted: false)
+            return VerifiedCallback(message: message, nonceKey: nonceKey, fingerprint: fingerprint, encrypted: false)
         }
         guard account.mode != .plain, cipher != nil else {
             throw APIError(.badRequest, "encryption_not_configured", "this account is configured for plain mode")
@@ -67,7 +71,7 @@ struct WebhookVerifier {
             guard WeChatSignature.verify(signature, parts: [account.token, timestamp, nonce]) else { throw Rejection.badSignature }
         }
         let message = try parse(try decrypt(encrypt))
-        return VerifiedCallback(message: message, nonceKey: Keys.nonce(account: account.id, nonce: nonce, signature: msgSignature.lowercased()), encrypted: true)
+        return VerifiedCallback(message: message, nonceKey: nonceKey, fingerprint: fingerprint, encrypted: true)
     }
 
     /// Encrypts a reply and wraps it with its own MsgSignature, timestamp and nonce.
@@ -120,11 +124,13 @@ enum Rejection {
     }
 }
 
-/// Decoded query parameters (first value wins).
+/// Decoded query parameters (first value wins), and the query as sent.
 struct Query {
     let values: [String: String]
+    let raw: String
 
     init(_ uri: URI) {
+        raw = uri.query ?? ""
         var values = [String: String]()
         for (k, v) in uri.queryParameters where values[String(k)] == nil { values[String(k)] = String(v) }
         self.values = values

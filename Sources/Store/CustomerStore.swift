@@ -28,8 +28,10 @@ public final class CustomerStore: Sendable {
         case stored(customerId: String, created: Bool)
         /// A retry of a callback already stored: answer with the reply given then.
         case duplicate(reply: String)
-        /// The nonce and signature were seen before.
+        /// The timestamp and nonce were used by another request (another body or query).
         case replay
+        /// The very same request again (same query and body): answer with the first reply.
+        case retry(reply: String)
     }
 
     /// Applies a plan in one atomic script: nothing is stored unless all of it is.
@@ -43,11 +45,12 @@ public final class CustomerStore: Sendable {
             sessionKey, sessionMsgs, plan.sessionMessage, String(sessionTTLSeconds), String(sessionMessageCap),
             String(streamMaxLen), plan.interactionType, plan.account, plan.payload, plan.replyMessage ?? "",
             String(plan.tags.count),
-        ] + plan.tags
+        ] + plan.tags + [plan.fingerprint]
         let keys = [plan.nonceKey ?? "", plan.dedupKey, plan.identity.map(Keys.identity) ?? ""]
         let reply = try await redis.eval(LuaScripts.ingest, keys: keys, args: args).array ?? []
         switch reply.first?.string {
         case "replay": return .replay
+        case "retry": return .retry(reply: reply.count > 2 ? reply[2].string ?? "" : "")
         case "dup": return .duplicate(reply: reply.count > 2 ? reply[2].string ?? "" : "")
         default: return .stored(customerId: reply.count > 1 ? reply[1].string ?? "" : "", created: reply.count > 3 && reply[3].int == 1)
         }

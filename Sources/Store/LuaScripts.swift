@@ -16,7 +16,13 @@ enum LuaScripts {
             local ntags = tonumber(ARGV[22])
 
             if nonceKey ~= '' then
-              if redis.call('SET', nonceKey, '1', 'NX', 'EX', nonceTTL) == false then return { 'replay' } end
+              local fingerprint = ARGV[23 + ntags]
+              local seen = redis.call('GET', nonceKey)
+              if seen then
+                if seen ~= fingerprint then return { 'replay' } end
+                return { 'retry', '', redis.call('GET', dedupKey) or '' }
+              end
+              redis.call('SET', nonceKey, fingerprint, 'EX', nonceTTL)
             end
             local stored = redis.call('GET', dedupKey)
             if stored then return { 'dup', '', stored } end

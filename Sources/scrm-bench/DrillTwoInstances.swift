@@ -50,17 +50,28 @@ struct DrillTwoInstances: AsyncParsableCommand {
             async let s2 = self.postStatus(http, g2 + b.pathAndQuery, b.body)
             return try await [s1, s2]
         }
-        let replays = try await pairs(webhooks) { i in
+        // The identical request to both: a retry, answered 200 by both and stored once.
+        let identical = try await pairs(webhooks) { i in
             let a = try builder.post(xml: webhook(i, "8"), timestamp: now, nonce: "\(run)r\(i)", encrypt: false)
             async let s1 = self.postStatus(http, g1 + a.pathAndQuery, a.body)
             async let s2 = self.postStatus(http, g2 + a.pathAndQuery, a.body)
+            return try await [s1, s2]
+        }
+        // One query (timestamp, nonce, signature) with two bodies: one is stored, the other is a replay.
+        let replays = try await pairs(webhooks) { i in
+            let a = try builder.post(xml: webhook(i, "9"), timestamp: now, nonce: "\(run)t\(i)", encrypt: false)
+            async let s1 = self.postStatus(http, g1 + a.pathAndQuery, a.body)
+            async let s2 = self.postStatus(http, g2 + a.pathAndQuery, webhook(i, "6"))
             return try await [s1, s2]
         }
         let pool = RedisPool(try RedisConfiguration(url: redis, connections: 2, connectTimeoutMs: 2000, commandTimeoutMs: 10_000))
         defer { pool.shutdown() }
         let stored = try await inboundMsgIds(pool)
         let retryStored = (0..<webhooks).map { stored["7\(abs(run.hashValue) % 100_000)0\($0)", default: 0] }
-        let replayStored = (0..<webhooks).map { stored["8\(abs(run.hashValue) % 100_000)0\($0)", default: 0] }
+        let identicalStored = (0..<webhooks).map { stored["8\(abs(run.hashValue) % 100_000)0\($0)", default: 0] }
+        let replayStored = (0..<webhooks).map {
+            stored["9\(abs(run.hashValue) % 100_000)0\($0)", default: 0] + stored["6\(abs(run.hashValue) % 100_000)0\($0)", default: 0]
+        }
 
         // Messages: each POSTed to both gateways at once with one idempotency key.
         let start = ContinuousClock.now
@@ -101,6 +112,8 @@ struct DrillTwoInstances: AsyncParsableCommand {
 
         let fields = [
             "retry_pairs=\(webhooks)", "retry_both_200=\(retries.filter { $0 == [200, 200] }.count)", "retry_stored_once=\(retryStored.filter { $0 == 1 }.count)",
+            "identical_pairs=\(webhooks)", "identical_both_200=\(identical.filter { $0 == [200, 200] }.count)",
+            "identical_stored_once=\(identicalStored.filter { $0 == 1 }.count)",
             "replay_pairs=\(webhooks)", "replay_one_200_one_403=\(replays.filter { $0.sorted() == [200, 403] }.count)",
             "replay_stored_once=\(replayStored.filter { $0 == 1 }.count)",
             "message_pairs=\(messages)", "messages_created=\(ids.count)", "same_id_both=\(sameId)", "terminal=\(terminal)",

@@ -142,25 +142,56 @@ final class BadInputTests: XCTestCase {
         }
     }
 
-    func test_replayedNonceAndSignature_isRefusedAndStoresNothing() async throws {
+    /// An identical request (a platform retry, a proxy resend) is answered as the first and stored once;
+    /// the same timestamp, nonce and signature with another body is a replay, in every mode.
+    func test_identicalRequestIsARetry_anotherBodyIsAReplay_inPlainCompatAndSafeMode() async throws {
         let h = try Harness()
         try await h.test { client in
-            let first = try Self.plainSigned(h, body: Self.text(h, msgId: "8001"))
-            let r1 = try await client.callback(first)
-            XCTAssertEqual(r1.status, .ok)
-            let before = try await h.dbSize()
-            // Same query (nonce + signature), another body: plain-mode signatures do not cover the body.
-            let replay = CallbackBuilder.Request(pathAndQuery: first.pathAndQuery, body: Self.text(h, msgId: "8002"))
-            let r2 = try await client.callback(replay)
-            XCTAssertEqual(r2.status, .forbidden)
-            XCTAssertEqual(r2.errorCode, "replayed")
-            let after = try await h.dbSize()
-            XCTAssertEqual(after, before)
-            let r3 = try await client.callback(first)
-            XCTAssertEqual(r3.status, .forbidden, "an identical replay is refused too")
+            var msg = 8000
+            func text(_ content: String = "hello there") -> String {
+                msg += 1
+                return SampleCallbacks.text(to: "gh", from: "oRETRY", content: content, msgId: "\(msg)", createTime: h.nowSeconds)
+            }
+            for (account, encrypt) in [("plain", false), ("demo", false), ("demo", true), ("safe", true), ("corp", true)] {
+                let what = "\(account) \(encrypt ? "encrypted" : "plain")"
+                let first = try h.builder(account).post(xml: text(), timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: encrypt)
+                let r1 = try await client.callback(first)
+                XCTAssertEqual(r1.status, .ok, what)
+                let before = try await h.redis.send("XLEN", "stream:inbound").int ?? 0
+                let retry = try await client.callback(first)
+                XCTAssertEqual(retry.status, .ok, "\(what): an identical request is a retry")
+                if !encrypt { XCTAssertEqual(retry.text, r1.text, "\(what): the retry gets the first reply") }
+                let afterRetry = try await h.redis.send("XLEN", "stream:inbound").int ?? 0
+                XCTAssertEqual(afterRetry, before, "\(what): stored once")
+
+                // Same query (timestamp, nonce, signatures), another body.
+                let other = try h.builder(account).post(xml: text("something else"), timestamp: h.nowSeconds, nonce: "x", encrypt: encrypt)
+                let tampered = CallbackBuilder.Request(pathAndQuery: first.pathAndQuery, body: other.body)
+                let r2 = try await client.callback(tampered)
+                XCTAssertEqual(r2.status, .forbidden, what)
+                XCTAssertTrue(["replayed", "bad_signature"].contains(r2.errorCode ?? ""), "\(what): \(r2.text)")
+                // The very body with a byte of padding is another body too.
+                let padded = CallbackBuilder.Request(pathAndQuery: first.pathAndQuery, body: first.body + " ")
+                let r3 = try await client.callback(padded)
+                XCTAssertEqual(r3.status, .forbidden, what)
+                XCTAssertEqual(r3.errorCode, "replayed", what)
+                let after = try await h.redis.send("XLEN", "stream:inbound").int ?? 0
+                XCTAssertEqual(after, before, "\(what): nothing stored for a replay")
+            }
+
+            // Compat mode: an encrypted request's plain `signature` (token, timestamp, nonce) replayed as a
+            // plain request with a forged body is refused: the guard is the timestamp and nonce, not the signature used.
+            let encrypted = try h.builder("demo").post(xml: text(), timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: true)
+            let original = try await client.callback(encrypted)
+            XCTAssertEqual(original.status, .ok)
+            let query = encrypted.pathAndQuery.split(separator: "?")[1].split(separator: "&").filter { !$0.hasPrefix("encrypt_type") && !$0.hasPrefix("msg_signature") }
+            let downgraded = CallbackBuilder.Request(pathAndQuery: "/webhooks/wechat/demo?" + query.joined(separator: "&"), body: text("forged"))
+            let forged = try await client.callback(downgraded)
+            XCTAssertEqual(forged.status, .forbidden)
+            XCTAssertEqual(forged.errorCode, "replayed")
+            let metrics = try await client.get("/metrics", token: nil)
+            XCTAssertTrue(metrics.text.contains("scrm_webhook_identical_retries_total 5"), "retries are counted")
         }
-        let timeline = try await h.redis.send("XLEN", "stream:inbound").int
-        XCTAssertEqual(timeline, 1)
     }
 
     func test_timestampWindow_isConfigurable() async throws {
