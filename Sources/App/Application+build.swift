@@ -105,14 +105,17 @@ public func buildRouter(
         case .sendgrid: verifiers[name] = .sendGrid(publicKey: key)
         }
     }
-    InboundSMSRoutes(verifiers: inboundSMS, customers: customers, clock: clock).register(on: open)
+    InboundSMSRoutes(
+        verifiers: inboundSMS, customers: customers, maxBodyBytes: config.server.maxBodyBytes, windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock
+    ).register(on: open)
     ReceiptRoutes(
-        verifiers: verifiers, receipts: ReceiptStore(redis: redis, customers: customers), maxBodyBytes: config.server.maxBodyBytes,
-        windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock
+        verifiers: verifiers, receipts: ReceiptStore(redis: redis, customers: customers), formMaxBodyBytes: config.server.maxBodyBytes,
+        batchMaxBodyBytes: config.webhooks.receiptMaxBodyBytes, windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock
     ).register(on: open)
     CRMWebhookRoutes(
         inbound: crm.map { CRMInbound(spec: $0, publicURL: config.outbound.publicURL, windowSeconds: config.crm.webhookWindowSeconds) },
-        store: CRMInboundStore(redis: redis, timelineCap: config.customers.timelineCap), maxBodyBytes: config.server.maxBodyBytes, clock: clock
+        store: CRMInboundStore(redis: redis, timelineCap: config.customers.timelineCap),
+        maxBodyBytes: config.webhooks.receiptMaxBodyBytes, windowSeconds: config.crm.webhookWindowSeconds, clock: clock
     ).register(on: open)
     if let links = UnsubscribeLinks(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: open)

@@ -25,6 +25,11 @@ public struct CRMInbound: Sendable {
         self.windowSeconds = Int64(windowSeconds)
     }
 
+    /// The headers that carry the request's signature (with its timestamp): what a replay repeats.
+    public var signatureHeaders: [String] {
+        spec.style == .hubspot ? ["X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp"] : [CRMSignature.header]
+    }
+
     public func changes(headers: (String) -> String?, body: [UInt8], nowMs: Int64) throws(Failure) -> [CRMChange] {
         switch spec.style {
         case .hubspot:

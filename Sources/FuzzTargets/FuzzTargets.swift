@@ -109,9 +109,9 @@ public enum FuzzTargets {
     }
 
     static func receiptTwilio(_ bytes: [UInt8]) {
-        let form = FormEncoding.decode(String(decoding: bytes, as: UTF8.self))
-        _ = ReceiptFormats.twilio(form, adapter: "twilio-sms")
-        _ = ReceiptFormats.twilioSignature(url: "https://gw.example/webhooks/receipts/twilio-sms", parameters: form, authToken: "token")
+        let pairs = FormEncoding.pairs(String(decoding: bytes, as: UTF8.self))
+        _ = ReceiptFormats.twilio(Dictionary(pairs, uniquingKeysWith: { _, last in last }), adapter: "twilio-sms")
+        _ = ReceiptFormats.twilioSignature(url: "https://gw.example/webhooks/receipts/twilio-sms", pairs: pairs, authToken: "token")
     }
 
     static func receiptSendGrid(_ bytes: [UInt8]) {

@@ -108,11 +108,19 @@ public enum ReceiptFormats {
     }
 
     /// `X-Twilio-Signature`: base64(HMAC-SHA1(auth token, the full callback URL + every POST parameter's
-    /// name and value, sorted by name)).
-    public static func twilioSignature(url: String, parameters: [String: String], authToken: String) -> String {
+    /// name and value, sorted by name)). A repeated parameter contributes each of its distinct values,
+    /// sorted, as Twilio's own validators compute it.
+    public static func twilioSignature(url: String, pairs: [(name: String, value: String)], authToken: String) -> String {
+        var values = [String: Set<String>]()
+        for (name, value) in pairs { values[name, default: []].insert(value) }
         var data = url
-        for key in parameters.keys.sorted() { data += key + parameters[key]! }
+        for name in values.keys.sorted() { for value in values[name]!.sorted() { data += name + value } }
         return Data(HMAC.sha1(key: Array(authToken.utf8), data: Array(data.utf8))).base64EncodedString()
+    }
+
+    /// The same for parameters known to be single-valued.
+    public static func twilioSignature(url: String, parameters: [String: String], authToken: String) -> String {
+        twilioSignature(url: url, pairs: parameters.map { ($0.key, $0.value) }, authToken: authToken)
     }
 
     /// SendGrid's signed Event Webhook: ECDSA P-256/SHA-256 over timestamp + raw body; the key is the

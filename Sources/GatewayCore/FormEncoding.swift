@@ -2,14 +2,20 @@ import Foundation
 
 /// `application/x-www-form-urlencoded` bodies.
 public enum FormEncoding {
-    /// `a=1&b=%20+c` -> ["a": "1", "b": "  c"] (`+` is a space; a repeated name keeps the last value).
-    public static func decode(_ text: String) -> [String: String] {
-        var out = [String: String]()
-        for pair in text.split(separator: "&") {
+    /// Every `name=value` pair in order, repeated names included (`+` is a space).
+    public static func pairs(_ text: String) -> [(name: String, value: String)] {
+        text.split(separator: "&").map { pair in
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-            out[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
+            return (decode(kv[0]), kv.count > 1 ? decode(kv[1]) : "")
         }
+    }
+
+    /// `a=1&b=%20+c` -> ["a": "1", "b": "  c"]; a repeated name keeps the last value (for reading
+    /// fields; signatures use `pairs`, which keeps them all).
+    public static func decode(_ text: String) -> [String: String] {
+        var out = [String: String]()
+        for (name, value) in pairs(text) { out[name] = value }
         return out
     }
 }

@@ -43,6 +43,8 @@ public struct GatewayConfig: Sendable {
         public var timestampWindowSeconds = 300
         public var dedupTTLSeconds = 600
         public var nonceTTLSeconds = 900
+        /// Largest batch of provider or CRM events accepted (SendGrid posts up to 768 KB), read before the signature is checked.
+        public var receiptMaxBodyBytes = 1_048_576
     }
 
     public struct Customers: Sendable {

@@ -213,4 +213,7 @@ public enum Keys {
     public static func loginAttempts(address: String) -> String { "login:addr:{\(address)}" }
     /// Who did what through the admin API: actor, role, method, route, targets, status, outcome, at.
     public static let auditStream = "stream:audit"
+    /// A signed provider or CRM callback already applied (scope: `receipts:<adapter>`, `inbound:<adapter>`,
+    /// `crm:<adapter>`; id: the SHA-256 of its signature), kept for the replay window.
+    public static func webhookSeen(scope: String, id: String) -> String { "seen:{\(scope)}:\(id)" }
 }

@@ -15,12 +15,14 @@ import Store
 public struct CRMWebhookRoutes: Sendable {
     let inbound: [String: CRMInbound]
     let store: CRMInboundStore
+    let replays: ReplayGuard
     let maxBodyBytes: Int
     let clock: @Sendable () -> Int64
 
-    public init(inbound: [CRMInbound], store: CRMInboundStore, maxBodyBytes: Int, clock: @escaping @Sendable () -> Int64) {
+    public init(inbound: [CRMInbound], store: CRMInboundStore, maxBodyBytes: Int, windowSeconds: Int, clock: @escaping @Sendable () -> Int64) {
         self.inbound = Dictionary(uniqueKeysWithValues: inbound.map { ($0.spec.name, $0) })
         self.store = store
+        self.replays = ReplayGuard(redis: store.redis, ttlSeconds: 2 * windowSeconds)
         self.maxBodyBytes = maxBodyBytes
         self.clock = clock
     }
@@ -31,8 +33,8 @@ public struct CRMWebhookRoutes: Sendable {
                 let name = try context.parameters.require("adapter")
                 guard let reader = inbound[name] else { throw APIError.notFound("CRM webhook") }
                 let body: ByteBuffer
-                do { body = try await request.body.collect(upTo: max(maxBodyBytes, 1 << 20)) } catch is NIOTooManyBytesError {
-                    throw APIError(.contentTooLarge, "body_too_large", "body too large")
+                do { body = try await request.body.collect(upTo: maxBodyBytes) } catch is NIOTooManyBytesError {
+                    throw APIError(.contentTooLarge, "body_too_large", "body exceeds \(maxBodyBytes) bytes")
                 }
                 let changes: [CRMChange]
                 do {
@@ -44,7 +46,13 @@ public struct CRMWebhookRoutes: Sendable {
                     throw APIError.badRequest(why, code: "invalid_body")
                 }
                 let applied: [String?]
-                do { applied = changes.isEmpty ? [] : try await store.apply(adapter: name, changes: changes, nowMs: clock()) } catch is RedisError {
+                do {
+                    let signature = reader.signatureHeaders.compactMap { HTTPField.Name($0).flatMap { n in request.headers[n] } }.joined(separator: "\n")
+                    guard let done = try await replays.once(scope: "crm:\(name)", signature: signature, {
+                        changes.isEmpty ? [] : try await store.apply(adapter: name, changes: changes, nowMs: clock())
+                    }) else { throw APIError(.forbidden, "replayed", "this signed request was already applied") }
+                    applied = done
+                } catch is RedisError {
                     throw APIError.unavailable
                 }
                 let known = applied.compactMap { $0 }.count

@@ -29,7 +29,7 @@ public struct CRMChange: Sendable, Equatable {
 
 /// Applies CRM changes (stage, owner, tags) in one script, without syncing them back to any CRM.
 public struct CRMInboundStore: Sendable {
-    let redis: RedisPool
+    public let redis: RedisPool
     let timelineCap: Int
 
     public init(redis: RedisPool, timelineCap: Int = 500) {

@@ -4,7 +4,7 @@ import RedisClient
 /// Applies delivery receipts to messages: sent -> delivered, sent/delivered -> failed (a later
 /// bounce), never backwards; opt-outs (bounce, complaint, unsubscribe, STOP) go to consent.
 public struct ReceiptStore: Sendable {
-    let redis: RedisPool
+    public let redis: RedisPool
     let customers: CustomerStore
 
     public init(redis: RedisPool, customers: CustomerStore) {

@@ -404,6 +404,9 @@ final class CRMSyncTests: XCTestCase {
             XCTAssertEqual(ok.status, .ok)
             XCTAssertEqual(ok.json["applied"] as? Int, 3)
             XCTAssertEqual(ok.json["unknown"] as? Int, 1, "a record we never synced")
+            let replayed = try await post(body, timestamp: h.now)
+            XCTAssertEqual(replayed.status, .forbidden, "the same signed request inside the window")
+            XCTAssertEqual(replayed.errorCode, "replayed")
         }
         let hash = try await h.redis.send("HGETALL", Keys.customer(ids[0])).dictionary
         XCTAssertEqual(hash["stage"], "SQL")

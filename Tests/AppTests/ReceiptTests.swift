@@ -16,10 +16,11 @@ import XCTest
 final class ReceiptTests: XCTestCase {
     static let keys = ECDSA.generateP256()
 
-    func harness() throws -> Harness {
+    func harness(_ configure: (inout GatewayConfig) -> Void = { _ in }) throws -> Harness {
         let h = try Harness { config in
             config.outbound.channels = ["wechat": "wechat-template", "sms": "twilio-sms", "email": "sendgrid-edm"]
             config.outbound.publicURL = "https://gw.example.com"
+            configure(&config)
         }
         h.adapterEnvironment = [
             "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "twilio-auth-token", "TWILIO_FROM": "+15017122661", "SENDGRID_API_KEY": "SG.k",
@@ -179,6 +180,52 @@ final class ReceiptTests: XCTestCase {
             XCTAssertEqual(chat.text, "<Response/>")
             let still = try await consent()
             XCTAssertEqual(still, "opted_out")
+            // A captured START replayed later does not opt the number back in.
+            let replayed = try await Self.twilioPost(client, reply.merging(["Body": "start"]) { $1 }, path: "inbound")
+            XCTAssertEqual(replayed.errorCode, "replayed")
+            let stillOut = try await consent()
+            XCTAssertEqual(stillOut, "opted_out")
+        }
+    }
+
+    func test_signedCallbacks_areAppliedOnce_repeatedFieldsVerify_andOversizedBodiesAreRefusedUnread() async throws {
+        let h = try harness { $0.webhooks.receiptMaxBodyBytes = 4096 }
+        let sms = try await Self.sent(h, channel: "sms", adapter: "twilio-sms", to: "+8613800138000", providerId: "SMreplay1")
+        try await h.test { client in
+            // Twilio: the same signed callback twice.
+            let fields = ["MessageSid": "SMreplay1", "MessageStatus": "delivered", "AccountSid": "AC1", "To": "+8613800138000"]
+            let first = try await Self.twilioPost(client, fields)
+            XCTAssertEqual(first.status, .ok, first.text)
+            let again = try await Self.twilioPost(client, fields)
+            XCTAssertEqual(again.status, .forbidden)
+            XCTAssertEqual(again.errorCode, "replayed")
+            let state = try await MessageStore(redis: h.redis).get(sms)?.state
+            XCTAssertEqual(state, .delivered)
+
+            // A repeated parameter, signed as Twilio signs it (every value), verifies; collapsing it would not.
+            let url = "https://gw.example.com/webhooks/receipts/twilio-sms"
+            let pairs: [(name: String, value: String)] = [
+                ("MessageSid", "SMreplay1"), ("MessageStatus", "read"), ("AccountSid", "AC1"), ("ErrorCode", "30008"), ("ErrorCode", "30003"),
+            ]
+            let signature = ReceiptFormats.twilioSignature(url: url, pairs: pairs, authToken: "twilio-auth-token")
+            XCTAssertNotEqual(signature, ReceiptFormats.twilioSignature(url: url, parameters: Dictionary(pairs, uniquingKeysWith: { _, b in b }), authToken: "twilio-auth-token"))
+            let body = pairs.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+            let repeated = try await client.execute(
+                uri: "/webhooks/receipts/twilio-sms", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("X-Twilio-Signature")!: signature], body: ByteBuffer(string: body))
+            XCTAssertEqual(repeated.status, .ok, repeated.text)
+
+            // SendGrid: a replayed batch is refused; a batch over the limit is refused before any signature work.
+            let events = #"[{"email":"a@example.com","event":"open","sg_message_id":"none.1","timestamp":\#(h.nowSeconds)}]"#
+            let sg = try await Self.sendGridPost(client, body: events, timestamp: h.nowSeconds)
+            XCTAssertEqual(sg.status, .ok, sg.text)
+            let sgAgain = try await Self.sendGridPost(client, body: events, timestamp: h.nowSeconds)
+            XCTAssertEqual(sgAgain.errorCode, "replayed")
+            let huge = "[" + String(repeating: " ", count: 5000) + "]"
+            let tooBig = try await client.execute(
+                uri: "/webhooks/receipts/sendgrid-edm", method: .post,
+                headers: [.contentType: "application/json", HTTPField.Name("X-Twilio-Email-Event-Webhook-Signature")!: "forged"], body: ByteBuffer(string: huge))
+            XCTAssertEqual(tooBig.status, .contentTooLarge, "the limit comes before the signature: 413, not 403")
         }
     }
 
