@@ -22,7 +22,9 @@ struct EventRoutes {
                     throw APIError(.contentTooLarge, "body_too_large", "body exceeds 4 MiB")
                 }
                 let events = try Self.parse(Array(buffer: buffer), nowMs: clock())
-                let outcomes = try await store.record(events, nowMs: clock())
+                let principal = Principal.current
+                let outcomes = try await store.record(
+                    events, mayMerge: principal?.allows(.identitiesMerge) ?? false, actor: principal?.actor ?? "", nowMs: clock())
                 var recorded = 0
                 var duplicates = 0
                 let results = outcomes.map { o -> String in
@@ -77,6 +79,7 @@ struct EventRoutes {
                 data = d
             }
             var identities = [Identity]()
+            var verified = Set<Identity>()
             var raw = [JSONValue]()
             if case .array(let a)? = e.lookup("identities") { raw = a } else if let one = e.lookup("identity") { raw = [one] }
             guard raw.count <= 10 else { throw bad("identities: at most 10") }
@@ -84,7 +87,15 @@ struct EventRoutes {
                 guard let t = r.lookup("type")?.scalarText, let v = r.lookup("value")?.scalarText, t != "crm" else {
                     throw bad("identities[\(k)]: {type: phone|email|unionid|openid|wecom, value, account?}")
                 }
-                do { identities.append(try IdentityInput.make(type: t, value: v, account: r.lookup("account")?.scalarText)) } catch let x as IdentityInput.Invalid {
+                do {
+                    let identity = try IdentityInput.make(type: t, value: v, account: r.lookup("account")?.scalarText)
+                    identities.append(identity)
+                    switch r.lookup("verified") {
+                    case nil, .bool(false)?: break
+                    case .bool(true)?: verified.insert(identity)
+                    default: throw bad("identities[\(k)].verified: true or false")
+                    }
+                } catch let x as IdentityInput.Invalid {
                     throw bad("identities[\(k)]: \(x.message)")
                 }
             }
@@ -93,7 +104,9 @@ struct EventRoutes {
             guard customer != nil || !identities.isEmpty else { throw bad("give identities (or identity) or customer") }
             let id = e.lookup("id")?.scalarText
             if let id, id.isEmpty || id.count > 128 { throw bad("id: 1 to 128 characters") }
-            return EventStore.Event(id: id, customer: customer, identities: identities, type: type, atMs: at, data: data)
+            var event = EventStore.Event(id: id, customer: customer, identities: identities, type: type, atMs: at, data: data)
+            event.verified = verified
+            return event
         }
     }
 }

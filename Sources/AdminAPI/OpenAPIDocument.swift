@@ -164,6 +164,11 @@ enum OpenAPIDocument {
           /events:
             post:
               summary: Record up to 1,000 interactions from other channels; scored like webhooks
+              description: |
+                An identity held by another customer merges the two only when it is marked verified and
+                the caller's role may merge (admin, integration); otherwise the pair becomes a merge
+                candidate (GET /merge-candidates) and the identity stays with its holder. Applied in
+                chunks of 100 events, each all or nothing; give event ids so a retried batch records each once.
               requestBody:
                 required: true
                 content:
@@ -180,7 +185,15 @@ enum OpenAPIDocument {
                             required: [type]
                             properties:
                               type: { type: string, description: "dotted name, e.g. web.form_submit, live.watch (not event.*, message.*, customer.*, identity.*, crm.*, lead.*, score.*: the gateway's own)" }
-                              identities: { type: array, items: { type: object, properties: { type: { type: string }, value: { type: string }, account: { type: string } } } }
+                              identities:
+                                type: array
+                                items:
+                                  type: object
+                                  properties:
+                                    type: { type: string }
+                                    value: { type: string }
+                                    account: { type: string }
+                                    verified: { type: boolean, description: "you checked the person holds it (an OTP, a login): it may merge two customers" }
                               identity: { type: object, description: one identity (instead of identities) }
                               customer: { type: string, description: a customer id (instead of identities) }
                               at: { description: "ISO 8601 with offset, or ms since the epoch; default now" }
@@ -657,6 +670,38 @@ enum OpenAPIDocument {
               summary: Sign out; the cookie is cleared
               responses:
                 "204": { description: signed out }
+          /merge-candidates:
+            get:
+              summary: Pending merge candidates, oldest first
+              parameters:
+                - { $ref: "#/components/parameters/limit" }
+                - { name: offset, in: query, schema: { type: integer } }
+              responses:
+                "200": { description: "{candidates: [MergeCandidate], pending, nextOffset}" }
+                "400": { $ref: "#/components/responses/Error" }
+          /merge-candidates/{id}:
+            get:
+              summary: One merge candidate
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { description: "MergeCandidate: {id, customer, other, identity: {type, value, account?}, source, actor, createdAt, state: pending|accepted|rejected, decidedAt?, decidedBy?, survivor?}" }
+                "404": { $ref: "#/components/responses/Error" }
+          /merge-candidates/{id}/accept:
+            post:
+              summary: Merge the two customers
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { description: MergeCandidate with survivor }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
+          /merge-candidates/{id}/reject:
+            post:
+              summary: Keep them apart; the pair is not proposed again
+              parameters: [{ $ref: "#/components/parameters/id" }]
+              responses:
+                "200": { description: MergeCandidate }
+                "404": { $ref: "#/components/responses/Error" }
+                "409": { $ref: "#/components/responses/Error" }
         components:
           securitySchemes:
             bearer: { type: http, scheme: bearer }

@@ -216,4 +216,11 @@ public enum Keys {
     /// A signed provider or CRM callback already applied (scope: `receipts:<adapter>`, `inbound:<adapter>`,
     /// `crm:<adapter>`; id: the SHA-256 of its signature), kept for the replay window.
     public static func webhookSeen(scope: String, id: String) -> String { "seen:{\(scope)}:\(id)" }
+    /// A merge candidate (hash: customer, other, identity, source, actor, createdAt, state pending |
+    /// accepted | rejected, decidedAt, decidedBy): two customers an unverified identity would have merged.
+    public static func mergeCandidate(_ id: String) -> String { "mergecand:{\(id)}" }
+    /// Pending candidates by creation time, and the candidate of a customer pair (ids sorted), which
+    /// keeps a pair from being proposed twice.
+    public static let pendingMergeCandidates = "mergecands:pending"
+    public static func mergeCandidatePair(_ a: String, _ b: String) -> String { a < b ? "mergecand:pair:{\(a):\(b)}" : "mergecand:pair:{\(b):\(a)}" }
 }

@@ -21,6 +21,8 @@ public struct EventStore: Sendable {
         public var id: String?
         public var customer: String?
         public var identities: [Identity]
+        /// Identities the sender vouches for (`verified: true`): only these may merge two customers.
+        public var verified: Set<Identity> = []
         public var type: String
         public var atMs: Int64
         /// A JSON object of scalars (the `data` of the timeline entry and the scoring payload).
@@ -43,13 +45,28 @@ public struct EventStore: Sendable {
         case unknownCustomer
     }
 
-    /// Records a batch in one script (all or nothing).
-    public func record(_ events: [Event], nowMs: Int64) async throws -> [Outcome] {
-        var args = [String(nowMs), String(timelineCap), String(streamMaxLen)]
+    /// Records a batch in one script (all or nothing). An identity held by another customer merges the
+    /// two only when it is verified and `mayMerge` (the caller's role allows merges); otherwise the pair
+    /// becomes a merge candidate (`MergeCandidateStore`) and the identity stays where it is.
+    /// A big batch runs as several scripts of `chunkSize` events (each all or nothing), so no single
+    /// call holds Redis for long; a client that retries a failed batch with event ids records each once.
+    public func record(_ events: [Event], mayMerge: Bool, actor: String, nowMs: Int64) async throws -> [Outcome] {
+        var out = [Outcome]()
+        out.reserveCapacity(events.count)
+        for start in stride(from: 0, to: events.count, by: Self.chunkSize) {
+            out += try await recordChunk(events[start..<min(start + Self.chunkSize, events.count)], mayMerge: mayMerge, actor: actor, nowMs: nowMs)
+        }
+        return out
+    }
+
+    public static let chunkSize = 100
+
+    func recordChunk(_ events: ArraySlice<Event>, mayMerge: Bool, actor: String, nowMs: Int64) async throws -> [Outcome] {
+        var args = [String(nowMs), String(timelineCap), String(streamMaxLen), actor]
         for e in events {
             let entry = JSONValue.object(["at": .int(e.atMs), "type": .string(e.type), "data": e.data]).text
             args += [e.id ?? "", e.customer ?? "", CustomerID.make(milliseconds: nowMs), e.type, String(e.atMs), entry, e.data.text]
-            args += [String(e.identities.count)] + e.identities.map(\.storageForm)
+            args += [String(e.identities.count)] + e.identities.map { (mayMerge && e.verified.contains($0) ? "v" : "u") + $0.storageForm }
         }
         let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
         return r.map { v in
@@ -66,13 +83,18 @@ public struct EventStore: Sendable {
     static let script = RedisScript(
         name: "record_events",
         source: LuaCustomerLibrary.source + "\n" + #"""
-            local now, cap, streamMax = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+            local now, cap, streamMax, actor = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
             local out = {}
-            local i = 4
+            local i = 5
             while i <= #ARGV do
               local eid, cust, newId, etype, at, entry, data = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
               local n = tonumber(ARGV[i + 7])
-              local idents = { unpack(ARGV, i + 8, i + 7 + n) }
+              local idents, mayMerge = {}, {}
+              for k = 1, n do
+                local flagged = ARGV[i + 7 + k]
+                idents[k] = string.sub(flagged, 2)
+                mayMerge[idents[k]] = string.sub(flagged, 1, 1) == 'v'
+              end
               i = i + 8 + n
               local seen = eid ~= '' and redis.call('GET', 'evt:' .. eid)
               if seen then
@@ -100,7 +122,16 @@ public struct EventStore: Sendable {
                 if not id then
                   out[#out + 1] = { 'unknown' }
                 else
-                  for _, ident in ipairs(idents) do id = bind(id, ident, now, cap, streamMax) end
+                  for _, ident in ipairs(idents) do
+                    local owner = redis.call('GET', 'idx:' .. ident)
+                    local live = false
+                    if owner then owner, live = resolveLive(owner) end
+                    if live and owner ~= id and not mayMerge[ident] then
+                      mergeCandidate(id, owner, ident, etype, actor, newId, now)
+                    else
+                      id = bind(id, ident, now, cap, streamMax)
+                    end
+                  end
                   if eid ~= '' then redis.call('SET', 'evt:' .. eid, id, 'EX', 604800) end
                   local last = tonumber(redis.call('HGET', ckey(id), 'lastSeenAt') or '0')
                   if tonumber(at) > last then redis.call('HSET', ckey(id), 'lastSeenAt', at) end

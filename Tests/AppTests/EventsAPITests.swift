@@ -26,11 +26,11 @@ final class EventsAPITests: XCTestCase {
             let phone = try XCTUnwrap(results[1]["customer"] as? String)
             XCTAssertNotEqual(ada, phone)
 
-            // The same event again is recorded once; an event naming both identities merges the two.
+            // The same event again is recorded once; an event naming both identities, the phone verified, merges the two.
             let second = try await client.send(.post, "/api/v1/events", json: """
                 {"events": [
                   {"id": "form-1", "type": "web.form_submit", "identities": [{"type": "email", "value": "ada@example.com"}], "data": {"form": "pricing"}},
-                  {"type": "event_app.checkin", "identities": [{"type": "email", "value": "ada@example.com"}, {"type": "phone", "value": "+8613800138000"}], "data": {"booth": 12}}
+                  {"type": "event_app.checkin", "identities": [{"type": "email", "value": "ada@example.com"}, {"type": "phone", "value": "+8613800138000", "verified": true}], "data": {"booth": 12}}
                 ]}
                 """)
             XCTAssertEqual(second.json["recorded"] as? Int, 1)

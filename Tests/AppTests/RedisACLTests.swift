@@ -42,8 +42,14 @@ final class RedisACLTests: XCTestCase {
             }
             // Events that create two customers, then merge them.
             ok(try await client.send(.post, "/api/v1/events", json: #"{"events":[{"type":"web.visit","identity":{"type":"phone","value":"+8613800138001"}},{"type":"web.visit","identity":{"type":"email","value":"acl@example.com"}}]}"#), "events")
-            let merged = try await client.send(.post, "/api/v1/events", json: #"{"events":[{"type":"web.form","identities":[{"type":"phone","value":"+8613800138001"},{"type":"email","value":"acl@example.com"}]}]}"#)
+            let merged = try await client.send(.post, "/api/v1/events", json: #"{"events":[{"type":"web.form","identities":[{"type":"phone","value":"+8613800138001"},{"type":"email","value":"acl@example.com","verified":true}]}]}"#)
             ok(merged, "merge")
+            // And a collision that becomes a merge candidate, rejected.
+            ok(try await client.send(.post, "/api/v1/events", json: #"{"events":[{"type":"web.visit","identity":{"type":"email","value":"other@example.com"}}]}"#), "events")
+            ok(try await client.send(.post, "/api/v1/events", json: #"{"events":[{"type":"web.form","identities":[{"type":"email","value":"other@example.com"},{"type":"email","value":"acl@example.com"}]}]}"#), "candidate")
+            let candidateList = try await client.get("/api/v1/merge-candidates")
+            let candidate = try XCTUnwrap((candidateList.json["candidates"] as? [[String: Any]])?.first?["id"] as? String)
+            ok(try await client.send(.post, "/api/v1/merge-candidates/\(candidate)/reject", json: "{}"), "reject")
             let customer = try XCTUnwrap((merged.json["results"] as? [[String: Any]])?.first?["customer"] as? String)
             ok(try await client.send(.patch, "/api/v1/customers/\(customer)", json: #"{"profile":{"city":"Shanghai"},"consent":{"sms":"granted"}}"#), "patch")
             ok(try await client.send(.post, "/api/v1/tags", json: #"{"name":"vip"}"#), "tag")

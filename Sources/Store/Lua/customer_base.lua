@@ -319,3 +319,17 @@ local function bind(id, identity, now, cap, streamMax)
   local win, lose = merge(id, owner, now, cap, streamMax)
   return win, lose, 'merged'
 end
+
+-- Two live customers collide on an identity the caller did not vouch for (or may not merge on): a
+-- merge candidate for a person to accept or reject (MergeCandidateStore), once per pair. The identity
+-- stays with its owner. Keys mirror Keys.mergeCandidate*, sorted pair first.
+local function mergeCandidate(a, b, identity, source, actor, newId, now)
+  local lo, hi = a, b
+  if hi < lo then lo, hi = b, a end
+  local pair = 'mergecand:pair:{' .. lo .. ':' .. hi .. '}'
+  if redis.call('EXISTS', pair) == 1 then return end
+  redis.call('SET', pair, newId)
+  redis.call('HSET', 'mergecand:{' .. newId .. '}', 'customer', a, 'other', b, 'identity', identity, 'source', source,
+    'actor', actor, 'createdAt', now, 'state', 'pending')
+  redis.call('ZADD', 'mergecands:pending', now, newId)
+end
