@@ -72,7 +72,7 @@ public struct AdminRoutes: Sendable {
         TagRoutes(tags: tags, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         SandboxRoutes(outbox: sandbox).register(on: group)
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
-        AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters), tokens: tokens).register(on: group)
+        AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters, accounts: config.accounts.map(\.id)), tokens: tokens).register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)
         AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis, config: config), tags: tags, config: config, clock: clock).register(on: group)
         EventRoutes(

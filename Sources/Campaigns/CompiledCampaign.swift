@@ -99,7 +99,13 @@ public struct CompiledCampaign: Sendable {
         expiresAt = expires
     }
 
+    /// Checks an audience expression: the accounts, consent channels and attributes it names, and its cost.
     public static func checkFields(_ e: TagExpression, config: GatewayConfig) throws {
+        do { try e.checkCost() } catch { throw CampaignError("audience", error.reason, code: "expression_too_costly") }
+        try checkNames(e, config: config)
+    }
+
+    static func checkNames(_ e: TagExpression, config: GatewayConfig) throws {
         switch e {
         case .field(.account, let a):
             guard config.account(a) != nil else { throw CampaignError("audience", "account:\(a) is not a configured account", code: "unknown_account") }
@@ -112,8 +118,8 @@ public struct CompiledCampaign: Sendable {
             do { _ = try config.customers.attributes.predicate(name, cmp, value, nowMs: 0) } catch let e as CustomerAttributes.Invalid {
                 throw CampaignError("audience", e.description, code: "invalid_expression")
             }
-        case .not(let inner): try checkFields(inner, config: config)
-        case .and(let es), .or(let es): for x in es { try checkFields(x, config: config) }
+        case .not(let inner): try checkNames(inner, config: config)
+        case .and(let es), .or(let es): for x in es { try checkNames(x, config: config) }
         case .tag, .field, .score: break
         }
     }

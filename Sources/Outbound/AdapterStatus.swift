@@ -28,10 +28,13 @@ public struct AdapterStatus: Sendable {
 
     let redis: RedisPool
     let catalog: AdapterCatalog
+    /// The configured accounts: the scopes of per-account limits (the keys are named from these, never scanned).
+    let accounts: [String]
 
-    public init(redis: RedisPool, catalog: AdapterCatalog) {
+    public init(redis: RedisPool, catalog: AdapterCatalog, accounts: [String]) {
         self.redis = redis
         self.catalog = catalog
+        self.accounts = accounts
     }
 
     public func reports() async throws -> [Report] {
@@ -44,9 +47,14 @@ public struct AdapterStatus: Sendable {
             ])
             var scopes = [Scope]()
             let base = Keys.rateLimit(adapter: name)
-            for key in try await scan(match: "\(base)*:state") {
-                let scope = String(key.dropFirst(base.count).dropLast(":state".count)).drop { $0 == ":" }
-                let f = try await redis.send("HMGET", key, "factor", "pauseUntil", "suspendUntil", "failures", "openUntil").array ?? []
+            let scopeNames: [String?] = adapter.rateLimit?.scope == .account ? accounts : [nil]
+            let limitKeys = Set(scopeNames.map { OutboundEngine.rateLimitKey(adapter, account: $0) }).sorted()
+            let states = try await redis.pipelineChecked(
+                limitKeys.map { ["HMGET", Keys.rateLimitState($0), "factor", "pauseUntil", "suspendUntil", "failures", "openUntil"] })
+            for (key, state) in zip(limitKeys, states) {
+                let f = state.array ?? []
+                guard f.contains(where: { !$0.isNull }) else { continue }  // never limited: nothing to show
+                let scope = String(key.dropFirst(base.count)).drop { $0 == ":" }
                 func wallMs(_ v: RedisValue?) -> Int64? {
                     guard let us = v?.string.flatMap({ Int64($0) }), us > 0 else { return nil }
                     return us / 1000
@@ -62,16 +70,5 @@ public struct AdapterStatus: Sendable {
                 queuedBulk: depths[0].int ?? 0, queuedTransactional: depths[1].int ?? 0))
         }
         return out
-    }
-
-    private func scan(match: String) async throws -> [String] {
-        var cursor = "0"
-        var keys = [String]()
-        repeat {
-            let r = try await redis.send("SCAN", cursor, "MATCH", match, "COUNT", "500").array ?? []
-            cursor = r.first?.string ?? "0"
-            keys += r.count > 1 ? r[1].strings : []
-        } while cursor != "0" && keys.count < 1000
-        return keys
     }
 }

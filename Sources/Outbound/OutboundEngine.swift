@@ -409,10 +409,12 @@ public final class OutboundEngine: Sendable {
         _ = try await redis.pipelineChecked([["XACK", entry.stream, Keys.outboundGroup, entry.id], ["XDEL", entry.stream, entry.id]])
     }
 
-    private func rateLimitKey(_ adapter: ResolvedAdapter, _ m: OutboundMessage) -> String {
-        let limit = adapter.rateLimit
-        switch limit?.scope {
-        case .account: return Keys.rateLimit(adapter: adapter.spec.name, scope: m.account ?? "")
+    private func rateLimitKey(_ adapter: ResolvedAdapter, _ m: OutboundMessage) -> String { Self.rateLimitKey(adapter, account: m.account) }
+
+    /// The limit a message through `adapter` counts against: the adapter's, its sender's, or its account's.
+    static func rateLimitKey(_ adapter: ResolvedAdapter, account: String?) -> String {
+        switch adapter.rateLimit?.scope {
+        case .account: return Keys.rateLimit(adapter: adapter.spec.name, scope: account ?? "")
         case .sender: return Keys.rateLimit(adapter: adapter.spec.name, scope: adapter.setting(named: "from") ?? "")
         case .adapter, nil: return Keys.rateLimit(adapter: adapter.spec.name)
         }

@@ -299,7 +299,7 @@ struct AudienceProgram {
         self.attributes = attributes
         self.requireOptIn = requireOptIn
         self.nowMs = nowMs
-        result = try compile(e)
+        result = try compile(e.normalized)
     }
 
     static let all = Keys.fieldIndex("all")

@@ -74,9 +74,11 @@ public struct CRMOutbox: Sendable {
     }
 
     /// Queues customers directly (replay of dead letters, a manual resync).
+    /// Queues customers for a sync, 1,000 per script call (a resync of many never holds Redis for long).
     public func enqueue(_ customers: [String]) async throws {
-        guard !customers.isEmpty else { return }
-        _ = try await redis.eval(Self.enqueueScript, keys: [], args: [adapter] + customers)
+        for start in stride(from: 0, to: customers.count, by: 1000) {
+            _ = try await redis.eval(Self.enqueueScript, keys: [], args: [adapter] + customers[start..<min(start + 1000, customers.count)])
+        }
     }
 
     static let feedScript = RedisScript(

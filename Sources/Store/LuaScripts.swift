@@ -134,23 +134,6 @@ enum LuaScripts {
             return { changed, unknown }
             """#)
 
-    /// Deletes tag ARGV[1] from every customer and from the tag registry. Returns customers touched.
-    static let deleteTag = RedisScript(
-        name: "delete_tag",
-        source: LuaCustomerLibrary.source + "\n" + #"""
-            local tag = ARGV[1]
-            local existed = redis.call('SREM', 'tags', tag)
-            local n = 0
-            local cursor = '0'
-            repeat
-              local r = redis.call('SSCAN', 'tag:' .. tag, cursor, 'COUNT', 1000)
-              cursor = r[1]
-              for _, id in ipairs(r[2]) do n = n + redis.call('SREM', tagskey(id), tag) end
-            until cursor == '0'
-            redis.call('DEL', 'tag:' .. tag)
-            return { existed, n }
-            """#)
-
     /// Records a channel consent state (ARGV[2] field, ARGV[3] value) on customer ARGV[1] and updates
     /// its field indexes. Returns 1, or 0 when the customer does not exist.
     static let setConsent = RedisScript(

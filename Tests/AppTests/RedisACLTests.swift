@@ -84,6 +84,7 @@ final class RedisACLTests: XCTestCase {
             let key = try await AccessTests.key(client, role: "support")
             ok(try await client.get("/api/v1/customers/\(customer)", token: key.key), "as a key")
             ok(try await client.get("/api/v1/audit"), "audit")
+            ok(try await client.execute(uri: "/api/v1/tags/vip", method: .delete, headers: [.authorization: "Bearer \(Harness.adminToken)"]), "delete tag")
             ok(try await client.get("/readyz", token: nil), "readyz")
         }
         let log = try await admin.send("ACL", "LOG").array ?? []
