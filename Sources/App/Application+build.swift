@@ -24,12 +24,14 @@ public func loadAdapters(config: GatewayConfig, environment: [String: String] = 
 /// Builds the gateway: wiring only. Tests pass their own Redis and clock; the caller owns the pool.
 public func buildApplication(
     config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts? = nil, crm: [CRMAdapterSpec] = [], scoring: ScoringRulesSource? = nil,
-    listener: Listener = .combined, clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway")
+    listener: Listener = .combined, clock: @escaping GatewayClock = systemClock, logger: Logger = Logger(label: "scrm-gateway"),
+    accessLogger: Logger = Logger(label: "access")
 ) -> some ApplicationProtocol {
     let outbound = outbound ?? makeOutbound(config: config, redis: redis, adapters: adapters, clock: clock)
 
     let router = buildRouter(
-        config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, table: RouteTable(), listener: listener, clock: clock)
+        config: config, redis: redis, adapters: adapters, outbound: outbound, crm: crm, scoring: scoring, table: RouteTable(), listener: listener, clock: clock,
+        accessLogger: accessLogger)
     let (host, port) = listener == .admin ? (config.server.adminHost, config.server.adminPort ?? config.server.port) : (config.server.host, config.server.port)
     let requestTimeout = TimeAmount.seconds(Int64(config.server.requestTimeoutSeconds))
     return Application(
@@ -55,13 +57,14 @@ public enum Listener: Sendable {
 /// Every route of the gateway (of one listener), each declared in `table` with the permission it needs.
 public func buildRouter(
     config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, outbound: OutboundParts, crm: [CRMAdapterSpec], scoring: ScoringRulesSource?,
-    table: RouteTable, listener: Listener = .combined, clock: @escaping GatewayClock
+    table: RouteTable, listener: Listener = .combined, clock: @escaping GatewayClock, accessLogger: Logger = Logger(label: "access")
 ) -> Router<GatewayRequestContext> {
     let registry = Observability.registry()
     let sandbox = SandboxOutbox(redis: redis, maxLen: config.outbound.sandboxMaxLen)
     let customers = CustomerStore(redis: redis, config: config)
     let tags = TagStore(redis: redis)
     let router = Router(context: GatewayRequestContext.self)
+    router.add(middleware: AccessLogMiddleware(logger: accessLogger))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: JSONErrorMiddleware())
     let open = DeclaredRoutes(router, table: table, audit: nil, clock: clock)

@@ -82,6 +82,7 @@ public struct DeclaredRoutes<Context: RequestContext>: Sendable {
             guard let principal = Principal.current else {
                 throw APIError(.unauthorized, "unauthorized", "this route needs an API key or a session")
             }
+            RequestActor.current?.set(principal.actor)
             let note = AuditNote()
             let targets = { note.targets(context.parameters.map { $0.value.removingPercentEncoding ?? String($0.value) }) }
             guard principal.allows(permission) else {
@@ -137,4 +138,16 @@ extension Principal {
             throw APIError(.forbidden, "forbidden", "the \(current?.role.rawValue ?? "anonymous") role may not \(what) (needs \(permission.rawValue))")
         }
     }
+}
+
+/// Who made the request, for the access log: filled in by `DeclaredRoutes` once the caller is known.
+public final class RequestActor: Sendable {
+    private let value = Mutex<String?>(nil)
+
+    public init() {}
+
+    public var actor: String? { value.withLock { $0 } }
+    func set(_ actor: String) { value.withLock { $0 = actor } }
+
+    @TaskLocal public static var current: RequestActor?
 }

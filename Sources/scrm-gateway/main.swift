@@ -10,8 +10,16 @@ import ServiceLifecycle
 // scrm-gateway: reads SCRM_CONFIG (default config/gateway.yaml) and serves until SIGTERM/SIGINT,
 // then drains in-flight requests before closing Redis. See README.
 let path = ProcessInfo.processInfo.environment["SCRM_CONFIG"] ?? "config/gateway.yaml"
-var logger = Logger(label: "scrm-gateway")
-logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SCRM_LOG_LEVEL"] ?? "info") ?? .info
+// SCRM_LOG_FORMAT=json: one JSON object per line (with one `access` line per request); else text.
+// SCRM_LOG_LEVEL: trace, debug, info (default), notice, warning, error, critical.
+let logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SCRM_LOG_LEVEL"] ?? "info") ?? .info
+let jsonLogs = ProcessInfo.processInfo.environment["SCRM_LOG_FORMAT"] == "json"
+LoggingSystem.bootstrap { label in
+    var handler: any LogHandler = jsonLogs ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+    handler.logLevel = logLevel
+    return handler
+}
+let logger = Logger(label: "scrm-gateway")
 // Metrics first: handles created before the bootstrap (the Redis pool's latency timer) would stay no-ops.
 _ = Observability.registry()
 do {
