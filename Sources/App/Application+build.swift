@@ -120,10 +120,10 @@ public func buildRouter(
         store: CRMInboundStore(redis: redis, timelineCap: config.customers.timelineCap),
         maxBodyBytes: config.webhooks.receiptMaxBodyBytes, windowSeconds: config.crm.webhookWindowSeconds, clock: clock
     ).register(on: open)
-    if let links = UnsubscribeLinks(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
+    if let links = UnsubscribeLinks(config.outbound) {
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: open)
     }
-    if let tokens = LinkTokens(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) {
+    if let tokens = LinkTokens(config.outbound) {
         LinkRoutes(tokens: tokens, store: EngagementStore(redis: redis, config: config), clock: clock).register(on: open)
     }
     return router

@@ -69,7 +69,7 @@ func makeOutboundEngine(
     settings.accountTimezones = Dictionary(uniqueKeysWithValues: config.accounts.compactMap { a in a.timezone.map { (a.id, $0) } })
     return OutboundEngine(
         redis: redis, catalog: adapters, sender: sender, customers: customers,
-        links: UnsubscribeLinks(secret: o.linkSecret, publicURL: o.publicURL), settings: settings, fallback: fallback, clock: clock)
+        links: UnsubscribeLinks(o), settings: settings, fallback: fallback, clock: clock)
 }
 
 /// Runs the senders, the campaign runner, the import runner and the follower profile fetcher until graceful shutdown; in-flight provider

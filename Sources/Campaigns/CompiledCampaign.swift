@@ -36,7 +36,7 @@ public struct CompiledCampaign: Sendable {
         definition = d
         requireOptIn = config.contactRules.requireOptIn
         if d.trackLinks == true {
-            guard let tokens = LinkTokens(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL) else {
+            guard let tokens = LinkTokens(config.outbound) else {
                 throw CampaignError("trackLinks", "needs outbound.linkSecret (SCRM_LINK_SECRET), which signs the tracked links")
             }
             linkTokens = tokens

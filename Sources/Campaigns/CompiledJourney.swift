@@ -18,7 +18,7 @@ public struct CompiledJourney: Sendable {
 
     public init(_ d: JourneyDefinition, config: GatewayConfig, catalog: AdapterCatalog) throws {
         plan = try JourneyPlan(d, attributes: config.customers.attributes)
-        linkTokens = LinkTokens(secret: config.outbound.linkSecret, publicURL: config.outbound.publicURL)
+        linkTokens = LinkTokens(config.outbound)
         var sends = [Int: [CompiledCampaign.Content]]()
         var conditions = [Int: TagExpression]()
         for (i, step) in d.steps.enumerated() {

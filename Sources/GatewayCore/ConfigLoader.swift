@@ -100,7 +100,7 @@ public struct ConfigLoader {
         }
         if let o = try root.optionalMap("outbound") {
             try o.only([
-                "adaptersDir", "channels", "adapters", "publicURL", "sandboxMaxLen", "linkSecret", "concurrency", "retryBaseMs", "retryCapMs",
+                "adaptersDir", "channels", "adapters", "publicURL", "sandboxMaxLen", "linkSecret", "linkSecretVersion", "retiredLinkSecrets", "concurrency", "retryBaseMs", "retryCapMs",
                 "maxAgeHours", "claimIdleSeconds", "journeyLeaseSeconds", "circuitFailures", "circuitOpenMs", "circuitMaxOpenMs",
             ])
             config.outbound.adaptersDir = try o.string("adaptersDir", default: config.outbound.adaptersDir)
@@ -120,6 +120,18 @@ public struct ConfigLoader {
                 throw ConfigError(path: "outbound.linkSecret", reason: "must be at least 16 characters (or empty: no unsubscribe links)")
             }
             config.outbound.linkSecret = secret.isEmpty ? nil : secret
+            config.outbound.linkSecretVersion = try o.int("linkSecretVersion", default: 1, range: 1...63)
+            if let retired = try o.optionalMap("retiredLinkSecrets") {
+                for key in retired.keys {
+                    guard let v = Int(key), (1...63).contains(v), v != config.outbound.linkSecretVersion else {
+                        throw ConfigError(path: "outbound.retiredLinkSecrets.\(key)", reason: "must be a version 1...63 other than linkSecretVersion")
+                    }
+                    let old = try retired.string(key)
+                    if old.isEmpty { continue }  // an unset ${VAR:-}
+                    guard old.utf8.count >= 16 else { throw ConfigError(path: "outbound.retiredLinkSecrets.\(key)", reason: "must be at least 16 characters") }
+                    config.outbound.retiredLinkSecrets[v] = old
+                }
+            }
             config.outbound.concurrency = try o.int("concurrency", default: 32, range: 0...1024)
             config.outbound.retryBaseMs = Int64(try o.int("retryBaseMs", default: 2_000, range: 10...3_600_000))
             config.outbound.retryCapMs = Int64(try o.int("retryCapMs", default: 600_000, range: 10...86_400_000))

@@ -78,6 +78,10 @@ public struct GatewayConfig: Sendable {
         /// Key for signed unsubscribe links (>= 16 characters); nil = no links, so marketing email
         /// (whose specs require one) is skipped.
         public var linkSecret: String?
+        /// The version of `linkSecret` that new link tokens carry, and earlier secrets by version (their
+        /// tokens still verify: links already sent keep working while the secret rotates).
+        public var linkSecretVersion = 1
+        public var retiredLinkSecrets: [Int: String] = [:]
         /// Senders (provider calls in flight) per channel in this process; 0 = this process only accepts.
         public var concurrency = 32
         /// Retries back off from this delay, doubling up to the cap, with jitter.

@@ -1,38 +1,72 @@
 import Foundation
 import GatewayCrypto
 
-/// Signed one-click unsubscribe links: `{publicURL}/u/{token}`, token = base64url("channel|address")
-/// + "." + the first 128 bits of HMAC-SHA256 over it, hex. Anyone holding the link can unsubscribe
-/// that address from that channel, and nobody can make a link for another address.
+/// Signed one-click unsubscribe links: `{publicURL}/u/{token}`. A token is `<key version>.<base64url of
+/// a 12-byte nonce and "channel|address" encrypted (AES-128-CTR)>.<128 bits of HMAC-SHA256 over the
+/// version, nonce and ciphertext, hex>`: nobody can read the address in it, and nobody can make one for
+/// another address. Tokens of the first format (the address base64-encoded, not encrypted) still
+/// verify against key version 1, for links already sent; none are issued any more.
 public struct UnsubscribeLinks: Sendable {
-    let secret: [UInt8]
+    let keys: LinkKeys
     let publicURL: String
 
-    public init?(secret: String?, publicURL: String) {
-        guard let secret, secret.utf8.count >= 16 else { return nil }
-        self.secret = Array(secret.utf8)
+    public init(keys: LinkKeys, publicURL: String) {
+        self.keys = keys
         self.publicURL = publicURL
+    }
+
+    public init?(secret: String?, publicURL: String) {
+        guard let keys = LinkKeys(secret: secret) else { return nil }
+        self.init(keys: keys, publicURL: publicURL)
+    }
+
+    public init?(_ o: GatewayConfig.Outbound) {
+        guard let keys = LinkKeys(o) else { return nil }
+        self.init(keys: keys, publicURL: o.publicURL)
     }
 
     public func url(channel: String, address: String) -> String { "\(publicURL)/u/\(token(channel: channel, address: address))" }
 
     public func token(channel: String, address: String) -> String {
-        let payload = "\(channel)|\(address)"
-        return Base64URL.encode(Array(payload.utf8)) + "." + mac(payload)
+        let v = keys.version
+        let nonce = SecureRandom.bytes(12)
+        let sealed = nonce + CounterMode.apply(cipher(v)!, nonce: nonce, Array("\(channel)|\(address)".utf8))
+        return "\(v).\(Base64URL.encode(sealed)).\(mac(v, Array("\(v).".utf8) + sealed)!)"
     }
 
     /// The (channel, address) a genuine token names; nil for anything forged or malformed.
     public func verify(_ token: String) -> (channel: String, address: String)? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].utf8.count <= 512, let bytes = Base64URL.decode(String(parts[0])) else { return nil }
-        let payload = String(decoding: bytes, as: UTF8.self)
-        guard ConstantTime.equals(String(parts[1]), mac(payload)) else { return nil }
+        let payload: String
+        switch parts.count {
+        case 3:
+            guard let v = Int(parts[0]), parts[0].utf8.count <= 2, parts[1].utf8.count <= 700, let sealed = Base64URL.decode(String(parts[1])),
+                sealed.count > 12, let expected = mac(v, Array("\(v).".utf8) + sealed), ConstantTime.equals(String(parts[2]), expected),
+                let cipher = cipher(v)
+            else { return nil }
+            payload = String(decoding: CounterMode.apply(cipher, nonce: Array(sealed.prefix(12)), Array(sealed.dropFirst(12))), as: UTF8.self)
+        case 2:
+            // The first format: readable, signed with version 1's secret.
+            guard parts[0].utf8.count <= 512, let bytes = Base64URL.decode(String(parts[0])) else { return nil }
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard let expected = legacyMac(text), ConstantTime.equals(String(parts[1]), expected) else { return nil }
+            payload = text
+        default: return nil
+        }
         let fields = payload.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
         guard fields.count == 2, !fields[1].isEmpty else { return nil }
         return (String(fields[0]), String(fields[1]))
     }
 
-    private func mac(_ payload: String) -> String { String(Hex.encode(HMAC.sha256(key: secret, data: Array(payload.utf8))).prefix(32)) }
+    private func cipher(_ v: Int) -> AES128Block? { keys.key(v, "scrm unsubscribe cipher", length: 16).map(AES128Block.init(key:)) }
+
+    private func mac(_ v: Int, _ data: [UInt8]) -> String? {
+        keys.key(v, "scrm unsubscribe mac").map { String(Hex.encode(HMAC.sha256(key: $0, data: data)).prefix(32)) }
+    }
+
+    private func legacyMac(_ payload: String) -> String? {
+        keys.secrets[1].map { String(Hex.encode(HMAC.sha256(key: $0, data: Array(payload.utf8))).prefix(32)) }
+    }
 }
 
 /// Base64 with the URL-safe alphabet (`-`, `_`) and no padding, as tokens in links use it. Written
