@@ -28,6 +28,23 @@ public struct LinkKeys: Sendable {
     }
 }
 
+/// A link format built on `LinkKeys`, made from one secret (version 1) or from the outbound config.
+public protocol LinkKeyed: Sendable {
+    init(keys: LinkKeys, publicURL: String)
+}
+
+extension LinkKeyed {
+    public init?(secret: String?, publicURL: String) {
+        guard let keys = LinkKeys(secret: secret) else { return nil }
+        self.init(keys: keys, publicURL: publicURL)
+    }
+
+    public init?(_ o: GatewayConfig.Outbound) {
+        guard let keys = LinkKeys(o) else { return nil }
+        self.init(keys: keys, publicURL: o.publicURL)
+    }
+}
+
 /// AES-128 in counter mode over `AES128Block`: the keystream for a 16-byte nonce (12 bytes of nonce
 /// and a 4-byte block counter).
 enum CounterMode {

@@ -6,7 +6,7 @@ import GatewayCrypto
 /// readable in it), the link's number in the message, and 48 bits of HMAC-SHA256 over both (a forged
 /// or altered token is refused). Keys are derived from the link secret of a version (`LinkKeys`):
 /// version 1 tokens are those 31 characters, later versions carry the version in a first character.
-public struct LinkTokens: Sendable {
+public struct LinkTokens: LinkKeyed {
     let keys: LinkKeys
     public let publicURL: String
     /// The number an open pixel carries instead of a link's.
@@ -15,16 +15,6 @@ public struct LinkTokens: Sendable {
     public init(keys: LinkKeys, publicURL: String) {
         self.keys = keys
         self.publicURL = publicURL
-    }
-
-    public init?(secret: String?, publicURL: String) {
-        guard let keys = LinkKeys(secret: secret) else { return nil }
-        self.init(keys: keys, publicURL: publicURL)
-    }
-
-    public init?(_ o: GatewayConfig.Outbound) {
-        guard let keys = LinkKeys(o) else { return nil }
-        self.init(keys: keys, publicURL: o.publicURL)
     }
 
     public func token(messageId: String, index: Int) -> String? {

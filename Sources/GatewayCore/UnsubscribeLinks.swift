@@ -6,23 +6,13 @@ import GatewayCrypto
 /// version, nonce and ciphertext, hex>`: nobody can read the address in it, and nobody can make one for
 /// another address. Tokens of the first format (the address base64-encoded, not encrypted) still
 /// verify against key version 1, for links already sent; none are issued any more.
-public struct UnsubscribeLinks: Sendable {
+public struct UnsubscribeLinks: LinkKeyed {
     let keys: LinkKeys
     let publicURL: String
 
     public init(keys: LinkKeys, publicURL: String) {
         self.keys = keys
         self.publicURL = publicURL
-    }
-
-    public init?(secret: String?, publicURL: String) {
-        guard let keys = LinkKeys(secret: secret) else { return nil }
-        self.init(keys: keys, publicURL: publicURL)
-    }
-
-    public init?(_ o: GatewayConfig.Outbound) {
-        guard let keys = LinkKeys(o) else { return nil }
-        self.init(keys: keys, publicURL: o.publicURL)
     }
 
     public func url(channel: String, address: String) -> String { "\(publicURL)/u/\(token(channel: channel, address: address))" }
