@@ -18,8 +18,6 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let operators: OperatorStore
     let clock: @Sendable () -> Int64
 
-    static var sessionCookie: String { "scrm_session" }
-    static var csrfHeader: HTTPField.Name { HTTPField.Name("X-CSRF-Token")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let principal = try await authenticate(request)
@@ -27,7 +25,7 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     func authenticate(_ request: Request) async throws -> Principal {
-        if request.headers[.authorization] == nil, let token = request.cookies[Self.sessionCookie]?.value {
+        if request.headers[.authorization] == nil, let token = request.cookies[OperatorSession.cookie]?.value {
             return try await sessionPrincipal(token, request)
         }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
@@ -55,7 +53,7 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         do { session = try await operators.session(token: token, nowMs: clock()) } catch is RedisError { throw APIError.unavailable }
         guard let session else { throw APIError(.unauthorized, "session_expired", "the session has ended: sign in again (POST /api/v1/session)") }
         if ![.get, .head, .options].contains(request.method) {
-            guard let sent = request.headers[Self.csrfHeader], ConstantTime.equals(sent, session.csrf) else {
+            guard let sent = request.headers[OperatorSession.csrfHeader], ConstantTime.equals(sent, session.csrf) else {
                 throw APIError(.forbidden, "csrf_failed", "send the session's csrfToken in X-CSRF-Token with every call that changes something")
             }
         }
@@ -71,4 +69,10 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         error.headers[.wwwAuthenticate] = challenge
         return error
     }
+}
+
+/// The names an operator's session travels under.
+enum OperatorSession {
+    static let cookie = "scrm_session"
+    static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
 }

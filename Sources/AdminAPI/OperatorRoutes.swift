@@ -90,7 +90,7 @@ struct OperatorRoutes {
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
         group.get("/session", .session) { request, _ in
             try await storage {
-                guard let token = request.cookies[AdminAuthMiddleware<Context>.sessionCookie]?.value,
+                guard let token = request.cookies[OperatorSession.cookie]?.value,
                     let session = try await operators.session(token: token, nowMs: clock())
                 else { throw APIError(.notFound, "no_session", "this call is not made with a session cookie (API keys have none)") }
                 return try JSONResponse.encoded(view(session))
@@ -98,7 +98,7 @@ struct OperatorRoutes {
         }
         group.delete("/session", .session) { request, _ in
             try await storage {
-                if let token = request.cookies[AdminAuthMiddleware<Context>.sessionCookie]?.value { try await operators.logout(token: token) }
+                if let token = request.cookies[OperatorSession.cookie]?.value { try await operators.logout(token: token) }
                 var response = Response(status: .noContent)
                 response.headers[.setCookie] = cookie("", request: request, maxAge: 0)
                 return response
@@ -145,7 +145,7 @@ struct OperatorRoutes {
 
     func cookie(_ token: String, request: Request, maxAge: Int) -> String {
         let secure = config.outbound.publicURL.hasPrefix("https://") || request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https"
-        return "\(AdminAuthMiddleware<BasicRequestContext>.sessionCookie)=\(token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
+        return "\(OperatorSession.cookie)=\(token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
     }
 
     func record(_ actor: String, _ role: String, _ status: Int, _ outcome: String) async {

@@ -67,6 +67,8 @@ public struct EventStore: Sendable {
             let entry = JSONValue.object(["at": .int(e.atMs), "type": .string(e.type), "data": e.data]).text
             args += [e.id ?? "", e.customer ?? "", CustomerID.make(milliseconds: nowMs), e.type, String(e.atMs), entry, e.data.text]
             args += [String(e.identities.count)] + e.identities.map { (mayMerge && e.verified.contains($0) ? "v" : "u") + $0.storageForm }
+            // The id each identity's merge candidate would get (one event can collide with several customers).
+            args += e.identities.map { _ in CustomerID.make(milliseconds: nowMs) }
         }
         let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
         return r.map { v in
@@ -89,13 +91,14 @@ public struct EventStore: Sendable {
             while i <= #ARGV do
               local eid, cust, newId, etype, at, entry, data = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
               local n = tonumber(ARGV[i + 7])
-              local idents, mayMerge = {}, {}
+              local idents, mayMerge, candidateIds = {}, {}, {}
               for k = 1, n do
                 local flagged = ARGV[i + 7 + k]
                 idents[k] = string.sub(flagged, 2)
                 mayMerge[idents[k]] = string.sub(flagged, 1, 1) == 'v'
+                candidateIds[k] = ARGV[i + 7 + n + k]
               end
-              i = i + 8 + n
+              i = i + 8 + 2 * n
               local seen = eid ~= '' and redis.call('GET', 'evt:' .. eid)
               if seen then
                 out[#out + 1] = { 'dup', seen }
@@ -122,12 +125,12 @@ public struct EventStore: Sendable {
                 if not id then
                   out[#out + 1] = { 'unknown' }
                 else
-                  for _, ident in ipairs(idents) do
+                  for k, ident in ipairs(idents) do
                     local owner = redis.call('GET', 'idx:' .. ident)
                     local live = false
                     if owner then owner, live = resolveLive(owner) end
                     if live and owner ~= id and not mayMerge[ident] then
-                      mergeCandidate(id, owner, ident, etype, actor, newId, now)
+                      mergeCandidate(id, owner, ident, etype, actor, candidateIds[k], now)
                     else
                       id = bind(id, ident, now, cap, streamMax)
                     end

@@ -87,4 +87,20 @@ final class MergeCandidateTests: XCTestCase {
             XCTAssertEqual(bad.errorCode, "invalid_event")
         }
     }
+
+    func test_oneEventCollidingWithTwoCustomers_makesTwoCandidates() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            for (t, v) in [("phone", "+8613800138444"), ("email", "one@example.com"), ("email", "two@example.com")] {
+                _ = try await client.send(.post, "/api/v1/events", json: #"{"events":[{"type":"web.visit","identity":{"type":"\#(t)","value":"\#(v)"}}]}"#)
+            }
+            let r = try await client.send(.post, "/api/v1/events", json: #"{"events":[{"type":"web.form_submit","identities":[{"type":"phone","value":"+8613800138444"},{"type":"email","value":"one@example.com"},{"type":"email","value":"two@example.com"}]}]}"#)
+            XCTAssertEqual(r.status, .ok, r.text)
+            let list = try await client.get("/api/v1/merge-candidates")
+            let candidates = try XCTUnwrap(list.json["candidates"] as? [[String: Any]])
+            XCTAssertEqual(candidates.count, 2)
+            XCTAssertEqual(Set(candidates.compactMap { ($0["identity"] as? [String: Any])?["value"] as? String }), ["one@example.com", "two@example.com"])
+            XCTAssertEqual(Set(candidates.compactMap { $0["id"] as? String }).count, 2, "each candidate has its own id")
+        }
+    }
 }

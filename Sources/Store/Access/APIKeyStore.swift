@@ -66,7 +66,7 @@ public struct APIKeyStore: Sendable {
         return Self.key(id, try await redis.send("HGETALL", Keys.apiKey(id)).dictionary)
     }
 
-    /// Marks the key revoked; it is refused from the next call on. False when there is no such key.
+    /// Marks the key revoked; it is refused from the next call on. Nil when there is no such key.
     public func revoke(_ id: String, nowMs: Int64) async throws -> Key? {
         guard let key = try await get(id) else { return nil }
         if key.revokedAt == nil { _ = try await redis.send("HSET", Keys.apiKey(id), "revokedAt", String(nowMs)) }
