@@ -56,7 +56,7 @@ let package = Package(
                 .embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua"),
                 .embedInCode("Lua/engagement.lua"),
                 .embedInCode("Lua/conversion.lua"), .embedInCode("Lua/outbound.lua"), .embedInCode("Lua/scores.lua"), .embedInCode("Lua/journeys.lua"),
-                .embedInCode("Lua/tags.lua"),
+                .embedInCode("Lua/tags.lua"), .embedInCode("Lua/erasure.lua"),
             ],
             swiftSettings: strict
         ),
@@ -80,6 +80,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            resources: [.embedInCode("openapi.yaml")],
             swiftSettings: strict
         ),
         .target(

@@ -79,6 +79,10 @@ public struct AdminRoutes: Sendable {
             store: EventStore(redis: sandbox.redis, timelineCap: config.customers.timelineCap, streamMaxLen: config.streams.inboundMaxLen), clock: clock
         ).register(on: group)
         MergeCandidateRoutes(store: MergeCandidateStore(redis: sandbox.redis, customers: customers), clock: clock).register(on: group)
+        PrivacyRoutes(
+            customers: customers, erasure: CustomerErasure(redis: sandbox.redis, config: config, crmAdapters: crm.map(\.name), clock: clock),
+            crmAdapters: crm.map(\.name), clock: clock
+        ).register(on: group)
         ScoringRoutes(source: scoring).register(on: group)
         CRMRoutes(specs: crm, redis: sandbox.redis, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         JourneyRoutes(config: config, catalog: adapters, store: JourneyStore(redis: sandbox.redis), redis: sandbox.redis, clock: clock).register(on: group)

@@ -82,7 +82,7 @@ struct CustomerRoutes {
         case .notFound: throw APIError.notFound("customer")
         case .found:
             let items = try await store.timeline(id: id, limit: limit)
-            return JSONResponse.ok(JSONText.object([("customerId", JSONText.quote(id)), ("items", "[" + items.joined(separator: ",") + "]")]))
+            return try JSONResponse.encoded(TimelineView(customerId: id, items: items.map(JSONValue.stored)))
         }
     }
 
@@ -95,12 +95,10 @@ struct CustomerRoutes {
         case .found(let c):
             let reasons = try await store.timeline(id: id, limit: 500).filter { $0.contains("\"type\":\"score\"") }.prefix(50)
             let score = c.fields["score"].flatMap(Double.init) ?? 0
-            return JSONResponse.ok(
-                JSONText.object([
-                    ("customerId", JSONText.quote(id)), ("score", String(format: "%.2f", score)), ("stage", JSONText.quote(c.fields["stage"] ?? "new")),
-                    ("scoredAt", c.fields["scoreAt"].flatMap { Int64($0) }.map(JSONResponse.time) ?? "null"),
-                    ("reasons", "[" + reasons.joined(separator: ",") + "]"),
-                ]))
+            return try JSONResponse.encoded(
+                ScoreView(
+                    customerId: id, score: (score * 100).rounded() / 100, stage: c.fields["stage"] ?? "new",
+                    scoredAt: c.fields["scoreAt"].flatMap { Int64($0) }.map(JSONResponse.isoTime), reasons: reasons.map(JSONValue.stored)))
         }
     }
 
@@ -120,35 +118,60 @@ struct CustomerRoutes {
         let outcome = try await store.bind(identity, to: id, nowMs: clock())
         let survivor: String
         var merged: String?
+        let result: String
         switch outcome {
         case .notFound: throw APIError.notFound("customer")
-        case .bound(let c), .alreadyBound(let c): survivor = c
+        case .bound(let c): (survivor, result) = (c, "bound")
+        case .alreadyBound(let c): (survivor, result) = (c, "already_bound")
         case .merged(let s, let m):
-            survivor = s
+            (survivor, result) = (s, "merged")
             merged = m
         }
         guard case .found(let c) = try await store.customer(id: survivor, nowMs: clock()) else { throw APIError.notFound("customer") }
-        return try JSONResponse.encoded(BindAnswer(customer: CustomerView(c, attributes: store.attributes), merged: merged))
+        return try JSONResponse.encoded(BindAnswer(result: result, customer: CustomerView(c, attributes: store.attributes), merged: merged))
     }
 
     struct BindAnswer: Encodable {
+        /// bound, already_bound or merged.
+        let result: String
         let customer: CustomerView
         /// The customer merged into this one, when the identity linked two.
         let merged: String?
     }
 
+    struct TimelineView: Encodable {
+        let customerId: String
+        /// Newest first: {at, type, data}.
+        let items: [JSONValue]
+    }
+
+    struct ScoreView: Encodable {
+        let customerId: String
+        let score: Double
+        let stage: String
+        let scoredAt: String?
+        /// The score entries of the timeline, newest first.
+        let reasons: [JSONValue]
+    }
+
+    struct SessionView: Encodable {
+        let account: String
+        let openid: String
+        let customerId: String?
+        let lastInteractionAt: String
+        let windowOpenUntil: String
+        let windowOpen: Bool
+        /// Oldest first.
+        let messages: [JSONValue]
+    }
+
     func session(_ account: String, _ openid: String) async throws -> Response {
         guard let s = try await store.session(account: account, openid: openid) else { throw APIError.notFound("session") }
         let windowEnd = s.lastInteractionAt + Int64(windowHours) * 3_600_000
-        return JSONResponse.ok(
-            JSONText.object([
-                ("account", JSONText.quote(account)), ("openid", JSONText.quote(openid)),
-                ("customerId", s.customerId.map(JSONText.quote) ?? "null"),
-                ("lastInteractionAt", JSONResponse.time(s.lastInteractionAt)),
-                ("windowOpenUntil", JSONResponse.time(windowEnd)),
-                ("windowOpen", clock() < windowEnd ? "true" : "false"),
-                ("messages", "[" + s.messages.joined(separator: ",") + "]"),
-            ]))
+        return try JSONResponse.encoded(
+            SessionView(
+                account: account, openid: openid, customerId: s.customerId, lastInteractionAt: JSONResponse.isoTime(s.lastInteractionAt),
+                windowOpenUntil: JSONResponse.isoTime(windowEnd), windowOpen: clock() < windowEnd, messages: s.messages.map(JSONValue.stored)))
     }
 }
 

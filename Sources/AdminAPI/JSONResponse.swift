@@ -41,3 +41,9 @@ extension Request {
         }
     }
 }
+
+extension JSONValue {
+    /// JSON kept in Redis (timeline entries, session messages) as a value to encode; text that is not
+    /// JSON stays a string.
+    static func stored(_ raw: String) -> JSONValue { JSONValue.parse(Array(raw.utf8)) ?? .string(raw) }
+}

@@ -76,14 +76,14 @@ struct MessageRoutes {
                     throw APIError.notFound("dead letter")
                 }
                 guard try await store.replay(letter, message: m, now: clock()) else { throw APIError.notFound("dead letter") }
-                return JSONResponse.ok(JSONText.object([("messageId", JSONText.quote(m.id)), ("state", JSONText.quote("queued"))]), status: .accepted)
+                return try JSONResponse.encoded(["messageId": m.id, "state": "queued"], status: .accepted)
             }
         }
         group.delete("/deadletters/:id", .deadLettersWrite) { _, context in
             try await storage {
                 let entry = try context.parameters.require("id")
                 guard Self.isStreamId(entry), try await store.discard(entry) else { throw APIError.notFound("dead letter") }
-                return JSONResponse.ok(JSONText.object([("discarded", JSONText.quote(entry))]))
+                return try JSONResponse.encoded(["discarded": entry])
             }
         }
     }

@@ -84,11 +84,19 @@ struct TagRoutes {
         if !add, !(try await tags.exists(name)) { throw APIError.notFound("tag") }
         AuditNote.targets(body.customerIds)
         let result = try await tags.apply(name, add: add, customerIds: body.customerIds)
-        return JSONResponse.ok(
-            JSONText.object([
-                ("name", JSONText.quote(name)), (add ? "added" : "removed", String(result.changed)),
-                ("unknown", "[" + result.unknown.map(JSONText.quote).joined(separator: ",") + "]"),
-                ("count", String(try await tags.count(name))),
-            ]))
+        return try JSONResponse.encoded(
+            BulkAnswer(
+                name: name, added: add ? result.changed : nil, removed: add ? nil : result.changed, unknown: result.unknown,
+                count: try await tags.count(name)))
+    }
+
+    /// What a bulk tag or untag did: how many customers changed (`added` or `removed`), the ids that
+    /// are no customer, and the tag's size after it.
+    struct BulkAnswer: Encodable {
+        let name: String
+        let added: Int?
+        let removed: Int?
+        let unknown: [String]
+        let count: Int
     }
 }

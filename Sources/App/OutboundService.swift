@@ -86,6 +86,7 @@ public struct OutboundService: Service {
                 group.addTask { try await parts.engine.run() }
                 group.addTask { await parts.campaigns.run() }
                 group.addTask { try? await parts.customers.prepareIndexes() }
+                group.addTask { try? await parts.customers.migrateOptOuts() }
                 group.addTask { await parts.imports.run() }
                 group.addTask { await parts.conversions.run() }
                 group.addTask { await parts.journeys.run() }

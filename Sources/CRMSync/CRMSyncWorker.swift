@@ -43,6 +43,7 @@ public final class CRMSyncWorker: Sendable {
         try? await outbox.prepare()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.feedLoop() }
+            group.addTask { await self.eraseLoop() }
             for _ in 0..<max(settings.concurrency, 0) { group.addTask { await self.sendLoop() } }
         }
     }
@@ -71,6 +72,40 @@ public final class CRMSyncWorker: Sendable {
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }
+    }
+
+    /// Tells the CRM about erased people, one call at a time from the shared budget.
+    func eraseLoop() async {
+        while !Task.isCancelled {
+            do {
+                if try await eraseStep() == false { try await Task.sleep(for: .milliseconds(500)) }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("crm erasure", metadata: ["adapter": "\(spec.name)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    /// Sends one due erasure; false when none was due.
+    @discardableResult
+    public func eraseStep() async throws -> Bool {
+        guard let due = try await outbox.dueErasure(nowMs: clock(), leaseMs: 60_000) else { return false }
+        let request = wire.erasureRequest(customer: due.customer, recordId: due.recordId, nowMs: clock())
+        _ = try await budget.acquire()  // the slot is spent by the call
+        let result: CRMOutbox.ErasureResult
+        do {
+            let response = try await transport.send(request)
+            try await outbox.noteCall()
+            result = wire.erasureOutcome(response)
+        } catch let e as TransportError {
+            result = .retry(afterMs: 30_000, reason: "transport: \(e)")
+        }
+        if case .retry(let after, let reason) = result, reason.hasPrefix("throttled") { try await budget.pause(ms: after) }
+        try await outbox.finishErasure(customer: due.customer, recordId: due.recordId, result, nowMs: clock())
+        Counter(label: "scrm_crm_erasures_total", dimensions: [("adapter", spec.name), ("result", "\(result)".prefix { $0 != "(" }.description)]).increment()
+        return true
     }
 
     /// One budget slot, one batch if one is due; returns how long to wait before the next step.

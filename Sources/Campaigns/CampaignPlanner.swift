@@ -55,6 +55,7 @@ public struct CampaignPlanner: Sendable {
             let identities = replies[2 * i + 1].strings.compactMap(Identity.init(storageForm:))
             args += record(c, compiled: compiled, customer: id, hash: hash, identities: identities, now: now)
         }
+        args.append(String(MessageStore.customerIndexTTLMs))
         return PreparedChunk(cursor: cursor, next: next, count: ids.count, args: args)
     }
 
@@ -71,7 +72,8 @@ public struct CampaignPlanner: Sendable {
     }
 
     /// One recipient as script arguments: kind (q queue, s skip, h hold-out), variant, channel, then
-    /// for q: message id, stream, field count, fields; for s: the reason; for h: the customer.
+    /// for q: message id, stream, the customer's message index, field count, fields; for s: the reason;
+    /// for h: the customer.
     func record(_ c: Campaign, compiled: CompiledCampaign, customer id: String, hash: [String: String], identities: [Identity], now: Int64) -> [String] {
         guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return ["s", "", "", "customer_gone"] }
         guard let variant = c.definition.variant(campaign: c.id, customer: id) else { return ["h", "", "", id] }
@@ -80,7 +82,9 @@ public struct CampaignPlanner: Sendable {
         {
         case .send(let m):
             let fields = m.fields
-            return ["q", variant.name, m.channel, m.id, Keys.outboundStream(channel: m.channel, lane: m.lane), String(fields.count * 2)]
+            return [
+                "q", variant.name, m.channel, m.id, Keys.outboundStream(channel: m.channel, lane: m.lane), Keys.customerMessages(id), String(fields.count * 2),
+            ]
                 + fields.flatMap { [$0.0, $0.1] }
         case .none(let channel, let reason):
             return ["s", variant.name, channel, reason]
@@ -224,7 +228,8 @@ public struct CampaignPlanner: Sendable {
         return ctx
     }
 
-    // KEYS: campaign, stats, planner lease. ARGV: owner, expected cursor, next cursor, now, then records.
+    // KEYS: campaign, stats, planner lease. ARGV: owner, expected cursor, next cursor, now, then
+    // records, then how long a customer's message index is kept (ms).
     static let script = RedisScript(
         name: "campaign_plan_chunk",
         source: #"""
@@ -239,19 +244,21 @@ public struct CampaignPlanner: Sendable {
               if channel ~= '' then local k = 'ch:' .. channel .. ':' .. metric; counts[k] = (counts[k] or 0) + 1 end
             end
             local i = 5
-            while i <= #ARGV do
+            while i < #ARGV do
               local kind, variant, channel = ARGV[i], ARGV[i + 1], ARGV[i + 2]
               add('planned', variant, channel)
               if kind == 'q' then
-                local id, stream, nf = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+                local id, stream, index, nf = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
                 local key = 'msg:{' .. id .. '}'
                 if redis.call('EXISTS', key) == 0 then
-                  redis.call('HSET', key, unpack(ARGV, i + 6, i + 5 + nf))
+                  redis.call('HSET', key, unpack(ARGV, i + 7, i + 6 + nf))
                   redis.call('XADD', stream, '*', 'id', id)
+                  redis.call('ZADD', index, ARGV[4], id)
+                  redis.call('PEXPIRE', index, ARGV[#ARGV])
                   add('queued', variant, channel)
                   add('open', variant, channel)
                 end
-                i = i + 6 + nf
+                i = i + 7 + nf
               elseif kind == 's' then
                 add('skipped', variant, channel)
                 local k = 'skip:' .. ARGV[i + 3]

@@ -24,6 +24,7 @@ public final class FakeCRMState: Sendable {
         var outOfOrder = 0
         var firstServedAt: Int64 = 0
         var lastServedAt: Int64 = 0
+        var erased: [String] = []
     }
 
     let state = NIOLockedValueBox(State())
@@ -80,13 +81,30 @@ public final class FakeCRMState: Sendable {
         }
     }
 
+    /// Deletes the record held under `key` (our id) or with `recordId`, and its history; false when
+    /// there was none.
+    func erase(key: String? = nil, recordId: String? = nil) -> Bool {
+        state.withLockedValue { s in
+            guard let k = key.flatMap({ s.records[$0] != nil ? $0 : nil }) ?? s.records.first(where: { $0.value.recordId == recordId })?.key else {
+                return false
+            }
+            s.records[k] = nil
+            s.history[k] = nil
+            s.erased.append(k)
+            return true
+        }
+    }
+
+    /// Our ids whose record an erasure deleted, in order.
+    public var erased: [String] { state.withLockedValue { $0.erased } }
+
     func noteBatch(_ n: Int) { state.withLockedValue { $0.largestBatch = max($0.largestBatch, n) } }
 
     public var summary: [String: Any] {
         state.withLockedValue { s in
             [
                 "records": s.records.count, "calls": s.calls, "throttled": s.throttled, "largestBatch": s.largestBatch, "outOfOrder": s.outOfOrder,
-                "writes": s.records.values.map(\.writes).reduce(0, +), "firstServedAt": s.firstServedAt, "lastServedAt": s.lastServedAt,
+                "writes": s.records.values.map(\.writes).reduce(0, +), "erased": s.erased.count, "firstServedAt": s.firstServedAt, "lastServedAt": s.lastServedAt,
             ]
         }
     }
@@ -177,6 +195,27 @@ public final class HubSpotFake: Sendable {
             headers["Content-Type"] = "application/json;charset=utf-8"
             return jsonResponse(answer, status: errors.isEmpty ? 200 : 207, headers: headers)
         }
+        // GDPR delete: {"objectId": <record id>}, or with "idProperty" (email or a unique property); 204, or 404 when unknown.
+        router.post("/crm/v3/objects/contacts/gdpr-delete") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 20)
+            let (ok, remaining) = self.crm.admit(limit: self.limit, windowMs: self.windowMs)
+            let headers = ["X-HubSpot-RateLimit-Max": String(self.limit), "X-HubSpot-RateLimit-Remaining": String(remaining)]
+            guard ok else { return Self.error("You have reached your ten_secondly_rolling limit.", category: "RATE_LIMIT", status: 429, headers: headers) }
+            guard let auth = request.headers[.authorization], ConstantTime.equals(auth, "Bearer " + self.token) else {
+                return Self.error("Authentication credentials not found.", category: "INVALID_AUTHENTICATION", status: 401, headers: headers)
+            }
+            guard let body = jsonObject(buffer), let objectId = body["objectId"] as? String, !objectId.isEmpty else {
+                return Self.error("objectId is required", category: "VALIDATION_ERROR", headers: headers)
+            }
+            let found: Bool
+            switch body["idProperty"] as? String {
+            case nil: found = self.crm.erase(recordId: objectId)
+            case "email"?: found = self.crm.erase(key: self.crm.records.first { $0.value.properties["email"] == objectId }?.key)
+            case let property?: found = self.crm.erase(key: self.crm.records.first { $0.value.properties[property] == objectId }?.key)
+            }
+            guard found else { return Self.error("resource not found", category: "OBJECT_NOT_FOUND", status: 404, headers: headers) }
+            return Response(status: .noContent)
+        }
         router.get("/_fakes/hubspot") { _, _ in jsonResponse(self.crm.summary) }
     }
 
@@ -244,6 +283,20 @@ public final class SalesforceFake: Sendable {
             let data = (try? JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])) ?? Data("[]".utf8)
             return FakeAnswer(status: 200, json: String(decoding: data, as: UTF8.self)).response
         }
+        // Delete by record id, or by external id (`/sobjects/{object}/{field}/{value}`): 204, or 404 NOT_FOUND.
+        let delete: @Sendable (Request, String?, String?) -> Response = { request, key, recordId in
+            guard self.crm.admit(limit: self.dailyLimit, windowMs: 86_400_000).ok else {
+                return Self.errors([("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")], status: 403)
+            }
+            guard let auth = request.headers[.authorization], ConstantTime.equals(auth, "Bearer " + self.token) else {
+                return Self.errors([("INVALID_SESSION_ID", "Session expired or invalid")], status: 401)
+            }
+            let sfid = recordId.map { String($0.drop { $0 == "0" || $0 == "Q" }) }
+            guard self.crm.erase(key: key, recordId: sfid) else { return Self.errors([("NOT_FOUND", "The requested resource does not exist")], status: 404) }
+            return Response(status: .noContent)
+        }
+        router.delete("/services/data/:version/sobjects/:object/:key") { request, context in delete(request, nil, context.parameters.get("key")) }
+        router.delete("/services/data/:version/sobjects/:object/:key/:value") { request, context in delete(request, context.parameters.get("value"), nil) }
         router.get("/_fakes/salesforce") { _, _ in jsonResponse(self.crm.summary) }
     }
 
@@ -281,6 +334,10 @@ public final class CRMWebhookReceiver: Sendable {
             let body = Array(buffer: buffer)
             guard let header = request.headers[HTTPField.Name("SCRM-Signature")!], Self.valid(header, secret: self.secret, body: body) else {
                 return jsonResponse(["error": "bad signature"], status: 401)
+            }
+            if let doc = jsonObject(buffer), doc["type"] as? String == "customer.erased", let id = (doc["customer"] as? [String: Any])?["id"] as? String {
+                _ = self.crm.erase(key: id)
+                return jsonResponse(["ok": true])
             }
             guard let doc = jsonObject(buffer), let customers = doc["customers"] as? [[String: Any]] else {
                 return jsonResponse(["error": "bad body"], status: 400)

@@ -32,7 +32,10 @@ public struct ConfigLoader {
         tree = try SafeYAML.load(yaml)
         let root = try ConfigNode(value: tree ?? [String: Any](), path: "", env: environment).map()
         var config = GatewayConfig()
-        try root.only(["server", "redis", "admin", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "crm", "accounts"])
+        try root.only([
+            "server", "redis", "admin", "privacy", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "crm",
+            "accounts",
+        ])
 
         if let s = try root.optionalMap("server") {
             try s.only(["host", "port", "maxBodyBytes", "requestTimeoutSeconds", "trustedProxies", "adminHost", "adminPort"])
@@ -54,6 +57,14 @@ public struct ConfigLoader {
             config.redis.connections = try r.int("connections", default: config.redis.connections, range: 1...64)
             config.redis.connectTimeoutMs = try r.int("connectTimeoutMs", default: config.redis.connectTimeoutMs, range: 10...60_000)
             config.redis.commandTimeoutMs = try r.int("commandTimeoutMs", default: config.redis.commandTimeoutMs, range: 10...60_000)
+        }
+        if let p = try root.optionalMap("privacy") {
+            try p.only(["suppressionKey"])
+            let key = try p.string("suppressionKey", default: "")
+            if !key.isEmpty && key.utf8.count < 16 {
+                throw ConfigError(path: "privacy.suppressionKey", reason: "must be at least 16 characters")
+            }
+            config.privacy.suppressionKey = key.isEmpty ? nil : key
         }
         if let a = try root.optionalMap("admin") {
             try a.only([

@@ -39,6 +39,13 @@ public struct GatewayConfig: Sendable {
         public var loginAttemptsPerMinute = 20
     }
 
+    public struct Privacy: Sendable {
+        /// Key of the keyed hash (HMAC-SHA256) that opt-out and erasure suppression entries are stored
+        /// under, so that Redis never holds an opted-out address in the clear. nil: only allowed in dev
+        /// (`AddressSuppression.devKey`); the gateway refuses to start without it otherwise.
+        public var suppressionKey: String?
+    }
+
     public struct Webhooks: Sendable {
         public var timestampWindowSeconds = 300
         public var dedupTTLSeconds = 600
@@ -126,6 +133,7 @@ public struct GatewayConfig: Sendable {
     public var redis = Redis()
     public var admin = Admin()
     public var webhooks = Webhooks()
+    public var privacy = Privacy()
     public var customers = Customers()
     public var sessions = Sessions()
     public var streams = Streams()

@@ -1,3 +1,5 @@
+import GatewayCrypto
+
 /// Every Redis key name, in one place. Per-customer keys share the `{id}` hash tag so that a
 /// customer's multi-key operations stay in one Redis Cluster slot.
 public enum Keys {
@@ -19,6 +21,17 @@ public enum Keys {
     /// The campaigns that reached the customer (or held it out): campaign -> `<ms>|<variant or
     /// holdout>`, then `|<converted ms>` once its goal was met. Read by conversion attribution.
     public static func customerCampaigns(_ id: String) -> String { "cust:{\(id)}:camps" }
+    /// The customer's outbound messages (sorted set: message id -> createdAt ms), kept as long as the
+    /// messages are (`MessageStore.retentionMs`): what an erasure or export finds them by.
+    public static func customerMessages(_ id: String) -> String { "cust:{\(id)}:msgs" }
+    /// How often each scoring rule with a daily cap hit the customer on one (Beijing) day.
+    public static func customerRuleCounts(_ id: String, day: Int64) -> String { "cust:{\(id)}:rules:\(day)" }
+    /// The customers merged into this one (their ids; their `cust:{id}` hash is a `mergedInto` stub).
+    public static func customerMerged(_ id: String) -> String { "cust:{\(id)}:merged" }
+    /// The merge candidates (`mergeCandidate` ids) that name the customer.
+    public static func customerMergeCandidates(_ id: String) -> String { "cust:{\(id)}:mergecands" }
+    /// Client event ids (`apiEvent`) recorded for the customer, for as long as those are kept.
+    public static func customerEvents(_ id: String) -> String { "cust:{\(id)}:evts" }
     /// Version of the field indexes the data was last reindexed for.
     public static let fieldIndexVersion = "fidx-version"
     /// Index of one profile attribute (`CustomerAttributes`): sorted set of customer ids by number or
@@ -47,7 +60,14 @@ public enum Keys {
     /// List of the session's last messages (JSON), oldest first, same expiry.
     public static func sessionMessages(account: String, openid: String) -> String { "sess:{\(account):\(openid)}:msgs" }
 
-    public static func dedup(account: String, key: String) -> String { "dedup:\(account):\(key)" }
+    /// A callback already stored (value: the reply given), by the SHA-256 of its dedup key (which
+    /// names the sender's openid), for `webhooks.dedupTTLSeconds`.
+    public static func dedup(account: String, key: String) -> String {
+        "dedup:\(account):" + Hex.encode(Digest.sha256(Array(key.utf8)).prefix(16))
+    }
+    /// The dedup keys of one follower's callbacks still in the dedup window, so that an erasure can
+    /// remove them (their replies name the follower).
+    public static func sessionDedup(account: String, openid: String) -> String { "sess:{\(account):\(openid)}:dedup" }
     /// A callback's timestamp and nonce, whichever signature (plain or msg_signature) it carried, so a
     /// signature taken from one request cannot be used in another mode. Value: the SHA-256 of the first
     /// request's query and body: an identical request is a retry, any other a replay.
@@ -88,8 +108,11 @@ public enum Keys {
     /// Provider message id -> our message id, for receipts.
     public static func providerMessage(adapter: String, providerId: String) -> String { "pid:\(adapter):\(providerId)" }
 
-    /// An address that unsubscribed (or bounced) without being a known customer: state|ms.
-    public static func optOut(channel: String, address: String) -> String { "optout:\(channel):\(address)" }
+    /// An address that unsubscribed, bounced or was erased: `state|ms`, under the keyed hash of the
+    /// address (`AddressSuppression`), never the address itself.
+    public static func optOut(channel: String, addressHash: String) -> String { "optout:\(channel):\(addressHash)" }
+    /// `hashed` once opt-outs stored under the plain address were moved to their hashed keys.
+    public static let optOutFormat = "optout-format"
 
     /// Progress of an account's follower import: state, total, imported, next (openid), error, times.
     public static func followerImport(account: String) -> String { "import:{\(account)}" }
@@ -222,5 +245,15 @@ public enum Keys {
     /// Pending candidates by creation time, and the candidate of a customer pair (ids sorted), which
     /// keeps a pair from being proposed twice.
     public static let pendingMergeCandidates = "mergecands:pending"
+    /// An erasure (hash: customer, state erasing | purging | done, requestedBy, requestedAt, keys,
+    /// progress of the stream purge, finishedAt; while purging also `needles`, the ids and identity
+    /// values the purge looks for, removed when it is done).
+    public static func erasure(_ id: String) -> String { "erasure:{\(id)}" }
+    /// Erasures whose stream purge is not finished (by request time).
+    public static let activeErasures = "erasures:active"
+    /// The lease of the process purging streams for an erasure.
+    public static func erasureLease(_ id: String) -> String { "erasure:{\(id)}:lease" }
+    /// Customers (by our id) whose record this CRM adapter must delete: score = when to try (ms).
+    public static func crmErase(adapter: String) -> String { "crm:{\(adapter)}:erase" }
     public static func mergeCandidatePair(_ a: String, _ b: String) -> String { a < b ? "mergecand:pair:{\(a):\(b)}" : "mergecand:pair:{\(b):\(a)}" }
 }

@@ -7,6 +7,9 @@ import Store
 /// script, so a crash leaves either the old state or the new one.
 public struct MessageStore: Sendable {
     public static let retentionMs: Int64 = 30 * 86_400_000
+    /// How long a customer's message index (`Keys.customerMessages`) lives after its last message: a
+    /// message is kept `retentionMs` after it finishes, which can be well after it was queued.
+    public static let customerIndexTTLMs: Int64 = 2 * retentionMs
     public static let idempotencyTTLSeconds = 30 * 86_400
 
     let redis: RedisPool
@@ -22,8 +25,11 @@ public struct MessageStore: Sendable {
     public func accept(_ m: OutboundMessage) async throws -> Accepted {
         let r = try await redis.eval(
             Self.acceptScript,
-            keys: [Keys.idempotency(m.idempotencyKey), Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane)],
-            args: [m.id, String(Self.idempotencyTTLSeconds)] + m.fields.flatMap { [$0.0, $0.1] }
+            keys: [
+                Keys.idempotency(m.idempotencyKey), Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane),
+                m.customerId.map(Keys.customerMessages) ?? "",
+            ],
+            args: [m.id, String(Self.idempotencyTTLSeconds), String(m.createdAt), String(Self.customerIndexTTLMs)] + m.fields.flatMap { [$0.0, $0.1] }
         ).array ?? []
         let id = r.count > 1 ? r[1].string ?? m.id : m.id
         return r.first?.int == 1 ? .created(id) : .duplicate(id)
@@ -220,8 +226,12 @@ public struct MessageStore: Sendable {
             local existing = redis.call('GET', KEYS[1])
             if existing then return { 0, existing } end
             redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-            redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+            redis.call('HSET', KEYS[2], unpack(ARGV, 5))
             redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
+            if KEYS[4] ~= '' then
+              redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+              redis.call('PEXPIRE', KEYS[4], ARGV[4])
+            end
             return { 1, ARGV[1] }
             """#)
 

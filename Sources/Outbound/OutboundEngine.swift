@@ -196,7 +196,7 @@ public final class OutboundEngine: Sendable {
         var decision = SendEligibility.decide(
             channel: m.channel, account: m.account, to: m.to, transactional: m.lane == .transactional, identities: identities, consent: consent,
             requireOptIn: settings.contactRules.requireOptIn)
-        if case .send(let address) = decision, m.channel != "wechat", let optOut = context.optOuts[address] {
+        if case .send(let address) = decision, m.channel != "wechat", let optOut = try await customers.optOut(channel: m.channel, address: address) {
             // An unsubscribe or bounce recorded for the address itself (one-click links, receipts).
             let parts = optOut.split(separator: "|")
             consent[m.channel] = (String(parts.first ?? ""), Int64(parts.last ?? "") ?? 0)

@@ -328,3 +328,65 @@ public struct CRMOutbox: Sendable {
         _ = try await redis.send("HINCRBY", Keys.crmStatus(adapter: adapter), "calls", "1")
     }
 }
+
+// MARK: erasures
+
+extension CRMOutbox {
+    /// A customer this CRM must delete (`<customer>|<CRM record id>`, queued by an erasure), once
+    /// due, gone from our side, and not on the wire in a batch (an upsert in flight could land after
+    /// the delete).
+    public func dueErasure(nowMs: Int64, leaseMs: Int64) async throws -> (customer: String, recordId: String?)? {
+        let r = try await redis.send("ZRANGEBYSCORE", Keys.crmErase(adapter: adapter), "-inf", String(nowMs), "LIMIT", "0", "1").strings
+        guard let member = r.first else { return nil }
+        let parts = member.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let customer = parts[0]
+        // Until the erasure's own step has removed the customer, a sync could still write it back.
+        if try await redis.send("HEXISTS", Keys.customer(customer), "createdAt").int == 1 {
+            _ = try await redis.send("ZADD", Keys.crmErase(adapter: adapter), String(nowMs + 5000), member)
+            return nil
+        }
+        if let lease = try await redis.send("ZSCORE", Keys.crmInFlight(adapter: adapter), customer).string.flatMap(Double.init), Int64(lease) > nowMs {
+            _ = try await redis.send("ZADD", Keys.crmErase(adapter: adapter), String(Int64(lease) + 1), member)
+            return nil
+        }
+        // Leased for the call: another process does not send the same delete meanwhile.
+        _ = try await redis.send("ZADD", Keys.crmErase(adapter: adapter), String(nowMs + leaseMs), member)
+        return (customer, parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil)
+    }
+
+    public enum ErasureResult: Sendable, Equatable {
+        /// Deleted (or the CRM had no such record).
+        case erased
+        case retry(afterMs: Int64, reason: String)
+        /// Refused for good: dead-lettered for a person to handle.
+        case refused(code: String, message: String)
+    }
+
+    public func finishErasure(customer: String, recordId: String?, _ result: ErasureResult, nowMs: Int64) async throws {
+        let member = "\(customer)|\(recordId ?? "")"
+        let key = Keys.crmErase(adapter: adapter)
+        switch result {
+        case .erased:
+            _ = try await redis.pipelineChecked([
+                ["ZREM", key, member], ["ZREM", Keys.crmInFlight(adapter: adapter), customer], ["HINCRBY", Keys.crmStatus(adapter: adapter), "erased", "1"],
+            ])
+        case .retry(let after, let reason):
+            _ = try await redis.pipelineChecked([
+                ["ZADD", key, String(nowMs + after), member],
+                ["HSET", Keys.crmStatus(adapter: adapter), "lastError", "erase: " + String(reason.prefix(400)), "lastErrorAt", String(nowMs)],
+            ])
+        case .refused(let code, let message):
+            _ = try await redis.pipelineChecked([
+                ["ZREM", key, member], ["ZREM", Keys.crmInFlight(adapter: adapter), customer],
+                [
+                    "XADD", Keys.crmDeadLetters, "MAXLEN", "~", "100000", "*", "adapter", adapter, "customer", customer, "reason", "erase_refused:\(code)",
+                    "message", String(message.prefix(300)), "at", String(nowMs),
+                ],
+                ["HINCRBY", Keys.crmStatus(adapter: adapter), "deadLettered", "1"],
+            ])
+        }
+    }
+
+    /// Erasures waiting for this CRM.
+    public func pendingErasures() async throws -> Int { try await redis.send("ZCARD", Keys.crmErase(adapter: adapter)).int ?? 0 }
+}

@@ -35,7 +35,7 @@ extension CustomerStore {
             let identities = try await redis.send("SMEMBERS", Keys.customerIdentities(id)).strings.compactMap(Identity.init(storageForm:))
             for channel in granted.sorted() {
                 let kind: Identity.Kind = channel == "sms" ? .phone : .email
-                optOutKeys += identities.filter { $0.kind == kind }.map { Keys.optOut(channel: channel, address: $0.value) }
+                optOutKeys += identities.filter { $0.kind == kind }.map { suppression.key(channel: channel, address: $0.value) }
             }
         }
         let changed = patch.fields.keys.sorted()
@@ -69,6 +69,6 @@ extension CustomerStore {
             p.source = source
             _ = try await patch(id: id, p, nowMs: nowMs)
         }
-        _ = try await redis.send("DEL", Keys.optOut(channel: "sms", address: phone))
+        _ = try await redis.send("DEL", suppression.key(channel: "sms", address: phone))
     }
 }

@@ -11,10 +11,13 @@ public final class CustomerStore: Sendable {
     let dedupTTLSeconds: Int
     let streamMaxLen: Int
     public let attributes: CustomerAttributes
+    /// Where opt-outs are kept (keyed hashes of the addresses).
+    public let suppression: AddressSuppression
 
     public init(redis: RedisPool, config: GatewayConfig) {
         self.redis = redis
         attributes = config.customers.attributes
+        suppression = AddressSuppression(config)
         timelineCap = config.customers.timelineCap
         sessionTTLSeconds = config.sessions.windowHours * 3600
         sessionMessageCap = config.sessions.messageCap
@@ -45,7 +48,7 @@ public final class CustomerStore: Sendable {
             sessionKey, sessionMsgs, plan.sessionMessage, String(sessionTTLSeconds), String(sessionMessageCap),
             String(streamMaxLen), plan.interactionType, plan.account, plan.payload, plan.replyMessage ?? "",
             String(plan.tags.count),
-        ] + plan.tags + [plan.fingerprint]
+        ] + plan.tags + [plan.fingerprint, plan.identity.map { Keys.sessionDedup(account: plan.account, openid: $0.value) } ?? ""]
         let keys = [plan.nonceKey ?? "", plan.dedupKey, plan.identity.map(Keys.identity) ?? ""]
         let reply = try await redis.eval(LuaScripts.ingest, keys: keys, args: args).array ?? []
         switch reply.first?.string {
@@ -123,7 +126,7 @@ public final class CustomerStore: Sendable {
             return id
         }
         let value = "\(state)|\(nowMs)"
-        _ = try await redis.send("SET", Keys.optOut(channel: channel, address: address), value)
+        _ = try await redis.send("SET", suppression.key(channel: channel, address: address), value)
         let identity = channel == "sms" ? Identity(kind: .phone, value: address) : Identity(kind: .email, value: address)
         guard let id = try await lookup(identity) else { return nil }
         _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, "consent.\(channel)", value])

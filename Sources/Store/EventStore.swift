@@ -135,7 +135,12 @@ public struct EventStore: Sendable {
                       id = bind(id, ident, now, cap, streamMax)
                     end
                   end
-                  if eid ~= '' then redis.call('SET', 'evt:' .. eid, id, 'EX', 604800) end
+                  if eid ~= '' then
+                    redis.call('SET', 'evt:' .. eid, id, 'EX', 604800)
+                    -- Keys.customerEvents: what an erasure finds the event ids by (kept as long).
+                    redis.call('SADD', 'cust:{' .. id .. '}:evts', eid)
+                    redis.call('EXPIRE', 'cust:{' .. id .. '}:evts', 604800)
+                  end
                   local last = tonumber(redis.call('HGET', ckey(id), 'lastSeenAt') or '0')
                   if tonumber(at) > last then redis.call('HSET', ckey(id), 'lastSeenAt', at) end
                   pushTimeline(id, entry, cap)

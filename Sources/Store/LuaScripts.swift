@@ -59,6 +59,12 @@ enum LuaScripts {
             redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', itype, 'account', account,
               'customer', cid, 'at', now, 'payload', payload)
             redis.call('SET', dedupKey, reply, 'EX', dedupTTL)
+            -- Keys.sessionDedup: the dedup keys of this sender's callbacks, for an erasure.
+            local dedupIndex = ARGV[24 + ntags]
+            if dedupIndex ~= '' then
+              redis.call('SADD', dedupIndex, dedupKey)
+              redis.call('EXPIRE', dedupIndex, dedupTTL)
+            end
             return { 'ok', cid, reply, created }
             """#)
 

@@ -123,7 +123,7 @@ public struct ScoreStore: Sendable {
             local id, live = resolveLive(ARGV[1])
             if not live then return { 'gone' } end
             -- No interaction: a refresh (the tier again with the decayed score), not deduplicated.
-            if ARGV[2] ~= '' and not redis.call('SET', 'scored:' .. ARGV[2], id, 'NX', 'EX', 604800) then return { 'dup' } end
+            if ARGV[2] ~= '' and not redis.call('SET', 'scored:' .. ARGV[2], '1', 'NX', 'EX', 604800) then return { 'dup' } end
             local now, halfLife = tonumber(ARGV[3]), tonumber(ARGV[5])
             local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'stage')
             if ARGV[2] == '' and not h[1] then return { 'gone' } end

@@ -2,13 +2,11 @@ import GatewayCore
 import RedisClient
 
 /// Everything a sender reads before deciding on a message, in one script (one round trip): the
-/// message, its customer (by id, or by the raw address it was sent to; merges followed), and the
-/// opt-outs recorded for the customer's addresses on the message's channel.
+/// message and its customer (by id, or by the raw address it was sent to; merges followed). The
+/// address's own opt-out is read once the address is chosen (`CustomerStore.optOut`).
 public struct SendContext: Sendable {
     public let message: [String: String]
     public let customer: Customer?
-    /// Address -> `state|ms` from `optout:<channel>:<address>` (links, receipts).
-    public let optOuts: [String: String]
     /// The state of the message's campaign, if it belongs to one (`missing` when it is gone).
     public let campaignState: String?
     /// The campaign's own rate cap (messages per second), if it has one.
@@ -18,19 +16,25 @@ public struct SendContext: Sendable {
 extension CustomerStore {
     public func sendContext(messageId: String) async throws -> SendContext? {
         let r = try await redis.eval(Self.sendContextScript, keys: [Keys.message(messageId)], args: []).array ?? []
-        guard r.count == 7 else { return nil }
+        guard r.count == 6 else { return nil }
         let id = r[1].string ?? ""
         let hash = r[2].dictionary
         let customer = id.isEmpty || hash["createdAt"] == nil
             ? nil : Customer(id: id, hash: hash, identities: r[3].strings.compactMap(Identity.init(storageForm:)), tags: [])
-        let campaignState = r[5].string.flatMap { $0.isEmpty ? nil : $0 }
-        let campaignRate = r[6].string.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
+        let campaignState = r[4].string.flatMap { $0.isEmpty ? nil : $0 }
+        let campaignRate = r[5].string.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
         return SendContext(
-            message: r[0].dictionary, customer: customer, optOuts: r[4].dictionary, campaignState: campaignState, campaignRate: campaignRate)
+            message: r[0].dictionary, customer: customer, campaignState: campaignState, campaignRate: campaignRate)
+    }
+
+    /// `state|ms` of an opt-out recorded on the address itself (an unsubscribe link, a STOP reply, a
+    /// bounce), whoever holds it now.
+    public func optOut(channel: String, address: String) async throws -> String? {
+        try await redis.send("GET", suppression.key(channel: channel, address: address)).string
     }
 
     // The address lookup mirrors Identity's storage forms (phone:<e164>, email:<lowercase>,
-    // openid:<account>:<openid>), Keys.optOut and Keys.campaign.
+    // openid:<account>:<openid>) and Keys.campaign.
     static let sendContextScript = RedisScript(
         name: "send_context",
         source: LuaCustomerLibrary.source + "\n" + #"""
@@ -55,25 +59,11 @@ extension CustomerStore {
                 ids = redis.call('SMEMBERS', idskey(cid))
               end
             end
-            local opt = {}
-            if ch == 'sms' or ch == 'email' then
-              local kind = (ch == 'sms') and 'phone' or 'email'
-              local addrs = {}
-              if f.to then addrs[#addrs + 1] = f.to end
-              for _, ident in ipairs(ids) do
-                local k, v = string.match(ident, '^(%w+):(.*)$')
-                if k == kind then addrs[#addrs + 1] = v end
-              end
-              for _, a in ipairs(addrs) do
-                local o = redis.call('GET', 'optout:' .. ch .. ':' .. a)
-                if o then opt[#opt + 1] = a; opt[#opt + 1] = o end
-              end
-            end
             local campaign, rate = '', ''
             if f.campaign then
               local c = redis.call('HMGET', 'camp:{' .. f.campaign .. '}', 'state', 'ratePerSecond')
               campaign, rate = c[1] or 'missing', c[2] or ''
             end
-            return { h, cid or '', cust, ids, opt, campaign, rate }
+            return { h, cid or '', cust, ids, campaign, rate }
             """#)
 }

@@ -35,6 +35,14 @@ do {
         }
         logger.warning("SCRM_ENV=dev: accounts use published example secrets", metadata: ["where": .string(published.joined(separator: ", "))])
     }
+    if config.privacy.suppressionKey == nil {
+        guard environment["SCRM_ENV"] == "dev" else {
+            throw ConfigError(
+                path: "privacy.suppressionKey",
+                reason: "not set: opt-outs are stored under a keyed hash of the address; set SCRM_SUPPRESSION_KEY (16+ characters, kept for good)")
+        }
+        logger.warning("SCRM_ENV=dev: opt-outs are hashed with the built-in dev key (privacy.suppressionKey unset)")
+    }
     let adapters = try loadAdapters(config: config, environment: environment)
     let redisConfiguration = try RedisConfiguration(
         url: config.redis.url, connections: config.redis.connections, connectTimeoutMs: config.redis.connectTimeoutMs,
@@ -66,6 +74,7 @@ do {
                 .init(service: RedisPoolService(pool: redis))] + apps + [
                 .init(service: OutboundService(parts: outbound)),
                 .init(service: CRMService(specs: crm, config: config, redis: redis, logger: logger)),
+                .init(service: ErasureService(config: config, redis: redis, crmAdapters: crm.map(\.name))),
             ] + (scoring.map { [.init(service: ScoringService(redis: redis, source: $0, timelineCap: config.customers.timelineCap, clock: systemClock))] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

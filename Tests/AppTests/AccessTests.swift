@@ -77,6 +77,7 @@ final class AccessTests: XCTestCase {
                 "sendTx": Call(method: .post, uri: "/api/v1/messages", body: "{\"channel\":\"sms\",\"customerId\":\"\(customer)\",\"text\":\"code 1234\",\"transactional\":true}"),
                 "campaigns": Call(method: .get, uri: "/api/v1/campaigns", body: ""),
                 "keys": Call(method: .get, uri: "/api/v1/keys", body: ""),
+                "personExport": Call(method: .get, uri: "/api/v1/customers/\(customer)/export", body: ""),
                 "audit": Call(method: .get, uri: "/api/v1/audit", body: ""),
             ]
             let allowed: [String: Set<String>] = [
@@ -103,6 +104,12 @@ final class AccessTests: XCTestCase {
             let granted = try await Self.key(client, role: "analyst", grants: ["customers.export"]).key
             let export = try await client.get("/api/v1/audiences/export?expr=vip", token: granted)
             XCTAssertEqual(export.status, .ok, export.text)
+            let person = try await client.get("/api/v1/customers/\(customer)/export", token: granted)
+            XCTAssertEqual(person.status, .ok, person.text)
+            for role in ["marketer", "analyst", "integration", "support"] {
+                let erase = try await client.send(.delete, "/api/v1/customers/\(customer)", json: "", token: try await Self.key(client, role: role).key)
+                XCTAssertEqual(erase.status, .forbidden, "\(role) may not erase")
+            }
             let bad = try await client.send(.post, "/api/v1/keys", json: #"{"name":"x","role":"analyst","grants":["keys.manage"]}"#)
             XCTAssertEqual(bad.errorCode, "invalid_grant")
         }

@@ -32,6 +32,7 @@ final class CRMCrashTests: XCTestCase {
             server: { host: 127.0.0.1, port: \(port) }
             redis: { url: "\(redisServer.url)", connections: 4, commandTimeoutMs: 1000 }
             admin: { token: \(Self.token) }
+            \(GatewayProcess.privacyYAML)
             outbound: { adaptersDir: \(root.appendingPathComponent("adapters").path), concurrency: 0 }
             scoring: { rules: \(root.appendingPathComponent("config/scoring.yaml").path) }
             crm: { adapters: crm-hubspot, specsDir: \(root.appendingPathComponent("adapters/crm").path), leaseSeconds: 5, concurrency: 2 }

@@ -32,6 +32,7 @@ final class CampaignTests: XCTestCase {
                 // No WeChat identity: an import by phone, as the admin API's identity binding does it.
                 id = try await customers.upsertFollower(account: "plain", openid: "tmp-\(phone ?? email ?? "")", unionid: nil, profile: profile, nowMs: h.now).id
                 _ = try await h.redis.send("SREM", Keys.customerIdentities(id), "openid:plain:tmp-\(phone ?? email ?? "")")
+                _ = try await h.redis.send("DEL", "idx:openid:plain:tmp-\(phone ?? email ?? "")")
                 try await customers.reindex([id])
             }
             if let phone { _ = try await customers.bind(Identity(kind: .phone, value: phone), to: id, nowMs: h.now) }
@@ -43,12 +44,14 @@ final class CampaignTests: XCTestCase {
             return id
         }
 
-        func runSenders() throws -> Task<Void, any Error> {
+        /// The senders and the campaign runner; with `journeys`, the journey runner too.
+        func runSenders(journeys: Bool = false) throws -> Task<Void, any Error> {
             let parts = makeOutbound(config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config, environment: h.adapterEnvironment), clock: h.clock)
             return Task {
                 await withTaskGroup(of: Void.self) { g in
                     g.addTask { try? await parts.engine.run() }
                     g.addTask { await parts.campaigns.run(intervalMs: 50) }
+                    if journeys { g.addTask { await parts.journeys.run(intervalMs: 20) } }
                 }
             }
         }
@@ -59,7 +62,9 @@ final class CampaignTests: XCTestCase {
         }
     }
 
-    func rig(configure: @escaping (inout GatewayConfig) -> Void = { _ in }) async throws -> Rig {
+    func rig(configure: @escaping (inout GatewayConfig) -> Void = { _ in }) async throws -> Rig { try await Self.makeRig(configure: configure) }
+
+    static func makeRig(configure: @escaping (inout GatewayConfig) -> Void = { _ in }) async throws -> Rig {
         let fakes = try await ProviderFakes.start()
         let h = try Harness { config in
             config.outbound.channels = ["wechat": "wechat-template", "sms": "twilio-sms", "email": "sendgrid-edm"]

@@ -32,7 +32,7 @@ final class CustomerProfileTests: XCTestCase {
     func test_patch_setsTypedProfileTimezoneAndConsent_andNullRemoves() async throws {
         let (h, store) = try await harness()
         let id = try await follower(store, h, "o-ann", phone: "+8613800000001")
-        _ = try await h.redis.send("SET", Keys.optOut(channel: "sms", address: "+8613800000001"), "opted_out|1")
+        _ = try await h.redis.send("SET", AddressSuppression(key: AddressSuppression.devKey).key(channel: "sms", address: "+8613800000001"), "opted_out|1")
         try await h.test { client in
             let r = try await client.send(.patch, "/api/v1/customers/\(id)", json: """
                 {"profile": {"nickname": "Ann", "city": " Shanghai ", "spend": 1200.50, "expo_date": "2026-12-10T09:00:00+08:00",
@@ -53,7 +53,7 @@ final class CustomerProfileTests: XCTestCase {
             XCTAssertEqual(consent["sms"]?["source"] as? String, "expo-form")
             XCTAssertEqual(consent["email"]?["state"] as? String, "revoked")
             XCTAssertNotNil(consent["sms"]?["updatedAt"] as? String)
-            let optOut = try await h.redis.send("EXISTS", Keys.optOut(channel: "sms", address: "+8613800000001")).int
+            let optOut = try await h.redis.send("EXISTS", AddressSuppression(key: AddressSuppression.devKey).key(channel: "sms", address: "+8613800000001")).int
             XCTAssertEqual(optOut, 0, "a granted consent clears the number's earlier opt-out")
             // The Lua index reads the stored datetime with its offset: 09:00 in Shanghai is 01:00 UTC.
             let expo = try await h.redis.send("ZSCORE", Keys.attributeIndex("expo_date"), id).string

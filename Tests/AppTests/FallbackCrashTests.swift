@@ -56,6 +56,7 @@ final class FallbackCrashTests: XCTestCase {
               claimIdleSeconds: 2
               linkSecret: fallback-link-secret-0123456789
               publicURL: http://127.0.0.1:\(port)
+            \(GatewayProcess.privacyYAML)
             accounts:
               - { id: demo, platform: wechat, appId: \(appId), token: fbtoken, appSecret: fallback-app-secret, mode: plain }
             """.write(to: config, atomically: true, encoding: .utf8)

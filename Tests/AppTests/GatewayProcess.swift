@@ -56,6 +56,9 @@ extension GatewayProcess {
 }
 
 extension GatewayProcess {
+    /// The key opt-outs are hashed with, which a gateway outside SCRM_ENV=dev must have.
+    static let privacyYAML = "privacy: { suppressionKey: crash-test-suppression-key-0001 }"
+
     /// Writes `gateway-<index>.yaml` for a crash test (one WeChat account, `demo`, on the fake WeChat;
     /// the adapters given; senders that take over a silent process's work after 2 s) and returns the
     /// environment to start that gateway with. `outbound` and `extra`: more YAML for the outbound
@@ -69,6 +72,7 @@ extension GatewayProcess {
             server: { host: 127.0.0.1, port: \(port) }
             redis: { url: "\(redisURL)", connections: 4, commandTimeoutMs: 2000 }
             admin: { token: \(adminToken) }
+            \(GatewayProcess.privacyYAML)
             outbound:
               adaptersDir: \(adapters.path)
               channels: { wechat: wechat-template, sms: sandbox-sms, email: sandbox-email }

@@ -21,6 +21,7 @@ final class ImportCrashTests: XCTestCase {
             server: { host: 127.0.0.1, port: \(port) }
             redis: { url: "\(redisServer.url)", connections: 4 }
             outbound: { adaptersDir: \(root.appendingPathComponent("adapters").path), concurrency: 0 }
+            \(GatewayProcess.privacyYAML)
             accounts:
               - { id: demo, platform: wechat, appId: wximport00000001, token: importtoken, mode: plain }
             """.write(to: config, atomically: true, encoding: .utf8)

@@ -157,7 +157,7 @@ final class OutboundEngineTests: XCTestCase {
             let page = try await client.execute(uri: "/u/\(token)", method: .get)
             XCTAssertEqual(page.status, .ok)
             XCTAssertTrue(page.text.contains("a***@example.org"))
-            let beforeClick = try await rig.h.redis.send("EXISTS", Keys.optOut(channel: "email", address: "ana@example.org")).int
+            let beforeClick = try await rig.h.redis.send("EXISTS", AddressSuppression(key: AddressSuppression.devKey).key(channel: "email", address: "ana@example.org")).int
             XCTAssertEqual(beforeClick, 0, "a GET never unsubscribes")
             let click = try await client.execute(
                 uri: "/u/\(token)", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
@@ -245,7 +245,7 @@ final class OutboundEngineTests: XCTestCase {
             XCTAssertEqual(failed.reason, "opted_out")
             guard case .found(let c) = try await customers.customer(id: id) else { return XCTFail("customer") }
             XCTAssertEqual(c.consent["sms"]?.state, "opted_out", "the refusal is the customer's opt-out now")
-            let address = try await rig.h.redis.send("GET", Keys.optOut(channel: "sms", address: "+14155550009")).string
+            let address = try await rig.h.redis.send("GET", AddressSuppression(key: AddressSuppression.devKey).key(channel: "sms", address: "+14155550009")).string
             XCTAssertTrue(address?.hasPrefix("opted_out|") == true)
             let history = try await rig.h.redis.send("ZCARD", Keys.contactHistory(id)).int
             XCTAssertEqual(history, 0, "the message that reached nobody gave its frequency-cap slot back")

@@ -65,7 +65,7 @@ final class ReceiptTests: XCTestCase {
             let failed = try await Self.state(h, stopped)
             XCTAssertEqual(failed?.state, .failed)
             XCTAssertEqual(failed?.reason, "twilio_undelivered_21610")
-            let optOut = try await h.redis.send("GET", Keys.optOut(channel: "sms", address: "+14155550101")).string
+            let optOut = try await h.redis.send("GET", AddressSuppression(key: AddressSuppression.devKey).key(channel: "sms", address: "+14155550101")).string
             XCTAssertTrue(optOut?.hasPrefix("opted_out|") ?? false, "STOP is an SMS opt-out")
 
             let unknown = try await client.execute(uri: "/webhooks/receipts/nobody", method: .post, body: ByteBuffer(string: "x"))
@@ -101,11 +101,11 @@ final class ReceiptTests: XCTestCase {
             let bounced = try await Self.state(h, b)
             XCTAssertEqual(bounced?.state, .failed)
             XCTAssertEqual(bounced?.reason, "bounce")
-            let bOpt = try await h.redis.send("GET", Keys.optOut(channel: "email", address: "b@example.org")).string
+            let bOpt = try await h.redis.send("GET", AddressSuppression(key: AddressSuppression.devKey).key(channel: "email", address: "b@example.org")).string
             XCTAssertTrue(bOpt?.hasPrefix("bounced|") ?? false)
-            let cOpt = try await h.redis.send("GET", Keys.optOut(channel: "email", address: "c@example.org")).string
+            let cOpt = try await h.redis.send("GET", AddressSuppression(key: AddressSuppression.devKey).key(channel: "email", address: "c@example.org")).string
             XCTAssertTrue(cOpt?.hasPrefix("complained|") ?? false)
-            let dOpt = try await h.redis.send("EXISTS", Keys.optOut(channel: "email", address: "d@example.org")).int
+            let dOpt = try await h.redis.send("EXISTS", AddressSuppression(key: AddressSuppression.devKey).key(channel: "email", address: "d@example.org")).int
             XCTAssertEqual(dOpt, 0, "an open is not an opt-out")
             // Opens and clicks of a customer's message are interactions, for scoring.
             let entries = (try await h.redis.send("XRANGE", Keys.inboundStream, "-", "+").array ?? []).compactMap { $0.array?.last?.dictionary }
@@ -161,14 +161,14 @@ final class ReceiptTests: XCTestCase {
             XCTAssertTrue(td.text.hasPrefix("<Response><Message>您已退订"), "we confirm what Twilio does not: \(td.text)")
             let afterTD = try await consent()
             XCTAssertEqual(afterTD, "opted_out")
-            let address = try await h.redis.send("EXISTS", Keys.optOut(channel: "sms", address: "+8613900000077")).int
+            let address = try await h.redis.send("EXISTS", AddressSuppression(key: AddressSuppression.devKey).key(channel: "sms", address: "+8613900000077")).int
             XCTAssertEqual(address, 1)
 
             let start = try await Self.twilioPost(client, reply.merging(["Body": "start"]) { $1 }, path: "inbound")
             XCTAssertEqual(start.text, "<Response/>", "Twilio confirms its own keywords")
             let afterStart = try await consent()
             XCTAssertEqual(afterStart, "granted")
-            let cleared = try await h.redis.send("EXISTS", Keys.optOut(channel: "sms", address: "+8613900000077")).int
+            let cleared = try await h.redis.send("EXISTS", AddressSuppression(key: AddressSuppression.devKey).key(channel: "sms", address: "+8613900000077")).int
             XCTAssertEqual(cleared, 0)
 
             let stop = try await Self.twilioPost(client, reply.merging(["Body": "STOP"]) { $1 }, path: "inbound")

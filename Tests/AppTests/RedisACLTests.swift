@@ -4,6 +4,7 @@ import GatewayCore
 import Hummingbird
 import HummingbirdTesting
 import RedisClient
+import Outbound
 import Store
 import TestSupport
 import XCTest
@@ -85,6 +86,20 @@ final class RedisACLTests: XCTestCase {
             ok(try await client.get("/api/v1/customers/\(customer)", token: key.key), "as a key")
             ok(try await client.get("/api/v1/audit"), "audit")
             ok(try await client.execute(uri: "/api/v1/tags/vip", method: .delete, headers: [.authorization: "Bearer \(Harness.adminToken)"]), "delete tag")
+            // Export, erasure and its purge; the opt-out migration walks the keyspace once.
+            ok(try await client.get("/api/v1/customers/\(customer)/export"), "export person")
+            ok(try await client.send(.delete, "/api/v1/customers/\(customer)", json: ""), "erase")
+            let purged = try await CustomerErasure(redis: h.redis, config: h.config, crmAdapters: [], clock: h.clock).runPending()
+            XCTAssertTrue(purged)
+            _ = try await h.redis.send("SET", "optout:sms:+8613800138009", "opted_out|1")
+            _ = try await h.redis.send("DEL", Keys.optOutFormat)  // the running services migrated (nothing) at start
+            let moved = try await CustomerStore(redis: h.redis, config: h.config).migrateOptOuts()
+            XCTAssertEqual(moved, 1)
+            let hashed = try await h.redis.pipeline([
+                ["GET", AddressSuppression(h.config).key(channel: "sms", address: "+8613800138009")], ["EXISTS", "optout:sms:+8613800138009"],
+            ])
+            XCTAssertEqual(hashed[0].string, "opted_out|1", "moved under the keyed hash")
+            XCTAssertEqual(hashed[1].int, 0, "the plain address is gone")
             ok(try await client.get("/readyz", token: nil), "readyz")
         }
         let log = try await admin.send("ACL", "LOG").array ?? []

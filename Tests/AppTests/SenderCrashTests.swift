@@ -32,6 +32,7 @@ final class SenderCrashTests: XCTestCase {
               adapters: []
               concurrency: 8
               claimIdleSeconds: 2
+            \(GatewayProcess.privacyYAML)
             accounts:
               - { id: demo, platform: wechat, appId: wxcrash000000001, token: crashtoken, mode: plain }
             """.write(to: config, atomically: true, encoding: .utf8)

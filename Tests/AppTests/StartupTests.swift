@@ -36,6 +36,7 @@ final class StartupTests: XCTestCase {
             server: { host: 127.0.0.1, port: \(port) }
             redis: { url: "\(redis.url)" }
             admin: { token: "${SCRM_ADMIN_TOKEN}" }
+            privacy: { suppressionKey: "${SCRM_SUPPRESSION_KEY:-}" }
             outbound: { adaptersDir: \(GatewayProcess.root.appendingPathComponent("adapters").path), channels: {}, adapters: [] }
             accounts:
               - { id: demo, platform: wechat, appId: wx0000000000000001, token: "${SCRM_DEMO_TOKEN:-scrmdemotoken}", mode: plain }
@@ -56,6 +57,11 @@ final class StartupTests: XCTestCase {
         var own = base
         own["SCRM_DEMO_TOKEN"] = "file:\(accountToken.path)"
         own["SCRM_ENV"] = "production"
+        // Without the key opt-outs are hashed with: refused, naming it.
+        let noKey = try XCTUnwrap(try Self.run(own, seconds: 20), "the gateway started without privacy.suppressionKey")
+        XCTAssertEqual(noKey.status, 78)
+        XCTAssertTrue(noKey.stderr.contains("privacy.suppressionKey"), noKey.stderr)
+        own["SCRM_SUPPRESSION_KEY"] = "startup-suppression-key-0123"
         try await servesAndAcceptsTheFileToken(own, port: port)
         // The demo token in dev: it serves.
         var dev = base
@@ -72,6 +78,7 @@ final class StartupTests: XCTestCase {
         try """
             server: { host: 127.0.0.1, port: \(try LocalProcess.freePort()) }
             redis: { url: "${SCRM_REDIS_URL}" }
+            privacy: { suppressionKey: startup-suppression-key-0123 }
             outbound: { adaptersDir: \(GatewayProcess.root.appendingPathComponent("adapters").path), channels: {}, adapters: [] }
             accounts:
               - { id: mine, platform: wechat, appId: wx0000000000000001, token: our-own-account-token, mode: plain }

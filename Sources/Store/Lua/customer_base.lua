@@ -282,6 +282,8 @@ local function merge(a, b, now, cap, streamMax)
   for i = 1, #camps, 2 do redis.call('HSETNX', campskey(win), camps[i], camps[i + 1]) end
   redis.call('DEL', idskey(lose), tagskey(lose), tlkey(lose), ckey(lose), campskey(lose))
   redis.call('HSET', ckey(lose), 'mergedInto', win, 'mergedAt', now)
+  -- Who was merged into whom (Keys.customerMerged): an erasure or export finds the stubs by it.
+  redis.call('SADD', 'cust:{' .. win .. '}:merged', lose)
   reindex(lose)
   indexScore(lose)
   indexScore(win)
@@ -332,4 +334,7 @@ local function mergeCandidate(a, b, identity, source, actor, newId, now)
   redis.call('HSET', 'mergecand:{' .. newId .. '}', 'customer', a, 'other', b, 'identity', identity, 'source', source,
     'actor', actor, 'createdAt', now, 'state', 'pending')
   redis.call('ZADD', 'mergecands:pending', now, newId)
+  -- Keys.customerMergeCandidates: an erasure or export finds a customer's candidates by it.
+  redis.call('SADD', 'cust:{' .. a .. '}:mergecands', newId)
+  redis.call('SADD', 'cust:{' .. b .. '}:mergecands', newId)
 end

@@ -1,0 +1,47 @@
+-- customer_erase: the atomic step of an erasure (CustomerErasure): a person's customer records,
+-- identities and index entries go in one unit, so no reader ever sees half a person. What to remove
+-- is decided in Swift (ErasurePlan) from the footprint it read; this only checks that the live
+-- record is still the one that was read (its identities and tags), and applies the plan.
+-- KEYS: the live customer's hash, identity set and tag set; then the keys deleted (ndel); then the
+-- identity index keys (nidx: deleted only while they still name one of the erased ids); then the
+-- sets and sorted sets ids leave (nrem); then the suppression keys written (nsup).
+-- ARGV: ndel, nidx, nrem, nsup, nids, ntags, nours; the identities read; the tags read; the erased
+-- customer ids; per removal `s|member` or `z|member`; per suppression key its value.
+-- Returns { 'ok', deleted } or { 'changed' } (read the footprint again) or { 'gone' }.
+register('customer_erase', function(keys, args)
+  local ndel, nidx, nrem, nsup = tonumber(args[1]), tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
+  local nids, ntags, nours = tonumber(args[5]), tonumber(args[6]), tonumber(args[7])
+  local h = redis.call('HMGET', keys[1], 'createdAt', 'mergedInto')
+  if not h[1] or h[2] then return { 'gone' } end
+  local a = 8
+  if redis.call('SCARD', keys[2]) ~= nids then return { 'changed' } end
+  for i = a, a + nids - 1 do
+    if redis.call('SISMEMBER', keys[2], args[i]) == 0 then return { 'changed' } end
+  end
+  a = a + nids
+  if redis.call('SCARD', keys[3]) ~= ntags then return { 'changed' } end
+  for i = a, a + ntags - 1 do
+    if redis.call('SISMEMBER', keys[3], args[i]) == 0 then return { 'changed' } end
+  end
+  a = a + ntags
+  local ours = {}
+  for i = a, a + nours - 1 do ours[args[i]] = true end
+  a = a + nours
+  local deleted = 0
+  local k = 4
+  for i = k, k + ndel - 1 do deleted = deleted + redis.call('DEL', keys[i]) end
+  k = k + ndel
+  for i = k, k + nidx - 1 do
+    local owner = redis.call('GET', keys[i])
+    if owner and ours[owner] then deleted = deleted + redis.call('DEL', keys[i]) end
+  end
+  k = k + nidx
+  for i = 0, nrem - 1 do
+    local op, member = string.sub(args[a + i], 1, 1), string.sub(args[a + i], 3)
+    if op == 's' then redis.call('SREM', keys[k + i], member) else redis.call('ZREM', keys[k + i], member) end
+  end
+  k = k + nrem
+  a = a + nrem
+  for i = 0, nsup - 1 do redis.call('SET', keys[k + i], args[a + i]) end
+  return { 'ok', deleted }
+end)
