@@ -43,6 +43,33 @@ final class OpenAPITests: XCTestCase {
         }
     }
 
+    /// Every operation has a unique operationId, and every success answer with a body its schema
+    /// (`scripts/api-check` holds the live answers to them).
+    func test_everyOperation_hasAnOperationIdAndResponseSchemas() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            let doc = try await Self.document(client)
+            let paths = try XCTUnwrap(doc["paths"] as? [String: [String: Any]])
+            let components = try XCTUnwrap(doc["components"] as? [String: Any])
+            let shared = components["responses"] as? [String: [String: Any]] ?? [:]
+            var ids = Set<String>()
+            for (path, operations) in paths {
+                for (method, spec) in operations {
+                    let op = try XCTUnwrap(spec as? [String: Any])
+                    let id = op["operationId"] as? String
+                    XCTAssertNotNil(id, "\(method) \(path) has no operationId")
+                    if let id { XCTAssertTrue(ids.insert(id).inserted, "operationId \(id) is used twice") }
+                    for (status, answer) in op["responses"] as? [String: Any] ?? [:] where status.hasPrefix("2") && status != "204" {
+                        var response = answer as? [String: Any] ?? [:]
+                        if let ref = response["$ref"] as? String { response = shared[String(ref.split(separator: "/").last ?? "")] ?? [:] }
+                        XCTAssertNotNil(response["content"], "\(method) \(path) \(status) documents no schema")
+                    }
+                }
+            }
+            XCTAssertGreaterThanOrEqual(ids.count, 70)
+        }
+    }
+
     func test_everyRouteServed_isDocumented() async throws {
         let h = try Harness { $0.outbound.linkSecret = "test-link-secret-0123456789" }
         let table = RouteTable()
