@@ -217,4 +217,33 @@ final class PrivacyTests: XCTestCase {
             XCTAssertEqual(erased, "2", adapter)
         }
     }
+
+    func test_erasingAQueuedRecipient_letsTheCampaignComplete() async throws {
+        let rig = try await CampaignTests.makeRig()
+        let keep = try await rig.customer(nil, phone: "+8613800000881", tags: ["vip"], profile: ["nickname": "Kay"])
+        let gone = try await rig.customer(nil, phone: "+8613800000882", tags: ["vip"], profile: ["nickname": "Gil"])
+        try await rig.h.test { client in
+            let created = try await client.send(
+                .post, "/api/v1/campaigns", json: CampaignTests.campaignJSON(audience: "vip", channels: #"[{"channel":"sms","text":"Hi {{profile.nickname}}"}]"#))
+            let id = try XCTUnwrap(created.json["id"] as? String, created.text)
+            _ = try await client.send(.post, "/api/v1/campaigns/\(id)/start", json: "{}")
+            // Planned, not sent: both messages wait in the queue.
+            let planner = try rig.runPlannerOnly()
+            try await CRMSyncTests.eventually("the plan") { try await client.get("/api/v1/campaigns/\(id)").json["progress"].flatMap { ($0 as? [String: Any])?["queued"] as? Int } == 2 }
+            planner.cancel()
+            let erased = try await client.send(.delete, "/api/v1/customers/\(gone)", json: "")
+            XCTAssertEqual(erased.status, .accepted, erased.text)
+            let senders = try rig.runSenders()
+            defer { senders.cancel() }
+            let done = try await CampaignTests.waitForState(client, id, "completed")
+            let progress = try XCTUnwrap(done["progress"] as? [String: Any])
+            XCTAssertEqual(progress["sent"] as? Int, 1)
+            XCTAssertEqual(progress["skipped"] as? Int, 1, "the erased recipient's message")
+            XCTAssertEqual(progress["open"] as? Int, 0)
+            let report = try await client.get("/api/v1/campaigns/\(id)/report").json
+            XCTAssertEqual(report["skipped"] as? [String: Int], ["erased": 1])
+        }
+        XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").map(\.to), ["+8613800000881"], "only the kept customer is messaged")
+        _ = keep
+    }
 }

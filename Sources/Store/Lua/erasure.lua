@@ -45,3 +45,22 @@ register('customer_erase', function(keys, args)
   for i = 0, nsup - 1 do redis.call('SET', keys[k + i], args[a + i]) end
   return { 'ok', deleted }
 end)
+
+-- message_erase: one outbound message of an erased person goes. A campaign message that had not
+-- finished is counted as skipped (reason erased), as the sender would have, so that the campaign's
+-- open count reaches zero and it completes.
+-- KEYS: the message hash (Keys.message), its campaign's counters (Keys.campaignStats; '' for none).
+-- Returns 1 when the message existed.
+register('message_erase', function(keys, args)
+  local h = redis.call('HMGET', keys[1], 'state', 'variant', 'channel')
+  local done = { sent = true, delivered = true, failed = true, skipped = true }
+  if h[1] and keys[2] ~= '' and not done[h[1]] then
+    for _, change in ipairs({ { 'open', -1 }, { 'skipped', 1 } }) do
+      redis.call('HINCRBY', keys[2], change[1], change[2])
+      if h[2] then redis.call('HINCRBY', keys[2], 'v:' .. h[2] .. ':' .. change[1], change[2]) end
+      if h[3] then redis.call('HINCRBY', keys[2], 'ch:' .. h[3] .. ':' .. change[1], change[2]) end
+    end
+    redis.call('HINCRBY', keys[2], 'skip:erased', 1)
+  end
+  return redis.call('DEL', keys[1])
+end)

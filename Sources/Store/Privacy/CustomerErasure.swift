@@ -114,8 +114,10 @@ public struct CustomerErasure: Sendable {
             guard let p = plan else { break }
             needles.formUnion(p.needles)
             cleanup += p.cleanup
-            // Keep what the purge needs before the person is gone, in case this process stops.
-            _ = try await redis.send("HSET", Keys.erasure(jobId), "needles", JSONValue.array(needles.sorted().map(JSONValue.string)).text)
+            // Keep what the cleanup and the purge need before the person is gone, in case this process stops.
+            _ = try await redis.send(
+                "HSET", Keys.erasure(jobId), "needles", JSONValue.array(needles.sorted().map(JSONValue.string)).text,
+                "cleanup", JSONValue.array(cleanup.map { .array($0.map(JSONValue.string)) }).text)
             let r = try await redis.fcall(StoreFunctions.library, "customer_erase", keys: p.keys, args: p.args).array ?? []
             switch r.first?.string {
             case "ok":
@@ -131,11 +133,29 @@ public struct CustomerErasure: Sendable {
                 plan = nil  // changed or merged under us: read again
             }
         }
-        for start in stride(from: 0, to: cleanup.count, by: 500) {
-            _ = try await redis.pipelineChecked(Array(cleanup[start..<min(start + 500, cleanup.count)]))
+        if cleanup.isEmpty {
+            // The person was already gone: a process stopped after the atomic step; its cleanup is in the job.
+            let stored = try await redis.send("HGET", Keys.erasure(jobId), "cleanup").string ?? "[]"
+            if case .array(let commands)? = JSONValue.parse(Array(stored.utf8)) {
+                cleanup = commands.map { c in if case .array(let parts) = c { parts.compactMap(\.scalarText) } else { [] } }.filter { !$0.isEmpty }
+            }
         }
-        _ = try await redis.send(
-            "HSET", Keys.erasure(jobId), "state", "purging", "keysDeleted", String(deleted), "suppressed", String(suppressed))
+        try await run(cleanup)
+        var done = ["HSET", Keys.erasure(jobId), "state", "purging"]
+        if deleted > 0 || suppressed > 0 { done += ["keysDeleted", String(deleted), "suppressed", String(suppressed)] }
+        _ = try await redis.pipelineChecked([done, ["HDEL", Keys.erasure(jobId), "cleanup"]])
+    }
+
+    /// Runs cleanup steps: Redis commands, 500 to a pipeline, and `message_erase` calls.
+    func run(_ cleanup: [[String]]) async throws {
+        let calls = cleanup.filter { $0.first == ErasurePlan.messageErase }
+        let commands = cleanup.filter { $0.first != ErasurePlan.messageErase }
+        for call in calls where call.count == 3 {
+            _ = try await redis.fcall(StoreFunctions.library, ErasurePlan.messageErase, keys: [call[1], call[2]], args: [])
+        }
+        for start in stride(from: 0, to: commands.count, by: 500) {
+            _ = try await redis.pipelineChecked(Array(commands[start..<min(start + 500, commands.count)]))
+        }
     }
 
     // MARK: the stream purge

@@ -16,6 +16,10 @@ public struct ErasurePlan: Sendable {
     public var crmErasures = [(adapter: String, member: String)]()
     public var suppressed = 0
 
+    /// A cleanup step that is the `message_erase` function (keys: the message, its campaign's counters),
+    /// not a Redis command: an unfinished campaign message counts as skipped so the campaign completes.
+    public static let messageErase = "message_erase"
+
     /// Consent states that mean "do not contact": kept as a suppression entry after erasure.
     static let optedOut: Set<String> = ["revoked", "opted_out", "unsubscribed", "bounced", "complained"]
 
@@ -78,7 +82,7 @@ public struct ErasurePlan: Sendable {
 
         // After it.
         for (id, m) in f.messages {
-            cleanup.append(["DEL", Keys.message(id)])
+            cleanup.append([Self.messageErase, Keys.message(id), m["campaign"].map(Keys.campaignStats) ?? ""])
             if let key = m["idempotencyKey"] { cleanup.append(["DEL", Keys.idempotency(key)]) }
             if let pid = m["providerId"], let adapter = m["adapter"] { cleanup.append(["DEL", Keys.providerMessage(adapter: adapter, providerId: pid)]) }
             cleanup.append(["ZREM", Keys.outboundRetries, id])
