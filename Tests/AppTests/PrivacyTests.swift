@@ -246,4 +246,30 @@ final class PrivacyTests: XCTestCase {
         XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").map(\.to), ["+8613800000881"], "only the kept customer is messaged")
         _ = keep
     }
+
+    func test_anErasureLeftHalfWay_isCompletedByTheBackgroundRun() async throws {
+        let rig = try await CampaignTests.makeRig()
+        let h = rig.h
+        let id = try await rig.customer("o-halfway-0001", phone: "+8613800000991", tags: ["vip"], profile: ["nickname": "Hal"])
+        // The request wrote its job and stopped before erasing anything (a process killed then).
+        let job = CustomerID.make(milliseconds: h.now)
+        _ = try await h.redis.pipelineChecked([
+            ["HSET", Keys.erasure(job), "customer", id, "state", "erasing", "requestedBy", "test", "requestedAt", String(h.now)],
+            ["ZADD", Keys.activeErasures, String(h.now), job],
+        ])
+        let erasure = CustomerErasure(redis: h.redis, config: h.config, crmAdapters: [], clock: h.clock)
+        let worked = try await erasure.runPending()
+        XCTAssertTrue(worked)
+        let done = try await erasure.job(job)
+        XCTAssertEqual(done?.state, "done")
+        XCTAssertGreaterThan(done?.keysDeleted ?? 0, 3)
+        let lookup = try await rig.customers.lookup(Identity(kind: .phone, value: "+8613800000991"))
+        XCTAssertNil(lookup)
+        let tagged = try await h.redis.send("SISMEMBER", Keys.tag("vip"), id).int
+        XCTAssertEqual(tagged, 0)
+        let active = try await h.redis.send("ZCARD", Keys.activeErasures).int
+        XCTAssertEqual(active, 0)
+        let again = try await erasure.runPending()
+        XCTAssertFalse(again, "nothing left to do")
+    }
 }

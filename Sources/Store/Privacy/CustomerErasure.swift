@@ -82,8 +82,11 @@ public struct CustomerErasure: Sendable {
             ["ZADD", Keys.activeErasures, String(now), jobId],
         ]
         commands += plan.crmErasures.map { ["ZADD", Keys.crmErase(adapter: $0.adapter), "NX", String(now), $0.member] }
+        // Leased while this call works on it, so the background run does not do the same at once.
+        commands.append(["SET", Keys.erasureLease(jobId), owner, "PX", "60000"])
         _ = try await redis.pipelineChecked(commands + [["EXEC"]])
         try await apply(jobId: jobId, customer: footprint.survivor, first: plan)
+        _ = try await redis.send("DEL", Keys.erasureLease(jobId))
         return try await job(jobId)
     }
 
@@ -106,9 +109,13 @@ public struct CustomerErasure: Sendable {
         var cleanup = [[String]]()
         var deleted = 0
         var suppressed = 0
-        for _ in 0..<8 {
+        var gone = false
+        attempts: for _ in 0..<8 {
             if plan == nil {
-                guard let f = try await CustomerFootprint.read(customer, redis: redis, suppression: suppression, crmAdapters: crmAdapters) else { break }
+                guard let f = try await CustomerFootprint.read(customer, redis: redis, suppression: suppression, crmAdapters: crmAdapters) else {
+                    gone = true
+                    break
+                }
                 plan = try await self.plan(f, nowMs: clock())
             }
             guard let p = plan else { break }
@@ -124,15 +131,17 @@ public struct CustomerErasure: Sendable {
                 deleted += r.count > 1 ? r[1].int ?? 0 : 0
                 suppressed += p.suppressed
                 plan = nil
-                if p.crmErasures.isEmpty == false {
+                if !p.crmErasures.isEmpty {
                     _ = try await redis.pipelineChecked(p.crmErasures.map { ["ZADD", Keys.crmErase(adapter: $0.adapter), "NX", String(clock()), $0.member] })
                 }
-                // Someone may have merged another record into the person meanwhile: go again until none is left.
-                continue
+                gone = true
+                break attempts
             default:
-                plan = nil  // changed or merged under us: read again
+                plan = nil  // the identities or tags changed, or the person was merged into another, meanwhile: read again
             }
         }
+        // Changed under us eight times in a row: the job stays `erasing`, and the background run goes on with it.
+        guard gone else { return }
         if cleanup.isEmpty {
             // The person was already gone: a process stopped after the atomic step; its cleanup is in the job.
             let stored = try await redis.send("HGET", Keys.erasure(jobId), "cleanup").string ?? "[]"
@@ -168,20 +177,24 @@ public struct CustomerErasure: Sendable {
         }
     }
 
-    /// Completes one active erasure this process can lease; false when there was none.
+    /// Completes one active erasure this process can lease; false when none could be completed.
     @discardableResult
     public func runPending() async throws -> Bool {
         for id in try await redis.send("ZRANGE", Keys.activeErasures, "0", "9").strings {
             guard try await redis.send("SET", Keys.erasureLease(id), owner, "NX", "PX", "60000").string == "OK" else { continue }
             let f = try await redis.send("HGETALL", Keys.erasure(id)).dictionary
+            var purged = false
             if let customer = f["customer"] {
                 if f["state"] == "erasing" { try await apply(jobId: id, customer: customer, first: nil) }
-                try await purge(id)
+                if try await redis.send("HGET", Keys.erasure(id), "state").string == "purging" {
+                    try await purge(id)
+                    purged = true
+                }
             } else {
                 _ = try await redis.send("ZREM", Keys.activeErasures, id)
             }
             _ = try await redis.send("DEL", Keys.erasureLease(id))
-            return true
+            if purged { return true }
         }
         return false
     }
