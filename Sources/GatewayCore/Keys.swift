@@ -176,6 +176,8 @@ public enum Keys {
     /// Marketing messages claimed for one recipient (customer id, or channel:address): member
     /// `channel:messageId`, score ms; read by the frequency caps.
     public static func contactHistory(_ subject: String) -> String { "contact:{\(subject)}" }
+    /// The history subject of a recipient known only by an address: `<channel>:<address>`.
+    public static func contactSubject(channel: String, address: String) -> String { "\(channel):\(address)" }
 
     /// Changes of qualified customers (field `customer`, `reason`); each CRM adapter reads it with its
     /// own consumer group (`crm:<adapter>`) into its coalescing queue.

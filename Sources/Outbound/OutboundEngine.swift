@@ -236,7 +236,7 @@ public final class OutboundEngine: Sendable {
 
         let attempt: Int
         let caps = marketing && !settings.contactRules.caps.isEmpty
-        let contact = caps ? (m.customerId ?? "\(m.channel):\(address)", settings.contactRules.capArguments(channel: m.channel)) : nil
+        let contact = caps ? (m.customerId ?? Keys.contactSubject(channel: m.channel, address: address), settings.contactRules.capArguments(channel: m.channel)) : nil
         let claimedAt = clock()
         switch try await store.claim(id: m.id, campaign: m.campaign, owner: consumer, now: claimedAt, contact: contact, entry: entry) {
         case .missing, .done: return try await ack(entry)

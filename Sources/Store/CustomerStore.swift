@@ -81,7 +81,10 @@ public final class CustomerStore: Sendable {
     }
 
     /// Follows merge redirects to the surviving id.
-    func resolve(_ id: String) async throws -> String {
+    func resolve(_ id: String) async throws -> String { try await Self.resolve(id, redis: redis) }
+
+    /// Follows merge redirects (at most 16) to the surviving id.
+    static func resolve(_ id: String, redis: RedisPool) async throws -> String {
         var current = id
         for _ in 0..<16 {
             guard let next = try await redis.send("HGET", Keys.customer(current), "mergedInto").string else { return current }

@@ -52,11 +52,7 @@ public struct CustomerFootprint: Sendable {
     /// `crmAdapters`: the configured CRM adapter names.
     public static func read(_ id: String, redis: RedisPool, suppression: AddressSuppression, crmAdapters: [String]) async throws -> CustomerFootprint? {
         guard CustomerID.isValid(id) else { return nil }
-        var survivor = id
-        for _ in 0..<16 {
-            guard let next = try await redis.send("HGET", Keys.customer(survivor), "mergedInto").string else { break }
-            survivor = next
-        }
+        let survivor = try await CustomerStore.resolve(id, redis: redis)
         guard try await redis.send("HEXISTS", Keys.customer(survivor), "createdAt").int == 1 else { return nil }
 
         // The live record, then the records merged into it (and into those), breadth first.

@@ -117,9 +117,9 @@ public struct ErasurePlan: Sendable {
         }
         for i in f.identities {
             switch i.kind {
-            case .phone: cleanup.append(["DEL", Keys.contactHistory("sms:\(i.value)")])
-            case .email: cleanup.append(["DEL", Keys.contactHistory("email:\(i.value)")])
-            case .openid: cleanup.append(["DEL", Keys.contactHistory("wechat:\(i.value)")])
+            case .phone: cleanup.append(["DEL", Keys.contactHistory(Keys.contactSubject(channel: "sms", address: i.value))])
+            case .email: cleanup.append(["DEL", Keys.contactHistory(Keys.contactSubject(channel: "email", address: i.value))])
+            case .openid: cleanup.append(["DEL", Keys.contactHistory(Keys.contactSubject(channel: "wechat", address: i.value))])
             default: break
             }
         }
