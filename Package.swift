@@ -77,10 +77,14 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns", "CRMSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            resources: [.embedInCode("openapi.yaml")],
+            resources: [
+                .embedInCode("openapi.yaml"), .embedInCode("Console/templates/layout.mustache"), .embedInCode("Console/templates/login.mustache"),
+                .embedInCode("Console/templates/dashboard.mustache"), .embedInCode("Console/assets/console.css"), .embedInCode("Console/assets/console.js"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -58,6 +58,10 @@ public struct AdminRoutes: Sendable {
         let operators = OperatorStore(redis: sandbox.redis, policy: Self.policy(config.admin))
         let operatorRoutes = OperatorRoutes(operators: operators, audit: audit, config: config, clock: clock)
         operatorRoutes.registerSignIn(on: DeclaredRoutes(router, table: table, audit: nil, clock: clock))
+        ConsoleRoutes(
+            operators: operators, sessionMaxHours: config.admin.sessionMaxHours, trustedProxies: config.server.trustedProxies,
+            secureCookies: config.outbound.publicURL.hasPrefix("https://"), clock: clock
+        ).register(on: DeclaredRoutes(router, table: table, audit: nil, clock: clock))
         let group = DeclaredRoutes(
             router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(bootstrapToken: config.admin.token, keys: keys, operators: operators, clock: clock)),
             prefix: "/api/v1", table: table, audit: audit, clock: clock)

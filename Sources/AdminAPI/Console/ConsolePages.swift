@@ -1,0 +1,49 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+
+/// The console's templates and assets, from the binary: pages rendered on the server with
+/// swift-mustache, under a strict Content-Security-Policy (no inline script or style).
+enum ConsolePages {
+    static let library: MustacheLibrary = {
+        var library = MustacheLibrary()
+        for (name, bytes) in [
+            ("layout", PackageResources.layout_mustache), ("login", PackageResources.login_mustache), ("dashboard", PackageResources.dashboard_mustache),
+        ] {
+            // The templates are part of the binary: one that does not parse is a build mistake.
+            try! library.register(String(decoding: bytes, as: UTF8.self), named: name)
+        }
+        return library
+    }()
+
+    static let assets: [String: (type: String, bytes: [UInt8])] = [
+        "console.css": ("text/css; charset=utf-8", PackageResources.console_css),
+        "console.js": ("text/javascript; charset=utf-8", PackageResources.console_js),
+    ]
+
+    static let securityHeaders: [(HTTPField.Name, String)] = [
+        (HTTPField.Name("Content-Security-Policy")!,
+         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"), (HTTPField.Name("Referrer-Policy")!, "same-origin"),
+        (HTTPField.Name("Cache-Control")!, "no-store"),
+    ]
+
+    /// A page: `template` rendered with `context`, the language's words as `t`.
+    static func page(_ template: String, lang: String, context: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        var full = context
+        full["lang"] = lang
+        full["t"] = ConsoleStrings.table[lang] ?? ConsoleStrings.table["en"]!
+        let html = library.render(full, withTemplate: template) ?? ""
+        var headers: HTTPFields = [.contentType: "text/html; charset=utf-8"]
+        for (name, value) in securityHeaders { headers[name] = value }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func redirect(_ location: String, cookies: [String] = []) -> Response {
+        var headers: HTTPFields = [.location: location]
+        for (name, value) in securityHeaders { headers[name] = value }
+        for c in cookies { headers.append(HTTPField(name: .setCookie, value: c)) }
+        return Response(status: .seeOther, headers: headers)
+    }
+}

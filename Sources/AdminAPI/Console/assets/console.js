@@ -1,0 +1,2 @@
+// Progressive enhancement only: every page reads without JavaScript.
+"use strict";
