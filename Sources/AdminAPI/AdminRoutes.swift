@@ -58,10 +58,6 @@ public struct AdminRoutes: Sendable {
         let operators = OperatorStore(redis: sandbox.redis, policy: Self.policy(config.admin))
         let operatorRoutes = OperatorRoutes(operators: operators, audit: audit, config: config, clock: clock)
         operatorRoutes.registerSignIn(on: DeclaredRoutes(router, table: table, audit: nil, clock: clock))
-        ConsoleRoutes(
-            operators: operators, sessionMaxHours: config.admin.sessionMaxHours, trustedProxies: config.server.trustedProxies,
-            secureCookies: config.outbound.publicURL.hasPrefix("https://"), clock: clock
-        ).register(on: DeclaredRoutes(router, table: table, audit: nil, clock: clock))
         let group = DeclaredRoutes(
             router.group("/api/v1").add(middleware: AdminAuthMiddleware<Context>(bootstrapToken: config.admin.token, keys: keys, operators: operators, clock: clock)),
             prefix: "/api/v1", table: table, audit: audit, clock: clock)
@@ -94,5 +90,8 @@ public struct AdminRoutes: Sendable {
             CampaignRoutes(config: config, catalog: adapters, store: CampaignStore(redis: sandbox.redis), runner: campaigns, tags: tags, clock: clock)
                 .register(on: group)
         }
+        // The console reads and writes through the routes above, in process: built after them.
+        ConsoleRoutes(operators: operators, api: ConsoleAPI(responder: router.buildResponder()), config: config, clock: clock)
+            .register(on: DeclaredRoutes(router, table: table, audit: nil, clock: clock))
     }
 }

@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import XCTest
+import GatewayCore
+@testable import AdminAPI
 
 /// The web console's sign-in (issue 17, work in progress): pages without a session go to the
 /// sign-in page, the form carries a CSRF token, the language follows Accept-Language, and every
@@ -42,11 +44,115 @@ final class ConsoleTests: XCTestCase {
 
             let dashboard = try await client.execute(uri: "/console", method: .get, headers: [.cookie: session, .acceptLanguage: "zh-CN,zh;q=0.9"])
             XCTAssertEqual(dashboard.status, .ok)
-            XCTAssertTrue(dashboard.text.contains("<h1>概览</h1>") && dashboard.text.contains("mara (marketer)"), dashboard.text)
+            XCTAssertTrue(dashboard.text.contains("<h1>概览</h1>") && dashboard.text.contains(#"mara <span class="role">marketer</span>"#), dashboard.text)
             let css = try await client.execute(uri: "/console/assets/console.css", method: .get)
             XCTAssertEqual(css.headers[.contentType], "text/css; charset=utf-8")
             let missing = try await client.execute(uri: "/console/assets/nope.js", method: .get)
             XCTAssertEqual(missing.status, .notFound)
+        }
+    }
+}
+
+/// `/console/act`: a form becomes the API call it names, as the operator, with the operator's
+/// permissions and CSRF token; what the API refuses comes back as a notice, nothing changes.
+final class ConsoleActionTests: XCTestCase {
+    /// Creates an operator and signs in through the console's form; the session cookie and its CSRF token.
+    static func signIn(_ client: some TestClientProtocol, _ name: String, role: String) async throws -> (cookie: String, csrf: String) {
+        _ = try await client.send(.post, "/api/v1/operators", json: #"{"name":"\#(name)","role":"\#(role)","password":"a-long-password-123"}"#)
+        let form = try await client.execute(uri: "/console/login", method: .get)
+        let loginCookie = try XCTUnwrap(form.headers[.setCookie]?.split(separator: ";").first.map(String.init))
+        let token = String(loginCookie.split(separator: "=", maxSplits: 1)[1])
+        let signedIn = try await client.execute(
+            uri: "/console/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .cookie: loginCookie],
+            body: ByteBuffer(string: "csrf=\(token)&name=\(name)&password=a-long-password-123"))
+        let cookie = try XCTUnwrap(signedIn.headers[values: .setCookie].first { $0.hasPrefix("scrm_session=") }?.split(separator: ";").first.map(String.init))
+        let page = try await client.execute(uri: "/console/customers", method: .get, headers: [.cookie: cookie])
+        let csrf = try XCTUnwrap(page.text.firstMatch(of: #/<meta name="csrf" content="([^"]+)">/#)?.1).description
+        return (cookie, csrf)
+    }
+
+    static func act(_ client: some TestClientProtocol, _ cookie: String, _ form: String, json: Bool = false) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded", .cookie: cookie]
+        if json { headers[.accept] = "application/json" }
+        return try await client.execute(uri: "/console/act", method: .post, headers: headers, body: ByteBuffer(string: form))
+    }
+
+    func test_aFormIsTheAPICall_withTheOperatorsPermissionsAndToken() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            let created = try await client.send(
+                .post, "/api/v1/events", json: #"{"events":[{"id":"act-1","type":"web.visit","identities":[{"type":"email","value":"act@example.com","verified":true}]}]}"#)
+            let id = try XCTUnwrap(created.value?.lookup("results.0.customer")?.scalarText)
+            let mara = try await Self.signIn(client, "mara", role: "marketer")
+            let tagForm = "_method=POST&_path=%2Fapi%2Fv1%2Ftags%2F%7B_tag%7D%2Fcustomers&_tag=expo%20visitor%E8%B4%B5%E5%AE%BE&_back=%2Fconsole%2Fcustomers%2F\(id)&customerIds%5B%5D=\(id)"
+
+            let forged = try await Self.act(client, mara.cookie, "csrf=not-the-token&" + tagForm)
+            XCTAssertEqual(forged.status, .seeOther)
+            XCTAssertEqual(forged.headers[.location], "/console/customers/\(id)")
+            let stillUntagged = try await client.get("/api/v1/customers/\(id)")
+            XCTAssertEqual(stillUntagged.value?.lookup("tags"), .array([]), "a form without the session's token changes nothing")
+
+            let bad = try await Self.act(client, mara.cookie, "csrf=\(mara.csrf)&" + tagForm, json: true)
+            XCTAssertEqual(bad.status, .badRequest, "a space is not allowed in a tag: the API's refusal, with its code")
+            XCTAssertEqual(bad.value?.lookup("error.code")?.scalarText, "invalid_tag")
+
+            let good = try await Self.act(client, mara.cookie, "csrf=\(mara.csrf)&" + tagForm.replacingOccurrences(of: "expo%20visitor", with: "expo-visitor"))
+            XCTAssertEqual(good.status, .seeOther)
+            XCTAssertTrue(good.headers[values: .setCookie].contains { $0.hasPrefix("scrm_flash=") }, "the next page shows a notice")
+            let tagged = try await client.get("/api/v1/customers/\(id)")
+            XCTAssertEqual(tagged.value?.lookup("tags"), .array([.string("expo-visitor贵宾")]))
+            let audit = try await client.get("/api/v1/audit?limit=5")
+            XCTAssertTrue(audit.text.contains("operator:mara"), "the API audits the console's call as the operator: \(audit.text)")
+
+            let profile = try await Self.act(
+                client, mara.cookie,
+                "csrf=\(mara.csrf)&_method=PATCH&_path=%2Fapi%2Fv1%2Fcustomers%2F\(id)&_back=%2F%2Fevil.example&profile.spend%3Anum=1200&profile.city=Shanghai&consent.sms=granted")
+            XCTAssertEqual(profile.headers[.location], "/console", "a return address off the console is replaced")
+            let patched = try await client.get("/api/v1/customers/\(id)")
+            XCTAssertEqual(patched.value?.lookup("profile.spend"), .int(1200), "typed fields arrive typed")
+            XCTAssertEqual(patched.value?.lookup("consent.sms.state")?.scalarText, "granted")
+
+            let otto = try await Self.signIn(client, "otto", role: "analyst")
+            let refused = try await Self.act(client, otto.cookie, "csrf=\(otto.csrf)&" + tagForm.replacingOccurrences(of: "expo%20visitor", with: "analyst-tag"), json: true)
+            XCTAssertEqual(refused.status, .forbidden, "the analyst's role decides, not the form")
+            let offAPI = try await Self.act(client, mara.cookie, "csrf=\(mara.csrf)&_method=POST&_path=%2Fconsole%2Flogout", json: true)
+            XCTAssertEqual(offAPI.value?.lookup("error.code")?.scalarText, "bad_form", "a form names only /api/v1 calls")
+        }
+    }
+
+    func test_formFields_becomeTypedJSON() throws {
+        let body = try ConsoleFormBody.json([
+            ("csrf", "x"), ("_back", "/console"), ("name", "Expo"), ("weight:int", "3"), ("rate:num", "1.5"), ("on:bool", "on"),
+            ("tags:list", "a, b\nc"), ("content.sms.text", "Hi"), ("variants[0].name", "A"), ("variants[1].name", "B"), ("variants[0].weight:int", "50"),
+            ("extra:json", #"{"k":[1]}"#), ("blank", "  "), ("channel.wechat:oa1", "granted"),
+        ])
+        XCTAssertEqual(
+            body.text,
+            #"{"channel":{"wechat:oa1":"granted"},"content":{"sms":{"text":"Hi"}},"extra":{"k":[1]},"name":"Expo","on":true,"rate":1.5,"tags":["a","b","c"],"variants":[{"name":"A","weight":50},{"name":"B"}],"weight":3}"#)
+        XCTAssertThrowsError(try ConsoleFormBody.json([("weight:int", "three")]))
+    }
+}
+
+extension TestResponse {
+    var value: JSONValue? { JSONValue.parse(body.readableBytesView) }
+}
+
+final class ConsoleTemplateTests: XCTestCase {
+    /// Every template parses and renders, and every word a template shows (`t.key`) is in strings.json
+    /// in all three languages.
+    func test_everyTemplateRenders_andEveryWordIsTranslated() throws {
+        guard case .object(let entries)? = JSONValue.parse(PackageResources.strings_json) else { return XCTFail("strings.json is not JSON") }
+        for (key, value) in entries {
+            for lang in ConsoleStrings.languages {
+                XCTAssertFalse(value.lookup(lang)?.scalarText?.isEmpty ?? true, "\(key) has no \(lang)")
+            }
+        }
+        for (name, bytes) in ConsolePages.templates {
+            let text = String(decoding: bytes, as: UTF8.self)
+            for match in text.matches(of: #/\{\{[#^/]?t\.([A-Za-z]+)/#) {
+                XCTAssertNotNil(entries[String(match.1)], "\(name) shows t.\(match.1), which strings.json lacks")
+            }
+            XCTAssertFalse(ConsolePages.library.render(["t": ConsoleStrings.table["ja"]!], withTemplate: name)?.isEmpty ?? true, name)
         }
     }
 }

@@ -6,12 +6,17 @@ import Mustache
 /// The console's templates and assets, from the binary: pages rendered on the server with
 /// swift-mustache, under a strict Content-Security-Policy (no inline script or style).
 enum ConsolePages {
+    static let templates: [(String, [UInt8])] = [
+        ("layout", PackageResources.layout_mustache), ("login", PackageResources.login_mustache),
+        ("dashboard", PackageResources.dashboard_mustache), ("problem", PackageResources.problem_mustache),
+        ("customers", PackageResources.customers_mustache), ("customer", PackageResources.customer_mustache),
+        ("audiences", PackageResources.audiences_mustache),
+    ]
+
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
-        for (name, bytes) in [
-            ("layout", PackageResources.layout_mustache), ("login", PackageResources.login_mustache), ("dashboard", PackageResources.dashboard_mustache),
-        ] {
-            // The templates are part of the binary: one that does not parse is a build mistake.
+        for (name, bytes) in templates {
+            // The templates are part of the binary: one that does not parse is a build mistake (a test renders each).
             try! library.register(String(decoding: bytes, as: UTF8.self), named: name)
         }
         return library
@@ -31,7 +36,7 @@ enum ConsolePages {
 
     /// A page: `template` rendered with `context`, the language's words as `t`.
     static func page(_ template: String, lang: String, context: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        var full = context
+        var full = withoutEmptyText(context) as? [String: Any] ?? [:]
         full["lang"] = lang
         full["t"] = ConsoleStrings.table[lang] ?? ConsoleStrings.table["en"]!
         let html = library.render(full, withTemplate: template) ?? ""
@@ -40,10 +45,35 @@ enum ConsolePages {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
+    /// Mustache treats "" as present (`{{#name}}` renders); the console means absent. Drops empty
+    /// strings at every depth so that `{{#name}}...{{/name}}{{^name}}...{{/name}}` reads as intended.
+    static func withoutEmptyText(_ value: Any) -> Any? {
+        switch value {
+        case let s as String: return s.isEmpty ? nil : s
+        case let d as [String: Any]: return d.compactMapValues(withoutEmptyText)
+        case let a as [[String: Any]]: return a.map { $0.compactMapValues(withoutEmptyText) }
+        case let a as [Any]: return a.compactMap(withoutEmptyText)
+        default: return value
+        }
+    }
+
+    /// A page that only says what went wrong (no session needed: storage down, a stale form).
+    static func problem(status: HTTPResponse.Status, message: String, lang: String) -> Response {
+        page("problem", lang: lang, context: ["message": message], status: status)
+    }
+
     static func redirect(_ location: String, cookies: [String] = []) -> Response {
         var headers: HTTPFields = [.location: location]
         for (name, value) in securityHeaders { headers[name] = value }
         for c in cookies { headers.append(HTTPField(name: .setCookie, value: c)) }
         return Response(status: .seeOther, headers: headers)
+    }
+
+    /// A console path to return to; anything else (another site, `//host`) is the dashboard.
+    static func safeBack(_ path: String?) -> String {
+        guard let path, path.hasPrefix("/console"), !path.hasPrefix("//"), !path.contains("\\"), !path.contains("\r"), !path.contains("\n") else {
+            return "/console"
+        }
+        return path
     }
 }

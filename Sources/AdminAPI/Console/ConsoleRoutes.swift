@@ -1,38 +1,87 @@
+import Foundation
 import GatewayCore
 import GatewayCrypto
 import HTTPTypes
 import Hummingbird
 import Ingress
+import RedisClient
 import Store
 
-/// `/console`: the marketers' web console, served by the admin listener. Work in progress (issue 17):
-/// sign-in with the operator accounts (a double-submit CSRF cookie on the form), sign-out, the
-/// dashboard placeholder and the static assets. Pages without a session redirect to the sign-in page.
-/// The routes are `public` in the route table because each checks its own proof: the session cookie.
-struct ConsoleRoutes {
+/// `/console`: the marketers' web console, served by the admin listener from the same binary. Pages
+/// are rendered on the server from the API's own answers (`ConsoleAPI`); forms go to `/console/act`,
+/// which hands them to the API as the operator. The routes are `public` in the route table because
+/// each checks its own proof, the session cookie; without one, a page redirects to the sign-in page.
+struct ConsoleRoutes<Context: RequestContext> {
     let operators: OperatorStore
-    let sessionMaxHours: Int
-    let trustedProxies: [String]
-    let secureCookies: Bool
+    let api: ConsoleAPI<Context>
+    let config: GatewayConfig
     let clock: @Sendable () -> Int64
 
-    static let loginCSRFCookie = "scrm_login_csrf"
+    static var loginCSRFCookie: String { "scrm_login_csrf" }
+    var secureCookies: Bool { config.outbound.publicURL.hasPrefix("https://") }
 
-    func register<Context: RequestContext>(on routes: DeclaredRoutes<Context>) {
+    /// A rendered body: a template of `templates/` and what it shows.
+    struct View {
+        var template: String
+        var context: [String: Any]
+        var status: HTTPResponse.Status = .ok
+        /// Instead of a page, go there (a merged customer's survivor).
+        var redirect: String? = nil
+
+        init(template: String, context: [String: Any], status: HTTPResponse.Status = .ok) {
+            self.template = template
+            self.context = context
+            self.status = status
+        }
+
+        static func redirect(_ to: String) -> View {
+            var view = View(template: "problem", context: [:])
+            view.redirect = to
+            return view
+        }
+    }
+
+    func register(on routes: DeclaredRoutes<Context>) {
         routes.get("/console/assets/:file", .public) { _, context in
             guard let asset = ConsolePages.assets[context.parameters.get("file") ?? ""] else { throw APIError.notFound("asset") }
             var headers: HTTPFields = [.contentType: asset.type, .cacheControl: "public, max-age=3600"]
             headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes)))
         }
-        routes.get("/console/login", .public) { request, _ in loginPage(request, error: nil) }
-        routes.post("/console/login", .public) { request, context in try await storage { try await login(request, context) } }
-        routes.post("/console/logout", .public) { request, _ in try await storage { try await logout(request) } }
-        routes.get("/console", .public) { request, _ in
-            try await storage {
-                guard let session = try await session(request) else { return ConsolePages.redirect("/console/login") }
-                return ConsolePages.page("dashboard", lang: lang(request), context: frame(session))
+        registerSignIn(on: routes)
+        registerActions(on: routes)
+        registerCustomers(on: routes)
+        registerAudiences(on: routes)
+        page(routes, "/console", section: "dashboard") { _, _, v in View(template: "dashboard", context: ["welcome": v.t("welcome")]) }
+    }
+
+    /// A signed-in page: `build` reads the API as the visitor and names a template. Without a session
+    /// the answer is the sign-in page; an API refusal shows as the page's error, with the API's status.
+    func page(
+        _ routes: DeclaredRoutes<Context>, _ path: String, section: String,
+        _ build: @escaping @Sendable (Request, Context, ConsoleVisitor) async throws -> View
+    ) {
+        routes.get(path, .public) { request, context in
+            let visitor: ConsoleVisitor
+            do {
+                guard let v = try await self.visitor(request) else { return ConsolePages.redirect("/console/login") }
+                visitor = v
+            } catch is RedisError {
+                return ConsolePages.problem(status: .serviceUnavailable, message: ConsoleStrings.text("unavailable", lang(request)), lang: lang(request))
             }
+            var view: View
+            do {
+                view = try await build(request, context, visitor)
+            } catch let failed as ConsoleAPI<Context>.Failed {
+                if failed.answer.status == .unauthorized { return ConsolePages.redirect("/console/login") }
+                view = View(template: "problem", context: ["message": failed.answer.errorMessage ?? ""], status: failed.answer.status)
+            }
+            if let to = view.redirect { return ConsolePages.redirect(to) }
+            var full = visitor.frame(section: section)
+            for (k, v) in view.context { full[k] = v }
+            var response = ConsolePages.page(view.template, lang: visitor.lang, context: full, status: view.status)
+            if visitor.flash != nil { response.headers.append(HTTPField(name: .setCookie, value: cookie(ConsoleFlash.cookie, "", maxAge: 0, path: "/console"))) }
+            return response
         }
     }
 
@@ -40,51 +89,22 @@ struct ConsoleRoutes {
         ConsoleStrings.language(acceptLanguage: request.headers[.acceptLanguage], cookie: request.cookies["lang"]?.value)
     }
 
-    func session(_ request: Request) async throws -> OperatorStore.Session? {
-        guard let token = request.cookies[OperatorSession.cookie]?.value else { return nil }
-        return try await operators.session(token: token, nowMs: clock())
-    }
-
-    /// What every signed-in page shows in its frame.
-    func frame(_ s: OperatorStore.Session) -> [String: Any] { ["operator": s.operatorName, "role": s.role.rawValue, "csrf": s.csrf] }
-
-    func cookie(_ name: String, _ value: String, maxAge: Int, path: String = "/") -> String {
-        "\(name)=\(value); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secureCookies ? "; Secure" : "")
-    }
-
-    func loginPage(_ request: Request, error: String?, status: HTTPResponse.Status = .ok) -> Response {
-        let csrf = SecureRandom.alphanumeric(32)
-        let l = lang(request)
-        var response = ConsolePages.page(
-            "login", lang: l, context: ["csrf": csrf, "error": error.map { ConsoleStrings.table[l]?[$0] ?? $0 } as Any], status: status)
-        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.loginCSRFCookie, csrf, maxAge: 3600, path: "/console")))
-        return response
-    }
-
-    func login(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        let body = try await request.body.collect(upTo: 4096)
-        let form = Dictionary(FormEncoding.pairs(String(buffer: body)).map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-        guard let sent = form["csrf"], let expected = request.cookies[Self.loginCSRFCookie]?.value,
-            ConstantTime.equals(Array(sent.utf8), Array(expected.utf8))
-        else { return loginPage(request, error: "expired", status: .forbidden) }
-        let address = ClientAddress.of(request, context, trustedProxies: trustedProxies)
-        switch try await operators.login(name: form["name"] ?? "", password: form["password"] ?? "", address: address, nowMs: clock()) {
-        case .signedIn(let token, _):
-            return ConsolePages.redirect(
-                "/console", cookies: [cookie(OperatorSession.cookie, token, maxAge: sessionMaxHours * 3600), cookie(Self.loginCSRFCookie, "", maxAge: 0, path: "/console")])
-        case .invalid: return loginPage(request, error: "invalid", status: .unauthorized)
-        case .locked, .rateLimited: return loginPage(request, error: "locked", status: .tooManyRequests)
+    func visitor(_ request: Request) async throws -> ConsoleVisitor? {
+        guard let token = request.cookies[OperatorSession.cookie]?.value, let session = try await operators.session(token: token, nowMs: clock()) else {
+            return nil
         }
+        let zone = request.cookies["tz"].flatMap { TimeZone(identifier: $0.value.removingPercentEncoding ?? $0.value) } ?? TimeZone(identifier: "UTC")!
+        return ConsoleVisitor(
+            session: session, lang: lang(request), timeZone: zone, flash: request.cookies[ConsoleFlash.cookie].flatMap { ConsoleFlash(cookieValue: $0.value) })
     }
 
-    func logout(_ request: Request) async throws -> Response {
-        let body = try await request.body.collect(upTo: 4096)
-        let form = Dictionary(FormEncoding.pairs(String(buffer: body)).map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-        if let token = request.cookies[OperatorSession.cookie]?.value, let s = try await operators.session(token: token, nowMs: clock()),
-            let sent = form["csrf"], ConstantTime.equals(Array(sent.utf8), Array(s.csrf.utf8))
-        {
-            try await operators.logout(token: token)
-        }
-        return ConsolePages.redirect("/console/login", cookies: [cookie(OperatorSession.cookie, "", maxAge: 0)])
+    func cookie(_ name: String, _ value: String, maxAge: Int, path: String = "/", httpOnly: Bool = true) -> String {
+        "\(name)=\(value); Path=\(path); Max-Age=\(maxAge)" + (httpOnly ? "; HttpOnly" : "") + "; SameSite=Strict" + (secureCookies ? "; Secure" : "")
+    }
+
+    /// A form's fields (the first of a repeated name).
+    static func form(_ request: Request, maxBytes: Int) async throws -> [String: String] {
+        let body = try await request.body.collect(upTo: maxBytes)
+        return Dictionary(FormEncoding.pairs(String(buffer: body)).map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
     }
 }

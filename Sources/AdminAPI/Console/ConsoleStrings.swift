@@ -1,24 +1,26 @@
-/// The console's words in English, Simplified Chinese and Japanese, chosen from Accept-Language
-/// (or the operator's choice, a `lang` cookie).
+import Foundation
+import GatewayCore
+
+/// The console's words in English, Simplified Chinese and Japanese (`strings.json`: one entry per
+/// word, every language side by side), chosen from Accept-Language or the operator's choice (the
+/// `lang` cookie).
 enum ConsoleStrings {
     static let languages = ["en", "zh-Hans", "ja"]
+    static let names = ["en": "English", "zh-Hans": "简体中文", "ja": "日本語"]
 
-    static let table: [String: [String: String]] = [
-        "en": [
-            "skip": "Skip to content", "navigation": "Console", "dashboard": "Dashboard", "signIn": "Sign in", "signOut": "Sign out",
-            "name": "Name", "password": "Password", "welcome": "Signed in.", "invalid": "The name or the password is wrong.",
-            "locked": "Too many failed sign-ins: try again later.", "expired": "The form expired: please sign in again.",
-        ],
-        "zh-Hans": [
-            "skip": "跳到正文", "navigation": "控制台", "dashboard": "概览", "signIn": "登录", "signOut": "退出", "name": "用户名", "password": "密码",
-            "welcome": "已登录。", "invalid": "用户名或密码错误。", "locked": "登录失败次数过多，请稍后再试。", "expired": "表单已过期，请重新登录。",
-        ],
-        "ja": [
-            "skip": "本文へ移動", "navigation": "コンソール", "dashboard": "ダッシュボード", "signIn": "ログイン", "signOut": "ログアウト", "name": "ユーザー名",
-            "password": "パスワード", "welcome": "ログインしました。", "invalid": "ユーザー名またはパスワードが違います。",
-            "locked": "ログインの失敗が多すぎます。しばらくしてから再試行してください。", "expired": "フォームの有効期限が切れました。もう一度ログインしてください。",
-        ],
-    ]
+    /// language -> key -> text. A key missing in a language falls back to English (a test keeps them complete).
+    static let table: [String: [String: String]] = {
+        guard case .object(let entries)? = JSONValue.parse(PackageResources.strings_json) else { fatalError("Console/strings.json is not JSON") }
+        var table = [String: [String: String]]()
+        for (key, value) in entries {
+            for lang in languages {
+                table[lang, default: [:]][key] = value.lookup(lang)?.scalarText ?? value.lookup("en")?.scalarText ?? key
+            }
+        }
+        return table
+    }()
+
+    static func text(_ key: String, _ lang: String) -> String { table[lang]?[key] ?? table["en"]?[key] ?? key }
 
     /// The first language of an Accept-Language header we have (zh, zh-CN, zh-Hans -> zh-Hans), else English.
     static func language(acceptLanguage: String?, cookie: String?) -> String {

@@ -1,2 +1,98 @@
-// Progressive enhancement only: every page reads without JavaScript.
+// Progressive enhancement only: every reading page works without JavaScript, and every form posts
+// to /console/act without it. With it: forms keep what was typed when the API refuses them, audience
+// counts follow the typing, and live panels refresh.
 "use strict";
+(function () {
+  const csrf = () => (document.querySelector('meta[name="csrf"]') || {}).content || "";
+
+  // Where a form should come back to: this page.
+  document.querySelectorAll("input[data-here]").forEach((i) => { i.value = location.pathname + location.search; });
+  // The operator's time zone, from the browser, unless they chose one.
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && !document.cookie.split("; ").some((c) => c.startsWith("tz="))) {
+    document.cookie = "tz=" + encodeURIComponent(zone) + "; Path=/; Max-Age=31536000; SameSite=Strict";
+    document.querySelectorAll("input[data-browser-zone]").forEach((i) => { i.value = zone; });
+  }
+  document.querySelectorAll("select[data-autosubmit]").forEach((s) => s.addEventListener("change", () => s.form.submit()));
+  document.querySelectorAll(".js-hide").forEach((e) => { e.hidden = true; });
+
+  // Forms to /console/act: sent with fetch; an error is shown next to the form, the input stays.
+  document.querySelectorAll("form[data-act]").forEach((form) => {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+      const button = form.querySelector('button[type="submit"], button:not([type])');
+      if (button) button.disabled = true;
+      let alert = form.querySelector(".form-error");
+      if (!alert) {
+        alert = document.createElement("p");
+        alert.className = "form-error error";
+        alert.setAttribute("role", "alert");
+        form.appendChild(alert);
+      }
+      alert.textContent = "";
+      try {
+        const response = await fetch(form.action, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams(new FormData(form)).toString(),
+        });
+        const answer = await response.json();
+        if (answer.ok) { location.assign(answer.location); return; }
+        alert.textContent = (answer.error && answer.error.message) || response.statusText;
+        if (answer.error && answer.error.code === "session_expired") location.assign("/console/login");
+      } catch (e) {
+        alert.textContent = String(e);
+      }
+      if (button) button.disabled = false;
+    });
+  });
+
+  // The audience editor: count and sample as the marketer types (debounced), the error at its position.
+  document.querySelectorAll("textarea[data-live-count]").forEach((area) => {
+    const root = area.closest("main");
+    const count = root.querySelector("[data-count]");
+    const errorBox = root.querySelector("[data-expr-error]");
+    const sample = root.querySelector("[data-sample]");
+    const warnings = root.querySelector("[data-warnings]");
+    const elapsed = root.querySelector("[data-elapsed]");
+    const exportLink = root.querySelector("[data-export]");
+    let timer = null;
+    let sequence = 0;
+    const run = async () => {
+      const expression = area.value.trim();
+      const mine = ++sequence;
+      if (!expression) { count.textContent = "–"; errorBox.textContent = ""; return; }
+      const response = await fetch("/api/v1/audiences/preview", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: JSON.stringify({ expression: expression, sample: 10 }),
+      });
+      const answer = await response.json();
+      if (mine !== sequence) return;
+      if (!response.ok) {
+        const message = (answer.error && answer.error.message) || response.statusText;
+        const at = /at position (\d+)/.exec(message);
+        errorBox.textContent = message;
+        area.setAttribute("aria-invalid", "true");
+        if (at) { const p = Math.min(Number(at[1]), area.value.length); area.setSelectionRange(p, p); }
+        return;
+      }
+      area.removeAttribute("aria-invalid");
+      errorBox.textContent = "";
+      count.textContent = Number(answer.count).toLocaleString();
+      if (elapsed) elapsed.textContent = answer.elapsedMs + " ms";
+      sample.replaceChildren(...answer.sample.map((id) => {
+        const li = document.createElement("li");
+        const a = document.createElement("a");
+        a.href = "/console/customers/" + encodeURIComponent(id);
+        a.textContent = id;
+        li.appendChild(a);
+        return li;
+      }));
+      warnings.replaceChildren(...answer.warnings.map((w) => { const li = document.createElement("li"); li.textContent = w; return li; }));
+      if (exportLink) exportLink.href = "/api/v1/audiences/export?expr=" + encodeURIComponent(expression);
+    };
+    area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 250); });
+  });
+})();

@@ -1,0 +1,165 @@
+"""The web console end to end, in headless Chromium (scripts/console-check starts the gateway).
+
+Every scenario signs in as the role it needs, works only through the pages (clicks and typing), and
+checks what the page shows and what the API then holds. Every page visited is saved as a screenshot
+at desktop width and at a 390 px phone width.
+"""
+import json
+import os
+import re
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["CONSOLE_URL"]
+TOKEN = os.environ["CONSOLE_TOKEN"]
+SHOTS = os.environ.get("CONSOLE_SHOTS", "console-screenshots")
+PASSWORD = "a-long-password-for-the-console-1"
+
+
+def api(method, path, body=None, expect=(200, 201, 202)):
+    """The admin API with the bootstrap token: seeding and checking what the console did."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(BASE + "/api/v1" + path, data=data, method=method)
+    request.add_header("Authorization", "Bearer " + TOKEN)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    if status not in expect:
+        raise AssertionError(f"{method} {path}: {status} {text}")
+    return json.loads(text) if text else None
+
+
+def browser(width=1280, height=900, phone=False):
+    options = webdriver.ChromeOptions()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}", "--lang=en-US"]:
+        options.add_argument(argument)
+    if phone:
+        # A window cannot be narrower than 500 px; the phone is emulated (viewport and touch).
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1}})
+    options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(0)
+    return driver
+
+
+class Console(unittest.TestCase):
+    operators = {}
+
+    @classmethod
+    def setUpClass(cls):
+        os.makedirs(SHOTS, exist_ok=True)
+        for name, role in [("ada", "admin"), ("mara", "marketer"), ("otto", "analyst")]:
+            api("POST", "/operators", {"name": name, "role": role, "password": PASSWORD}, expect=(201, 200, 409))
+        cls.driver = browser()
+        cls.phone = browser(390, 844, phone=True)
+        cls.signed_in = {"driver": None, "phone": None}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+        cls.phone.quit()
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def sign_in(self, name, driver=None):
+        driver = driver or self.driver
+        key = "driver" if driver is self.driver else "phone"
+        if self.signed_in[key] == name:
+            return
+        driver.delete_all_cookies()
+        driver.get(BASE + "/console")
+        self.assertIn("/console/login", driver.current_url, "without a session the console shows the sign-in page")
+        driver.find_element(By.ID, "name").send_keys(name)
+        driver.find_element(By.ID, "password").send_keys(PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+        self.wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, "header.top")))
+        self.signed_in[key] = name
+
+    def wait(self, driver=None, seconds=15):
+        return WebDriverWait(driver or self.driver, seconds)
+
+    def shot(self, name):
+        """This page at desktop width, and the same address on the phone (signed in as the same operator)."""
+        self.driver.save_screenshot(os.path.join(SHOTS, f"{name}-desktop.png"))
+        self.sign_in(self.signed_in["driver"], self.phone)
+        self.phone.get(self.driver.current_url)
+        self.phone.save_screenshot(os.path.join(SHOTS, f"{name}-phone.png"))
+        self.assertLessEqual(self.phone.execute_script("return document.documentElement.scrollWidth"), 400, f"{name} fits a 390 px phone")
+
+    def text(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css).text
+
+    def notice(self):
+        return self.wait().until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.flash"))).text
+
+    # -- scenarios -------------------------------------------------------------------------------
+
+    def test_a_marketer_finds_a_customer_and_tags_them(self):
+        seeded = api("POST", "/events", {"events": [{"id": "console-find-1", "type": "web.visit", "identities": [
+            {"type": "email", "value": "li.wei@example.com", "verified": True}, {"type": "phone", "value": "+8613800138001"}]}]})
+        customer = seeded["results"][0]["customer"]
+        self.sign_in("mara")
+        self.driver.get(BASE + "/console/customers")
+        self.shot("customers-search")
+        box = self.driver.find_element(By.ID, "q")
+        box.send_keys("+8613800138001")
+        box.send_keys(Keys.ENTER)
+        link = self.wait().until(EC.element_to_be_clickable((By.CSS_SELECTOR, f'a[href="/console/customers/{customer}"]')))
+        self.assertIn("li.wei@example.com", self.text("table.list"), "the result shows the customer's identities")
+        link.click()
+        self.wait().until(EC.presence_of_element_located((By.ID, "add-tag"))).send_keys("expo-2026-visitor")
+        self.driver.find_element(By.ID, "add-tag").send_keys(Keys.ENTER)
+        self.wait().until(EC.text_to_be_present_in_element((By.ID, "tags"), "expo-2026-visitor"))
+        self.assertIn("Tag added", self.notice())
+        self.assertIn("expo-2026-visitor", api("GET", f"/customers/{customer}")["tags"], "the tag is stored")
+        self.shot("customer-360")
+
+        # A bad tag name is refused by the API and shown next to the form, which keeps the input.
+        field = self.driver.find_element(By.ID, "add-tag")
+        field.send_keys("no spaces allowed")
+        field.send_keys(Keys.ENTER)
+        error = self.wait().until(EC.visibility_of_element_located((By.CSS_SELECTOR, "form .form-error")))
+        self.assertTrue(error.text, "the API's reason is shown")
+        self.assertEqual(self.driver.find_element(By.ID, "add-tag").get_attribute("value"), "no spaces allowed")
+
+    def test_a_marketer_builds_an_audience_and_the_count_follows_the_typing(self):
+        ids = []
+        for i in range(3):
+            seeded = api("POST", "/events", {"events": [{"id": f"console-aud-{i}", "type": "web.visit",
+                                                          "identities": [{"type": "email", "value": f"aud{i}@example.com", "verified": True}]}]})
+            ids.append(seeded["results"][0]["customer"])
+        api("POST", "/tags", {"name": "webinar-dec"}, expect=(200, 201))
+        api("POST", "/tags/webinar-dec/customers", {"customerIds": ids})
+        api("POST", "/tags", {"name": "churned"}, expect=(200, 201))
+        api("POST", "/tags/churned/customers", {"customerIds": ids[:1]})
+        self.sign_in("mara")
+        self.driver.get(BASE + "/console/audiences")
+        area = self.driver.find_element(By.ID, "expr")
+        count = lambda: self.driver.find_element(By.CSS_SELECTOR, "[data-count]").text
+        area.send_keys("webinar-dec")
+        self.wait().until(lambda d: count() == "3")
+        area.send_keys(" & !churned")
+        self.wait().until(lambda d: count() == "2")
+        self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, "[data-sample] a")), 2, "the sample lists who is selected")
+        area.send_keys(" & (")
+        error = self.wait().until(EC.visibility_of_element_located((By.CSS_SELECTOR, "[data-expr-error]")))
+        self.assertRegex(error.text, r"at position \d+", "a broken expression says where")
+        self.assertEqual(area.get_attribute("aria-invalid"), "true")
+        self.shot("audiences")
+
+
+if __name__ == "__main__":
+    unittest.main()
