@@ -87,7 +87,10 @@ public struct AdminRoutes: Sendable {
         CRMRoutes(specs: crm, redis: sandbox.redis, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         JourneyRoutes(config: config, catalog: adapters, store: JourneyStore(redis: sandbox.redis), redis: sandbox.redis, clock: clock).register(on: group)
         if let campaigns {
-            CampaignRoutes(config: config, catalog: adapters, store: CampaignStore(redis: sandbox.redis), runner: campaigns, tags: tags, clock: clock)
+            CampaignRoutes(
+                config: config, catalog: adapters, store: CampaignStore(redis: sandbox.redis), runner: campaigns, tags: tags, customers: customers,
+                audiences: AudienceStore(redis: sandbox.redis, config: config), clock: clock
+            )
                 .register(on: group)
         }
         // The console reads and writes through the routes above, in process: built after them.

@@ -14,7 +14,23 @@ struct CampaignRoutes {
     let store: CampaignStore
     let runner: CampaignRunner
     let tags: TagStore
+    let customers: CustomerStore
+    let audiences: AudienceStore
     let clock: @Sendable () -> Int64
+
+    struct PreviewBody: Decodable {
+        let campaign: CampaignDefinition
+        /// Whom to render for; absent = one customer of the audience, picked at random.
+        let customerId: String?
+    }
+
+    /// Each variant's content on each channel rendered for one customer, with what they lack.
+    struct PreviewAnswer: Encodable {
+        /// Nil when the audience is empty and no customer was named: nothing to render for.
+        let customerId: String?
+        let audienceSize: Int
+        let variants: [CampaignPreview.Variant]
+    }
 
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
         group.post("/campaigns", .campaignsWrite) { request, _ in
@@ -30,6 +46,19 @@ struct CampaignRoutes {
                 try await store.create(id: id, definition: definition, json: json, startAt: compiled.startAt, expiresAt: compiled.expiresAt, now: now)
                 guard let c = try await store.get(id) else { throw APIError.unavailable }
                 return JSONResponse.ok(try await view(c), status: .created)
+            }
+        }
+        group.post("/campaigns/preview", .campaignsRead) { request, _ in
+            try await storage {
+                let body = try await request.decodeJSON(PreviewBody.self, maxBytes: max(config.server.maxBodyBytes, 1 << 20))
+                return try JSONResponse.encoded(try await preview(try await compile(body.campaign, now: nil), customerId: body.customerId))
+            }
+        }
+        group.get("/campaigns/:id/preview", .campaignsRead) { request, context in
+            try await storage {
+                let c = try await campaign(context)
+                let customer = request.uri.queryParameters.get("customerId").map { String($0) }
+                return try JSONResponse.encoded(try await preview(try await compile(c.definition, now: nil), customerId: customer))
             }
         }
         group.get("/campaigns", .campaignsRead) { request, _ in
@@ -63,6 +92,14 @@ struct CampaignRoutes {
         } catch let e as CampaignError {
             throw APIError.badRequest(e.description, code: e.code)
         }
+    }
+
+    func preview(_ compiled: CompiledCampaign, customerId: String?) async throws -> PreviewAnswer {
+        let audience = try await audiences.preview(compiled.audience, sample: customerId == nil ? 1 : 0, nowMs: clock())
+        guard let id = customerId ?? audience.sample.first else { return PreviewAnswer(customerId: nil, audienceSize: audience.count, variants: []) }
+        guard CustomerID.isValid(id), case .found(let c) = try await customers.customer(id: id, nowMs: clock()) else { throw APIError.notFound("customer") }
+        return PreviewAnswer(
+            customerId: c.id, audienceSize: audience.count, variants: CampaignPreview(compiled, customerId: c.id, hash: c.fields).variants)
     }
 
     func campaign(_ context: some RequestContext) async throws -> Campaign {

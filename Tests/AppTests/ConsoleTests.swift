@@ -149,7 +149,7 @@ final class ConsoleTemplateTests: XCTestCase {
         }
         for (name, bytes) in ConsolePages.templates {
             let text = String(decoding: bytes, as: UTF8.self)
-            for match in text.matches(of: #/\{\{[#^/]?t\.([A-Za-z]+)/#) {
+            for match in text.matches(of: #/\{\{[#^/]?t\.([A-Za-z_]+)/#) {
                 XCTAssertNotNil(entries[String(match.1)], "\(name) shows t.\(match.1), which strings.json lacks")
             }
             XCTAssertFalse(ConsolePages.library.render(["t": ConsoleStrings.table["ja"]!], withTemplate: name)?.isEmpty ?? true, name)

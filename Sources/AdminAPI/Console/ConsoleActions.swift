@@ -63,7 +63,7 @@ extension ConsoleRoutes {
             body = Array((form[raw] ?? "").utf8)
             contentType = type
         } else {
-            do { body = Array(try ConsoleFormBody.json(pairs).text.utf8) } catch let e as ConsoleFormBody.Invalid {
+            do { body = Array(try ConsoleFormBody.json(pairs, timeZone: zone(request)).text.utf8) } catch let e as ConsoleFormBody.Invalid {
                 return try answer(false, e.message, code: "invalid_field", status: .badRequest, location: back)
             }
             contentType = "application/json"
@@ -104,29 +104,35 @@ extension ConsoleRoutes {
 }
 
 /// A form's fields as a JSON body. A field is named `path[:type]`: the path is dotted for nested
-/// objects (`content.sms.text`); `list[]` adds an item and `list[2]` sets the third; the type is `str`
-/// (the default), `int`, `num`, `bool`, `list` (one item per line or comma) or `json`. Empty fields
-/// are left out, so an optional input left blank is not sent. Names starting with `_`, and `csrf`,
-/// are the console's own.
+/// objects (`content.sms.text`); `list[]` adds an item and `list[2]` sets the third. The type is `str`
+/// (the default), `int`, `num`, `bool`, `list` (one item per line or comma), `json`, or `local` (a
+/// `datetime-local` value in the operator's zone, sent as ISO 8601 with its offset). Empty fields are
+/// left out, so an optional input left blank is not sent. A part of the form can be switched off:
+/// `_gates` names the parts (`channels[1],variants[1]`) and each ticked `_on` checkbox turns one on;
+/// the fields of a part left off are not sent, and the lists close up. Names starting with `_`, and
+/// `csrf`, are the console's own.
 enum ConsoleFormBody {
     struct Invalid: Error {
         let message: String
     }
 
-    static let types: Set<String> = ["str", "int", "num", "bool", "list", "json"]
+    static let types: Set<String> = ["str", "int", "num", "bool", "list", "json", "local"]
 
-    static func json(_ pairs: [(name: String, value: String)]) throws -> JSONValue {
+    static func json(_ pairs: [(name: String, value: String)], timeZone: TimeZone = TimeZone(identifier: "UTC")!) throws -> JSONValue {
+        let gates = pairs.filter { $0.name == "_gates" }.flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let on = Set(pairs.filter { $0.name == "_on" }.map(\.value))
+        let off = gates.filter { !on.contains($0) }
         var root = JSONValue.object([:])
         for (name, raw) in pairs where !name.hasPrefix("_") && name != "csrf" {
             var (path, type) = (name, "str")
             if let colon = name.lastIndex(of: ":"), types.contains(String(name[name.index(after: colon)...])) {
                 (path, type) = (String(name[..<colon]), String(name[name.index(after: colon)...]))
             }
+            if off.contains(where: { path == $0 || path.hasPrefix($0 + ".") }) { continue }
             let value = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !value.isEmpty || type == "bool" else { continue }
             let typed: JSONValue
             switch type {
-            case "str": typed = .string(raw)
             case "int":
                 guard let i = Int64(value) else { throw Invalid(message: "\(path): a whole number, not \(value)") }
                 typed = .int(i)
@@ -140,11 +146,23 @@ enum ConsoleFormBody {
             case "json":
                 guard let v = JSONValue.parse(Array(value.utf8)) else { throw Invalid(message: "\(path): not JSON") }
                 typed = v
+            case "local":
+                guard let iso = ConsoleFormat.isoFromLocal(value, timeZone) else { throw Invalid(message: "\(path): a date and time, not \(value)") }
+                typed = .string(iso)
             default: typed = .string(raw)
             }
             root = set(root, path.split(separator: ".").map(String.init)[...], typed)
         }
-        return root
+        return closeUp(root)
+    }
+
+    /// Lists without the holes that parts switched off leave.
+    static func closeUp(_ v: JSONValue) -> JSONValue {
+        switch v {
+        case .array(let a): .array(a.filter { $0 != .null }.map(closeUp))
+        case .object(let o): .object(o.mapValues(closeUp))
+        default: v
+        }
     }
 
     static func set(_ node: JSONValue, _ path: ArraySlice<String>, _ value: JSONValue) -> JSONValue {
@@ -156,8 +174,8 @@ enum ConsoleFormBody {
             let index = Int(head[head.index(after: open)..<head.index(before: head.endIndex)])
             var list: [JSONValue] = if case .array(let a)? = object[key] { a } else { [] }
             let at = min(index ?? list.count, 1000)
-            while list.count <= at { list.append(.object([:])) }
-            list[at] = set(list[at], path.dropFirst(), value)
+            while list.count <= at { list.append(.null) }
+            list[at] = set(list[at] == .null ? .object([:]) : list[at], path.dropFirst(), value)
             object[key] = .array(list)
         } else {
             object[head] = set(object[head] ?? .object([:]), path.dropFirst(), value)

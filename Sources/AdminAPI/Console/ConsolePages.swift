@@ -10,7 +10,9 @@ enum ConsolePages {
         ("layout", PackageResources.layout_mustache), ("login", PackageResources.login_mustache),
         ("dashboard", PackageResources.dashboard_mustache), ("problem", PackageResources.problem_mustache),
         ("customers", PackageResources.customers_mustache), ("customer", PackageResources.customer_mustache),
-        ("audiences", PackageResources.audiences_mustache),
+        ("audiences", PackageResources.audiences_mustache), ("campaigns", PackageResources.campaigns_mustache),
+        ("campaign-new", PackageResources.campaign_new_mustache), ("campaign_preview", PackageResources.campaign_preview_mustache),
+        ("campaign", PackageResources.campaign_mustache),
     ]
 
     static let library: MustacheLibrary = {

@@ -52,16 +52,17 @@ struct ConsoleRoutes<Context: RequestContext> {
         registerActions(on: routes)
         registerCustomers(on: routes)
         registerAudiences(on: routes)
+        registerCampaigns(on: routes)
         page(routes, "/console", section: "dashboard") { _, _, v in View(template: "dashboard", context: ["welcome": v.t("welcome")]) }
     }
 
     /// A signed-in page: `build` reads the API as the visitor and names a template. Without a session
     /// the answer is the sign-in page; an API refusal shows as the page's error, with the API's status.
     func page(
-        _ routes: DeclaredRoutes<Context>, _ path: String, section: String,
+        _ routes: DeclaredRoutes<Context>, _ path: String, method: HTTPRequest.Method = .get, section: String,
         _ build: @escaping @Sendable (Request, Context, ConsoleVisitor) async throws -> View
     ) {
-        routes.get(path, .public) { request, context in
+        routes.on(path, method: method, .public) { request, context in
             let visitor: ConsoleVisitor
             do {
                 guard let v = try await self.visitor(request) else { return ConsolePages.redirect("/console/login") }
@@ -89,13 +90,17 @@ struct ConsoleRoutes<Context: RequestContext> {
         ConsoleStrings.language(acceptLanguage: request.headers[.acceptLanguage], cookie: request.cookies["lang"]?.value)
     }
 
+    /// The operator's time zone: their choice (the `tz` cookie), else UTC.
+    func zone(_ request: Request) -> TimeZone {
+        request.cookies["tz"].flatMap { TimeZone(identifier: $0.value.removingPercentEncoding ?? $0.value) } ?? TimeZone(identifier: "UTC")!
+    }
+
     func visitor(_ request: Request) async throws -> ConsoleVisitor? {
         guard let token = request.cookies[OperatorSession.cookie]?.value, let session = try await operators.session(token: token, nowMs: clock()) else {
             return nil
         }
-        let zone = request.cookies["tz"].flatMap { TimeZone(identifier: $0.value.removingPercentEncoding ?? $0.value) } ?? TimeZone(identifier: "UTC")!
         return ConsoleVisitor(
-            session: session, lang: lang(request), timeZone: zone, flash: request.cookies[ConsoleFlash.cookie].flatMap { ConsoleFlash(cookieValue: $0.value) })
+            session: session, lang: lang(request), timeZone: zone(request), flash: request.cookies[ConsoleFlash.cookie].flatMap { ConsoleFlash(cookieValue: $0.value) })
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int, path: String = "/", httpOnly: Bool = true) -> String {

@@ -79,6 +79,24 @@ enum ConsoleFormat {
         return String(format: "%04d-%02d-%02d %02d:%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0)
     }
 
+    /// `2026-12-02T10:00` (a `datetime-local` input) in `zone` -> `2026-12-02T10:00:00+08:00`.
+    static func isoFromLocal(_ s: String, _ zone: TimeZone) -> String? {
+        let parts = s.split(whereSeparator: { "-T:".contains($0) }).compactMap { Int($0) }
+        guard parts.count >= 5 else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        guard let date = calendar.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2], hour: parts[3], minute: parts[4])) else { return nil }
+        let offset = zone.secondsFromGMT(for: date) / 60
+        return String(format: "%04d-%02d-%02dT%02d:%02d:00%@%02d:%02d", parts[0], parts[1], parts[2], parts[3], parts[4], offset < 0 ? "-" : "+", abs(offset) / 60, abs(offset) % 60)
+    }
+
+    /// `1h 05m`, `4m 10s`, `12s`.
+    static func duration(_ seconds: Int) -> String {
+        if seconds >= 3600 { return String(format: "%dh %02dm", seconds / 3600, seconds % 3600 / 60) }
+        if seconds >= 60 { return String(format: "%dm %02ds", seconds / 60, seconds % 60) }
+        return "\(seconds)s"
+    }
+
     /// `1,234,567`.
     static func count(_ n: Int) -> String {
         let digits = Array(String(abs(n)))

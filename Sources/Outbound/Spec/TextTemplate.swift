@@ -30,6 +30,12 @@ public struct TextTemplate: Sendable {
         return template.render(context)
     }
 
+    /// The required variables `context` has no value for.
+    public func missing(_ context: [String: Any]) -> [String] { required.filter { Self.lookup($0, in: context) == nil } }
+
+    /// The text with holes where variables are missing (a preview shows them; a send refuses, `render`).
+    public func renderLeniently(_ context: [String: Any]) -> String { template.render(context) }
+
     static func lookup(_ dotted: String, in context: [String: Any]) -> Any? {
         if dotted == "." { return context }
         var current: Any? = context

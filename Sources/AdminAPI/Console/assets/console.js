@@ -19,6 +19,8 @@
   // Forms to /console/act: sent with fetch; an error is shown next to the form, the input stays.
   document.querySelectorAll("form[data-act]").forEach((form) => {
     form.addEventListener("submit", async (event) => {
+      // A button with its own formaction (the campaign preview) is an ordinary page submission.
+      if (event.submitter && event.submitter.hasAttribute("formaction")) return;
       event.preventDefault();
       if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
       const button = form.querySelector('button[type="submit"], button:not([type])');
@@ -94,5 +96,32 @@
       if (exportLink) exportLink.href = "/api/v1/audiences/export?expr=" + encodeURIComponent(expression);
     };
     area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 250); });
+  });
+  // A running campaign: its progress, rate, ETA and counters every second; the page reloads when
+  // its state changes (other buttons, the report).
+  document.querySelectorAll("[data-campaign-live]").forEach((panel) => {
+    const id = panel.dataset.campaignLive;
+    const state = document.querySelector("[data-state]");
+    const initial = state ? state.textContent : "";
+    const tick = async () => {
+      try {
+        const response = await fetch("/api/v1/campaigns/" + encodeURIComponent(id), { credentials: "same-origin" });
+        if (!response.ok) return;
+        const c = await response.json();
+        const p = c.progress || {};
+        panel.querySelector("[data-progress]").value = Number(p.percent || 0);
+        panel.querySelector("[data-percent]").textContent = Number(p.percent || 0).toFixed(1) + "%";
+        panel.querySelector("[data-rate]").textContent = Number(p.ratePerSecond || 0).toFixed(1);
+        const eta = panel.querySelector("[data-eta]");
+        if (eta && p.etaSeconds != null) eta.textContent = p.etaSeconds >= 60 ? Math.floor(p.etaSeconds / 60) + "m " + (p.etaSeconds % 60) + "s" : p.etaSeconds + "s";
+        panel.querySelectorAll("[data-metric]").forEach((dd) => {
+          const v = p[dd.dataset.metric];
+          if (v != null) dd.textContent = Number(v).toLocaleString("en-US");
+        });
+        if (c.state !== initial) { location.reload(); return; }
+      } catch (e) { /* the next tick tries again */ }
+      setTimeout(tick, 1000);
+    };
+    setTimeout(tick, 1000);
   });
 })();
