@@ -47,6 +47,18 @@ struct JourneyRoutes {
 
     struct List: Encodable { let journeys: [View] }
 
+    /// Every saved version of a journey, newest first (customers finish on the version they entered).
+    struct Versions: Encodable {
+        let id: String
+        let versions: [Version]
+    }
+
+    struct Version: Encodable {
+        let version: Int
+        let current: Bool
+        let definition: JourneyDefinition
+    }
+
     /// An edit names the version it was made on, so two editors cannot overwrite each other.
     struct EditBody: Decodable {
         let baseVersion: Int
@@ -75,6 +87,16 @@ struct JourneyRoutes {
         }
         group.get("/journeys/:id", .journeysRead) { _, context in
             try await storage { try JSONResponse.encoded(try await show(try context.parameters.require("id"))) }
+        }
+        group.get("/journeys/:id/versions", .journeysRead) { _, context in
+            try await storage {
+                let j = try await journey(try context.parameters.require("id"))
+                var versions = [Version]()
+                for n in stride(from: j.version, through: 1, by: -1) {
+                    if let d = try await store.definition(j.id, version: n) { versions.append(Version(version: n, current: n == j.version, definition: d)) }
+                }
+                return try JSONResponse.encoded(Versions(id: j.id, versions: versions))
+            }
         }
         group.get("/customers/:id/journeys", .journeysRead) { _, context in
             try await storage { try JSONResponse.encoded(try await customerJourneys(try context.parameters.require("id"))) }

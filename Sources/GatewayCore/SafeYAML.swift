@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// YAML as the gateway reads it (config, scoring rules, adapter specs): plain documents only. Anchors
@@ -34,5 +35,34 @@ public enum SafeYAML {
                 try check(v, depth: depth + 1, budget: &budget, path: path.isEmpty ? key.string : path + "." + key.string)
             }
         }
+    }
+}
+
+extension SafeYAML {
+    /// A YAML document as JSON (what an API body carries): times as ISO 8601 text, keys as text.
+    public static func json(_ yaml: String, path: String = "") throws -> JSONValue {
+        guard let value = try load(yaml, path: path) else { return .null }
+        return jsonValue(value)
+    }
+
+    static func jsonValue(_ v: Any) -> JSONValue {
+        switch v {
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(Int64(i))
+        case let d as Double: return .double(d)
+        case let s as String: return .string(s)
+        case let d as Date: return .string(ISO8601DateFormatter().string(from: d))
+        case let m as [String: Any]: return .object(m.mapValues(jsonValue))
+        case let m as [AnyHashable: Any]: return .object(Dictionary(m.map { ("\($0.key)", jsonValue($0.value)) }, uniquingKeysWith: { a, _ in a }))
+        case let a as [Any]: return .array(a.map(jsonValue))
+        default: return .null
+        }
+    }
+}
+
+extension SafeYAML {
+    /// JSON written as block YAML, keys sorted (what an editor shows); nil if Yams cannot write it.
+    public static func dump(_ value: JSONValue) -> String? {
+        try? Yams.dump(object: value.foundationValue, width: 120, allowUnicode: true, sortKeys: true)
     }
 }

@@ -48,21 +48,10 @@ struct Campaigns: AsyncParsableCommand {
 
         /// YAML (a superset of JSON) to JSON text; YAML timestamps become ISO 8601 strings again.
         static func json(fromYAML text: String, file: String) throws -> String {
-            let value: Any?
-            do { value = try SafeYAML.load(text) } catch { throw ValidationError("\(file) is not valid YAML: \(error)") }
-            guard let object = value.map(plain), object is [String: Any] else { throw ValidationError("\(file) must be a mapping (name, audience, channels, ...)") }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            return String(decoding: data, as: UTF8.self)
-        }
-
-        static func plain(_ v: Any) -> Any {
-            switch v {
-            case let d as Date: return ISO8601DateFormatter().string(from: d)
-            case let m as [String: Any]: return m.mapValues(plain)
-            case let m as [AnyHashable: Any]: return Dictionary(uniqueKeysWithValues: m.map { ("\($0.key)", plain($0.value)) })
-            case let a as [Any]: return a.map(plain)
-            default: return v
-            }
+            let value: JSONValue
+            do { value = try SafeYAML.json(text) } catch { throw ValidationError("\(file) is not valid YAML: \(error)") }
+            guard case .object = value else { throw ValidationError("\(file) must be a mapping (name, audience, channels, ...)") }
+            return value.text
         }
     }
 

@@ -110,4 +110,23 @@ final class JourneyAPITests: XCTestCase {
         let stored = try await h.redis.send("KEYS", "journey*").strings
         XCTAssertEqual(stored, [], "nothing stored")
     }
+
+    func test_versions_newestFirst_eachWithItsDefinition() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            let created = try await client.send(.post, "/api/v1/journeys", json: Self.expo)
+            let id = try XCTUnwrap(created.json["id"] as? String)
+            let edited = Self.expo.replacingOccurrences(of: "Tomorrow!", with: "See you tomorrow")
+            _ = try await client.send(.put, "/api/v1/journeys/\(id)", json: #"{"baseVersion": 1, "definition": \#(edited)}"#)
+            let versions = try await client.get("/api/v1/journeys/\(id)/versions")
+            XCTAssertEqual(versions.status, .ok)
+            let list = try XCTUnwrap(versions.json["versions"] as? [[String: Any]])
+            XCTAssertEqual(list.map { $0["version"] as? Int }, [2, 1])
+            XCTAssertEqual(list.map { $0["current"] as? Bool }, [true, false])
+            XCTAssertTrue(String(describing: list[0]["definition"] ?? "").contains("See you tomorrow"))
+            XCTAssertTrue(String(describing: list[1]["definition"] ?? "").contains("Tomorrow!"))
+            let missing = try await client.get("/api/v1/journeys/01KZZZZZZZZZZZZZZZZZZZZZZZ/versions")
+            XCTAssertEqual(missing.status, .notFound)
+        }
+    }
 }

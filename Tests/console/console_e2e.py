@@ -232,6 +232,35 @@ class Console(unittest.TestCase):
         self.assertEqual(status, 403)
         self.assertEqual(api("GET", f"/campaigns/{created['id']}")["state"], "draft")
 
+    def test_a_marketer_creates_and_activates_the_expo_journey(self):
+        self.sign_in("mara")
+        self.driver.get(BASE + "/console/journeys")
+        self.driver.find_element(By.LINK_TEXT, "New journey").click()
+        editor = self.driver.find_element(By.ID, "yaml")
+        self.assertIn("Expo 2026", editor.get_attribute("value"), "the editor starts with the expo journey")
+        # A mistake first: a wait with a duration that is not ISO 8601. The API's reason is shown; the text stays.
+        good = editor.get_attribute("value")
+        self.driver.execute_script("arguments[0].value = arguments[1]", editor, good.replace("offset: -P3D", "offset: three days"))
+        self.driver.find_element(By.CSS_SELECTOR, "form.editor button").click()
+        error = self.wait().until(EC.visibility_of_element_located((By.CSS_SELECTOR, "form .form-error")))
+        self.assertIn("wait-3d", error.text + " " + self.driver.find_element(By.ID, "yaml").get_attribute("value"))
+        self.assertTrue(error.text, "the validation error is shown")
+        self.assertIn("three days", self.driver.find_element(By.ID, "yaml").get_attribute("value"))
+        self.shot("journey-new-error")
+        self.driver.execute_script("arguments[0].value = arguments[1]", self.driver.find_element(By.ID, "yaml"), good)
+        self.driver.find_element(By.CSS_SELECTOR, "form.editor button").click()
+        refused = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, "form .form-error") if e.text and "three days" not in e.text]
+        self.wait().until(lambda d: d.find_elements(By.CSS_SELECTOR, 'button[data-action="activate"]') or refused(d))
+        self.assertFalse(refused(self.driver), "the expo journey as the editor offers it is accepted")
+        self.assertIn("Journey created", self.notice())
+        journey = self.driver.current_url.rsplit("/", 1)[1]
+        self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "svg.flow"), "the flow diagram is drawn")
+        self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, "section table.list tbody tr")), 9, "one row per step")
+        self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="activate"]').click()
+        self.wait().until(lambda d: d.execute_script("const e = document.querySelector('[data-state]'); return e && e.textContent") == "active")
+        self.assertEqual(api("GET", f"/journeys/{journey}")["state"], "active")
+        self.shot("journey")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -116,7 +116,7 @@ enum ConsoleFormBody {
         let message: String
     }
 
-    static let types: Set<String> = ["str", "int", "num", "bool", "list", "json", "local"]
+    static let types: Set<String> = ["str", "int", "num", "bool", "list", "json", "yaml", "local"]
 
     static func json(_ pairs: [(name: String, value: String)], timeZone: TimeZone = TimeZone(identifier: "UTC")!) throws -> JSONValue {
         let gates = pairs.filter { $0.name == "_gates" }.flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -146,12 +146,20 @@ enum ConsoleFormBody {
             case "json":
                 guard let v = JSONValue.parse(Array(value.utf8)) else { throw Invalid(message: "\(path): not JSON") }
                 typed = v
+            case "yaml":
+                do { typed = try SafeYAML.json(raw) } catch let e as ConfigError { throw Invalid(message: "YAML: \(e.reason)") }
             case "local":
                 guard let iso = ConsoleFormat.isoFromLocal(value, timeZone) else { throw Invalid(message: "\(path): a date and time, not \(value)") }
                 typed = .string(iso)
             default: typed = .string(raw)
             }
-            root = set(root, path.split(separator: ".").map(String.init)[...], typed)
+            if path == "." {
+                // `.:yaml`: the whole body.
+                guard case .object(let whole) = typed else { throw Invalid(message: "the document must be a mapping") }
+                for (k, v) in whole { root = set(root, [k][...], v) }
+            } else {
+                root = set(root, path.split(separator: ".").map(String.init)[...], typed)
+            }
         }
         return closeUp(root)
     }

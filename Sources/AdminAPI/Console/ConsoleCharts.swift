@@ -90,3 +90,42 @@ enum ConsoleCharts {
             + "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"#0b5fff\" stroke-width=\"1.5\"/></svg>"
     }
 }
+
+extension ConsoleCharts {
+    struct FlowStep {
+        let id: String
+        let kind: String
+        let detail: String
+        let targets: [String]
+    }
+
+    /// A journey's steps top to bottom, each a box with its counts; an arrow straight down to the
+    /// next box, and a curve on the right to any other target (a branch's else, a `next` jump).
+    static func flow(_ steps: [FlowStep], title: String, width: Int = 560) -> String {
+        let boxHeight = 46
+        let gap = 26
+        let boxWidth = 380
+        let height = max(steps.count * (boxHeight + gap), 40)
+        let index = Dictionary(steps.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let colours = ["send": "#e8f0ff", "wait": "#fff7e0", "branch": "#f3e8ff", "exit": "#fde7ea"]
+        var svg = "<svg class=\"chart flow\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"\(escape(title))\"><title>\(escape(title))</title>"
+        svg += "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#5b6470\"/></marker></defs>"
+        for (i, step) in steps.enumerated() {
+            let y = i * (boxHeight + gap)
+            for (t, target) in step.targets.enumerated() {
+                guard let j = index[target] else { continue }
+                if j == i + 1, t == 0 {
+                    svg += "<line x1=\"\(boxWidth / 2)\" y1=\"\(y + boxHeight)\" x2=\"\(boxWidth / 2)\" y2=\"\(y + boxHeight + gap - 2)\" stroke=\"#5b6470\" marker-end=\"url(#arrow)\"/>"
+                } else {
+                    let ty = j * (boxHeight + gap) + boxHeight / 2
+                    let bend = boxWidth + 30 + 18 * t
+                    svg += "<path d=\"M\(boxWidth),\(y + boxHeight / 2) C\(bend),\(y + boxHeight / 2) \(bend),\(ty) \(boxWidth + 2),\(ty)\" fill=\"none\" stroke=\"#9333ea\" stroke-dasharray=\"4 3\" marker-end=\"url(#arrow)\"/>"
+                }
+            }
+            svg += "<rect x=\"1\" y=\"\(y + 1)\" width=\"\(boxWidth - 2)\" height=\"\(boxHeight - 2)\" rx=\"6\" fill=\"\(colours[step.kind] ?? "#f6f8fa")\" stroke=\"#8c959f\"/>"
+            svg += "<text x=\"12\" y=\"\(y + 19)\" font-size=\"13\" font-weight=\"700\" fill=\"#1b1f24\">\(escape(step.id)) <tspan font-weight=\"400\" fill=\"#5b6470\">\(escape(step.kind))</tspan></text>"
+            svg += "<text x=\"12\" y=\"\(y + 37)\" font-size=\"12\" fill=\"#1b1f24\">\(escape(step.detail))</text>"
+        }
+        return svg + "</svg>"
+    }
+}

@@ -12,7 +12,8 @@ enum ConsolePages {
         ("customers", PackageResources.customers_mustache), ("customer", PackageResources.customer_mustache),
         ("audiences", PackageResources.audiences_mustache), ("campaigns", PackageResources.campaigns_mustache),
         ("campaign-new", PackageResources.campaign_new_mustache), ("campaign_preview", PackageResources.campaign_preview_mustache),
-        ("campaign", PackageResources.campaign_mustache),
+        ("campaign", PackageResources.campaign_mustache), ("journeys", PackageResources.journeys_mustache),
+        ("journey-edit", PackageResources.journey_edit_mustache), ("journey", PackageResources.journey_mustache),
     ]
 
     static let library: MustacheLibrary = {

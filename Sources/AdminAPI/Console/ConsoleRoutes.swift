@@ -53,6 +53,7 @@ struct ConsoleRoutes<Context: RequestContext> {
         registerCustomers(on: routes)
         registerAudiences(on: routes)
         registerCampaigns(on: routes)
+        registerJourneys(on: routes)
         page(routes, "/console", section: "dashboard") { _, _, v in View(template: "dashboard", context: ["welcome": v.t("welcome")]) }
     }
 

@@ -97,6 +97,17 @@
     };
     area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 250); });
   });
+  // A live panel that is simplest redrawn whole (a journey's per-step counts): the page again,
+  // every N seconds, unless the operator is typing in a form.
+  document.querySelectorAll("[data-refresh]").forEach((panel) => {
+    const seconds = Math.max(5, Number(panel.dataset.refresh) || 10);
+    setInterval(() => {
+      const active = document.activeElement;
+      if (active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT")) return;
+      location.reload();
+    }, seconds * 1000);
+  });
+
   // A running campaign: its progress, rate, ETA and counters every second; the page reloads when
   // its state changes (other buttons, the report).
   document.querySelectorAll("[data-campaign-live]").forEach((panel) => {
