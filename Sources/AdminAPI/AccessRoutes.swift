@@ -121,7 +121,10 @@ struct AccessRoutes {
                 }
                 let after = q.get("after").map { String($0) }
                 if let after, !Self.isStreamId(after) { throw APIError.badRequest("after must be the next of the previous page", code: "invalid_cursor") }
-                let page = try await audit.read(sinceMs: since, after: after, actor: q.get("actor").map { String($0) }, limit: limit)
+                let order = q.get("order") ?? "oldest"
+                guard order == "oldest" || order == "newest" else { throw APIError.badRequest("order must be oldest or newest", code: "invalid_order") }
+                let page = try await audit.read(
+                    sinceMs: since, after: after, actor: q.get("actor").map { String($0) }, limit: limit, newestFirst: order == "newest")
                 return try JSONResponse.encoded(AuditPage(entries: page.entries.map { AuditView($0) }, next: page.next))
             }
         }

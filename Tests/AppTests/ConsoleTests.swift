@@ -101,8 +101,13 @@ final class ConsoleActionTests: XCTestCase {
             XCTAssertTrue(good.headers[values: .setCookie].contains { $0.hasPrefix("scrm_flash=") }, "the next page shows a notice")
             let tagged = try await client.get("/api/v1/customers/\(id)")
             XCTAssertEqual(tagged.value?.lookup("tags"), .array([.string("expo-visitor贵宾")]))
-            let audit = try await client.get("/api/v1/audit?limit=5")
-            XCTAssertTrue(audit.text.contains("operator:mara"), "the API audits the console's call as the operator: \(audit.text)")
+            let audit = try await client.get("/api/v1/audit?order=newest&limit=1")
+            XCTAssertEqual(audit.value?.lookup("entries.0.actor")?.scalarText, "operator:mara", "the API audits the console's call as the operator, newest first")
+            XCTAssertEqual(audit.value?.lookup("entries.0.route")?.scalarText, "/api/v1/tags/{name}/customers")
+            let oldest = try await client.get("/api/v1/audit?limit=1")
+            XCTAssertEqual(oldest.value?.lookup("entries.0.actor")?.scalarText, "bootstrap", "oldest first by default")
+            let badOrder = try await client.get("/api/v1/audit?order=sideways")
+            XCTAssertEqual(badOrder.status, .badRequest)
 
             let profile = try await Self.act(
                 client, mara.cookie,

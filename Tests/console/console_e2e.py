@@ -261,6 +261,35 @@ class Console(unittest.TestCase):
         self.assertEqual(api("GET", f"/journeys/{journey}")["state"], "active")
         self.shot("journey")
 
+    def test_an_admin_replays_a_dead_letter_and_finds_it_in_the_audit_log(self):
+        # The SMTP sink refuses reject-* for good: the message is dead-lettered with the server's answer.
+        sent = api("POST", "/messages", {"channel": "email", "to": "reject-console@example.com", "subject": "Expo", "text": "See you"}, expect=(202,))
+        deadline = time.time() + 30
+        letter = None
+        while time.time() < deadline and letter is None:
+            letter = next((d for d in api("GET", "/deadletters?limit=100")["deadLetters"] if d["messageId"] == sent["id"]), None)
+            time.sleep(0.3)
+        self.assertIsNotNone(letter, f"the refused message is dead-lettered: {api('GET', '/messages/' + sent['id'])}")
+        self.sign_in("ada")
+        self.driver.get(BASE + "/console/operations")
+        card = self.driver.find_element(By.CSS_SELECTOR, f'[data-dead-letter="{letter["id"]}"]')
+        for summary in card.find_elements(By.TAG_NAME, "summary"):
+            summary.click()
+        self.assertIn("550", card.text, "the provider's answer is shown")
+        self.shot("operations-dead-letters")
+        card.find_element(By.CSS_SELECTOR, 'button[data-action="replay"]').click()
+        self.assertIn("Queued again", self.notice())
+        self.driver.find_element(By.LINK_TEXT, "Audit log").click()
+        audit = self.wait().until(EC.presence_of_element_located((By.CSS_SELECTOR, "table[data-audit]")))
+        first = audit.find_element(By.CSS_SELECTOR, "tbody tr").text
+        self.assertIn("operator:ada", first, "newest first: the replay, by the admin")
+        self.assertIn(f"/api/v1/deadletters/{{id}}/replay", first)
+        self.assertIn(letter["id"], first)
+        self.shot("operations-audit")
+        for page in ["/console/operations/keys", "/console/operations/system", "/console"]:
+            self.driver.get(BASE + page)
+            self.shot("operations-" + page.strip("/").replace("/", "-"))
+
 
 if __name__ == "__main__":
     unittest.main()

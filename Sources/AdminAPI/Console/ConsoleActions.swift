@@ -79,7 +79,10 @@ extension ConsoleRoutes {
             return try answer(false, result.errorMessage ?? "", code: result.errorCode ?? "error", status: result.status, location: back)
         }
         let next = form["_next"].map { Self.fill($0, from: result.json) }.map { ConsolePages.safeBack($0) } ?? back
-        return try answer(true, form["_ok"] ?? "done", code: "", status: .ok, location: next)
+        var notice = ConsoleStrings.text(form["_ok"] ?? "done", lang)
+        // `_show`: a field of the answer the operator must see once (a new API key's secret).
+        if let field = form["_show"], let value = result.json.lookup(field)?.scalarText { notice += " " + value }
+        return try answer(true, notice, code: "", status: .ok, location: next)
     }
 
     static func isAPIPath(_ path: String) -> Bool {

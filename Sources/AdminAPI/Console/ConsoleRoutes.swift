@@ -54,6 +54,7 @@ struct ConsoleRoutes<Context: RequestContext> {
         registerAudiences(on: routes)
         registerCampaigns(on: routes)
         registerJourneys(on: routes)
+        registerOperations(on: routes)
         page(routes, "/console", section: "dashboard") { _, _, v in View(template: "dashboard", context: ["welcome": v.t("welcome")]) }
     }
 

@@ -32,7 +32,7 @@ struct ConsoleVisitor {
             "nav": Self.sections.filter { self.can($0.needs) }.map { ["href": $0.href, "label": t($0.key), "current": $0.key == section] },
             "languages": ConsoleStrings.languages.map { ["code": $0, "name": ConsoleStrings.names[$0] ?? $0, "selected": $0 == lang] },
         ]
-        if let flash { frame["flash"] = ["ok": flash.ok, "text": flash.ok ? t(flash.text) : flash.text] }
+        if let flash { frame["flash"] = ["ok": flash.ok, "text": flash.text] }
         return frame
     }
 

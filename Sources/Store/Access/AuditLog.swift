@@ -51,16 +51,21 @@ public struct AuditLog: Sendable {
         public let next: String?
     }
 
-    /// Entries from `sinceMs` (or after the entry id `after`), oldest first, of one actor if given.
+    /// Entries from `sinceMs` (or after the entry id `after`), oldest first (or newest first, down to
+    /// `sinceMs`), of one actor if given.
     /// Reads at most `scanLimit` entries per call, so a rare actor over a long log pages on. Entry ids
     /// are Redis's clock and `at` the gateway's, so `since` starts an hour early and filters on `at`.
-    public func read(sinceMs: Int64?, after: String?, actor: String?, limit: Int, scanLimit: Int = 5000) async throws -> Page {
-        var start = after.map { "(" + $0 } ?? (sinceMs.map { "\(max(0, $0 - 3_600_000))-0" } ?? "-")
+    public func read(sinceMs: Int64?, after: String?, actor: String?, limit: Int, newestFirst: Bool = false, scanLimit: Int = 5000) async throws -> Page {
+        // Oldest first walks up from `since` (or after the cursor); newest first walks down from the
+        // end (or below the cursor) and stops at `since`.
+        let floor = sinceMs.map { "\(max(0, $0 - 3_600_000))-0" } ?? "-"
+        var start = after.map { "(" + $0 } ?? (newestFirst ? "+" : floor)
         var found = [Entry]()
         var scanned = 0
         while found.count < limit, scanned < scanLimit {
             let batch = min(500, scanLimit - scanned)
-            let reply = try await redis.send("XRANGE", Keys.auditStream, start, "+", "COUNT", String(batch)).array ?? []
+            let command = newestFirst ? ["XREVRANGE", Keys.auditStream, start, floor] : ["XRANGE", Keys.auditStream, start, "+"]
+            let reply = try await redis.send(command + ["COUNT", String(batch)]).array ?? []
             for item in reply {
                 guard let pair = item.array, pair.count == 2, let id = pair[0].string else { continue }
                 start = "(" + id
