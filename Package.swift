@@ -88,6 +88,8 @@ let package = Package(
                 .embedInCode("Console/templates/login.mustache"),
                 .embedInCode("Console/templates/problem.mustache"),
                 .embedInCode("Console/templates/dashboard.mustache"),
+                .embedInCode("Console/templates/dashboard_panels.mustache"),
+                .embedInCode("Console/templates/dashboard_body.mustache"),
                 .embedInCode("Console/templates/customers.mustache"),
                 .embedInCode("Console/templates/customer.mustache"),
                 .embedInCode("Console/templates/audiences.mustache"),

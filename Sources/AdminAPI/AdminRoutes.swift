@@ -18,13 +18,15 @@ public struct AdminRoutes: Sendable {
     let campaigns: CampaignRunner?
     let crm: [CRMAdapterSpec]
     let scoring: ScoringRulesSource?
+    let activity: ActivityStats?
     let clock: @Sendable () -> Int64
 
     public init(
         config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
         followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, campaigns: CampaignRunner? = nil, crm: [CRMAdapterSpec] = [],
-        scoring: ScoringRulesSource? = nil, clock: @escaping @Sendable () -> Int64
+        scoring: ScoringRulesSource? = nil, activity: ActivityStats? = nil, clock: @escaping @Sendable () -> Int64
     ) {
+        self.activity = activity
         self.crm = crm
         self.scoring = scoring
         self.campaigns = campaigns
@@ -84,6 +86,7 @@ public struct AdminRoutes: Sendable {
             crmAdapters: crm.map(\.name), clock: clock
         ).register(on: group)
         ScoringRoutes(source: scoring).register(on: group)
+        StatsRoutes(activity: activity ?? ActivityStats(redis: sandbox.redis), redis: sandbox.redis, clock: clock).register(on: group)
         CRMRoutes(specs: crm, redis: sandbox.redis, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         JourneyRoutes(config: config, catalog: adapters, store: JourneyStore(redis: sandbox.redis), redis: sandbox.redis, clock: clock).register(on: group)
         if let campaigns {

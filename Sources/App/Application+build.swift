@@ -91,11 +91,11 @@ public func buildRouter(
         }
         AdminRoutes(
             config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
-            tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, clock: clock
+            tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, activity: outbound.activity, clock: clock
         ).register(on: router, table: table)
     }
     guard listener.servesPublic else { return router }
-    WebhookRoutes(config: config, store: customers, clock: clock).register(on: open)
+    WebhookRoutes(config: config, store: customers, activity: outbound.activity, clock: clock).register(on: open)
     var verifiers = [String: ReceiptVerifier]()
     var inboundSMS = [String: (token: String, url: String)]()
     for adapter in adapters.adapters.values {
@@ -112,7 +112,7 @@ public func buildRouter(
         verifiers: inboundSMS, customers: customers, maxBodyBytes: config.server.maxBodyBytes, windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock
     ).register(on: open)
     ReceiptRoutes(
-        verifiers: verifiers, receipts: ReceiptStore(redis: redis, customers: customers), formMaxBodyBytes: config.server.maxBodyBytes,
+        verifiers: verifiers, receipts: ReceiptStore(redis: redis, customers: customers, activity: outbound.activity), formMaxBodyBytes: config.server.maxBodyBytes,
         batchMaxBodyBytes: config.webhooks.receiptMaxBodyBytes, windowSeconds: config.webhooks.timestampWindowSeconds, clock: clock
     ).register(on: open)
     CRMWebhookRoutes(

@@ -20,6 +20,8 @@ public struct OutboundParts: Sendable {
     public let conversions: ConversionWorker
     /// Enrols customers in journeys and runs their due steps.
     public let journeys: JourneyRunner
+    /// Hourly counts for the dashboard, flushed to Redis every few seconds.
+    public let activity: ActivityStats
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
@@ -43,19 +45,22 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
     }
     let campaigns = CampaignRunner(redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: compile, clock: clock)
     let fallback = CampaignFallback(redis: redis, customers: customers, compile: compile)
+    let activity = ActivityStats(redis: redis)
     return OutboundParts(
         engine: makeOutboundEngine(
-            config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, fallback: fallback.renderer, clock: clock),
+            config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, fallback: fallback.renderer, activity: activity,
+            clock: clock),
         followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
         imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock),
         conversions: ConversionWorker(redis: redis),
         journeys: JourneyRunner(redis: redis, config: config, customers: customers, compile: { try CompiledJourney($0, config: config, catalog: adapters) },
-            leaseMs: Int64(config.outbound.journeyLeaseSeconds) * 1000, clock: clock))
+            leaseMs: Int64(config.outbound.journeyLeaseSeconds) * 1000, clock: clock),
+        activity: activity)
 }
 
 func makeOutboundEngine(
     config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, tokens: AccessTokenManager?, customers: CustomerStore,
-    fallback: CampaignFallbackRenderer? = nil, clock: @escaping GatewayClock
+    fallback: CampaignFallbackRenderer? = nil, activity: ActivityStats? = nil, clock: @escaping GatewayClock
 ) -> OutboundEngine {
     let o = config.outbound
     let sender = AdapterSender(
@@ -69,7 +74,7 @@ func makeOutboundEngine(
     settings.accountTimezones = Dictionary(uniqueKeysWithValues: config.accounts.compactMap { a in a.timezone.map { (a.id, $0) } })
     return OutboundEngine(
         redis: redis, catalog: adapters, sender: sender, customers: customers,
-        links: UnsubscribeLinks(o), settings: settings, fallback: fallback, clock: clock)
+        links: UnsubscribeLinks(o), settings: settings, fallback: fallback, activity: activity, clock: clock)
 }
 
 /// Runs the senders, the campaign runner, the import runner and the follower profile fetcher until graceful shutdown; in-flight provider
@@ -90,6 +95,7 @@ public struct OutboundService: Service {
                 group.addTask { await parts.imports.run() }
                 group.addTask { await parts.conversions.run() }
                 group.addTask { await parts.journeys.run() }
+                group.addTask { await parts.activity.run() }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

@@ -9,6 +9,8 @@ public enum Keys {
     public static func customerTimeline(_ id: String) -> String { "cust:{\(id)}:timeline" }
     /// Sorted set of live customer ids by creation time.
     public static let customers = "customers"
+    /// One hour's activity counts for the dashboard (hour = epoch ms / 3,600,000), its own slot.
+    public static func activityHour(_ hour: Int64) -> String { "activity:{\(hour)}" }
 
     public static func identity(_ identity: Identity) -> String { "idx:" + identity.storageForm }
 

@@ -16,18 +16,21 @@ public struct WebhookRoutes: Sendable {
     let receipts: ReceiptStore
     let maxBodyBytes: Int
     let clock: @Sendable () -> Int64
+    /// Counts what was stored, per account and type, for the dashboard.
+    let activity: ActivityStats?
     let stored = Counter(label: "scrm_webhook_stored_total")
     let duplicates = Counter(label: "scrm_webhook_dedup_hits_total")
     /// Identical requests (same query and body) inside the window: answered as the first, stored once.
     let retries = Counter(label: "scrm_webhook_identical_retries_total")
 
     /// - Parameter clock: milliseconds since the epoch (tests move it).
-    public init(config: GatewayConfig, store: CustomerStore, clock: @escaping @Sendable () -> Int64) {
+    public init(config: GatewayConfig, store: CustomerStore, activity: ActivityStats? = nil, clock: @escaping @Sendable () -> Int64) {
         var verifiers = [String: WebhookVerifier]()
         for account in config.accounts { verifiers[account.id] = WebhookVerifier(account: account, windowSeconds: config.webhooks.timestampWindowSeconds) }
         self.verifiers = verifiers
         self.store = store
-        self.receipts = ReceiptStore(redis: store.redis, customers: store)
+        self.receipts = ReceiptStore(redis: store.redis, customers: store, activity: activity)
+        self.activity = activity
         self.maxBodyBytes = config.server.maxBodyBytes
         self.clock = clock
     }
@@ -91,6 +94,7 @@ public struct WebhookRoutes: Sendable {
             reply = first
         case .stored:
             stored.increment()
+            activity?.inbound(account: verifier.account.id, type: plan.interactionType, atMs: nowMs)
             if let receipt = ReceiptFormats.wechatTemplateJob(message) {
                 // The callback is stored either way; a receipt that cannot be applied now is not worth a platform retry.
                 _ = try? await receipts.apply(receipt, nowMs: nowMs)

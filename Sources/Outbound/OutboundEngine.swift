@@ -40,14 +40,18 @@ public final class OutboundEngine: Sendable {
     let clock: @Sendable () -> Int64
     let links: UnsubscribeLinks?
     let fallback: CampaignFallbackRenderer?
+    /// Counts sends and failures per channel for the dashboard.
+    let activity: ActivityStats?
     /// This process's consumer name in the group.
     public let consumer: String
     let zones = TimeZoneCache()
 
     public init(
         redis: RedisPool, catalog: AdapterCatalog, sender: AdapterSender, customers: CustomerStore, links: UnsubscribeLinks?,
-        settings: Settings = Settings(), fallback: CampaignFallbackRenderer? = nil, clock: @escaping @Sendable () -> Int64
+        settings: Settings = Settings(), fallback: CampaignFallbackRenderer? = nil, activity: ActivityStats? = nil,
+        clock: @escaping @Sendable () -> Int64
     ) {
+        self.activity = activity
         self.redis = redis
         self.catalog = catalog
         self.sender = sender
@@ -277,8 +281,10 @@ public final class OutboundEngine: Sendable {
         case .accepted(let providerId):
             try await store.complete(m, providerId: providerId, entry: entry, now: now)
             Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", "sent")]).increment()
+            activity?.outbound(channel: m.channel, result: "sent", atMs: now)
         case .failed(let f):
             Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", f.errorClass.rawValue)]).increment()
+            if [.permanent, .optedOut, .badAddress].contains(f.errorClass) { activity?.outbound(channel: m.channel, result: "failed", atMs: now) }
             if f.code == "render" {
                 // A variable the adapter needs is missing for this recipient: not on this channel, maybe on the next.
                 return try await fallBackOrFinish(

@@ -6,10 +6,13 @@ import RedisClient
 public struct ReceiptStore: Sendable {
     public let redis: RedisPool
     let customers: CustomerStore
+    /// Counts deliveries and bounces for the dashboard.
+    let activity: ActivityStats?
 
-    public init(redis: RedisPool, customers: CustomerStore) {
+    public init(redis: RedisPool, customers: CustomerStore, activity: ActivityStats? = nil) {
         self.redis = redis
         self.customers = customers
+        self.activity = activity
     }
 
     /// Returns the message id the receipt was matched to, if any.
@@ -32,7 +35,12 @@ public struct ReceiptStore: Sendable {
             let reply = try await redis.eval(
                 Self.script, keys: [], args: [kind, value, outcome.0, outcome.1, String(nowMs)] + engagement + [String(customers.streamMaxLen)]
             ).array ?? []
-            if reply.first?.int == 1 { matched = reply.count > 1 ? reply[1].string : nil }
+            if reply.first?.int == 1 {
+                matched = reply.count > 1 ? reply[1].string : nil
+                if reply.count > 3, let channel = reply[2].string, let moved = reply[3].string, !moved.isEmpty {
+                    activity?.outbound(channel: channel, result: moved, atMs: nowMs)
+                }
+            }
         }
         if let o = r.optOut { try await customers.recordOptOut(channel: o.channel, address: o.address, state: o.state, nowMs: nowMs) }
         return matched
@@ -50,12 +58,15 @@ public struct ReceiptStore: Sendable {
             local key = 'msg:{' .. id .. '}'
             local st = redis.call('HGET', key, 'state')
             if not st then return { 0 } end
+            local moved = ''
             if ARGV[3] == 'delivered' and st == 'sent' then
               redis.call('HSET', key, 'state', 'delivered', 'deliveredAt', ARGV[5], 'updatedAt', ARGV[5])
               bump(key, 'delivered', 1)
+              moved = 'delivered'
             elseif ARGV[3] == 'failed' and (st == 'sent' or st == 'delivered') then
               redis.call('HSET', key, 'state', 'failed', 'reason', ARGV[4], 'updatedAt', ARGV[5])
               bump(key, 'bounced', 1)
+              moved = 'failed'
             end
             if ARGV[6] ~= '' then
               local h = redis.call('HMGET', key, 'customerId', 'channel', 'campaign')
@@ -67,6 +78,6 @@ public struct ReceiptStore: Sendable {
                   'customer', h[1], 'payload', cjson.encode(payload), 'at', ARGV[5], 'source', 'receipt')
               end
             end
-            return { 1, id }
+            return { 1, id, redis.call('HGET', key, 'channel') or '', moved }
             """#)
 }

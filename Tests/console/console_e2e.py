@@ -4,6 +4,7 @@ Every scenario signs in as the role it needs, works only through the pages (clic
 checks what the page shows and what the API then holds. Every page visited is saved as a screenshot
 at desktop width and at a 390 px phone width.
 """
+import hashlib
 import json
 import os
 import re
@@ -94,6 +95,7 @@ class Console(unittest.TestCase):
     def shot(self, name):
         """This page at desktop width, and the same address on the phone (signed in as the same operator)."""
         self.driver.save_screenshot(os.path.join(SHOTS, f"{name}-desktop.png"))
+        self.assertLessEqual(self.driver.execute_script("return document.documentElement.scrollWidth"), 1280, f"{name} fits the desktop width")
         self.sign_in(self.signed_in["driver"], self.phone)
         self.phone.get(self.driver.current_url)
         self.phone.save_screenshot(os.path.join(SHOTS, f"{name}-phone.png"))
@@ -289,6 +291,33 @@ class Console(unittest.TestCase):
         for page in ["/console/operations/keys", "/console/operations/system", "/console"]:
             self.driver.get(BASE + page)
             self.shot("operations-" + page.strip("/").replace("/", "-"))
+
+    def wechat_callback(self, xml):
+        """A plain-mode callback to the demo account, signed as WeChat signs it (SHA-1 of the sorted token, timestamp, nonce)."""
+        timestamp, nonce = str(int(time.time())), "n" + str(time.time_ns())
+        signature = hashlib.sha1("".join(sorted(["scrmdemotoken", timestamp, nonce])).encode()).hexdigest()
+        request = urllib.request.Request(f"{BASE}/webhooks/wechat/demo?signature={signature}&timestamp={timestamp}&nonce={nonce}",
+                                         data=xml.encode(), method="POST", headers={"Content-Type": "text/xml"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            self.assertEqual(response.status, 200)
+
+    def test_z_the_dashboard_shows_today_and_follows_it(self):
+        self.sign_in("mara")
+        self.driver.get(BASE + "/console")
+        tile = lambda: self.driver.execute_script("const e = document.querySelector('[data-tile=inbound]'); return e && e.textContent")
+        before = int(tile().replace(",", ""))
+        for i in range(3):
+            now = int(time.time())
+            self.wechat_callback(f"<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[oDash{i}]]></FromUserName>"
+                                 f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>")
+        # Counted in memory, added to Redis within seconds, redrawn by the page every 5 s: no reload.
+        self.wait(seconds=30).until(lambda d: int(tile().replace(",", "")) >= before + 3)
+        followers = self.driver.find_element(By.CSS_SELECTOR, "[aria-labelledby=h-followers]").text
+        self.assertIn("demo", followers)
+        sends = self.driver.find_element(By.CSS_SELECTOR, "[aria-labelledby=h-sends]").text
+        self.assertIn("sms", sends, "the campaign's sends are counted by channel")
+        self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "svg.spark"), "sparklines are drawn")
+        self.shot("dashboard")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import Mustache
 enum ConsolePages {
     static let templates: [(String, [UInt8])] = [
         ("layout", PackageResources.layout_mustache), ("login", PackageResources.login_mustache),
-        ("dashboard", PackageResources.dashboard_mustache), ("problem", PackageResources.problem_mustache),
+        ("dashboard", PackageResources.dashboard_mustache), ("dashboard_panels", PackageResources.dashboard_panels_mustache),
+        ("dashboard_body", PackageResources.dashboard_body_mustache), ("problem", PackageResources.problem_mustache),
         ("customers", PackageResources.customers_mustache), ("customer", PackageResources.customer_mustache),
         ("audiences", PackageResources.audiences_mustache), ("campaigns", PackageResources.campaigns_mustache),
         ("campaign-new", PackageResources.campaign_new_mustache), ("campaign_preview", PackageResources.campaign_preview_mustache),

@@ -55,7 +55,7 @@ struct ConsoleRoutes<Context: RequestContext> {
         registerCampaigns(on: routes)
         registerJourneys(on: routes)
         registerOperations(on: routes)
-        page(routes, "/console", section: "dashboard") { _, _, v in View(template: "dashboard", context: ["welcome": v.t("welcome")]) }
+        registerDashboard(on: routes)
     }
 
     /// A signed-in page: `build` reads the API as the visitor and names a template. Without a session

@@ -97,6 +97,20 @@
     };
     area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 250); });
   });
+  // The dashboard: its panels redrawn from the server every 5 seconds (the server draws the charts).
+  document.querySelectorAll("[data-panels]").forEach((box) => {
+    const refresh = async () => {
+      try {
+        const response = await fetch(box.dataset.panels, { credentials: "same-origin" });
+        if (response.ok && response.headers.get("content-type").startsWith("text/html")) {
+          const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+          box.replaceChildren(...doc.body.childNodes);
+        }
+      } catch (e) { /* the next round tries again */ }
+    };
+    setInterval(refresh, 5000);
+  });
+
   // A live panel that is simplest redrawn whole (a journey's per-step counts): the page again,
   // every N seconds, unless the operator is typing in a form.
   document.querySelectorAll("[data-refresh]").forEach((panel) => {
