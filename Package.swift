@@ -101,6 +101,8 @@ let package = Package(
                 .embedInCode("Console/templates/journey_edit.mustache"),
                 .embedInCode("Console/templates/journey.mustache"),
                 .embedInCode("Console/templates/ops_tabs.mustache"),
+                .embedInCode("Console/templates/imports.mustache"),
+                .embedInCode("Console/templates/import.mustache"),
                 .embedInCode("Console/templates/operations.mustache"),
                 .embedInCode("Console/templates/audit.mustache"),
                 .embedInCode("Console/templates/keys.mustache"),

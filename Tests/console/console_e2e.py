@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -292,6 +293,31 @@ class Console(unittest.TestCase):
             self.driver.get(BASE + page)
             self.shot("operations-" + page.strip("/").replace("/", "-"))
 
+    def test_a_marketer_imports_a_csv_after_a_dry_run_and_sees_the_rejected_lines(self):
+        rows = ["phone,email,profile.city,tags"] + [f"+8613700{i:06d},imp{i}@example.com,Shanghai,expo-import" for i in range(40)]
+        rows += ["not-a-phone,,Beijing,expo-import", "+8613799999999,not-an-email,,expo-import"]
+        path = os.path.join(tempfile.mkdtemp(), "visitors.csv")
+        with open(path, "w") as f:
+            f.write("\n".join(rows) + "\n")
+        self.sign_in("mara")
+        self.driver.get(BASE + "/console/imports")
+        self.driver.find_element(By.ID, "csv").send_keys(path)
+        self.driver.find_element(By.CSS_SELECTOR, "button[data-dry-run]").click()
+        dry = self.wait().until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-import-result] [data-dry-run]")))
+        self.assertIn("valid 40", dry.text)
+        self.assertIn("rejected 2", dry.text)
+        self.assertEqual(api("GET", "/tags/expo-import/customers", expect=(404,)), {"error": {"code": "not_found", "message": "tag not found"}}, "a dry run stores nothing")
+        self.shot("imports-dry-run")
+        self.driver.find_element(By.CSS_SELECTOR, "button[data-import-now]").click()
+        self.wait().until(EC.url_contains("/console/imports/"))
+        state = lambda d: d.execute_script("const e = document.querySelector('[data-state]'); return e && e.textContent")
+        self.wait(seconds=60).until(lambda d: state(d) == "completed")
+        rejected = self.driver.find_element(By.CSS_SELECTOR, "table[data-rejections]").text
+        self.assertIn("line 42", rejected)
+        self.assertIn("line 43", rejected)
+        self.assertEqual(api("GET", "/tags/expo-import/customers?limit=1000")["count"], 40, "the valid rows are customers")
+        self.shot("import-job")
+
     def wechat_callback(self, xml):
         """A plain-mode callback to the demo account, signed as WeChat signs it (SHA-1 of the sorted token, timestamp, nonce)."""
         timestamp, nonce = str(int(time.time())), "n" + str(time.time_ns())
@@ -318,6 +344,17 @@ class Console(unittest.TestCase):
         self.assertIn("sms", sends, "the campaign's sends are counted by channel")
         self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "svg.spark"), "sparklines are drawn")
         self.shot("dashboard")
+        # The operator switches the language; every page follows (a cookie).
+        from selenium.webdriver.support.ui import Select
+        Select(self.driver.find_element(By.ID, "pref-lang")).select_by_value("zh-Hans")
+        self.wait().until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "概览")
+        self.driver.get(BASE + "/console/campaigns")
+        self.assertEqual(self.driver.find_element(By.TAG_NAME, "h1").text, "营销活动")
+        self.shot("campaigns-zh")
+        Select(self.driver.find_element(By.ID, "pref-lang")).select_by_value("ja")
+        self.wait().until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "キャンペーン")
+        Select(self.driver.find_element(By.ID, "pref-lang")).select_by_value("en")
+        self.wait().until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Campaigns")
 
 
 if __name__ == "__main__":

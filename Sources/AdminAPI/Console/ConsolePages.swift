@@ -15,7 +15,7 @@ enum ConsolePages {
         ("campaign-new", PackageResources.campaign_new_mustache), ("campaign_preview", PackageResources.campaign_preview_mustache),
         ("campaign", PackageResources.campaign_mustache), ("journeys", PackageResources.journeys_mustache),
         ("journey-edit", PackageResources.journey_edit_mustache), ("journey", PackageResources.journey_mustache),
-        ("ops_tabs", PackageResources.ops_tabs_mustache), ("operations", PackageResources.operations_mustache), ("audit", PackageResources.audit_mustache),
+        ("ops_tabs", PackageResources.ops_tabs_mustache), ("imports", PackageResources.imports_mustache), ("import", PackageResources.import_mustache), ("operations", PackageResources.operations_mustache), ("audit", PackageResources.audit_mustache),
         ("keys", PackageResources.keys_mustache), ("system", PackageResources.system_mustache),
     ]
 

@@ -55,6 +55,7 @@ struct ConsoleRoutes<Context: RequestContext> {
         registerCampaigns(on: routes)
         registerJourneys(on: routes)
         registerOperations(on: routes)
+        registerImports(on: routes)
         registerDashboard(on: routes)
     }
 

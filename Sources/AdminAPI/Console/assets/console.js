@@ -97,6 +97,31 @@
     };
     area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 250); });
   });
+  // Imports: the chosen file goes to the API as it is (streamed, with the session's token); a dry
+  // run shows what would be rejected, an import goes to its job's page.
+  document.querySelectorAll("form[data-import]").forEach((form) => {
+    const result = form.parentElement.querySelector("[data-import-result]");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const file = form.querySelector('input[type="file"]').files[0];
+      if (!file) return;
+      const dry = event.submitter && event.submitter.hasAttribute("data-dry-run");
+      const source = encodeURIComponent(form.querySelector("#source").value || "console");
+      result.textContent = "…";
+      const response = await fetch("/api/v1/customers/import?source=" + source + (dry ? "&dryRun=true" : ""), {
+        method: "POST", credentials: "same-origin", headers: { "Content-Type": "text/csv", "X-CSRF-Token": csrf() }, body: file,
+      });
+      const answer = await response.json();
+      if (!response.ok) { result.replaceChildren(Object.assign(document.createElement("p"), { className: "error", textContent: (answer.error && answer.error.message) || response.statusText })); return; }
+      if (!dry) { location.assign("/console/imports/" + encodeURIComponent(answer.id)); return; }
+      const summary = Object.assign(document.createElement("p"), { textContent: `rows ${answer.rowsRead} · valid ${answer.valid} · rejected ${answer.rejected}` });
+      summary.dataset.dryRun = "";
+      const list = document.createElement("ul");
+      (answer.rejections || []).slice(0, 100).forEach((r) => list.appendChild(Object.assign(document.createElement("li"), { textContent: "line " + r.line + ": " + r.reason })));
+      result.replaceChildren(summary, list);
+    });
+  });
+
   // The dashboard: its panels redrawn from the server every 5 seconds (the server draws the charts).
   document.querySelectorAll("[data-panels]").forEach((box) => {
     const refresh = async () => {
