@@ -99,7 +99,9 @@ struct CampaignBench: AsyncParsableCommand {
 
     /// Customer i: a phone and a WeChat follower of demo, a nickname, and tags spread so the preview
     /// expression selects about a fifth: vip 30%, expo-2026 20%, webinar 2 in 7, churned 10%.
-    func seed(_ pool: RedisPool) async throws {
+    func seed(_ pool: RedisPool) async throws { try await Self.seedCustomers(pool, count: customers) }
+
+    static func seedCustomers(_ pool: RedisPool, count customers: Int) async throws {
         let store = CustomerStore(redis: pool, config: GatewayConfig())
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let batch = 1000
@@ -130,12 +132,7 @@ struct CampaignBench: AsyncParsableCommand {
     }
 
     func call(_ http: HTTPTransport, _ method: String, _ path: String, _ body: String?) async throws -> [String: Any] {
-        var headers = [("Authorization", "Bearer \(token)")]
-        if body != nil { headers.append(("Content-Type", "application/json")) }
-        let r = try await http.send(HTTPRequest(method: method, url: gateway + path, headers: headers, body: Array((body ?? "").utf8), timeoutMs: 120_000))
-        let object = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] ?? [:]
-        guard (200..<300).contains(r.status) else { throw ValidationError("\(method) \(path): HTTP \(r.status) \(r.text)") }
-        return object
+        try await APIClient(http: http, gateway: gateway, token: token).call(method, path, body)
     }
 
     func fakeSummary(_ http: HTTPTransport) async throws -> [String: Int] {

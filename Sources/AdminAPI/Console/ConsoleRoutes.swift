@@ -66,6 +66,7 @@ struct ConsoleRoutes<Context: RequestContext> {
         _ build: @escaping @Sendable (Request, Context, ConsoleVisitor) async throws -> View
     ) {
         routes.on(path, method: method, .public) { request, context in
+            let started = ContinuousClock.now
             let visitor: ConsoleVisitor
             do {
                 guard let v = try await self.visitor(request) else { return ConsolePages.redirect("/console/login") }
@@ -85,6 +86,10 @@ struct ConsoleRoutes<Context: RequestContext> {
             for (k, v) in view.context { full[k] = v }
             var response = ConsolePages.page(view.template, lang: visitor.lang, context: full, status: view.status)
             if visitor.flash != nil { response.headers.append(HTTPField(name: .setCookie, value: cookie(ConsoleFlash.cookie, "", maxAge: 0, path: "/console"))) }
+            // The page's time on the server, API calls and rendering included (browsers' devtools and scripts/bench console read it).
+            let elapsed = (ContinuousClock.now - started).components
+            let ms = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15
+            response.headers[HTTPField.Name("Server-Timing")!] = String(format: "page;dur=%.2f", ms)
             return response
         }
     }
