@@ -28,7 +28,9 @@ struct CampaignRoutes {
     struct PreviewAnswer: Encodable {
         /// Nil when the audience is empty and no customer was named: nothing to render for.
         let customerId: String?
-        let audienceSize: Int
+        /// Counted only when no member could be drawn cheaply (nil otherwise: counting a large audience
+        /// costs a full evaluation; `POST /audiences/preview` counts).
+        let audienceSize: Int?
         let variants: [CampaignPreview.Variant]
     }
 
@@ -95,11 +97,17 @@ struct CampaignRoutes {
     }
 
     func preview(_ compiled: CompiledCampaign, customerId: String?) async throws -> PreviewAnswer {
-        let audience = try await audiences.preview(compiled.audience, sample: customerId == nil ? 1 : 0, nowMs: clock())
-        guard let id = customerId ?? audience.sample.first else { return PreviewAnswer(customerId: nil, audienceSize: audience.count, variants: []) }
+        var size: Int?
+        var id = customerId
+        if id == nil { id = try await audiences.sampleMember(compiled.audience, nowMs: clock()) }
+        if id == nil {
+            // No cheap draw: evaluate the audience (its size comes with it).
+            let audience = try await audiences.preview(compiled.audience, sample: 1, nowMs: clock())
+            (id, size) = (audience.sample.first, audience.count)
+        }
+        guard let id else { return PreviewAnswer(customerId: nil, audienceSize: size, variants: []) }
         guard CustomerID.isValid(id), case .found(let c) = try await customers.customer(id: id, nowMs: clock()) else { throw APIError.notFound("customer") }
-        return PreviewAnswer(
-            customerId: c.id, audienceSize: audience.count, variants: CampaignPreview(compiled, customerId: c.id, hash: c.fields).variants)
+        return PreviewAnswer(customerId: c.id, audienceSize: size, variants: CampaignPreview(compiled, customerId: c.id, hash: c.fields).variants)
     }
 
     func campaign(_ context: some RequestContext) async throws -> Campaign {

@@ -79,3 +79,25 @@ extension AudienceStore {
         }
     }
 }
+
+extension AudienceStore {
+    /// One member of the audience without evaluating all of it (a campaign preview's sample): random
+    /// members of a set the expression requires (a tag or field leaf at its top level), the first that
+    /// is in the audience. Nil when the expression names no such set or no candidate qualifies; the
+    /// caller then evaluates the audience (`preview`).
+    public func sampleMember(_ expression: TagExpression, nowMs: Int64, candidates: Int = 64) async throws -> String? {
+        let required: [TagExpression] = if case .and(let items) = expression { items } else { [expression] }
+        let anchor = required.lazy.compactMap { leaf -> String? in
+            switch leaf {
+            case .tag(let t): Keys.tag(t)
+            case .field(let f, let v): AudienceProgram.fieldKey(f, v, requireOptIn: self.requireOptIn)
+            default: nil
+            }
+        }.first
+        guard let anchor else { return nil }
+        for id in try await redis.send("SRANDMEMBER", anchor, String(candidates)).strings {
+            if try await contains(expression, customer: id, nowMs: nowMs) { return id }
+        }
+        return nil
+    }
+}

@@ -44,6 +44,11 @@ final class CampaignPreviewTests: XCTestCase {
             let id = try XCTUnwrap(created.value?.lookup("id")?.scalarText)
             let sampled = try await client.get("/api/v1/campaigns/\(id)/preview")
             XCTAssertEqual(sampled.value?.lookup("customerId")?.scalarText, ids[1], "without a customer, one of the audience")
+            XCTAssertNil(sampled.value?.lookup("audienceSize"), "drawn from the tag's members, without counting the whole audience")
+            let negated = try await client.send(
+                .post, "/api/v1/campaigns/preview", json: #"{"campaign":\#(campaign.replacingOccurrences(of: "pv-empty", with: "!pv-empty"))}"#)
+            XCTAssertEqual(negated.value?.lookup("audienceSize"), .int(2), "no set to draw from: the audience is evaluated, and counted")
+            XCTAssertNotNil(negated.value?.lookup("customerId"))
             XCTAssertEqual(sampled.value?.lookup("variants.0.channels.0.missing"), .array([.string("profile.city"), .string("profile.name")]))
             let stored = try await client.get("/api/v1/campaigns")
             XCTAssertEqual(stored.value?.lookup("campaigns")?.arrayValue?.count, 1, "a preview stores no campaign")

@@ -355,6 +355,20 @@ class Console(unittest.TestCase):
         self.wait().until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "キャンペーン")
         Select(self.driver.find_element(By.ID, "pref-lang")).select_by_value("en")
         self.wait().until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Campaigns")
+        self.shot("campaigns")
+        self.driver.get(BASE + "/console/journeys")
+        self.shot("journeys")
+        # Signed out, every page is the sign-in page.
+        self.driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
+        self.wait().until(EC.url_contains("/console/login"))
+        self.signed_in["driver"] = None
+        self.driver.get(BASE + "/console/campaigns")
+        self.assertIn("/console/login", self.driver.current_url)
+        self.driver.save_screenshot(os.path.join(SHOTS, "login-desktop.png"))
+        self.phone.delete_all_cookies()
+        self.signed_in["phone"] = None
+        self.phone.get(BASE + "/console/login")
+        self.phone.save_screenshot(os.path.join(SHOTS, "login-phone.png"))
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ extension ConsoleRoutes {
 
     func previewContext(_ p: JSONValue) -> [String: Any] {
         [
-            "customerId": p.lookup("customerId")?.scalarText ?? "", "audienceSize": ConsoleFormat.count(Int(p.lookup("audienceSize")?.scalarText ?? "0") ?? 0),
+            "customerId": p.lookup("customerId")?.scalarText ?? "", "audienceSize": p.lookup("audienceSize")?.scalarText.flatMap(Int.init).map(ConsoleFormat.count) ?? "",
             "nobody": p.lookup("customerId") == nil,
             "variants": (p.lookup("variants")?.arrayValue ?? []).map { variant in
                 [
