@@ -13,9 +13,13 @@ public enum FormEncoding {
 
     /// `a=1&b=%20+c` -> ["a": "1", "b": "  c"]; a repeated name keeps the last value (for reading
     /// fields; signatures use `pairs`, which keeps them all).
-    public static func decode(_ text: String) -> [String: String] {
+    public static func decode(_ text: String) -> [String: String] { fields(pairs(text)) }
+
+    /// Pairs already read, as fields: a repeated name keeps the last value (a hidden `false` before
+    /// its checkbox reads as the checkbox).
+    public static func fields(_ pairs: [(name: String, value: String)]) -> [String: String] {
         var out = [String: String]()
-        for (name, value) in pairs(text) { out[name] = value }
+        for (name, value) in pairs { out[name] = value }
         return out
     }
 }

@@ -161,3 +161,22 @@ final class ConsoleTemplateTests: XCTestCase {
         }
     }
 }
+
+final class ConsoleCampaignFormTests: XCTestCase {
+    /// The campaign form's Preview re-renders what was typed; a ticked checkbox stays ticked although
+    /// its hidden `false` comes first in the form.
+    func test_preview_keepsTheTypedForm_andItsTickedBoxes() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            let mara = try await ConsoleActionTests.signIn(client, "mara", role: "marketer")
+            let form = "csrf=\(mara.csrf)&name=Expo&audience=vip&_gates=channels%5B0%5D&_on=channels%5B0%5D&channels%5B0%5D.channel=sms"
+                + "&channels%5B0%5D.text=Hi&trackLinks%3Abool=false&trackLinks%3Abool=true"
+            let page = try await client.execute(
+                uri: "/console/campaigns/new", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .cookie: mara.cookie],
+                body: ByteBuffer(string: form))
+            XCTAssertEqual(page.status, .ok)
+            XCTAssertTrue(page.text.contains(#"id="c-name" name="name" value="Expo""#), page.text)
+            XCTAssertTrue(page.text.contains(#"name="trackLinks:bool" value="true" checked"#), "the ticked box stays ticked")
+        }
+    }
+}

@@ -16,6 +16,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -91,7 +92,8 @@ class Console(unittest.TestCase):
         self.signed_in[key] = name
 
     def wait(self, driver=None, seconds=15):
-        return WebDriverWait(driver or self.driver, seconds)
+        # A page replaced while a condition reads it (a form's script navigating) is read again.
+        return WebDriverWait(driver or self.driver, seconds, ignored_exceptions=[StaleElementReferenceException])
 
     def shot(self, name):
         """This page at desktop width, and the same address on the phone (signed in as the same operator)."""

@@ -32,7 +32,7 @@ extension ConsoleRoutes {
         let wantsJSON = request.headers[.accept]?.contains("application/json") == true
         let text = String(buffer: try await request.body.collect(upTo: config.server.maxBodyBytes))
         let pairs = FormEncoding.pairs(text)
-        let form = Dictionary(pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let form = FormEncoding.fields(pairs)
         let back = ConsolePages.safeBack(form["_back"])
         func answer(_ ok: Bool, _ message: String, code: String, status: HTTPResponse.Status, location: String) throws -> Response {
             let flash = cookie(ConsoleFlash.cookie, ConsoleFlash(ok: ok, text: message).cookieValue, maxAge: 120, path: "/console")

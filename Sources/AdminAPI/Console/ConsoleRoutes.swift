@@ -115,9 +115,8 @@ struct ConsoleRoutes<Context: RequestContext> {
         "\(name)=\(value); Path=\(path); Max-Age=\(maxAge)" + (httpOnly ? "; HttpOnly" : "") + "; SameSite=Strict" + (secureCookies ? "; Secure" : "")
     }
 
-    /// A form's fields (the first of a repeated name).
+    /// A form's fields (the last of a repeated name, as `FormEncoding.decode`).
     static func form(_ request: Request, maxBytes: Int) async throws -> [String: String] {
-        let body = try await request.body.collect(upTo: maxBytes)
-        return Dictionary(FormEncoding.pairs(String(buffer: body)).map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        FormEncoding.decode(String(buffer: try await request.body.collect(upTo: maxBytes)))
     }
 }

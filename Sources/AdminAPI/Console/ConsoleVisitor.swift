@@ -67,9 +67,9 @@ struct ConsoleFlash: Equatable {
 }
 
 enum ConsoleFormat {
+    /// The API's times (with or without fractions of a second), read as `CampaignDefinition` reads them.
     static func parseISO(_ s: String) -> Date? {
-        (try? Date(s, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
-            ?? (try? Date(s, strategy: .iso8601))
+        CampaignDefinition.milliseconds(s).map { Date(timeIntervalSince1970: Double($0) / 1000) }
     }
 
     static func local(_ date: Date, _ zone: TimeZone) -> String {

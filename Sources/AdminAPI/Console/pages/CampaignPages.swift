@@ -21,7 +21,7 @@ extension ConsoleRoutes {
         }
         page(routes, "/console/campaigns/new", method: .post, section: "campaigns") { request, context, v in
             let pairs = FormEncoding.pairs(String(buffer: try await request.body.collect(upTo: config.server.maxBodyBytes)))
-            let form = Dictionary(pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+            let form = FormEncoding.fields(pairs)
             var page = campaignForm(form, on: Set(pairs.filter { $0.name == "_on" }.map(\.value)), v)
             do {
                 let definition = try ConsoleFormBody.json(pairs, timeZone: v.timeZone)
