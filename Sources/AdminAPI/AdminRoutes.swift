@@ -65,7 +65,7 @@ public struct AdminRoutes: Sendable {
             prefix: "/api/v1", table: table, audit: audit, clock: clock)
         AccessRoutes(keys: keys, audit: audit, clock: clock).register(on: group)
         operatorRoutes.register(on: group)
-        CustomerRoutes(store: customers, clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
+        CustomerRoutes(store: customers, messages: MessageStore(redis: sandbox.redis), clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
             .register(on: group)
         ImportRoutes(
             store: CustomerImportStore(redis: sandbox.redis, config: config), attributes: config.customers.attributes,
@@ -77,6 +77,7 @@ public struct AdminRoutes: Sendable {
         AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters, accounts: config.accounts.map(\.id)), tokens: tokens).register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)
         AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis, config: config), tags: tags, config: config, clock: clock).register(on: group)
+        SegmentRoutes(store: SegmentStore(redis: sandbox.redis), config: config, clock: clock).register(on: group)
         EventRoutes(
             store: EventStore(redis: sandbox.redis, timelineCap: config.customers.timelineCap, streamMaxLen: config.streams.inboundMaxLen), clock: clock
         ).register(on: group)

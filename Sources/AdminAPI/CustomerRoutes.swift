@@ -1,12 +1,14 @@
 import GatewayCore
 import Hummingbird
 import Ingress
+import Outbound
 import RedisClient
 import Store
 
 /// `/api/v1/customers...` and `/api/v1/sessions...`.
 struct CustomerRoutes {
     let store: CustomerStore
+    let messages: MessageStore
     let clock: @Sendable () -> Int64
     let windowHours: Int
     let maxBodyBytes: Int
@@ -17,6 +19,9 @@ struct CustomerRoutes {
         group.patch("/customers/:id", .consentWrite) { request, context in try await storage { try await patch(context.parameters.require("id"), request) } }
         group.get("/customers/:id/timeline", .customersRead) { request, context in
             try await storage { try await timeline(context.parameters.require("id"), request) }
+        }
+        group.get("/customers/:id/messages", .messagesRead) { request, context in
+            try await storage { try await customerMessages(context.parameters.require("id"), request) }
         }
         group.get("/customers/:id/score", .customersRead) { _, context in try await storage { try await score(context.parameters.require("id")) } }
         group.post("/customers/:id/identities", .identitiesWrite) { request, context in
@@ -83,6 +88,26 @@ struct CustomerRoutes {
         case .found:
             let items = try await store.timeline(id: id, limit: limit)
             return try JSONResponse.encoded(TimelineView(customerId: id, items: items.map(JSONValue.stored)))
+        }
+    }
+
+    /// The customer's outbound messages, newest first, a page at a time (`before` = the previous page's `next`).
+    func customerMessages(_ id: String, _ request: Request) async throws -> Response {
+        let q = request.uri.queryParameters
+        guard let limit = Int(q.get("limit") ?? "20"), (1...200).contains(limit) else { throw APIError.badRequest("limit must be 1...200", code: "invalid_limit") }
+        var before: MessageStore.Cursor?
+        if let text = q.get("before") {
+            guard let cursor = MessageStore.Cursor(text: String(text)) else {
+                throw APIError.badRequest("before must be the next cursor of a previous page", code: "invalid_cursor")
+            }
+            before = cursor
+        }
+        switch try await store.customer(id: id) {
+        case .merged(let into): return redirect(from: id, to: into, suffix: "/messages")
+        case .notFound: throw APIError.notFound("customer")
+        case .found:
+            let page = try await messages.customerMessages(id, limit: limit, before: before)
+            return try JSONResponse.encoded(CustomerMessagesView(messages: page.messages.map(MessageView.init), next: page.next?.text))
         }
     }
 

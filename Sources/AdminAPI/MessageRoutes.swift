@@ -48,7 +48,7 @@ struct MessageRoutes {
             try await storage {
                 let id = try context.parameters.require("id")
                 guard CustomerID.isValid(id), let m = try await store.get(id) else { throw APIError.notFound("message") }
-                return JSONResponse.ok(Self.json(m))
+                return try JSONResponse.encoded(MessageView(m))
             }
         }
         group.get("/deadletters", .messagesRead) { request, _ in
@@ -142,27 +142,4 @@ struct MessageRoutes {
         return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 20 && $0.allSatisfy(\.isNumber) }
     }
 
-    static func json(_ m: OutboundMessage) -> String {
-        var pairs: [(String, String)] = [
-            ("id", JSONText.quote(m.id)), ("channel", JSONText.quote(m.channel)), ("adapter", JSONText.quote(m.adapter)),
-            ("lane", JSONText.quote(m.lane.rawValue)), ("state", JSONText.quote(m.state.rawValue)), ("attempts", String(m.attempts)),
-            ("idempotencyKey", JSONText.quote(m.idempotencyKey)), ("createdAt", JSONResponse.time(m.createdAt)),
-            ("updatedAt", JSONResponse.time(m.updatedAt)),
-        ]
-        let optional: [(String, String?)] = [
-            ("reason", m.reason), ("providerId", m.providerId), ("lastError", m.lastError), ("customerId", m.customerId), ("to", m.to),
-            ("account", m.account), ("campaign", m.campaign), ("variant", m.variant),
-        ]
-        for (k, v) in optional { if let v, !v.isEmpty { pairs.append((k, JSONText.quote(v))) } }
-        if let tried = m.fallbacks {
-            // Channels tried before this one at send time, and why each could not be used.
-            let steps = tried.split(separator: ";").map { step in
-                let parts = step.split(separator: ":", maxSplits: 1).map(String.init)
-                return JSONText.object([("channel", JSONText.quote(parts[0])), ("reason", JSONText.quote(parts.count > 1 ? parts[1] : ""))])
-            }
-            pairs.append(("fellBackFrom", "[" + steps.joined(separator: ",") + "]"))
-        }
-        if let next = m.nextAttemptAt, m.state == .retrying { pairs.append(("nextAttemptAt", JSONResponse.time(next))) }
-        return JSONText.object(pairs)
-    }
 }

@@ -145,6 +145,8 @@ public enum Keys {
     public static func journeyVersion(_ id: String, _ n: Int) -> String { "journey:{\(id)}:v:\(n)" }
     /// Sorted set: journey id -> createdAt (ms).
     public static let journeys = "journeys"
+    /// Saved audience segments: name -> the segment as JSON (`SegmentStore`).
+    public static let segments = "segments"
     /// Set of the journeys that enrol customers (active).
     public static let activeJourneys = "journeys:active"
     /// Per-step counters of a journey (`s:<step>:entered`, `s:<step>:completed`, `s:<step>:skipped:<reason>`,

@@ -32,11 +32,24 @@ public struct AudienceStore: Sendable {
         public let sample: [String]
     }
 
-    /// Counts the audience and picks a random sample; stores nothing.
+    /// Counts the audience and picks a random sample; stores nothing. An audience of sets alone (tags
+    /// and fields, a few of them negated) is counted with set-intersection counts and sampled by
+    /// drawing from its smallest set (`audience_count`); anything else, or an audience too rare in
+    /// that set to sample by drawing, is evaluated in full.
     public func preview(_ expression: TagExpression, sample: Int, nowMs: Int64) async throws -> Preview {
+        if let plan = AudienceProgram.countPlan(expression, requireOptIn: requireOptIn) {
+            let r = try await redis.fcall(
+                StoreFunctions.library, "audience_count", keys: plan.positive + plan.negative,
+                args: [String(plan.positive.count), String(sample), String(Self.maxSampleDraws)]
+            ).array ?? []
+            if r.count == 3, r[2].int == 1 { return Preview(count: r[0].int ?? 0, sample: r[1].strings) }
+        }
         let r = try await run(program(expression, nowMs: nowMs), into: nil, sample: sample).array ?? []
         return Preview(count: r.first?.int ?? 0, sample: r.count > 1 ? r[1].strings : [])
     }
+
+    /// The most members `audience_count` draws to find a sample before the audience is evaluated in full.
+    static let maxSampleDraws = 4096
 
     /// Evaluates the audience into the set `key` (replacing it); returns its size.
     public func snapshot(_ expression: TagExpression, into key: String, nowMs: Int64) async throws -> Int {
@@ -303,6 +316,40 @@ struct AudienceProgram {
     }
 
     static let all = Keys.fieldIndex("all")
+
+    /// The most negated terms a count plan takes (its count is 2^n intersection counts).
+    static let maxCountPlanNegatives = 3
+
+    /// An audience that is an intersection of stored sets less a few others (`vip & expo & !churned`,
+    /// `!churned`), as those sets: what `audience_count` counts without building a set. Nil for any
+    /// other shape (alternatives, scores, attributes, more negations).
+    static func countPlan(_ e: TagExpression, requireOptIn: Set<String>) -> (positive: [String], negative: [String])? {
+        func key(_ e: TagExpression) -> String? {
+            switch e {
+            case .tag(let t): return Keys.tag(t)
+            case .field(let f, let v): return fieldKey(f, v, requireOptIn: requireOptIn)
+            default: return nil
+            }
+        }
+        let terms: [TagExpression]
+        switch e.normalized {
+        case .and(let all): terms = all
+        case let one: terms = [one]
+        }
+        var positive = [String](), negative = [String]()
+        for t in terms {
+            if case .not(let inner) = t {
+                guard let k = key(inner) else { return nil }
+                negative.append(k)
+            } else {
+                guard let k = key(t) else { return nil }
+                positive.append(k)
+            }
+        }
+        guard negative.count <= maxCountPlanNegatives else { return nil }
+        if positive.isEmpty { positive = [all] }
+        return (positive, negative)
+    }
 
     /// The field index of `field:value`; on opt-in channels only customers who granted consent count
     /// as reachable.

@@ -80,11 +80,13 @@ final class AccessTests: XCTestCase {
                 "keys": Call(method: .get, uri: "/api/v1/keys", body: ""),
                 "personExport": Call(method: .get, uri: "/api/v1/customers/\(customer)/export", body: ""),
                 "audit": Call(method: .get, uri: "/api/v1/audit", body: ""),
+                "segments": Call(method: .get, uri: "/api/v1/segments", body: ""),
+                "segmentSave": Call(method: .put, uri: "/api/v1/segments/vips", body: #"{"expression":"vip"}"#),
             ]
             let allowed: [String: Set<String>] = [
                 "admin": Set(calls.keys),
-                "marketer": ["lookup", "customer", "timeline", "consent", "profile", "tags", "tag", "sendKnown", "campaigns"],
-                "analyst": ["lookup", "customer", "timeline", "tags", "campaigns"],
+                "marketer": ["lookup", "customer", "timeline", "consent", "profile", "tags", "tag", "sendKnown", "campaigns", "segments", "segmentSave"],
+                "analyst": ["lookup", "customer", "timeline", "tags", "campaigns", "segments"],
                 "integration": ["events", "lookup", "customer", "timeline", "consent", "profile"],
                 "support": ["lookup", "customer", "timeline", "consent"],
             ]

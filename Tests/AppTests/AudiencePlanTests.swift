@@ -78,4 +78,63 @@ final class AudiencePlanTests: XCTestCase {
         let leftovers = try await h.redis.send("KEYS", "tmp:*").strings
         XCTAssertEqual(leftovers, [], "temporary sets are removed")
     }
+
+    /// Tags and fields with a few negations are counted with SINTERCARD and sampled by drawing from
+    /// the smallest set: the same answers as set arithmetic, no set written (no SINTERSTORE,
+    /// SDIFFSTORE or SUNIONSTORE runs), and a rare audience still gets its whole sample from the full evaluation.
+    func test_setPlans_countAndSampleWithoutBuildingSets() async throws {
+        let h = try Harness()
+        let everyone = (0..<3_000).map { String(format: "c%04d", $0) }
+        var sets: [String: Set<String>] = [:]
+        let rules: [String: (Int) -> Bool] = [
+            "a": { $0 % 3 == 0 }, "b": { $0 % 4 < 2 }, "c": { $0 % 5 == 0 }, "d": { $0 % 7 == 0 }, "e": { $0 % 11 == 0 }, "rare": { $0 == 1_998 || $0 == 6 },
+        ]
+        for (tag, rule) in rules {
+            let members = everyone.indices.filter(rule).map { everyone[$0] }
+            sets[tag] = Set(members)
+            _ = try await h.redis.send(["SADD", Keys.tag(tag)] + members)
+        }
+        _ = try await h.redis.send(["SADD", Keys.fieldIndex("all")] + everyone)
+        let audiences = AudienceStore(redis: h.redis)
+        func stat(_ command: String) async throws -> Int {
+            let info = try await h.redis.send("INFO", "commandstats").string ?? ""
+            guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+                let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+            else { return 0 }
+            return Int(calls) ?? 0
+        }
+        func check(_ text: String, _ expected: Set<String>, fast: Bool, line: UInt = #line) async throws {
+            let built = try await stat("sinterstore") + stat("sdiffstore") + stat("sunionstore")
+            let p = try await audiences.preview(TagExpression.parse(text), sample: 20, nowMs: h.now)
+            XCTAssertEqual(p.count, expected.count, text, line: line)
+            XCTAssertEqual(p.sample.count, min(20, expected.count), text, line: line)
+            XCTAssertEqual(Set(p.sample).count, p.sample.count, "distinct: \(text)", line: line)
+            XCTAssertTrue(Set(p.sample).isSubset(of: expected), text, line: line)
+            let builtAfter = try await stat("sinterstore") + stat("sdiffstore") + stat("sunionstore")
+            XCTAssertEqual(builtAfter == built, fast, "\(text) \(fast ? "builds no set" : "is evaluated in full")", line: line)
+        }
+        let all = Set(everyone)
+        let a = sets["a"]!, b = sets["b"]!, c = sets["c"]!, d = sets["d"]!, e = sets["e"]!, rare = sets["rare"]!
+        try await check("a", a, fast: true)
+        try await check("a & b", a.intersection(b), fast: true)
+        try await check("a & b & !c", a.intersection(b).subtracting(c), fast: true)
+        try await check("!c", all.subtracting(c), fast: true)
+        try await check("!c & !d", all.subtracting(c).subtracting(d), fast: true)
+        try await check("!(c | d)", all.subtracting(c).subtracting(d), fast: true)  // normalized to !c & !d
+        try await check("a & !b & !c & !d", a.subtracting(b).subtracting(c).subtracting(d), fast: true)
+        try await check("a & !b & !b", a.subtracting(b), fast: true)
+        try await check("a & !a", [], fast: true)
+        try await check("a & nobody", [], fast: true)
+        try await check("a & !b & !c & !d & !e", a.subtracting(b).subtracting(c).subtracting(d).subtracting(e), fast: false)  // four negations
+        try await check("a | c", a.union(c), fast: false)
+        // Drawn from the smallest set: `rare` (both members checked), `e` (a sixth of it qualifies).
+        try await check("rare & a", rare.intersection(a), fast: true)
+        try await check("!b & a & e & !rare", a.intersection(e).subtracting(b).subtracting(rare), fast: true)
+        // One customer in two sets of 20,001: too rare to find by drawing, so evaluated in full.
+        _ = try await h.redis.send(["SADD", Keys.tag("huge")] + (0..<20_000).map { "h\($0)" } + ["c0006"])
+        _ = try await h.redis.send(["SADD", Keys.tag("vast")] + (0..<20_000).map { "v\($0)" } + ["c0006"])
+        try await check("huge & vast", ["c0006"], fast: false)
+        let leftovers = try await h.redis.send("KEYS", "tmp:*").strings
+        XCTAssertEqual(leftovers, [])
+    }
 }

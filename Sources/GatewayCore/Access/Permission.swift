@@ -17,6 +17,8 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case tagsRead = "tags.read"
     case tagsWrite = "tags.write"
     case audiencesRead = "audiences.read"
+    /// Save and delete segments.
+    case audiencesWrite = "audiences.write"
     case campaignsRead = "campaigns.read"
     case campaignsWrite = "campaigns.write"
     case journeysRead = "journeys.read"
@@ -63,8 +65,8 @@ public enum Role: String, Sendable, CaseIterable, Codable {
         case .admin: Set(Permission.allCases)
         case .marketer:
             [
-                .session, .customersRead, .customersWrite, .consentWrite, .tagsRead, .tagsWrite, .audiencesRead, .campaignsRead,
-                .campaignsWrite, .journeysRead, .journeysWrite, .importsRead, .importsWrite, .messagesRead, .messagesSend, .operationsRead,
+                .session, .customersRead, .customersWrite, .consentWrite, .tagsRead, .tagsWrite, .audiencesRead, .audiencesWrite,
+                .campaignsRead, .campaignsWrite, .journeysRead, .journeysWrite, .importsRead, .importsWrite, .messagesRead, .messagesSend, .operationsRead,
                 .crmRead, .mergesRead,
             ]
         case .analyst:

@@ -59,6 +59,7 @@
     const warnings = root.querySelector("[data-warnings]");
     const elapsed = root.querySelector("[data-elapsed]");
     const exportLink = root.querySelector("[data-export]");
+    const saved = root.querySelector("form[data-save-segment] input[name=expression]");
     let timer = null;
     let sequence = 0;
     const run = async () => {
@@ -94,6 +95,8 @@
       }));
       warnings.replaceChildren(...answer.warnings.map((w) => { const li = document.createElement("li"); li.textContent = w; return li; }));
       if (exportLink) exportLink.href = "/api/v1/audiences/export?expr=" + encodeURIComponent(expression);
+      // The segment form saves what was counted last.
+      if (saved) saved.value = expression;
     };
     area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 250); });
   });

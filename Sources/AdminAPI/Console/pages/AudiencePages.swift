@@ -2,14 +2,26 @@ import Foundation
 import GatewayCore
 import Hummingbird
 import Ingress
+import Store
 
 /// Audiences: the expression editor (a count and a sample as the marketer types, errors at their
 /// position), and the CSV export of who it selects.
 extension ConsoleRoutes {
     func registerAudiences(on routes: DeclaredRoutes<Context>) {
         page(routes, "/console/audiences", section: "audiences") { request, context, v in
-            let expr = request.uri.queryParameters.get("expr").map { String($0) } ?? ""
-            var page: [String: Any] = ["expr": expr]
+            let query = request.uri.queryParameters
+            var expr = query.get("expr").map { String($0) } ?? ""
+            var page: [String: Any] = [:]
+            // A saved segment opened from the list: its expression, and its name and description in the save form.
+            if let name = query.get("segment").map({ String($0) }), Segment.isValidName(name) {
+                let segment = try await api.get("/api/v1/segments/\(name)", as: request, context: context)
+                if segment.ok {
+                    if expr.isEmpty { expr = segment["expression"]?.scalarText ?? "" }
+                    page["segmentName"] = name
+                    page["segmentDescription"] = segment["description"]?.scalarText ?? ""
+                }
+            }
+            page["expr"] = expr
             if !expr.trimmingCharacters(in: .whitespaces).isEmpty {
                 let body = JSONValue.object(["expression": .string(expr), "sample": .int(10)]).text
                 let preview = try await api.call(
@@ -21,7 +33,8 @@ extension ConsoleRoutes {
                         "warnings": preview["warnings"]?.arrayValue?.compactMap(\.scalarText) ?? [],
                         "elapsedMs": preview["elapsedMs"]?.scalarText ?? "",
                     ]
-                    page["exportHref"] = "/api/v1/audiences/export?expr=" + (expr.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+                    page["exportHref"] = "/api/v1/audiences/export?expr=" + Self.queryValue(expr)
+                    page["canSave"] = true
                 } else if preview.status == .badRequest {
                     page["error"] = preview.errorMessage ?? ""
                 } else {
@@ -32,7 +45,21 @@ extension ConsoleRoutes {
             page["tags"] = (tags["tags"]?.arrayValue ?? []).prefix(200).map { t in
                 ["name": t.lookup("name")?.scalarText ?? "", "customers": ConsoleFormat.count(Int(t.lookup("customers")?.scalarText ?? "0") ?? 0)]
             }
+            let segments = try await api.get("/api/v1/segments", as: request, context: context)
+            page["segments"] = (segments["segments"]?.arrayValue ?? []).map { s -> [String: Any] in
+                let name = s.lookup("name")?.scalarText ?? "", expression = s.lookup("expression")?.scalarText ?? ""
+                return [
+                    "name": name, "expression": expression, "description": s.lookup("description")?.scalarText ?? "",
+                    "updatedAt": v.time(s.lookup("updatedAt")?.scalarText), "updatedBy": s.lookup("updatedBy")?.scalarText ?? "",
+                    "openHref": "/console/audiences?segment=" + Self.queryValue(name), "campaignHref": "/console/campaigns/new?audience=" + Self.queryValue(expression),
+                ]
+            }
+            page["hasSegments"] = !((page["segments"] as? [Any])?.isEmpty ?? true)
+            page["exprQuery"] = Self.queryValue(expr)
             return View(template: "audiences", context: page)
         }
     }
+
+    /// A value for a URL query (everything but letters and digits percent-encoded).
+    static func queryValue(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
 }

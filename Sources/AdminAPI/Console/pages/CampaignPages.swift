@@ -16,8 +16,10 @@ extension ConsoleRoutes {
             let rows = (list["campaigns"]?.arrayValue ?? []).map { c in campaignRow(c, v) }
             return View(template: "campaigns", context: ["campaigns": rows, "any": !rows.isEmpty])
         }
-        page(routes, "/console/campaigns/new", section: "campaigns") { _, _, v in
-            View(template: "campaign-new", context: campaignForm([:], on: ["channels[0]"], v))
+        page(routes, "/console/campaigns/new", section: "campaigns") { request, _, v in
+            // `?audience=` starts the form on an audience (a saved segment's "campaign to it").
+            let audience = request.uri.queryParameters.get("audience").map { String($0.prefix(4096)) }
+            return View(template: "campaign-new", context: campaignForm(audience.map { ["audience": $0] } ?? [:], on: ["channels[0]"], v))
         }
         page(routes, "/console/campaigns/new", method: .post, section: "campaigns") { request, context, v in
             let pairs = FormEncoding.pairs(String(buffer: try await request.body.collect(upTo: config.server.maxBodyBytes)))

@@ -35,6 +35,10 @@ extension ConsoleRoutes {
             async let score = api.get("/api/v1/customers/\(live)/score", as: request, context: context)
             async let journeys = api.get("/api/v1/customers/\(live)/journeys", as: request, context: context)
             async let crm = api.get("/api/v1/customers/\(live)/crm", as: request, context: context)
+            // Messages a page at a time: `?msgs=` is the cursor of the page shown.
+            let msgsCursor = request.uri.queryParameters.get("msgs").map { String($0) }
+            let msgsPath = "/api/v1/customers/\(live)/messages?limit=10" + (msgsCursor.map { "&before=" + Self.queryValue($0) } ?? "")
+            async let messages: ConsoleAPI<Context>.Answer? = v.can(.messagesRead) ? api.get(msgsPath, as: request, context: context) : nil
             var sessions = [[String: Any]]()
             for identity in customer["identities"]?.arrayValue ?? [] where identity.lookup("type")?.scalarText == "openid" {
                 guard let account = identity.lookup("account")?.scalarText, let openid = identity.lookup("value")?.scalarText else { continue }
@@ -66,6 +70,19 @@ extension ConsoleRoutes {
                 ["adapter": c.lookup("adapter")?.scalarText ?? "", "state": c.lookup("state")?.scalarText ?? "", "recordId": c.lookup("recordId")?.scalarText ?? "",
                  "syncedAt": v.time(c.lookup("syncedAt")?.scalarText), "lastError": c.lookup("lastError")?.scalarText ?? ""]
             } ?? [] : []
+            if let answer = try await messages, answer.ok {
+                page["showMessages"] = true
+                page["messages"] = answer.json.lookup("messages")?.arrayValue?.map { m in
+                    [
+                        "id": m.lookup("id")?.scalarText ?? "", "channel": m.lookup("channel")?.scalarText ?? "", "state": m.lookup("state")?.scalarText ?? "",
+                        "at": v.time(m.lookup("createdAt")?.scalarText), "campaign": m.lookup("campaign")?.scalarText ?? "",
+                        "variant": m.lookup("variant")?.scalarText ?? "", "journey": m.lookup("journey")?.scalarText ?? "",
+                        "reason": m.lookup("reason")?.scalarText ?? m.lookup("lastError")?.scalarText ?? "",
+                    ]
+                } ?? []
+                if let next = answer.json.lookup("next")?.scalarText { page["olderHref"] = "/console/customers/\(live)?msgs=\(Self.queryValue(next))#h-messages" }
+                if msgsCursor != nil { page["newestHref"] = "/console/customers/\(live)#h-messages" }
+            }
             return View(template: "customer", context: page)
         }
     }
