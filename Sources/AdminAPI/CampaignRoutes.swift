@@ -65,12 +65,11 @@ struct CampaignRoutes {
         }
         group.get("/campaigns", .campaignsRead) { request, _ in
             try await storage {
-                guard let limit = Int(request.uri.queryParameters.get("limit") ?? "50"), (1...500).contains(limit) else {
-                    throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
-                }
+                let query = try PageQuery(request, defaultLimit: 50, maxLimit: 500)
+                let page = try await store.list(limit: query.limit, before: query.before)
                 var items = [String]()
-                for c in try await store.list(limit: limit) { items.append(try await view(c)) }
-                return JSONResponse.ok("{\"campaigns\":[" + items.joined(separator: ",") + "]}")
+                for c in page.campaigns { items.append(try await view(c)) }
+                return JSONResponse.ok(JSONText.object([("campaigns", "[" + items.joined(separator: ",") + "]")] + (page.next.map { [("next", JSONText.quote($0.text))] } ?? [])))
             }
         }
         group.get("/campaigns/:id", .campaignsRead) { _, context in

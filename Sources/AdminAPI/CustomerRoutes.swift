@@ -93,21 +93,13 @@ struct CustomerRoutes {
 
     /// The customer's outbound messages, newest first, a page at a time (`before` = the previous page's `next`).
     func customerMessages(_ id: String, _ request: Request) async throws -> Response {
-        let q = request.uri.queryParameters
-        guard let limit = Int(q.get("limit") ?? "20"), (1...200).contains(limit) else { throw APIError.badRequest("limit must be 1...200", code: "invalid_limit") }
-        var before: MessageStore.Cursor?
-        if let text = q.get("before") {
-            guard let cursor = MessageStore.Cursor(text: String(text)) else {
-                throw APIError.badRequest("before must be the next cursor of a previous page", code: "invalid_cursor")
-            }
-            before = cursor
-        }
+        let page = try PageQuery(request, defaultLimit: 20, maxLimit: 200)
         switch try await store.customer(id: id) {
         case .merged(let into): return redirect(from: id, to: into, suffix: "/messages")
         case .notFound: throw APIError.notFound("customer")
         case .found:
-            let page = try await messages.customerMessages(id, limit: limit, before: before)
-            return try JSONResponse.encoded(CustomerMessagesView(messages: page.messages.map(MessageView.init), next: page.next?.text))
+            let found = try await messages.customerMessages(id, limit: page.limit, before: page.before)
+            return try JSONResponse.encoded(CustomerMessagesView(messages: found.messages.map(MessageView.init), next: found.next?.text))
         }
     }
 

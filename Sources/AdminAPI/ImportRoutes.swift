@@ -17,8 +17,12 @@ struct ImportRoutes {
 
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
         group.post("/customers/import", .importsWrite) { request, _ in try await storage { try await upload(request) } }
-        group.get("/imports", .importsRead) { _, _ in
-            try await storage { try JSONResponse.encoded(ImportList(imports: try await store.recent(limit: 50).map(ImportView.init))) }
+        group.get("/imports", .importsRead) { request, _ in
+            try await storage {
+                let query = try PageQuery(request, defaultLimit: 50, maxLimit: 500)
+                let page = try await store.recent(limit: query.limit, before: query.before)
+                return try JSONResponse.encoded(ImportList(imports: page.jobs.map(ImportView.init), next: page.next?.text))
+            }
         }
         group.get("/imports/:id", .importsRead) { _, context in
             try await storage {
@@ -148,6 +152,8 @@ struct ImportRoutes {
 
 struct ImportList: Encodable {
     let imports: [ImportView]
+    /// The cursor of the next (older) page, when there is one.
+    let next: String?
 }
 
 /// An import job as the API shows it.

@@ -45,7 +45,11 @@ struct JourneyRoutes {
         }
     }
 
-    struct List: Encodable { let journeys: [View] }
+    struct List: Encodable {
+        let journeys: [View]
+        /// The cursor of the next (older) page, when there is one.
+        let next: String?
+    }
 
     /// Every saved version of a journey, newest first (customers finish on the version they entered).
     struct Versions: Encodable {
@@ -79,10 +83,9 @@ struct JourneyRoutes {
         }
         group.get("/journeys", .journeysRead) { request, _ in
             try await storage {
-                guard let limit = Int(request.uri.queryParameters.get("limit") ?? "50"), (1...500).contains(limit) else {
-                    throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
-                }
-                return try JSONResponse.encoded(List(journeys: try await store.list(limit: limit).map { View($0) }))
+                let query = try PageQuery(request, defaultLimit: 50, maxLimit: 500)
+                let page = try await store.list(limit: query.limit, before: query.before)
+                return try JSONResponse.encoded(List(journeys: page.journeys.map { View($0) }, next: page.next?.text))
             }
         }
         group.get("/journeys/:id", .journeysRead) { _, context in

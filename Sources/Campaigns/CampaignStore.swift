@@ -41,10 +41,11 @@ public struct CampaignStore: Sendable {
     }
 
     /// Newest first.
-    public func list(limit: Int) async throws -> [Campaign] {
-        let ids = try await redis.send("ZREVRANGE", Keys.campaigns, "0", String(limit - 1)).strings
-        guard !ids.isEmpty else { return [] }
-        return try await redis.pipelineChecked(ids.map { ["HGETALL", Keys.campaign($0)] }).compactMap { Campaign(hash: $0.dictionary) }
+    /// Newest first, a page at a time (`next` is where the following page starts).
+    public func list(limit: Int, before: PageCursor? = nil) async throws -> (campaigns: [Campaign], next: PageCursor?) {
+        let page = try await redis.newestFirst(Keys.campaigns, limit: limit, before: before)
+        guard !page.ids.isEmpty else { return ([], nil) }
+        return (try await redis.pipelineChecked(page.ids.map { ["HGETALL", Keys.campaign($0)] }).compactMap { Campaign(hash: $0.dictionary) }, page.next)
     }
 
     /// Campaigns the runner watches (scheduled, running, paused).

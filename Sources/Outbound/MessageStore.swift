@@ -39,53 +39,13 @@ public struct MessageStore: Sendable {
         OutboundMessage(hash: try await redis.send("HGETALL", Keys.message(id)).dictionary)
     }
 
-    /// Where a page of a customer's messages ends: the last message's creation time and id.
-    public struct Cursor: Sendable, Equatable {
-        public let createdAt: Int64
-        public let id: String
-
-        public init(createdAt: Int64, id: String) {
-            self.createdAt = createdAt
-            self.id = id
-        }
-
-        /// `<ms>-<id>`, as the API hands it out.
-        public var text: String { "\(createdAt)-\(id)" }
-
-        public init?(text: String) {
-            let parts = text.split(separator: "-", maxSplits: 1)
-            guard parts.count == 2, let ms = Int64(parts[0]), CustomerID.isValid(String(parts[1])) else { return nil }
-            self.init(createdAt: ms, id: String(parts[1]))
-        }
-    }
-
     /// A customer's messages still kept, newest first (by creation time, then id): up to `limit` of
     /// them after `before`, and the cursor of the next page when there are more. Messages whose
     /// record has expired are left out.
-    public func customerMessages(_ customer: String, limit: Int, before: Cursor?) async throws -> (messages: [OutboundMessage], next: Cursor?) {
-        let key = Keys.customerMessages(customer)
-        let max = before.map { String($0.createdAt) } ?? "+inf"
-        var page = [(id: String, ms: Int64)]()
-        var offset = 0
-        // Read a little more than a page: entries at the cursor's own millisecond that were on the last page are skipped.
-        while page.count <= limit {
-            let batch = limit + 16
-            let r = try await redis.send("ZRANGE", key, max, "-inf", "BYSCORE", "REV", "LIMIT", String(offset), String(batch), "WITHSCORES").strings
-            var i = 0
-            while i + 1 < r.count {
-                let id = r[i], ms = Int64(Double(r[i + 1]) ?? 0)
-                i += 2
-                if let b = before, ms == b.createdAt, id >= b.id { continue }
-                page.append((id, ms))
-            }
-            if r.count / 2 < batch { break }
-            offset += batch
-        }
-        let more = page.count > limit
-        page = Array(page.prefix(limit))
-        let hashes = page.isEmpty ? [] : try await redis.pipelineChecked(page.map { ["HGETALL", Keys.message($0.id)] })
-        let messages = hashes.compactMap { OutboundMessage(hash: $0.dictionary) }
-        return (messages, more ? page.last.map { Cursor(createdAt: $0.ms, id: $0.id) } : nil)
+    public func customerMessages(_ customer: String, limit: Int, before: PageCursor?) async throws -> (messages: [OutboundMessage], next: PageCursor?) {
+        let page = try await redis.newestFirst(Keys.customerMessages(customer), limit: limit, before: before)
+        let hashes = page.ids.isEmpty ? [] : try await redis.pipelineChecked(page.ids.map { ["HGETALL", Keys.message($0)] })
+        return (hashes.compactMap { OutboundMessage(hash: $0.dictionary) }, page.next)
     }
 
     public enum Claim: Equatable, Sendable {

@@ -171,12 +171,12 @@ public final class CustomerImportStore: Sendable {
         return Job(id: id, hash: hash, rejections: rejections)
     }
 
-    /// The newest jobs first.
-    public func recent(limit: Int) async throws -> [Job] {
-        let ids = try await redis.send("ZRANGE", Keys.customerImports, "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "0", String(limit)).strings
+    /// The newest jobs first, a page at a time (`next` is where the following page starts).
+    public func recent(limit: Int, before: PageCursor? = nil) async throws -> (jobs: [Job], next: PageCursor?) {
+        let page = try await redis.newestFirst(Keys.customerImports, limit: limit, before: before)
         var jobs = [Job]()
-        for id in ids { if let j = try await job(id: id) { jobs.append(j) } }
-        return jobs
+        for id in page.ids { if let j = try await job(id: id) { jobs.append(j) } }
+        return (jobs, page.next)
     }
 
     public func active() async throws -> [String] { try await redis.send("SMEMBERS", Keys.activeCustomerImports).strings }

@@ -73,8 +73,13 @@ public struct JourneyStore: Sendable {
     }
 
     /// Newest first.
-    public func list(limit: Int) async throws -> [Journey] {
-        let ids = try await redis.send("ZREVRANGE", Keys.journeys, "0", String(limit - 1)).strings
+    /// Newest first, a page at a time (`next` is where the following page starts).
+    public func list(limit: Int, before: PageCursor? = nil) async throws -> (journeys: [Journey], next: PageCursor?) {
+        let page = try await redis.newestFirst(Keys.journeys, limit: limit, before: before)
+        return (try await journeys(page.ids), page.next)
+    }
+
+    func journeys(_ ids: [String]) async throws -> [Journey] {
         guard !ids.isEmpty else { return [] }
         let hashes = try await redis.pipelineChecked(ids.map { ["HGETALL", Keys.journey($0)] }).map(\.dictionary)
         // A journey whose hash has no version (never written whole) is left out.

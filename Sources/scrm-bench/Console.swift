@@ -33,10 +33,12 @@ struct ConsoleBench: AsyncParsableCommand {
             "POST", "/api/v1/journeys",
             #"{"name":"Expo","trigger":{"event":"subscribe","scene":"expo2026"},"steps":[{"id":"hello","send":{"channels":[{"channel":"sms","text":"Welcome"}]}},{"id":"w","wait":{"for":"P1D"}},{"id":"bye","send":{"channels":[{"channel":"sms","text":"Bye"}]}}]}"#)
         let customer = try await api.call("GET", "/api/v1/customers/lookup?phone=%2B8613900000042", nil)
+        _ = try await api.call("PUT", "/api/v1/segments/expo-vips", #"{"expression":"vip & expo-2026 & !churned"}"#)
         let cookie = try await signIn(http)
         let pages = [
             "/console", "/console/customers", "/console/customers?q=%2B8613900000042", "/console/customers/\(customer["id"] as? String ?? "")",
-            "/console/audiences", "/console/audiences?expr=vip%20%26%20expo-2026%20%26%20!churned", "/console/campaigns", "/console/campaigns/new",
+            "/console/audiences", "/console/audiences?expr=vip%20%26%20expo-2026%20%26%20!churned",
+            "/console/audiences?expr=(vip%20%7C%20webinar)%20%26%20expo-2026", "/console/audiences?segment=expo-vips", "/console/campaigns", "/console/campaigns/new",
             "/console/campaigns/\(campaign["id"] as? String ?? "")", "/console/journeys", "/console/journeys/\(journey["id"] as? String ?? "")",
             "/console/imports", "/console/operations", "/console/operations/audit", "/console/operations/keys", "/console/operations/system",
         ]

@@ -180,3 +180,30 @@ final class ConsoleCampaignFormTests: XCTestCase {
         }
     }
 }
+
+/// Without JavaScript, an import is a pasted CSV sent as it is (`_raw`, `_type=text/csv`) to the
+/// import API; the operator lands on the job's page.
+final class ConsoleImportTests: XCTestCase {
+    func test_pastedCSV_becomesAnImportJob() async throws {
+        let h = try Harness()
+        try await h.test { client in
+            let mara = try await ConsoleActionTests.signIn(client, "mara", role: "marketer")
+            let page = try await client.execute(uri: "/console/imports", method: .get, headers: [.cookie: mara.cookie])
+            XCTAssertTrue(page.text.contains(#"<input type="hidden" name="_raw" value="csv">"#), "the page offers the paste form")
+            let csv = "phone,tags\n+8613800000001,expo\n+8613800000002,expo\nnot-a-phone,expo\n"
+            let form =
+                "csrf=\(mara.csrf)&_method=POST&_path=%2Fapi%2Fv1%2Fcustomers%2Fimport%3Fsource%3Dconsole&_raw=csv&_type=text%2Fcsv"
+                + "&_back=%2Fconsole%2Fimports&_next=%2Fconsole%2Fimports%2F%7Bid%7D&_ok=importAccepted&csv="
+                + (csv.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+            let r = try await ConsoleActionTests.act(client, mara.cookie, form)
+            XCTAssertEqual(r.status, .seeOther)
+            let location = try XCTUnwrap(r.headers[.location])
+            let id = try XCTUnwrap(location.firstMatch(of: #/^/console/imports/([0-9A-Z]{26})$/#)?.1, location)
+            let job = try await client.get("/api/v1/imports/\(id)")
+            XCTAssertEqual(job.status, .ok)
+            XCTAssertEqual(job.json["source"] as? String, "console")
+            let shown = try await client.execute(uri: location, method: .get, headers: [.cookie: mara.cookie])
+            XCTAssertEqual(shown.status, .ok)
+        }
+    }
+}

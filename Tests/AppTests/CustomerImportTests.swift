@@ -174,7 +174,7 @@ final class CustomerImportTests: XCTestCase {
             XCTAssertEqual(r.errorCode, "body_too_large")
         }
         let smallJobs = CustomerImportStore(redis: small.redis, config: small.config)
-        let recent = try await smallJobs.recent(limit: 5)
+        let recent = try await smallJobs.recent(limit: 5).jobs
         XCTAssertTrue(recent.allSatisfy { $0.state == .failed }, "\(recent.map(\.state))")
         let chunks = try await small.redis.send("KEYS", "imp:*:c:*").strings
         XCTAssertEqual(chunks, [])

@@ -175,3 +175,38 @@ extension ScoringTests {
         XCTAssertEqual(score, 30, accuracy: 0.01, "60 fifteen days ago at a 15-day half-life")
     }
 }
+
+/// The rules in force are readable (operations.read) and shown on the console's system page; with no
+/// rules file the API says scoring is off.
+final class ScoringRulesViewTests: XCTestCase {
+    func test_rulesInForce_inTheAPIAndTheConsole() async throws {
+        let h = try Harness { $0.scoringRules = ScoringTests.root.appendingPathComponent("config/scoring.yaml").path }
+        h.scoring = try XCTUnwrap(try ScoringService.source(config: h.config))
+        try await h.test { client in
+            let r = try await client.get("/api/v1/scoring/rules")
+            XCTAssertEqual(r.status, .ok, r.text)
+            XCTAssertEqual(r.json["qualifyAt"] as? String, "MQL")
+            XCTAssertEqual(r.json["halfLifeDays"] as? Double, 30)
+            let rules = try XCTUnwrap(r.json["rules"] as? [[String: Any]])
+            let pricing = try XCTUnwrap(rules.first { $0["id"] as? String == "pricing-menu" })
+            XCTAssertEqual(pricing["condition"] as? String, "key: MENU_PRICING")
+            XCTAssertEqual(pricing["maxPerDay"] as? Int, 2)
+            XCTAssertEqual(pricing["tags"] as? [String], ["interest:pricing"])
+            XCTAssertEqual(rules.first { $0["id"] as? String == "live-30min" }?["condition"] as? String, "atLeast: { minutes: 30 }")
+            XCTAssertEqual((r.json["stages"] as? [[String: Any]])?.map { $0["name"] as? String }, ["engaged", "MQL"])
+            XCTAssertEqual((r.json["tiers"] as? [[String: Any]])?.count, 4)
+
+            let ana = try await ConsoleActionTests.signIn(client, "ana", role: "analyst")
+            let page = try await client.execute(uri: "/console/operations/system", method: .get, headers: [.cookie: ana.cookie])
+            XCTAssertEqual(page.status, .ok)
+            XCTAssertEqual(page.text.matches(of: #/data-rule="/#).count, rules.count, "every rule is a row")
+            XCTAssertTrue(page.text.contains("<code>key: MENU_PRICING</code>"))
+        }
+        let off = try Harness()
+        try await off.test { client in
+            let r = try await client.get("/api/v1/scoring/rules")
+            XCTAssertEqual(r.status, .notFound)
+            XCTAssertEqual(r.errorCode, "scoring_disabled")
+        }
+    }
+}

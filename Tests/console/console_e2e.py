@@ -207,7 +207,7 @@ class Console(unittest.TestCase):
         self.assertEqual(api("GET", f"/campaigns/{campaign}")["state"], "draft")
         self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="start"]').click()
         # The page follows the campaign by itself (polling, then a reload when its state changes).
-        state = lambda d: d.execute_script("const e = document.querySelector('[data-state]'); return e && e.textContent")
+        state = lambda d: d.execute_script("const e = document.querySelector('[data-state]'); return e && e.dataset.state")
         self.wait(seconds=60).until(lambda d: state(d) == "completed")
         self.assertEqual(self.driver.find_element(By.CSS_SELECTOR, "[data-progress]").get_attribute("value"), "100", "the bar reaches 100%")
         # Guest 0 has no name: the template needs one, so that recipient is skipped with the reason.
@@ -262,7 +262,7 @@ class Console(unittest.TestCase):
         self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "svg.flow"), "the flow diagram is drawn")
         self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, "section table.list tbody tr")), 9, "one row per step")
         self.driver.find_element(By.CSS_SELECTOR, 'button[data-action="activate"]').click()
-        self.wait().until(lambda d: d.execute_script("const e = document.querySelector('[data-state]'); return e && e.textContent") == "active")
+        self.wait().until(lambda d: d.execute_script("const e = document.querySelector('[data-state]'); return e && e.dataset.state") == "active")
         self.assertEqual(api("GET", f"/journeys/{journey}")["state"], "active")
         self.shot("journey")
 
@@ -312,7 +312,7 @@ class Console(unittest.TestCase):
         self.shot("imports-dry-run")
         self.driver.find_element(By.CSS_SELECTOR, "button[data-import-now]").click()
         self.wait().until(EC.url_contains("/console/imports/"))
-        state = lambda d: d.execute_script("const e = document.querySelector('[data-state]'); return e && e.textContent")
+        state = lambda d: d.execute_script("const e = document.querySelector('[data-state]'); return e && e.dataset.state")
         self.wait(seconds=60).until(lambda d: state(d) == "completed")
         rejected = self.driver.find_element(By.CSS_SELECTOR, "table[data-rejections]").text
         self.assertIn("line 42", rejected)

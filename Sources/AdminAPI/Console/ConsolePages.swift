@@ -42,9 +42,10 @@ enum ConsolePages {
 
     /// A page: `template` rendered with `context`, the language's words as `t`.
     static func page(_ template: String, lang: String, context: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        var full = withoutEmptyText(context) as? [String: Any] ?? [:]
+        let words = ConsoleStrings.table[lang] ?? ConsoleStrings.table["en"]!
+        var full = labellingStates(withoutEmptyText(context) ?? [:], words: words) as? [String: Any] ?? [:]
         full["lang"] = lang
-        full["t"] = ConsoleStrings.table[lang] ?? ConsoleStrings.table["en"]!
+        full["t"] = words
         let html = library.render(full, withTemplate: template) ?? ""
         var headers: HTTPFields = [.contentType: "text/html; charset=utf-8"]
         for (name, value) in securityHeaders { headers[name] = value }
@@ -59,6 +60,21 @@ enum ConsolePages {
         case let d as [String: Any]: return d.compactMapValues(withoutEmptyText)
         case let a as [[String: Any]]: return a.map { $0.compactMapValues(withoutEmptyText) }
         case let a as [Any]: return a.compactMap(withoutEmptyText)
+        default: return value
+        }
+    }
+
+    /// Every `state` (a campaign's, a message's, an import's...) at any depth gets a `stateLabel` in
+    /// the reader's language (`state_<state>` in strings.json, else the state itself); templates show
+    /// the label and keep the state in `data-state` and the class, which scripts and styles read.
+    static func labellingStates(_ value: Any, words: [String: String]) -> Any {
+        switch value {
+        case var d as [String: Any]:
+            for (k, v) in d { d[k] = labellingStates(v, words: words) }
+            if let state = d["state"] as? String { d["stateLabel"] = words["state_" + state] ?? state }
+            return d
+        case let a as [[String: Any]]: return a.map { labellingStates($0, words: words) }
+        case let a as [Any]: return a.map { labellingStates($0, words: words) }
         default: return value
         }
     }

@@ -155,7 +155,7 @@
   document.querySelectorAll("[data-campaign-live]").forEach((panel) => {
     const id = panel.dataset.campaignLive;
     const state = document.querySelector("[data-state]");
-    const initial = state ? state.textContent : "";
+    const initial = state ? state.dataset.state : "";
     const tick = async () => {
       try {
         const response = await fetch("/api/v1/campaigns/" + encodeURIComponent(id), { credentials: "same-origin" });

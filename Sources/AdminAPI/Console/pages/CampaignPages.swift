@@ -12,9 +12,10 @@ extension ConsoleRoutes {
 
     func registerCampaigns(on routes: DeclaredRoutes<Context>) {
         page(routes, "/console/campaigns", section: "campaigns") { request, context, v in
-            let list = try await api.require("/api/v1/campaigns?limit=100", as: request, context: context)
+            let list = try await api.require(ConsolePager.apiPath("/api/v1/campaigns", limit: 50, request), as: request, context: context)
             let rows = (list["campaigns"]?.arrayValue ?? []).map { c in campaignRow(c, v) }
-            return View(template: "campaigns", context: ["campaigns": rows, "any": !rows.isEmpty])
+            let page: [String: Any] = ["campaigns": rows, "any": !rows.isEmpty]
+            return View(template: "campaigns", context: page.merging(ConsolePager.links(list.json, consolePath: "/console/campaigns", request)) { a, _ in a })
         }
         page(routes, "/console/campaigns/new", section: "campaigns") { request, _, v in
             // `?audience=` starts the form on an audience (a saved segment's "campaign to it").

@@ -8,9 +8,10 @@ import Ingress
 extension ConsoleRoutes {
     func registerImports(on routes: DeclaredRoutes<Context>) {
         page(routes, "/console/imports", section: "imports") { request, context, v in
-            let list = try await api.require("/api/v1/imports", as: request, context: context)
+            let list = try await api.require(ConsolePager.apiPath("/api/v1/imports", limit: 50, request), as: request, context: context)
             let jobs = (list["imports"]?.arrayValue ?? []).map { importRow($0, v) }
-            return View(template: "imports", context: ["imports": jobs, "any": !jobs.isEmpty])
+            let page: [String: Any] = ["imports": jobs, "any": !jobs.isEmpty]
+            return View(template: "imports", context: page.merging(ConsolePager.links(list.json, consolePath: "/console/imports", request)) { a, _ in a })
         }
         page(routes, "/console/imports/:id", section: "imports") { request, context, v in
             let id = Self.segment(context.parameters.get("id") ?? "")

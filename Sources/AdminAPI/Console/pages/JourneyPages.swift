@@ -40,7 +40,7 @@ extension ConsoleRoutes {
 
     func registerJourneys(on routes: DeclaredRoutes<Context>) {
         page(routes, "/console/journeys", section: "journeys") { request, context, v in
-            let list = try await api.require("/api/v1/journeys?limit=200", as: request, context: context)
+            let list = try await api.require(ConsolePager.apiPath("/api/v1/journeys", limit: 50, request), as: request, context: context)
             let rows = (list["journeys"]?.arrayValue ?? []).map { j in
                 [
                     "id": j.lookup("id")?.scalarText ?? "", "name": j.lookup("name")?.scalarText ?? "", "state": j.lookup("state")?.scalarText ?? "",
@@ -48,7 +48,8 @@ extension ConsoleRoutes {
                     "trigger": Self.triggerText(j.lookup("definition.trigger")),
                 ]
             }
-            return View(template: "journeys", context: ["journeys": rows, "any": !rows.isEmpty])
+            let page: [String: Any] = ["journeys": rows, "any": !rows.isEmpty]
+            return View(template: "journeys", context: page.merging(ConsolePager.links(list.json, consolePath: "/console/journeys", request)) { a, _ in a })
         }
         page(routes, "/console/journeys/new", section: "journeys") { _, _, _ in
             View(template: "journey-edit", context: ["yaml": Self.expoJourneyYAML, "creating": true])

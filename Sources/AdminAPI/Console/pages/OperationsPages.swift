@@ -74,6 +74,7 @@ extension ConsoleRoutes {
         page(routes, "/console/operations/system", section: "operations") { request, context, v in
             async let adapters = api.get("/api/v1/adapters", as: request, context: context)
             async let crm = api.get("/api/v1/crm", as: request, context: context)
+            async let scoring = api.get("/api/v1/scoring/rules", as: request, context: context)
             let accounts = config.accounts.map { a in ["id": a.id, "platform": a.platform.rawValue, "mode": a.mode.rawValue, "appId": a.appId] }
             let adapterRows = (try await adapters).json.lookup("adapters")?.arrayValue?.map { a in
                 [
@@ -84,9 +85,29 @@ extension ConsoleRoutes {
             } ?? []
             let crmAnswer = try await crm
             let crmRows = crmAnswer.ok ? (crmAnswer.json.lookup("adapters")?.arrayValue ?? []).map { c in ["name": c.lookup("name")?.scalarText ?? c.lookup("adapter")?.scalarText ?? "", "summary": c.text] } : []
-            return View(
-                template: "system",
-                context: ["tabs": tabs("system", v), "accounts": accounts, "adapters": adapterRows, "crm": crmRows, "anyCRM": !crmRows.isEmpty])
+            var page: [String: Any] = ["tabs": tabs("system", v), "accounts": accounts, "adapters": adapterRows, "crm": crmRows, "anyCRM": !crmRows.isEmpty]
+            let rules = try await scoring
+            if rules.ok {
+                page["scoring"] = [
+                    "halfLife": rules["halfLifeDays"]?.scalarText ?? "0", "qualifyAt": rules["qualifyAt"]?.scalarText ?? "", "lastError": rules["lastError"]?.scalarText ?? "",
+                    "rules": (rules["rules"]?.arrayValue ?? []).map { r in
+                        [
+                            "id": r.lookup("id")?.scalarText ?? "", "on": r.lookup("on")?.scalarText ?? "", "condition": r.lookup("condition")?.scalarText ?? "",
+                            "points": r.lookup("points")?.scalarText ?? "0", "maxPerDay": r.lookup("maxPerDay")?.scalarText ?? "",
+                            "ruleTags": r.lookup("tags")?.arrayValue?.compactMap(\.scalarText).joined(separator: ", ") ?? "", "qualify": r.lookup("qualify") == .bool(true),
+                        ]
+                    },
+                    "stages": (rules["stages"]?.arrayValue ?? []).map { s in ["name": s.lookup("name")?.scalarText ?? "", "minScore": s.lookup("minScore")?.scalarText ?? ""] },
+                    "tiers": (rules["tiers"]?.arrayValue ?? []).map { t in
+                        [
+                            "tierName": t.lookup("name")?.scalarText ?? "", "tierMin": t.lookup("minScore")?.scalarText ?? "",
+                            "tierStages": t.lookup("stages")?.arrayValue?.compactMap(\.scalarText).joined(separator: ", ") ?? "",
+                            "tierTags": t.lookup("tags")?.arrayValue?.compactMap(\.scalarText).joined(separator: ", ") ?? "",
+                        ]
+                    },
+                ] as [String: Any]
+            }
+            return View(template: "system", context: page)
         }
     }
 }
