@@ -15,6 +15,19 @@ struct AudienceRoutes {
     struct PreviewBody: Decodable {
         let expression: String
         let sample: Int?
+        /// An estimate is enough (the live count as the marketer types): see `AudienceStore.estimate`.
+        let estimate: Bool?
+    }
+
+    struct PreviewView: Encodable {
+        let expression: String
+        let count: Int
+        /// The count is estimated from a random draw; `margin` is half its 95% interval.
+        let estimated: Bool
+        let margin: Int?
+        let sample: [String]
+        let warnings: [String]
+        let elapsedMs: Double
     }
 
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
@@ -30,19 +43,20 @@ struct AudienceRoutes {
                 guard (0...100).contains(sample) else { throw APIError.badRequest("sample must be 0...100", code: "invalid_body") }
                 let unknown = expression.tags.subtracting(try await tags.existing(expression.tags)).sorted()
                 let started = ContinuousClock.now
-                let preview = try await audiences.preview(expression, sample: sample, nowMs: clock())
+                let estimate = body.estimate == true ? try await audiences.estimate(expression, sample: sample) : nil
+                let preview = estimate == nil ? try await audiences.preview(expression, sample: sample, nowMs: clock()) : nil
                 let ms = (ContinuousClock.now - started).components
                 let elapsed = Double(ms.seconds) * 1000 + Double(ms.attoseconds) / 1e15
-                var warnings = unknown.map { JSONText.quote("unknown tag \($0): no customer has it") }
+                var warnings = unknown.map { "unknown tag \($0): no customer has it" }
                 if expression.mentionsScore, try await audiences.scoredCustomers() == 0 {
-                    warnings.append(JSONText.quote("no customer has a score yet: every customer counts as score 0"))
+                    warnings.append("no customer has a score yet: every customer counts as score 0")
                 }
-                return JSONResponse.ok(
-                    JSONText.object([
-                        ("expression", JSONText.quote(body.expression)), ("count", String(preview.count)),
-                        ("sample", "[" + preview.sample.sorted().map(JSONText.quote).joined(separator: ",") + "]"),
-                        ("warnings", "[" + warnings.joined(separator: ",") + "]"), ("elapsedMs", String(format: "%.1f", elapsed)),
-                    ]))
+                let estimated = estimate.map { !$0.isExact } ?? false
+                return try JSONResponse.encoded(
+                    PreviewView(
+                        expression: body.expression, count: estimate?.count ?? preview?.count ?? 0, estimated: estimated,
+                        margin: estimated ? estimate?.margin : nil, sample: (estimate?.sample ?? preview?.sample ?? []).sorted(), warnings: warnings,
+                        elapsedMs: (elapsed * 10).rounded() / 10))
             }
         }
     }

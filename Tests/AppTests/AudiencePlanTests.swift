@@ -137,4 +137,90 @@ final class AudiencePlanTests: XCTestCase {
         let leftovers = try await h.redis.send("KEYS", "tmp:*").strings
         XCTAssertEqual(leftovers, [])
     }
+
+    /// The live count's estimate: from 4,000 random members of the smallest set, within its 95% margin
+    /// of the true count; exact when that set is no larger than the draw; refused (nil: count it
+    /// exactly) for other shapes and for audiences too rare in the set to estimate within a tenth.
+    func test_estimate_isWithinItsMargin_andExactWhenTheSetIsSmall() async throws {
+        let h = try Harness()
+        let big = (0..<20_000).map { String(format: "b%05d", $0) }
+        _ = try await h.redis.send(["SADD", Keys.tag("big")] + big)
+        _ = try await h.redis.send(["SADD", Keys.tag("third")] + big.enumerated().filter { $0.offset % 3 == 0 }.map(\.element))
+        _ = try await h.redis.send(["SADD", Keys.tag("odd")] + big.enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
+        _ = try await h.redis.send(["SADD", Keys.tag("few")] + ["b00003", "b00004", "b00009"])
+        _ = try await h.redis.send(["SADD", Keys.tag("tiny")] + ["b00006"])
+        let audiences = AudienceStore(redis: h.redis)
+
+        // big & !odd & third: every sixth customer, 3,334 of 20,000 (drawn from `third`, 6,667 > 4,000).
+        let truth = big.enumerated().filter { $0.offset % 6 == 0 }.map(\.element)
+        let drawn = try await audiences.estimate(TagExpression.parse("big & third & !odd"), sample: 10)
+        let e = try XCTUnwrap(drawn)
+        XCTAssertFalse(e.isExact)
+        XCTAssertEqual(e.checked, AudienceStore.estimateDraws)
+        XCTAssertEqual(e.setSize, 6_667)
+        // The margin is a 95% interval (1.96 σ): twice it (3.9 σ) holds the truth but once in 10,000 runs.
+        XCTAssertLessThanOrEqual(abs(e.count - truth.count), 2 * e.margin, "\(e.count) ± \(e.margin) vs \(truth.count)")
+        XCTAssertLessThanOrEqual(Double(e.margin), 0.1 * Double(e.count))
+        XCTAssertEqual(e.sample.count, 10)
+        XCTAssertTrue(Set(e.sample).isSubset(of: Set(truth)))
+
+        // A small smallest set: every member checked, the count exact.
+        let checkedWhole = try await audiences.estimate(TagExpression.parse("few & big & !odd"), sample: 10)
+        let exact = try XCTUnwrap(checkedWhole)
+        XCTAssertTrue(exact.isExact)
+        XCTAssertEqual(exact.count, 1)
+        XCTAssertEqual(exact.margin, 0)
+        XCTAssertEqual(exact.sample, ["b00004"])
+        let nobody = try await audiences.estimate(TagExpression.parse("nobody & big"), sample: 10)
+        XCTAssertEqual(nobody?.count, 0)
+
+        // Not this shape, or too rare in the set drawn from (1 in 10,000): no estimate.
+        let union = try await audiences.estimate(TagExpression.parse("few | odd"), sample: 10)
+        XCTAssertNil(union)
+        let thin = try await audiences.estimate(TagExpression.parse("evens & tiny"), sample: 10)
+        XCTAssertEqual(thin?.isExact, true, "tiny (1 member) is the smallest set: checked whole")
+        _ = try await h.redis.send(["SADD", Keys.tag("evens2")] + big.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+        _ = try await h.redis.send("SREM", Keys.tag("evens2"), "b00006")
+        _ = try await h.redis.send("SADD", Keys.tag("evens2"), "b00001")
+        let needle = try await audiences.estimate(TagExpression.parse("odd & evens2"), sample: 10)
+        XCTAssertNil(needle, "1 in 10,000 of the set drawn from: the estimate is refused, the count is exact")
+
+        // Through the API: `estimate` asked for, an exact answer when the draw covered the set.
+        try await h.test { client in
+            let r = try await client.send(.post, "/api/v1/audiences/preview", json: #"{"expression":"few & big & !odd","estimate":true}"#)
+            XCTAssertEqual(r.status, .ok, r.text)
+            XCTAssertEqual(r.json["estimated"] as? Bool, false)
+            XCTAssertEqual(r.json["count"] as? Int, 1)
+            XCTAssertNil(r.json["margin"])
+            let est = try await client.send(.post, "/api/v1/audiences/preview", json: #"{"expression":"big & third & !odd","estimate":true}"#)
+            XCTAssertEqual(est.json["estimated"] as? Bool, true)
+            XCTAssertLessThanOrEqual(abs((est.json["count"] as? Int ?? 0) - truth.count), 2 * (est.json["margin"] as? Int ?? 0))
+            let full = try await client.send(.post, "/api/v1/audiences/preview", json: #"{"expression":"big & third & !odd"}"#)
+            XCTAssertEqual(full.json["count"] as? Int, truth.count, "without estimate the count is exact")
+            XCTAssertEqual(full.json["estimated"] as? Bool, false)
+        }
+    }
+}
+
+/// The estimate's arithmetic: the count scaled up from the draw, its 95% margin with the
+/// finite-population correction, the rule of three when nothing was hit.
+final class AudienceEstimateTests: XCTestCase {
+    func test_countAndMargin() {
+        let half = AudienceEstimate(hits: 2_000, checked: 4_000, setSize: 300_000, sample: [])
+        XCTAssertEqual(half.count, 150_000)
+        // 1.96 × 300,000 × √(0.25 / 4,000 × 296,000 / 299,999) = 4,617.5
+        XCTAssertEqual(half.margin, 4_618)
+        XCTAssertTrue(half.isPreciseEnough)
+        let none = AudienceEstimate(hits: 0, checked: 4_000, setSize: 1_000_000, sample: [])
+        XCTAssertEqual(none.count, 0)
+        XCTAssertEqual(none.margin, 750)
+        XCTAssertFalse(none.isPreciseEnough)
+        let whole = AudienceEstimate(hits: 17, checked: 3_000, setSize: 3_000, sample: [])
+        XCTAssertTrue(whole.isExact)
+        XCTAssertEqual(whole.count, 17)
+        XCTAssertEqual(whole.margin, 0)
+        let rare = AudienceEstimate(hits: 20, checked: 4_000, setSize: 1_000_000, sample: [])
+        XCTAssertEqual(rare.count, 5_000)
+        XCTAssertFalse(rare.isPreciseEnough, "± 2,182 on 5,000 is too wide")
+    }
 }

@@ -62,16 +62,30 @@
     const saved = root.querySelector("form[data-save-segment] input[name=expression]");
     let timer = null;
     let sequence = 0;
+    const approx = root.querySelector("[data-approx]");
+    const margin = root.querySelector("[data-margin]");
+    const note = root.querySelector("[data-estimate-note]");
+    // First an estimate (milliseconds on a million customers), then, when it was one, the exact count.
+    const ask = async (expression, estimate) => {
+      const response = await fetch("/api/v1/audiences/preview", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: JSON.stringify({ expression: expression, sample: 10, estimate: estimate }),
+      });
+      return { response: response, answer: await response.json() };
+    };
+    const show = (answer) => {
+      count.textContent = Number(answer.count).toLocaleString();
+      if (approx) approx.textContent = answer.estimated ? "≈ " : "";
+      if (margin) margin.textContent = answer.estimated ? "± " + Number(answer.margin).toLocaleString() : "";
+      if (note) note.hidden = !answer.estimated;
+      if (elapsed) elapsed.textContent = answer.elapsedMs + " ms";
+    };
     const run = async () => {
       const expression = area.value.trim();
       const mine = ++sequence;
       if (!expression) { count.textContent = "–"; errorBox.textContent = ""; return; }
-      const response = await fetch("/api/v1/audiences/preview", {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-        body: JSON.stringify({ expression: expression, sample: 10 }),
-      });
-      const answer = await response.json();
+      let { response, answer } = await ask(expression, true);
       if (mine !== sequence) return;
       if (!response.ok) {
         const message = (answer.error && answer.error.message) || response.statusText;
@@ -83,8 +97,7 @@
       }
       area.removeAttribute("aria-invalid");
       errorBox.textContent = "";
-      count.textContent = Number(answer.count).toLocaleString();
-      if (elapsed) elapsed.textContent = answer.elapsedMs + " ms";
+      show(answer);
       sample.replaceChildren(...answer.sample.map((id) => {
         const li = document.createElement("li");
         const a = document.createElement("a");
@@ -97,7 +110,13 @@
       if (exportLink) exportLink.href = "/api/v1/audiences/export?expr=" + encodeURIComponent(expression);
       // The segment form saves what was counted last.
       if (saved) saved.value = expression;
+      if (answer.estimated) {
+        ({ response, answer } = await ask(expression, false));
+        if (mine === sequence && response.ok) show(answer);
+      }
     };
+    // A page rendered with an estimate fetches the exact count at once.
+    if (root.querySelector("[data-exact-pending]") && area.value.trim()) run();
     area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 250); });
   });
   // Imports: the chosen file goes to the API as it is (streamed, with the session's token); a dry

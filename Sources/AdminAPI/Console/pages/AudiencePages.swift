@@ -23,12 +23,16 @@ extension ConsoleRoutes {
             }
             page["expr"] = expr
             if !expr.trimmingCharacters(in: .whitespaces).isEmpty {
-                let body = JSONValue.object(["expression": .string(expr), "sample": .int(10)]).text
+                // The page shows an estimate when one is good enough (a million customers count in a few
+                // hundred milliseconds, an estimate in a few); the script fetches the exact count after.
+                let body = JSONValue.object(["expression": .string(expr), "sample": .int(10), "estimate": .bool(true)]).text
                 let preview = try await api.call(
                     .post, "/api/v1/audiences/preview", body: Array(body.utf8), contentType: "application/json", csrf: v.session.csrf, as: request, context: context)
                 if preview.ok {
                     page["result"] = [
                         "count": ConsoleFormat.count(Int(preview["count"]?.scalarText ?? "0") ?? 0),
+                        "estimated": preview["estimated"] == .bool(true),
+                        "margin": preview["margin"]?.scalarText.flatMap { Int($0) }.map(ConsoleFormat.count) ?? "",
                         "sample": preview["sample"]?.arrayValue?.compactMap(\.scalarText) ?? [],
                         "warnings": preview["warnings"]?.arrayValue?.compactMap(\.scalarText) ?? [],
                         "elapsedMs": preview["elapsedMs"]?.scalarText ?? "",
