@@ -16,6 +16,7 @@ struct AudienceRoutes {
         let expression: String
         let sample: Int?
         /// An estimate is enough (the live count as the marketer types): see `AudienceStore.estimate`.
+        /// The answer says `estimated` only when it is one (a small anchor set is counted whole).
         let estimate: Bool?
     }
 

@@ -56,13 +56,13 @@ public struct AudienceStore: Sendable {
 
     /// An audience's size estimated from a random draw (`audience_estimate`), for a live count as the
     /// marketer types: a few milliseconds where an exact count of a million customers takes hundreds.
-    /// Nil when the audience is not of the shape it draws from (only tags and fields, some negated)
-    /// or the draw is too thin to say (a margin over a tenth of the estimate): count it exactly.
+    /// Nil when the audience reads more than sets (scores, attributes) or the draw is too thin to say
+    /// (a margin over a tenth of the estimate): count it exactly.
     public func estimate(_ expression: TagExpression, sample: Int) async throws -> AudienceEstimate? {
-        guard let plan = AudienceProgram.countPlan(expression, requireOptIn: requireOptIn) else { return nil }
+        guard let plan = AudienceDrawPlan(expression, requireOptIn: requireOptIn) else { return nil }
         let r = try await redis.fcall(
-            StoreFunctions.library, "audience_estimate", keys: plan.positive + plan.negative,
-            args: [String(plan.positive.count), String(sample), String(Self.estimateDraws)]
+            StoreFunctions.library, "audience_estimate", keys: plan.keys,
+            args: [String(plan.anchors), String(sample), String(Self.estimateDraws)] + plan.program
         ).array ?? []
         guard r.count == 4 else { return nil }
         let e = AudienceEstimate(hits: r[0].int ?? 0, checked: r[1].int ?? 0, setSize: r[2].int ?? 0, sample: r[3].strings)

@@ -1,6 +1,6 @@
 import Foundation
 import GatewayCore
-import Store
+@testable import Store
 import XCTest
 
 /// How the audience script evaluates sorted-set ranges (scores, numbers, times) on a real Redis: a
@@ -174,9 +174,21 @@ final class AudiencePlanTests: XCTestCase {
         let nobody = try await audiences.estimate(TagExpression.parse("nobody & big"), sample: 10)
         XCTAssertEqual(nobody?.count, 0)
 
-        // Not this shape, or too rare in the set drawn from (1 in 10,000): no estimate.
-        let union = try await audiences.estimate(TagExpression.parse("few | odd"), sample: 10)
-        XCTAssertNil(union)
+        // Alternatives with no set every member needs are drawn from all customers.
+        _ = try await h.redis.send(["SADD", Keys.fieldIndex("all")] + big)
+        let unionTruth = Set(big.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)).union(["b00003", "b00004", "b00009"])
+        let drawnUnion = try await audiences.estimate(TagExpression.parse("few | odd"), sample: 10)
+        let union = try XCTUnwrap(drawnUnion)
+        XCTAssertEqual(union.setSize, 20_000)
+        XCTAssertLessThanOrEqual(abs(union.count - unionTruth.count), 2 * union.margin, "\(union.count) ± \(union.margin) vs \(unionTruth.count)")
+        XCTAssertTrue(Set(union.sample).isSubset(of: unionTruth))
+        // (a | b) & c draws from c and checks the alternatives: here c is small, so it is exact.
+        let mixed = try await audiences.estimate(TagExpression.parse("(odd | third) & few & !(big & tiny)"), sample: 10)
+        XCTAssertEqual(mixed?.isExact, true)
+        XCTAssertEqual(mixed.map { Set($0.sample) }, ["b00003", "b00009"])
+        // Scores and attributes are not drawn; too rare in the set drawn from (1 in 10,000): no estimate.
+        let scored = try await audiences.estimate(TagExpression.parse("big & score>=10"), sample: 10)
+        XCTAssertNil(scored)
         let thin = try await audiences.estimate(TagExpression.parse("evens & tiny"), sample: 10)
         XCTAssertEqual(thin?.isExact, true, "tiny (1 member) is the smallest set: checked whole")
         _ = try await h.redis.send(["SADD", Keys.tag("evens2")] + big.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
@@ -222,5 +234,23 @@ final class AudienceEstimateTests: XCTestCase {
         let rare = AudienceEstimate(hits: 20, checked: 4_000, setSize: 1_000_000, sample: [])
         XCTAssertEqual(rare.count, 5_000)
         XCTAssertFalse(rare.isPreciseEnough, "± 2,182 on 5,000 is too wide")
+    }
+}
+
+/// How an expression becomes the estimate's program: anchors first (the top-level sets every member
+/// needs), then the other sets, and the expression in postfix.
+final class AudienceDrawPlanTests: XCTestCase {
+    func test_programs() throws {
+        let p = try XCTUnwrap(AudienceDrawPlan(try TagExpression.parse("(vip | webinar) & expo & !churned"), requireOptIn: []))
+        XCTAssertEqual(p.keys, ["tag:expo", "tag:vip", "tag:webinar", "tag:churned"])
+        XCTAssertEqual(p.anchors, 1)
+        XCTAssertEqual(p.program, ["k2", "k3", "|", "k1", "&", "k4", "!", "&"])
+        let none = try XCTUnwrap(AudienceDrawPlan(try TagExpression.parse("a | !b"), requireOptIn: []))
+        XCTAssertEqual(none.keys.first, "fidx:all", "nothing every member needs: drawn from all customers")
+        XCTAssertEqual(none.anchors, 1)
+        let optIn = try XCTUnwrap(AudienceDrawPlan(try TagExpression.parse("consent:sms & vip"), requireOptIn: ["sms"]))
+        XCTAssertEqual(optIn.keys, ["fidx:optin:sms", "tag:vip"])
+        XCTAssertEqual(optIn.anchors, 2)
+        XCTAssertNil(AudienceDrawPlan(try TagExpression.parse("vip & score>=10"), requireOptIn: []))
     }
 }

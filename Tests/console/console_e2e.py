@@ -164,6 +164,22 @@ class Console(unittest.TestCase):
         self.assertRegex(error.text, r"at position \d+", "a broken expression says where")
         self.assertEqual(area.get_attribute("aria-invalid"), "true")
         self.shot("audiences")
+        # Saved as a segment: listed, opened again, and a campaign started from it.
+        area.clear()
+        area.send_keys("webinar-dec & !churned")
+        self.driver.find_element(By.CSS_SELECTOR, "form.audience button[type=submit]").click()
+        name = self.wait().until(EC.visibility_of_element_located((By.ID, "seg-name")))
+        name.send_keys("webinar-loyal")
+        self.driver.find_element(By.ID, "seg-desc").send_keys("Came to the December webinar, still with us")
+        self.driver.find_element(By.CSS_SELECTOR, "form[data-save-segment] button[type=submit]").click()
+        self.wait().until(lambda d: "segment=webinar-loyal" in d.current_url)
+        self.assertEqual(api("GET", "/segments/webinar-loyal")["expression"], "webinar-dec & !churned")
+        self.wait().until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-count]").text == "2")
+        row = self.driver.find_element(By.CSS_SELECTOR, "tr[data-segment=webinar-loyal]")
+        self.shot("audience-segment")
+        row.find_element(By.PARTIAL_LINK_TEXT, "Campaign").click()
+        self.wait().until(lambda d: "/console/campaigns/new" in d.current_url)
+        self.assertEqual(self.driver.find_element(By.ID, "expr").get_attribute("value"), "webinar-dec & !churned")
 
     def seed_expo_visitors(self, tag, n=6, phones=None):
         ids = []

@@ -60,41 +60,59 @@ register('audience_count', function(keys, args)
   return { count, picked, (#picked == math.min(sample, count)) and 1 or 0 }
 end)
 
--- audience_estimate: the same audience shape as audience_count, estimated from a random draw of the
--- smallest positive set instead of counted: `draws` distinct members of it are checked against the
--- other sets (a few milliseconds however large the sets). When the set has no more members than
--- that, every member is checked and the count is exact. The estimate and its margin are worked out
--- by the caller (AudienceEstimate) from what this returns.
--- KEYS: the positive sets, then the negative sets. ARGV: how many KEYS are positive, the sample
--- size, the draws. Returns { members that passed, members checked, size of the set drawn from,
--- sample ids (up to the sample size, of those that passed) }.
+-- audience_estimate: any audience of tags and fields (with &, |, !), estimated from a random draw
+-- instead of counted: `draws` distinct members of the smallest anchor set (a set every member must
+-- be in; the caller passes all customers when there is none) are run through the expression, given
+-- as a postfix program over membership of the sets. That takes a few milliseconds however large the
+-- sets. When the anchor has no more members than the draw, all are checked and the count is exact.
+-- The estimate and its margin are worked out by the caller (AudienceEstimate).
+-- KEYS: the anchor sets, then the other sets the program reads (Keys.tag, Keys.fieldIndex).
+-- ARGV: how many KEYS are anchors, the sample size, the draws, then the program: `k<i>` pushes
+-- "is a member of KEYS[i]", `!` negates the top, `&` and `|` combine the top two.
+-- Returns { members that passed, members checked, size of the set drawn from, sample ids (up to
+-- the sample size, of those that passed) }.
 register('audience_estimate', function(keys, args)
-  local np, sample, draws = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
-  local smallest, size = 1, math.huge
-  for i = 1, np do
+  local na, sample, draws = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+  local source, size = 1, math.huge
+  for i = 1, na do
     local n = redis.call('SCARD', keys[i])
-    if n < size then smallest, size = i, n end
+    if n < size then source, size = i, n end
   end
   if size == 0 then return { 0, 0, 0, {} } end
   local candidates
-  if size <= draws then candidates = redis.call('SMEMBERS', keys[smallest]) else candidates = redis.call('SRANDMEMBER', keys[smallest], draws) end
-  local passed = {}
-  for m = 1, #candidates do passed[m] = true end
-  for i = 1, #keys do
-    if i ~= smallest then
-      local want = (i <= np) and 1 or 0
-      for c0 = 1, #candidates, 1000 do
-        local chunk = { unpack(candidates, c0, math.min(c0 + 999, #candidates)) }
-        local answers = redis.call('SMISMEMBER', keys[i], unpack(chunk))
-        for m = 1, #chunk do
-          if answers[m] ~= want then passed[c0 + m - 1] = false end
+  if size <= draws then candidates = redis.call('SMEMBERS', keys[source]) else candidates = redis.call('SRANDMEMBER', keys[source], draws) end
+  local program, member = {}, {}
+  for t = 4, #args do
+    local token = args[t]
+    if string.sub(token, 1, 1) == 'k' then
+      local k = tonumber(string.sub(token, 2))
+      program[#program + 1] = k
+      if not member[k] then
+        local answers = {}
+        if k == source then
+          for m = 1, #candidates do answers[m] = 1 end
+        else
+          for c0 = 1, #candidates, 1000 do
+            local chunk = redis.call('SMISMEMBER', keys[k], unpack(candidates, c0, math.min(c0 + 999, #candidates)))
+            for m = 1, #chunk do answers[c0 + m - 1] = chunk[m] end
+          end
         end
+        member[k] = answers
       end
+    else
+      program[#program + 1] = token
     end
   end
   local hits, picked = 0, {}
   for m = 1, #candidates do
-    if passed[m] then
+    local stack, top = {}, 0
+    for _, op in ipairs(program) do
+      if op == '!' then stack[top] = not stack[top]
+      elseif op == '&' then top = top - 1; stack[top] = stack[top] and stack[top + 1]
+      elseif op == '|' then top = top - 1; stack[top] = stack[top] or stack[top + 1]
+      else top = top + 1; stack[top] = member[op][m] == 1 end
+    end
+    if stack[1] then
       hits = hits + 1
       if #picked < sample then picked[#picked + 1] = candidates[m] end
     end
