@@ -66,6 +66,10 @@ final class SegmentTests: XCTestCase {
             XCTAssertTrue(empty.text.contains("No saved segments yet"), "the empty list says how to start")
             let counted = try await client.execute(uri: "/console/audiences?expr=vip%20%26%20!churned", method: .get, headers: [.cookie: mara.cookie])
             XCTAssertTrue(counted.text.contains("data-save-segment"), "a counted expression can be saved")
+            // The Count button is a GET form: the browser writes spaces as `+` (and a typed `+` as %2B).
+            let typed = try await client.execute(uri: "/console/audiences?expr=vip+%26+%21churned", method: .get, headers: [.cookie: mara.cookie])
+            XCTAssertTrue(typed.text.contains(">vip &amp; !churned</textarea>"), "the form's + is a space")
+            XCTAssertTrue(typed.text.contains("data-save-segment"), "and the expression counts")
             let save =
                 "csrf=\(mara.csrf)&_method=PUT&_path=%2Fapi%2Fv1%2Fsegments%2F%7B_name%7D&_back=%2Fconsole%2Faudiences&_next=%2Fconsole%2Faudiences%3Fsegment%3D%7Bname%7D"
                 + "&_ok=segmentSaved&expression=vip%20%26%20!churned&_name=loyal&description=Not%20churned"

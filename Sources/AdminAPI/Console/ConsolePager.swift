@@ -7,7 +7,7 @@ import Hummingbird
 enum ConsolePager {
     /// The API path of the page the console URL asks for.
     static func apiPath(_ base: String, limit: Int, _ request: Request) -> String {
-        let before = request.uri.queryParameters.get("before").map { "&before=" + (String($0).addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? "") }
+        let before = ConsolePages.query(request)["before"].map { "&before=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? "") }
         return base + "?limit=\(limit)" + (before ?? "")
     }
 
@@ -17,7 +17,7 @@ enum ConsolePager {
         if let next = list.lookup("next")?.scalarText {
             links["olderHref"] = consolePath + "?before=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? "")
         }
-        if request.uri.queryParameters.get("before") != nil { links["newestHref"] = consolePath }
+        if ConsolePages.query(request)["before"] != nil { links["newestHref"] = consolePath }
         return links
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import HTTPTypes
 import Hummingbird
 import Mustache
@@ -90,6 +91,10 @@ enum ConsolePages {
         for c in cookies { headers.append(HTTPField(name: .setCookie, value: c)) }
         return Response(status: .seeOther, headers: headers)
     }
+
+    /// A console page's query as a browser writes it for a GET form: `+` is a space (Hummingbird's
+    /// `queryParameters` keeps it a `+`, so "vip & !churned" typed and counted would read "vip+&+!churned").
+    static func query(_ request: Request) -> [String: String] { FormEncoding.decode(request.uri.query ?? "") }
 
     /// A console path to return to; anything else (another site, `//host`) is the dashboard.
     static func safeBack(_ path: String?) -> String {

@@ -9,11 +9,11 @@ import Store
 extension ConsoleRoutes {
     func registerAudiences(on routes: DeclaredRoutes<Context>) {
         page(routes, "/console/audiences", section: "audiences") { request, context, v in
-            let query = request.uri.queryParameters
-            var expr = query.get("expr").map { String($0) } ?? ""
+            let query = ConsolePages.query(request)
+            var expr = query["expr"] ?? ""
             var page: [String: Any] = [:]
             // A saved segment opened from the list: its expression, and its name and description in the save form.
-            if let name = query.get("segment").map({ String($0) }), Segment.isValidName(name) {
+            if let name = query["segment"], Segment.isValidName(name) {
                 let segment = try await api.get("/api/v1/segments/\(name)", as: request, context: context)
                 if segment.ok {
                     if expr.isEmpty { expr = segment["expression"]?.scalarText ?? "" }

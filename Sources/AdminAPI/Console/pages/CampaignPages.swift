@@ -19,7 +19,7 @@ extension ConsoleRoutes {
         }
         page(routes, "/console/campaigns/new", section: "campaigns") { request, _, v in
             // `?audience=` starts the form on an audience (a saved segment's "campaign to it").
-            let audience = request.uri.queryParameters.get("audience").map { String($0.prefix(4096)) }
+            let audience = ConsolePages.query(request)["audience"].map { String($0.prefix(4096)) }
             return View(template: "campaign-new", context: campaignForm(audience.map { ["audience": $0] } ?? [:], on: ["channels[0]"], v))
         }
         page(routes, "/console/campaigns/new", method: .post, section: "campaigns") { request, context, v in

@@ -9,7 +9,7 @@ import Ingress
 extension ConsoleRoutes {
     func registerCustomers(on routes: DeclaredRoutes<Context>) {
         page(routes, "/console/customers", section: "customers") { request, context, v in
-            let q = (request.uri.queryParameters.get("q").map { String($0) } ?? "").trimmingCharacters(in: .whitespaces)
+            let q = (ConsolePages.query(request)["q"] ?? "").trimmingCharacters(in: .whitespaces)
             var found = [[String: Any]]()
             var searched = false
             if !q.isEmpty {
@@ -36,7 +36,7 @@ extension ConsoleRoutes {
             async let journeys = api.get("/api/v1/customers/\(live)/journeys", as: request, context: context)
             async let crm = api.get("/api/v1/customers/\(live)/crm", as: request, context: context)
             // Messages a page at a time: `?msgs=` is the cursor of the page shown.
-            let msgsCursor = request.uri.queryParameters.get("msgs").map { String($0) }
+            let msgsCursor = ConsolePages.query(request)["msgs"]
             let msgsPath = "/api/v1/customers/\(live)/messages?limit=10" + (msgsCursor.map { "&before=" + Self.queryValue($0) } ?? "")
             async let messages: ConsoleAPI<Context>.Answer? = v.can(.messagesRead) ? api.get(msgsPath, as: request, context: context) : nil
             var sessions = [[String: Any]]()

@@ -20,7 +20,7 @@ extension ConsoleRoutes {
 
     func registerOperations(on routes: DeclaredRoutes<Context>) {
         page(routes, "/console/operations", section: "operations") { request, context, v in
-            let after = request.uri.queryParameters.get("after").map { "&after=" + Self.segment(String($0)) } ?? ""
+            let after = ConsolePages.query(request)["after"].map { "&after=" + Self.segment($0) } ?? ""
             let list = try await api.require("/api/v1/deadletters?limit=50" + after, as: request, context: context)
             let letters = (list["deadLetters"]?.arrayValue ?? []).map { d in
                 [
@@ -37,10 +37,10 @@ extension ConsoleRoutes {
                 ])
         }
         page(routes, "/console/operations/audit", section: "operations") { request, context, v in
-            let q = request.uri.queryParameters
+            let q = ConsolePages.query(request)
             var path = "/api/v1/audit?order=newest&limit=100"
-            if let after = q.get("after") { path += "&after=" + Self.segment(String(after)) }
-            if let actor = q.get("actor"), !actor.isEmpty { path += "&actor=" + Self.segment(String(actor)) }
+            if let after = q["after"] { path += "&after=" + Self.segment(after) }
+            if let actor = q["actor"], !actor.isEmpty { path += "&actor=" + Self.segment(actor) }
             let page = try await api.require(path, as: request, context: context)
             let entries = (page["entries"]?.arrayValue ?? []).map { e in
                 [
@@ -53,7 +53,7 @@ extension ConsoleRoutes {
             return View(
                 template: "audit",
                 context: [
-                    "tabs": tabs("auditLog", v), "entries": entries, "any": !entries.isEmpty, "actor": q.get("actor").map { String($0) } ?? "",
+                    "tabs": tabs("auditLog", v), "entries": entries, "any": !entries.isEmpty, "actor": q["actor"] ?? "",
                     "next": page["next"]?.scalarText ?? "",
                 ])
         }
