@@ -342,13 +342,7 @@ struct AudienceProgram {
     /// `!churned`), as those sets: what `audience_count` counts without building a set. Nil for any
     /// other shape (alternatives, scores, attributes, more negations).
     static func countPlan(_ e: TagExpression, requireOptIn: Set<String>) -> (positive: [String], negative: [String])? {
-        func key(_ e: TagExpression) -> String? {
-            switch e {
-            case .tag(let t): return Keys.tag(t)
-            case .field(let f, let v): return fieldKey(f, v, requireOptIn: requireOptIn)
-            default: return nil
-            }
-        }
+        func key(_ e: TagExpression) -> String? { AudienceDrawPlan.key(e, requireOptIn) }
         let terms: [TagExpression]
         switch e.normalized {
         case .and(let all): terms = all

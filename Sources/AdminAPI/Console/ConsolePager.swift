@@ -7,7 +7,7 @@ import Hummingbird
 enum ConsolePager {
     /// The API path of the page the console URL asks for.
     static func apiPath(_ base: String, limit: Int, _ request: Request) -> String {
-        let before = ConsolePages.query(request)["before"].map { "&before=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? "") }
+        let before = ConsolePages.query(request)["before"].map { "&before=" + ConsolePages.queryValue($0) }
         return base + "?limit=\(limit)" + (before ?? "")
     }
 
@@ -15,7 +15,7 @@ enum ConsolePager {
     static func links(_ list: JSONValue, consolePath: String, _ request: Request) -> [String: Any] {
         var links: [String: Any] = [:]
         if let next = list.lookup("next")?.scalarText {
-            links["olderHref"] = consolePath + "?before=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? "")
+            links["olderHref"] = consolePath + "?before=" + ConsolePages.queryValue(next)
         }
         if ConsolePages.query(request)["before"] != nil { links["newestHref"] = consolePath }
         return links

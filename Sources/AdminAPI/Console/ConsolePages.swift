@@ -96,6 +96,9 @@ enum ConsolePages {
     /// `queryParameters` keeps it a `+`, so "vip & !churned" typed and counted would read "vip+&+!churned").
     static func query(_ request: Request) -> [String: String] { FormEncoding.decode(request.uri.query ?? "") }
 
+    /// A value for a URL query (everything but letters and digits percent-encoded).
+    static func queryValue(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
+
     /// A console path to return to; anything else (another site, `//host`) is the dashboard.
     static func safeBack(_ path: String?) -> String {
         guard let path, path.hasPrefix("/console"), !path.hasPrefix("//"), !path.contains("\\"), !path.contains("\r"), !path.contains("\n") else {

@@ -37,7 +37,7 @@ extension ConsoleRoutes {
                         "warnings": preview["warnings"]?.arrayValue?.compactMap(\.scalarText) ?? [],
                         "elapsedMs": preview["elapsedMs"]?.scalarText ?? "",
                     ]
-                    page["exportHref"] = "/api/v1/audiences/export?expr=" + Self.queryValue(expr)
+                    page["exportHref"] = "/api/v1/audiences/export?expr=" + ConsolePages.queryValue(expr)
                     page["canSave"] = true
                 } else if preview.status == .badRequest {
                     page["error"] = preview.errorMessage ?? ""
@@ -55,15 +55,12 @@ extension ConsoleRoutes {
                 return [
                     "name": name, "expression": expression, "description": s.lookup("description")?.scalarText ?? "",
                     "updatedAt": v.time(s.lookup("updatedAt")?.scalarText), "updatedBy": s.lookup("updatedBy")?.scalarText ?? "",
-                    "openHref": "/console/audiences?segment=" + Self.queryValue(name), "campaignHref": "/console/campaigns/new?audience=" + Self.queryValue(expression),
+                    "openHref": "/console/audiences?segment=" + ConsolePages.queryValue(name), "campaignHref": "/console/campaigns/new?audience=" + ConsolePages.queryValue(expression),
                 ]
             }
             page["hasSegments"] = !((page["segments"] as? [Any])?.isEmpty ?? true)
-            page["exprQuery"] = Self.queryValue(expr)
+            page["exprQuery"] = ConsolePages.queryValue(expr)
             return View(template: "audiences", context: page)
         }
     }
-
-    /// A value for a URL query (everything but letters and digits percent-encoded).
-    static func queryValue(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
 }

@@ -37,7 +37,7 @@ extension ConsoleRoutes {
             async let crm = api.get("/api/v1/customers/\(live)/crm", as: request, context: context)
             // Messages a page at a time: `?msgs=` is the cursor of the page shown.
             let msgsCursor = ConsolePages.query(request)["msgs"]
-            let msgsPath = "/api/v1/customers/\(live)/messages?limit=10" + (msgsCursor.map { "&before=" + Self.queryValue($0) } ?? "")
+            let msgsPath = "/api/v1/customers/\(live)/messages?limit=10" + (msgsCursor.map { "&before=" + ConsolePages.queryValue($0) } ?? "")
             async let messages: ConsoleAPI<Context>.Answer? = v.can(.messagesRead) ? api.get(msgsPath, as: request, context: context) : nil
             var sessions = [[String: Any]]()
             for identity in customer["identities"]?.arrayValue ?? [] where identity.lookup("type")?.scalarText == "openid" {
@@ -80,7 +80,7 @@ extension ConsoleRoutes {
                         "reason": m.lookup("reason")?.scalarText ?? m.lookup("lastError")?.scalarText ?? "",
                     ]
                 } ?? []
-                if let next = answer.json.lookup("next")?.scalarText { page["olderHref"] = "/console/customers/\(live)?msgs=\(Self.queryValue(next))#h-messages" }
+                if let next = answer.json.lookup("next")?.scalarText { page["olderHref"] = "/console/customers/\(live)?msgs=\(ConsolePages.queryValue(next))#h-messages" }
                 if msgsCursor != nil { page["newestHref"] = "/console/customers/\(live)#h-messages" }
             }
             return View(template: "customer", context: page)
