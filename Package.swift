@@ -26,11 +26,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
-        // System libraries: typed shims over variadic and macro C APIs. Only GatewayCrypto, RedisClient and
-        // HTTPTransport import these.
+        // System libraries: typed shims over variadic and macro C APIs. Only GatewayCrypto, RedisClient,
+        // HTTPTransport and QRImage import these.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // QR symbols for the codes the gateway draws (QRImage only).
+        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        .target(name: "QRImage", dependencies: ["CQREncode"], swiftSettings: strict),
 
         .target(name: "GatewayCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         .target(
@@ -57,6 +60,7 @@ let package = Package(
                 .embedInCode("Lua/engagement.lua"),
                 .embedInCode("Lua/conversion.lua"), .embedInCode("Lua/outbound.lua"), .embedInCode("Lua/scores.lua"), .embedInCode("Lua/journeys.lua"),
                 .embedInCode("Lua/tags.lua"), .embedInCode("Lua/erasure.lua"), .embedInCode("Lua/audience.lua"), .embedInCode("Lua/segments.lua"),
+                .embedInCode("Lua/surfaces.lua"),
             ],
             swiftSettings: strict
         ),
@@ -69,13 +73,15 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "AdminAPI",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns", "CRMSync",
+                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns", "CRMSync", "QRImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -9,6 +9,7 @@ ensure_packages() {
   dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
   dpkg -s libhiredis-dev >/dev/null 2>&1 || missing+=(libhiredis-dev)
   dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || missing+=(libcurl4-openssl-dev)
+  dpkg -s libqrencode-dev >/dev/null 2>&1 || missing+=(libqrencode-dev)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   dpkg -s python3-aiosmtpd >/dev/null 2>&1 || missing+=(python3-aiosmtpd)

@@ -19,13 +19,18 @@ public struct AdminRoutes: Sendable {
     let crm: [CRMAdapterSpec]
     let scoring: ScoringRulesSource?
     let activity: ActivityStats?
+    let surfaces: SurfaceCache?
+    let wechat: any WeChatSurfaces
     let clock: @Sendable () -> Int64
 
     public init(
         config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
         followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, campaigns: CampaignRunner? = nil, crm: [CRMAdapterSpec] = [],
-        scoring: ScoringRulesSource? = nil, activity: ActivityStats? = nil, clock: @escaping @Sendable () -> Int64
+        scoring: ScoringRulesSource? = nil, activity: ActivityStats? = nil, surfaces: SurfaceCache? = nil,
+        wechat: any WeChatSurfaces = SandboxWeChatSurfaces(), clock: @escaping @Sendable () -> Int64
     ) {
+        self.surfaces = surfaces
+        self.wechat = wechat
         self.activity = activity
         self.crm = crm
         self.scoring = scoring
@@ -78,6 +83,10 @@ public struct AdminRoutes: Sendable {
         FollowerRoutes(config: config, followers: followers).register(on: group)
         AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis, config: config), tags: tags, config: config, clock: clock).register(on: group)
         SegmentRoutes(store: SegmentStore(redis: sandbox.redis), config: config, clock: clock).register(on: group)
+        let surfaceStore = SurfaceStore(redis: sandbox.redis)
+        QRCodeRoutes(config: config, store: surfaceStore, wechat: wechat, cache: surfaces, clock: clock).register(on: group)
+        ReplyRoutes(config: config, store: surfaceStore, cache: surfaces).register(on: group)
+        MenuRoutes(config: config, store: surfaceStore, wechat: wechat).register(on: group)
         EventRoutes(
             store: EventStore(redis: sandbox.redis, timelineCap: config.customers.timelineCap, streamMaxLen: config.streams.inboundMaxLen), clock: clock
         ).register(on: group)

@@ -22,6 +22,13 @@ enum JSONResponse {
 }
 
 extension Request {
+    /// `keywords[0].match`: where in the body a value was refused.
+    static func path(_ keys: [any CodingKey]) -> String {
+        keys.reduce(into: "") { out, key in
+            if let i = key.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
+        }
+    }
+
     /// Decodes a JSON body (capped), with a 400 that says what was wrong.
     func decodeJSON<T: Decodable>(_ type: T.Type, maxBytes: Int) async throws -> T {
         let buffer: ByteBuffer
@@ -35,7 +42,10 @@ extension Request {
         } catch let DecodingError.keyNotFound(key, _) {
             throw APIError.badRequest("missing field \(key.stringValue)", code: "invalid_body")
         } catch let DecodingError.typeMismatch(_, ctx) {
-            throw APIError.badRequest("wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))", code: "invalid_body")
+            throw APIError.badRequest("wrong type at \(Self.path(ctx.codingPath))", code: "invalid_body")
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+            // A value the type refuses (an unknown reply type...): say where and why.
+            throw APIError.badRequest("\(Self.path(ctx.codingPath)): \(ctx.debugDescription)", code: "invalid_body")
         } catch {
             throw APIError.badRequest("body must be a JSON object as documented", code: "invalid_body")
         }

@@ -91,11 +91,12 @@ public func buildRouter(
         }
         AdminRoutes(
             config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
-            tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, activity: outbound.activity, clock: clock
+            tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, activity: outbound.activity,
+            surfaces: outbound.surfaces, wechat: outbound.wechat, clock: clock
         ).register(on: router, table: table)
     }
     guard listener.servesPublic else { return router }
-    WebhookRoutes(config: config, store: customers, activity: outbound.activity, clock: clock).register(on: open)
+    WebhookRoutes(config: config, store: customers, surfaces: outbound.surfaces, activity: outbound.activity, clock: clock).register(on: open)
     var verifiers = [String: ReceiptVerifier]()
     var inboundSMS = [String: (token: String, url: String)]()
     for adapter in adapters.adapters.values {

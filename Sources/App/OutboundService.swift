@@ -1,6 +1,7 @@
 import Campaigns
 import Foundation
 import GatewayCore
+import Ingress
 import Outbound
 import RedisClient
 import ServiceLifecycle
@@ -22,6 +23,10 @@ public struct OutboundParts: Sendable {
     public let journeys: JourneyRunner
     /// Hourly counts for the dashboard, flushed to Redis every few seconds.
     public let activity: ActivityStats
+    /// QR scenes and reply rules as changed at run time, polled from Redis.
+    public let surfaces: SurfaceCache
+    /// QR codes and menus: WeChat's API with the shared tokens, or the sandbox without a real WeChat adapter.
+    public let wechat: any WeChatSurfaces
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
@@ -46,6 +51,8 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
     let campaigns = CampaignRunner(redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: compile, clock: clock)
     let fallback = CampaignFallback(redis: redis, customers: customers, compile: compile)
     let activity = ActivityStats(redis: redis)
+    let wechat: any WeChatSurfaces =
+        if let tokens, let wechatBase { WeChatSurfaceAPI(client: WeChatAPIClient(tokens: tokens, baseURL: wechatBase)) } else { SandboxWeChatSurfaces() }
     return OutboundParts(
         engine: makeOutboundEngine(
             config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, fallback: fallback.renderer, activity: activity,
@@ -55,7 +62,7 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         conversions: ConversionWorker(redis: redis),
         journeys: JourneyRunner(redis: redis, config: config, customers: customers, compile: { try CompiledJourney($0, config: config, catalog: adapters) },
             leaseMs: Int64(config.outbound.journeyLeaseSeconds) * 1000, clock: clock),
-        activity: activity)
+        activity: activity, surfaces: SurfaceCache(config: config, store: SurfaceStore(redis: redis)), wechat: wechat)
 }
 
 func makeOutboundEngine(
@@ -96,6 +103,7 @@ public struct OutboundService: Service {
                 group.addTask { await parts.conversions.run() }
                 group.addTask { await parts.journeys.run() }
                 group.addTask { await parts.activity.run() }
+                group.addTask { await parts.surfaces.run() }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

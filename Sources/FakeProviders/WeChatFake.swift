@@ -10,12 +10,12 @@ import NIOConcurrencyHelpers
 public final class WeChatFake: Sendable {
     public static let tokenLifetimeMs: Int64 = 7_200_000
 
-    private struct Token {
+    struct Token {
         let appId: String
         var expiresAtMs: Int64
     }
 
-    private struct State {
+    struct State {
         var secrets: [String: String] = [:]
         var tokens: [String: Token] = [:]
         var current: [String: String] = [:]
@@ -30,14 +30,17 @@ public final class WeChatFake: Sendable {
         var nextTagId = 100
         /// openid/client_msg_id -> the msgid it got and when (WeChat's 10-minute dedup).
         var clientMsgIds: [String: (msgid: Int64, at: Int64)] = [:]
+        /// ticket -> the code it stands for; appId -> published menu (JSON).
+        var qrCodes: [String: FakeQRCode] = [:]
+        var menus: [String: String] = [:]
     }
 
     /// Followers per `user/get` page (WeChat: 10,000).
     public let pageSize: Int
 
     public let ledger: FakeLedger
-    private let state = NIOLockedValueBox(State())
-    private let clock: @Sendable () -> Int64
+    let state = NIOLockedValueBox(State())
+    let clock: @Sendable () -> Int64
 
     public init(ledger: FakeLedger, pageSize: Int = 10_000, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.ledger = ledger
@@ -87,6 +90,7 @@ public final class WeChatFake: Sendable {
             }
         }
         userRoutes(router)
+        surfaceRoutes(router)
         router.post("/cgi-bin/message/custom/send") { request, _ -> Response in
             try await self.send(request, api: "custom") { body in
                 guard let to = body["touser"] as? String, let type = body["msgtype"] as? String, body[type] is [String: Any] else { return nil }
@@ -168,7 +172,7 @@ public final class WeChatFake: Sendable {
     }
 
     /// The appId an access token belongs to, or WeChat's error for a missing, unknown or expired token.
-    private func authorize(_ request: Request) -> Result<String, FakeAnswer> {
+    func authorize(_ request: Request) -> Result<String, FakeAnswer> {
         guard let token = request.uri.queryParameters.get("access_token"), !token.isEmpty else {
             return .failure(FakeAnswer(json: #"{"errcode":41001,"errmsg":"access_token missing"}"#))
         }

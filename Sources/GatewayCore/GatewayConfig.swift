@@ -193,7 +193,7 @@ public struct Account: Sendable {
     }
 }
 
-/// A keyword rule: a text message that matches gets `reply` as a passive text reply.
+/// A keyword rule of the config file: the initial `ReplyRules` of the account (a text reply).
 public struct AutoReplyRule: Sendable {
     public enum Match: String, Sendable { case prefix, exact, contains }
     public var match: Match
@@ -207,19 +207,5 @@ public struct AutoReplyRule: Sendable {
         self.caseSensitive = caseSensitive
         self.reply = reply
     }
-
-    public func matches(_ text: String) -> Bool {
-        let t = caseSensitive ? text : text.lowercased()
-        let k = caseSensitive ? keyword : keyword.lowercased()
-        switch match {
-        case .prefix: return t.hasPrefix(k)
-        case .exact: return t == k
-        case .contains: return t.contains(k)
-        }
-    }
 }
 
-extension Account {
-    /// The reply for a text, from the first matching rule.
-    public func autoReply(for text: String) -> String? { autoReplies.first { $0.matches(text) }?.reply }
-}

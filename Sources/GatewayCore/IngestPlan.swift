@@ -20,8 +20,26 @@ public struct IngestPlan: Sendable {
     /// The reply body sent back (plain XML, before any encryption); "" means "success".
     public var reply: String
     public var now: Int64
+    /// Per-scene counts (`Keys.qrSceneStats`): a scan or subscribe with a scene counts for it, an
+    /// unsubscribe for the scene the follower subscribed through (kept in `sourceField`).
+    public var sceneCount: SceneCount?
+    /// Given to the customer if it has no owner (the scene's owner).
+    public var owner: String?
 
-    public static func make(message: InboundMessage, account: Account, nonceKey: String?, reply: String, nowMs: Int64) -> IngestPlan {
+    public struct SceneCount: Sendable, Equatable {
+        public enum Kind: String, Sendable { case scan, subscribe, unsubscribe }
+        public var kind: Kind
+        /// "" for an unsubscribe (the stored source scene counts).
+        public var scene: String
+        public var statsKey: String
+        /// The customer field holding the scene of the current subscription: `source.wechat:<account>`.
+        public var sourceField: String
+    }
+
+    /// - Parameter attribution: what the message's QR scene applies (tags, owner), when it has one.
+    public static func make(
+        message: InboundMessage, account: Account, nonceKey: String?, reply: String, nowMs: Int64, attribution: SceneAttribution? = nil
+    ) -> IngestPlan {
         let kind = message.kind
         let interactionType = message.interactionType
         let scene = message.scene
@@ -49,7 +67,18 @@ public struct IngestPlan: Sendable {
                 }
             }
         }
-        if let scene, let tag = account.scenes[scene] { tags.append(tag) }
+        if let attribution { tags += attribution.tags }
+        var sceneCount: SceneCount?
+        if account.platform == .wechat, identity != nil {
+            let stats = Keys.qrSceneStats(account: account.id)
+            let field = "source.wechat:\(account.id)"
+            switch kind {
+            case .event("subscribe"): sceneCount = SceneCount(kind: .subscribe, scene: scene ?? "", statsKey: stats, sourceField: field)
+            case .event("SCAN") where scene != nil: sceneCount = SceneCount(kind: .scan, scene: scene!, statsKey: stats, sourceField: field)
+            case .event("unsubscribe"): sceneCount = SceneCount(kind: .unsubscribe, scene: "", statsKey: stats, sourceField: field)
+            default: break
+            }
+        }
 
         let union = message.unionId.flatMap { u -> Identity? in
             u.utf8.allSatisfy(IdentityInput.isTokenByte) && u.utf8.count <= 128 ? Identity(kind: .unionid, value: u) : nil
@@ -70,7 +99,8 @@ public struct IngestPlan: Sendable {
         return IngestPlan(
             account: account.id, nonceKey: nonceKey, dedupKey: Keys.dedup(account: account.id, key: message.dedupKey), identity: identity,
             unionId: union, consent: consent, tags: tags, interactionType: interactionType, timelineEntry: timelineEntry,
-            payload: fields, sessionOpenId: sessionOpenId, sessionMessage: sessionMessage, replyMessage: replyMessage, reply: reply, now: nowMs)
+            payload: fields, sessionOpenId: sessionOpenId, sessionMessage: sessionMessage, replyMessage: replyMessage, reply: reply, now: nowMs,
+            sceneCount: sceneCount, owner: attribution?.owner)
     }
 
     /// Interactions by the follower that open the 48 h customer-service window.

@@ -57,6 +57,18 @@ public enum Keys {
     /// Set of every known tag name.
     public static let tags = "tags"
 
+    // Per-account WeChat surfaces, each account in its own slot.
+    /// Hash scene -> `QRScene` JSON: the codes created through the API.
+    public static func qrScenes(account: String) -> String { "wx:{acct:\(account)}:scenes" }
+    /// Hash `<scene>\u{1F}scans|subscribes|unsubscribes` -> count: the source-attribution report.
+    public static func qrSceneStats(account: String) -> String { "wx:{acct:\(account)}:scenestats" }
+    /// String: the account's `ReplyRules` as JSON (absent: the config file's rules).
+    public static func replyRules(account: String) -> String { "wx:{acct:\(account)}:replies" }
+    /// String: the account's custom menu as last published (`menu/create` body).
+    public static func menu(account: String) -> String { "wx:{acct:\(account)}:menu" }
+    /// Counter bumped by every change to the account's scenes or replies; each process polls it.
+    public static func surfaceVersion(account: String) -> String { "wx:{acct:\(account)}:version" }
+
     /// String "<lastInteractionAt ms> <customer id>", expiring with the 48 h window.
     public static func session(account: String, openid: String) -> String { "sess:{\(account):\(openid)}" }
     /// List of the session's last messages (JSON), oldest first, same expiry.

@@ -12,6 +12,23 @@ public enum ReplyXML {
             + "<CreateTime>\(createTime)</CreateTime><MsgType><![CDATA[text]]></MsgType><Content>\(cdata(content))</Content></xml>"
     }
 
+    /// A passive reply of any kind (text, image, news), per WeChat's (and WeCom's) reply XML.
+    public static func render(_ content: ReplyContent, replyingTo message: InboundMessage, createTime: Int) -> String {
+        let head = "<xml><ToUserName>\(cdata(message.fromUser))</ToUserName><FromUserName>\(cdata(message.toUser))</FromUserName>"
+            + "<CreateTime>\(createTime)</CreateTime>"
+        switch content {
+        case .text(let t): return text(replyingTo: message, content: t, createTime: createTime)
+        case .image(let mediaId): return head + "<MsgType><![CDATA[image]]></MsgType><Image><MediaId>\(cdata(mediaId))</MediaId></Image></xml>"
+        case .news(let articles):
+            var xml = head + "<MsgType><![CDATA[news]]></MsgType><ArticleCount>\(articles.count)</ArticleCount><Articles>"
+            for a in articles {
+                xml += "<item><Title>\(cdata(a.title))</Title><Description>\(cdata(a.description ?? ""))</Description>"
+                    + "<PicUrl>\(cdata(a.picUrl ?? ""))</PicUrl><Url>\(cdata(a.url))</Url></item>"
+            }
+            return xml + "</Articles></xml>"
+        }
+    }
+
     /// The safe-mode envelope around an encrypted reply.
     public static func encrypted(_ encrypt: String, signature: String, timestamp: String, nonce: String) -> String {
         "<xml><Encrypt>\(cdata(encrypt))</Encrypt><MsgSignature>\(cdata(signature))</MsgSignature>"

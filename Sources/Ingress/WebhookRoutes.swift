@@ -14,6 +14,8 @@ public struct WebhookRoutes: Sendable {
     let verifiers: [String: WebhookVerifier]
     let store: CustomerStore
     let receipts: ReceiptStore
+    /// QR scenes and reply rules as changed at run time.
+    let surfaces: SurfaceCache
     let maxBodyBytes: Int
     let clock: @Sendable () -> Int64
     /// Counts what was stored, per account and type, for the dashboard.
@@ -24,7 +26,10 @@ public struct WebhookRoutes: Sendable {
     let retries = Counter(label: "scrm_webhook_identical_retries_total")
 
     /// - Parameter clock: milliseconds since the epoch (tests move it).
-    public init(config: GatewayConfig, store: CustomerStore, activity: ActivityStats? = nil, clock: @escaping @Sendable () -> Int64) {
+    public init(
+        config: GatewayConfig, store: CustomerStore, surfaces: SurfaceCache, activity: ActivityStats? = nil, clock: @escaping @Sendable () -> Int64
+    ) {
+        self.surfaces = surfaces
         var verifiers = [String: WebhookVerifier]()
         for account in config.accounts { verifiers[account.id] = WebhookVerifier(account: account, windowSeconds: config.webhooks.timestampWindowSeconds) }
         self.verifiers = verifiers
@@ -70,11 +75,14 @@ public struct WebhookRoutes: Sendable {
         let nowMs = clock()
         let verified = try verifier.verify(query: Query(request.uri), body: Array(buffer: body), now: nowMs / 1000)
         let message = verified.message
+        let account = verifier.account.id
         var reply = ""
-        if case .message("text") = message.kind, let content = message["Content"], let text = verifier.account.autoReply(for: content) {
-            reply = ReplyXML.text(replyingTo: message, content: text, createTime: Int(nowMs / 1000))
+        if let content = surfaces.replies(account: account)?.reply(to: message) {
+            reply = ReplyXML.render(content, replyingTo: message, createTime: Int(nowMs / 1000))
         }
-        var plan = IngestPlan.make(message: message, account: verifier.account, nonceKey: verified.nonceKey, reply: reply, nowMs: nowMs)
+        let attribution = message.scene.flatMap { surfaces.attribution(account: account, scene: $0) }
+        var plan = IngestPlan.make(
+            message: message, account: verifier.account, nonceKey: verified.nonceKey, reply: reply, nowMs: nowMs, attribution: attribution)
         plan.fingerprint = verified.fingerprint
         let outcome: CustomerStore.IngestOutcome
         do {

@@ -9,11 +9,7 @@ public struct WeChatUserAPI: Sendable {
     public static let batchGetLimit = 100
     public static let batchTagLimit = 50
 
-    public struct APIError: Error, Equatable, CustomStringConvertible {
-        public let code: String
-        public let message: String
-        public var description: String { "WeChat API error \(code): \(message)" }
-    }
+    public typealias APIError = WeChatAPIClient.APIError
 
     public struct Follower: Sendable, Equatable {
         public let openid: String
@@ -30,14 +26,10 @@ public struct WeChatUserAPI: Sendable {
         public let next: String
     }
 
-    let transport: HTTPTransport
-    let tokens: AccessTokenManager
-    let baseURL: String
+    let client: WeChatAPIClient
 
     public init(transport: HTTPTransport = .shared, tokens: AccessTokenManager, baseURL: String) {
-        self.transport = transport
-        self.tokens = tokens
-        self.baseURL = baseURL
+        client = WeChatAPIClient(transport: transport, tokens: tokens, baseURL: baseURL)
     }
 
     public func batchGet(account: String, openids: [String]) async throws -> [Follower] {
@@ -82,22 +74,6 @@ public struct WeChatUserAPI: Sendable {
     }
 
     private func call(account: String, method: String, path: String, query: String, body: JSONValue?) async throws -> JSONValue {
-        var token = try await tokens.token(for: account)
-        for attempt in 0..<2 {
-            let request = HTTPRequest(
-                method: method, url: "\(baseURL)\(path)?access_token=\(ResolvedAdapter.percentEncode(token))\(query)",
-                headers: body == nil ? [] : [("Content-Type", "application/json")], body: body.map { Array($0.text.utf8) } ?? [], timeoutMs: 10_000)
-            let response = try await transport.send(request)
-            guard let json = JSONValue.parse(response.body) else { throw APIError(code: "http \(response.status)", message: "not JSON") }
-            let code = json.lookup("errcode")?.scalarText ?? "0"
-            if code == "0" { return json }
-            if ["40001", "40014", "42001"].contains(code), attempt == 0 {
-                await tokens.invalidate(account: account, failedToken: token)
-                token = try await tokens.token(for: account)
-                continue
-            }
-            throw APIError(code: code, message: json.lookup("errmsg")?.scalarText ?? "")
-        }
-        throw APIError(code: "token", message: "access token refused twice")
+        try await client.call(account: account, method: method, path: path, query: query, body: body)
     }
 }

@@ -48,8 +48,11 @@ public final class CustomerStore: Sendable {
             sessionKey, sessionMsgs, plan.sessionMessage, String(sessionTTLSeconds), String(sessionMessageCap),
             String(streamMaxLen), plan.interactionType, plan.account, plan.payload, plan.replyMessage ?? "",
             String(plan.tags.count),
-        ] + plan.tags + [plan.fingerprint, plan.identity.map { Keys.sessionDedup(account: plan.account, openid: $0.value) } ?? ""]
-        let keys = [plan.nonceKey ?? "", plan.dedupKey, plan.identity.map(Keys.identity) ?? ""]
+        ] + plan.tags + [
+            plan.fingerprint, plan.identity.map { Keys.sessionDedup(account: plan.account, openid: $0.value) } ?? "",
+            plan.sceneCount?.kind.rawValue ?? "", plan.sceneCount?.scene ?? "", plan.sceneCount?.sourceField ?? "", plan.owner ?? "",
+        ]
+        let keys = [plan.nonceKey ?? "", plan.dedupKey, plan.identity.map(Keys.identity) ?? "", plan.sceneCount?.statsKey ?? ""]
         let reply = try await redis.eval(LuaScripts.ingest, keys: keys, args: args).array ?? []
         switch reply.first?.string {
         case "replay": return .replay

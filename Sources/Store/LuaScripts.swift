@@ -45,6 +45,27 @@ enum LuaScripts {
                 redis.call('HSET', ckey(cid), 'lastSeenAt', now, unpack(fields))
               end
               addTags(cid, { unpack(ARGV, 23, 22 + ntags) })
+              -- QR source attribution (IngestPlan.SceneCount) and the scene's owner.
+              local statsKey, countKind, scene = KEYS[4], ARGV[25 + ntags], ARGV[26 + ntags]
+              local sourceField, owner = ARGV[27 + ntags], ARGV[28 + ntags]
+              if statsKey ~= '' and countKind ~= '' then
+                if countKind == 'unsubscribe' then
+                  local from = redis.call('HGET', ckey(cid), sourceField)
+                  if from then
+                    redis.call('HINCRBY', statsKey, from .. '\31unsubscribes', 1)
+                    redis.call('HDEL', ckey(cid), sourceField)
+                  end
+                elseif countKind == 'subscribe' and scene == '' then
+                  redis.call('HDEL', ckey(cid), sourceField)
+                else
+                  redis.call('HINCRBY', statsKey, scene .. '\31scans', 1)
+                  if countKind == 'subscribe' then
+                    redis.call('HINCRBY', statsKey, scene .. '\31subscribes', 1)
+                    redis.call('HSET', ckey(cid), sourceField, scene)
+                  end
+                end
+              end
+              if owner ~= '' then redis.call('HSETNX', ckey(cid), 'owner', owner) end
               pushTimeline(cid, entry, cap)
               reindex(cid)
               if sessKey ~= '' then

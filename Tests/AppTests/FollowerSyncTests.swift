@@ -10,16 +10,7 @@ import XCTest
 /// Followers from WeChat's user API: profile + unionid after a subscribe (merging customers the
 /// unionid links), and the one-off import of existing followers with progress.
 final class FollowerSyncTests: XCTestCase {
-    func rig() async throws -> (Harness, ProviderFakes) {
-        let fakes = try await ProviderFakes.start(wechatPageSize: 100)
-        let h = try Harness { config in
-            config.outbound.channels["wechat"] = "wechat-template"
-            if let i = config.accounts.firstIndex(where: { $0.id == "demo" }) { config.accounts[i].appSecret = "demo-app-secret" }
-        }
-        h.adapterEnvironment = fakes.environment
-        fakes.wechat.addAccount(appId: h.config.account("demo")!.appId, secret: "demo-app-secret")
-        return (h, fakes)
-    }
+    func rig() async throws -> (Harness, ProviderFakes) { try await Harness.connectedToWeChat(wechatPageSize: 100) }
 
     func test_subscribe_fetchesTheProfile_andTheUnionidMergesCustomers() async throws {
         let (h, fakes) = try await rig()

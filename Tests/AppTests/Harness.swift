@@ -1,5 +1,6 @@
 import App
 import CRMSync
+import FakeProviders
 import Foundation
 import GatewayCore
 import GatewayCrypto
@@ -122,4 +123,19 @@ extension TestResponse {
     var text: String { String(buffer: body) }
     var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:] }
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+}
+
+extension Harness {
+    /// A harness whose `demo` account calls the WeChat API fake (with an app secret) through the real
+    /// `wechat-template` adapter's host, and the fakes it talks to.
+    static func connectedToWeChat(wechatPageSize: Int = 10_000) async throws -> (Harness, ProviderFakes) {
+        let fakes = try await ProviderFakes.start(wechatPageSize: wechatPageSize)
+        let h = try Harness { config in
+            config.outbound.channels["wechat"] = "wechat-template"
+            if let i = config.accounts.firstIndex(where: { $0.id == "demo" }) { config.accounts[i].appSecret = "demo-app-secret" }
+        }
+        h.adapterEnvironment = fakes.environment
+        fakes.wechat.addAccount(appId: h.config.account("demo")!.appId, secret: "demo-app-secret")
+        return (h, fakes)
+    }
 }

@@ -8,7 +8,9 @@ final class ConfigLoaderTests: XCTestCase {
         let config = try ConfigLoader(environment: [:]).load(path: path)
         let demo = try XCTUnwrap(config.account("demo"))
         XCTAssertEqual(demo.mode, .compat)
-        XCTAssertEqual(demo.autoReply(for: "Hello there")?.isEmpty, false)
+        let hello = InboundMessage(fields: ["MsgType": "text", "Content": "Hello there"])
+        guard case .text(let text)? = CompiledReplies(ReplyRules(account: demo)).reply(to: hello) else { return XCTFail("the config's hello rule") }
+        XCTAssertFalse(text.isEmpty)
         XCTAssertNil(config.admin.token, "no token configured = admin API closed")
         let custom = try ConfigLoader(environment: ["SCRM_DEMO_TOKEN": "fromenv", "SCRM_PORT": "9090", "SCRM_ADMIN_TOKEN": "0123456789abcdef0"]).load(path: path)
         XCTAssertEqual(custom.account("demo")?.token, "fromenv")

@@ -53,14 +53,6 @@ final class InboundMessageTests: XCTestCase {
         XCTAssertThrowsError(try IdentityInput.make(type: "openid", value: "o1", account: nil))
         XCTAssertEqual(Identity(storageForm: "openid:demo:o:1"), Identity(kind: .openid, account: "demo", value: "o:1"))
     }
-
-    func test_autoReply_matchesCaseInsensitivePrefix() {
-        let rule = AutoReplyRule(match: .prefix, keyword: "hello", reply: "hi")
-        XCTAssertTrue(rule.matches("HeLLo world"))
-        XCTAssertFalse(rule.matches("say hello"))
-        XCTAssertTrue(AutoReplyRule(match: .contains, keyword: "price", reply: "x").matches("what PRICE?"))
-        XCTAssertFalse(AutoReplyRule(match: .exact, keyword: "Hi", caseSensitive: true, reply: "x").matches("hi"))
-    }
 }
 
 final class JSONTextTests: XCTestCase {

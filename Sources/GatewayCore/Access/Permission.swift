@@ -41,12 +41,15 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case keysManage = "keys.manage"
     case operatorsManage = "operators.manage"
     case auditRead = "audit.read"
+    /// The WeChat surfaces of an account: QR codes and their report, reply rules, the menu.
+    case channelsRead = "channels.read"
+    case channelsWrite = "channels.write"
 
     /// Whether a call with it changes something (or hands data out) and so writes an audit entry.
     public var isAudited: Bool {
         switch self {
         case .public, .session, .customersRead, .tagsRead, .audiencesRead, .campaignsRead, .journeysRead, .importsRead, .messagesRead,
-            .operationsRead, .crmRead, .mergesRead, .auditRead:
+            .operationsRead, .crmRead, .mergesRead, .auditRead, .channelsRead:
             false
         default: true
         }
@@ -67,10 +70,13 @@ public enum Role: String, Sendable, CaseIterable, Codable {
             [
                 .session, .customersRead, .customersWrite, .consentWrite, .tagsRead, .tagsWrite, .audiencesRead, .audiencesWrite,
                 .campaignsRead, .campaignsWrite, .journeysRead, .journeysWrite, .importsRead, .importsWrite, .messagesRead, .messagesSend, .operationsRead,
-                .crmRead, .mergesRead,
+                .crmRead, .mergesRead, .channelsRead, .channelsWrite,
             ]
         case .analyst:
-            [.session, .customersRead, .tagsRead, .audiencesRead, .campaignsRead, .journeysRead, .importsRead, .messagesRead, .operationsRead, .crmRead, .mergesRead]
+            [
+                .session, .customersRead, .tagsRead, .audiencesRead, .campaignsRead, .journeysRead, .importsRead, .messagesRead, .operationsRead, .crmRead,
+                .mergesRead, .channelsRead,
+            ]
         case .integration: [.session, .eventsWrite, .customersRead, .customersWrite, .consentWrite, .identitiesWrite, .identitiesMerge]
         case .support: [.session, .customersRead, .consentWrite]
         }

@@ -1,0 +1,99 @@
+import Foundation
+import Hummingbird
+
+/// A code the fake issued.
+public struct FakeQRCode: Sendable {
+    public let appId: String
+    public let scene: String
+    public let url: String
+    /// nil for permanent codes.
+    public let expiresAtMs: Int64?
+}
+
+/// `qrcode/create` and `menu/create` as WeChat answers them.
+/// - QR codes: `QR_STR_SCENE` (temporary: `expire_seconds` defaults to 60 and is capped at 2,592,000)
+///   and `QR_LIMIT_STR_SCENE` (permanent: the same scene gets the same ticket again); `scene_str` is
+///   1 to 64 characters, else 40097 invalid args.
+/// - Menus: 40016 for 0 or more than 3 buttons, 40018 for a name over 16 bytes, 40023 for more than
+///   5 sub-buttons, 40025 for a sub-button name over 60 bytes, 40017 for an unknown type, 40019 for a
+///   key over 128 bytes.
+extension WeChatFake {
+    public func qrCode(ticket: String) -> FakeQRCode? { state.withLockedValue { $0.qrCodes[ticket] } }
+
+    /// The published menu's JSON body.
+    public func menu(appId: String) -> String? { state.withLockedValue { $0.menus[appId] } }
+
+    func surfaceRoutes(_ router: Router<BasicRequestContext>) {
+        router.post("/cgi-bin/qrcode/create") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 16)
+            if let forced = self.ledger.begin("wechat.qrcode.create") { return forced.response }
+            let appId: String
+            switch self.authorize(request) {
+            case .failure(let e): return e.response
+            case .success(let a): appId = a
+            }
+            guard let body = jsonObject(buffer), let action = body["action_name"] as? String,
+                let scene = ((body["action_info"] as? [String: Any])?["scene"] as? [String: Any])?["scene_str"] as? String
+            else { return Self.error(47001, "data format error") }
+            guard ["QR_STR_SCENE", "QR_LIMIT_STR_SCENE"].contains(action), (1...64).contains(scene.count) else { return Self.error(40097, "invalid args") }
+            let permanent = action == "QR_LIMIT_STR_SCENE"
+            let seconds = permanent ? nil : min(max((body["expire_seconds"] as? Int) ?? 60, 60), 2_592_000)
+            let now = self.clock()
+            let (ticket, url): (String, String) = self.state.withLockedValue { s in
+                if permanent, let (t, c) = s.qrCodes.first(where: { $0.value.appId == appId && $0.value.scene == scene && $0.value.expiresAtMs == nil }) {
+                    return (t, c.url)
+                }
+                let id = "fake\(s.qrCodes.count + 1)" + String(repeating: "q", count: 8)
+                let ticket = Data("\(appId)/\(scene)/\(id)".utf8).base64EncodedString()
+                let url = "http://weixin.qq.com/q/\(id)"
+                s.qrCodes[ticket] = FakeQRCode(appId: appId, scene: scene, url: url, expiresAtMs: seconds.map { now + Int64($0) * 1000 })
+                return (ticket, url)
+            }
+            self.ledger.count("wechat.qrcode.issued")
+            var answer: [String: Any] = ["ticket": ticket, "url": url]
+            if let seconds { answer["expire_seconds"] = seconds }
+            return jsonResponse(answer)
+        }
+        router.post("/cgi-bin/menu/create") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 16)
+            if let forced = self.ledger.begin("wechat.menu.create") { return forced.response }
+            let appId: String
+            switch self.authorize(request) {
+            case .failure(let e): return e.response
+            case .success(let a): appId = a
+            }
+            guard let body = jsonObject(buffer), let buttons = body["button"] as? [[String: Any]] else { return Self.error(47001, "data format error") }
+            if let (code, message) = Self.menuError(buttons) { return Self.error(code, message) }
+            self.state.withLockedValue { $0.menus[appId] = String(buffer: buffer) }
+            self.ledger.count("wechat.menu.published")
+            return Self.error(0, "ok")
+        }
+    }
+
+    static let menuTypes: Set<String> = [
+        "click", "view", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "pic_photo_or_album", "pic_weixin", "location_select", "media_id",
+        "article_id", "article_view_limited", "miniprogram",
+    ]
+
+    static func menuError(_ buttons: [[String: Any]]) -> (Int, String)? {
+        guard (1...3).contains(buttons.count) else { return (40016, "invalid button size") }
+        func action(_ b: [String: Any]) -> (Int, String)? {
+            guard let type = b["type"] as? String, menuTypes.contains(type) else { return (40017, "invalid button type") }
+            if let key = b["key"] as? String, key.utf8.count > 128 { return (40019, "invalid button key size") }
+            return nil
+        }
+        for b in buttons {
+            guard let name = b["name"] as? String, (1...16).contains(name.utf8.count) else { return (40018, "invalid button name size") }
+            if let subs = b["sub_button"] as? [[String: Any]], !subs.isEmpty {
+                guard subs.count <= 5 else { return (40023, "invalid sub button size") }
+                for s in subs {
+                    guard let n = s["name"] as? String, (1...60).contains(n.utf8.count) else { return (40025, "invalid sub button name size") }
+                    if let e = action(s) { return e }
+                }
+            } else if let e = action(b) {
+                return e
+            }
+        }
+        return nil
+    }
+}
