@@ -87,6 +87,7 @@ public struct AdminRoutes: Sendable {
         QRCodeRoutes(config: config, store: surfaceStore, wechat: wechat, cache: surfaces, clock: clock).register(on: group)
         ReplyRoutes(config: config, store: surfaceStore, cache: surfaces).register(on: group)
         MenuRoutes(config: config, store: surfaceStore, wechat: wechat).register(on: group)
+        MediaRoutes(config: config, store: surfaceStore, wechat: wechat, clock: clock).register(on: group)
         EventRoutes(
             store: EventStore(redis: sandbox.redis, timelineCap: config.customers.timelineCap, streamMaxLen: config.streams.inboundMaxLen), clock: clock
         ).register(on: group)

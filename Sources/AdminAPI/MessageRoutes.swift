@@ -24,8 +24,17 @@ struct MessageRoutes {
         let html: String?
         let link: String?
         let variables: JSONValue?
+        /// wechat-custom: an image, news article or mini-program card instead of text.
+        let content: WeChatContent?
+        /// wechat-template: the mini-program page the message opens.
+        let miniprogram: MiniProgramLink?
         let idempotencyKey: String?
         let transactional: Bool?
+    }
+
+    struct MiniProgramLink: Decodable {
+        let appId: String
+        let pagePath: String
     }
 
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
@@ -125,16 +134,47 @@ struct MessageRoutes {
         if let v = b.variables {
             guard case .object = v else { throw APIError.badRequest("variables must be an object", code: "invalid_body") }
         }
+        var text = b.text
+        let content = try richContent(b, adapter: adapter, text: &text)
         let now = clock()
         let id = CustomerID.make(milliseconds: now)
         let key = b.idempotencyKey ?? "msg:\(id)"
         guard (1...200).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw APIError.badRequest("idempotencyKey must be 1 to 200 printable ASCII characters", code: "invalid_idempotency_key")
         }
-        return OutboundMessage(
+        var message = OutboundMessage(
             id: id, channel: channel.rawValue, adapter: adapterName, lane: b.transactional == true ? .transactional : .bulk,
-            idempotencyKey: key, customerId: b.customerId, to: to, account: account, template: b.template, subject: b.subject, text: b.text,
+            idempotencyKey: key, customerId: b.customerId, to: to, account: account, template: b.template, subject: b.subject, text: text,
             html: b.html, link: b.link, variables: b.variables?.text ?? "{}", createdAt: now)
+        message.content = content?.text
+        return message
+    }
+
+    /// `content` (wechat-custom) and `miniprogram` (wechat-template), checked and shaped as WeChat takes them.
+    func richContent(_ b: SendBody, adapter: ResolvedAdapter, text: inout String?) throws -> JSONValue? {
+        if let content = b.content {
+            guard adapter.renders.name == "wechat-custom" else {
+                throw APIError.badRequest("content is for customer-service messages (wechat-custom); \(adapter.spec.name) takes text or a template", code: "invalid_body")
+            }
+            guard b.text == nil else { throw APIError.badRequest("give text or content, not both", code: "invalid_body") }
+            let problems = content.problems(at: "content", maxArticles: 1)
+            guard problems.isEmpty else { throw APIError.badRequest(problems.joined(separator: "; "), code: "invalid_content") }
+            if case .text(let t) = content {
+                text = t
+                return nil
+            }
+            return content.customServiceJSON
+        }
+        if let mp = b.miniprogram {
+            guard adapter.renders.name == "wechat-template" else {
+                throw APIError.badRequest("miniprogram is for template messages (wechat-template)", code: "invalid_body")
+            }
+            guard WeChatContent.isMiniProgramAppId(mp.appId), (1...1024).contains(mp.pagePath.utf8.count) else {
+                throw APIError.badRequest("miniprogram needs the mini-program's appid (wx...) and a pagePath of 1 to 1024 bytes", code: "invalid_content")
+            }
+            return .object(["miniprogram": .object(["appid": .string(mp.appId), "pagepath": .string(mp.pagePath)])])
+        }
+        return nil
     }
 
     static func isStreamId(_ s: String) -> Bool {

@@ -23,6 +23,8 @@ struct MessageView: Encodable {
     /// Channels tried before this one at send time, and why each could not be used.
     let fellBackFrom: [FellBack]?
     let nextAttemptAt: String?
+    /// Rich content as sent (WeChat's customer-service body, or a template's miniprogram).
+    let content: JSONValue?
 
     struct FellBack: Encodable {
         let channel: String
@@ -56,6 +58,7 @@ struct MessageView: Encodable {
             }
         }
         nextAttemptAt = m.state == .retrying ? m.nextAttemptAt.map(JSONResponse.isoTime) : nil
+        content = m.content.flatMap { JSONValue.parse(Array($0.utf8)) }
     }
 }
 

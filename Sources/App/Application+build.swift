@@ -96,7 +96,10 @@ public func buildRouter(
         ).register(on: router, table: table)
     }
     guard listener.servesPublic else { return router }
-    WebhookRoutes(config: config, store: customers, surfaces: outbound.surfaces, activity: outbound.activity, clock: clock).register(on: open)
+    WebhookRoutes(
+        config: config, store: customers, surfaces: outbound.surfaces, customReply: makeCustomReplySender(adapters: adapters, redis: redis, clock: clock),
+        activity: outbound.activity, clock: clock
+    ).register(on: open)
     var verifiers = [String: ReceiptVerifier]()
     var inboundSMS = [String: (token: String, url: String)]()
     for adapter in adapters.adapters.values {

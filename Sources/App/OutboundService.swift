@@ -110,3 +110,22 @@ public struct OutboundService: Service {
         }
     }
 }
+
+/// Queues replies WeChat takes only as customer-service messages (mini-program cards) on the enabled
+/// adapter that renders `wechat-custom` (the sandbox's in the demo): transactional, to the follower's
+/// openid, once per callback (the key). nil when no such adapter is enabled.
+func makeCustomReplySender(adapters: AdapterCatalog, redis: RedisPool, clock: @escaping GatewayClock) -> CustomReplySender? {
+    guard let adapter = adapters.adapters.values.sorted(by: { $0.spec.name < $1.spec.name }).first(where: { $0.renders.name == "wechat-custom" }) else {
+        return nil
+    }
+    let store = MessageStore(redis: redis)
+    let name = adapter.spec.name
+    return { account, openid, content, key in
+        let now = clock()
+        var message = OutboundMessage(
+            id: CustomerID.make(milliseconds: now), channel: "wechat", adapter: name, lane: .transactional, idempotencyKey: key, customerId: nil,
+            to: openid, account: account, template: nil, subject: nil, text: nil, html: nil, link: nil, variables: "{}", createdAt: now)
+        message.content = content.customServiceJSON.text
+        _ = try await store.accept(message)
+    }
+}

@@ -14,6 +14,9 @@ public struct FakeQRCode: Sendable {
 /// - QR codes: `QR_STR_SCENE` (temporary: `expire_seconds` defaults to 60 and is capped at 2,592,000)
 ///   and `QR_LIMIT_STR_SCENE` (permanent: the same scene gets the same ticket again); `scene_str` is
 ///   1 to 64 characters, else 40097 invalid args.
+/// - Media: `media/upload` takes multipart/form-data with a `media` part: image (JPEG, PNG, GIF, at
+///   most 10 MB) or thumb (JPEG, at most 64 KB), else 40004/40005/40006/41005; ids live 3 days, and a
+///   customer-service message naming an unknown or expired one gets 40007 invalid media_id.
 /// - Menus: 40016 for 0 or more than 3 buttons, 40018 for a name over 16 bytes, 40023 for more than
 ///   5 sub-buttons, 40025 for a sub-button name over 60 bytes, 40017 for an unknown type, 40019 for a
 ///   key over 128 bytes.
@@ -54,6 +57,34 @@ extension WeChatFake {
             if let seconds { answer["expire_seconds"] = seconds }
             return jsonResponse(answer)
         }
+        router.post("/cgi-bin/media/upload") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 11 << 20)
+            if let forced = self.ledger.begin("wechat.media.upload") { return forced.response }
+            if case .failure(let e) = self.authorize(request) { return e.response }
+            let type = request.uri.queryParameters.get("type").map { String($0) } ?? ""
+            guard ["image", "thumb", "voice", "video"].contains(type) else { return Self.error(40004, "invalid media type") }
+            guard let part = Self.mediaPart(request.headers[.contentType] ?? "", Array(buffer: buffer)) else { return Self.error(41005, "media data missing") }
+            let jpeg = part.starts(with: [0xFF, 0xD8, 0xFF])
+            let png = part.starts(with: [0x89, 0x50, 0x4E, 0x47])
+            let gif = part.starts(with: Array("GIF8".utf8))
+            if type == "thumb" {
+                guard jpeg else { return Self.error(40005, "invalid file type") }
+                guard part.count <= 64 * 1024 else { return Self.error(40006, "invalid meida size") }
+            } else if type == "image" {
+                guard jpeg || png || gif else { return Self.error(40005, "invalid file type") }
+                guard part.count <= 10 << 20 else { return Self.error(40006, "invalid meida size") }
+            }
+            let now = self.clock()
+            let id: String = self.state.withLockedValue { s in
+                let id = "fakeMedia\(s.media.count + 1)_" + String(repeating: "x", count: 40)
+                s.media[id] = now + 3 * 86_400_000
+                return id
+            }
+            self.ledger.count("wechat.media.uploaded")
+            var answer: [String: Any] = ["type": type, "created_at": now / 1000]
+            answer[type == "thumb" ? "thumb_media_id" : "media_id"] = id
+            return jsonResponse(answer)
+        }
         router.post("/cgi-bin/menu/create") { request, _ -> Response in
             let buffer = try await request.body.collect(upTo: 1 << 16)
             if let forced = self.ledger.begin("wechat.menu.create") { return forced.response }
@@ -68,6 +99,35 @@ extension WeChatFake {
             self.ledger.count("wechat.menu.published")
             return Self.error(0, "ok")
         }
+    }
+
+    /// 40007 when a customer-service message names a media id the fake never issued, or one expired.
+    func mediaProblem(_ body: [String: Any]) -> (Int, String)? {
+        let ids = [(body["image"] as? [String: Any])?["media_id"], (body["miniprogrampage"] as? [String: Any])?["thumb_media_id"]].compactMap { $0 as? String }
+        let now = clock()
+        for id in ids where state.withLockedValue({ ($0.media[id] ?? 0) <= now }) { return (40007, "invalid media_id") }
+        return nil
+    }
+
+    /// The bytes of the `media` part of a multipart/form-data body.
+    static func mediaPart(_ contentType: String, _ body: [UInt8]) -> [UInt8]? {
+        guard contentType.hasPrefix("multipart/form-data"), let b = contentType.range(of: "boundary=") else { return nil }
+        let boundary = Array("--\(contentType[b.upperBound...])".utf8)
+        guard let header = find(Array("name=\"media\"".utf8), in: body, from: 0),
+            let start = find([13, 10, 13, 10], in: body, from: header).map({ $0 + 4 }),
+            let end = find([13, 10] + boundary, in: body, from: start)
+        else { return nil }
+        return Array(body[start..<end])
+    }
+
+    static func find(_ needle: [UInt8], in hay: [UInt8], from: Int) -> Int? {
+        guard needle.count <= hay.count else { return nil }
+        var i = from
+        while i + needle.count <= hay.count {
+            if hay[i] == needle[0], Array(hay[i..<i + needle.count]) == needle { return i }
+            i += 1
+        }
+        return nil
     }
 
     static let menuTypes: Set<String> = [

@@ -33,6 +33,8 @@ public final class WeChatFake: Sendable {
         /// ticket -> the code it stands for; appId -> published menu (JSON).
         var qrCodes: [String: FakeQRCode] = [:]
         var menus: [String: String] = [:]
+        /// media id -> when it expires (temporary media: 3 days).
+        var media: [String: Int64] = [:]
     }
 
     /// Followers per `user/get` page (WeChat: 10,000).
@@ -92,7 +94,7 @@ public final class WeChatFake: Sendable {
         userRoutes(router)
         surfaceRoutes(router)
         router.post("/cgi-bin/message/custom/send") { request, _ -> Response in
-            try await self.send(request, api: "custom") { body in
+            try await self.send(request, api: "custom", validate: self.mediaProblem) { body in
                 guard let to = body["touser"] as? String, let type = body["msgtype"] as? String, body[type] is [String: Any] else { return nil }
                 return (to, nil)
             }
@@ -207,7 +209,9 @@ public final class WeChatFake: Sendable {
             }
     }
 
-    private func send(_ request: Request, api: String, parse: ([String: Any]) -> (String, String?)?) async throws -> Response {
+    private func send(
+        _ request: Request, api: String, validate: (([String: Any]) -> (Int, String)?)? = nil, parse: ([String: Any]) -> (String, String?)?
+    ) async throws -> Response {
         let buffer = try await request.body.collect(upTo: 1 << 20)
         if let forced = ledger.begin("wechat.\(api)") { return forced.response }
         guard let token = request.uri.queryParameters.get("access_token"), !token.isEmpty else { return Self.error(41001, "access_token missing") }
@@ -223,6 +227,7 @@ public final class WeChatFake: Sendable {
         }
         if let (code, message) = check { return Self.error(code, message) }
         guard let body = jsonObject(buffer), let (to, messageId) = parse(body) else { return Self.error(47001, "data format error") }
+        if let validate, let (code, message) = validate(body) { return Self.error(code, message) }
         if let refused = ledger.refusal("wechat.\(api)", to: to) { return refused.response }
         // WeChat sends one message per openid + client_msg_id within 10 minutes; a repeat is refused.
         let dedupKey = messageId.map { "\(to)/\($0)" }

@@ -79,14 +79,14 @@ public struct MenuButton: Codable, Sendable, Equatable {
         if Self.keyTypes.contains(type), (key ?? "").isEmpty || (key ?? "").utf8.count > Self.maxKeyBytes {
             out.append("\(at): \(type) needs a key of 1 to \(Self.maxKeyBytes) bytes")
         }
-        if type == "view" || type == "miniprogram", !ReplyContent.isWebURL(url ?? "") {
+        if type == "view" || type == "miniprogram", !WeChatContent.isWebURL(url ?? "") {
             out.append("\(at): \(type) needs an http(s) url of at most 1024 bytes\(type == "miniprogram" ? " (opened by clients without mini-program support)" : "")")
         }
         if type == "miniprogram" {
             if !(appid ?? "").hasPrefix("wx") || (appid ?? "").utf8.count > 32 { out.append("\(at): miniprogram needs the mini-program's appid (wx...)") }
             if (pagepath ?? "").isEmpty || (pagepath ?? "").utf8.count > 1024 { out.append("\(at): miniprogram needs a pagepath") }
         }
-        if type == "media_id", !ReplyContent.isMediaId(mediaId ?? "") { out.append("\(at): media_id needs a permanent material's media_id") }
+        if type == "media_id", !WeChatContent.isMediaId(mediaId ?? "") { out.append("\(at): media_id needs a permanent material's media_id") }
         if type == "article_id" || type == "article_view_limited", (articleId ?? "").isEmpty { out.append("\(at): \(type) needs an article_id") }
         return out
     }

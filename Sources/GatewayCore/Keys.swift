@@ -66,6 +66,9 @@ public enum Keys {
     public static func replyRules(account: String) -> String { "wx:{acct:\(account)}:replies" }
     /// String: the account's custom menu as last published (`menu/create` body).
     public static func menu(account: String) -> String { "wx:{acct:\(account)}:menu" }
+    /// String: the media id WeChat gave a file (`WeChatMedia.contentHash`), kept a little less than
+    /// WeChat keeps temporary media.
+    public static func mediaCache(account: String, kind: String, hash: String) -> String { "wx:{acct:\(account)}:media:\(kind):\(hash)" }
     /// Counter bumped by every change to the account's scenes or replies; each process polls it.
     public static func surfaceVersion(account: String) -> String { "wx:{acct:\(account)}:version" }
 

@@ -31,6 +31,9 @@ public struct OutboundMessage: Sendable, Equatable {
     public var link: String?
     /// Template variables, as JSON text.
     public var variables: String
+    /// Provider-shaped rich content, as JSON text (`content.*` in specs): a WeChat customer-service
+    /// message body (`WeChatContent.customServiceJSON`), or a template message's `miniprogram`.
+    public var content: String?
     public var createdAt: Int64
     public var updatedAt: Int64
     public var nextAttemptAt: Int64?
@@ -83,7 +86,7 @@ public struct OutboundMessage: Sendable, Equatable {
         ]
         let optional: [(String, String?)] = [
             ("reason", reason), ("providerId", providerId), ("lastError", lastError), ("customerId", customerId), ("to", to), ("account", account),
-            ("template", template), ("subject", subject), ("text", text), ("html", html), ("link", link),
+            ("template", template), ("subject", subject), ("text", text), ("html", html), ("link", link), ("content", content),
             ("nextAttemptAt", nextAttemptAt.map(String.init)), ("sendingSince", sendingSince.map(String.init)),
             ("doubtSince", doubtSince.map(String.init)), ("campaign", campaign), ("variant", variant), ("expiresAt", expiresAt.map(String.init)),
             ("journey", journey), ("links", links.map { JSONValue.array($0.map(JSONValue.string)).text }), ("fallbacks", fallbacks),
@@ -114,6 +117,7 @@ public struct OutboundMessage: Sendable, Equatable {
         expiresAt = h["expiresAt"].flatMap { Int64($0) }
         journey = h["journey"]
         fallbacks = h["fallbacks"]
+        content = h["content"]
         if let text = h["links"], case .array(let urls)? = JSONValue.parse(Array(text.utf8)) {
             links = urls.compactMap { if case .string(let s) = $0 { s } else { nil } }
         }

@@ -3,11 +3,11 @@
 /// again), keyword rules for text messages (first match wins), replies to menu `CLICK` keys, and a
 /// default for any other message. The config file's `autoReply` rules are the initial state.
 public struct ReplyRules: Codable, Sendable, Equatable {
-    public var welcome: ReplyContent?
-    public var sceneWelcomes: [String: ReplyContent]
+    public var welcome: WeChatContent?
+    public var sceneWelcomes: [String: WeChatContent]
     public var keywords: [KeywordRule]
-    public var menu: [String: ReplyContent]
-    public var fallback: ReplyContent?
+    public var menu: [String: WeChatContent]
+    public var fallback: WeChatContent?
 
     public static let maxKeywords = 200
     public static let maxScenes = 1_000
@@ -19,8 +19,8 @@ public struct ReplyRules: Codable, Sendable, Equatable {
     }
 
     public init(
-        welcome: ReplyContent? = nil, sceneWelcomes: [String: ReplyContent] = [:], keywords: [KeywordRule] = [], menu: [String: ReplyContent] = [:],
-        fallback: ReplyContent? = nil
+        welcome: WeChatContent? = nil, sceneWelcomes: [String: WeChatContent] = [:], keywords: [KeywordRule] = [], menu: [String: WeChatContent] = [:],
+        fallback: WeChatContent? = nil
     ) {
         self.welcome = welcome
         self.sceneWelcomes = sceneWelcomes
@@ -31,11 +31,11 @@ public struct ReplyRules: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        welcome = try c.decodeIfPresent(ReplyContent.self, forKey: .welcome)
-        sceneWelcomes = try c.decodeIfPresent([String: ReplyContent].self, forKey: .sceneWelcomes) ?? [:]
+        welcome = try c.decodeIfPresent(WeChatContent.self, forKey: .welcome)
+        sceneWelcomes = try c.decodeIfPresent([String: WeChatContent].self, forKey: .sceneWelcomes) ?? [:]
         keywords = try c.decodeIfPresent([KeywordRule].self, forKey: .keywords) ?? []
-        menu = try c.decodeIfPresent([String: ReplyContent].self, forKey: .menu) ?? [:]
-        fallback = try c.decodeIfPresent(ReplyContent.self, forKey: .fallback)
+        menu = try c.decodeIfPresent([String: WeChatContent].self, forKey: .menu) ?? [:]
+        fallback = try c.decodeIfPresent(WeChatContent.self, forKey: .fallback)
     }
 
     /// The config file's keyword rules, as text replies.
@@ -81,9 +81,9 @@ public struct KeywordRule: Codable, Sendable, Equatable {
     public var match: Match
     public var keyword: String
     public var caseSensitive: Bool
-    public var reply: ReplyContent
+    public var reply: WeChatContent
 
-    public init(match: Match, keyword: String, caseSensitive: Bool = false, reply: ReplyContent) {
+    public init(match: Match, keyword: String, caseSensitive: Bool = false, reply: WeChatContent) {
         self.match = match
         self.keyword = keyword
         self.caseSensitive = caseSensitive
@@ -101,90 +101,7 @@ public struct KeywordRule: Codable, Sendable, Equatable {
         self.match = match
         keyword = try c.decode(String.self, forKey: .keyword)
         caseSensitive = try c.decodeIfPresent(Bool.self, forKey: .caseSensitive) ?? false
-        reply = try c.decode(ReplyContent.self, forKey: .reply)
-    }
-}
-
-/// One reply: text, an image (a media id from `media/upload`), or news articles; each rendered as
-/// WeChat's passive-reply XML (`ReplyXML.render`).
-public enum ReplyContent: Codable, Sendable, Equatable {
-    case text(String)
-    case image(mediaId: String)
-    case news([Article])
-
-    public struct Article: Codable, Sendable, Equatable {
-        public var title: String
-        public var description: String?
-        public var url: String
-        public var picUrl: String?
-
-        public init(title: String, description: String? = nil, url: String, picUrl: String? = nil) {
-            self.title = title
-            self.description = description
-            self.url = url
-            self.picUrl = picUrl
-        }
-    }
-
-    /// WeChat's limit for a text message, in UTF-8 bytes.
-    public static let maxTextBytes = 2_048
-
-    enum CodingKeys: String, CodingKey { case type, text, mediaId, articles }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        switch try c.decode(String.self, forKey: .type) {
-        case "text": self = .text(try c.decode(String.self, forKey: .text))
-        case "image": self = .image(mediaId: try c.decode(String.self, forKey: .mediaId))
-        case "news": self = .news(try c.decode([Article].self, forKey: .articles))
-        case let other:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown reply type '\(other)' (text, image or news)")
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        switch self {
-        case .text(let t):
-            try c.encode("text", forKey: .type)
-            try c.encode(t, forKey: .text)
-        case .image(let m):
-            try c.encode("image", forKey: .type)
-            try c.encode(m, forKey: .mediaId)
-        case .news(let a):
-            try c.encode("news", forKey: .type)
-            try c.encode(a, forKey: .articles)
-        }
-    }
-
-    func problems(at path: String, maxArticles: Int) -> [String] {
-        switch self {
-        case .text(let t):
-            return t.isEmpty || t.utf8.count > Self.maxTextBytes ? ["\(path).text: 1 to \(Self.maxTextBytes) bytes"] : []
-        case .image(let m):
-            return Self.isMediaId(m) ? [] : ["\(path).mediaId: a media id from media/upload (1 to 128 letters, digits, - and _)"]
-        case .news(let articles):
-            var out = [String]()
-            if articles.isEmpty || articles.count > maxArticles {
-                out.append("\(path).articles: 1 to \(maxArticles) article\(maxArticles == 1 ? " (WeChat's limit in a reply to a message)" : "s")")
-            }
-            for (i, a) in articles.enumerated() {
-                if a.title.isEmpty || a.title.count > 64 { out.append("\(path).articles[\(i)].title: 1 to 64 characters") }
-                if (a.description ?? "").count > 512 { out.append("\(path).articles[\(i)].description: at most 512 characters") }
-                if !Self.isWebURL(a.url) { out.append("\(path).articles[\(i)].url: an http(s) URL of at most 1024 characters") }
-                if let p = a.picUrl, !Self.isWebURL(p) { out.append("\(path).articles[\(i)].picUrl: an http(s) URL of at most 1024 characters") }
-            }
-            return out
-        }
-    }
-
-    public static func isMediaId(_ m: String) -> Bool {
-        (1...128).contains(m.utf8.count) && m.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 95 }
-    }
-
-    public static func isWebURL(_ u: String) -> Bool {
-        u.utf8.count <= 1024 && (u.hasPrefix("https://") || u.hasPrefix("http://")) && u.count > 8
-            && !u.unicodeScalars.contains { $0.value < 0x21 || $0 == "\"" || $0 == "<" || $0 == ">" }
+        reply = try c.decode(WeChatContent.self, forKey: .reply)
     }
 }
 
@@ -201,7 +118,7 @@ public struct CompiledReplies: Sendable {
     /// The reply to a callback, if any: subscribe -> the scene's welcome or the welcome; SCAN of a scene
     /// with its own welcome -> that; CLICK -> the key's reply; text -> the first keyword rule that
     /// matches, else the default; any other message -> the default.
-    public func reply(to message: InboundMessage) -> ReplyContent? {
+    public func reply(to message: InboundMessage) -> WeChatContent? {
         switch message.kind {
         case .event("subscribe"): return message.scene.flatMap { rules.sceneWelcomes[$0] } ?? rules.welcome
         case .event("SCAN"): return message.scene.flatMap { rules.sceneWelcomes[$0] }

@@ -12,8 +12,9 @@ public enum ReplyXML {
             + "<CreateTime>\(createTime)</CreateTime><MsgType><![CDATA[text]]></MsgType><Content>\(cdata(content))</Content></xml>"
     }
 
-    /// A passive reply of any kind (text, image, news), per WeChat's (and WeCom's) reply XML.
-    public static func render(_ content: ReplyContent, replyingTo message: InboundMessage, createTime: Int) -> String {
+    /// A passive reply (text, image, news), per WeChat's (and WeCom's) reply XML; nil for a mini-program
+    /// card, which WeChat takes only as a customer-service message.
+    public static func render(_ content: WeChatContent, replyingTo message: InboundMessage, createTime: Int) -> String? {
         let head = "<xml><ToUserName>\(cdata(message.fromUser))</ToUserName><FromUserName>\(cdata(message.toUser))</FromUserName>"
             + "<CreateTime>\(createTime)</CreateTime>"
         switch content {
@@ -26,6 +27,7 @@ public enum ReplyXML {
                     + "<PicUrl>\(cdata(a.picUrl ?? ""))</PicUrl><Url>\(cdata(a.url))</Url></item>"
             }
             return xml + "</Articles></xml>"
+        case .miniprogram: return nil
         }
     }
 

@@ -16,6 +16,9 @@ public struct WebhookRoutes: Sendable {
     let receipts: ReceiptStore
     /// QR scenes and reply rules as changed at run time.
     let surfaces: SurfaceCache
+    /// Queues a reply WeChat takes only as a customer-service message (a mini-program card): account,
+    /// openid, content, idempotency key. nil: no customer-service adapter enabled, such replies are dropped.
+    let customReply: CustomReplySender?
     let maxBodyBytes: Int
     let clock: @Sendable () -> Int64
     /// Counts what was stored, per account and type, for the dashboard.
@@ -27,9 +30,11 @@ public struct WebhookRoutes: Sendable {
 
     /// - Parameter clock: milliseconds since the epoch (tests move it).
     public init(
-        config: GatewayConfig, store: CustomerStore, surfaces: SurfaceCache, activity: ActivityStats? = nil, clock: @escaping @Sendable () -> Int64
+        config: GatewayConfig, store: CustomerStore, surfaces: SurfaceCache, customReply: CustomReplySender? = nil, activity: ActivityStats? = nil,
+        clock: @escaping @Sendable () -> Int64
     ) {
         self.surfaces = surfaces
+        self.customReply = customReply
         var verifiers = [String: WebhookVerifier]()
         for account in config.accounts { verifiers[account.id] = WebhookVerifier(account: account, windowSeconds: config.webhooks.timestampWindowSeconds) }
         self.verifiers = verifiers
@@ -77,8 +82,10 @@ public struct WebhookRoutes: Sendable {
         let message = verified.message
         let account = verifier.account.id
         var reply = ""
+        // A mini-program card cannot be a passive reply: it goes as a customer-service message once stored.
+        var card: WeChatContent?
         if let content = surfaces.replies(account: account)?.reply(to: message) {
-            reply = ReplyXML.render(content, replyingTo: message, createTime: Int(nowMs / 1000))
+            if let xml = ReplyXML.render(content, replyingTo: message, createTime: Int(nowMs / 1000)) { reply = xml } else { card = content }
         }
         let attribution = message.scene.flatMap { surfaces.attribution(account: account, scene: $0) }
         var plan = IngestPlan.make(
@@ -108,6 +115,15 @@ public struct WebhookRoutes: Sendable {
                 _ = try? await receipts.apply(receipt, nowMs: nowMs)
             }
         }
+        if let card, let customReply, !message.fromUser.isEmpty, outcome != .replay {
+            // Keyed by the callback, so a platform retry (or a second process) queues it once.
+            do {
+                try await customReply(account, message.fromUser, card, "reply:\(plan.dedupKey)")
+            } catch {
+                context.logger.error("card reply not queued", metadata: ["account": .string(account), "error": .string("\(error)")])
+                throw APIError.unavailable
+            }
+        }
         if reply.isEmpty {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "success")))
         }
@@ -115,6 +131,8 @@ public struct WebhookRoutes: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/xml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: out)))
     }
 }
+
+public typealias CustomReplySender = @Sendable (_ account: String, _ openid: String, _ content: WeChatContent, _ key: String) async throws -> Void
 
 /// Counts rejections by reason and turns unexpected errors into a bare 400, so a platform never sees a 5xx
 /// for what it sent, nor our internals.

@@ -253,12 +253,23 @@ public final class OutboundEngine: Sendable {
         }
         let payload = OutboundPayload(
             messageId: m.id, to: address, account: m.account, template: m.template, subject: m.subject, text: m.text, html: m.html, link: m.link,
-            variables: Self.variables(m.variables))
+            variables: Self.variables(m.variables), content: m.content.flatMap { JSONValue.parse(Array($0.utf8)) })
         let unsubscribe = m.channel == "email" ? links?.url(channel: "email", address: address) : nil
         let outcome = await sender.send(payload, via: adapter, unsubscribeURL: unsubscribe)
         try await record(
             outcome, m, attempt: attempt, adapter: adapter, rateKey: rateKey, grant: grant, callStart: claimedAt, entry: entry, address: address,
             capSubject: contact?.0)
+    }
+
+    /// How an outbound customer-service message reads in the session: `{at, direction: out, type:
+    /// custom.<msgtype>, message, data}` beside the inbound `{at, direction: in, type, data}`.
+    static func sessionEntry(_ m: OutboundMessage, at: Int64) -> String {
+        let content = m.content.flatMap { JSONValue.parse(Array($0.utf8)) }
+        let type = content?.lookup("msgtype")?.scalarText ?? "text"
+        let data = content ?? .object(["content": .string(m.text ?? "")])
+        return JSONText.object([
+            ("at", String(at)), ("direction", "\"out\""), ("type", JSONText.quote("custom.\(type)")), ("message", JSONText.quote(m.id)), ("data", data.text),
+        ])
     }
 
     /// `capSubject`: whose frequency-cap slot the claim took; a message that certainly did not reach
@@ -280,6 +291,10 @@ public final class OutboundEngine: Sendable {
         switch outcome {
         case .accepted(let providerId):
             try await store.complete(m, providerId: providerId, entry: entry, now: now)
+            if adapter.renders.sessionWindowHours != nil, let account = m.account {
+                // A customer-service message is part of the conversation: the session shows it.
+                _ = try? await customers.appendToSession(account: account, openid: address, entry: Self.sessionEntry(m, at: now))
+            }
             Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", "sent")]).increment()
             activity?.outbound(channel: m.channel, result: "sent", atMs: now)
         case .failed(let f):

@@ -30,11 +30,20 @@ public struct WeChatAPIClient: Sendable {
     }
 
     public func call(account: String, method: String, path: String, query: String = "", body: JSONValue?) async throws -> JSONValue {
+        try await call(
+            account: account, method: method, path: path, query: query, contentType: body == nil ? nil : "application/json",
+            body: body.map { Array($0.text.utf8) } ?? [])
+    }
+
+    /// A call with a body of any type (`media/upload` takes multipart/form-data).
+    public func call(
+        account: String, method: String, path: String, query: String = "", contentType: String?, body: [UInt8], timeoutMs: Int = 10_000
+    ) async throws -> JSONValue {
         var token = try await tokens.token(for: account)
         for attempt in 0..<2 {
             let request = HTTPRequest(
                 method: method, url: "\(baseURL)\(path)?access_token=\(ResolvedAdapter.percentEncode(token))\(query)",
-                headers: body == nil ? [] : [("Content-Type", "application/json")], body: body.map { Array($0.text.utf8) } ?? [], timeoutMs: 10_000)
+                headers: contentType.map { [("Content-Type", $0)] } ?? [], body: body, timeoutMs: timeoutMs)
             let response = try await transport.send(request)
             guard let json = JSONValue.parse(response.body) else { throw APIError(code: "http \(response.status)", message: "not JSON") }
             let code = json.lookup("errcode")?.scalarText ?? "0"

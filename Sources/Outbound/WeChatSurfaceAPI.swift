@@ -19,6 +19,8 @@ public protocol WeChatSurfaces: Sendable {
     func createQRCode(account: String, scene: String, expireSeconds: Int?) async throws -> QRTicket
     /// Publishes the menu (`menu/create`), replacing the one followers see.
     func publishMenu(account: String, menu: CustomMenu) async throws
+    /// Uploads a temporary media file (`media/upload`); returns its media id.
+    func uploadMedia(account: String, kind: WeChatMedia.Kind, bytes: [UInt8], format: WeChatMedia.Format) async throws -> String
 }
 
 /// The real calls, with the account's shared access token.
@@ -45,6 +47,18 @@ public struct WeChatSurfaceAPI: WeChatSurfaces {
         guard let body = JSONValue.parse(try JSONEncoder().encode(menu)) else { return }
         _ = try await client.call(account: account, method: "POST", path: "/cgi-bin/menu/create", body: body)
     }
+
+    public func uploadMedia(account: String, kind: WeChatMedia.Kind, bytes: [UInt8], format: WeChatMedia.Format) async throws -> String {
+        let boundary = "scrm-" + SecureRandom.alphanumeric(24)
+        let json = try await client.call(
+            account: account, method: "POST", path: "/cgi-bin/media/upload", query: "&type=\(kind.rawValue)",
+            contentType: "multipart/form-data; boundary=\(boundary)", body: WeChatMedia.multipart(bytes, format: format, boundary: boundary), timeoutMs: 60_000)
+        // A thumb's id comes back as thumb_media_id.
+        guard let id = (json.lookup("media_id") ?? json.lookup("thumb_media_id"))?.scalarText else {
+            throw WeChatAPIClient.APIError(code: "no_media_id", message: "media/upload answered without a media id")
+        }
+        return id
+    }
 }
 
 /// Without a real WeChat API configured (the demo): codes with a random ticket and a URL nobody can
@@ -60,4 +74,8 @@ public struct SandboxWeChatSurfaces: WeChatSurfaces {
     }
 
     public func publishMenu(account: String, menu: CustomMenu) async throws {}
+
+    public func uploadMedia(account: String, kind: WeChatMedia.Kind, bytes: [UInt8], format: WeChatMedia.Format) async throws -> String {
+        "sandbox-" + kind.rawValue + "-" + String(WeChatMedia.contentHash(bytes).prefix(40))
+    }
 }

@@ -240,6 +240,15 @@ public final class CustomerStore: Sendable {
         public let messages: [String]
     }
 
+    /// Appends an outbound message to the conversation while the follower's window is open; false when it closed.
+    @discardableResult
+    public func appendToSession(account: String, openid: String, entry: String) async throws -> Bool {
+        try await redis.fcall(
+            StoreFunctions.library, "session_append", keys: [Keys.session(account: account, openid: openid), Keys.sessionMessages(account: account, openid: openid)],
+            args: [entry, String(sessionMessageCap)]
+        ).int == 1
+    }
+
     public func session(account: String, openid: String) async throws -> Session? {
         let r = try await redis.pipelineChecked([
             ["GET", Keys.session(account: account, openid: openid)], ["LRANGE", Keys.sessionMessages(account: account, openid: openid), "0", "-1"],

@@ -88,6 +88,18 @@ public struct SurfaceStore: Sendable {
             StoreFunctions.library, "surface_doc_put", keys: [Keys.menu(account: account), Keys.surfaceVersion(account: account)], args: [json])
     }
 
+    /// A cached media id and how long it stays usable (ms), if the same file was uploaded before.
+    public func cachedMedia(account: String, kind: String, hash: String) async throws -> (mediaId: String, ttlMs: Int64)? {
+        let key = Keys.mediaCache(account: account, kind: kind, hash: hash)
+        let r = try await redis.pipelineChecked([["GET", key], ["PTTL", key]])
+        guard let id = r[0].string, let ttl = r[1].int, ttl > 0 else { return nil }
+        return (id, Int64(ttl))
+    }
+
+    public func cacheMedia(account: String, kind: String, hash: String, mediaId: String, ttlMs: Int64) async throws {
+        try await redis.send("SET", Keys.mediaCache(account: account, kind: kind, hash: hash), mediaId, "PX", String(ttlMs))
+    }
+
     /// Each account's version (0 = never changed), in one round trip.
     public func versions(accounts: [String]) async throws -> [String: Int] {
         guard !accounts.isEmpty else { return [:] }

@@ -124,6 +124,41 @@ final class ReplyRulesAPITests: XCTestCase {
         }
     }
 
+    /// A mini-program card cannot be a passive reply: the callback gets "success" and the card goes as a
+    /// customer-service message (the sandbox's in this config), once even when WeChat retries.
+    func test_aMiniProgramCardReply_goesAsACustomerServiceMessage_once() async throws {
+        let h = try Harness()
+        let engine = makeOutbound(config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config), clock: h.clock).engine
+        let running = Task { try await engine.run() }
+        defer { running.cancel() }
+        let rules = #"{"menu":{"SHOP":{"type":"miniprogram","title":"Expo shop","appId":"wx286b93c14bbf93aa","pagePath":"pages/shop/index","thumbMediaId":"THUMB_1"}}}"#
+        try await h.test { client in
+            let put = try await client.send(.put, "/api/v1/accounts/demo/replies", json: rules)
+            XCTAssertEqual(put.status, .ok, put.text)
+            let click = try Self.event(h, "demo", from: "oCard", "CLICK", key: "SHOP", encrypt: false)
+            let first = try await client.callback(click)
+            XCTAssertEqual(first.text, "success")
+            var records = [[String: Any]]()
+            for _ in 0..<200 {
+                records = (try await client.get("/api/v1/sandbox/messages?channel=wechat").json["messages"] as? [[String: Any]]) ?? []
+                if !records.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let request = try XCTUnwrap(records.first?["request"] as? String)
+            XCTAssertTrue(request.contains(#""msgtype":"miniprogrampage""#), request)
+            XCTAssertTrue(request.contains(#""thumb_media_id":"THUMB_1""#), request)
+            XCTAssertEqual(records.first?["to"] as? String, "oCard")
+
+            // WeChat retries the same callback (another nonce): no second card.
+            let retry = try Self.event(h, "demo", from: "oCard", "CLICK", key: "SHOP", encrypt: false)
+            let second = try await client.callback(retry)
+            XCTAssertEqual(second.text, "success")
+            try await Task.sleep(for: .milliseconds(300))
+            let after = (try await client.get("/api/v1/sandbox/messages?channel=wechat").json["messages"] as? [[String: Any]]) ?? []
+            XCTAssertEqual(after.count, 1)
+        }
+    }
+
     func test_invalidRulesAre400WithWhere_andDeleteGoesBackToTheConfigFile() async throws {
         let h = try Harness()
         try await h.test { client in
@@ -134,7 +169,7 @@ final class ReplyRulesAPITests: XCTestCase {
 
             let bad: [(String, String)] = [
                 (#"{"keywords":[{"match":"regex","keyword":"(a+","reply":{"type":"text","text":"x"}}]}"#, "keywords[0].keyword: missing ')'"),
-                (#"{"welcome":{"type":"voice","mediaId":"x"}}"#, "welcome.type: unknown reply type 'voice'"),
+                (#"{"welcome":{"type":"voice","mediaId":"x"}}"#, "welcome.type: unknown type 'voice'"),
                 (#"{"menu":{"K":{"type":"text","text":""}}}"#, "menu.K.text: 1 to 2048 bytes"),
                 (#"{"keywords":[{"match":"exact","keyword":"a","reply":{"type":"news","articles":[{"title":"a","url":"https://e.com"},{"title":"b","url":"https://e.com"}]}}]}"#,
                     "keywords[0].reply.articles: 1 to 1 article"),

@@ -48,7 +48,7 @@ final class ReplyRulesTests: XCTestCase {
     }
 
     func test_problems_nameWhatIsWrong() {
-        let tooMany = (0..<2).map { ReplyContent.Article(title: "t\($0)", url: "https://e.com/\($0)") }
+        let tooMany = (0..<2).map { WeChatContent.Article(title: "t\($0)", url: "https://e.com/\($0)") }
         let rules = ReplyRules(
             welcome: .text(""),
             sceneWelcomes: ["bad scene": .text("x")],
@@ -79,7 +79,7 @@ final class ReplyRulesTests: XCTestCase {
         XCTAssertEqual(rules.keywords.first?.caseSensitive, false)
         XCTAssertEqual(CompiledReplies(rules).reply(to: text("多少价格")), .image(mediaId: "M1"))
         XCTAssertEqual(try JSONDecoder().decode(ReplyRules.self, from: JSONEncoder().encode(rules)), rules)
-        XCTAssertThrowsError(try JSONDecoder().decode(ReplyContent.self, from: Data(#"{"type":"voice","mediaId":"x"}"#.utf8)))
+        XCTAssertThrowsError(try JSONDecoder().decode(WeChatContent.self, from: Data(#"{"type":"voice","mediaId":"x"}"#.utf8)))
     }
 
     func test_passiveReplyXML_perKind() {

@@ -10,27 +10,39 @@ final class AdapterFixtureTests: XCTestCase {
     static let adaptersDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("adapters").path
 
+    /// `<name>.input.yaml` for every spec, and any `<name>.<case>.input.yaml` beside it (a spec that
+    /// renders several shapes, such as each WeChat customer-service message type).
     func test_everySpecRendersItsGoldenRequest() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.adaptersDir).filter { $0.hasSuffix(".yaml") }
             .map { String($0.dropLast(5)) }.sorted()
         XCTAssertGreaterThanOrEqual(names.count, 10, "the shipped specs")
+        let fixtureFiles = try FileManager.default.contentsOfDirectory(atPath: "\(Self.adaptersDir)/fixtures").filter { $0.hasSuffix(".input.yaml") }
         let update = ProcessInfo.processInfo.environment["SCRM_UPDATE_GOLDEN"] == "1"
+        var cases = [(spec: String, fixture: String)]()
         for name in names {
-            let fixture = FixtureInput(path: "\(Self.adaptersDir)/fixtures/\(name).input.yaml")
+            cases.append((name, name))
+            for file in fixtureFiles.sorted() where file.hasPrefix(name + ".") && file != "\(name).input.yaml" {
+                let middle = file.dropFirst(name.count + 1).dropLast(".input.yaml".count)
+                if !middle.contains(".") { cases.append((name, "\(name).\(middle)")) }
+            }
+        }
+        XCTAssertTrue(cases.contains { $0.fixture == "wechat-custom.miniprogram" }, "each customer-service message type has its fixture")
+        for (name, fixtureName) in cases {
+            let fixture = FixtureInput(path: "\(Self.adaptersDir)/fixtures/\(fixtureName).input.yaml")
             guard let fixture else {
-                XCTFail("\(name): no fixture adapters/fixtures/\(name).input.yaml")
+                XCTFail("\(name): no fixture adapters/fixtures/\(fixtureName).input.yaml")
                 continue
             }
             let catalog = try AdapterCatalog.load(directory: Self.adaptersDir, enabled: [name], environment: fixture.env)
             let adapter = try XCTUnwrap(catalog[name])
             let rendered = try adapter.render(fixture.payload, fixture.inputs).transcript
-            let goldenPath = "\(Self.adaptersDir)/fixtures/\(name).request.txt"
+            let goldenPath = "\(Self.adaptersDir)/fixtures/\(fixtureName).request.txt"
             if update { try rendered.write(toFile: goldenPath, atomically: true, encoding: .utf8) }
             guard let golden = try? String(contentsOfFile: goldenPath, encoding: .utf8) else {
                 XCTFail("\(name): no golden request \(goldenPath) (run with SCRM_UPDATE_GOLDEN=1, then review it)")
                 continue
             }
-            XCTAssertEqual(rendered, golden, "\(name) no longer renders its golden request")
+            XCTAssertEqual(rendered, golden, "\(fixtureName) no longer renders its golden request")
         }
     }
 }
@@ -55,6 +67,19 @@ struct FixtureInput {
         payload = OutboundPayload(
             messageId: m["message_id"] as? String ?? "m", to: m["to"] as? String ?? "", toName: m["to_name"] as? String,
             account: m["account"] as? String, template: m["template"] as? String, subject: m["subject"] as? String,
-            text: m["text"] as? String, html: m["html"] as? String, link: m["link"] as? String, variables: vars)
+            text: m["text"] as? String, html: m["html"] as? String, link: m["link"] as? String, variables: vars,
+            content: m["content"].map(Self.json))
+    }
+
+    /// A YAML tree as JSON (numbers and booleans kept).
+    static func json(_ v: Any) -> JSONValue {
+        switch v {
+        case let s as String: return .string(s)
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(Int64(i))
+        case let a as [Any]: return .array(a.map(json))
+        case let o as [String: Any]: return .object(o.mapValues(json))
+        default: return .string("\(v)")
+        }
     }
 }

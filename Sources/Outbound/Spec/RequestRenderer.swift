@@ -19,11 +19,14 @@ public struct OutboundPayload: Sendable {
     public var link: String?
     /// Template variables (`vars.*` in specs).
     public var variables: [String: JSONValue]
+    /// Provider-shaped rich content (`content.*` in specs), see `OutboundMessage.content`.
+    public var content: JSONValue?
 
     public init(
         messageId: String, to: String, toName: String? = nil, account: String? = nil, template: String? = nil, subject: String? = nil,
-        text: String? = nil, html: String? = nil, link: String? = nil, variables: [String: JSONValue] = [:]
+        text: String? = nil, html: String? = nil, link: String? = nil, variables: [String: JSONValue] = [:], content: JSONValue? = nil
     ) {
+        self.content = content
         self.messageId = messageId
         self.to = to
         self.toName = toName
@@ -98,6 +101,7 @@ extension ResolvedAdapter {
             ("html", p.html), ("link", p.link), ("receipt_url", inputs.receiptURL), ("unsubscribe_url", inputs.unsubscribeURL),
         ]
         for (key, value) in optional { if let value { c[key] = value } }
+        if let content = p.content?.foundationValue { c["content"] = content }
         return c
     }
 

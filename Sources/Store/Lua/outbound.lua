@@ -43,3 +43,15 @@ register('message_fall_back', function(keys, args)
   ack()
   return 1
 end)
+
+-- session_append: adds an outbound customer-service message to the follower's conversation while its
+-- 48 h window is open, so the session reads in both directions. KEYS: the session (Keys.session), its
+-- messages (Keys.sessionMessages). ARGV: the entry (JSON), the cap. Returns 1, or 0 when the window closed.
+register('session_append', function(keys, args)
+  local ttl = redis.call('PTTL', keys[1])
+  if ttl <= 0 then return 0 end
+  local cap = tonumber(args[2])
+  if redis.call('RPUSH', keys[2], args[1]) > cap then redis.call('LTRIM', keys[2], -cap, -1) end
+  if redis.call('PTTL', keys[2]) < 0 then redis.call('PEXPIRE', keys[2], ttl) end
+  return 1
+end)
