@@ -30,6 +30,11 @@ struct CustomerView: Encodable {
     let score: Double?
     let stage: String?
     let tier: String?
+    /// The salesperson or channel owner (a QR scene's owner, a WeCom member, or the CRM's).
+    let owner: String?
+    /// Where the customer came from, per account: the QR scene of the current subscription
+    /// (`wechat:demo` -> `expo2026-booth-a`), the WeCom contact way's state.
+    let sources: [String: String]?
     let createdAt: String
     let firstSeenAt: String
     let lastSeenAt: String
@@ -56,6 +61,9 @@ struct CustomerView: Encodable {
         score = c.fields["score"].flatMap(Double.init)
         stage = c.fields["stage"]
         tier = c.fields["tier"]
+        owner = c.fields["owner"]
+        let sources = Dictionary(uniqueKeysWithValues: c.fields.filter { $0.key.hasPrefix("source.") }.map { (String($0.key.dropFirst("source.".count)), $0.value) })
+        self.sources = sources.isEmpty ? nil : sources
         createdAt = Self.time(c.createdAt)
         firstSeenAt = Self.time(c.firstSeenAt)
         lastSeenAt = Self.time(c.lastSeenAt)

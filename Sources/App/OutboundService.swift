@@ -27,14 +27,17 @@ public struct OutboundParts: Sendable {
     public let surfaces: SurfaceCache
     /// QR codes and menus: WeChat's API with the shared tokens, or the sandbox without a real WeChat adapter.
     public let wechat: any WeChatSurfaces
+    /// New WeCom external contacts fetched, linked by unionid and welcomed (WeCom accounts with a secret).
+    public let wecomContacts: WeComContactSync?
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
 /// secret, signed unsubscribe links.
 public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, clock: @escaping GatewayClock = systemClock) -> OutboundParts {
-    let credentials = config.accounts.compactMap { a in
+    let credentials = config.accounts.filter { $0.platform == .wechat }.compactMap { a in
         a.appSecret.map { AccessTokenManager.Credentials(account: a.id, appId: a.appId, secret: $0) }
     }
+    let wecomAccounts = config.accounts.filter { $0.platform == .wecom && !($0.appSecret ?? "").isEmpty }
     // Tokens and the user API live on the host the real WeChat adapters use.
     let wechatBase = adapters.adapters.values.first { $0.needsAccessToken && !$0.spec.isSandbox }?.setting(named: "base_url")
     let tokens = wechatBase.map { AccessTokenManager(redis: redis, baseURL: $0, accounts: credentials, clock: clock) }
@@ -51,6 +54,16 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
     let campaigns = CampaignRunner(redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: compile, clock: clock)
     let fallback = CampaignFallback(redis: redis, customers: customers, compile: compile)
     let activity = ActivityStats(redis: redis)
+    var wecomContacts: WeComContactSync?
+    if !wecomAccounts.isEmpty {
+        let wecomTokens = AccessTokenManager(
+            redis: redis, baseURL: config.outbound.wecomApiBase,
+            accounts: wecomAccounts.map { AccessTokenManager.Credentials(account: $0.id, appId: $0.appId, secret: $0.appSecret ?? "") }, flavor: .wecom,
+            clock: clock)
+        wecomContacts = WeComContactSync(
+            redis: redis, customers: customers, api: WeComContactAPI(tokens: wecomTokens, baseURL: config.outbound.wecomApiBase), accounts: wecomAccounts,
+            clock: clock)
+    }
     let wechat: any WeChatSurfaces =
         if let tokens, let wechatBase { WeChatSurfaceAPI(client: WeChatAPIClient(tokens: tokens, baseURL: wechatBase)) } else { SandboxWeChatSurfaces() }
     return OutboundParts(
@@ -62,7 +75,7 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         conversions: ConversionWorker(redis: redis),
         journeys: JourneyRunner(redis: redis, config: config, customers: customers, compile: { try CompiledJourney($0, config: config, catalog: adapters) },
             leaseMs: Int64(config.outbound.journeyLeaseSeconds) * 1000, clock: clock),
-        activity: activity, surfaces: SurfaceCache(config: config, store: SurfaceStore(redis: redis)), wechat: wechat)
+        activity: activity, surfaces: SurfaceCache(config: config, store: SurfaceStore(redis: redis)), wechat: wechat, wecomContacts: wecomContacts)
 }
 
 func makeOutboundEngine(
@@ -104,6 +117,7 @@ public struct OutboundService: Service {
                 group.addTask { await parts.journeys.run() }
                 group.addTask { await parts.activity.run() }
                 group.addTask { await parts.surfaces.run() }
+                if let wecom = parts.wecomContacts { group.addTask { await wecom.run() } }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

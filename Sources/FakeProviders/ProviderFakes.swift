@@ -10,6 +10,7 @@ public struct ProviderFakes: Sendable {
     public let server: FakeServer
     public let ledger: FakeLedger
     public let wechat: WeChatFake
+    public let wecom: WeComFake
     public let hubspot: HubSpotFake
 
     public var baseURL: String { server.baseURL }
@@ -17,7 +18,7 @@ public struct ProviderFakes: Sendable {
     /// The environment the shipped specs need to talk to these fakes.
     public var environment: [String: String] {
         [
-            "SCRM_WECHAT_API_BASE": baseURL, "SCRM_TWILIO_API_BASE": baseURL, "SCRM_ALIYUN_SMS_API_BASE": baseURL, "SCRM_SENDGRID_API_BASE": baseURL,
+            "SCRM_WECHAT_API_BASE": baseURL, "SCRM_WECOM_API_BASE": baseURL, "SCRM_TWILIO_API_BASE": baseURL, "SCRM_ALIYUN_SMS_API_BASE": baseURL, "SCRM_SENDGRID_API_BASE": baseURL,
             "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000fake", "TWILIO_AUTH_TOKEN": "fake-twilio-token", "TWILIO_FROM": "+15017122661",
             "ALIYUN_ACCESS_KEY_ID": "LTAIfake", "ALIYUN_ACCESS_KEY_SECRET": "fake-aliyun-secret", "ALIYUN_SMS_SIGN_NAME": "示例商城",
             "SENDGRID_API_KEY": "SG.fake-key",
@@ -38,6 +39,8 @@ public struct ProviderFakes: Sendable {
         wechat.addAccount(appId: wechatAppId, secret: wechatSecret)
         let router = Router()
         wechat.add(to: router)
+        let wecom = WeComFake(ledger: ledger)
+        wecom.add(to: router)
         TwilioFake(ledger: ledger, accountSid: "AC00000000000000000000000000000fake", authToken: "fake-twilio-token", perSecond: twilioPerSecond, delayMs: twilioDelayMs)
             .add(to: router)
         AliyunSMSFake(ledger: ledger, accessKeyId: "LTAIfake", accessKeySecret: "fake-aliyun-secret").add(to: router)
@@ -77,7 +80,7 @@ public struct ProviderFakes: Sendable {
             wechat.expireTokens()
             return jsonResponse(["expired": true])
         }
-        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, hubspot: hubspot)
+        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, wecom: wecom, hubspot: hubspot)
     }
 
     public func stop() async { await server.stop() }

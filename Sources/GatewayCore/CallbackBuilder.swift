@@ -84,10 +84,15 @@ public enum SampleCallbacks {
             + (eventKey.map { "<EventKey>\(ReplyXML.cdata($0))</EventKey>" } ?? "") + extra + "</xml>"
     }
 
-    public static func externalContact(corpId: String, change: String, userId: String, externalUserId: String, createTime: Int64) -> String {
+    /// WeCom `change_external_contact`; an add carries the contact way's `State` and a `WelcomeCode` when given.
+    public static func externalContact(
+        corpId: String, change: String, userId: String, externalUserId: String, createTime: Int64, state: String? = nil, welcomeCode: String? = nil
+    ) -> String {
         "<xml><ToUserName>\(ReplyXML.cdata(corpId))</ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>\(createTime)</CreateTime>"
             + "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event><ChangeType>\(ReplyXML.cdata(change))</ChangeType>"
-            + "<UserID>\(ReplyXML.cdata(userId))</UserID><ExternalUserID>\(ReplyXML.cdata(externalUserId))</ExternalUserID></xml>"
+            + "<UserID>\(ReplyXML.cdata(userId))</UserID><ExternalUserID>\(ReplyXML.cdata(externalUserId))</ExternalUserID>"
+            + (state.map { "<State>\(ReplyXML.cdata($0))</State>" } ?? "") + (welcomeCode.map { "<WelcomeCode>\(ReplyXML.cdata($0))</WelcomeCode>" } ?? "")
+            + "</xml>"
     }
 }
 

@@ -112,7 +112,7 @@ public struct ConfigLoader {
         if let o = try root.optionalMap("outbound") {
             try o.only([
                 "adaptersDir", "channels", "adapters", "publicURL", "sandboxMaxLen", "linkSecret", "linkSecretVersion", "retiredLinkSecrets", "concurrency", "retryBaseMs", "retryCapMs",
-                "maxAgeHours", "claimIdleSeconds", "journeyLeaseSeconds", "circuitFailures", "circuitOpenMs", "circuitMaxOpenMs",
+                "maxAgeHours", "claimIdleSeconds", "journeyLeaseSeconds", "circuitFailures", "circuitOpenMs", "circuitMaxOpenMs", "wecomApiBase",
             ])
             config.outbound.adaptersDir = try o.string("adaptersDir", default: config.outbound.adaptersDir)
             if let c = try o.optionalMap("channels") {
@@ -126,6 +126,11 @@ public struct ConfigLoader {
             }
             config.outbound.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
             config.outbound.sandboxMaxLen = try o.int("sandboxMaxLen", default: 10_000, range: 100...10_000_000)
+            let wecom = try o.string("wecomApiBase", default: config.outbound.wecomApiBase)
+            guard wecom.hasPrefix("https://") || wecom.hasPrefix("http://") else {
+                throw ConfigError(path: "outbound.wecomApiBase", reason: "must be an http(s) URL")
+            }
+            config.outbound.wecomApiBase = wecom.hasSuffix("/") ? String(wecom.dropLast()) : wecom
             let secret = try o.string("linkSecret", default: "")
             if !secret.isEmpty && secret.utf8.count < 16 {
                 throw ConfigError(path: "outbound.linkSecret", reason: "must be at least 16 characters (or empty: no unsubscribe links)")

@@ -82,6 +82,8 @@ public struct GatewayConfig: Sendable {
         public var publicURL = "http://127.0.0.1:8080"
         /// Sandbox records kept per channel (newest).
         public var sandboxMaxLen = 10_000
+        /// The WeCom API host (customer contact: external contacts, welcome messages, group sends).
+        public var wecomApiBase = "https://qyapi.weixin.qq.com"
         /// Key for signed unsubscribe links (>= 16 characters); nil = no links, so marketing email
         /// (whose specs require one) is skipped.
         public var linkSecret: String?

@@ -70,11 +70,14 @@ public struct InboundMessage: Sendable, Equatable {
         return "e:" + parts.joined(separator: "|")
     }
 
-    /// A scene from a QR code: `qrscene_X` on subscribe, `X` on SCAN.
+    /// A scene from a QR code: `qrscene_X` on subscribe, `X` on SCAN; on WeCom, the `State` of the
+    /// contact way (渠道活码) a customer was added through.
     public var scene: String? {
         switch kind {
         case .event("subscribe") where eventKey.hasPrefix("qrscene_"): String(eventKey.dropFirst("qrscene_".count))
         case .event("SCAN") where !eventKey.isEmpty: eventKey
+        case .externalContact("add_external_contact"), .externalContact("add_half_external_contact"):
+            (fields["State"] ?? "").isEmpty ? nil : fields["State"]
         default: nil
         }
     }

@@ -67,16 +67,29 @@ public struct IngestPlan: Sendable {
                 }
             }
         }
-        if let attribution { tags += attribution.tags }
+        var owner = attribution?.owner
+        if let attribution {
+            tags += attribution.tags
+        } else if account.platform == .wecom, let scene, TagName.isValid("source:" + scene) {
+            // A WeCom contact way's state names the channel: its source tag.
+            tags.append("source:" + scene)
+        }
         var sceneCount: SceneCount?
-        if account.platform == .wechat, identity != nil {
+        if identity != nil {
+            // Per-scene counts: QR scenes on WeChat, contact-way states on WeCom (adds and deletes).
             let stats = Keys.qrSceneStats(account: account.id)
-            let field = "source.wechat:\(account.id)"
+            let field = "source.\(account.platform.rawValue):\(account.id)"
             switch kind {
-            case .event("subscribe"): sceneCount = SceneCount(kind: .subscribe, scene: scene ?? "", statsKey: stats, sourceField: field)
+            case .event("subscribe"), .externalContact("add_external_contact"), .externalContact("add_half_external_contact"):
+                sceneCount = SceneCount(kind: .subscribe, scene: scene ?? "", statsKey: stats, sourceField: field)
             case .event("SCAN") where scene != nil: sceneCount = SceneCount(kind: .scan, scene: scene!, statsKey: stats, sourceField: field)
-            case .event("unsubscribe"): sceneCount = SceneCount(kind: .unsubscribe, scene: "", statsKey: stats, sourceField: field)
+            case .event("unsubscribe"), .externalContact("del_external_contact"), .externalContact("del_follow_user"):
+                sceneCount = SceneCount(kind: .unsubscribe, scene: "", statsKey: stats, sourceField: field)
             default: break
+            }
+            // The WeCom member who added the customer is its owner, unless it has one.
+            if case .externalContact(let change) = kind, change.hasPrefix("add_"), let member = message["UserID"], QRScene.isValidOwner(member) {
+                owner = owner ?? member
             }
         }
 
@@ -100,7 +113,7 @@ public struct IngestPlan: Sendable {
             account: account.id, nonceKey: nonceKey, dedupKey: Keys.dedup(account: account.id, key: message.dedupKey), identity: identity,
             unionId: union, consent: consent, tags: tags, interactionType: interactionType, timelineEntry: timelineEntry,
             payload: fields, sessionOpenId: sessionOpenId, sessionMessage: sessionMessage, replyMessage: replyMessage, reply: reply, now: nowMs,
-            sceneCount: sceneCount, owner: attribution?.owner)
+            sceneCount: sceneCount, owner: owner)
     }
 
     /// Interactions by the follower that open the 48 h customer-service window.

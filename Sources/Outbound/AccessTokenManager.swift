@@ -74,9 +74,14 @@ public final class AccessTokenManager: Sendable {
         var lastOutageFetchMs: [String: Int64] = [:]
     }
 
+    /// How tokens are fetched: an Official Account's `stable_token` (appid + secret), or WeCom's
+    /// `gettoken` (corpid + the app's secret).
+    public enum Flavor: Sendable { case officialAccount, wecom }
+
     private let redis: RedisPool
     private let transport: HTTPTransport
     private let baseURL: String
+    private let flavor: Flavor
     private let credentials: [String: Credentials]
     private let settings: Settings
     private let clock: @Sendable () -> Int64
@@ -84,9 +89,10 @@ public final class AccessTokenManager: Sendable {
 
     public init(
         redis: RedisPool, transport: HTTPTransport = .shared, baseURL: String, accounts: [Credentials], settings: Settings = Settings(),
-        clock: @escaping @Sendable () -> Int64
+        flavor: Flavor = .officialAccount, clock: @escaping @Sendable () -> Int64
     ) {
         self.redis = redis
+        self.flavor = flavor
         self.transport = transport
         self.baseURL = baseURL
         self.credentials = Dictionary(accounts.map { ($0.account, $0) }, uniquingKeysWith: { $1 })
@@ -230,9 +236,16 @@ public final class AccessTokenManager: Sendable {
             "grant_type": .string("client_credential"), "appid": .string(c.appId), "secret": .string(c.secret), "force_refresh": .bool(forceRefresh),
         ])
         let started = clock()
-        let response = try await transport.send(HTTPRequest(
-            method: "POST", url: baseURL + "/cgi-bin/stable_token", headers: [("Content-Type", "application/json")], body: Array(body.text.utf8),
-            timeoutMs: 5000))
+        let request =
+            flavor == .wecom
+            ? HTTPRequest(
+                method: "GET",
+                url: baseURL + "/cgi-bin/gettoken?corpid=\(ResolvedAdapter.percentEncode(c.appId))&corpsecret=\(ResolvedAdapter.percentEncode(c.secret))",
+                headers: [], body: [], timeoutMs: 5000)
+            : HTTPRequest(
+                method: "POST", url: baseURL + "/cgi-bin/stable_token", headers: [("Content-Type", "application/json")], body: Array(body.text.utf8),
+                timeoutMs: 5000)
+        let response = try await transport.send(request)
         let json = JSONValue.parse(response.body)
         guard response.status == 200, let token = json?.lookup("access_token")?.scalarText, !token.isEmpty,
             let seconds = json?.lookup("expires_in")?.scalarText.flatMap({ Int64($0) })

@@ -29,6 +29,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "QR scene for 'subscribe' and 'scan'.") var scene: String?
     @Option(help: "Menu key for 'click', URL for 'view'.") var key: String?
     @Option(help: "UnionId to include.") var unionid: String?
+    @Option(help: "WeCom: the member (UserID) for external-contact-add/del.") var user = "staff01"
+    @Option(help: "WeCom: the contact way's state for external-contact-add.") var state: String?
+    @Option(help: "WeCom: the WelcomeCode for external-contact-add (the gateway sends the welcome with it).") var welcomeCode: String?
     @Option(help: "MsgId for 'text' (default: random). Reuse one to simulate a retry.") var msgId: String?
     @Flag(help: "Encrypt the request (safe mode).") var aes = false
     @Option(help: "Gateway config to read the account from.") var config = ProcessInfo.processInfo.environment["SCRM_CONFIG"] ?? "config/gateway.yaml"
@@ -79,9 +82,10 @@ struct Simulate: AsyncParsableCommand {
                 to: to, from: openid, event: "LOCATION", createTime: now,
                 extra: "<Latitude>31.2304</Latitude><Longitude>121.4737</Longitude><Precision>65.0</Precision>" + extra)
         case .externalContactAdd:
-            return SampleCallbacks.externalContact(corpId: acct.appId, change: "add_external_contact", userId: "staff01", externalUserId: openid, createTime: now)
+            return SampleCallbacks.externalContact(
+                corpId: acct.appId, change: "add_external_contact", userId: user, externalUserId: openid, createTime: now, state: state, welcomeCode: welcomeCode)
         case .externalContactDel:
-            return SampleCallbacks.externalContact(corpId: acct.appId, change: "del_follow_user", userId: "staff01", externalUserId: openid, createTime: now)
+            return SampleCallbacks.externalContact(corpId: acct.appId, change: "del_follow_user", userId: user, externalUserId: openid, createTime: now)
         case .handshake: return ""
         }
     }
