@@ -113,6 +113,7 @@ let package = Package(
                 .embedInCode("Console/templates/audit.mustache"),
                 .embedInCode("Console/templates/keys.mustache"),
                 .embedInCode("Console/templates/system.mustache"),
+                .embedInCode("Console/templates/channels.mustache"),
                 .embedInCode("Console/assets/console.css"),
                 .embedInCode("Console/assets/console.js"),
             ],

@@ -336,6 +336,40 @@ class Console(unittest.TestCase):
         self.assertEqual(api("GET", "/tags/expo-import/customers?limit=1000")["count"], 40, "the valid rows are customers")
         self.shot("import-job")
 
+    def test_b_a_marketer_makes_a_booth_qr_code_and_its_welcome(self):
+        self.sign_in("mara")
+        self.driver.get(BASE + "/console/channels?account=demo")
+        self.driver.find_element(By.ID, "qr-scene").send_keys("console-booth-d")
+        self.driver.find_element(By.ID, "qr-tags").send_keys("source:expo-2026, booth:d")
+        self.driver.find_element(By.ID, "qr-owner").send_keys("mara")
+        self.driver.find_element(By.CSS_SELECTOR, "form[data-qr-create] button[type=submit]").click()
+        self.assertIn("QR code created", self.notice())
+        row = self.wait().until(EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-scene="console-booth-d"]')))
+        image = row.find_element(By.CSS_SELECTOR, "img.qr")
+        self.wait().until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0)
+        # The booth's own welcome, saved as the API's JSON.
+        rules = {"welcome": {"type": "text", "text": "Welcome!"},
+                 "sceneWelcomes": {"console-booth-d": {"type": "text", "text": "You are at booth D"}}}
+        box = self.driver.find_element(By.ID, "replies-json")
+        box.clear()
+        box.send_keys(json.dumps(rules))
+        earlier = self.driver.find_element(By.CSS_SELECTOR, "p.flash")
+        self.driver.find_element(By.CSS_SELECTOR, "form[data-replies] button[type=submit]").click()
+        self.wait().until(EC.staleness_of(earlier))  # the same page again, with the new notice
+        self.assertIn("Replies saved", self.notice())
+        # A visitor scans it and follows: counted on the page, tagged and owned.
+        now = int(time.time())
+        self.wechat_callback(f"<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[oBoothD1]]></FromUserName>"
+                             f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event>"
+                             f"<EventKey><![CDATA[qrscene_console-booth-d]]></EventKey></xml>")
+        self.driver.get(BASE + "/console/channels?account=demo")
+        cells = self.driver.find_elements(By.CSS_SELECTOR, 'tr[data-scene="console-booth-d"] td')
+        self.assertEqual([c.text for c in cells[3:7]], ["1", "1", "0", "1"], "scans, follows, unfollows, net")
+        customer = api("GET", "/customers/lookup?account=demo&openid=oBoothD1")
+        self.assertEqual(customer["owner"], "mara")
+        self.assertIn("booth:d", customer["tags"])
+        self.shot("channels")
+
     def wechat_callback(self, xml):
         """A plain-mode callback to the demo account, signed as WeChat signs it (SHA-1 of the sorted token, timestamp, nonce)."""
         timestamp, nonce = str(int(time.time())), "n" + str(time.time_ns())

@@ -17,6 +17,7 @@ enum ConsolePages {
         ("campaign", PackageResources.campaign_mustache), ("journeys", PackageResources.journeys_mustache),
         ("journey-edit", PackageResources.journey_edit_mustache), ("journey", PackageResources.journey_mustache),
         ("ops_tabs", PackageResources.ops_tabs_mustache), ("imports", PackageResources.imports_mustache), ("import", PackageResources.import_mustache), ("operations", PackageResources.operations_mustache), ("audit", PackageResources.audit_mustache),
+        ("channels", PackageResources.channels_mustache),
         ("keys", PackageResources.keys_mustache), ("system", PackageResources.system_mustache),
     ]
 

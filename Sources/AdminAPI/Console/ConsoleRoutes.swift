@@ -56,6 +56,7 @@ struct ConsoleRoutes<Context: RequestContext> {
         registerJourneys(on: routes)
         registerOperations(on: routes)
         registerImports(on: routes)
+        registerChannels(on: routes)
         registerDashboard(on: routes)
     }
 

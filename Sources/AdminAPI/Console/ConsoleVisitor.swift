@@ -18,7 +18,7 @@ struct ConsoleVisitor {
     static let sections: [(key: String, href: String, needs: Permission)] = [
         ("dashboard", "/console", .operationsRead), ("customers", "/console/customers", .customersRead),
         ("audiences", "/console/audiences", .audiencesRead), ("campaigns", "/console/campaigns", .campaignsRead),
-        ("journeys", "/console/journeys", .journeysRead), ("imports", "/console/imports", .importsRead),
+        ("journeys", "/console/journeys", .journeysRead), ("channels", "/console/channels", .channelsRead), ("imports", "/console/imports", .importsRead),
         ("operations", "/console/operations", .operationsRead),
     ]
 
