@@ -88,6 +88,10 @@ public struct AdminRoutes: Sendable {
         ReplyRoutes(config: config, store: surfaceStore, cache: surfaces).register(on: group)
         MenuRoutes(config: config, store: surfaceStore, wechat: wechat).register(on: group)
         MediaRoutes(config: config, store: surfaceStore, wechat: wechat, clock: clock).register(on: group)
+        MassSendRoutes(
+            config: config, store: MassSendStore(redis: sandbox.redis), campaigns: CampaignStoreLookup(store: CampaignStore(redis: sandbox.redis)), wechat: wechat,
+            clock: clock
+        ).register(on: group)
         EventRoutes(
             store: EventStore(redis: sandbox.redis, timelineCap: config.customers.timelineCap, streamMaxLen: config.streams.inboundMaxLen), clock: clock
         ).register(on: group)

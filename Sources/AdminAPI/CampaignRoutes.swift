@@ -176,6 +176,8 @@ struct CampaignRoutes {
             ("fellBackTo", counts(s.fellBackTo)), ("fellBackReasons", counts(s.fellBackReasons)),
             ("notes", "[" + JSONText.quote("opens are approximate: mail clients that block images are not counted, and privacy proxies open every message") + "]"),
             ("conversions", try ConversionReport(c, stats: s).json),
+            // Mass sends made for the campaign, with WeChat's counts once MASSSENDJOBFINISH came.
+            ("massSends", String(decoding: try JSONEncoder().encode(try await MassSendStore(redis: customers.redis).campaignJobs(c.id).map(MassSendRoutes.View.init)), as: UTF8.self)),
         ])
     }
 

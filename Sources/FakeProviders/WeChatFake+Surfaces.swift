@@ -17,11 +17,23 @@ public struct FakeQRCode: Sendable {
 /// - Media: `media/upload` takes multipart/form-data with a `media` part: image (JPEG, PNG, GIF, at
 ///   most 10 MB) or thumb (JPEG, at most 64 KB), else 40004/40005/40006/41005; ids live 3 days, and a
 ///   customer-service message naming an unknown or expired one gets 40007 invalid media_id.
+/// - Mass sends: `message/mass/sendall` to a tag the account has (else 45159 invalid tag id), within the
+///   quota `setQuota("mass", n)` sets (else 45028 has no masssend quota); a repeated `clientmsgid`
+///   answers 45065 with the first msg_id. Deliveries are recorded as `wechat.mass` to `tag:<id>`.
 /// - Menus: 40016 for 0 or more than 3 buttons, 40018 for a name over 16 bytes, 40023 for more than
 ///   5 sub-buttons, 40025 for a sub-button name over 60 bytes, 40017 for an unknown type, 40019 for a
 ///   key over 128 bytes.
 extension WeChatFake {
     public func qrCode(ticket: String) -> FakeQRCode? { state.withLockedValue { $0.qrCodes[ticket] } }
+
+    /// A WeChat tag of an account (as `tags/create` makes one); its id.
+    public func addTag(appId: String, name: String) -> Int {
+        state.withLockedValue { s in
+            s.nextTagId += 1
+            s.tags[appId, default: [:]][name] = s.nextTagId
+            return s.nextTagId
+        }
+    }
 
     /// The published menu's JSON body.
     public func menu(appId: String) -> String? { state.withLockedValue { $0.menus[appId] } }
@@ -84,6 +96,39 @@ extension WeChatFake {
             var answer: [String: Any] = ["type": type, "created_at": now / 1000]
             answer[type == "thumb" ? "thumb_media_id" : "media_id"] = id
             return jsonResponse(answer)
+        }
+        router.post("/cgi-bin/message/mass/sendall") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 20)
+            if let forced = self.ledger.begin("wechat.mass.sendall") { return forced.response }
+            let appId: String
+            switch self.authorize(request) {
+            case .failure(let e): return e.response
+            case .success(let a): appId = a
+            }
+            guard let body = jsonObject(buffer), let filter = body["filter"] as? [String: Any], let tagId = filter["tag_id"] as? Int,
+                let type = body["msgtype"] as? String, ["text", "image", "mpnews", "voice", "mpvideo", "wxcard"].contains(type),
+                body[type == "image" ? "images" : type] is [String: Any]
+            else { return Self.error(47001, "data format error") }
+            let outcome: (Int, String, Int64?) = self.state.withLockedValue { s in
+                guard s.tags[appId]?.values.contains(tagId) == true else { return (45159, "invalid tag id", nil) }
+                let client = body["clientmsgid"] as? String
+                if let client, let earlier = s.clientMsgIds["mass/\(appId)/\(client)"] { return (45065, "clientmsgid exist", earlier.msgid) }
+                if let left = s.quota["mass"] {
+                    guard left > 0 else { return (45028, "has no masssend quota", nil) }
+                    s.quota["mass"] = left - 1
+                }
+                s.tokenCounter += 1
+                let id = Int64(1_000_000 + s.tokenCounter)
+                if let client { s.clientMsgIds["mass/\(appId)/\(client)"] = (id, self.clock()) }
+                return (0, "send job submission success", id)
+            }
+            guard outcome.0 == 0, let id = outcome.2 else {
+                var answer: [String: Any] = ["errcode": outcome.0, "errmsg": outcome.1]
+                if let id = outcome.2 { answer["msg_id"] = id }
+                return jsonResponse(answer)
+            }
+            _ = self.ledger.deliver("wechat.mass", to: "tag:\(tagId)", messageId: body["clientmsgid"] as? String, body: flatten(body)) { _ in String(id) }
+            return jsonResponse(["errcode": 0, "errmsg": "send job submission success", "msg_id": id, "msg_data_id": 2_247_483_000 + id])
         }
         router.post("/cgi-bin/menu/create") { request, _ -> Response in
             let buffer = try await request.body.collect(upTo: 1 << 16)

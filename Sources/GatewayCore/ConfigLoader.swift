@@ -271,7 +271,7 @@ public struct ConfigLoader {
 
     private func account(_ node: ConfigNode) throws -> Account {
         let m = try node.map()
-        try m.only(["id", "platform", "appId", "corpId", "token", "appSecret", "encodingAESKey", "mode", "scenes", "autoReply", "timezone"])
+        try m.only(["id", "platform", "appId", "corpId", "token", "appSecret", "encodingAESKey", "mode", "scenes", "autoReply", "timezone", "massSend"])
         let id = try m.string("id")
         guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
             throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
@@ -323,6 +323,13 @@ public struct ConfigLoader {
             id: id, platform: platform, appId: appId, token: token, encodingAESKey: key.isEmpty ? nil : key, mode: mode, scenes: scenes,
             autoReplies: rules, appSecret: try m.optionalString("appSecret").flatMap { $0.isEmpty ? nil : $0 })
         account.timezone = try timezone(m, "timezone")
+        if let q = try m.optionalMap("massSend") {
+            try q.only(["period", "limit"])
+            guard let period = MassSendQuota.Period(rawValue: try q.string("period", default: "month")) else {
+                throw ConfigError(path: q.child("period"), reason: "must be day or month")
+            }
+            account.massSend = MassSendQuota(period: period, limit: try q.int("limit", default: 4, range: 0...10_000))
+        }
         return account
     }
 }

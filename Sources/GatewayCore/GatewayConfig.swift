@@ -178,6 +178,9 @@ public struct Account: Sendable {
     /// QR scene -> tag added on subscribe/SCAN with that scene.
     public var scenes: [String: String]
     public var autoReplies: [AutoReplyRule]
+    /// How many mass sends (`message/mass/sendall`) WeChat allows the account: a service account 4 a
+    /// month, a subscription account 1 a day. Enforced before calling.
+    public var massSend = MassSendQuota(period: .month, limit: 4)
 
     public init(
         id: String, platform: Platform, appId: String, token: String, encodingAESKey: String?, mode: Mode,

@@ -69,6 +69,12 @@ public enum Keys {
     /// String: the media id WeChat gave a file (`WeChatMedia.contentHash`), kept a little less than
     /// WeChat keeps temporary media.
     public static func mediaCache(account: String, kind: String, hash: String) -> String { "wx:{acct:\(account)}:media:\(kind):\(hash)" }
+    /// Mass sends the account made in a quota period (`MassSendQuota.window`), expiring with it.
+    public static func massSendQuota(account: String, window: String) -> String { "wx:{acct:\(account)}:massquota:\(window)" }
+    /// Hash WeChat msg id -> `MassSendJob` JSON: the account's mass sends and their outcomes.
+    public static func massSends(account: String) -> String { "wx:{acct:\(account)}:mass" }
+    /// Set of `<account>|<msg id>`: the mass sends made for a campaign (its report shows them).
+    public static func campaignMassSends(_ id: String) -> String { "camp:{\(id)}:mass" }
     /// Counter bumped by every change to the account's scenes or replies; each process polls it.
     public static func surfaceVersion(account: String) -> String { "wx:{acct:\(account)}:version" }
 

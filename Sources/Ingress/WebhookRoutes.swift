@@ -114,6 +114,10 @@ public struct WebhookRoutes: Sendable {
                 // The callback is stored either way; a receipt that cannot be applied now is not worth a platform retry.
                 _ = try? await receipts.apply(receipt, nowMs: nowMs)
             }
+            if message.kind == .event("MASSSENDJOBFINISH") {
+                // A mass send's outcome (a send of ours; others are only stored).
+                _ = try? await MassSendStore(redis: store.redis).finish(account: account, message: message, nowMs: nowMs)
+            }
         }
         if let card, let customReply, !message.fromUser.isEmpty, outcome != .replay {
             // Keyed by the callback, so a platform retry (or a second process) queues it once.

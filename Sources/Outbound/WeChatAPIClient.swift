@@ -15,8 +15,8 @@ public struct WeChatAPIClient: Sendable {
             self.message = message
         }
 
-        /// 45009 and friends: the API's daily quota is spent.
-        public var isQuota: Bool { ["45009", "45011", "45047"].contains(code) }
+        /// 45009 and friends: the API's daily quota is spent (45028: no mass-send quota left).
+        public var isQuota: Bool { ["45009", "45011", "45028", "45047"].contains(code) }
     }
 
     let transport: HTTPTransport

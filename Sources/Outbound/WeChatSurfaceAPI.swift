@@ -21,6 +21,8 @@ public protocol WeChatSurfaces: Sendable {
     func publishMenu(account: String, menu: CustomMenu) async throws
     /// Uploads a temporary media file (`media/upload`); returns its media id.
     func uploadMedia(account: String, kind: WeChatMedia.Kind, bytes: [UInt8], format: WeChatMedia.Format) async throws -> String
+    /// A mass send (`message/mass/sendall`, body from `MassSend.body`); returns WeChat's msg_id and msg_data_id.
+    func massSend(account: String, body: JSONValue) async throws -> (msgId: String, msgDataId: String?)
 }
 
 /// The real calls, with the account's shared access token.
@@ -59,6 +61,12 @@ public struct WeChatSurfaceAPI: WeChatSurfaces {
         }
         return id
     }
+
+    public func massSend(account: String, body: JSONValue) async throws -> (msgId: String, msgDataId: String?) {
+        let json = try await client.call(account: account, method: "POST", path: "/cgi-bin/message/mass/sendall", body: body)
+        guard let id = json.lookup("msg_id")?.scalarText else { throw WeChatAPIClient.APIError(code: "no_msg_id", message: "sendall answered without a msg_id") }
+        return (id, json.lookup("msg_data_id")?.scalarText)
+    }
 }
 
 /// Without a real WeChat API configured (the demo): codes with a random ticket and a URL nobody can
@@ -77,5 +85,9 @@ public struct SandboxWeChatSurfaces: WeChatSurfaces {
 
     public func uploadMedia(account: String, kind: WeChatMedia.Kind, bytes: [UInt8], format: WeChatMedia.Format) async throws -> String {
         "sandbox-" + kind.rawValue + "-" + String(WeChatMedia.contentHash(bytes).prefix(40))
+    }
+
+    public func massSend(account: String, body: JSONValue) async throws -> (msgId: String, msgDataId: String?) {
+        (String(UInt32.random(in: 1_000_000...UInt32.max)), nil)
     }
 }

@@ -49,6 +49,17 @@ final class ConsoleChannelTests: XCTestCase {
             let refused = try await ConsoleActionTests.act(client, mara.cookie, badMenu, json: true)
             XCTAssertEqual(refused.value?.lookup("error.code")?.scalarText, "invalid_menu", "the API's check, shown beside the form")
 
+            // A mass send from the page's form: refused until the tag is on WeChat, the API's reason shown.
+            let mass = "csrf=\(mara.csrf)&_method=POST&_path=%2Fapi%2Fv1%2Faccounts%2Fdemo%2Fmass-sends&_back=%2Fconsole%2Fchannels&content.type=text&tag=vip&content.text=Expo"
+            let notPushed = try await ConsoleActionTests.act(client, mara.cookie, mass, json: true)
+            XCTAssertEqual(notPushed.value?.lookup("error.code")?.scalarText, "tag_not_pushed")
+            try await h.redis.send("SET", Keys.wechatTagId(account: "demo", tag: "vip"), "101")
+            let sent = try await ConsoleActionTests.act(client, mara.cookie, mass, json: true)
+            XCTAssertEqual(sent.status, .ok, sent.text)
+            let withMass = try await page(mara.cookie)
+            XCTAssertTrue(withMass.contains("data-mass-quota>1 / 4<"), "the quota used this month")
+            XCTAssertTrue(withMass.contains("submitted"))
+
             let otto = try await ConsoleActionTests.signIn(client, "otto", role: "analyst")
             let readOnly = try await page(otto.cookie)
             XCTAssertTrue(readOnly.contains(#"data-scene="booth-c""#), "an analyst sees the report")

@@ -128,11 +128,12 @@ extension TestResponse {
 extension Harness {
     /// A harness whose `demo` account calls the WeChat API fake (with an app secret) through the real
     /// `wechat-template` adapter's host, and the fakes it talks to.
-    static func connectedToWeChat(wechatPageSize: Int = 10_000) async throws -> (Harness, ProviderFakes) {
+    static func connectedToWeChat(wechatPageSize: Int = 10_000, configure: (inout GatewayConfig) -> Void = { _ in }) async throws -> (Harness, ProviderFakes) {
         let fakes = try await ProviderFakes.start(wechatPageSize: wechatPageSize)
         let h = try Harness { config in
             config.outbound.channels["wechat"] = "wechat-template"
             if let i = config.accounts.firstIndex(where: { $0.id == "demo" }) { config.accounts[i].appSecret = "demo-app-secret" }
+            configure(&config)
         }
         h.adapterEnvironment = fakes.environment
         fakes.wechat.addAccount(appId: h.config.account("demo")!.appId, secret: "demo-app-secret")

@@ -129,3 +129,31 @@ final class BoundedRegexTests: XCTestCase {
         XCTAssertEqual(try BoundedRegex("(a|aa)*b").evaluate(input, budget: 1_000), .overBudget)
     }
 }
+
+final class MassSendTests: XCTestCase {
+    func test_sendallBody_isWeChatsShapePerType() {
+        XCTAssertEqual(
+            MassSend.body(tagId: 7, content: .text("Hi"), clientMsgId: "c1").text,
+            #"{"clientmsgid":"c1","filter":{"is_to_all":false,"tag_id":7},"msgtype":"text","text":{"content":"Hi"}}"#)
+        XCTAssertEqual(
+            MassSend.body(tagId: 7, content: .mpnews(mediaId: "M"), clientMsgId: "c2").text,
+            #"{"clientmsgid":"c2","filter":{"is_to_all":false,"tag_id":7},"mpnews":{"media_id":"M"},"msgtype":"mpnews","send_ignore_reprint":0}"#)
+        XCTAssertEqual(
+            MassSend.body(tagId: 7, content: .images(["A", "B"]), clientMsgId: "c3").text,
+            #"{"clientmsgid":"c3","filter":{"is_to_all":false,"tag_id":7},"images":{"media_ids":["A","B"],"need_open_comment":0,"only_fans_can_comment":0},"msgtype":"image"}"#)
+        XCTAssertNotNil(MassSend.Content.images([]).problem)
+        XCTAssertNil(MassSend.Content.text("ok").problem)
+    }
+
+    func test_quotaWindows_areBeijingDaysAndMonths() {
+        // 2026-12-31T16:30:00Z is 2027-01-01 00:30 in Beijing.
+        let ms: Int64 = 1_798_734_600_000
+        let day = MassSendQuota(period: .day, limit: 1).window(nowMs: ms)
+        XCTAssertEqual(day.id, "2027-01-01")
+        XCTAssertEqual(day.endsAtMs, 1_798_819_200_000, "2027-01-02 00:00 Beijing")
+        let month = MassSendQuota(period: .month, limit: 4).window(nowMs: ms)
+        XCTAssertEqual(month.id, "2027-01")
+        XCTAssertEqual(month.endsAtMs, 1_801_411_200_000, "2027-02-01 00:00 Beijing")
+        XCTAssertEqual(MassSendQuota(period: .month, limit: 4).window(nowMs: 1_803_830_400_000 - 1).id, "2027-02", "the last ms of February (28 days)")
+    }
+}

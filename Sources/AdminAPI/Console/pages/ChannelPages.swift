@@ -36,6 +36,22 @@ extension ConsoleRoutes {
                     ]
                 }
                 page["totals"] = counts(report["totals"])
+                let mass = try await api.get("/api/v1/accounts/\(account.id)/mass-sends", as: request, context: context)
+                if mass.ok {
+                    let q = mass["quota"]
+                    page["massQuota"] = [
+                        "used": q?.lookup("used")?.scalarText ?? "0", "limit": q?.lookup("limit")?.scalarText ?? "0", "period": q?.lookup("period")?.scalarText ?? "",
+                        "resetsAt": v.time(q?.lookup("resetsAt")?.scalarText),
+                    ]
+                    page["massSends"] = (mass["massSends"]?.arrayValue ?? []).map { m -> [String: Any] in
+                        var row: [String: Any] = [
+                            "msgId": m.lookup("msgId")?.scalarText ?? "", "tag": m.lookup("tag")?.scalarText ?? "", "type": m.lookup("type")?.scalarText ?? "",
+                            "status": m.lookup("status")?.scalarText ?? "", "createdAt": v.time(m.lookup("createdAt")?.scalarText),
+                        ]
+                        for k in ["total", "filtered", "sent", "errors"] { row[k] = m.lookup(k)?.scalarText ?? "–" }
+                        return row
+                    }
+                }
                 let menu = try await api.get("/api/v1/accounts/\(account.id)/menu", as: request, context: context)
                 page["menuJSON"] = menu.ok ? Self.pretty(menu.json) : ""
             }
