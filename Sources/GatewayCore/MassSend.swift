@@ -84,22 +84,12 @@ public struct MassSendQuota: Sendable, Equatable {
     public func window(nowMs: Int64) -> (id: String, endsAtMs: Int64) {
         let beijing = nowMs + 8 * 3_600_000
         let day = beijing / 86_400_000
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = day + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (y, m, d) = CivilDate.from(daysSince1970: day)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         switch period {
         case .day: return ("\(y)-\(two(m))-\(two(d))", (day + 1) * 86_400_000 - 8 * 3_600_000)
         case .month:
-            let daysInMonth: Int64 = [31, (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Int(m) - 1]
-            return ("\(y)-\(two(m))", (day - d + 1 + daysInMonth) * 86_400_000 - 8 * 3_600_000)
+            return ("\(y)-\(two(m))", (day - d + 1 + CivilDate.daysInMonth(year: y, month: m)) * 86_400_000 - 8 * 3_600_000)
         }
     }
 }
