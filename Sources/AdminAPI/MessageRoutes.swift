@@ -27,14 +27,9 @@ struct MessageRoutes {
         /// wechat-custom: an image, news article or mini-program card instead of text.
         let content: WeChatContent?
         /// wechat-template: the mini-program page the message opens.
-        let miniprogram: MiniProgramLink?
+        let miniprogram: CampaignDefinition.MiniProgramLink?
         let idempotencyKey: String?
         let transactional: Bool?
-    }
-
-    struct MiniProgramLink: Decodable {
-        let appId: String
-        let pagePath: String
     }
 
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
@@ -169,10 +164,8 @@ struct MessageRoutes {
             guard adapter.renders.name == "wechat-template" else {
                 throw APIError.badRequest("miniprogram is for template messages (wechat-template)", code: "invalid_body")
             }
-            guard WeChatContent.isMiniProgramAppId(mp.appId), (1...1024).contains(mp.pagePath.utf8.count) else {
-                throw APIError.badRequest("miniprogram needs the mini-program's appid (wx...) and a pagePath of 1 to 1024 bytes", code: "invalid_content")
-            }
-            return .object(["miniprogram": .object(["appid": .string(mp.appId), "pagepath": .string(mp.pagePath)])])
+            if let problem = mp.problem { throw APIError.badRequest("miniprogram " + problem, code: "invalid_content") }
+            return mp.templateContent
         }
         return nil
     }

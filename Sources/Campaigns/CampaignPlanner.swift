@@ -155,6 +155,7 @@ public struct CampaignPlanner: Sendable {
                     idempotencyKey: "\(source.kind):\(source.id):\(id):\(content.channel)", customerId: id, to: nil, account: content.account,
                     template: rendered.template, subject: rendered.subject, text: rendered.text, html: rendered.html, link: rendered.link,
                     variables: rendered.variables, createdAt: createdAt)
+                m.content = content.richContent
                 m.campaign = source.campaign
                 m.variant = source.variant
                 m.expiresAt = source.expiresAt

@@ -15,6 +15,8 @@ public struct CompiledCampaign: Sendable {
         let html: TextTemplate?
         let link: TextTemplate?
         let data: [(String, TextTemplate)]
+        /// Provider-shaped rich content every recipient's message carries (a template's `miniprogram`).
+        let richContent: String?
     }
 
     public let definition: CampaignDefinition
@@ -149,10 +151,16 @@ public struct CompiledCampaign: Sendable {
         } else if c.template == nil && c.text == nil {
             throw CampaignError(path, "\(channel.rawValue) needs a template (or text)")
         }
+        if let mp = c.miniprogram {
+            guard adapter.renders.name == "wechat-template" else {
+                throw CampaignError(path + ".miniprogram", "is for WeChat template messages (wechat-template), not \(adapterName)")
+            }
+            if let problem = mp.problem { throw CampaignError(path + ".miniprogram", problem) }
+        }
         return Content(
             channel: channel.rawValue, adapter: adapterName, account: c.account, template: try t("template", c.template, cap: 256),
             subject: try t("subject", c.subject, cap: 998), text: try t("text", c.text, cap: 16_384), html: try t("html", c.html, cap: 262_144),
-            link: try t("link", c.link, cap: 2048), data: data)
+            link: try t("link", c.link, cap: 2048), data: data, richContent: c.miniprogram?.templateContent.text)
     }
 }
 

@@ -49,6 +49,8 @@ public struct CampaignDefinition: Codable, Sendable, Equatable {
         public var link: String?
         /// Template variables (WeChat template fields, SMS template parameters).
         public var data: [String: String]?
+        /// A WeChat template message opens this mini-program page (where the client can; else `link`).
+        public var miniprogram: MiniProgramLink?
 
         public init(channel: String, account: String? = nil, template: String? = nil, text: String? = nil, data: [String: String]? = nil) {
             self.channel = channel
@@ -70,6 +72,25 @@ public struct CampaignDefinition: Codable, Sendable, Equatable {
             if let d = o.data { c.data = (c.data ?? [:]).merging(d) { $1 } }
             return c
         }
+    }
+
+    /// A mini-program page a WeChat template message opens: the mini-program's appid and the page path.
+    public struct MiniProgramLink: Codable, Sendable, Equatable {
+        public var appId: String
+        public var pagePath: String
+
+        public init(appId: String, pagePath: String) {
+            self.appId = appId
+            self.pagePath = pagePath
+        }
+
+        public var problem: String? {
+            WeChatContent.isMiniProgramAppId(appId) && (1...1024).contains(pagePath.utf8.count)
+                ? nil : "needs the mini-program's appid (wx...) and a pagePath of 1 to 1024 bytes"
+        }
+
+        /// The template message's `miniprogram` member, in the message's `content`.
+        public var templateContent: JSONValue { .object(["miniprogram": .object(["appid": .string(appId), "pagepath": .string(pagePath)])]) }
     }
 
     public struct ContentOverride: Codable, Sendable, Equatable {

@@ -301,6 +301,30 @@ final class CampaignTests: XCTestCase {
         XCTAssertEqual(sms.first?.body["Body"], "Hi Gone, see you at Expo 2026")
     }
 
+    /// A template campaign that opens a mini-program: every recipient's template message carries it;
+    /// a mini-program on another adapter, or a bad appid, is refused at creation.
+    func test_aTemplateCampaign_opensAMiniProgram() async throws {
+        let rig = try await rig()
+        try await rig.customer("o-mp", tags: ["vip"], profile: ["nickname": "Mia"])
+        let channels = #"[{"channel":"wechat","account":"demo","template":"TPL-EXPO","link":"https://expo.example.com","miniprogram":{"appId":"wx286b93c14bbf93aa","pagePath":"pages/expo/index"},"data":{"first":"Hi {{profile.nickname}}"}}]"#
+        let senders = try rig.runSenders()
+        defer { senders.cancel() }
+        try await rig.h.test { client in
+            let bad = try await client.send(
+                .post, "/api/v1/campaigns",
+                json: Self.campaignJSON(audience: "vip", channels: channels.replacingOccurrences(of: "wx286b93c14bbf93aa", with: "not-an-appid")))
+            XCTAssertEqual(bad.status, .badRequest, bad.text)
+            XCTAssertTrue(bad.text.contains("channels[0].miniprogram"), bad.text)
+            let created = try await client.send(.post, "/api/v1/campaigns", json: Self.campaignJSON(audience: "vip", channels: channels))
+            let id = try XCTUnwrap(created.json["id"] as? String, created.text)
+            _ = try await client.send(.post, "/api/v1/campaigns/\(id)/start", json: "{}")
+            _ = try await Self.waitForState(client, id, "completed")
+        }
+        let sent = try XCTUnwrap(rig.fakes.ledger.deliveries("wechat.template").first)
+        XCTAssertEqual(sent.body["miniprogram"], #"{"appid":"wx286b93c14bbf93aa","pagepath":"pages/expo/index"}"#)
+        XCTAssertEqual(sent.body["url"], "https://expo.example.com")
+    }
+
     func test_shippedExampleCampaign_reachesCustomersWithoutANickname_onEveryChannel() async throws {
         let rig = try await rig()
         try await rig.customer("o-plain", tags: ["source:expo-2026"])  // a WeChat follower, nothing else known
