@@ -13,7 +13,9 @@ import Store
 /// 2. the contact itself (`externalcontact/get`): the unionid is bound, which links (merges) the
 ///    customer with the same person's Official Account follower, and the name is kept as
 ///    `profile.wecomName`.
-/// Reads `stream:inbound` in its own consumer group; a failed fetch leaves the entry pending, retried.
+/// Reads `stream:inbound` in its own consumer group. Without Redis an entry stays pending and is read
+/// again; a contact WeCom will not return is counted (`scrm_wecom_contacts_total{unionid="failed"}`)
+/// and left, so that it cannot hold up the welcomes behind it.
 public struct WeComContactSync: Sendable {
     let redis: RedisPool
     let customers: CustomerStore
@@ -53,7 +55,18 @@ public struct WeComContactSync: Sendable {
         if let code = welcomeCode, !code.isEmpty {
             await welcome(account: account, code: code, state: state, age: clock() - at)
         }
-        let contact = try await api.contact(account: account.id, externalUserId: externalUserId)
+        let contact: WeComContactAPI.Contact
+        do {
+            contact = try await api.contact(account: account.id, externalUserId: externalUserId)
+        } catch let e as RedisError {
+            throw e  // the token needs Redis: left pending, read again
+        } catch {
+            // Not retried: leaving the entry pending would hold the entries after it (and their 20 s
+            // welcome codes) until it is reclaimed a minute later. The callback itself is stored.
+            Counter(label: "scrm_wecom_contacts_total", dimensions: [("account", account.id), ("unionid", "failed")]).increment()
+            logger.warning("external contact not fetched", metadata: ["account": .string(account.id), "error": .string("\(error)")])
+            return
+        }
         let now = clock()
         var id = customer
         if let union = contact.unionId, union.utf8.count <= 128, union.utf8.allSatisfy(IdentityInput.isTokenByte) {

@@ -86,6 +86,30 @@ final class WeComContactTests: XCTestCase {
         await fakes.stop()
     }
 
+    /// A contact WeCom will not return (84061) is counted and left; it does not hold up the welcome of
+    /// the contact after it in the same batch.
+    func test_aContactWeComWillNotReturn_doesNotHoldUpTheNextWelcome() async throws {
+        let (h, fakes) = try await rig()
+        fakes.wecom.addContact("wmNEXT", .init(name: "Next", unionId: nil, followUsers: [("sales-li", nil)]))
+        fakes.wecom.issueWelcomeCode("WELCOME-NEXT")
+        try await h.test { client in
+            let put = try await client.send(.put, "/api/v1/accounts/corp/replies", json: #"{"welcome":{"type":"text","text":"hi"}}"#)
+            XCTAssertEqual(put.status, .ok)
+            for (external, code) in [("wmGHOST", "WELCOME-GHOST"), ("wmNEXT", "WELCOME-NEXT")] {
+                let r = try await client.callback(try Self.add(h, external: external, user: "sales-li", state: nil, code: code))
+                XCTAssertEqual(r.status, .ok)
+            }
+        }
+        _ = try await h.redis.send("XGROUP", "CREATE", Keys.inboundStream, WeComContactSync.group, "0", "MKSTREAM")
+        let sync = try XCTUnwrap(makeOutbound(config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config), clock: h.clock).wecomContacts)
+        let worker = Task { await sync.run() }
+        defer { worker.cancel() }
+        for _ in 0..<200 where fakes.wecom.welcomes.isEmpty { try await Task.sleep(for: .milliseconds(25)) }
+        XCTAssertEqual(fakes.wecom.welcomes.map(\.code), ["WELCOME-NEXT"])
+        XCTAssertEqual(fakes.ledger.calls("wecom.externalcontact.get"), 2)
+        await fakes.stop()
+    }
+
     func test_anExpiredWelcomeCodeIsNotUsed_butTheContactIsStillLinked() async throws {
         let (h, fakes) = try await rig()
         fakes.wecom.addContact("wmLATE", .init(name: "Late", unionId: nil, followUsers: [("sales-wang", nil)]))
