@@ -119,7 +119,7 @@ public struct WebhookRoutes: Sendable {
                 _ = try? await MassSendStore(redis: store.redis).finish(account: account, message: message, nowMs: nowMs)
             }
         }
-        if let card, let customReply, !message.fromUser.isEmpty, outcome != .replay {
+        if let card, let customReply, !message.fromUser.isEmpty {
             // Keyed by the callback, so a platform retry (or a second process) queues it once.
             do {
                 try await customReply(account, message.fromUser, card, "reply:\(plan.dedupKey)")
