@@ -347,6 +347,14 @@ class Console(unittest.TestCase):
         row = self.wait().until(EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-scene="console-booth-d"]')))
         image = row.find_element(By.CSS_SELECTOR, "img.qr")
         self.wait().until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0)
+        # A picture for replies: uploaded as WeChat media (the sandbox here), its id shown to paste.
+        picture = os.path.join(tempfile.mkdtemp(), "floor-plan.png")
+        with open(picture, "wb") as f:
+            f.write(bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + bytes(200))
+        self.driver.find_element(By.ID, "media-file").send_keys(picture)
+        self.driver.find_element(By.CSS_SELECTOR, "form[data-media] button[type=submit]").click()
+        media = self.wait().until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-media-result] code")))
+        self.assertTrue(media.text.startswith("sandbox-image-"), media.text)
         # The booth's own welcome, saved as the API's JSON.
         rules = {"welcome": {"type": "text", "text": "Welcome!"},
                  "sceneWelcomes": {"console-booth-d": {"type": "text", "text": "You are at booth D"}}}

@@ -144,6 +144,26 @@
     });
   });
 
+  // WeChat media: the chosen picture goes to the API as it is; the media id it answers is shown,
+  // ready to paste into a reply or a message.
+  document.querySelectorAll("form[data-media]").forEach((form) => {
+    const result = form.querySelector("[data-media-result]");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const file = form.querySelector('input[type="file"]').files[0];
+      if (!file) return;
+      result.textContent = "…";
+      const response = await fetch(form.dataset.media + "?type=" + encodeURIComponent(form.querySelector("select").value), {
+        method: "POST", credentials: "same-origin", headers: { "Content-Type": file.type || "application/octet-stream", "X-CSRF-Token": csrf() }, body: file,
+      });
+      const answer = await response.json();
+      if (!response.ok) { result.replaceChildren(Object.assign(document.createElement("span"), { className: "error", textContent: (answer.error && answer.error.message) || response.statusText })); return; }
+      const code = Object.assign(document.createElement("code"), { textContent: answer.mediaId });
+      code.dataset.mediaId = answer.mediaId;
+      result.replaceChildren(code);
+    });
+  });
+
   // The dashboard: its panels redrawn from the server every 5 seconds (the server draws the charts).
   document.querySelectorAll("[data-panels]").forEach((box) => {
     const refresh = async () => {
