@@ -117,10 +117,9 @@ struct MassSendRoutes {
                     if (error as? WeChatAPIClient.APIError)?.isQuota != true { try? await store.returnQuota(account: account.id, quota: account.massSend, nowMs: now) }
                     throw WeChatFailure.apiError(error, account: account.id)
                 }
-                var job = MassSendJob(
+                let job = MassSendJob(
                     msgId: sent.msgId, msgDataId: sent.msgDataId, account: account.id, tag: body.tag, tagId: tagId, type: Self.type(body.content),
                     campaign: body.campaign, createdAt: now, createdBy: Principal.current?.actor ?? "", sandbox: wechat.isSandbox)
-                job.status = "submitted"
                 try await store.record(job)
                 AuditNote.target(sent.msgId)
                 return try JSONResponse.encoded(Created(massSend: View(job), quota: try await quota(account, now: now)), status: .accepted)
