@@ -207,11 +207,11 @@ enum WeChatFailure {
         }
     }
 
-    /// The `:id` account, which must exist and be on `platform`.
-    static func account(_ config: GatewayConfig, _ context: some RequestContext, platform: Account.Platform) throws -> Account {
+    /// The `:id` account, which must exist and, when `platform` is given, be on it.
+    static func account(_ config: GatewayConfig, _ context: some RequestContext, platform: Account.Platform?) throws -> Account {
         let id = try context.parameters.require("id")
         guard let account = config.account(id) else { throw APIError.notFound("account") }
-        guard account.platform == platform else {
+        if let platform, account.platform != platform {
             throw APIError.badRequest("account \(id) is a \(account.platform.rawValue) account; this is for \(platform.rawValue) accounts", code: "wrong_platform")
         }
         return account

@@ -22,14 +22,14 @@ struct ReplyRoutes {
 
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
         group.get("/accounts/:id/replies", .channelsRead) { _, context in
-            let account = try anyAccount(context)
+            let account = try WeChatFailure.account(config, context, platform: nil)
             return try await storage {
                 let stored = try await store.replyRules(account: account.id)
                 return try JSONResponse.encoded(View(account: account.id, source: stored == nil ? "config" : "stored", rules: stored ?? ReplyRules(account: account)))
             }
         }
         group.put("/accounts/:id/replies", .channelsWrite) { request, context in
-            let account = try anyAccount(context)
+            let account = try WeChatFailure.account(config, context, platform: nil)
             let rules = try await request.decodeJSON(ReplyRules.self, maxBytes: 256 * 1024)
             let problems = rules.problems()
             guard problems.isEmpty else { throw APIError.badRequest(problems.prefix(20).joined(separator: "; "), code: "invalid_replies") }
@@ -40,19 +40,13 @@ struct ReplyRoutes {
             }
         }
         group.delete("/accounts/:id/replies", .channelsWrite) { _, context in
-            let account = try anyAccount(context)
+            let account = try WeChatFailure.account(config, context, platform: nil)
             return try await storage {
                 try await store.putReplyRules(account: account.id, nil)
                 _ = try? await cache?.refresh()
                 return try JSONResponse.encoded(View(account: account.id, source: "config", rules: ReplyRules(account: account)))
             }
         }
-    }
-
-    func anyAccount(_ context: some RequestContext) throws -> Account {
-        let id = try context.parameters.require("id")
-        guard let account = config.account(id) else { throw APIError.notFound("account") }
-        return account
     }
 }
 

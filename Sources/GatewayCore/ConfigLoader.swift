@@ -120,17 +120,9 @@ public struct ConfigLoader {
                 for key in c.keys { config.outbound.channels[key] = try c.string(key) }
             }
             if let extra = try o.optionalList("adapters") { config.outbound.extraAdapters = try extra.map { try $0.scalar() } }
-            let url = try o.string("publicURL", default: config.outbound.publicURL)
-            guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
-                throw ConfigError(path: "outbound.publicURL", reason: "must be an http(s) URL")
-            }
-            config.outbound.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+            config.outbound.publicURL = try baseURL(o, "publicURL", default: config.outbound.publicURL)
             config.outbound.sandboxMaxLen = try o.int("sandboxMaxLen", default: 10_000, range: 100...10_000_000)
-            let wecom = try o.string("wecomApiBase", default: config.outbound.wecomApiBase)
-            guard wecom.hasPrefix("https://") || wecom.hasPrefix("http://") else {
-                throw ConfigError(path: "outbound.wecomApiBase", reason: "must be an http(s) URL")
-            }
-            config.outbound.wecomApiBase = wecom.hasSuffix("/") ? String(wecom.dropLast()) : wecom
+            config.outbound.wecomApiBase = try baseURL(o, "wecomApiBase", default: config.outbound.wecomApiBase)
             let secret = try o.string("linkSecret", default: "")
             if !secret.isEmpty && secret.utf8.count < 16 {
                 throw ConfigError(path: "outbound.linkSecret", reason: "must be at least 16 characters (or empty: no unsubscribe links)")
@@ -261,6 +253,13 @@ public struct ConfigLoader {
                     windowHours: try m.int("perHours", default: 24, range: 1...24 * 31)))
         }
         return rules
+    }
+
+    /// An http(s) base URL, without a trailing slash.
+    private func baseURL(_ m: ConfigMap, _ key: String, default value: String) throws -> String {
+        let url = try m.string(key, default: value)
+        guard url.hasPrefix("https://") || url.hasPrefix("http://") else { throw ConfigError(path: m.child(key), reason: "must be an http(s) URL") }
+        return url.hasSuffix("/") ? String(url.dropLast()) : url
     }
 
     private func timezone(_ m: ConfigMap, _ key: String) throws -> String? {

@@ -29,7 +29,11 @@ public struct SurfaceStore: Sendable {
     }
 
     public func scenes(account: String) async throws -> [QRScene] {
-        try await redis.send("HVALS", Keys.qrScenes(account: account)).strings.compactMap { try? JSONDecoder().decode(QRScene.self, from: Data($0.utf8)) }
+        Self.scenes(try await redis.send("HVALS", Keys.qrScenes(account: account)))
+    }
+
+    static func scenes(_ hashValues: RedisValue) -> [QRScene] {
+        hashValues.strings.compactMap { try? JSONDecoder().decode(QRScene.self, from: Data($0.utf8)) }
     }
 
     public func deleteScene(account: String, _ name: String) async throws -> Bool {
@@ -112,7 +116,7 @@ public struct SurfaceStore: Sendable {
         let r = try await redis.pipelineChecked([
             ["GET", Keys.surfaceVersion(account: account)], ["HVALS", Keys.qrScenes(account: account)], ["GET", Keys.replyRules(account: account)],
         ])
-        let scenes = r[1].strings.compactMap { try? JSONDecoder().decode(QRScene.self, from: Data($0.utf8)) }
+        let scenes = Self.scenes(r[1])
         let replies = try r[2].string.map { try JSONDecoder().decode(ReplyRules.self, from: Data($0.utf8)) }
         return (scenes, replies, Int(r[0].string ?? "") ?? 0)
     }
