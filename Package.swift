@@ -60,7 +60,7 @@ let package = Package(
                 .embedInCode("Lua/engagement.lua"),
                 .embedInCode("Lua/conversion.lua"), .embedInCode("Lua/outbound.lua"), .embedInCode("Lua/scores.lua"), .embedInCode("Lua/journeys.lua"),
                 .embedInCode("Lua/tags.lua"), .embedInCode("Lua/erasure.lua"), .embedInCode("Lua/audience.lua"), .embedInCode("Lua/segments.lua"),
-                .embedInCode("Lua/surfaces.lua"),
+                .embedInCode("Lua/surfaces.lua"), .embedInCode("Lua/wecom_groups.lua"),
             ],
             swiftSettings: strict
         ),

@@ -178,6 +178,8 @@ struct CampaignRoutes {
             ("conversions", try ConversionReport(c, stats: s).json),
             // Mass sends made for the campaign, with WeChat's counts once MASSSENDJOBFINISH came.
             ("massSends", String(decoding: try JSONEncoder().encode(try await MassSendStore(redis: customers.redis).campaignJobs(c.id).map(MassSendRoutes.View.init)), as: UTF8.self)),
+            // The WeCom channel's group-send tasks (one per owner and 10,000 recipients) and their results.
+            ("wecomTasks", String(decoding: try JSONEncoder().encode(try await WeComGroupStore(redis: customers.redis).tasks(c.id).map(WeComTaskView.init)), as: UTF8.self)),
         ])
     }
 

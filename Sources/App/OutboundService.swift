@@ -29,6 +29,8 @@ public struct OutboundParts: Sendable {
     public let wechat: any WeChatSurfaces
     /// New WeCom external contacts fetched, linked by unionid and welcomed (WeCom accounts with a secret).
     public let wecomContacts: WeComContactSync?
+    /// Campaigns' WeCom channel: a group-send task per owner, and its results.
+    public let wecomGroups: WeComGroupSender?
 }
 
 /// Builds the outbound side from the config: adapters, access tokens for accounts with an app
@@ -55,14 +57,15 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
     let fallback = CampaignFallback(redis: redis, customers: customers, compile: compile)
     let activity = ActivityStats(redis: redis)
     var wecomContacts: WeComContactSync?
+    var wecomGroups: WeComGroupSender?
     if !wecomAccounts.isEmpty {
         let wecomTokens = AccessTokenManager(
             redis: redis, baseURL: config.outbound.wecomApiBase,
             accounts: wecomAccounts.map { AccessTokenManager.Credentials(account: $0.id, appId: $0.appId, secret: $0.appSecret ?? "") }, flavor: .wecom,
             clock: clock)
-        wecomContacts = WeComContactSync(
-            redis: redis, customers: customers, api: WeComContactAPI(tokens: wecomTokens, baseURL: config.outbound.wecomApiBase), accounts: wecomAccounts,
-            clock: clock)
+        let api = WeComContactAPI(tokens: wecomTokens, baseURL: config.outbound.wecomApiBase)
+        wecomContacts = WeComContactSync(redis: redis, customers: customers, api: api, accounts: wecomAccounts, clock: clock)
+        wecomGroups = WeComGroupSender(redis: redis, api: api, compile: compile, clock: clock)
     }
     let wechat: any WeChatSurfaces =
         if let tokens, let wechatBase { WeChatSurfaceAPI(client: WeChatAPIClient(tokens: tokens, baseURL: wechatBase)) } else { SandboxWeChatSurfaces() }
@@ -75,7 +78,8 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         conversions: ConversionWorker(redis: redis),
         journeys: JourneyRunner(redis: redis, config: config, customers: customers, compile: { try CompiledJourney($0, config: config, catalog: adapters) },
             leaseMs: Int64(config.outbound.journeyLeaseSeconds) * 1000, clock: clock),
-        activity: activity, surfaces: SurfaceCache(config: config, store: SurfaceStore(redis: redis)), wechat: wechat, wecomContacts: wecomContacts)
+        activity: activity, surfaces: SurfaceCache(config: config, store: SurfaceStore(redis: redis)), wechat: wechat, wecomContacts: wecomContacts,
+        wecomGroups: wecomGroups)
 }
 
 func makeOutboundEngine(
@@ -118,6 +122,7 @@ public struct OutboundService: Service {
                 group.addTask { await parts.activity.run() }
                 group.addTask { await parts.surfaces.run() }
                 if let wecom = parts.wecomContacts { group.addTask { await wecom.run() } }
+                if let groups = parts.wecomGroups { group.addTask { await groups.run() } }
                 if let followers = parts.followers { group.addTask { await followers.runEnrichment() } }
                 try await group.waitForAll()
             }

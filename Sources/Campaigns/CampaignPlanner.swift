@@ -71,9 +71,10 @@ public struct CampaignPlanner: Sendable {
         }
     }
 
-    /// One recipient as script arguments: kind (q queue, s skip, h hold-out), variant, channel, then
-    /// for q: message id, stream, the customer's message index, field count, fields; for s: the reason;
-    /// for h: the customer.
+    /// One recipient as script arguments: kind (q queue, s skip, h hold-out, w WeCom group send),
+    /// variant, channel, then for q: message id, stream, the customer's message index, field count,
+    /// fields; for s: the reason; for h: the customer; for w: the campaign's groups, the group's
+    /// recipients, the group, the external contact id, the customer.
     func record(_ c: Campaign, compiled: CompiledCampaign, customer id: String, hash: [String: String], identities: [Identity], now: Int64) -> [String] {
         guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return ["s", "", "", "customer_gone"] }
         guard let variant = c.definition.variant(campaign: c.id, customer: id) else { return ["h", "", "", id] }
@@ -88,6 +89,9 @@ public struct CampaignPlanner: Sendable {
                 + fields.flatMap { [$0.0, $0.1] }
         case .none(let channel, let reason):
             return ["s", variant.name, channel, reason]
+        case .group(let owner, let external):
+            let group = WeComGroupSend.group(variant: variant.name, owner: owner)
+            return ["w", variant.name, WeComGroupSend.channel, Keys.campaignWeComGroups(c.id), Keys.campaignWeComRecipients(c.id, group: group), group, external, id]
         }
     }
 
@@ -96,6 +100,8 @@ public struct CampaignPlanner: Sendable {
         case send(OutboundMessage)
         /// No channel: a variable missing (with its channel), else the one refusal, else `no_eligible_channel`.
         case none(channel: String, reason: String)
+        /// The campaign's WeCom group send: the recipient joins their owner's task.
+        case group(owner: String, externalUserId: String)
     }
 
     /// The recipient's message on the first of `contents` that they may get (consent, address, opt-in)
@@ -143,9 +149,17 @@ public struct CampaignPlanner: Sendable {
             let decision = SendEligibility.decide(
                 channel: content.channel, account: content.account, to: nil, transactional: transactional, identities: identities, consent: consent,
                 requireOptIn: source.requireOptIn)
-            guard case .send = decision else {
+            guard case .send(let address) = decision else {
                 if case .skip(let reason) = decision { refusals.append((content.channel, reason)) }
                 continue
+            }
+            if content.isGroupSend {
+                // The task goes out from the customer's owner (a WeCom member's userid).
+                guard let owner = hash["owner"], !owner.isEmpty else {
+                    refusals.append((content.channel, "no_wecom_owner"))
+                    continue
+                }
+                return .group(owner: owner, externalUserId: address)
             }
             do {
                 let rendered = try render(content, context: Self.context(id: id, hash: hash))
@@ -260,6 +274,14 @@ public struct CampaignPlanner: Sendable {
                   add('open', variant, channel)
                 end
                 i = i + 7 + nf
+              elseif kind == 'w' then
+                -- A WeCom group-send recipient: into its owner's group (sent later, one task per group).
+                redis.call('SADD', ARGV[i + 3], ARGV[i + 5])
+                if redis.call('HSETNX', ARGV[i + 4], ARGV[i + 6], ARGV[i + 7]) == 1 then
+                  add('queued', variant, channel)
+                  add('open', variant, channel)
+                end
+                i = i + 8
               elseif kind == 's' then
                 add('skipped', variant, channel)
                 local k = 'skip:' .. ARGV[i + 3]

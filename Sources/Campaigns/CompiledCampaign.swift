@@ -17,6 +17,10 @@ public struct CompiledCampaign: Sendable {
         let data: [(String, TextTemplate)]
         /// Provider-shaped rich content every recipient's message carries (a template's `miniprogram`).
         let richContent: String?
+        /// A WeCom group send's attachments (the channel `wecom`: one message per owner, not per recipient).
+        var groupAttachments: [WeChatContent] = []
+
+        public var isGroupSend: Bool { channel == WeComGroupSend.channel }
     }
 
     public let definition: CampaignDefinition
@@ -127,7 +131,9 @@ public struct CompiledCampaign: Sendable {
     }
 
     static func compile(_ c: CampaignDefinition.ChannelContent, at path: String, config: GatewayConfig, catalog: AdapterCatalog) throws -> Content {
-        guard let channel = AdapterSpec.Channel(rawValue: c.channel) else { throw CampaignError(path + ".channel", "must be wechat, sms or email") }
+        if c.channel == WeComGroupSend.channel { return try compileGroupSend(c, at: path, config: config) }
+        if c.attachments != nil { throw CampaignError(path + ".attachments", "are for the wecom channel (a WeCom group send)") }
+        guard let channel = AdapterSpec.Channel(rawValue: c.channel) else { throw CampaignError(path + ".channel", "must be wechat, sms, email or wecom") }
         let adapterName = c.adapter ?? config.outbound.channels[channel.rawValue] ?? ""
         guard let adapter = catalog[adapterName], adapter.spec.channel == channel else {
             throw CampaignError(path + ".adapter", "adapter \(adapterName) is not enabled for channel \(channel.rawValue)", code: "unknown_adapter")
@@ -161,6 +167,37 @@ public struct CompiledCampaign: Sendable {
             channel: channel.rawValue, adapter: adapterName, account: c.account, template: try t("template", c.template, cap: 256),
             subject: try t("subject", c.subject, cap: 998), text: try t("text", c.text, cap: 16_384), html: try t("html", c.html, cap: 262_144),
             link: try t("link", c.link, cap: 2048), data: data, richContent: c.miniprogram?.templateContent.text)
+    }
+}
+
+extension CompiledCampaign {
+    /// The `wecom` channel: a group-send task per owner (WeCom account with the customer-contact
+    /// secret), one message for all of an owner's customers, so its text cannot name customer fields.
+    static func compileGroupSend(_ c: CampaignDefinition.ChannelContent, at path: String, config: GatewayConfig) throws -> Content {
+        guard let a = c.account, let account = config.account(a), account.platform == .wecom else {
+            throw CampaignError(path + ".account", "must name a configured WeCom account", code: "unknown_account")
+        }
+        guard !(account.appSecret ?? "").isEmpty else {
+            throw CampaignError(path + ".account", "\(a) has no appSecret (the customer-contact secret WeCom's group send needs)", code: "unknown_account")
+        }
+        for (field, value) in [("template", c.template), ("subject", c.subject), ("html", c.html), ("link", c.link)] where value != nil {
+            throw CampaignError("\(path).\(field)", "a WeCom group send takes text and attachments")
+        }
+        if c.data != nil || c.miniprogram != nil || c.adapter != nil { throw CampaignError(path, "a WeCom group send takes text and attachments") }
+        let attachments = c.attachments ?? []
+        if let problem = WeComGroupSend.problem(text: c.text, attachments: attachments) { throw CampaignError(path, problem) }
+        var text: TextTemplate?
+        if let t = c.text, !t.isEmpty {
+            do { text = try TextTemplate(t, path: path + ".text") } catch let e as ConfigError { throw CampaignError(e.path, e.reason) }
+            guard text!.isLiteral else {
+                throw CampaignError(path + ".text", "a WeCom group send is one message for all of an owner's customers: it cannot use {{variables}}")
+            }
+        }
+        var content = Content(
+            channel: WeComGroupSend.channel, adapter: "wecom-group-send", account: a, template: nil, subject: nil, text: text, html: nil, link: nil, data: [],
+            richContent: nil)
+        content.groupAttachments = attachments
+        return content
     }
 }
 

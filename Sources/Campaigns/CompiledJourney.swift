@@ -27,6 +27,9 @@ public struct CompiledJourney: Sendable {
                 sends[i] = try send.channels.enumerated().map { j, c in
                     let path = "steps[\(i)].send.channels[\(j)]"
                     guard seen.insert(c.channel).inserted else { throw JourneyError(path + ".channel", "\(c.channel) appears twice") }
+                    guard c.channel != WeComGroupSend.channel else {
+                        throw JourneyError(path + ".channel", "wecom is a campaign channel (a group-send task per owner), not a journey step's")
+                    }
                     do { return try CompiledCampaign.compile(c, at: path, config: config, catalog: catalog) } catch let e as CampaignError {
                         throw JourneyError(e.field, e.reason, code: e.code)
                     }

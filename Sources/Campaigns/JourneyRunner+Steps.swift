@@ -94,6 +94,8 @@ extension JourneyRunner {
             return "queued"
         case .none(_, let reason):
             return "skipped:\(reason)"
+        case .group:
+            return "skipped:group_send_in_journey"  // refused when the journey is compiled
         }
     }
 

@@ -11,6 +11,8 @@ import NIOConcurrencyHelpers
 /// - `externalcontact/send_welcome_msg`: accepted once per WelcomeCode within 20 s of its event;
 ///   41051 once the code was used; an unknown or expired code gets 40097 invalid args (WeCom does
 ///   not publish the expired-code answer; the gateway never calls that late).
+/// - group send (`add_msg_template`, `get_groupmsg_send_result`, `get_groupmsg_list_v2`,
+///   `get_groupmsg_task`): see `WeComFake+Groups.swift`.
 public final class WeComFake: Sendable {
     public struct Contact: Sendable {
         public let name: String
@@ -39,6 +41,9 @@ public final class WeComFake: Sendable {
         var codes: [String: (issuedAtMs: Int64, used: Bool)] = [:]
         var welcomes: [Welcome] = []
         var counter = 0
+        var groupMessages: [GroupMessage] = []
+        /// External contact -> days (since 1970, UTC) it received a group message.
+        var received: [String: Set<Int64>] = [:]
     }
 
     let state = NIOLockedValueBox(State())
@@ -106,6 +111,7 @@ public final class WeComFake: Sendable {
             if let (code, message) = outcome { return WeChatFake.error(code, message) }
             return WeChatFake.error(0, "ok")
         }
+        addGroupSendRoutes(to: router)
     }
 
     /// WeCom's answer for a missing (41001), unknown (40014) or expired (42001) token; nil when valid.

@@ -51,6 +51,8 @@ public struct CampaignDefinition: Codable, Sendable, Equatable {
         public var data: [String: String]?
         /// A WeChat template message opens this mini-program page (where the client can; else `link`).
         public var miniprogram: MiniProgramLink?
+        /// A WeCom group send's attachments (image, news with one article, miniprogram), after `text`.
+        public var attachments: [WeChatContent]?
 
         public init(channel: String, account: String? = nil, template: String? = nil, text: String? = nil, data: [String: String]? = nil) {
             self.channel = channel

@@ -73,6 +73,16 @@ public enum Keys {
     public static func massSendQuota(account: String, window: String) -> String { "wx:{acct:\(account)}:massquota:\(window)" }
     /// Hash WeChat msg id -> `MassSendJob` JSON: the account's mass sends and their outcomes.
     public static func massSends(account: String) -> String { "wx:{acct:\(account)}:mass" }
+    /// WeCom group send: the campaign's groups (`<variant>|<owner>`), each group's recipients
+    /// (external contact id -> customer), the tasks (task id -> JSON), their claims (task id ->
+    /// `<ms>|<process>` or `done`), and each recipient's last result (external contact id -> status).
+    public static func campaignWeComGroups(_ id: String) -> String { "camp:{\(id)}:wecom:groups" }
+    public static func campaignWeComRecipients(_ id: String, group: String) -> String { "camp:{\(id)}:wecom:r:\(group)" }
+    public static func campaignWeComTasks(_ id: String) -> String { "camp:{\(id)}:wecom:tasks" }
+    public static func campaignWeComClaims(_ id: String) -> String { "camp:{\(id)}:wecom:claims" }
+    public static func campaignWeComResults(_ id: String) -> String { "camp:{\(id)}:wecom:results" }
+    /// Group-send tasks whose results are due to be polled: `<campaign>|<task id>` scored by when.
+    public static let wecomResultPolls = "wecom:polls"
     /// Set of `<account>|<msg id>`: the mass sends made for a campaign (its report shows them).
     public static func campaignMassSends(_ id: String) -> String { "camp:{\(id)}:mass" }
     /// Counter bumped by every change to the account's scenes or replies; each process polls it.

@@ -174,6 +174,13 @@ public enum SendEligibility: Equatable, Sendable {
                 return .skip(reason: "no_openid")
             }
             return .send(to: address)
+        case "wecom":
+            guard let account else { return .skip(reason: "no_account") }
+            if state("wecom:\(account)") == "revoked" { return .skip(reason: "wecom_contact_deleted") }
+            guard let address = to ?? identities.first(where: { $0.kind == .wecom && $0.account == account })?.value else {
+                return .skip(reason: "no_wecom_contact")
+            }
+            return .send(to: address)
         case "sms":
             if let s = state("sms"), ["revoked", "opted_out"].contains(s) { return .skip(reason: "sms_opted_out") }
             guard let address = to ?? identities.first(where: { $0.kind == .phone })?.value else { return .skip(reason: "no_phone") }

@@ -51,27 +51,7 @@ public struct WeComContactAPI: Sendable {
 
     /// A welcome in WeCom's shape: text, or one attachment (image, link for a news article, miniprogram).
     static func welcomeBody(_ content: WeChatContent) -> [String: JSONValue] {
-        switch content {
-        case .text(let t): return ["text": .object(["content": .string(t)])]
-        case .image(let m): return ["attachments": .array([.object(["msgtype": .string("image"), "image": .object(["media_id": .string(m)])])])]
-        case .news(let articles):
-            guard let a = articles.first else { return [:] }
-            var link: [String: JSONValue] = ["title": .string(a.title), "url": .string(a.url)]
-            if let d = a.description { link["desc"] = .string(d) }
-            if let p = a.picUrl { link["picurl"] = .string(p) }
-            return ["attachments": .array([.object(["msgtype": .string("link"), "link": .object(link)])])]
-        case .miniprogram(let card):
-            return [
-                "attachments": .array([
-                    .object([
-                        "msgtype": .string("miniprogram"),
-                        "miniprogram": .object([
-                            "title": .string(card.title), "pic_media_id": .string(card.thumbMediaId), "appid": .string(card.appId),
-                            "page": .string(card.pagePath),
-                        ]),
-                    ])
-                ])
-            ]
-        }
+        if case .text(let t) = content { return WeComGroupSend.messageBody(text: t, attachments: []) }
+        return WeComGroupSend.messageBody(text: nil, attachments: [content])
     }
 }

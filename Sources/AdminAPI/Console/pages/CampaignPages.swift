@@ -84,13 +84,17 @@ extension ConsoleRoutes {
             ("weightA", "variants[0].weight:int"), ("variantB", "variants[1].name"), ("weightB", "variants[1].weight:int"),
             ("smsTextB", "variants[1].content.sms.text"), ("emailSubjectB", "variants[1].content.email.subject"), ("holdout", "holdoutPercent:num"),
             ("startAt", "startAt:local"), ("expiresAt", "expiresAt:local"), ("rate", "ratePerSecond:num"), ("goalEvent", "goal.event"),
-            ("goalHours", "goal.withinHours:int"),
+            ("goalHours", "goal.withinHours:int"), ("wecomText", "channels[3].text"), ("wecomAttachments", "channels[3].attachments:json"),
         ] {
             page[key] = f[field] ?? ""
         }
         page["smsOn"] = on.contains("channels[0]")
         page["emailOn"] = on.contains("channels[1]")
         page["wechatOn"] = on.contains("channels[2]")
+        page["wecomOn"] = on.contains("channels[3]")
+        let wecom = config.accounts.filter { $0.platform == .wecom && !($0.appSecret ?? "").isEmpty }
+        page["anyWecom"] = !wecom.isEmpty
+        page["wecomAccounts"] = wecom.map { ["id": $0.id, "selected": f["channels[3].account"] == $0.id] }
         page["variantBOn"] = on.contains("variants[1]")
         page["trackLinks"] = f["trackLinks:bool"] == "true"
         page["accounts"] = config.accounts.filter { $0.platform == .wechat }.map { ["id": $0.id, "selected": f["channels[2].account"] == $0.id] }
@@ -155,6 +159,21 @@ extension ConsoleRoutes {
             "winner": conversions.lookup("winner")?.scalarText ?? "", "verdict": conversions.lookup("verdict")?.scalarText ?? "",
             "skipped": (r.lookup("skipped")?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { ["reason": $0.key, "count": $0.value.scalarText ?? ""] },
             "failed": (r.lookup("failed")?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { ["reason": $0.key, "count": $0.value.scalarText ?? ""] },
+            "anyWecomTasks": !(r.lookup("wecomTasks")?.arrayValue ?? []).isEmpty,
+            "wecomTasks": (r.lookup("wecomTasks")?.arrayValue ?? []).map { task -> [String: Any] in
+                func count(_ path: String) -> Int { Int(task.lookup(path)?.scalarText ?? "0") ?? 0 }
+                func n(_ path: String) -> String { ConsoleFormat.count(count(path)) }
+                let final = count("results.sent") + count("results.alreadyReceived") + count("results.notFriend")
+                let state = task.lookup("state")?.scalarText ?? ""
+                return [
+                    // Not `state`: the page's own state labels would replace this one.
+                    "owner": task.lookup("owner")?.scalarText ?? "", "variant": task.lookup("variant")?.scalarText ?? "", "taskState": state,
+                    "taskStateLabel": v.t("wecomState_" + state), "error": task.lookup("error")?.scalarText ?? "", "recipients": n("recipients"),
+                    "sent": n("results.sent"), "alreadyReceived": n("results.alreadyReceived"), "notFriend": n("results.notFriend"), "failList": n("failList"),
+                    // Until the first poll WeCom's counts are all zero: whoever is not final is waiting for the member.
+                    "unsent": state == "submitted" ? ConsoleFormat.count(max(0, count("recipients") - count("failList") - final)) : "",
+                ]
+            },
         ]
     }
 
