@@ -63,14 +63,7 @@ struct MessageRoutes {
                 let after: String? = request.uri.queryParameters.get("after").map { String($0) }
                 if let after, !Self.isStreamId(after) { throw APIError.badRequest("after must be an entry id from this list", code: "invalid_cursor") }
                 let letters = try await store.deadLetters(limit: limit, after: after)
-                let items = letters.map { d in
-                    JSONText.object([
-                        ("id", JSONText.quote(d.entryId)), ("messageId", JSONText.quote(d.messageId)), ("channel", JSONText.quote(d.channel)),
-                        ("adapter", JSONText.quote(d.adapter)), ("reason", JSONText.quote(d.reason)), ("error", JSONText.quote(d.error)),
-                        ("answer", JSONText.quote(d.answer)), ("at", JSONResponse.time(d.at)),
-                    ])
-                }
-                return JSONResponse.ok("{\"deadLetters\":[" + items.joined(separator: ",") + "]}")
+                return try JSONResponse.encoded(DeadLetterList(deadLetters: letters.map(DeadLetterView.init)))
             }
         }
         group.post("/deadletters/:id/replay", .deadLettersWrite) { _, context in
@@ -175,4 +168,36 @@ struct MessageRoutes {
         return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 20 && $0.allSatisfy(\.isNumber) }
     }
 
+}
+
+/// `GET /deadletters`: newest first.
+struct DeadLetterList: Encodable {
+    let deadLetters: [DeadLetterView]
+}
+
+/// One dead letter, and whether the provider has the message: `unknown` when a send was left in doubt
+/// and asking the provider did not settle it (a replay may then send it twice), `no` otherwise (the
+/// provider refused it, or was never reached).
+struct DeadLetterView: Encodable {
+    let id: String
+    let messageId: String
+    let channel: String
+    let adapter: String
+    let reason: String
+    let error: String
+    let answer: String
+    let at: String
+    let providerSaw: String
+
+    init(_ d: MessageStore.DeadLetter) {
+        id = d.entryId
+        messageId = d.messageId
+        channel = d.channel
+        adapter = d.adapter
+        reason = d.reason
+        error = d.error
+        answer = d.answer
+        at = JSONResponse.isoTime(d.at)
+        providerSaw = d.reason == "outcome_unknown" ? "unknown" : "no"
+    }
 }

@@ -6,7 +6,9 @@ import NIOConcurrencyHelpers
 /// Twilio's Messages API as a loopback fake: HTTP basic auth with the account SID and auth token,
 /// form-encoded To/From/Body, 201 with the Message resource, and Twilio's error shape
 /// `{"code","message","more_info","status"}` (20003 bad credentials, 21211 bad To, 21602 no body,
-/// 21603 no From, 20429 over `perSecond`).
+/// 21603 no From, 20429 over `perSecond`). `GET .../Messages.json` lists the messages it took, newest
+/// first, filtered by `To` and `From`, `PageSize` 1 to 1,000 (default 50), each with Twilio's fields
+/// (`sid`, `to`, `from`, `body`, `status`, `date_created` in RFC 2822).
 public final class TwilioFake: Sendable {
     public let ledger: FakeLedger
     let accountSid: String
@@ -66,6 +68,39 @@ public final class TwilioFake: Sendable {
                     "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01", "error_code": NSNull(),
                 ], status: 201)
         }
+        router.get("/2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in self.list(request, sid: context.parameters.get("sid")) }
+    }
+
+    /// Twilio's message list (the account's outbound messages), as the gateway asks it after a send
+    /// left in doubt.
+    func list(_ request: Request, sid: String?) -> Response {
+        if let forced = ledger.begin("twilio.messages.list") { return forced.response }
+        guard let auth = request.headers[.authorization], ConstantTime.equals(auth, expectedAuth), sid == accountSid else {
+            return Self.error(20003, "Authenticate", status: 401)
+        }
+        let q = request.uri.queryParameters
+        let to = q.get("To").map { String($0) }, from = q.get("From").map { String($0) }
+        let size = min(max(q.get("PageSize").flatMap { Int($0) } ?? 50, 1), 1_000)
+        let rfc = DateFormatter()
+        rfc.locale = Locale(identifier: "en_US_POSIX")
+        rfc.timeZone = TimeZone(identifier: "UTC")
+        rfc.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        let taken = ledger.deliveries("twilio").filter { d in (to == nil || d.to == to) && (from == nil || d.body["From"] == from) }
+            .sorted { $0.atMs > $1.atMs }.prefix(size)
+        let messages: [[String: Any]] = taken.map { d in
+            let at = rfc.string(from: Date(timeIntervalSince1970: Double(d.atMs) / 1000))
+            return [
+                "sid": d.providerId, "account_sid": accountSid, "to": d.to, "from": d.body["From"] ?? "", "body": d.body["Body"] ?? "", "status": "sent",
+                "date_created": at, "date_updated": at, "date_sent": at, "direction": "outbound-api", "num_segments": "1", "api_version": "2010-04-01",
+                "error_code": NSNull(), "error_message": NSNull(), "price": NSNull(),
+                "uri": "/2010-04-01/Accounts/\(accountSid)/Messages/\(d.providerId).json",
+            ]
+        }
+        let uri = "/2010-04-01/Accounts/\(accountSid)/Messages.json?PageSize=\(size)&Page=0"
+        return jsonResponse([
+            "messages": messages, "page": 0, "page_size": size, "start": 0, "end": max(0, messages.count - 1), "uri": uri, "first_page_uri": uri,
+            "next_page_uri": NSNull(), "previous_page_uri": NSNull(),
+        ])
     }
 
     static func error(_ code: Int, _ message: String, status: Int) -> Response {

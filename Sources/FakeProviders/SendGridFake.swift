@@ -31,6 +31,7 @@ public final class SendGridFake: Sendable {
             else { return Self.error("Unless a valid template_id is provided, the content parameter is required.", field: "content") }
             let messageId = (p["custom_args"] as? [String: Any])?["scrm_message_id"] as? String
             let id = self.ledger.deliver("sendgrid", to: to, messageId: messageId, body: flatten(body)) { "14c5d75ce93.dfd.\($0)" }
+            await self.ledger.holdWhileHanging()
             var headers = HTTPFields()
             headers[HTTPField.Name("X-Message-Id")!] = id
             return Response(status: .accepted, headers: headers)

@@ -136,6 +136,11 @@ public enum Keys {
     public static let outboundGroup = "senders"
     /// Sorted set of message ids waiting for a retry, by due time (ms).
     public static let outboundRetries = "out:retry"
+    /// A sender process is alive while its key lives (refreshed every second, a few seconds' TTL).
+    public static func senderAlive(_ consumer: String) -> String { "out:alive:\(consumer)" }
+    /// Sender processes that keep a liveness key: consumer -> first seen (ms). Pending entries of one
+    /// whose key is gone are taken over at once; other consumers' after `claimIdleSeconds`.
+    public static let sendersTracked = "out:senders"
     /// Dead letters: message id, reason, code, the provider's last answer.
     public static let deadLetters = "stream:dlq"
     /// Provider message id -> our message id, for receipts.

@@ -8,9 +8,12 @@ import Store
 /// The senders: per channel, read the transactional lane then the bulk stream (consumer group
 /// `senders`), and for each message check consent and the session window, wait for the shared rate
 /// limit, claim the ledger entry, call the provider, and record the outcome (sent, retry with backoff,
-/// dead letter). A dead process's entries are taken over with XAUTOCLAIM; a message it left in
-/// `sending` is resent only inside the provider's own dedup window, else dead-lettered as
-/// `outcome_unknown`. Run one per gateway process; all state is in Redis.
+/// dead letter). Each process keeps a liveness key; once a process's key is gone its pending entries
+/// are taken over (XCLAIM) within seconds, and XAUTOCLAIM takes over entries of any consumer idle
+/// past `claimIdleMs`. A message left in `sending` (or whose call got no answer) is settled by asking
+/// the provider where its spec offers a lookup (seen: sent; not seen: sent now), else resent only
+/// inside the provider's own dedup window, else dead-lettered as `outcome_unknown`. Run one per
+/// gateway process; all state is in Redis.
 public final class OutboundEngine: Sendable {
     public struct Settings: Sendable {
         /// Provider calls in flight per channel in this process.
@@ -18,7 +21,13 @@ public final class OutboundEngine: Sendable {
         public var batch = 64
         public var idleSleepMs = 50
         /// An entry pending this long with a consumer is taken over (the consumer is presumed dead).
+        /// A sender that keeps a liveness key loses its entries sooner: once the key is gone.
         public var claimIdleMs: Int64 = 60_000
+        /// How long a sender's liveness key lives (it is refreshed every second).
+        public var livenessMs: Int64 = 5_000
+        /// A send left in doubt is settled by asking the provider (where its spec has a `lookup`) this
+        /// long after the doubtful call began, so that the provider has recorded what it took.
+        public var lookupDelayMs: Int64 = 10_000
         public var retry = RetryPolicy()
         /// When a failing provider is left alone (shared with every process through Redis).
         public var circuit = RateLimiter.Circuit()
@@ -112,17 +121,54 @@ public final class OutboundEngine: Sendable {
     }
 
     private func maintain(channels: [String]) async {
-        var lastClaim = Int64(0)
+        var lastClaim = Int64(0), lastBeat = Int64(0), lastDeadCheck = Int64(0)
+        _ = try? await redis.send("HSET", Keys.sendersTracked, consumer, String(clock()))
         while !Task.isCancelled {
+            // Wall time for the liveness key (Redis expires it in real time, whatever the gateway's clock says).
+            let wall = Int64(Date().timeIntervalSince1970 * 1000)
+            if wall - lastBeat >= 1_000 {
+                lastBeat = wall
+                _ = try? await redis.send("SET", Keys.senderAlive(consumer), "1", "PX", String(settings.livenessMs))
+            }
             let now = clock()
             _ = try? await store.moveDueRetries(now: now)
+            let streams = channels.flatMap { c in [OutboundMessage.Lane.transactional, .bulk].map { Keys.outboundStream(channel: c, lane: $0) } }
+            if wall - lastDeadCheck >= 2_000 {
+                lastDeadCheck = wall
+                for stream in streams { await takeOverDead(stream) }
+            }
             if now - lastClaim >= min(5_000, settings.claimIdleMs) {
                 lastClaim = now
-                for channel in channels {
-                    for lane in [OutboundMessage.Lane.transactional, .bulk] { await takeOver(Keys.outboundStream(channel: channel, lane: lane)) }
-                }
+                for stream in streams { await takeOver(stream) }
             }
             try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Whether a consumer is a sender that kept a liveness key and no longer does.
+    func isDead(_ name: String) async throws -> Bool {
+        guard name != consumer else { return false }
+        let r = try await redis.pipelineChecked([["HEXISTS", Keys.sendersTracked, name], ["EXISTS", Keys.senderAlive(name)]])
+        return r[0].int == 1 && r[1].int == 0
+    }
+
+    /// The pending entries of senders whose liveness key is gone, taken over now (XCLAIM); a dead
+    /// sender left with nothing pending is removed from the group.
+    private func takeOverDead(_ stream: String) async {
+        guard let consumers = try? await redis.send("XINFO", "CONSUMERS", stream, Keys.outboundGroup).array else { return }
+        for c in consumers {
+            let info = c.dictionary
+            guard let name = info["name"], (try? await isDead(name)) == true else { continue }
+            guard Int(info["pending"] ?? "0") ?? 0 > 0 else {
+                _ = try? await redis.send("XGROUP", "DELCONSUMER", stream, Keys.outboundGroup, name)
+                continue
+            }
+            guard let pending = try? await redis.send("XPENDING", stream, Keys.outboundGroup, "-", "+", "100", name).array else { continue }
+            let ids = pending.compactMap { $0.array?.first?.string }
+            guard !ids.isEmpty, let r = try? await redis.send(["XCLAIM", stream, Keys.outboundGroup, consumer, "0"] + ids) else { continue }
+            let claimed = Self.entries(r, stream: stream)
+            if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total", dimensions: [("why", "sender_gone")]).increment(by: claimed.count) }
+            for (entry, id) in claimed { await process(id: id, entry: entry) }
         }
     }
 
@@ -176,7 +222,9 @@ public final class OutboundEngine: Sendable {
         guard let adapter = catalog[m.adapter] else {
             return try await store.finish(m, state: .failed, reason: "adapter_disabled", lastError: "adapter \(m.adapter) is not enabled", answer: nil, entry: entry, now: now)
         }
-        if m.state == .sending { return try await reconcile(m, since: m.sendingSince ?? 0, adapter: adapter, entry: entry) }
+        if m.state == .sending {
+            return try await reconcile(m, since: m.sendingSince ?? 0, owner: context.message["owner"], adapter: adapter, entry: entry)
+        }
         if now - m.createdAt > settings.retry.maxAgeMs {
             return try await store.finish(m, state: .failed, reason: "expired", lastError: m.lastError, answer: nil, entry: entry, now: now)
         }
@@ -248,12 +296,27 @@ public final class OutboundEngine: Sendable {
         case .campaignStopped(let state):
             return try await store.finish(m, state: .skipped, reason: "campaign_\(state)", lastError: nil, answer: nil, entry: entry, now: clock())
         case .capped(let until): return try await deferForContactRule(m, until: until, rule: "frequency_cap", entry: entry)
-        case .inDoubt(let since): return try await reconcile(m, since: since, adapter: adapter, entry: entry)
+        case .inDoubt(let since): return try await reconcile(m, since: since, owner: context.message["owner"], adapter: adapter, entry: entry)
         case .claimed(let n): attempt = n
         }
         let payload = OutboundPayload(
             messageId: m.id, to: address, account: m.account, template: m.template, subject: m.subject, text: m.text, html: m.html, link: m.link,
             variables: Self.variables(m.variables), content: m.content.flatMap { JSONValue.parse(Array($0.utf8)) })
+        if let doubt = m.doubtSince, adapter.canLookUp {
+            // An earlier call may have reached the provider: ask before sending again.
+            switch await sender.lookup(payload, via: adapter, sinceMs: doubt) {
+            case .seen(let providerId):
+                Counter(label: "scrm_outbound_settled_total", dimensions: [("adapter", adapter.spec.name), ("provider", "saw")]).increment()
+                try await store.complete(m, providerId: providerId.isEmpty ? nil : providerId, entry: entry, now: clock())
+                activity?.outbound(channel: m.channel, result: "sent", atMs: clock())
+                return
+            case .notSeen:
+                Counter(label: "scrm_outbound_settled_total", dimensions: [("adapter", adapter.spec.name), ("provider", "not_seen")]).increment()
+            case .unknown(let why):
+                let failure = SendFailure(errorClass: .retry, code: "lookup", message: why)
+                return try await retry(m, attempt: attempt, failure: failure, notBefore: nil, entry: entry, outcomeUnknown: true)
+            }
+        }
         let unsubscribe = m.channel == "email" ? links?.url(channel: "email", address: address) : nil
         let outcome = await sender.send(payload, via: adapter, unsubscribeURL: unsubscribe)
         try await record(
@@ -357,6 +420,12 @@ public final class OutboundEngine: Sendable {
         let now = clock()
         Counter(label: "scrm_outbound_in_doubt_total", dimensions: [("adapter", adapter.spec.name)]).increment()
         let since = min(m.doubtSince ?? callStart, callStart)
+        if adapter.canLookUp {
+            // Settled by asking the provider, once it has had time to record the call.
+            return try await store.reschedule(
+                m, at: max(now, since + settings.lookupDelayMs), lastError: f.description + " (the provider is asked before any resend)", entry: entry,
+                now: now, doubtSince: since)
+        }
         if let window = adapter.renders.providerDedupMs, let at = settings.retry.nextAttempt(
             attempts: attempt, createdAt: m.createdAt, now: now, notBefore: nil, random: Double.random(in: 0..<1)), at - since < window - 60_000
         {
@@ -367,13 +436,19 @@ public final class OutboundEngine: Sendable {
             lastError: f.description + " (the provider may have taken it; not resent automatically: replay to send anyway)", answer: nil, entry: entry, now: now)
     }
 
-    /// After failed attempt number `attempt`.
-    private func retry(_ m: OutboundMessage, attempt: Int, failure f: SendFailure, notBefore: Int64?, entry: MessageStore.Entry?) async throws {
+    /// After failed attempt number `attempt`. `outcomeUnknown`: an earlier call may have reached the
+    /// provider and asking did not settle it; the message keeps its doubt and, out of attempts, ends
+    /// as `outcome_unknown`.
+    private func retry(
+        _ m: OutboundMessage, attempt: Int, failure f: SendFailure, notBefore: Int64?, entry: MessageStore.Entry?, outcomeUnknown: Bool = false
+    ) async throws {
         let now = clock()
         if let at = settings.retry.nextAttempt(attempts: attempt, createdAt: m.createdAt, now: now, notBefore: notBefore, random: Double.random(in: 0..<1)) {
-            try await store.reschedule(m, at: at, lastError: f.description, entry: entry, now: now)
+            try await store.reschedule(m, at: at, lastError: f.description, entry: entry, now: now, doubtSince: outcomeUnknown ? m.doubtSince : nil)
         } else {
-            try await store.finish(m, state: .failed, reason: "retries_exhausted", lastError: f.description, answer: f.answer, entry: entry, now: now)
+            try await store.finish(
+                m, state: .failed, reason: outcomeUnknown ? "outcome_unknown" : "retries_exhausted", lastError: f.description, answer: f.answer, entry: entry,
+                now: now)
         }
     }
 
@@ -408,13 +483,20 @@ public final class OutboundEngine: Sendable {
     }
 
     /// A message another sender claimed and never finished. Its provider call may or may not have
-    /// happened: repeat it only while the provider would drop a duplicate; otherwise dead-letter it.
-    private func reconcile(_ m: OutboundMessage, since: Int64, adapter: ResolvedAdapter, entry: MessageStore.Entry?) async throws {
+    /// happened: ask the provider where it offers a lookup; else repeat it only while the provider
+    /// would drop a duplicate; otherwise dead-letter it.
+    private func reconcile(_ m: OutboundMessage, since: Int64, owner: String?, adapter: ResolvedAdapter, entry: MessageStore.Entry?) async throws {
         let now = clock()
-        if now - since < settings.claimIdleMs / 2 { return }  // probably still in flight elsewhere: leave the entry pending
+        // Probably still in flight elsewhere: leave the entry pending (unless that sender is gone).
+        if now - since < settings.claimIdleMs / 2, !(try await owner.asyncMap(isDead) ?? false) { return }
         Counter(label: "scrm_outbound_in_doubt_total", dimensions: [("adapter", adapter.spec.name)]).increment()
         // The provider's window runs from the first call whose outcome is unknown.
         let first = min(m.doubtSince ?? since, since)
+        if adapter.canLookUp {
+            return try await store.reschedule(
+                m, at: max(now, first + settings.lookupDelayMs), lastError: "a sender stopped during the provider call (the provider is asked before any resend)",
+                entry: entry, now: now, doubtSince: first)
+        }
         if let window = adapter.renders.providerDedupMs, now - first < window - 60_000 {
             try await store.reschedule(m, at: now, lastError: "resent after a crash (provider deduplicates)", entry: entry, now: now, doubtSince: first)
         } else {
@@ -451,4 +533,11 @@ public final class OutboundEngine: Sendable {
 /// variant, creation time) rendered for the next channel in the campaign's order that the recipient
 /// may get, read fresh (consent, addresses, profile); nil when none is left. Campaigns provides it
 /// (`CampaignFallback`); the engine calls it only for recipient reasons.
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}
+
 public typealias CampaignFallbackRenderer = @Sendable (OutboundMessage) async throws -> OutboundMessage?

@@ -11,8 +11,9 @@ import XCTest
 /// move from channel to channel. 600 recipients: a third WeChat takes; a third WeChat refuses (43004,
 /// unsubscribed) and SMS takes; a third WeChat refuses, Twilio refuses (21610, replied STOP) and email
 /// takes. Counted at the fakes: nobody gets two messages, everyone gets the one on the channel they
-/// can take, except messages whose provider call was cut by a kill on a provider without its own
-/// dedup (SMS, email): those are dead-lettered as `outcome_unknown`, never resent blindly.
+/// can take, except messages whose provider call was cut by a kill on a provider with neither its own
+/// dedup nor a lookup (email): those are dead-lettered as `outcome_unknown`, never resent blindly (SMS
+/// in doubt is settled by asking Twilio).
 final class FallbackCrashTests: XCTestCase {
     static let token = "fallback-admin-token-0123456789"
     static let n = 600

@@ -288,7 +288,9 @@ final class OutboundEngineTests: XCTestCase {
         await rig.fakes.stop()
     }
 
-    func test_aSendLeftInDoubtByADeadProcess_isNotResent_unlessTheProviderDeduplicates() async throws {
+    /// Twilio is asked (its message list for the number): it never got the dead process's call, so the
+    /// message is sent now, once. WeChat drops a repeated client_msg_id: resent inside its window.
+    func test_aSendLeftInDoubtByADeadProcess_isSettledByAskingTheProvider_orResentInsideItsDedupWindow() async throws {
         let rig = try await rig(claimIdleSeconds: 1)
         let store = rig.store
         let box = Mutex([String: String]())
@@ -311,9 +313,9 @@ final class OutboundEngineTests: XCTestCase {
         let engine = try rig.startEngine()
         defer { engine.cancel() }
         let sms = try await rig.waitFor(ids["sms"]!, [.failed, .sent])
-        XCTAssertEqual(sms.state, .failed)
-        XCTAssertEqual(sms.reason, "outcome_unknown", "Twilio has no dedup: never resent blindly")
-        XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").count, 0)
+        XCTAssertEqual(sms.state, .sent, "Twilio had not seen it: sent now (\(sms.reason ?? ""))")
+        XCTAssertEqual(rig.fakes.ledger.calls("twilio.messages.list"), 1, "Twilio was asked first")
+        XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").count, 1)
         let wx = try await rig.waitFor(ids["wechat"]!, [.sent, .failed])
         XCTAssertEqual(wx.state, .sent, "inside WeChat's 10-minute client_msg_id window a resend is safe")
         XCTAssertEqual(rig.fakes.ledger.deliveries("wechat.template").first?.messageId, ids["wechat"])
@@ -324,7 +326,7 @@ final class OutboundEngineTests: XCTestCase {
     static func quickTimeoutAdapters() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adapters-\(UUID().uuidString)").path
         try FileManager.default.copyItem(atPath: "adapters", toPath: dir)
-        for name in ["twilio-sms", "wechat-template"] {
+        for name in ["twilio-sms", "wechat-template", "sendgrid-edm"] {
             let path = "\(dir)/\(name).yaml"
             var text = try String(contentsOfFile: path, encoding: .utf8)
             if let r = text.range(of: "  timeout_ms: 10000") {
@@ -339,10 +341,11 @@ final class OutboundEngineTests: XCTestCase {
     }
 
     /// A provider that takes the message and never answers: the call times out after the request went
-    /// out, so the outcome is unknown. Twilio has no dedup: dead-lettered as outcome_unknown, never
-    /// sent twice. WeChat drops a repeated client_msg_id: sent again once the provider answers, and
-    /// its duplicate answer records the message as sent. The follower gets exactly one of each.
-    func test_aTimeoutAfterTheRequestWentOut_isNotResent_unlessTheProviderDeduplicates() async throws {
+    /// out, so the outcome is unknown. Twilio is asked once it has had time to record the call: it has
+    /// the message, so it counts as sent and is never sent again. WeChat drops a repeated
+    /// client_msg_id: sent again once the provider answers, and its duplicate answer records the
+    /// message as sent. The follower gets exactly one of each.
+    func test_aTimeoutAfterTheRequestWentOut_isSettledByLookup_orResentInsideTheProvidersDedupWindow() async throws {
         let rig = try await rig(adaptersDir: try Self.quickTimeoutAdapters())
         let engine = try rig.startEngine()
         defer { engine.cancel() }
@@ -350,17 +353,32 @@ final class OutboundEngineTests: XCTestCase {
             rig.fakes.ledger.outage = .hang
             let sms = try await Self.post(client, #"{"channel":"sms","to":"+14155550021","text":"hang"}"#).id
             let wechat = try await Self.post(client, #"{"channel":"wechat","account":"demo","to":"oFanHang","template":"T","variables":{"a":"1"}}"#).id
-            let lost = try await rig.waitFor(sms, [.failed, .sent])
+            let email = try await Self.post(client, #"{"channel":"email","to":"hang@example.com","subject":"Expo","text":"hang"}"#).id
+            // SendGrid offers no lookup here and no dedup: dead-lettered, marked as possibly with the provider.
+            let lost = try await rig.waitFor(email, [.failed, .sent])
             XCTAssertEqual(lost.reason, "outcome_unknown")
-            XCTAssertTrue(lost.lastError?.contains("timeout") == true, lost.lastError ?? "")
+            let letters = try await client.get("/api/v1/deadletters")
+            let letter = try XCTUnwrap((letters.json["deadLetters"] as? [[String: Any]])?.first { $0["messageId"] as? String == email }, letters.text)
+            XCTAssertEqual(letter["providerSaw"] as? String, "unknown")
+            let (cookie, _) = try await ConsoleActionTests.signIn(client, "olga", role: "admin")
+            let page = try await client.execute(uri: "/console/operations", method: .get, headers: [.cookie: cookie])
+            XCTAssertTrue(page.text.contains("data-provider-may-have-it"), "the console warns before a replay that may send twice")
+            let doubtful = try await rig.waitFor(sms, [.retrying, .failed, .sent])
+            XCTAssertEqual(doubtful.state, .retrying, doubtful.reason ?? "")
+            XCTAssertNotNil(doubtful.doubtSince)
+            XCTAssertTrue(doubtful.lastError?.contains("timeout") == true, doubtful.lastError ?? "")
             let waiting = try await rig.waitFor(wechat, [.retrying])
             XCTAssertNotNil(waiting.doubtSince, "the first doubtful call is remembered: resends stay inside WeChat's window")
             rig.fakes.ledger.outage = .none
             rig.h.now += 10_000
             let sent = try await rig.waitFor(wechat, [.sent])
             XCTAssertEqual(sent.attempts, 2)
+            let settled = try await rig.waitFor(sms, [.sent, .failed])
+            XCTAssertEqual(settled.state, .sent, "Twilio had it: counted as sent (\(settled.reason ?? ""))")
+            XCTAssertEqual(settled.providerId, rig.fakes.ledger.deliveries("twilio").first?.providerId, "with Twilio's sid, from its list")
             XCTAssertEqual(rig.fakes.ledger.deliveries("twilio").count, 1, "the hung call did deliver; it was not repeated")
             XCTAssertEqual(rig.fakes.ledger.calls("twilio.messages"), 1)
+            XCTAssertEqual(rig.fakes.ledger.calls("twilio.messages.list"), 1)
             XCTAssertEqual(rig.fakes.ledger.deliveries("wechat.template").map(\.messageId), [wechat])
             XCTAssertEqual(rig.fakes.ledger.calls("wechat.template.duplicate"), 1, "the resend met WeChat's dedup")
         }

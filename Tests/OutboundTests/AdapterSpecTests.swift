@@ -225,6 +225,42 @@ final class AdapterSpecTests: XCTestCase {
         XCTAssertEqual(stopped?.errorClass, .optedOut)
     }
 
+    /// A send in doubt is settled by Twilio's message list: seen when a message to the number, from our
+    /// number, with the same body, was created since the doubtful call began (two minutes of clock skew).
+    func test_twilioLookup_rendersTheListQuery_andReadsWhetherTwilioHasTheMessage() throws {
+        let a = try adapter("twilio-sms")
+        XCTAssertTrue(a.canLookUp)
+        let payload = OutboundPayload(messageId: "m1", to: "+14155550100", text: "Expo opens at 9")
+        let inputs = RenderInputs(nowMs: 0, nonce: "n")
+        let request = try XCTUnwrap(try a.renderLookup(payload, inputs))
+        XCTAssertEqual(request.method, "GET")
+        XCTAssertEqual(request.url, "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json?From=%2B15017122661&PageSize=50&To=%2B14155550100")
+        XCTAssertTrue(request.headers.contains { $0.0 == "Authorization" && $0.1.hasPrefix("Basic ") })
+        func list(_ items: String) -> [UInt8] { Array(#"{"messages":[\#(items)],"page":0,"page_size":50}"#.utf8) }
+        let item = #"{"sid":"SMabc","to":"+14155550100","from":"+15017122661","body":"Expo opens at 9","date_created":"Wed, 02 Dec 2026 19:00:00 +0000"}"#
+        let since = try XCTUnwrap(ResolvedAdapter.providerTime("Wed, 02 Dec 2026 19:00:30 +0000"))
+        XCTAssertEqual(a.readLookup(status: 200, body: list(item), payload: payload, inputs: inputs, sinceMs: since), .seen(providerId: "SMabc"))
+        let other = item.replacingOccurrences(of: "Expo opens at 9", with: "Another message")
+        XCTAssertEqual(a.readLookup(status: 200, body: list(other), payload: payload, inputs: inputs, sinceMs: since), .notSeen)
+        XCTAssertEqual(
+            a.readLookup(status: 200, body: list(item), payload: payload, inputs: inputs, sinceMs: since + 3_600_000), .notSeen,
+            "an older message with the same text is not this one")
+        XCTAssertEqual(a.readLookup(status: 200, body: list(""), payload: payload, inputs: inputs, sinceMs: since), .notSeen)
+        guard case .unknown = a.readLookup(status: 503, body: [], payload: payload, inputs: inputs, sinceMs: since) else { return XCTFail("a 503 settles nothing") }
+        guard case .unknown = a.readLookup(status: 200, body: Array("{}".utf8), payload: payload, inputs: inputs, sinceMs: since) else {
+            return XCTFail("an answer without the list settles nothing")
+        }
+        XCTAssertFalse(try adapter("sendgrid-edm").canLookUp, "SendGrid offers no lookup here: its sends in doubt stay outcome_unknown")
+    }
+
+    func test_badLookups_failWithTheirKey() {
+        let lookup = "\nlookup:\n  method: GET\n  url: \"{{settings.base}}/list\"\n  list: items\n  provider_id: id\n"
+        assertSpecError(Self.minimal + lookup, path: "lookup.match", contains: "identify the message")
+        assertSpecError(
+            Self.minimal + lookup + "  match: { to: \"{{to}}\" }\n  body: { fields: { a: b } }", path: "lookup.body", contains: "no body")
+        XCTAssertNoThrow(try AdapterSpecParser.parse(yaml: Self.minimal + lookup + "  match: { to: \"{{to}}\" }", file: "adapters/x.yaml", expectedName: "x"))
+    }
+
     func test_aliyunAndSendGridAnswers() throws {
         let ali = try adapter("aliyun-sms")
         XCTAssertEqual(

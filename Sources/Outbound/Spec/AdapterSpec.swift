@@ -21,6 +21,9 @@ public struct AdapterSpec: Sendable {
     public let providerDedupMs: Int64?
     /// How the provider's delivery callbacks to `/webhooks/receipts/{name}` are read and verified.
     public let receipts: ReceiptSpec?
+    /// How to ask the provider whether it took a message whose send was left in doubt (a crash or a
+    /// timeout mid-call): nil when the provider offers no lookup.
+    let lookup: LookupSpec?
     let kind: Kind
 
     enum Kind: Sendable {
@@ -139,6 +142,21 @@ struct SandboxPart: Sendable {
     let renders: String
     /// Values for the rendered spec's settings; its `env:` secrets become placeholders.
     let settings: [String: String]
+}
+
+/// A provider's list of the messages it took, asked after a send left in doubt (Twilio's message list
+/// by `To`): the message was seen when an item of `list` has every `match` field equal to its rendered
+/// value (and, with `createdAt`, was created after the doubtful call began).
+struct LookupSpec: Sendable {
+    let request: HTTPPart
+    /// JSON path of the array of messages in the answer.
+    let list: String
+    /// Item field -> the value it must have (a template over the message, as the send's).
+    let match: [(String, TextTemplate)]
+    /// Item field holding the provider's id.
+    let providerId: String
+    /// Item field holding when the provider took the message (RFC 2822 or ISO 8601).
+    let createdAt: String?
 }
 
 /// How a provider's answer is read.

@@ -32,7 +32,7 @@ public enum AdapterSpecParser {
     }
 
     private static func spec(_ root: ConfigMap, file: String, expectedName: String?) throws -> AdapterSpec {
-        try root.only(["name", "channel", "description", "settings", "rate_limit", "session_window_hours", "provider_dedup_seconds", "receipts", "http", "smtp", "sandbox"])
+        try root.only(["name", "channel", "description", "settings", "rate_limit", "session_window_hours", "provider_dedup_seconds", "receipts", "lookup", "http", "smtp", "sandbox"])
         let name = try root.string("name")
         guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
             throw ConfigError(path: "name", reason: "must be 1 to 64 letters, digits, - or _")
@@ -72,9 +72,14 @@ public enum AdapterSpecParser {
             guard settings[key] != nil else { throw ConfigError(path: r.child("key"), reason: "names setting \(key), which settings does not define") }
             receipts = ReceiptSpec(format: try r.choice("format"), keySetting: key)
         }
+        var lookup: LookupSpec?
+        if let l = try root.optionalMap("lookup") {
+            guard case .http = kind else { throw ConfigError(path: "lookup", reason: "is for http adapters") }
+            lookup = try self.lookup(l, settings: settings)
+        }
         return AdapterSpec(
             name: name, file: file, channel: try root.choice("channel"), summary: try root.string("description", default: ""),
-            settings: settings, rateLimit: rateLimit, sessionWindowHours: window, providerDedupMs: dedup, receipts: receipts, kind: kind)
+            settings: settings, rateLimit: rateLimit, sessionWindowHours: window, providerDedupMs: dedup, receipts: receipts, lookup: lookup, kind: kind)
     }
 
     private static func envName(_ raw: String, path: String) throws -> String {
@@ -87,8 +92,21 @@ public enum AdapterSpecParser {
 
     // MARK: http
 
-    private static func http(_ m: ConfigMap, settings: [String: SettingSource]) throws -> HTTPPart {
-        try m.only(["method", "url", "query", "headers", "body", "auth", "timeout_ms", "response"])
+    private static func lookup(_ m: ConfigMap, settings: [String: SettingSource]) throws -> LookupSpec {
+        let request = try http(m, settings: settings, more: ["list", "match", "provider_id", "created_at"])
+        guard request.body == nil else { throw ConfigError(path: m.child("body"), reason: "a lookup is a query: no body") }
+        var match = [(String, TextTemplate)]()
+        if let fields = try m.optionalMap("match") {
+            for key in fields.keys { match.append((key, try TextTemplate(try fields.string(key), path: fields.child(key)))) }
+        }
+        guard !match.isEmpty else { throw ConfigError(path: m.child("match"), reason: "needs the fields that identify the message (to, body...)") }
+        return LookupSpec(
+            request: request, list: try m.string("list"), match: match, providerId: try m.string("provider_id"), createdAt: try m.optionalString("created_at"))
+    }
+
+    /// An HTTP request part; `more`: keys of the enclosing section (a lookup's), where `response` is optional.
+    private static func http(_ m: ConfigMap, settings: [String: SettingSource], more: [String]? = nil) throws -> HTTPPart {
+        try m.only(Set(["method", "url", "query", "headers", "body", "auth", "timeout_ms", "response"] + (more ?? [])))
         let method = try m.string("method", default: "POST").uppercased()
         guard ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method) else {
             throw ConfigError(path: m.child("method"), reason: "must be GET, POST, PUT, PATCH or DELETE")
@@ -123,7 +141,7 @@ public enum AdapterSpecParser {
         return HTTPPart(
             method: method, url: url, query: query, headers: headers, body: body, auth: auth,
             timeoutMs: try m.int("timeout_ms", default: 10_000, range: 100...120_000),
-            response: try response(try m.node("response").map()))
+            response: more != nil && !m.has("response") ? ResponseSpec() : try response(try m.node("response").map()))
     }
 
     private static func auth(_ a: ConfigMap?, settings: [String: SettingSource]) throws -> HTTPPart.Auth {

@@ -105,7 +105,7 @@ extension ResolvedAdapter {
         return c
     }
 
-    private func renderHTTP(_ http: HTTPPart, _ context: [String: Any], _ inputs: RenderInputs) throws -> HTTPRequest {
+    func renderHTTP(_ http: HTTPPart, _ context: [String: Any], _ inputs: RenderInputs) throws -> HTTPRequest {
         var url = try http.url.render(context)
         guard url.hasPrefix("https://") || url.hasPrefix("http://"),
             !url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })

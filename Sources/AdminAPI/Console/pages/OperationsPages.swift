@@ -27,7 +27,8 @@ extension ConsoleRoutes {
                     "id": d.lookup("id")?.scalarText ?? "", "messageId": d.lookup("messageId")?.scalarText ?? "", "channel": d.lookup("channel")?.scalarText ?? "",
                     "adapter": d.lookup("adapter")?.scalarText ?? "", "reason": d.lookup("reason")?.scalarText ?? "", "error": d.lookup("error")?.scalarText ?? "",
                     "answer": d.lookup("answer")?.scalarText ?? "", "at": v.time(d.lookup("at")?.scalarText),
-                ]
+                    "mayHaveIt": d.lookup("providerSaw")?.scalarText == "unknown",
+                ] as [String: Any]
             }
             return View(
                 template: "operations",
