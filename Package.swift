@@ -53,7 +53,12 @@ let package = Package(
         ),
         .target(
             name: "Store",
-            dependencies: ["GatewayCore", "GatewayCrypto", "RedisClient"],
+            dependencies: [
+                "GatewayCore", "GatewayCrypto", "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             // The Redis Functions library (StoreFunctions), compiled into the binary.
             resources: [
                 .embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua"),
@@ -65,9 +70,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "GatewayCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Ingress",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto", "RedisClient", "CRMSync",
+                "GatewayCore", "HTTPAPI", "Store", "GatewayCrypto", "RedisClient", "CRMSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -81,7 +96,7 @@ let package = Package(
         .target(
             name: "AdminAPI",
             dependencies: [
-                "GatewayCore", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns", "CRMSync", "QRImage",
+                "GatewayCore", "HTTPAPI", "Store", "GatewayCrypto", "Ingress", "RedisClient", "Outbound", "Campaigns", "CRMSync", "QRImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -122,7 +137,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "GatewayCore", "Store", "Ingress", "AdminAPI", "RedisClient", "Outbound", "Campaigns", "CRMSync", "HTTPTransport",
+                "GatewayCore", "HTTPAPI", "Store", "Ingress", "AdminAPI", "RedisClient", "Outbound", "Campaigns", "CRMSync", "HTTPTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -137,7 +152,7 @@ let package = Package(
         .executableTarget(
             name: "scrm-gateway",
             dependencies: [
-                "App", "GatewayCore", "RedisClient", "Outbound", "CRMSync",
+                "App", "GatewayCore", "RedisClient", "Outbound", "CRMSync", "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,8 +1,9 @@
+import Campaigns
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
-import Campaigns
 import Store
 
 /// `POST /api/v1/audiences/preview`: how many customers a tag expression selects, and a sample.

@@ -1,6 +1,7 @@
 import CRMSync
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import RedisClient

@@ -1,6 +1,7 @@
 import Campaigns
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import Outbound
@@ -43,7 +44,7 @@ struct CampaignRoutes {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 let json = String(decoding: try encoder.encode(definition), as: UTF8.self)
-                let id = CustomerID.make(milliseconds: now)
+                let id = ULID.make(milliseconds: now)
                 AuditNote.target(id)
                 try await store.create(id: id, definition: definition, json: json, startAt: compiled.startAt, expiresAt: compiled.expiresAt, now: now)
                 guard let c = try await store.get(id) else { throw APIError.unavailable }
@@ -105,7 +106,7 @@ struct CampaignRoutes {
             (id, size) = (audience.sample.first, audience.count)
         }
         guard let id else { return PreviewAnswer(customerId: nil, audienceSize: size, variants: []) }
-        guard CustomerID.isValid(id), case .found(let c) = try await customers.customer(id: id, nowMs: clock()) else { throw APIError.notFound("customer") }
+        guard ULID.isValid(id), case .found(let c) = try await customers.customer(id: id, nowMs: clock()) else { throw APIError.notFound("customer") }
         return PreviewAnswer(customerId: c.id, audienceSize: size, variants: CampaignPreview(compiled, customerId: c.id, hash: c.fields).variants)
     }
 

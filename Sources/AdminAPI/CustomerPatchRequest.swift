@@ -1,4 +1,5 @@
 import GatewayCore
+import HTTPAPI
 import Ingress
 import Store
 

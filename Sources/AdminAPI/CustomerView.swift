@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import NIOCore
 import Store
@@ -72,16 +73,8 @@ struct CustomerView: Encodable {
     static func time(_ ms: Int64) -> String { JSONResponse.isoTime(ms) }
 }
 
-extension JSONResponse {
-    /// An `Encodable` body, keys sorted (stable output for clients and tests).
-    static func encoded(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: try text(value))))
-    }
-
-    /// An `Encodable` as JSON text, keys sorted, `/` not escaped (also for sections embedded in hand-built bodies).
-    static func text(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+extension JSONValue {
+    /// JSON kept in Redis (timeline entries, session messages) as a value to encode; text that is not
+    /// JSON stays a string.
+    static func stored(_ raw: String) -> JSONValue { JSONValue.parse(Array(raw.utf8)) ?? .string(raw) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import NIOCore
@@ -100,7 +101,7 @@ struct EventRoutes {
                 }
             }
             let customer = e.lookup("customer")?.scalarText
-            if let customer, !CustomerID.isValid(customer) { throw bad("customer: not a customer id") }
+            if let customer, !ULID.isValid(customer) { throw bad("customer: not a customer id") }
             guard customer != nil || !identities.isEmpty else { throw bad("give identities (or identity) or customer") }
             let id = e.lookup("id")?.scalarText
             if let id, id.isEmpty || id.count > 128 { throw bad("id: 1 to 128 characters") }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import Outbound

@@ -1,4 +1,5 @@
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import NIOCore
@@ -116,7 +117,7 @@ struct ImportRoutes {
             let now = clock()
             let job: String
             if let id { job = id } else {
-                job = CustomerID.make(milliseconds: now)
+                job = ULID.make(milliseconds: now)
                 try await store.create(id: job, format: format.rawValue, source: source, nowMs: now)
                 id = job
             }

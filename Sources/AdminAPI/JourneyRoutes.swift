@@ -1,6 +1,7 @@
 import Campaigns
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import Outbound
@@ -75,7 +76,7 @@ struct JourneyRoutes {
                 let definition = try await request.decodeJSON(JourneyDefinition.self, maxBytes: max(config.server.maxBodyBytes, 1 << 20))
                 try check(definition)
                 let now = clock()
-                let id = CustomerID.make(milliseconds: now)
+                let id = ULID.make(milliseconds: now)
                 AuditNote.target(id)
                 try await store.create(id: id, definition: definition, now: now)
                 return try JSONResponse.encoded(View(try await journey(id)), status: .created)
@@ -169,7 +170,7 @@ struct JourneyRoutes {
 
     /// `GET /customers/{id}/journeys`.
     func customerJourneys(_ customer: String) async throws -> CustomerJourneysView {
-        guard CustomerID.isValid(customer), try await redis.send("EXISTS", Keys.customer(customer)).int == 1 else {
+        guard ULID.isValid(customer), try await redis.send("EXISTS", Keys.customer(customer)).int == 1 else {
             throw APIError.notFound("customer")
         }
         var entries = [CustomerJourneysView.Entry]()

@@ -1,6 +1,7 @@
 import Campaigns
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import Outbound
@@ -108,7 +109,7 @@ struct MassSendRoutes {
                     e.headers[.retryAfter] = String(max(1, (account.massSend.window(nowMs: now).endsAtMs - now) / 1000))
                     throw e
                 }
-                let clientMsgId = "mass-" + CustomerID.make(milliseconds: now)
+                let clientMsgId = "mass-" + ULID.make(milliseconds: now)
                 let sent: (msgId: String, msgDataId: String?)
                 do {
                     sent = try await wechat.massSend(account: account.id, body: MassSend.body(tagId: tagId, content: body.content, clientMsgId: clientMsgId))
@@ -139,5 +140,5 @@ struct MassSendRoutes {
 /// Whether a campaign exists (a mass send may name the campaign whose report shows it).
 struct CampaignStoreLookup: Sendable {
     let store: CampaignStore
-    func exists(_ id: String) async throws -> Bool { CustomerID.isValid(id) ? try await store.get(id) != nil : false }
+    func exists(_ id: String) async throws -> Bool { ULID.isValid(id) ? try await store.get(id) != nil : false }
 }

@@ -1,5 +1,6 @@
 import GatewayCore
 import GatewayCrypto
+import HTTPAPI
 import Hummingbird
 import Ingress
 import Outbound
@@ -51,7 +52,7 @@ struct MessageRoutes {
         group.get("/messages/:id", .messagesRead) { _, context in
             try await storage {
                 let id = try context.parameters.require("id")
-                guard CustomerID.isValid(id), let m = try await store.get(id) else { throw APIError.notFound("message") }
+                guard ULID.isValid(id), let m = try await store.get(id) else { throw APIError.notFound("message") }
                 return try JSONResponse.encoded(MessageView(m))
             }
         }
@@ -98,7 +99,7 @@ struct MessageRoutes {
         guard (b.customerId == nil) != (b.to == nil) else {
             throw APIError.badRequest("give either customerId or to", code: "invalid_recipient")
         }
-        if let id = b.customerId, !CustomerID.isValid(id) { throw APIError.badRequest("customerId is not a customer id", code: "invalid_recipient") }
+        if let id = b.customerId, !ULID.isValid(id) { throw APIError.badRequest("customerId is not a customer id", code: "invalid_recipient") }
         var account: String?
         if channel == .wechat {
             guard let a = b.account, config.account(a) != nil else { throw APIError.badRequest("account must name a configured account", code: "unknown_account") }
@@ -125,7 +126,7 @@ struct MessageRoutes {
         var text = b.text
         let content = try richContent(b, adapter: adapter, text: &text)
         let now = clock()
-        let id = CustomerID.make(milliseconds: now)
+        let id = ULID.make(milliseconds: now)
         let key = b.idempotencyKey ?? "msg:\(id)"
         guard (1...200).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw APIError.badRequest("idempotencyKey must be 1 to 200 printable ASCII characters", code: "invalid_idempotency_key")

@@ -1,4 +1,5 @@
 import GatewayCore
+import HTTPAPI
 
 /// What the API answers for an outbound message (`GET /messages/{id}`, a customer's messages).
 struct MessageView: Encodable {

@@ -1,5 +1,6 @@
-import GatewayCore
 import Foundation
+import GatewayCore
+import HTTPAPI
 import HTTPTypes
 import Hummingbird
 import Ingress

@@ -1,4 +1,5 @@
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 

@@ -1,6 +1,7 @@
 import Campaigns
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import Store

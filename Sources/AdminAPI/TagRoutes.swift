@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import Store
@@ -78,7 +79,7 @@ struct TagRoutes {
         guard !body.customerIds.isEmpty, body.customerIds.count <= maxBulkIds else {
             throw APIError.badRequest("customerIds must hold 1 to \(maxBulkIds) ids", code: "invalid_body")
         }
-        if let bad = body.customerIds.first(where: { !CustomerID.isValid($0) }) {
+        if let bad = body.customerIds.first(where: { !ULID.isValid($0) }) {
             throw APIError.badRequest("\(bad.prefix(40)) is not a customer id", code: "invalid_customer_id")
         }
         if !add, !(try await tags.exists(name)) { throw APIError.notFound("tag") }

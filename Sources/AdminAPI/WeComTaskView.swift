@@ -1,4 +1,5 @@
 import GatewayCore
+import HTTPAPI
 
 /// A WeCom group-send task in a campaign's report (`wecomTasks`), times as ISO 8601.
 struct WeComTaskView: Encodable {

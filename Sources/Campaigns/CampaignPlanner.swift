@@ -25,7 +25,7 @@ public struct CampaignPlanner: Sendable {
 
     /// The message id of a campaign's message to a customer.
     public static func messageId(campaign: Campaign, customer: String) -> String {
-        CustomerID.make(milliseconds: campaign.createdAt, randomBits: Array(Digest.sha256(Array("\(campaign.id)/\(customer)".utf8)).prefix(10)))
+        ULID.make(milliseconds: campaign.createdAt, randomBits: Array(Digest.sha256(Array("\(campaign.id)/\(customer)".utf8)).prefix(10)))
     }
 
     /// One chunk of the snapshot read and turned into script arguments, not yet applied.

@@ -36,7 +36,7 @@ public struct CampaignStore: Sendable {
     }
 
     public func get(_ id: String) async throws -> Campaign? {
-        guard CustomerID.isValid(id) else { return nil }
+        guard ULID.isValid(id) else { return nil }
         return Campaign(hash: try await redis.send("HGETALL", Keys.campaign(id)).dictionary)
     }
 

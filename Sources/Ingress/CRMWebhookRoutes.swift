@@ -1,6 +1,7 @@
 import CRMSync
 import Foundation
 import GatewayCore
+import HTTPAPI
 import HTTPTypes
 import Hummingbird
 import Metrics

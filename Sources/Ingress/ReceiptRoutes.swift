@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCore
 import GatewayCrypto
+import HTTPAPI
 import HTTPTypes
 import Hummingbird
 import Metrics

@@ -1,5 +1,6 @@
 import GatewayCore
 import GatewayCrypto
+import HTTPAPI
 import Hummingbird
 import HummingbirdCore
 

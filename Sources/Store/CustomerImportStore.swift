@@ -110,7 +110,7 @@ public final class CustomerImportStore: Sendable {
             let json = JSONValue.array(
                 r.rows.map { row in
                     guard case .array(var parts) = row.json else { return row.json }
-                    parts.append(.string(CustomerID.make(milliseconds: nowMs)))
+                    parts.append(.string(ULID.make(milliseconds: nowMs)))
                     return .array(parts)
                 })
             commands.append(["SET", Keys.customerImportChunk(id, index), json.text])
@@ -156,7 +156,7 @@ public final class CustomerImportStore: Sendable {
     }
 
     public func job(id: String) async throws -> Job? {
-        guard CustomerID.isValid(id) else { return nil }
+        guard ULID.isValid(id) else { return nil }
         let r = try await redis.pipelineChecked([
             ["HGETALL", Keys.customerImport(id)], ["LRANGE", Keys.customerImportRejected(id), "0", String(Self.keptRejections - 1)],
         ])

@@ -28,7 +28,7 @@ extension CustomerStore {
     /// timeline entry per change), then the indexes. Granting a channel clears the opt-outs recorded
     /// on the customer's addresses for it (a STOP reply, an unsubscribe link).
     public func patch(id: String, _ patch: ProfilePatch, nowMs: Int64) async throws -> PatchOutcome {
-        guard CustomerID.isValid(id) else { return .notFound }
+        guard ULID.isValid(id) else { return .notFound }
         var optOutKeys = [String]()
         let granted = patch.consent.filter { $0.value == "granted" }.keys
         if !granted.isEmpty {

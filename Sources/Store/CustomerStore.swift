@@ -42,7 +42,7 @@ public final class CustomerStore: Sendable {
         let sessionKey = plan.sessionOpenId.map { Keys.session(account: plan.account, openid: $0) } ?? ""
         let sessionMsgs = plan.sessionOpenId.map { Keys.sessionMessages(account: plan.account, openid: $0) } ?? ""
         let args: [String] = [
-            String(plan.now), String(nonceTTLSeconds), String(dedupTTLSeconds), plan.reply, CustomerID.make(milliseconds: plan.now),
+            String(plan.now), String(nonceTTLSeconds), String(dedupTTLSeconds), plan.reply, ULID.make(milliseconds: plan.now),
             plan.identity?.storageForm ?? "", plan.unionId?.storageForm ?? "", plan.consent?.field ?? "", plan.consent?.value ?? "",
             plan.timelineEntry, String(timelineCap),
             sessionKey, sessionMsgs, plan.sessionMessage, String(sessionTTLSeconds), String(sessionMessageCap),
@@ -70,7 +70,7 @@ public final class CustomerStore: Sendable {
 
     /// With `nowMs`, the score is the one the customer has then (decayed since it last changed).
     public func customer(id: String, nowMs: Int64? = nil) async throws -> Lookup {
-        guard CustomerID.isValid(id) else { return .notFound }
+        guard ULID.isValid(id) else { return .notFound }
         let r = try await redis.pipelineChecked([
             ["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)], ["SMEMBERS", Keys.customerTags(id)],
         ])
@@ -113,7 +113,7 @@ public final class CustomerStore: Sendable {
         let r = try await redis.eval(
             LuaScripts.upsertFollower, keys: [],
             args: [
-                CustomerID.make(milliseconds: nowMs), openidIdentity.storageForm, String(nowMs), "consent.wechat:\(account)", "granted|\(nowMs)", union,
+                ULID.make(milliseconds: nowMs), openidIdentity.storageForm, String(nowMs), "consent.wechat:\(account)", "granted|\(nowMs)", union,
                 String(timelineCap), String(streamMaxLen),
             ] + profile.sorted { $0.key < $1.key }.flatMap { ["profile.\($0.key)", $0.value] }
         ).array ?? []
@@ -170,7 +170,7 @@ public final class CustomerStore: Sendable {
                 let profile = row.profile.sorted { $0.key < $1.key }.flatMap { [JSONValue.string("profile.\($0.key)"), .string($0.value)] }
                 return .array([
                     .int(0), .array(row.identities.map { .string($0.storageForm) }), .array(row.tags.map(JSONValue.string)), .array(profile), .array([]),
-                    .string(CustomerID.make(milliseconds: nowMs)),
+                    .string(ULID.make(milliseconds: nowMs)),
                 ])
             })
         let r = try await redis.fcall(

@@ -65,10 +65,10 @@ public struct EventStore: Sendable {
         var args = [String(nowMs), String(timelineCap), String(streamMaxLen), actor]
         for e in events {
             let entry = JSONValue.object(["at": .int(e.atMs), "type": .string(e.type), "data": e.data]).text
-            args += [e.id ?? "", e.customer ?? "", CustomerID.make(milliseconds: nowMs), e.type, String(e.atMs), entry, e.data.text]
+            args += [e.id ?? "", e.customer ?? "", ULID.make(milliseconds: nowMs), e.type, String(e.atMs), entry, e.data.text]
             args += [String(e.identities.count)] + e.identities.map { (mayMerge && e.verified.contains($0) ? "v" : "u") + $0.storageForm }
             // The id each identity's merge candidate would get (one event can collide with several customers).
-            args += e.identities.map { _ in CustomerID.make(milliseconds: nowMs) }
+            args += e.identities.map { _ in ULID.make(milliseconds: nowMs) }
         }
         let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
         return r.map { v in

@@ -15,7 +15,7 @@ public struct JourneyRunStore: Sendable {
     /// The message id of a send step for one enrolment (the outbound ledger key): one per journey,
     /// version, customer, step and enrolment.
     public static func messageId(journey: String, version: Int, customer: String, stepId: String, enrolledAt: Int64) -> String {
-        CustomerID.make(
+        ULID.make(
             milliseconds: enrolledAt,
             randomBits: Array(Digest.sha256(Array("journey/\(journey)/\(version)/\(customer)/\(stepId)/\(enrolledAt)".utf8)).prefix(10)))
     }

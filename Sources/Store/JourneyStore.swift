@@ -59,7 +59,7 @@ public struct JourneyStore: Sendable {
     }
 
     public func get(_ id: String) async throws -> Journey? {
-        guard CustomerID.isValid(id) else { return nil }
+        guard ULID.isValid(id) else { return nil }
         let h = try await redis.send("HGETALL", Keys.journey(id)).dictionary
         guard let version = h["version"].flatMap({ Int($0) }) else { return nil }
         guard let text = try await redis.send("GET", Keys.journeyVersion(id, version)).string else { return nil }

@@ -40,7 +40,7 @@ public struct MergeCandidateStore: Sendable {
     }
 
     public func get(_ id: String) async throws -> Candidate? {
-        guard CustomerID.isValid(id) else { return nil }
+        guard ULID.isValid(id) else { return nil }
         let f = try await redis.send("HGETALL", Keys.mergeCandidate(id)).dictionary
         guard let a = f["customer"], let b = f["other"], let identity = f["identity"].flatMap(Identity.init(storageForm:)),
             let created = f["createdAt"].flatMap(Int64.init), let state = f["state"]

@@ -65,7 +65,7 @@ struct JourneysBench: AsyncParsableCommand {
         let fillers = max(0, enrolled - real)
         let seedStart = ContinuousClock.now
         try await concurrently(Array(stride(from: 0, to: fillers, by: 500)), width: 16) { start in
-            for _ in start..<min(start + 500, fillers) { try await enrol(CustomerID.make(milliseconds: now0), dueAt: week) }
+            for _ in start..<min(start + 500, fillers) { try await enrol(ULID.make(milliseconds: now0), dueAt: week) }
         }
         let memory1 = try await usedMemory(pool)
         let perEnrolled = fillers > 0 ? Double(memory1 - memory0) / Double(fillers) : 0

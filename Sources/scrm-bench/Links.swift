@@ -30,13 +30,13 @@ struct LinksSeed: AsyncParsableCommand {
             try await store.importBatch(rows, nowMs: now)
         }
         ids = try await pool.send("ZRANGE", Keys.customers, "0", "-1").strings
-        let campaign = CustomerID.make(milliseconds: now)
+        let campaign = ULID.make(milliseconds: now)
         var lines = [String]()
         lines.reserveCapacity(messages)
         for start in stride(from: 0, to: messages, by: 2000) {
             var commands = [[String]]()
             for i in start..<min(start + 2000, messages) {
-                let id = CustomerID.make(milliseconds: now)
+                let id = ULID.make(milliseconds: now)
                 commands.append([
                     "HSET", Keys.message(id), "id", id, "channel", "email", "state", "sent", "sentAt", String(now), "customerId", ids[i % ids.count],
                     "campaign", campaign, "variant", i % 2 == 0 ? "A" : "B", "links", #"["https://example.com/expo?utm_source=bench"]"#,

@@ -6,6 +6,7 @@ import Logging
 import Outbound
 import RedisClient
 import ServiceLifecycle
+import Store
 
 // scrm-gateway: reads SCRM_CONFIG (default config/gateway.yaml) and serves until SIGTERM/SIGINT,
 // then drains in-flight requests before closing Redis. See README.
@@ -58,7 +59,7 @@ do {
         "adapters": .stringConvertible(adapters.adapters.keys.sorted())])
     if config.admin.token == nil { logger.warning("admin API disabled: set SCRM_ADMIN_TOKEN to enable /api/v1") }
     if config.outbound.linkSecret == nil { logger.warning("no outbound.linkSecret: marketing email has no unsubscribe link and is skipped") }
-    let scoring = try ScoringService.source(config: config)
+    let scoring = try ScoringWorker.source(config: config)
     let crm = try loadCRMAdapters(config: config, environment: environment)
     let outbound = makeOutbound(config: config, redis: redis, adapters: adapters)
     // With server.adminPort, two listeners: the public one (webhooks, links) and the private admin one.
@@ -75,7 +76,7 @@ do {
                 .init(service: OutboundService(parts: outbound)),
                 .init(service: CRMService(specs: crm, config: config, redis: redis, logger: logger)),
                 .init(service: ErasureService(config: config, redis: redis, crmAdapters: crm.map(\.name))),
-            ] + (scoring.map { [.init(service: ScoringService(redis: redis, source: $0, timelineCap: config.customers.timelineCap, clock: systemClock))] } ?? []),
+            ] + (scoring.map { [.init(service: ScoringService(worker: ScoringWorker(redis: redis, source: $0, timelineCap: config.customers.timelineCap, clock: systemClock)))] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await services.run()

@@ -86,7 +86,7 @@ final class AdminAPITests: XCTestCase {
     func test_bulkTag_acceptsTenThousandIdsAndRefusesMore() async throws {
         let h = try Harness()
         try await h.test { client in
-            let ids = (0..<10_000).map { _ in CustomerID.make(milliseconds: 1) }
+            let ids = (0..<10_000).map { _ in ULID.make(milliseconds: 1) }
             let body = "{\"customerIds\":[" + ids.map { "\"\($0)\"" }.joined(separator: ",") + "]}"
             let r = try await client.send(.post, "/api/v1/tags/bulk/customers", json: body)
             XCTAssertEqual(r.status, .ok)

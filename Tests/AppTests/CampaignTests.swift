@@ -468,7 +468,7 @@ final class CampaignTests: XCTestCase {
             config: rig.h.config, redis: rig.h.redis, adapters: try loadAdapters(config: rig.h.config, environment: rig.h.adapterEnvironment), clock: rig.h.clock)
         let store = CampaignStore(redis: rig.h.redis)
         for round in 0..<5 {
-            let id = CustomerID.make(milliseconds: rig.h.now + Int64(round))
+            let id = ULID.make(milliseconds: rig.h.now + Int64(round))
             let definition = CampaignDefinition(
                 name: "race", audience: "vip", channels: [.init(channel: "wechat", account: "demo", template: "T", data: ["first": "{{profile.nickname}}"])])
             try await store.create(id: id, definition: definition, json: String(decoding: try JSONEncoder().encode(definition), as: UTF8.self), startAt: nil, expiresAt: nil, now: rig.h.now)

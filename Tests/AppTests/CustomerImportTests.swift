@@ -184,7 +184,7 @@ final class CustomerImportTests: XCTestCase {
 
     func test_checkpoint_appliesEachChunkOnce_andAStalledUploadFails() async throws {
         let (h, _, jobs) = try await harness()
-        let id = CustomerID.make(milliseconds: h.now)
+        let id = ULID.make(milliseconds: h.now)
         try await jobs.create(id: id, format: "csv", source: "test", nowMs: h.now)
         var received = CustomerImportStore.Received()
         received.rows = try (0..<3).map {

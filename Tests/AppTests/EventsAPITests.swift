@@ -76,8 +76,8 @@ final class EventsAPITests: XCTestCase {
     func test_events_areScoredByTheShippedRules_intoTiersAndQualification() async throws {
         let path = Self.root.appendingPathComponent("config/scoring.yaml").path
         let h = try Harness { $0.scoringRules = path }
-        let source = try XCTUnwrap(try ScoringService.source(config: h.config))
-        let worker = Task { await ScoringService(redis: h.redis, source: source, timelineCap: 500, clock: h.clock).loop() }
+        let source = try XCTUnwrap(try ScoringWorker.source(config: h.config))
+        let worker = Task { await ScoringWorker(redis: h.redis, source: source, timelineCap: 500, clock: h.clock).loop() }
         defer { worker.cancel() }
         try await h.test { client in
             let r = try await client.send(.post, "/api/v1/events", json: """
@@ -125,7 +125,7 @@ final class EventsAPITests: XCTestCase {
         }
         try write("rules:\n  - { id: dl, on: web.download, points: 5 }\n", modified: Date(timeIntervalSince1970: 1_700_000_000))
         let h = try Harness { $0.scoringRules = file.path }
-        let source = try XCTUnwrap(try ScoringService.source(config: h.config))
+        let source = try XCTUnwrap(try ScoringWorker.source(config: h.config))
         h.scoring = source
         try await h.test { client in
             try write("rules:\n  - { id: dl, on: web.download, points: fifty }\n", modified: Date(timeIntervalSince1970: 1_700_000_100))

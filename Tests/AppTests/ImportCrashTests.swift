@@ -41,7 +41,7 @@ final class ImportCrashTests: XCTestCase {
         // The upload, already received and spooled: 400 chunks of 100 rows.
         let n = 40_000
         let jobs = CustomerImportStore(redis: redis, config: gatewayConfig)
-        let id = CustomerID.make(milliseconds: now)
+        let id = ULID.make(milliseconds: now)
         try await jobs.create(id: id, format: "csv", source: "crash", nowMs: now)
         var chunk = 0
         for start in stride(from: 0, to: n, by: 100) {

@@ -12,9 +12,9 @@ final class JourneyTriggerTests: XCTestCase {
 
     func test_tagStageAndAudienceTriggers_withUpdateCrmAndAttributeBranch() async throws {
         let h = try Harness { $0.scoringRules = Self.root.appendingPathComponent("config/scoring.yaml").path }
-        let rules = try XCTUnwrap(try ScoringService.rules(config: h.config))
+        let rules = try XCTUnwrap(try ScoringWorker.rules(config: h.config))
         let rig = try JourneyRig(h)
-        let scoring = Task { await ScoringService(redis: h.redis, rules: rules, timelineCap: 500, clock: h.clock).loop() }
+        let scoring = Task { await ScoringWorker(redis: h.redis, rules: rules, timelineCap: 500, clock: h.clock).loop() }
         defer {
             rig.stop()
             scoring.cancel()

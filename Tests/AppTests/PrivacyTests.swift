@@ -252,7 +252,7 @@ final class PrivacyTests: XCTestCase {
         let h = rig.h
         let id = try await rig.customer("o-halfway-0001", phone: "+8613800000991", tags: ["vip"], profile: ["nickname": "Hal"])
         // The request wrote its job and stopped before erasing anything (a process killed then).
-        let job = CustomerID.make(milliseconds: h.now)
+        let job = ULID.make(milliseconds: h.now)
         _ = try await h.redis.pipelineChecked([
             ["HSET", Keys.erasure(job), "customer", id, "state", "erasing", "requestedBy", "test", "requestedAt", String(h.now)],
             ["ZADD", Keys.activeErasures, String(h.now), job],

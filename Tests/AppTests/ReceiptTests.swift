@@ -32,7 +32,7 @@ final class ReceiptTests: XCTestCase {
     /// A message the provider accepted with `providerId`.
     static func sent(_ h: Harness, channel: String, adapter: String, to: String, providerId: String, customer: String? = nil) async throws -> String {
         let store = MessageStore(redis: h.redis)
-        let id = CustomerID.make(milliseconds: h.now)
+        let id = ULID.make(milliseconds: h.now)
         let m = OutboundMessage(
             id: id, channel: channel, adapter: adapter, lane: .bulk, idempotencyKey: "k-\(id)", customerId: customer, to: to, account: "demo",
             template: nil, subject: nil, text: "x", html: nil, link: nil, variables: "{}", createdAt: h.now)

@@ -12,8 +12,8 @@ final class ScoringTests: XCTestCase {
 
     func test_interactionsAreScoredOnce_withCapsTagsStagesAndReasons() async throws {
         let h = try Harness { $0.scoringRules = Self.root.appendingPathComponent("config/scoring.yaml").path }
-        let rules = try XCTUnwrap(try ScoringService.rules(config: h.config))
-        let worker = Task { await ScoringService(redis: h.redis, rules: rules, timelineCap: 500, clock: h.clock).loop() }
+        let rules = try XCTUnwrap(try ScoringWorker.rules(config: h.config))
+        let worker = Task { await ScoringWorker(redis: h.redis, rules: rules, timelineCap: 500, clock: h.clock).loop() }
         defer { worker.cancel() }
         try await h.test { client in
             func send(_ xml: String) async throws {
@@ -98,7 +98,7 @@ extension ScoringTests {
         _ = try await store.apply(customer: a, interaction: "1-1", hits: rules.matches(type: "web.big", payload: [:]), rules: rules, nowMs: h.now)
         _ = try await store.apply(customer: b, interaction: "1-2", hits: rules.matches(type: "web.small", payload: [:]), rules: rules, nowMs: h.now)
 
-        var service = ScoringService(redis: h.redis, rules: rules, timelineCap: 500, clock: h.clock)
+        var service = ScoringWorker(redis: h.redis, rules: rules, timelineCap: 500, clock: h.clock)
         service.tierRefreshMs = 300
         service.indexCheckMs = 50
         let worker = Task { [service] in await service.loop() }
@@ -181,7 +181,7 @@ extension ScoringTests {
 final class ScoringRulesViewTests: XCTestCase {
     func test_rulesInForce_inTheAPIAndTheConsole() async throws {
         let h = try Harness { $0.scoringRules = ScoringTests.root.appendingPathComponent("config/scoring.yaml").path }
-        h.scoring = try XCTUnwrap(try ScoringService.source(config: h.config))
+        h.scoring = try XCTUnwrap(try ScoringWorker.source(config: h.config))
         try await h.test { client in
             let r = try await client.get("/api/v1/scoring/rules")
             XCTAssertEqual(r.status, .ok, r.text)

@@ -46,7 +46,7 @@ final class SenderCrashTests: XCTestCase {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         var ids = [String]()
         for i in 0..<400 {
-            let id = CustomerID.make(milliseconds: now)
+            let id = ULID.make(milliseconds: now)
             ids.append(id)
             _ = try await store.accept(OutboundMessage(
                 id: id, channel: "sms", adapter: "twilio-sms", lane: .bulk, idempotencyKey: "crash-\(i)", customerId: nil,

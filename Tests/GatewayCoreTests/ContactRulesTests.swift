@@ -59,7 +59,7 @@ final class CampaignDefinitionTests: XCTestCase {
         var counts = ["A": 0, "B": 0, "holdout": 0]
         let n = 20_000
         for i in 0..<n {
-            let v = d.variant(campaign: "01KCAMPAIGN", customer: CustomerID.make(milliseconds: 1_790_000_000_000 + Int64(i)))
+            let v = d.variant(campaign: "01KCAMPAIGN", customer: ULID.make(milliseconds: 1_790_000_000_000 + Int64(i)))
             counts[v?.name ?? "holdout", default: 0] += 1
         }
         // Binomial standard deviation at n = 20,000 is under 0.4 points; allow 1.5.
@@ -72,17 +72,17 @@ final class CampaignDefinitionTests: XCTestCase {
     func test_variant_isTheSameEveryTime_andDiffersAcrossCampaigns() {
         var d = CampaignDefinition(name: "t", audience: "vip", channels: [.init(channel: "sms", text: "x")])
         d.variants = [.init(name: "A", weight: 1), .init(name: "B", weight: 1)]
-        let customers = (0..<200).map { CustomerID.make(milliseconds: Int64($0)) }
+        let customers = (0..<200).map { ULID.make(milliseconds: Int64($0)) }
         let first = customers.map { d.variant(campaign: "c1", customer: $0)?.name }
         XCTAssertEqual(customers.map { d.variant(campaign: "c1", customer: $0)?.name }, first)
         XCTAssertNotEqual(customers.map { d.variant(campaign: "c2", customer: $0)?.name }, first, "another campaign splits differently")
     }
 
     func test_derivedIds_areValidAndStable() {
-        let a = CustomerID.make(milliseconds: 1_790_000_000_000, randomBits: Array(repeating: 7, count: 10))
-        XCTAssertTrue(CustomerID.isValid(a))
-        XCTAssertEqual(a, CustomerID.make(milliseconds: 1_790_000_000_000, randomBits: Array(repeating: 7, count: 10)))
-        XCTAssertNotEqual(a, CustomerID.make(milliseconds: 1_790_000_000_000, randomBits: Array(repeating: 8, count: 10)))
+        let a = ULID.make(milliseconds: 1_790_000_000_000, randomBits: Array(repeating: 7, count: 10))
+        XCTAssertTrue(ULID.isValid(a))
+        XCTAssertEqual(a, ULID.make(milliseconds: 1_790_000_000_000, randomBits: Array(repeating: 7, count: 10)))
+        XCTAssertNotEqual(a, ULID.make(milliseconds: 1_790_000_000_000, randomBits: Array(repeating: 8, count: 10)))
         XCTAssertEqual(CampaignDefinition.milliseconds("2026-12-01T09:00:00+08:00"), 1_796_086_800_000)
         XCTAssertNil(CampaignDefinition.milliseconds("tomorrow"))
     }

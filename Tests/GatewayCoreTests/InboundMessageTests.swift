@@ -36,12 +36,12 @@ final class InboundMessageTests: XCTestCase {
     }
 
     func test_customerID_isSortableAndValid() {
-        let a = CustomerID.make(milliseconds: 1_700_000_000_000)
-        let b = CustomerID.make(milliseconds: 1_700_000_000_001)
-        XCTAssertTrue(CustomerID.isValid(a))
+        let a = ULID.make(milliseconds: 1_700_000_000_000)
+        let b = ULID.make(milliseconds: 1_700_000_000_001)
+        XCTAssertTrue(ULID.isValid(a))
         XCTAssertLessThan(a, b)
-        XCTAssertNotEqual(CustomerID.make(milliseconds: 5), CustomerID.make(milliseconds: 5))
-        XCTAssertFalse(CustomerID.isValid("not-an-id"))
+        XCTAssertNotEqual(ULID.make(milliseconds: 5), ULID.make(milliseconds: 5))
+        XCTAssertFalse(ULID.isValid("not-an-id"))
     }
 
     func test_identityInput_normalisesPhoneAndEmail() throws {

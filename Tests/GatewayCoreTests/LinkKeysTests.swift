@@ -46,7 +46,7 @@ final class LinkKeysTests: XCTestCase {
         let v1Keys = try XCTUnwrap(LinkKeys(secret: old))
         let v2Keys = try XCTUnwrap(LinkKeys(secret: new, version: 2, retired: [1: old]))
         let v2Only = try XCTUnwrap(LinkKeys(secret: new, version: 2))
-        let id = CustomerID.make(milliseconds: 1_790_000_000_000)
+        let id = ULID.make(milliseconds: 1_790_000_000_000)
 
         let before = try XCTUnwrap(LinkTokens(keys: v1Keys, publicURL: "https://gw").token(messageId: id, index: 2))
         XCTAssertEqual(before.count, 31, "version 1 tokens keep their format")

@@ -71,7 +71,7 @@ public struct CustomerErasure: Sendable {
     public func erase(_ id: String, by actor: String) async throws -> Job? {
         guard let footprint = try await CustomerFootprint.read(id, redis: redis, suppression: suppression, crmAdapters: crmAdapters) else { return nil }
         let now = clock()
-        let jobId = CustomerID.make(milliseconds: now)
+        let jobId = ULID.make(milliseconds: now)
         let plan = try await plan(footprint, nowMs: now)
         var commands: [[String]] = [
             ["MULTI"],
@@ -91,7 +91,7 @@ public struct CustomerErasure: Sendable {
     }
 
     public func job(_ id: String) async throws -> Job? {
-        guard CustomerID.isValid(id) else { return nil }
+        guard ULID.isValid(id) else { return nil }
         let f = try await redis.send("HGETALL", Keys.erasure(id)).dictionary
         return f["customer"] == nil ? nil : Job(id: id, f)
     }

@@ -51,7 +51,7 @@ public struct CustomerFootprint: Sendable {
     /// Reads the footprint of `id` (following merges to the live customer); nil when no live customer.
     /// `crmAdapters`: the configured CRM adapter names.
     public static func read(_ id: String, redis: RedisPool, suppression: AddressSuppression, crmAdapters: [String]) async throws -> CustomerFootprint? {
-        guard CustomerID.isValid(id) else { return nil }
+        guard ULID.isValid(id) else { return nil }
         let survivor = try await CustomerStore.resolve(id, redis: redis)
         guard try await redis.send("HEXISTS", Keys.customer(survivor), "createdAt").int == 1 else { return nil }
 
@@ -73,7 +73,7 @@ public struct CustomerFootprint: Sendable {
                 mergeCandidateIds: r[9].strings)
             records.append(record)
             // Merges from before the merged index existed are on the survivor's timeline.
-            for m in r[8].strings + mergedOnTimeline(record.timeline) where CustomerID.isValid(m) && !seen.contains(m) {
+            for m in r[8].strings + mergedOnTimeline(record.timeline) where ULID.isValid(m) && !seen.contains(m) {
                 seen.insert(m)
                 queue.append(m)
             }

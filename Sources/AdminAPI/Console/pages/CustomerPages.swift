@@ -27,7 +27,7 @@ extension ConsoleRoutes {
         }
         page(routes, "/console/customers/:id", section: "customers") { request, context, v in
             let id = context.parameters.get("id") ?? ""
-            guard CustomerID.isValid(id) else { throw ConsoleAPI<Context>.Failed(answer: .init(status: .notFound, json: .null, location: nil)) }
+            guard ULID.isValid(id) else { throw ConsoleAPI<Context>.Failed(answer: .init(status: .notFound, json: .null, location: nil)) }
             let customer = try await api.require("/api/v1/customers/\(id)", as: request, context: context)
             let live = customer["id"]?.scalarText ?? id
             if live != id { return .redirect("/console/customers/\(live)") }
@@ -91,7 +91,7 @@ extension ConsoleRoutes {
     /// an openid or WeCom contact of any account.
     func searchPaths(_ q: String) -> [String] {
         let e = q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        if CustomerID.isValid(q) { return ["/api/v1/customers/\(q)"] }
+        if ULID.isValid(q) { return ["/api/v1/customers/\(q)"] }
         if q.contains("@") { return ["/api/v1/customers/lookup?email=\(e)"] }
         var paths = [String]()
         if q.first == "+" || q.allSatisfy({ $0.isNumber || $0 == " " || $0 == "-" }) { paths.append("/api/v1/customers/lookup?phone=\(e)") }

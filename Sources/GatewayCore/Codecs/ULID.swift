@@ -1,6 +1,6 @@
 /// Sortable unique ids (ULID: 48-bit milliseconds + 80 random bits, Crockford base32, 26 characters).
 /// Ids made later sort later, so "the older customer" is the smaller id.
-public enum CustomerID {
+public enum ULID {
     private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
     public static func make(milliseconds: Int64) -> String {

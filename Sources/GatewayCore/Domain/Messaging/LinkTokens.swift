@@ -18,7 +18,7 @@ public struct LinkTokens: LinkKeyed {
     }
 
     public func token(messageId: String, index: Int) -> String? {
-        guard let id = CustomerID.bytes(messageId), (0...255).contains(index), let cipher = cipher(keys.version) else { return nil }
+        guard let id = ULID.bytes(messageId), (0...255).contains(index), let cipher = cipher(keys.version) else { return nil }
         var body = cipher.encrypt(id)
         body.append(UInt8(index))
         let token = Base64URL.encode(body + mac(keys.version, body)!)
@@ -41,7 +41,7 @@ public struct LinkTokens: LinkKeyed {
             let expected = mac(version, Array(bytes[0..<17]))
         else { return nil }
         let body = Array(bytes[0..<17])
-        guard ConstantTime.equals(Array(bytes[17..<23]), expected), let id = CustomerID.string(cipher.decrypt(Array(body[0..<16]))) else { return nil }
+        guard ConstantTime.equals(Array(bytes[17..<23]), expected), let id = ULID.string(cipher.decrypt(Array(body[0..<16]))) else { return nil }
         return (id, Int(body[16]))
     }
 

@@ -1,36 +1,46 @@
 import Foundation
 import GatewayCore
 import Hummingbird
-import Ingress
 import NIOCore
-import Store
 
-/// JSON bodies of the admin API, written by hand so stored JSON (timeline entries) is embedded as is.
-enum JSONResponse {
-    static func ok(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
+/// JSON bodies of the HTTP APIs: `Encodable` responses (keys sorted), and hand-built text where stored
+/// JSON (timeline entries) is embedded as is.
+public enum JSONResponse {
+    public static func ok(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: json)))
     }
 
     /// A time as a quoted JSON string (see `isoTime`).
-    static func time(_ ms: Int64) -> String { JSONText.quote(isoTime(ms)) }
+    public static func time(_ ms: Int64) -> String { JSONText.quote(isoTime(ms)) }
 
     /// `2026-12-01T15:04:05.123Z`: how the API writes times.
-    static func isoTime(_ ms: Int64) -> String {
+    public static func isoTime(_ ms: Int64) -> String {
         Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
+    /// An `Encodable` body, keys sorted (stable output for clients and tests).
+    public static func encoded(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: try text(value))))
+    }
+
+    /// An `Encodable` as JSON text, keys sorted, `/` not escaped (also for sections embedded in hand-built bodies).
+    public static func text(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
 }
 
 extension Request {
     /// `keywords[0].match`: where in the body a value was refused.
-    static func path(_ keys: [any CodingKey]) -> String {
+    public static func path(_ keys: [any CodingKey]) -> String {
         keys.reduce(into: "") { out, key in
             if let i = key.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
         }
     }
 
     /// Decodes a JSON body (capped), with a 400 that says what was wrong.
-    func decodeJSON<T: Decodable>(_ type: T.Type, maxBytes: Int) async throws -> T {
+    public func decodeJSON<T: Decodable>(_ type: T.Type, maxBytes: Int) async throws -> T {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: maxBytes)
@@ -50,10 +60,4 @@ extension Request {
             throw APIError.badRequest("body must be a JSON object as documented", code: "invalid_body")
         }
     }
-}
-
-extension JSONValue {
-    /// JSON kept in Redis (timeline entries, session messages) as a value to encode; text that is not
-    /// JSON stays a string.
-    static func stored(_ raw: String) -> JSONValue { JSONValue.parse(Array(raw.utf8)) ?? .string(raw) }
 }
