@@ -3,7 +3,7 @@ import RedisClient
 
 /// Applies scoring-rule hits for one interaction in one script: once per interaction (the stream entry
 /// id is claimed first), daily caps per rule, decay since the last change, behaviour tags, the stage
-/// (`ScoringRules.stage(for:current:)`, mirrored in Lua), the `scores` sorted set, a timeline entry per
+/// (the rule lives here only: it needs the stored score and stage), the `scores` sorted set, a timeline entry per
 /// rule applied ("why this score") and the audience indexes.
 public struct ScoreStore: Sendable {
     let redis: RedisPool
@@ -177,7 +177,7 @@ public struct ScoreStore: Sendable {
               end
             end
             if score < 0 then score = 0 end
-            -- The stage, as ScoringRules.stage(for:current:): the highest threshold reached; a stage
+            -- The stage: the highest threshold reached; a stage
             -- reached is kept, and one no threshold gives (set by sales) outranks them all.
             local reached, ri = 'new', 0
             for k, s in ipairs(stages) do if score >= s[2] then reached, ri = s[1], k end end

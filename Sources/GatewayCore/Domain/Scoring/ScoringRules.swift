@@ -117,25 +117,6 @@ public struct ScoringRules: Sendable, Equatable {
         }
     }
 
-    /// The tier a customer is in (mirrored in the scoring script), nil when none matches.
-    public func tier(score: Double, stage: String, tags: Set<String>, fields: [String: String]) -> String? {
-        tiers.first { t in
-            (t.minScore.map { score >= $0 } ?? true) && (t.stages.isEmpty || t.stages.contains(stage)) && t.tags.allSatisfy(tags.contains)
-                && t.profile.allSatisfy { fields["profile." + $0.key] == $0.value }
-        }?.name
-    }
-
-    /// The stage a score reaches: the highest threshold at or below it, `new` below all. Stages only
-    /// go up with points (decay does not demote a lead; sales moves it back through the CRM).
-    public func stage(for score: Double, current: String?) -> String {
-        let reached = stages.last { Double($0.minScore) <= score }?.name ?? "new"
-        guard let current, current != "new" else { return reached }
-        // A stage no threshold gives (SQL, customer: set by sales through the CRM) is above all of them.
-        guard let ci = stages.firstIndex(where: { $0.name == current }) else { return current }
-        let ri = stages.firstIndex { $0.name == reached } ?? -1
-        return ri > ci ? reached : current
-    }
-
     // MARK: loading
 
     public static func load(yaml: String, path: String = "scoring.yaml") throws -> ScoringRules {
