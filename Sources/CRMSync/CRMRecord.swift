@@ -56,7 +56,7 @@ public struct CRMRecord: Sendable {
             case "tags": return .string(tags.joined(separator: ";"))
             case "qualifiedAt", "firstSeenAt", "lastSeenAt": return fields[b].flatMap { Int64($0) }.map { .string(Self.iso($0)) }
             case "consent.email", "consent.sms":
-                return fields[b].map { .string(String($0.split(separator: "|", omittingEmptySubsequences: false).first ?? "")) }
+                return fields[b].map { .string(ConsentRecord.state($0)) }
             case "interactions": return .string(interactionsText)
             default: return nil
             }

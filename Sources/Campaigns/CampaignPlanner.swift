@@ -139,11 +139,7 @@ public struct CampaignPlanner: Sendable {
         createdAt: Int64, messageId: String
     ) -> Choice {
         let transactional = source.transactional
-        var consent = [String: (state: String, at: Int64)]()
-        for (k, v) in hash where k.hasPrefix("consent.") {
-            let parts = v.split(separator: "|")
-            consent[String(k.dropFirst(8))] = (String(parts.first ?? ""), Int64(parts.last ?? "") ?? 0)
-        }
+        let consent = ConsentRecord.all(in: hash)
         var refusals = [(channel: String, reason: String)]()
         for content in contents {
             let decision = SendEligibility.decide(

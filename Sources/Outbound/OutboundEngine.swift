@@ -244,14 +244,13 @@ public final class OutboundEngine: Sendable {
         // Consent and address, decided now (not when the message was accepted).
         let customer = context.customer
         let identities = customer?.identities ?? []
-        var consent = customer?.consent.mapValues { ($0.state, $0.at) } ?? [:]
+        var consent = customer?.consent ?? [:]
         var decision = SendEligibility.decide(
             channel: m.channel, account: m.account, to: m.to, transactional: m.lane == .transactional, identities: identities, consent: consent,
             requireOptIn: settings.contactRules.requireOptIn)
         if case .send(let address) = decision, m.channel != "wechat", let optOut = try await customers.optOut(channel: m.channel, address: address) {
             // An unsubscribe or bounce recorded for the address itself (one-click links, receipts).
-            let parts = optOut.split(separator: "|")
-            consent[m.channel] = (String(parts.first ?? ""), Int64(parts.last ?? "") ?? 0)
+            consent[m.channel] = ConsentRecord(stored: optOut)
             decision = SendEligibility.decide(
                 channel: m.channel, account: m.account, to: address, transactional: m.lane == .transactional, identities: identities, consent: consent,
                 requireOptIn: settings.contactRules.requireOptIn)

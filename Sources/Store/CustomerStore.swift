@@ -113,7 +113,7 @@ public final class CustomerStore: Sendable {
         let r = try await redis.eval(
             LuaScripts.upsertFollower, keys: [],
             args: [
-                ULID.make(milliseconds: nowMs), openidIdentity.storageForm, String(nowMs), "consent.wechat:\(account)", "granted|\(nowMs)", union,
+                ULID.make(milliseconds: nowMs), openidIdentity.storageForm, String(nowMs), ConsentRecord.field("wechat:\(account)"), ConsentRecord(state: "granted", at: nowMs).stored, union,
                 String(timelineCap), String(streamMaxLen),
             ] + profile.sorted { $0.key < $1.key }.flatMap { ["profile.\($0.key)", $0.value] }
         ).array ?? []
@@ -128,14 +128,14 @@ public final class CustomerStore: Sendable {
     public func recordOptOut(channel: String, account: String? = nil, address: String, state: String, nowMs: Int64) async throws -> String? {
         if channel == "wechat" {
             guard let account, let id = try await lookup(Identity(kind: .openid, account: account, value: address)) else { return nil }
-            _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, "consent.wechat:\(account)", "revoked|\(nowMs)"])
+            _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, ConsentRecord.field("wechat:\(account)"), ConsentRecord(state: "revoked", at: nowMs).stored])
             return id
         }
         let value = "\(state)|\(nowMs)"
         _ = try await redis.send("SET", suppression.key(channel: channel, address: address), value)
         let identity = channel == "sms" ? Identity(kind: .phone, value: address) : Identity(kind: .email, value: address)
         guard let id = try await lookup(identity) else { return nil }
-        _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, "consent.\(channel)", value])
+        _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, ConsentRecord.field(channel), value])
         return id
     }
 
@@ -276,10 +276,7 @@ public struct Customer: Sendable, Equatable {
     /// Every field of the record (profile.*, consent.*, score, stage, ...), for message templates.
     public let fields: [String: String]
 
-    public struct Consent: Sendable, Equatable {
-        public let state: String
-        public let at: Int64
-    }
+    public typealias Consent = ConsentRecord
 
     init(id: String, hash: [String: String], identities: [Identity], tags: [String]) {
         self.id = id
@@ -288,12 +285,7 @@ public struct Customer: Sendable, Equatable {
         lastSeenAt = Int64(hash["lastSeenAt"] ?? "") ?? createdAt
         self.identities = identities.sorted { $0.storageForm < $1.storageForm }
         self.tags = tags.sorted()
-        var consent = [String: Consent]()
-        for (k, v) in hash where k.hasPrefix("consent.") {
-            let parts = v.split(separator: "|")
-            if parts.count == 2 { consent[String(k.dropFirst("consent.".count))] = Consent(state: String(parts[0]), at: Int64(parts[1]) ?? 0) }
-        }
-        self.consent = consent
+        consent = ConsentRecord.all(in: hash)
         timezone = hash["timezone"] ?? hash["profile.timezone"]
         fields = hash
     }

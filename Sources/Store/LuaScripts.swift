@@ -144,14 +144,7 @@ enum LuaScripts {
               local id, live = resolveLive(ARGV[i])
               if live then
                 local n
-                if op == 'add' then
-                  n = redis.call('SADD', tagskey(id), tag)
-                  redis.call('SADD', 'tag:' .. tag, id)
-                  if n == 1 then journeySignal(id, 'tag', tag) end
-                else
-                  n = redis.call('SREM', tagskey(id), tag)
-                  redis.call('SREM', 'tag:' .. tag, id)
-                end
+                if op == 'add' then n = addTags(id, { tag }) else n = removeTags(id, { tag }) end
                 changed = changed + n
                 if n == 1 then crmTouch(id, 'tags') end
               else

@@ -104,12 +104,12 @@ final class CustomerAttributesTests: XCTestCase {
 
     func test_sendEligibility_optInChannelsNeedAGrantedConsent_forMarketingOnly() {
         let phone = [Identity(kind: .phone, value: "+8613800000001")]
-        func decide(_ consent: [String: (state: String, at: Int64)], transactional: Bool = false) -> SendEligibility {
+        func decide(_ consent: [String: ConsentRecord], transactional: Bool = false) -> SendEligibility {
             SendEligibility.decide(channel: "sms", account: nil, to: nil, transactional: transactional, identities: phone, consent: consent, requireOptIn: ["sms"])
         }
         XCTAssertEqual(decide([:]), .skip(reason: "sms_no_opt_in"))
-        XCTAssertEqual(decide(["sms": ("granted", 1)]), .send(to: "+8613800000001"))
-        XCTAssertEqual(decide(["sms": ("opted_out", 1)]), .skip(reason: "sms_opted_out"), "a refusal keeps its reason")
+        XCTAssertEqual(decide(["sms": ConsentRecord(state: "granted", at: 1)]), .send(to: "+8613800000001"))
+        XCTAssertEqual(decide(["sms": ConsentRecord(state: "opted_out", at: 1)]), .skip(reason: "sms_opted_out"), "a refusal keeps its reason")
         XCTAssertEqual(decide([:], transactional: true), .send(to: "+8613800000001"), "a verification code needs no marketing opt-in")
         XCTAssertEqual(
             SendEligibility.decide(channel: "sms", account: nil, to: nil, transactional: false, identities: phone, consent: [:]), .send(to: "+8613800000001"),

@@ -77,13 +77,8 @@ public struct CRMInboundStore: Sendable {
                   redis.call('HSET', ckey(id), 'stage', stage); data.stage = stage
                 end
                 if owner ~= '' then redis.call('HSET', ckey(id), 'owner', owner); data.owner = owner end
-                for _, t in ipairs(adds) do
-                  if redis.call('SADD', tagskey(id), t) == 1 then journeySignal(id, 'tag', t) end
-                  redis.call('SADD', 'tag:' .. t, id); redis.call('SADD', 'tags', t)
-                end
-                for _, t in ipairs(removes) do
-                  redis.call('SREM', tagskey(id), t); redis.call('SREM', 'tag:' .. t, id)
-                end
+                addTags(id, adds)
+                removeTags(id, removes)
                 if #adds > 0 then data.addTags = adds end
                 if #removes > 0 then data.removeTags = removes end
                 pushTimeline(id, cjson.encode({ at = now, type = 'crm.update', data = data }), cap)

@@ -172,14 +172,30 @@ local function touchLastSeen(id, now)
   redis.call('SADD', fidxkey(id), '@lastSeen')
 end
 
--- Tags a customer: its tag set, each tag's audience index, the set of every tag name.
+-- Tags a customer: its tag set, each tag's audience index, the set of every tag name; a tag new to
+-- the customer signals the journeys. The one home of "add a tag". Returns how many were new.
 local function addTags(id, tags)
-  if #tags == 0 then return end
+  if #tags == 0 then return 0 end
+  local added = 0
   for _, t in ipairs(tags) do
-    if redis.call('SADD', tagskey(id), t) == 1 then journeySignal(id, 'tag', t) end
+    if redis.call('SADD', tagskey(id), t) == 1 then
+      added = added + 1
+      journeySignal(id, 'tag', t)
+    end
     redis.call('SADD', 'tag:' .. t, id)
   end
   redis.call('SADD', 'tags', unpack(tags))
+  return added
+end
+
+-- Untags a customer (its tag set and each tag's index). Returns how many it had.
+local function removeTags(id, tags)
+  local removed = 0
+  for _, t in ipairs(tags) do
+    removed = removed + redis.call('SREM', tagskey(id), t)
+    redis.call('SREM', 'tag:' .. t, id)
+  end
+  return removed
 end
 
 local function pushTimeline(id, entry, cap)

@@ -64,8 +64,8 @@ public struct ErasurePlan: Sendable {
         for a in CustomerFootprint.addressChannels(f.identities) {
             if let value = existing["\(a.channel) \(a.address)"] {
                 sup.append((suppression.key(channel: a.channel, address: a.address), value))
-            } else if let consent = live?.hash["consent.\(a.channel)"], let state = consent.split(separator: "|").first,
-                Self.optedOut.contains(String(state))
+            } else if let state = live?.hash[ConsentRecord.field(a.channel)].flatMap(ConsentRecord.init(stored:))?.state,
+                Self.optedOut.contains(state)
             {
                 sup.append((suppression.key(channel: a.channel, address: a.address), "\(state)|\(nowMs)"))
             }

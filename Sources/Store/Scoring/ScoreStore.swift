@@ -166,11 +166,7 @@ public struct ScoreStore: Sendable {
               end
               if ok then
                 score = score + pts
-                for _, t in ipairs(tags) do
-                  if redis.call('SADD', tagskey(id), t) == 1 then journeySignal(id, 'tag', t) end
-                  redis.call('SADD', 'tag:' .. t, id)
-                  redis.call('SADD', 'tags', t)
-                end
+                addTags(id, tags)
                 if q == '1' then qualified = 1 end
                 applied[#applied + 1] = rule
                 pushTimeline(id, cjson.encode({ at = now, type = 'score', data = { rule = rule, points = pts } }), cap)

@@ -52,8 +52,8 @@ public struct IngestPlan: Sendable {
         case .wechat:
             if !message.fromUser.isEmpty { identity = Identity(kind: .openid, account: account.id, value: message.fromUser) }
             switch kind {
-            case .event("subscribe"): consent = ("consent.wechat:\(account.id)", "granted|\(nowMs)")
-            case .event("unsubscribe"): consent = ("consent.wechat:\(account.id)", "revoked|\(nowMs)")
+            case .event("subscribe"): consent = (ConsentRecord.field("wechat:\(account.id)"), ConsentRecord(state: "granted", at: nowMs).stored)
+            case .event("unsubscribe"): consent = (ConsentRecord.field("wechat:\(account.id)"), ConsentRecord(state: "revoked", at: nowMs).stored)
             default: break
             }
             if identity != nil && opensServiceWindow(kind) { sessionOpenId = message.fromUser }
@@ -61,8 +61,8 @@ public struct IngestPlan: Sendable {
             if case .externalContact(let change) = kind, let ext = message["ExternalUserID"], !ext.isEmpty {
                 identity = Identity(kind: .wecom, account: account.id, value: ext)
                 switch change {
-                case "add_external_contact", "add_half_external_contact": consent = ("consent.wecom:\(account.id)", "granted|\(nowMs)")
-                case "del_external_contact", "del_follow_user": consent = ("consent.wecom:\(account.id)", "revoked|\(nowMs)")
+                case "add_external_contact", "add_half_external_contact": consent = (ConsentRecord.field("wecom:\(account.id)"), ConsentRecord(state: "granted", at: nowMs).stored)
+                case "del_external_contact", "del_follow_user": consent = (ConsentRecord.field("wecom:\(account.id)"), ConsentRecord(state: "revoked", at: nowMs).stored)
                 default: break
                 }
             }

@@ -32,7 +32,7 @@ public enum CustomerExportFields {
             case "external_id": ids("external").joined(separator: ";")
             case "openid": ids("openid").joined(separator: ";")
             case "tags": tags.sorted().joined(separator: ";")
-            case "consent.sms", "consent.email": String(hash[f]?.split(separator: "|").first ?? "")
+            case "consent.sms", "consent.email": ConsentRecord.state(hash[f])
             default: hash[f] ?? ""
             }
         }

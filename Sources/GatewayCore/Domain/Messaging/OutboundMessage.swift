@@ -157,7 +157,7 @@ public enum SendEligibility: Equatable, Sendable {
     /// `customer` is nil for a raw address nobody holds. `to` is the raw address, if the message had one.
     /// `requireOptIn`: channels whose marketing needs a granted consent (`contactRules.requireOptIn`).
     public static func decide(
-        channel: String, account: String?, to: String?, transactional: Bool, identities: [Identity], consent: [String: (state: String, at: Int64)],
+        channel: String, account: String?, to: String?, transactional: Bool, identities: [Identity], consent: [String: ConsentRecord],
         requireOptIn: Set<String> = []
     ) -> SendEligibility {
         func state(_ key: String) -> String? { consent[key]?.state }
