@@ -198,25 +198,30 @@ public struct CRMOutbox: Sendable {
 
     // MARK: answers
 
+    /// How often a customer's sync is retried, and the backoff between tries (the shared `RetryPolicy`).
     public struct RetryPolicy: Sendable {
         public var maxAttempts: Int
-        public var baseMs: Int64
-        public var capMs: Int64
+        public var backoff: GatewayCore.RetryPolicy
         public init(maxAttempts: Int, baseMs: Int64, capMs: Int64) {
             self.maxAttempts = maxAttempts
-            self.baseMs = baseMs
-            self.capMs = capMs
+            backoff = GatewayCore.RetryPolicy(baseMs: baseMs, capMs: capMs)
+        }
+
+        /// The wait after each failed try, 1 to `maxAttempts`, for one customer (its own jitter).
+        func delays() -> String {
+            let random = Double.random(in: 0..<1)
+            return (1...max(1, maxAttempts)).map { String(backoff.delay(afterAttempts: $0, random: random)) }.joined(separator: ",")
         }
     }
 
     /// Records the CRM's answer for each customer of batch `token`. Returns how many were synced.
     @discardableResult
     public func finish(token: String, results: [(customer: String, seq: Int64, result: Result)], policy: RetryPolicy, nowMs: Int64) async throws -> Int {
-        var args = [adapter, token, String(policy.maxAttempts), String(nowMs), String(policy.baseMs), String(policy.capMs)]
+        var args = [adapter, token, String(policy.maxAttempts), String(nowMs), "", ""]  // 5 and 6: unused (the backoff was here)
         for (c, seq, r) in results {
             switch r {
             case .synced(let recordId): args += [c, String(seq), "ok", recordId ?? "", ""]
-            case .retry(let reason): args += [c, String(seq), "retry", reason, String(Int.random(in: 0...250))]
+            case .retry(let reason): args += [c, String(seq), "retry", reason, policy.delays()]
             case .hold(let reason): args += [c, String(seq), "hold", reason, ""]
             case .failed(let code, let message): args += [c, String(seq), "dead", code, message]
             }
@@ -231,7 +236,6 @@ public struct CRMOutbox: Sendable {
         source: LuaCustomerLibrary.source + "\n" + #"""
             crmSilent = true
             local a, token, maxAttempts, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-            local base, capMs = tonumber(ARGV[5]), tonumber(ARGV[6])
             local inflight, retry, dirty = 'crm:{' .. a .. '}:inflight', 'crm:{' .. a .. '}:retry', 'crm:{' .. a .. '}:dirty'
             local status = 'crm:{' .. a .. '}:status'
             local synced, failed = 0, 0
@@ -270,8 +274,11 @@ public struct CRMOutbox: Sendable {
                   else
                     -- The retry sends the latest state, so a change queued meanwhile waits for it.
                     redis.call('ZREM', dirty, c)
-                    local backoff = math.min(capMs, base * math.pow(2, attempts - 1)) * (1000 + tonumber(y)) / 1000
-                    redis.call('ZADD', retry, math.floor(tonumber(now) + backoff), c)
+                    -- The wait is the shared RetryPolicy's, computed in Swift per try (y: "d1,d2,...").
+                    local delays = {}
+                    for d in string.gmatch(y, '%d+') do delays[#delays + 1] = tonumber(d) end
+                    local backoff = delays[math.min(attempts, #delays)] or 0
+                    redis.call('ZADD', retry, tonumber(now) + backoff, c)
                   end
                 end
               end

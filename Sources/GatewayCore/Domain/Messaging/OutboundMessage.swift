@@ -140,12 +140,17 @@ public struct RetryPolicy: Sendable, Equatable {
     /// When attempt `attempts + 1` may go (after `attempts` failed ones), or nil when that is past the
     /// maximum age. `notBefore` is a provider's Retry-After or a quota reset. `random` is in 0..<1.
     public func nextAttempt(attempts: Int, createdAt: Int64, now: Int64, notBefore: Int64? = nil, random: Double) -> Int64? {
+        let at = max(now + delay(afterAttempts: attempts, random: random), notBefore ?? 0)
+        return at - createdAt <= maxAgeMs ? at : nil
+    }
+
+    /// The wait after `attempts` failed attempts: doubling from `baseMs` up to `capMs`, with "equal
+    /// jitter" (half fixed, half random), so retries spread out but never come back at once. The one
+    /// home of the backoff: the CRM queue gets its delays from here too.
+    public func delay(afterAttempts attempts: Int, random: Double) -> Int64 {
         let exponent = min(max(attempts - 1, 0), 30)
         let backoff = min(capMs, baseMs << Int64(exponent))
-        // "Equal jitter": half fixed, half random, so retries spread out but never come back at once.
-        let delay = backoff / 2 + Int64(Double(backoff / 2) * random)
-        let at = max(now + delay, notBefore ?? 0)
-        return at - createdAt <= maxAgeMs ? at : nil
+        return backoff / 2 + Int64(Double(backoff / 2) * min(max(random, 0), 1))
     }
 }
 
