@@ -48,7 +48,7 @@ struct CampaignRoutes {
                 AuditNote.target(id)
                 try await store.create(id: id, definition: definition, json: json, startAt: compiled.startAt, expiresAt: compiled.expiresAt, now: now)
                 guard let c = try await store.get(id) else { throw APIError.unavailable }
-                return JSONResponse.ok(try await view(c), status: .created)
+                return try JSONResponse.encoded(try await view(c), status: .created)
             }
         }
         group.post("/campaigns/preview", .campaignsRead) { request, _ in
@@ -68,20 +68,20 @@ struct CampaignRoutes {
             try await storage {
                 let query = try PageQuery(request, defaultLimit: 50, maxLimit: 500)
                 let page = try await store.list(limit: query.limit, before: query.before)
-                var items = [String]()
+                var items = [CampaignView]()
                 for c in page.campaigns { items.append(try await view(c)) }
-                return JSONResponse.ok(JSONText.object([("campaigns", "[" + items.joined(separator: ",") + "]")] + (page.next.map { [("next", JSONText.quote($0.text))] } ?? [])))
+                return try JSONResponse.encoded(CampaignList(campaigns: items, next: page.next?.text))
             }
         }
         group.get("/campaigns/:id", .campaignsRead) { _, context in
-            try await storage { JSONResponse.ok(try await view(try await campaign(context))) }
+            try await storage { try JSONResponse.encoded(try await view(try await campaign(context))) }
         }
         group.get("/campaigns/:id/report", .campaignsRead) { _, context in
-            try await storage { JSONResponse.ok(try await report(try await campaign(context))) }
+            try await storage { try JSONResponse.encoded(try await report(try await campaign(context))) }
         }
         for action in ["start", "pause", "resume", "cancel"] {
             group.post("/campaigns/:id/\(action)", .campaignsWrite) { _, context in
-                try await storage { JSONResponse.ok(try await view(try await act(action, on: try await campaign(context)))) }
+                try await storage { try JSONResponse.encoded(try await view(try await act(action, on: try await campaign(context)))) }
             }
         }
     }
@@ -144,48 +144,14 @@ struct CampaignRoutes {
         return fresh
     }
 
-    func view(_ c: Campaign) async throws -> String {
-        let stats = try await store.stats(c.id)
-        let now = clock()
-        let rate = c.state == .running ? try await store.sendRate(c.id, now: now) : 0
-        let remaining = max(0, (c.audienceSize ?? 0) - stats["planned"]) + max(0, stats["open"])
-        let eta = rate > 0 ? String(Int((Double(remaining) / rate).rounded(.up))) : "null"
-        let done = stats["sent"] + stats["failed"] + stats["skipped"] + stats["holdout"]
-        let percent = (c.audienceSize ?? 0) > 0 ? min(100, Double(done) * 100 / Double(c.audienceSize!)) : (c.state == .completed ? 100 : 0)
-        var progress = CampaignStats.metrics.map { ($0, String(stats[$0])) }
-        progress += [("percent", String(format: "%.1f", percent)), ("ratePerSecond", String(format: "%.1f", rate)), ("etaSeconds", eta)]
-        return JSONText.object([
-            ("id", JSONText.quote(c.id)), ("name", JSONText.quote(c.definition.name)), ("state", JSONText.quote(c.state.rawValue)),
-            ("audience", JSONText.quote(c.definition.audience)), ("audienceSize", c.audienceSize.map(String.init) ?? "null"),
-            ("createdAt", time(c.createdAt)), ("startAt", c.startAt.map(time) ?? "null"), ("expiresAt", c.expiresAt.map(time) ?? "null"),
-            ("startedAt", c.startedAt.map(time) ?? "null"), ("endedAt", c.endedAt.map(time) ?? "null"),
-            ("progress", JSONText.object(progress)), ("definition", c.definitionJSON),
-        ])
+    func view(_ c: Campaign) async throws -> CampaignView {
+        let rate = c.state == .running ? try await store.sendRate(c.id, now: clock()) : 0
+        return CampaignView(c, stats: try await store.stats(c.id), ratePerSecond: rate)
     }
 
-    func report(_ c: Campaign) async throws -> String {
-        let s = try await store.stats(c.id)
-        func group(_ g: [String: [String: Int]]) -> String {
-            JSONText.object(g.keys.sorted().map { k in (k, JSONText.object(CampaignStats.metrics.map { ($0, String(g[k]?[$0] ?? 0)) })) })
-        }
-        func counts(_ d: [String: Int]) -> String { JSONText.object(d.keys.sorted().map { ($0, String(d[$0]!)) }) }
-        return JSONText.object([
-            ("id", JSONText.quote(c.id)), ("name", JSONText.quote(c.definition.name)), ("state", JSONText.quote(c.state.rawValue)),
-            ("audienceSize", c.audienceSize.map(String.init) ?? "null"),
-            ("totals", JSONText.object(CampaignStats.metrics.map { ($0, String(s[$0])) })),
-            ("variants", group(s.variants)), ("channels", group(s.channels)), ("skipped", counts(s.skipped)), ("failed", counts(s.failed)),
-            ("fellBackTo", counts(s.fellBackTo)), ("fellBackReasons", counts(s.fellBackReasons)),
-            ("notes", "[" + JSONText.quote("opens are approximate: mail clients that block images are not counted, and privacy proxies open every message") + "]"),
-            ("conversions", try ConversionReport(c, stats: s).json),
-            // Mass sends made for the campaign, with WeChat's counts once MASSSENDJOBFINISH came.
-            ("massSends", String(decoding: try JSONEncoder().encode(try await MassSendStore(redis: customers.redis).campaignJobs(c.id).map(MassSendRoutes.View.init)), as: UTF8.self)),
-            // The WeCom channel's group-send tasks (one per owner and 10,000 recipients) and their results.
-            ("wecomTasks", String(decoding: try JSONEncoder().encode(try await WeComGroupStore(redis: customers.redis).tasks(c.id).map(WeComTaskView.init)), as: UTF8.self)),
-        ])
-    }
-
-    func time(_ ms: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        return JSONText.quote(f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000)))
+    func report(_ c: Campaign) async throws -> CampaignReportView {
+        CampaignReportView(
+            c, stats: try await store.stats(c.id), massSends: try await MassSendStore(redis: customers.redis).campaignJobs(c.id).map(MassSendRoutes.View.init),
+            wecomTasks: try await WeComGroupStore(redis: customers.redis).tasks(c.id).map(WeComTaskView.init))
     }
 }

@@ -1,7 +1,6 @@
 import Campaigns
 import Foundation
 import GatewayCore
-import HTTPAPI
 
 /// The report's conversion section: per variant and for the hold-out, sent, delivered, clicked,
 /// converted and the conversion rate (converted / sent; hold-out: converted / held out), each
@@ -66,8 +65,4 @@ struct ConversionReport: Encodable {
     }
 
     static func round(_ x: Double) -> Double { (x * 1_000_000).rounded() / 1_000_000 }
-
-    var json: String {
-        get throws { try JSONResponse.text(self) }
-    }
 }

@@ -36,7 +36,7 @@ struct CustomerRoutes {
     func customer(_ id: String, suffix: String = "") async throws -> Response {
         switch try await store.customer(id: id, nowMs: clock()) {
         case .found(let c): return try JSONResponse.encoded(CustomerView(c, attributes: store.attributes))
-        case .merged(let into): return redirect(from: id, to: into, suffix: suffix)
+        case .merged(let into): return try redirect(from: id, to: into, suffix: suffix)
         case .notFound: throw APIError.notFound("customer")
         }
     }
@@ -49,13 +49,13 @@ struct CustomerRoutes {
         if !patch.fields.isEmpty || !patch.remove.isEmpty { try Principal.require(.customersWrite, for: "change a profile (only consent)") }
         switch try await store.patch(id: id, patch, nowMs: clock()) {
         case .updated: return try await customer(id)
-        case .merged(let into): return redirect(from: id, to: into, suffix: "")
+        case .merged(let into): return try redirect(from: id, to: into, suffix: "")
         case .notFound: throw APIError.notFound("customer")
         }
     }
 
-    func redirect(from id: String, to into: String, suffix: String) -> Response {
-        var response = JSONResponse.ok(JSONText.object([("id", JSONText.quote(id)), ("mergedInto", JSONText.quote(into))]), status: .permanentRedirect)
+    func redirect(from id: String, to into: String, suffix: String) throws -> Response {
+        var response = try JSONResponse.encoded(["id": id, "mergedInto": into], status: .permanentRedirect)
         response.headers[.location] = "/api/v1/customers/\(into)\(suffix)"
         return response
     }
@@ -84,7 +84,7 @@ struct CustomerRoutes {
         let limitText = request.uri.queryParameters.get("limit") ?? "50"
         guard let limit = Int(limitText), (1...500).contains(limit) else { throw APIError.badRequest("limit must be 1...500", code: "invalid_limit") }
         switch try await store.customer(id: id) {
-        case .merged(let into): return redirect(from: id, to: into, suffix: "/timeline")
+        case .merged(let into): return try redirect(from: id, to: into, suffix: "/timeline")
         case .notFound: throw APIError.notFound("customer")
         case .found:
             let items = try await store.timeline(id: id, limit: limit)
@@ -96,7 +96,7 @@ struct CustomerRoutes {
     func customerMessages(_ id: String, _ request: Request) async throws -> Response {
         let page = try PageQuery(request, defaultLimit: 20, maxLimit: 200)
         switch try await store.customer(id: id) {
-        case .merged(let into): return redirect(from: id, to: into, suffix: "/messages")
+        case .merged(let into): return try redirect(from: id, to: into, suffix: "/messages")
         case .notFound: throw APIError.notFound("customer")
         case .found:
             let found = try await messages.customerMessages(id, limit: page.limit, before: page.before)
@@ -108,7 +108,7 @@ struct CustomerRoutes {
     /// and the rules that made it (newest first, from the timeline).
     func score(_ id: String) async throws -> Response {
         switch try await store.customer(id: id, nowMs: clock()) {
-        case .merged(let into): return redirect(from: id, to: into, suffix: "/score")
+        case .merged(let into): return try redirect(from: id, to: into, suffix: "/score")
         case .notFound: throw APIError.notFound("customer")
         case .found(let c):
             let reasons = try await store.timeline(id: id, limit: 500).filter { $0.contains("\"type\":\"score\"") }.prefix(50)
@@ -132,7 +132,7 @@ struct CustomerRoutes {
         do { identity = try IdentityInput.make(type: body.type, value: body.value, account: body.account) } catch let error as IdentityInput.Invalid {
             throw APIError.badRequest(error.message, code: "invalid_identity")
         }
-        if case .merged(let into) = try await store.customer(id: id) { return redirect(from: id, to: into, suffix: "/identities") }
+        if case .merged(let into) = try await store.customer(id: id) { return try redirect(from: id, to: into, suffix: "/identities") }
         let outcome = try await store.bind(identity, to: id, nowMs: clock())
         let survivor: String
         var merged: String?

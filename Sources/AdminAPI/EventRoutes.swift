@@ -28,21 +28,20 @@ struct EventRoutes {
                     events, mayMerge: principal?.allows(.identitiesMerge) ?? false, actor: principal?.actor ?? "", nowMs: clock())
                 var recorded = 0
                 var duplicates = 0
-                let results = outcomes.map { o -> String in
+                let results = outcomes.map { o -> EventResult in
                     switch o {
                     case .recorded(let c, let created):
                         AuditNote.target(c)
                         recorded += 1
-                        return JSONText.object([("customer", JSONText.quote(c)), ("created", created ? "true" : "false")])
+                        return EventResult(customer: c, created: created)
                     case .duplicate(let c):
                         duplicates += 1
-                        return JSONText.object([("customer", JSONText.quote(c)), ("duplicate", "true")])
+                        return EventResult(customer: c, duplicate: true)
                     case .unknownCustomer:
-                        return JSONText.object([("error", JSONText.quote("unknown_customer"))])
+                        return EventResult(error: "unknown_customer")
                     }
                 }
-                return JSONResponse.ok(
-                    JSONText.object([("recorded", String(recorded)), ("duplicates", String(duplicates)), ("results", "[" + results.joined(separator: ",") + "]")]))
+                return try JSONResponse.encoded(EventsRecorded(recorded: recorded, duplicates: duplicates, results: results))
             }
         }
     }
@@ -109,5 +108,19 @@ struct EventRoutes {
             event.verified = verified
             return event
         }
+    }
+
+    /// `POST /events`: per event, in order, its customer (created or not), a duplicate, or an error.
+    struct EventsRecorded: Encodable {
+        let recorded: Int
+        let duplicates: Int
+        let results: [EventResult]
+    }
+
+    struct EventResult: Encodable {
+        var customer: String?
+        var created: Bool?
+        var duplicate: Bool?
+        var error: String?
     }
 }

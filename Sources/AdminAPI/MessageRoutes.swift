@@ -41,11 +41,10 @@ struct MessageRoutes {
                 switch try await store.accept(message) {
                 case .created(let id):
                     AuditNote.target(id)
-                    return JSONResponse.ok(JSONText.object([("id", JSONText.quote(id)), ("state", JSONText.quote("queued"))]), status: .accepted)
+                    return try JSONResponse.encoded(Accepted(id: id, state: "queued"), status: .accepted)
                 case .duplicate(let id):
                     let state = try await store.get(id)?.state.rawValue ?? "queued"
-                    return JSONResponse.ok(
-                        JSONText.object([("id", JSONText.quote(id)), ("state", JSONText.quote(state)), ("duplicate", "true")]), status: .accepted)
+                    return try JSONResponse.encoded(Accepted(id: id, state: state, duplicate: true), status: .accepted)
                 }
             }
         }
@@ -169,6 +168,13 @@ struct MessageRoutes {
         return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 20 && $0.allSatisfy(\.isNumber) }
     }
 
+}
+
+/// `POST /messages`: the message id and its state (`duplicate` when the idempotency key was used).
+struct Accepted: Encodable {
+    let id: String
+    let state: String
+    var duplicate: Bool?
 }
 
 /// `GET /deadletters`: newest first.

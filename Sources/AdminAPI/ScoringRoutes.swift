@@ -78,11 +78,28 @@ struct ScoringRoutes {
             do { rules = try source.reload() } catch let e as ConfigError {
                 throw APIError.badRequest("\(e.path): \(e.reason) (the previous rules stay in force)", code: "invalid_rules")
             }
-            return JSONResponse.ok(
-                JSONText.object([
-                    ("file", JSONText.quote(source.path)), ("rules", String(rules.rules.count)), ("stages", String(rules.stages.count)),
-                    ("tiers", String(rules.tiers.count)), ("qualifyAt", rules.qualifyStage.map(JSONText.quote) ?? "null"),
-                ]))
+            return try JSONResponse.encoded(
+                Reloaded(file: source.path, rules: rules.rules.count, stages: rules.stages.count, tiers: rules.tiers.count, qualifyAt: rules.qualifyStage))
+        }
+    }
+
+    /// `POST /scoring/reload`: what is in force now (`qualifyAt` null when only qualify rules qualify).
+    struct Reloaded: Encodable {
+        let file: String
+        let rules: Int
+        let stages: Int
+        let tiers: Int
+        let qualifyAt: String?
+
+        enum CodingKeys: String, CodingKey { case file, rules, stages, tiers, qualifyAt }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(file, forKey: .file)
+            try c.encode(rules, forKey: .rules)
+            try c.encode(stages, forKey: .stages)
+            try c.encode(tiers, forKey: .tiers)
+            try c.encode(qualifyAt, forKey: .qualifyAt)
         }
     }
 }

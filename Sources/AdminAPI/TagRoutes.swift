@@ -13,9 +13,7 @@ struct TagRoutes {
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
         group.get("/tags", .tagsRead) { _, _ in
             try await storage {
-                let all = try await tags.all()
-                let items = all.map { JSONText.object([("name", JSONText.quote($0.name)), ("customers", String($0.count))]) }
-                return JSONResponse.ok("{\"tags\":[" + items.joined(separator: ",") + "]}")
+                return try JSONResponse.encoded(TagList(tags: try await tags.all().map { TagCount(name: $0.name, customers: $0.count) }))
             }
         }
         group.post("/tags", .tagsWrite) { request, _ in
@@ -24,15 +22,14 @@ struct TagRoutes {
                 let name = try validName(body.name)
                 AuditNote.target(name)
                 let created = try await tags.create(name)
-                return JSONResponse.ok(
-                    JSONText.object([("name", JSONText.quote(name)), ("customers", String(try await tags.count(name)))]), status: created ? .created : .ok)
+                return try JSONResponse.encoded(TagCount(name: name, customers: try await tags.count(name)), status: created ? .created : .ok)
             }
         }
         group.delete("/tags/:name", .tagsWrite) { _, context in
             try await storage {
                 let name = try pathName(context)
                 guard let removed = try await tags.delete(name) else { throw APIError.notFound("tag") }
-                return JSONResponse.ok(JSONText.object([("name", JSONText.quote(name)), ("removedFromCustomers", String(removed))]))
+                return try JSONResponse.encoded(TagDeleted(name: name, removedFromCustomers: removed))
             }
         }
         group.post("/tags/:name/customers", .tagsWrite) { request, context in try await storage { try await bulk(add: true, request, context) } }
@@ -48,17 +45,43 @@ struct TagRoutes {
                     throw APIError.badRequest("limit must be 1...1000", code: "invalid_limit")
                 }
                 let page = try await tags.customers(name, cursor: cursor, limit: limit)
-                return JSONResponse.ok(
-                    JSONText.object([
-                        ("name", JSONText.quote(name)), ("count", String(try await tags.count(name))),
-                        ("customerIds", "[" + page.ids.map(JSONText.quote).joined(separator: ",") + "]"),
-                        ("nextCursor", page.nextCursor.map(JSONText.quote) ?? "null"),
-                    ]))
+                return try JSONResponse.encoded(
+                    TagMembers(name: name, count: try await tags.count(name), customerIds: page.ids, nextCursor: page.nextCursor))
             }
         }
     }
 
     struct NameBody: Decodable { let name: String }
+
+    struct TagCount: Encodable {
+        let name: String
+        let customers: Int
+    }
+
+    struct TagList: Encodable { let tags: [TagCount] }
+
+    struct TagDeleted: Encodable {
+        let name: String
+        let removedFromCustomers: Int
+    }
+
+    /// A page of a tag's customers; `nextCursor` is null on the last page.
+    struct TagMembers: Encodable {
+        let name: String
+        let count: Int
+        let customerIds: [String]
+        let nextCursor: String?
+
+        enum CodingKeys: String, CodingKey { case name, count, customerIds, nextCursor }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(count, forKey: .count)
+            try c.encode(customerIds, forKey: .customerIds)
+            try c.encode(nextCursor, forKey: .nextCursor)
+        }
+    }
     struct IdsBody: Decodable { let customerIds: [String] }
 
     /// The tag name from the path; Hummingbird leaves path parameters percent-encoded (e.g. 贵宾 arrives as %E8%B4%B5%E5%AE%BE).
