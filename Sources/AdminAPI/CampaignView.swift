@@ -1,6 +1,7 @@
 import Campaigns
 import Foundation
 import GatewayCore
+import HTTPAPI
 
 /// A campaign with its progress (`GET /campaigns/{id}`, the list, the lifecycle calls). Times are
 /// ISO 8601 (seconds); times not reached yet are null.
@@ -9,12 +10,12 @@ struct CampaignView: Encodable {
     let name: String
     let state: String
     let audience: String
-    let audienceSize: Int?
+    @Null var audienceSize: Int?
     let createdAt: String
-    let startAt: String?
-    let expiresAt: String?
-    let startedAt: String?
-    let endedAt: String?
+    @Null var startAt: String?
+    @Null var expiresAt: String?
+    @Null var startedAt: String?
+    @Null var endedAt: String?
     let progress: Progress
     /// The definition as submitted.
     let definition: JSONValue
@@ -55,27 +56,6 @@ struct CampaignView: Encodable {
         definition = JSONValue.parse(Array(c.definitionJSON.utf8)) ?? .null
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, name, state, audience, audienceSize, createdAt, startAt, expiresAt, startedAt, endedAt, progress, definition
-    }
-
-    /// Absent values are written as null (clients read every key).
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(name, forKey: .name)
-        try c.encode(state, forKey: .state)
-        try c.encode(audience, forKey: .audience)
-        try c.encode(audienceSize, forKey: .audienceSize)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(startAt, forKey: .startAt)
-        try c.encode(expiresAt, forKey: .expiresAt)
-        try c.encode(startedAt, forKey: .startedAt)
-        try c.encode(endedAt, forKey: .endedAt)
-        try c.encode(progress, forKey: .progress)
-        try c.encode(definition, forKey: .definition)
-    }
-
     static func time(_ ms: Int64) -> String { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000)) }
 }
 
@@ -91,7 +71,7 @@ struct CampaignReportView: Encodable {
     let id: String
     let name: String
     let state: String
-    let audienceSize: Int?
+    @Null var audienceSize: Int?
     let totals: [String: Int]
     let variants: [String: [String: Int]]
     let channels: [String: [String: Int]]
@@ -125,29 +105,6 @@ struct CampaignReportView: Encodable {
         conversions = ConversionReport(c, stats: s)
         self.massSends = massSends
         self.wecomTasks = wecomTasks
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, name, state, audienceSize, totals, variants, channels, skipped, failed, fellBackTo, fellBackReasons, notes, conversions, massSends, wecomTasks
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(name, forKey: .name)
-        try c.encode(state, forKey: .state)
-        try c.encode(audienceSize, forKey: .audienceSize)
-        try c.encode(totals, forKey: .totals)
-        try c.encode(variants, forKey: .variants)
-        try c.encode(channels, forKey: .channels)
-        try c.encode(skipped, forKey: .skipped)
-        try c.encode(failed, forKey: .failed)
-        try c.encode(fellBackTo, forKey: .fellBackTo)
-        try c.encode(fellBackReasons, forKey: .fellBackReasons)
-        try c.encode(notes, forKey: .notes)
-        try c.encode(conversions, forKey: .conversions)
-        try c.encode(massSends, forKey: .massSends)
-        try c.encode(wecomTasks, forKey: .wecomTasks)
     }
 }
 

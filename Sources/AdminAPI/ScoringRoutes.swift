@@ -89,17 +89,6 @@ struct ScoringRoutes {
         let rules: Int
         let stages: Int
         let tiers: Int
-        let qualifyAt: String?
-
-        enum CodingKeys: String, CodingKey { case file, rules, stages, tiers, qualifyAt }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(file, forKey: .file)
-            try c.encode(rules, forKey: .rules)
-            try c.encode(stages, forKey: .stages)
-            try c.encode(tiers, forKey: .tiers)
-            try c.encode(qualifyAt, forKey: .qualifyAt)
-        }
+        @Null var qualifyAt: String?
     }
 }

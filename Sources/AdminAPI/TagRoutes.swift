@@ -70,17 +70,7 @@ struct TagRoutes {
         let name: String
         let count: Int
         let customerIds: [String]
-        let nextCursor: String?
-
-        enum CodingKeys: String, CodingKey { case name, count, customerIds, nextCursor }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(count, forKey: .count)
-            try c.encode(customerIds, forKey: .customerIds)
-            try c.encode(nextCursor, forKey: .nextCursor)
-        }
+        @Null var nextCursor: String?
     }
     struct IdsBody: Decodable { let customerIds: [String] }
 

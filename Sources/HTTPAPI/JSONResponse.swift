@@ -61,3 +61,17 @@ extension Request {
         }
     }
 }
+
+/// An optional member written as `null` when absent (synthesized `Encodable` leaves nil members out):
+/// `@Null var endedAt: String?`.
+@propertyWrapper
+public struct Null<Value: Encodable & Sendable>: Encodable, Sendable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if let wrappedValue { try c.encode(wrappedValue) } else { try c.encodeNil() }
+    }
+}
