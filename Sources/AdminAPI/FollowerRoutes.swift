@@ -16,7 +16,7 @@ struct FollowerRoutes {
             try await storage {
                 let (sync, account) = try connected(try context.parameters.require("id"))
                 switch try await sync.startImport(account: account) {
-                case .started: return JSONResponse.ok(try await progress(sync, account), status: .accepted)
+                case .started: return try JSONResponse.encoded(try await progress(sync, account), status: .accepted)
                 case .alreadyRunning: throw APIError(.conflict, "import_running", "an import of \(account) is already running")
                 }
             }
@@ -30,7 +30,7 @@ struct FollowerRoutes {
                 switch try await sync.startTagPush(account: account, tag: tag) {
                 case .started:
                     guard let p = try await sync.tagPushProgress(account: account, tag: tag) else { throw APIError.notFound("push") }
-                    return JSONResponse.ok(json(account, p, counts: ("checked", "tagged")), status: .accepted)
+                    return try JSONResponse.encoded(PushProgress(account, p), status: .accepted)
                 case .alreadyRunning: throw APIError(.conflict, "push_running", "a push of \(tag) to \(account) is already running")
                 }
             }
@@ -39,13 +39,13 @@ struct FollowerRoutes {
             try await storage {
                 let (sync, account) = try connected(try context.parameters.require("id"))
                 guard let p = try await sync.tagPushProgress(account: account, tag: try pushableTag(context)) else { throw APIError.notFound("push") }
-                return JSONResponse.ok(json(account, p, counts: ("checked", "tagged")))
+                return try JSONResponse.encoded(PushProgress(account, p))
             }
         }
         group.get("/accounts/:id/followers/import", .importsRead) { _, context in
             try await storage {
                 let (sync, account) = try connected(try context.parameters.require("id"))
-                return JSONResponse.ok(try await progress(sync, account))
+                return try JSONResponse.encoded(try await progress(sync, account))
             }
         }
     }
@@ -67,22 +67,52 @@ struct FollowerRoutes {
         return tag
     }
 
-    func progress(_ sync: FollowerSync, _ account: String) async throws -> String {
+    func progress(_ sync: FollowerSync, _ account: String) async throws -> ImportProgress {
         guard let p = try await sync.importProgress(account: account) else { throw APIError.notFound("import") }
-        return json(account, p)
+        return ImportProgress(account, p)
     }
 
-    /// An import counts followers `imported` and customers `created`; a push, customers `checked` and
-    /// openids `tagged`.
-    func json(_ account: String, _ p: FollowerSync.ImportProgress, counts: (String, String) = ("imported", "created")) -> String {
-        var pairs: [(String, String)] = [
-            ("account", JSONText.quote(account)), ("state", JSONText.quote(p.state)), ("total", String(p.total)), (counts.0, String(p.imported)),
-            (counts.1, String(p.created)),
-            ("percent", p.total > 0 ? String(min(100, p.imported * 100 / p.total)) : "0"),
-        ]
-        if let e = p.error { pairs.append(("error", JSONText.quote(e))) }
-        if let s = p.startedAt { pairs.append(("startedAt", JSONResponse.time(s))) }
-        if let u = p.updatedAt { pairs.append(("updatedAt", JSONResponse.time(u))) }
-        return JSONText.object(pairs)
+    /// A follower import: followers `imported` and customers `created` so far.
+    struct ImportProgress: Encodable {
+        let account: String
+        let state: String
+        let total: Int
+        let imported: Int
+        let created: Int
+        let percent: Int
+        let error: String?
+        let startedAt: String?
+        let updatedAt: String?
+
+        init(_ account: String, _ p: FollowerSync.ImportProgress) {
+            self.account = account
+            state = p.state
+            total = p.total
+            imported = p.imported
+            created = p.created
+            percent = p.total > 0 ? min(100, p.imported * 100 / p.total) : 0
+            error = p.error
+            startedAt = p.startedAt.map(JSONResponse.isoTime)
+            updatedAt = p.updatedAt.map(JSONResponse.isoTime)
+        }
+    }
+
+    /// A tag push: customers `checked` and openids `tagged` on WeChat so far.
+    struct PushProgress: Encodable {
+        let account: String
+        let state: String
+        let total: Int
+        let checked: Int
+        let tagged: Int
+        let percent: Int
+        let error: String?
+        let startedAt: String?
+        let updatedAt: String?
+
+        init(_ account: String, _ p: FollowerSync.ImportProgress) {
+            let i = ImportProgress(account, p)
+            (self.account, state, total, checked, tagged, percent) = (i.account, i.state, i.total, i.imported, i.created, i.percent)
+            (error, startedAt, updatedAt) = (i.error, i.startedAt, i.updatedAt)
+        }
     }
 }
