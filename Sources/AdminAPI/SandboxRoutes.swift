@@ -23,14 +23,7 @@ struct SandboxRoutes {
                     throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
                 }
                 let records = try await outbox.list(channel: channel, limit: limit)
-                let items = records.map { r in
-                    JSONText.object([
-                        ("id", JSONText.quote(r.id)), ("channel", JSONText.quote(r.channel)), ("adapter", JSONText.quote(r.adapter)),
-                        ("renders", JSONText.quote(r.renders)), ("messageId", JSONText.quote(r.messageId)), ("to", JSONText.quote(r.to)),
-                        ("at", JSONResponse.time(r.atMs)), ("request", JSONText.quote(r.request)),
-                    ])
-                }
-                return JSONResponse.ok("{\"messages\":[" + items.joined(separator: ",") + "]}")
+                return try JSONResponse.encoded(SandboxList(messages: records.map(SandboxRecordView.init)))
             }
         }
     }
@@ -45,43 +38,89 @@ struct AdapterRoutes {
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
         group.get("/adapters", .operationsRead) { _, _ in
             try await storage {
-                let items = try await status.reports().map { r in
-                    var pairs: [(String, String)] = [
-                        ("name", JSONText.quote(r.name)), ("channel", JSONText.quote(r.channel)), ("renders", JSONText.quote(r.renders)),
-                        ("sandbox", r.sandbox ? "true" : "false"),
-                        ("queued", JSONText.object([("bulk", String(r.queuedBulk)), ("transactional", String(r.queuedTransactional))])),
-                    ]
-                    if let rl = r.rateLimit {
-                        pairs.append((
-                            "rateLimit",
-                            JSONText.object([
-                                ("perSecond", JSONValue.double(rl.limit.perSecond).text), ("burst", String(rl.limit.burst)),
-                                ("scope", JSONText.quote(rl.scope.rawValue)),
-                            ])
-                        ))
-                    }
-                    let scopes = r.scopes.map { s in
-                        JSONText.object([
-                            ("scope", JSONText.quote(s.scope)), ("rateFactor", JSONValue.double(s.factor).text),
-                            ("pausedUntil", s.pausedUntilMs.map(JSONResponse.time) ?? "null"),
-                            ("suspendedUntil", s.suspendedUntilMs.map(JSONResponse.time) ?? "null"),
-                            ("providerFailures", String(s.failures)),
-                            ("circuitOpenUntil", s.circuitOpenUntilMs.map(JSONResponse.time) ?? "null"),
-                        ])
-                    }
-                    pairs.append(("scopes", "[" + scopes.joined(separator: ",") + "]"))
-                    return JSONText.object(pairs)
-                }
-                var budgets = [String]()
+                var budgets = [AdapterList.TokenBudget]()
                 for account in tokens?.accounts ?? [] {
-                    let used = try await tokens?.fetchesToday(account) ?? 0
-                    budgets.append(JSONText.object([
-                        ("account", JSONText.quote(account)), ("fetchesToday", String(used)), ("dailyBudget", String(tokens?.dailyBudget ?? 0)),
-                    ]))
+                    budgets.append(.init(account: account, fetchesToday: try await tokens?.fetchesToday(account) ?? 0, dailyBudget: tokens?.dailyBudget ?? 0))
                 }
-                return JSONResponse.ok(
-                    "{\"adapters\":[" + items.joined(separator: ",") + "],\"accessTokens\":[" + budgets.joined(separator: ",") + "]}")
+                return try JSONResponse.encoded(AdapterList(adapters: try await status.reports().map(AdapterList.Adapter.init), accessTokens: budgets))
             }
         }
+    }
+}
+
+/// `GET /sandbox/messages`: newest first, each with the exact request the provider would have got.
+struct SandboxList: Encodable {
+    let messages: [SandboxRecordView]
+}
+
+struct SandboxRecordView: Encodable {
+    let id: String
+    let channel: String
+    let adapter: String
+    let renders: String
+    let messageId: String
+    let to: String
+    let at: String
+    let request: String
+
+    init(_ r: SandboxOutbox.Record) {
+        (id, channel, adapter, renders, messageId, to) = (r.id, r.channel, r.adapter, r.renders, r.messageId, r.to)
+        at = JSONResponse.isoTime(r.atMs)
+        request = r.request
+    }
+}
+
+/// `GET /adapters`.
+struct AdapterList: Encodable {
+    let adapters: [Adapter]
+    let accessTokens: [TokenBudget]
+
+    struct Adapter: Encodable {
+        let name: String
+        let channel: String
+        let renders: String
+        let sandbox: Bool
+        let queued: Queued
+        let rateLimit: RateLimitView?
+        let scopes: [Scope]
+
+        init(_ r: AdapterStatus.Report) {
+            (name, channel, renders, sandbox) = (r.name, r.channel, r.renders, r.sandbox)
+            queued = Queued(bulk: r.queuedBulk, transactional: r.queuedTransactional)
+            rateLimit = r.rateLimit.map { RateLimitView(perSecond: $0.limit.perSecond, burst: $0.limit.burst, scope: $0.scope.rawValue) }
+            scopes = r.scopes.map { s in
+                Scope(
+                    scope: s.scope, rateFactor: s.factor, pausedUntil: s.pausedUntilMs.map(JSONResponse.isoTime),
+                    suspendedUntil: s.suspendedUntilMs.map(JSONResponse.isoTime), providerFailures: s.failures,
+                    circuitOpenUntil: s.circuitOpenUntilMs.map(JSONResponse.isoTime))
+            }
+        }
+    }
+
+    struct Queued: Encodable {
+        let bulk: Int
+        let transactional: Int
+    }
+
+    struct RateLimitView: Encodable {
+        let perSecond: Double
+        let burst: Int
+        let scope: String
+    }
+
+    /// One scope of the adapter's limit (the adapter, an account or a sender); times not set are null.
+    struct Scope: Encodable {
+        let scope: String
+        let rateFactor: Double
+        @Null var pausedUntil: String?
+        @Null var suspendedUntil: String?
+        let providerFailures: Int
+        @Null var circuitOpenUntil: String?
+    }
+
+    struct TokenBudget: Encodable {
+        let account: String
+        let fetchesToday: Int
+        let dailyBudget: Int
     }
 }
