@@ -487,7 +487,8 @@ public final class OutboundEngine: Sendable {
     private func reconcile(_ m: OutboundMessage, since: Int64, owner: String?, adapter: ResolvedAdapter, entry: MessageStore.Entry?) async throws {
         let now = clock()
         // Probably still in flight elsewhere: leave the entry pending (unless that sender is gone).
-        if now - since < settings.claimIdleMs / 2, !(try await owner.asyncMap(isDead) ?? false) { return }
+        let ownerGone = if let owner { try await isDead(owner) } else { false }
+        if now - since < settings.claimIdleMs / 2, !ownerGone { return }
         Counter(label: "scrm_outbound_in_doubt_total", dimensions: [("adapter", adapter.spec.name)]).increment()
         // The provider's window runs from the first call whose outcome is unknown.
         let first = min(m.doubtSince ?? since, since)
@@ -532,11 +533,4 @@ public final class OutboundEngine: Sendable {
 /// variant, creation time) rendered for the next channel in the campaign's order that the recipient
 /// may get, read fresh (consent, addresses, profile); nil when none is left. Campaigns provides it
 /// (`CampaignFallback`); the engine calls it only for recipient reasons.
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
-    }
-}
-
 public typealias CampaignFallbackRenderer = @Sendable (OutboundMessage) async throws -> OutboundMessage?
