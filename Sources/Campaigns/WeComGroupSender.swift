@@ -67,13 +67,20 @@ public struct WeComGroupSender: Sendable {
         let compiled = try compile(c)
         var tasks = try await store.tasks(c.id)
         let made = Set(tasks.map { WeComGroupSend.group(variant: $0.variant, owner: $0.owner) })
+        // Each group's split into tasks, read once per pass (the groups are complete once planning is done).
+        var splits = [String: [[String]]]()
+        func chunks(_ group: String) async throws -> [[String]] {
+            if let known = splits[group] { return known }
+            let split = WeComGroupSend.chunks(Array(try await store.recipients(c.id, group: group).keys))
+            splits[group] = split
+            return split
+        }
         let missing = try await store.groups(c.id).filter { !made.contains($0) }
         if !missing.isEmpty {
             var new = [WeComGroupTask]()
             for group in missing {
                 guard let (variant, owner) = WeComGroupSend.parseGroup(group), let content = Self.content(compiled, variant: variant) else { continue }
-                let chunks = WeComGroupSend.chunks(Array(try await store.recipients(c.id, group: group).keys))
-                for (i, chunk) in chunks.enumerated() {
+                for (i, chunk) in try await chunks(group).enumerated() {
                     new.append(WeComGroupTask(account: content.account ?? "", owner: owner, variant: variant, chunk: i, recipients: chunk.count))
                 }
             }
@@ -82,7 +89,9 @@ public struct WeComGroupSender: Sendable {
         }
         for task in tasks where task.state == .pending {
             if let notBefore = backoff.withLockedValue({ $0[task.id] }), notBefore > clock() { continue }
-            try await create(c, compiled: compiled, task: task, known: Set(tasks.compactMap(\.msgId)))
+            let split = try await chunks(WeComGroupSend.group(variant: task.variant, owner: task.owner))
+            guard task.chunk < split.count else { continue }
+            try await create(c, compiled: compiled, task: task, recipients: split[task.chunk], known: Set(tasks.compactMap(\.msgId)))
         }
     }
 
@@ -90,7 +99,8 @@ public struct WeComGroupSender: Sendable {
         compiled.contents[variant]?.first(where: \.isGroupSend)
     }
 
-    func create(_ c: Campaign, compiled: CompiledCampaign, task: WeComGroupTask, known: Set<String>) async throws {
+    /// Creates one task on WeCom for `recipients` (its chunk of the group), unless another process holds it.
+    func create(_ c: Campaign, compiled: CompiledCampaign, task: WeComGroupTask, recipients: [String], known: Set<String>) async throws {
         guard let content = Self.content(compiled, variant: task.variant) else { return }
         let text = content.text?.source
         var task = task
@@ -109,12 +119,9 @@ public struct WeComGroupSender: Sendable {
                 return
             }
         }
-        let group = WeComGroupSend.group(variant: task.variant, owner: task.owner)
-        let chunk = WeComGroupSend.chunks(Array(try await store.recipients(c.id, group: group).keys))
-        guard task.chunk < chunk.count else { return }
         do {
             let r = try await api.createGroupTask(
-                account: task.account, sender: task.owner, externalUserIds: chunk[task.chunk], text: text, attachments: content.groupAttachments)
+                account: task.account, sender: task.owner, externalUserIds: recipients, text: text, attachments: content.groupAttachments)
             task.state = .submitted
             task.msgId = r.msgId
             task.failList = r.failList.count
