@@ -56,7 +56,12 @@ public final class FakeLedger: Sendable {
 
     /// During a `hang` outage, holds the answer to a call the fake already acted on (at most 10 minutes).
     func holdWhileHanging() async {
-        for _ in 0..<6000 where outage == .hang { try? await Task.sleep(for: .milliseconds(100)) }
+        // `while`, not `for ... where`: the outage is read (under the lock) once per wait, not 6,000 times per call.
+        var waited = 0
+        while outage == .hang, waited < 6000 {
+            waited += 1
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// The next calls to `operation` get these answers, in order, before normal service resumes.

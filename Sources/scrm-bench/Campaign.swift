@@ -19,6 +19,9 @@ struct CampaignBench: AsyncParsableCommand {
     @Option var customers = 1_000_000
     @Option(help: "Give up following the campaign after this long.") var maxSeconds = 900.0
     @Option(help: "Once planning is done, follow delivery this long, then cancel the rest (0 = to the end).") var followSeconds = 0.0
+    @Option(help: "The gateway's pid, for its CPU per message (from /proc).") var gatewayPid: Int32 = 0
+    @Option(help: "Redis's pid, for its CPU per message.") var redisPid: Int32 = 0
+    @Option(help: "The fake provider's pid, for its CPU per message.") var fakePid: Int32 = 0
 
     static let previewExpression = "vip & (expo-2026 | webinar) & !churned"
 
@@ -56,6 +59,10 @@ struct CampaignBench: AsyncParsableCommand {
         var planSeconds: Double?
         var firstSent: (t: Double, n: Int)?
         var sentAtPlanEnd: (t: Double, n: Int)?
+        // CPU ticks of gateway, Redis and fake at the start of the steady phase (planning done).
+        var steadyStart: [Int]?
+        var steadyEnd: (cpu: [Int], sent: Int)?
+        let pids = [gatewayPid, redisPid, fakePid]
         var last: (t: Double, n: Int) = (0, 0)
         var state = ""
         var reported = -10.0
@@ -70,7 +77,10 @@ struct CampaignBench: AsyncParsableCommand {
             if planSeconds == nil, planned >= audience {
                 planSeconds = t
                 sentAtPlanEnd = (t, sent)
+                steadyStart = pids.map(ProcessCPU.ticks)
             }
+            // The steady phase ends while the queue still has work (the tail drains more slowly).
+            if steadyStart != nil, p["open"] as? Int ?? 0 > 2_000 { steadyEnd = (pids.map(ProcessCPU.ticks), sent) }
             if firstSent == nil, sent > 0 { firstSent = (t, sent) }
             last = (t, sent)
             if t - reported >= 5 {
@@ -88,13 +98,18 @@ struct CampaignBench: AsyncParsableCommand {
         let rate = firstSent.map { f in last.t > f.t ? Double(last.n - f.n) / (last.t - f.t) : 0 } ?? 0
         // Once planning is done the senders have the machine to themselves: the steady rate.
         let steady = sentAtPlanEnd.map { p in last.t > p.t ? Double(last.n - p.n) / (last.t - p.t) : 0 } ?? 0
+        var perMessage = [0.0, 0.0, 0.0]
+        if let s0 = steadyStart, let end = steadyEnd, let p = sentAtPlanEnd {
+            perMessage = (0..<3).map { ProcessCPU.microsPerUnit(from: s0[$0], to: end.cpu[$0], units: end.sent - p.n) }
+        }
         let summary = try await fakeSummary(http)
         let deliveries = summary["deliveries"] ?? 0
         let recipients = summary["recipients"] ?? 0
         print(
             String(
-                format: "RESULT customers=%d preview_ms=%.0f preview_count=%d snapshot_ms=%.0f plan_s=%.1f sent=%d rate=%.0f steady_rate=%.0f state=%@ deliveries=%d recipients=%d seed_s=%.1f",
-                customers, preview, previewCount, snapshotMs, planSeconds ?? -1, last.n, rate, steady, state, deliveries, recipients, seedSeconds))
+                format: "RESULT customers=%d preview_ms=%.0f preview_count=%d snapshot_ms=%.0f plan_s=%.1f sent=%d rate=%.0f steady_rate=%.0f state=%@ deliveries=%d recipients=%d seed_s=%.1f gw_us=%.0f redis_us=%.0f fake_us=%.0f",
+                customers, preview, previewCount, snapshotMs, planSeconds ?? -1, last.n, rate, steady, state, deliveries, recipients, seedSeconds,
+                perMessage[0], perMessage[1], perMessage[2]))
     }
 
     /// Customer i: a phone and a WeChat follower of demo, a nickname, and tags spread so the preview

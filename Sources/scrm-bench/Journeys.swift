@@ -108,11 +108,10 @@ struct JourneysBench: AsyncParsableCommand {
         func pct(_ p: Double) -> Int64 { lateness.isEmpty ? -1 : lateness[min(lateness.count - 1, Int(Double(lateness.count) * p))] }
         print("minute: \(due) customers due over 60 s; reminders created \(lateness.count); lateness p50 \(pct(0.5)) ms, p99 \(pct(0.99)) ms, max \(pct(1))")
         let stats = try await runs.stats(journey)
-        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
-        let gatewayUs = Double(cpu2.gateway - cpu0.gateway) * 1e6 / hz / Double(2 * (burst + due))
-        let redisUs = Double(cpu2.redis - cpu0.redis) * 1e6 / hz / Double(2 * (burst + due))
-        let burstGatewayUs = Double(cpu1.gateway - cpu0.gateway) * 1e6 / hz / Double(steps)
-        let burstRedisUs = Double(cpu1.redis - cpu0.redis) * 1e6 / hz / Double(steps)
+        let gatewayUs = ProcessCPU.microsPerUnit(from: cpu0.gateway, to: cpu2.gateway, units: 2 * (burst + due))
+        let redisUs = ProcessCPU.microsPerUnit(from: cpu0.redis, to: cpu2.redis, units: 2 * (burst + due))
+        let burstGatewayUs = ProcessCPU.microsPerUnit(from: cpu0.gateway, to: cpu1.gateway, units: steps)
+        let burstRedisUs = ProcessCPU.microsPerUnit(from: cpu0.redis, to: cpu1.redis, units: steps)
         print(
             String(
                 format: "RESULT steps_per_s=%.0f burst_seconds=%.2f lateness_p50_ms=%d lateness_p99_ms=%d reminders=%d bytes_per_enrolled=%.0f run_gw_us=%.1f run_rd_us=%.1f burst_gw_us=%.1f burst_rd_us=%.1f enrolled=%d queued=%d sent=%d",
@@ -154,13 +153,7 @@ struct JourneysBench: AsyncParsableCommand {
         return 0
     }
 
-    func cpu() -> (gateway: Int, redis: Int) { (ticks(gatewayPid), ticks(redisPid)) }
-
-    func ticks(_ pid: Int32) -> Int {
-        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 12 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
-    }
+    func cpu() -> (gateway: Int, redis: Int) { (ProcessCPU.ticks(gatewayPid), ProcessCPU.ticks(redisPid)) }
 
     func call(_ http: HTTPTransport, _ method: String, _ path: String, _ body: String?) async throws -> [String: Any] {
         var headers = [("Authorization", "Bearer \(token)")]

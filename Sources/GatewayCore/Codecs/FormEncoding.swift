@@ -1,13 +1,56 @@
-import Foundation
-
 /// `application/x-www-form-urlencoded` bodies.
 public enum FormEncoding {
-    /// Every `name=value` pair in order, repeated names included (`+` is a space).
+    /// Every `name=value` pair in order, repeated names included (`+` is a space). A part whose
+    /// percent-encoding is broken, or does not decode to UTF-8, is kept as it was sent.
     public static func pairs(_ text: String) -> [(name: String, value: String)] {
-        text.split(separator: "&").map { pair in
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-            return (decode(kv[0]), kv.count > 1 ? decode(kv[1]) : "")
+        var out = [(name: String, value: String)]()
+        var utf8 = text.utf8[...]
+        while !utf8.isEmpty {
+            let end = utf8.firstIndex(of: UInt8(ascii: "&")) ?? utf8.endIndex
+            let pair = utf8[..<end]
+            utf8 = end == utf8.endIndex ? utf8[end...] : utf8[utf8.index(after: end)...]
+            if pair.isEmpty { continue }
+            if let eq = pair.firstIndex(of: UInt8(ascii: "=")) {
+                out.append((decode(pair[..<eq]), decode(pair[pair.index(after: eq)...])))
+            } else {
+                out.append((decode(pair), ""))
+            }
+        }
+        return out
+    }
+
+    /// One name or value: `+` as a space, `%XX` as its byte (bytes, not Foundation: bodies are read on every webhook).
+    static func decode(_ part: Substring.UTF8View) -> String {
+        guard part.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else { return String(Substring(part)) }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(part.count)
+        var i = part.startIndex
+        while i < part.endIndex {
+            let b = part[i]
+            if b == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else if b == UInt8(ascii: "%") {
+                let h = part.index(after: i)
+                guard h < part.endIndex, part.index(after: h) < part.endIndex, let hi = hex(part[h]), let lo = hex(part[part.index(after: h)]) else {
+                    return String(Substring(part))
+                }
+                bytes.append(hi << 4 | lo)
+                i = part.index(h, offsetBy: 2)
+                continue
+            } else {
+                bytes.append(b)
+            }
+            i = part.index(after: i)
+        }
+        return String(validating: bytes, as: UTF8.self) ?? String(Substring(part))
+    }
+
+    private static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
         }
     }
 
