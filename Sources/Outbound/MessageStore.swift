@@ -62,6 +62,8 @@ public struct MessageStore: Sendable {
         case campaignStopped(state: String)
         /// A frequency cap is full: the message may go at `untilMs`.
         case capped(untilMs: Int64)
+        /// The address has an opt-out recorded (its `state|ms`); nothing was claimed.
+        case optedOut(String)
     }
 
     /// The ledger claim, made before the provider call.
@@ -75,22 +77,58 @@ public struct MessageStore: Sendable {
     public func claim(id: String, campaign: String?, owner: String, now: Int64, contact: (subject: String, caps: [String])?, entry: Entry?)
         async throws -> Claim
     {
-        let keys = [
-            Keys.message(id), campaign.map(Keys.campaign) ?? "", campaign.map(Keys.campaignParked) ?? "", entry?.stream ?? "",
-            contact.map { Keys.contactHistory($0.subject) } ?? "",
-        ]
-        let r = try await redis.eval(
-            Self.claimScript, keys: keys, args: [String(now), owner, entry?.id ?? "", Keys.outboundGroup, id] + (contact?.caps ?? ["0"])
-        ).array ?? []
-        let second = r.count > 1 ? r[1].string ?? "" : ""
-        switch r.first?.int {
-        case 1: return .claimed(attempt: r.count > 1 ? r[1].int ?? 1 : 1)
-        case 2: return .inDoubt(since: Int64(second) ?? 0)
-        case 3: return .parked
-        case 4: return .campaignStopped(state: second)
-        case 5: return .capped(untilMs: Int64(second) ?? now)
-        case -1: return .missing
-        default: return .done
+        let request = ClaimRequest(id: id, campaign: campaign, entry: entry, contactSubject: contact?.subject, optOutKey: nil)
+        return try await claimBatch([request], owner: owner, now: now, caps: contact?.caps ?? ["0"])[0]
+    }
+
+    /// One message of a batch claim.
+    public struct ClaimRequest: Sendable {
+        public let id: String
+        public let campaign: String?
+        public let entry: Entry?
+        /// Whose contact history the frequency caps are checked against (nil: no caps, e.g. transactional).
+        public let contactSubject: String?
+        /// The address's opt-out key (`Keys.optOut`): a record there refuses the claim (`.optedOut`).
+        public let optOutKey: String?
+
+        public init(id: String, campaign: String?, entry: Entry?, contactSubject: String?, optOutKey: String?) {
+            self.id = id
+            self.campaign = campaign
+            self.entry = entry
+            self.contactSubject = contactSubject
+            self.optOutKey = optOutKey
+        }
+    }
+
+    /// The ledger claims of a batch of messages in one atomic step (`message_claim_batch` in
+    /// `Lua/outbound.lua`), one `Claim` per request in order. `caps`: `ContactRules.capArguments` for
+    /// the batch's channel (`["0"]` = none).
+    public func claimBatch(_ requests: [ClaimRequest], owner: String, now: Int64, caps: [String]) async throws -> [Claim] {
+        guard !requests.isEmpty else { return [] }
+        var keys = [String]()
+        keys.reserveCapacity(requests.count * 6)
+        var args = [String(now), owner, Keys.outboundGroup] + caps
+        for r in requests {
+            keys += [
+                Keys.message(r.id), r.campaign.map(Keys.campaign) ?? "", r.campaign.map(Keys.campaignParked) ?? "", r.entry?.stream ?? "",
+                r.contactSubject.map(Keys.contactHistory) ?? "", r.optOutKey ?? "",
+            ]
+            args += [r.id, r.entry?.id ?? ""]
+        }
+        let reply = try await redis.fcall(StoreFunctions.library, "message_claim_batch", keys: keys, args: args).array ?? []
+        return requests.indices.map { i in
+            let code = reply.count > 2 * i ? reply[2 * i].int : nil
+            let value = reply.count > 2 * i + 1 ? reply[2 * i + 1].string ?? "" : ""
+            switch code {
+            case 1: return .claimed(attempt: Int(value) ?? 1)
+            case 2: return .inDoubt(since: Int64(value) ?? 0)
+            case 3: return .parked
+            case 4: return .campaignStopped(state: value)
+            case 5: return .capped(untilMs: Int64(value) ?? now)
+            case 6: return .optedOut(value)
+            case -1: return .missing
+            default: return .done
+            }
         }
     }
 
@@ -98,8 +136,8 @@ public struct MessageStore: Sendable {
     /// (stopped) in one atomic step; `.done` when the campaign runs again and the message may go on.
     public func hold(_ m: OutboundMessage, entry: Entry?) async throws -> Claim {
         guard let campaign = m.campaign else { return .done }
-        let r = try await redis.eval(
-            Self.holdScript, keys: [Keys.campaign(campaign), Keys.campaignParked(campaign), entry?.stream ?? ""],
+        let r = try await redis.fcall(
+            StoreFunctions.library, "message_hold", keys: [Keys.campaign(campaign), Keys.campaignParked(campaign), entry?.stream ?? ""],
             args: [m.id, entry?.id ?? "", Keys.outboundGroup]
         ).array ?? []
         switch r.first?.int {
@@ -123,10 +161,31 @@ public struct MessageStore: Sendable {
     /// Marks the message sent; a campaign's message also records the exposure its conversions are
     /// attributed by (`Keys.customerCampaigns`).
     public func complete(_ m: OutboundMessage, providerId: String?, entry: Entry?, now: Int64) async throws {
-        var keys = [Keys.message(m.id), entry?.stream ?? "", providerId.map { Keys.providerMessage(adapter: m.adapter, providerId: $0) } ?? ""]
-        if m.campaign != nil, let customer = m.customerId { keys.append(Keys.customerCampaigns(customer)) }
-        _ = try await redis.eval(
-            Self.completeScript, keys: keys, args: [entry?.id ?? "", Keys.outboundGroup, String(now), providerId ?? "", m.id, String(Self.retentionMs)])
+        try await completeBatch([(m, providerId, entry)], now: now)
+    }
+
+    /// Marks messages the provider took as sent, each stream entry acknowledged, in one atomic step
+    /// (`message_complete_batch` in `Lua/outbound.lua`).
+    public func completeBatch(_ sent: [(message: OutboundMessage, providerId: String?, entry: Entry?)], now: Int64) async throws {
+        guard !sent.isEmpty else { return }
+        var keys = [String]()
+        keys.reserveCapacity(sent.count * 7)
+        var args = [Keys.outboundGroup, String(now), String(Self.retentionMs)]
+        for (m, providerId, entry) in sent {
+            keys += [
+                Keys.message(m.id), entry?.stream ?? "", providerId.map { Keys.providerMessage(adapter: m.adapter, providerId: $0) } ?? "",
+                m.campaign != nil ? m.customerId.map(Keys.customerCampaigns) ?? "" : "", m.campaign.map(Keys.campaignStats) ?? "",
+                m.campaign.map(Keys.campaignSendRate) ?? "", m.journey.flatMap(Self.journeyStatsKey) ?? "",
+            ]
+            args += [entry?.id ?? "", providerId ?? "", m.id]
+        }
+        _ = try await redis.fcall(StoreFunctions.library, "message_complete_batch", keys: keys, args: args)
+    }
+
+    /// The stats key of a journey message's step (`<journey>:<step>`).
+    static func journeyStatsKey(_ journey: String) -> String? {
+        guard let colon = journey.firstIndex(of: ":") else { return nil }
+        return Keys.journeyStats(String(journey[..<colon]))
     }
 
     /// `deferred`: held back by a contact rule (cap, quiet hours, suspended adapter), not a failure.
@@ -242,91 +301,6 @@ public struct MessageStore: Sendable {
               redis.call('PEXPIRE', KEYS[4], ARGV[4])
             end
             return { 1, ARGV[1] }
-            """#)
-
-    // KEYS: message, campaign ('' = none), parked set, entry stream, contact history ('' = no caps).
-    // ARGV: now, owner, entry id, group, message id, cap count, then channel/'*', max, window ms per cap.
-    static let claimScript = RedisScript(
-        name: "out_claim",
-        source: holdLua + "\n" + #"""
-            local st = redis.call('HGET', KEYS[1], 'state')
-            if not st then return { -1 } end
-            if st == 'sending' then return { 2, redis.call('HGET', KEYS[1], 'sendingSince') or '0' } end
-            if st ~= 'queued' and st ~= 'retrying' then return { 0 } end
-            local now = tonumber(ARGV[1])
-            if KEYS[2] ~= '' then
-              local held = holdForCampaign(KEYS[2], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[5])
-              if held then return held end
-            end
-            if KEYS[5] ~= '' then
-              local channel = redis.call('HGET', KEYS[1], 'channel')
-              local member = channel .. ':' .. ARGV[5]
-              local longest, wait = 0, 0
-              for i = 0, tonumber(ARGV[6]) - 1 do
-                local ch, max, win = ARGV[7 + 3 * i], tonumber(ARGV[8 + 3 * i]), tonumber(ARGV[9 + 3 * i])
-                if win > longest then longest = win end
-                local e = redis.call('ZRANGE', KEYS[5], now - win, '+inf', 'BYSCORE', 'WITHSCORES')
-                local times = {}
-                for j = 1, #e, 2 do
-                  if e[j] ~= member and (ch == '*' or string.sub(e[j], 1, #ch + 1) == ch .. ':') then times[#times + 1] = tonumber(e[j + 1]) end
-                end
-                if #times >= max then
-                  -- the send that must leave the window before this one may go
-                  local free = times[#times - max + 1] + win + 1
-                  if free > wait then wait = free end
-                end
-              end
-              if wait > 0 then return { 5, tostring(wait) } end
-              redis.call('ZADD', KEYS[5], now, member)
-              redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - longest)
-              redis.call('PEXPIRE', KEYS[5], longest)
-            end
-            local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-            redis.call('HSET', KEYS[1], 'state', 'sending', 'sendingSince', ARGV[1], 'owner', ARGV[2], 'updatedAt', ARGV[1])
-            return { 1, n }
-            """#)
-
-    /// A campaign message's fate when its campaign is not running: parked while paused (the stream
-    /// entry acknowledged; resume queues it again), refused when stopped; nil = running, go on.
-    static let holdLua = #"""
-        local function holdForCampaign(campaignKey, parkedKey, stream, group, entryId, msgId)
-          local cs = redis.call('HGET', campaignKey, 'state') or 'missing'
-          if cs == 'paused' then
-            redis.call('SADD', parkedKey, msgId)
-            if entryId ~= '' then redis.call('XACK', stream, group, entryId); redis.call('XDEL', stream, entryId) end
-            return { 3 }
-          end
-          if cs ~= 'running' and cs ~= 'completed' then return { 4, cs } end
-          return nil
-        end
-        """#
-
-    static let holdScript = RedisScript(
-        name: "out_hold",
-        source: holdLua + "\n" + "return holdForCampaign(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[2], ARGV[1]) or { 0 }")
-
-    static let completeScript = RedisScript(
-        name: "out_complete",
-        source: CampaignStatsLua.source + "\n" + #"""
-            local prev = redis.call('HGET', KEYS[1], 'state')
-            if prev and not terminal[prev] then
-              bump(KEYS[1], 'sent', 1, ARGV[3])
-              bump(KEYS[1], 'open', -1)
-            end
-            redis.call('HSET', KEYS[1], 'state', 'sent', 'updatedAt', ARGV[3], 'sentAt', ARGV[3])
-            if KEYS[4] then
-              -- The exposure conversions are attributed by: first send only (a resend keeps it).
-              local c = redis.call('HMGET', KEYS[1], 'campaign', 'variant')
-              if c[1] then redis.call('HSETNX', KEYS[4], c[1], ARGV[3] .. '|' .. (c[2] or 'default')) end
-            end
-            redis.call('HDEL', KEYS[1], 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
-            if ARGV[4] ~= '' then
-              redis.call('HSET', KEYS[1], 'providerId', ARGV[4])
-              redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
-            end
-            redis.call('PEXPIRE', KEYS[1], ARGV[6])
-            if ARGV[1] ~= '' then redis.call('XACK', KEYS[2], ARGV[2], ARGV[1]); redis.call('XDEL', KEYS[2], ARGV[1]) end
-            return 1
             """#)
 
     static let rescheduleScript = RedisScript(

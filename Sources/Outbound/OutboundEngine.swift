@@ -92,29 +92,45 @@ public final class OutboundEngine: Sendable {
     private func serve(channel: String) async {
         let lanes = [Keys.outboundStream(channel: channel, lane: .transactional), Keys.outboundStream(channel: channel, lane: .bulk)]
         for stream in lanes { await ensureGroup(stream) }
-        await withTaskGroup(of: Void.self) { group in
-            // Children are sends, plus at most one idle timer: `group.next()` then wakes on whichever ends first.
+        // Entries are read and handled in batches (`processBatch`: one read of their contexts, one
+        // claim, one completion); several batches are in flight at once, `concurrency` messages in all.
+        let batch = max(1, min(settings.batch, settings.concurrency / 2))
+        await withTaskGroup(of: Int.self) { group in
+            // Children are batches (returning their size), plus at most one idle timer (returning -1):
+            // `group.next()` then wakes on whichever ends first.
             var running = 0
+            var idling = false  // an idle timer is pending
+            var readNow = true
             while !Task.isCancelled {
-                if running < settings.concurrency {
+                if running < settings.concurrency, readNow {
                     var entries = [(MessageStore.Entry, String)]()
                     var idleMs = settings.idleSleepMs
                     do {
                         for stream in lanes where entries.isEmpty {
-                            entries = try await read(stream, count: min(settings.concurrency - running, settings.batch))
+                            entries = try await read(stream, count: min(settings.concurrency - running, batch))
                         }
                     } catch {
                         idleMs = 500  // Redis away: try again shortly
                     }
-                    for (entry, id) in entries {
-                        running += 1
-                        group.addTask { await self.process(id: id, entry: entry) }
+                    if !entries.isEmpty {
+                        running += entries.count
+                        group.addTask { await self.processBatch(entries) }
+                        continue
                     }
-                    if !entries.isEmpty { continue }
-                    running += 1
-                    group.addTask { try? await Task.sleep(for: .milliseconds(idleMs)) }
+                    if !idling {
+                        idling = true
+                        group.addTask {
+                            try? await Task.sleep(for: .milliseconds(idleMs))
+                            return -1
+                        }
+                    }
+                    readNow = false
                 }
-                if await group.next() != nil { running -= 1 }
+                // A batch ended (read again at once) or the idle timer fired.
+                if let done = await group.next() {
+                    if done < 0 { idling = false } else { running -= done }
+                }
+                readNow = true
             }
             group.cancelAll()
         }
@@ -295,6 +311,8 @@ public final class OutboundEngine: Sendable {
         case .campaignStopped(let state):
             return try await store.finish(m, state: .skipped, reason: "campaign_\(state)", lastError: nil, answer: nil, entry: entry, now: clock())
         case .capped(let until): return try await deferForContactRule(m, until: until, rule: "frequency_cap", entry: entry)
+        case .optedOut:  // not asked for here (the address's opt-out was read above); kept for completeness
+            return try await fallBackOrFinish(m, state: .skipped, reason: "opted_out", lastError: nil, answer: nil, entry: entry, releaseCap: nil)
         case .inDoubt(let since): return try await reconcile(m, since: since, owner: context.message["owner"], adapter: adapter, entry: entry)
         case .claimed(let n): attempt = n
         }
@@ -336,7 +354,7 @@ public final class OutboundEngine: Sendable {
 
     /// `capSubject`: whose frequency-cap slot the claim took; a message that certainly did not reach
     /// the person gives it back.
-    private func record(
+    func record(
         _ outcome: SendOutcome, _ m: OutboundMessage, attempt: Int, adapter: ResolvedAdapter, rateKey: String, grant: RateLimiter.Grant,
         callStart: Int64, entry: MessageStore.Entry?, address: String, capSubject: String?
     ) async throws {
@@ -397,7 +415,7 @@ public final class OutboundEngine: Sendable {
     /// moves to the campaign's next channel the recipient may get, under the same id and so the same
     /// ledger entry (one delivery at most); any other message, or one with no channel left, ends with
     /// `state` and `reason`.
-    private func fallBackOrFinish(
+    func fallBackOrFinish(
         _ m: OutboundMessage, state: OutboundMessage.State, reason: String, lastError: String?, answer: String?, entry: MessageStore.Entry?,
         releaseCap: String? = nil
     ) async throws {
@@ -464,7 +482,7 @@ public final class OutboundEngine: Sendable {
 
     /// Quiet hours or a frequency cap: the message waits (no attempt spent) until the rule allows it,
     /// unless that is past its campaign's expiry or its maximum age; then it is skipped with the reason.
-    private func deferForContactRule(_ m: OutboundMessage, until: Int64, rule: String, entry: MessageStore.Entry?) async throws {
+    func deferForContactRule(_ m: OutboundMessage, until: Int64, rule: String, entry: MessageStore.Entry?) async throws {
         let now = clock()
         Counter(label: "scrm_outbound_deferred_total", dimensions: [("rule", rule)]).increment()
         let limit = min(m.expiresAt ?? Int64.max, m.createdAt + settings.retry.maxAgeMs)
@@ -474,7 +492,7 @@ public final class OutboundEngine: Sendable {
         try await store.reschedule(m, at: until, lastError: "deferred: \(rule)", entry: entry, now: now, deferred: true)
     }
 
-    private func zone(_ customerZone: String?, account: String?) -> TimeZone {
+    func zone(_ customerZone: String?, account: String?) -> TimeZone {
         for name in [customerZone, account.flatMap { settings.accountTimezones[$0] }, settings.contactRules.timezone] {
             if let name, let z = zones.zone(name) { return z }
         }
@@ -507,7 +525,7 @@ public final class OutboundEngine: Sendable {
         }
     }
 
-    private func ack(_ entry: MessageStore.Entry?) async throws {
+    func ack(_ entry: MessageStore.Entry?) async throws {
         guard let entry else { return }
         _ = try await redis.pipelineChecked([["XACK", entry.stream, Keys.outboundGroup, entry.id], ["XDEL", entry.stream, entry.id]])
     }

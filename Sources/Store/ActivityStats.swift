@@ -33,7 +33,7 @@ public final class ActivityStats: Sendable {
     }
 
     /// A message's outcome on its channel: `sent`, `delivered` or `failed`.
-    public func outbound(channel: String, result: String, atMs: Int64) { add("out|\(channel)|\(result)", atMs: atMs) }
+    public func outbound(channel: String, result: String, atMs: Int64, count: Int = 1) { add("out|\(channel)|\(result)", atMs: atMs, by: count) }
 
     func add(_ field: String, atMs: Int64, by n: Int = 1) {
         let hour = atMs / Self.hourMs

@@ -27,6 +27,61 @@ extension CustomerStore {
             message: r[0].dictionary, customer: customer, campaignState: campaignState, campaignRate: campaignRate)
     }
 
+    /// The send contexts of a batch of messages in two pipelined reads (the messages, then their
+    /// customers and campaigns), nil for a message that is gone. A message addressed by `to` alone, or
+    /// whose customer was merged into another, is read with `sendContext(messageId:)` (which follows
+    /// the address and the merges).
+    public func sendContexts(messageIds: [String]) async throws -> [SendContext?] {
+        guard !messageIds.isEmpty else { return [] }
+        let messages = try await redis.pipelineChecked(messageIds.map { ["HGETALL", Keys.message($0)] }).map(\.dictionary)
+        var reads = [[String]]()
+        var at = [(customer: Int?, campaign: Int?)]()
+        for hash in messages {
+            var slot: (customer: Int?, campaign: Int?) = (nil, nil)
+            if let customer = hash["customerId"] {
+                slot.customer = reads.count
+                reads += [["HGETALL", Keys.customer(customer)], ["SMEMBERS", Keys.customerIdentities(customer)]]
+            }
+            if let campaign = hash["campaign"] {
+                slot.campaign = reads.count
+                reads.append(["HMGET", Keys.campaign(campaign), "state", "ratePerSecond"])
+            }
+            at.append(slot)
+        }
+        let replies = reads.isEmpty ? [] : try await redis.pipelineChecked(reads)
+        var out = [SendContext?]()
+        out.reserveCapacity(messageIds.count)
+        for (i, hash) in messages.enumerated() {
+            guard !hash.isEmpty else {
+                out.append(nil)
+                continue
+            }
+            var customer: Customer?
+            if let c = at[i].customer, let id = hash["customerId"] {
+                let h = replies[c].dictionary
+                if h["mergedInto"] != nil {
+                    out.append(try await sendContext(messageId: messageIds[i]))
+                    continue
+                }
+                if h["createdAt"] != nil { customer = Customer(id: id, hash: h, identities: replies[c + 1].strings.compactMap(Identity.init(storageForm:)), tags: []) }
+            } else if hash["to"] != nil {
+                out.append(try await sendContext(messageId: messageIds[i]))
+                continue
+            }
+            var campaignState: String?, campaignRate: Double?
+            if let c = at[i].campaign {
+                let f = replies[c].array ?? []
+                campaignState = f.first?.string ?? "missing"
+                campaignRate = f.count > 1 ? f[1].string.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } : nil
+            }
+            out.append(SendContext(message: hash, customer: customer, campaignState: campaignState, campaignRate: campaignRate))
+        }
+        return out
+    }
+
+    /// The key of the opt-out recorded on an address (`optOut(channel:address:)` reads it).
+    public func optOutKey(channel: String, address: String) -> String { suppression.key(channel: channel, address: address) }
+
     /// `state|ms` of an opt-out recorded on the address itself (an unsubscribe link, a STOP reply, a
     /// bounce), whoever holds it now.
     public func optOut(channel: String, address: String) async throws -> String? {

@@ -55,3 +55,160 @@ register('session_append', function(keys, args)
   if redis.call('PTTL', keys[2]) < 0 then redis.call('PEXPIRE', keys[2], ttl) end
   return 1
 end)
+
+-- The counters a message's state change moves: its campaign's (overall, per variant, per channel; sends
+-- per second for the live rate) and its journey step's. `k`: the keys, passed in (Keys.campaignStats,
+-- Keys.campaignSendRate, Keys.journeyStats; '' = none). `f`: the message's campaign, variant, channel
+-- and journey (`<journey>:<step>`). Called only on a real transition, so counts stay exact.
+local function countTransition(k, f, metric, n, now)
+  if k.journey ~= '' and f[4] and metric ~= 'open' then
+    local step = string.match(f[4], '^[^:]+:(.+)$')
+    if step then redis.call('HINCRBY', k.journey, 's:' .. step .. ':' .. metric, n) end
+  end
+  if not f[1] or k.stats == '' then return end
+  redis.call('HINCRBY', k.stats, metric, n)
+  if f[2] then redis.call('HINCRBY', k.stats, 'v:' .. f[2] .. ':' .. metric, n) end
+  if f[3] then redis.call('HINCRBY', k.stats, 'ch:' .. f[3] .. ':' .. metric, n) end
+  if metric == 'sent' and now and k.sec ~= '' then
+    redis.call('HINCRBY', k.sec, tostring(math.floor(tonumber(now) / 1000)), n)
+    redis.call('EXPIRE', k.sec, 120)
+  end
+end
+
+local terminalStates = { sent = true, delivered = true, failed = true, skipped = true }
+
+-- A campaign message's fate when its campaign is not running: parked while paused (the stream entry
+-- acknowledged; resume queues it again), refused when stopped; nil = running or completed, go on.
+local function holdForCampaign(campaignKey, parkedKey, stream, group, entryId, msgId)
+  local cs = redis.call('HGET', campaignKey, 'state') or 'missing'
+  if cs == 'paused' then
+    redis.call('SADD', parkedKey, msgId)
+    if entryId ~= '' then
+      redis.call('XACK', stream, group, entryId)
+      redis.call('XDEL', stream, entryId)
+    end
+    return { 3, '' }
+  end
+  if cs ~= 'running' and cs ~= 'completed' then return { 4, cs } end
+  return nil
+end
+
+-- One message's ledger claim (see message_claim_batch). `caps`: { {channel or '*', max, window ms}... }.
+local function claimMessage(k, now, owner, group, entryId, id, caps, longest)
+  local st = redis.call('HGET', k.msg, 'state')
+  if not st then return { -1, '' } end
+  if st == 'sending' then return { 2, redis.call('HGET', k.msg, 'sendingSince') or '0' } end
+  if st ~= 'queued' and st ~= 'retrying' then return { 0, '' } end
+  if k.campaign ~= '' then
+    local held = holdForCampaign(k.campaign, k.parked, k.stream, group, entryId, id)
+    if held then return held end
+  end
+  if k.optOut ~= '' then
+    local o = redis.call('GET', k.optOut)
+    if o then return { 6, o } end
+  end
+  if k.history ~= '' and #caps > 0 then
+    local channel = redis.call('HGET', k.msg, 'channel')
+    local member = channel .. ':' .. id
+    local wait = 0
+    for _, cap in ipairs(caps) do
+      local ch, max, win = cap[1], cap[2], cap[3]
+      local e = redis.call('ZRANGE', k.history, now - win, '+inf', 'BYSCORE', 'WITHSCORES')
+      local times = {}
+      for j = 1, #e, 2 do
+        if e[j] ~= member and (ch == '*' or string.sub(e[j], 1, #ch + 1) == ch .. ':') then times[#times + 1] = tonumber(e[j + 1]) end
+      end
+      if #times >= max then
+        -- the send that must leave the window before this one may go
+        local free = times[#times - max + 1] + win + 1
+        if free > wait then wait = free end
+      end
+    end
+    if wait > 0 then return { 5, tostring(wait) } end
+    redis.call('ZADD', k.history, now, member)
+    redis.call('ZREMRANGEBYSCORE', k.history, '-inf', now - longest)
+    redis.call('PEXPIRE', k.history, longest)
+  end
+  local n = redis.call('HINCRBY', k.msg, 'attempts', 1)
+  redis.call('HSET', k.msg, 'state', 'sending', 'sendingSince', now, 'owner', owner, 'updatedAt', now)
+  return { 1, tostring(n) }
+end
+
+-- message_claim_batch: the ledger claims of up to a batch of messages, made before their provider
+-- calls, with the send-time rules in the same atomic step: a paused campaign parks the message, a
+-- stopped one refuses it, an opt-out recorded on the address refuses it, and the frequency caps are
+-- checked and this send recorded in the recipient's contact history.
+-- KEYS, 6 per message: the message (Keys.message), its campaign (Keys.campaign), the campaign's parked
+-- set (Keys.campaignParked), the stream of the entry being processed, the contact history
+-- (Keys.contactHistory), the address's opt-out (Keys.optOut); '' = none.
+-- ARGV: now, owner (the sender), consumer group, cap count, then channel or '*', max, window ms per
+-- cap, then per message: its id and stream entry id ('' = none).
+-- Returns per message a code and a value: 1 claimed (attempt), 0 already ended, -1 missing, 2 another
+-- sender's call in doubt (since), 3 parked, 4 campaign stopped (state), 5 capped (free at), 6 opted
+-- out (the opt-out record).
+register('message_claim_batch', function(keys, args)
+  local now, owner, group = tonumber(args[1]), args[2], args[3]
+  local caps, longest = {}, 0
+  local capCount = tonumber(args[4])
+  for i = 0, capCount - 1 do
+    local win = tonumber(args[7 + 3 * i])
+    caps[#caps + 1] = { args[5 + 3 * i], tonumber(args[6 + 3 * i]), win }
+    if win > longest then longest = win end
+  end
+  local first = 5 + 3 * capCount
+  local out = {}
+  for m = 0, #keys / 6 - 1 do
+    local b = m * 6
+    local k = { msg = keys[b + 1], campaign = keys[b + 2], parked = keys[b + 3], stream = keys[b + 4], history = keys[b + 5], optOut = keys[b + 6] }
+    local r = claimMessage(k, now, owner, group, args[first + 2 * m + 1], args[first + 2 * m], caps, longest)
+    out[#out + 1] = r[1]
+    out[#out + 1] = r[2]
+  end
+  return out
+end)
+
+-- message_hold: a campaign message whose campaign is not running, parked (paused) or refused
+-- (stopped) in one step. KEYS: the campaign, its parked set, the entry's stream ('' = none).
+-- ARGV: message id, entry id ('' = none), consumer group. Returns { 3 } parked, { 4, state } stopped,
+-- { 0 } running again.
+register('message_hold', function(keys, args)
+  return holdForCampaign(keys[1], keys[2], keys[3], args[3], args[2], args[1]) or { 0 }
+end)
+
+-- message_complete_batch: messages the provider took, marked sent, each with its stream entry
+-- acknowledged in the same step. A campaign's message also records the exposure its conversions are
+-- attributed by (first send only).
+-- KEYS, 7 per message: the message, the entry's stream, the provider id's index
+-- (Keys.providerMessage), the customer's campaigns (Keys.customerCampaigns), the campaign's stats
+-- (Keys.campaignStats), sends per second (Keys.campaignSendRate), the journey's stats
+-- (Keys.journeyStats); '' = none.
+-- ARGV: consumer group, now, retention ms, then per message: entry id ('' = none), provider id ('' =
+-- none), message id.
+register('message_complete_batch', function(keys, args)
+  local group, now, keep = args[1], args[2], args[3]
+  for m = 0, #keys / 7 - 1 do
+    local b, a = m * 7, 4 + m * 3
+    local msg, stream, pid, exposures = keys[b + 1], keys[b + 2], keys[b + 3], keys[b + 4]
+    local entryId, providerId, id = args[a], args[a + 1], args[a + 2]
+    local k = { stats = keys[b + 5], sec = keys[b + 6], journey = keys[b + 7] }
+    local f = redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey', 'state')
+    if f[5] and not terminalStates[f[5]] then
+      countTransition(k, f, 'sent', 1, now)
+      countTransition(k, f, 'open', -1)
+    end
+    redis.call('HSET', msg, 'state', 'sent', 'updatedAt', now, 'sentAt', now)
+    -- The exposure conversions are attributed by: first send only (a resend keeps it).
+    if exposures ~= '' and f[1] then redis.call('HSETNX', exposures, f[1], now .. '|' .. (f[2] or 'default')) end
+    redis.call('HDEL', msg, 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
+    if providerId ~= '' then
+      redis.call('HSET', msg, 'providerId', providerId)
+      redis.call('SET', pid, id, 'PX', keep)
+    end
+    redis.call('PEXPIRE', msg, keep)
+    if entryId ~= '' then
+      redis.call('XACK', stream, group, entryId)
+      redis.call('XDEL', stream, entryId)
+    end
+  end
+  return #keys / 7
+end)
