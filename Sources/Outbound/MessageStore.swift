@@ -23,8 +23,8 @@ public struct MessageStore: Sendable {
     }
 
     public func accept(_ m: OutboundMessage) async throws -> Accepted {
-        let r = try await redis.eval(
-            Self.acceptScript,
+        let r = try await redis.fcall(
+            StoreFunctions.library, "message_accept",
             keys: [
                 Keys.idempotency(m.idempotencyKey), Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane),
                 m.customerId.map(Keys.customerMessages) ?? "",
@@ -174,9 +174,8 @@ public struct MessageStore: Sendable {
         for (m, providerId, entry) in sent {
             keys += [
                 Keys.message(m.id), entry?.stream ?? "", providerId.map { Keys.providerMessage(adapter: m.adapter, providerId: $0) } ?? "",
-                m.campaign != nil ? m.customerId.map(Keys.customerCampaigns) ?? "" : "", m.campaign.map(Keys.campaignStats) ?? "",
-                m.campaign.map(Keys.campaignSendRate) ?? "", m.journey.flatMap(Self.journeyStatsKey) ?? "",
-            ]
+                m.campaign != nil ? m.customerId.map(Keys.customerCampaigns) ?? "" : "",
+            ] + Self.counterKeys(m)
             args += [entry?.id ?? "", providerId ?? "", m.id]
         }
         _ = try await redis.fcall(StoreFunctions.library, "message_complete_batch", keys: keys, args: args)
@@ -194,8 +193,8 @@ public struct MessageStore: Sendable {
     public func reschedule(
         _ m: OutboundMessage, at dueAt: Int64, lastError: String?, entry: Entry?, now: Int64, deferred: Bool = false, doubtSince: Int64? = nil
     ) async throws {
-        _ = try await redis.eval(
-            Self.rescheduleScript, keys: [Keys.message(m.id), entry?.stream ?? "", Keys.outboundRetries],
+        _ = try await redis.fcall(
+            StoreFunctions.library, "message_reschedule", keys: [Keys.message(m.id), entry?.stream ?? "", Keys.outboundRetries] + Self.counterKeys(m),
             args: [
                 entry?.id ?? "", Keys.outboundGroup, String(now), String(dueAt), lastError ?? "", m.id, deferred ? "1" : "0",
                 doubtSince.map(String.init) ?? "",
@@ -209,10 +208,9 @@ public struct MessageStore: Sendable {
         _ m: OutboundMessage, state: OutboundMessage.State, reason: String, lastError: String?, answer: String?, entry: Entry?, now: Int64,
         releaseCap: String? = nil
     ) async throws {
-        var keys = [Keys.message(m.id), entry?.stream ?? "", Keys.deadLetters]
-        if let releaseCap { keys.append(Keys.contactHistory(releaseCap)) }
-        _ = try await redis.eval(
-            Self.finishScript, keys: keys,
+        let keys = [Keys.message(m.id), entry?.stream ?? "", Keys.deadLetters] + Self.counterKeys(m) + [releaseCap.map(Keys.contactHistory) ?? ""]
+        _ = try await redis.fcall(
+            StoreFunctions.library, "message_finish", keys: keys,
             args: [
                 entry?.id ?? "", Keys.outboundGroup, String(now), state.rawValue, reason, lastError ?? "", answer ?? "", m.id, m.channel, m.adapter,
                 state == .failed ? "1" : "0", String(Self.retentionMs),
@@ -236,9 +234,26 @@ public struct MessageStore: Sendable {
         return r.int == 1
     }
 
-    /// Moves retries that are due back onto their streams; returns how many.
+    /// Moves retries that are due back onto their streams; returns how many were queued. The messages'
+    /// streams are read first, so the function gets every key it touches.
     public func moveDueRetries(now: Int64, limit: Int = 500) async throws -> Int {
-        try await redis.eval(Self.moveDueScript, keys: [Keys.outboundRetries], args: [String(now), String(limit)]).int ?? 0
+        let ids = try await redis.send("ZRANGEBYSCORE", Keys.outboundRetries, "-inf", String(now), "LIMIT", "0", String(limit)).strings
+        guard !ids.isEmpty else { return 0 }
+        let routes = try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane"] })
+        var keys = [Keys.outboundRetries]
+        for (id, route) in zip(ids, routes) {
+            let f = route.array ?? []
+            let channel = f.first?.string
+            let lane = f.count > 1 ? f[1].string.flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk : .bulk
+            keys += [Keys.message(id), channel.map { Keys.outboundStream(channel: $0, lane: lane) } ?? ""]
+        }
+        return try await redis.fcall(StoreFunctions.library, "message_requeue_due", keys: keys, args: ids).int ?? 0
+    }
+
+    /// The counters a message's state change moves (`countTransition` in `Lua/outbound.lua`): its
+    /// campaign's stats and sends per second, its journey step's stats; '' where it has none.
+    static func counterKeys(_ m: OutboundMessage) -> [String] {
+        [m.campaign.map(Keys.campaignStats) ?? "", m.campaign.map(Keys.campaignSendRate) ?? "", m.journey.flatMap(journeyStatsKey) ?? ""]
     }
 
     // MARK: dead letters
@@ -276,8 +291,9 @@ public struct MessageStore: Sendable {
 
     /// Puts a dead letter's message back on its queue (a deliberate resend) and removes the letter.
     public func replay(_ letter: DeadLetter, message m: OutboundMessage, now: Int64) async throws -> Bool {
-        try await redis.eval(
-            Self.replayScript, keys: [Keys.deadLetters, Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane)],
+        try await redis.fcall(
+            StoreFunctions.library, "message_replay",
+            keys: [Keys.deadLetters, Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane)] + Self.counterKeys(m),
             args: [letter.entryId, String(now), m.id]
         ).int == 1
     }
@@ -285,83 +301,4 @@ public struct MessageStore: Sendable {
     public func discard(_ entryId: String) async throws -> Bool {
         try await redis.send("XDEL", Keys.deadLetters, entryId).int == 1
     }
-
-    // MARK: scripts
-
-    static let acceptScript = RedisScript(
-        name: "out_accept",
-        source: #"""
-            local existing = redis.call('GET', KEYS[1])
-            if existing then return { 0, existing } end
-            redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-            redis.call('HSET', KEYS[2], unpack(ARGV, 5))
-            redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
-            if KEYS[4] ~= '' then
-              redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-              redis.call('PEXPIRE', KEYS[4], ARGV[4])
-            end
-            return { 1, ARGV[1] }
-            """#)
-
-    static let rescheduleScript = RedisScript(
-        name: "out_reschedule",
-        source: CampaignStatsLua.source + "\n" + #"""
-            if ARGV[7] == '1' then bump(KEYS[1], 'deferred', 1) end
-            redis.call('HSET', KEYS[1], 'state', 'retrying', 'updatedAt', ARGV[3], 'nextAttemptAt', ARGV[4])
-            if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[5]) end
-            if ARGV[8] ~= '' then redis.call('HSETNX', KEYS[1], 'doubtSince', ARGV[8]) end
-            redis.call('HDEL', KEYS[1], 'sendingSince', 'owner')
-            redis.call('ZADD', KEYS[3], ARGV[4], ARGV[6])
-            if ARGV[1] ~= '' then redis.call('XACK', KEYS[2], ARGV[2], ARGV[1]); redis.call('XDEL', KEYS[2], ARGV[1]) end
-            return 1
-            """#)
-
-    static let finishScript = RedisScript(
-        name: "out_finish",
-        source: CampaignStatsLua.source + "\n" + #"""
-            local prev = redis.call('HGET', KEYS[1], 'state')
-            if prev and not terminal[prev] then
-              bump(KEYS[1], ARGV[4], 1)
-              bump(KEYS[1], 'open', -1)
-              local m = redis.call('HGET', KEYS[1], 'campaign')
-              if m then redis.call('HINCRBY', 'camp:{' .. m .. '}:stats', (ARGV[4] == 'failed' and 'fail:' or 'skip:') .. ARGV[5], 1) end
-            end
-            redis.call('HSET', KEYS[1], 'state', ARGV[4], 'reason', ARGV[5], 'updatedAt', ARGV[3])
-            if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[6]) end
-            redis.call('HDEL', KEYS[1], 'sendingSince', 'owner', 'nextAttemptAt')
-            if ARGV[11] == '1' then
-              redis.call('XADD', KEYS[3], 'MAXLEN', '~', '100000', '*', 'id', ARGV[8], 'channel', ARGV[9], 'adapter', ARGV[10],
-                'reason', ARGV[5], 'error', ARGV[6], 'answer', ARGV[7], 'at', ARGV[3])
-            end
-            redis.call('PEXPIRE', KEYS[1], ARGV[12])
-            if KEYS[4] then redis.call('ZREM', KEYS[4], ARGV[9] .. ':' .. ARGV[8]) end
-            if ARGV[1] ~= '' then redis.call('XACK', KEYS[2], ARGV[2], ARGV[1]); redis.call('XDEL', KEYS[2], ARGV[1]) end
-            return 1
-            """#)
-
-    static let moveDueScript = RedisScript(
-        name: "out_move_due",
-        source: RequeueLua.source + "\n" + #"""
-            local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-            for _, id in ipairs(ids) do
-              redis.call('ZREM', KEYS[1], id)
-              requeue(id, { retrying = true })
-            end
-            return #ids
-            """#)
-
-    static let replayScript = RedisScript(
-        name: "out_replay",
-        source: CampaignStatsLua.source + "\n" + #"""
-            if redis.call('XDEL', KEYS[1], ARGV[1]) ~= 1 then return 0 end
-            if redis.call('HGET', KEYS[2], 'state') == 'failed' then
-              bump(KEYS[2], 'failed', -1)
-              bump(KEYS[2], 'open', 1)
-            end
-            redis.call('HSET', KEYS[2], 'state', 'queued', 'updatedAt', ARGV[2], 'reason', 'replayed')
-            redis.call('HDEL', KEYS[2], 'nextAttemptAt', 'sendingSince', 'owner', 'doubtSince')
-            redis.call('PERSIST', KEYS[2])
-            redis.call('XADD', KEYS[3], '*', 'id', ARGV[3])
-            return 1
-            """#)
 }

@@ -212,3 +212,113 @@ register('message_complete_batch', function(keys, args)
   end
   return #keys / 7
 end)
+
+-- The counter keys of a message's state change, as the Swift side passes them: the campaign's stats,
+-- its sends per second, the journey's stats (`MessageStore.counterKeys`).
+local function counterKeys(keys, at)
+  return { stats = keys[at], sec = keys[at + 1], journey = keys[at + 2] }
+end
+
+local function counterFields(msg)
+  return redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey')
+end
+
+local function ackEntry(stream, group, entryId)
+  if entryId ~= '' then
+    redis.call('XACK', stream, group, entryId)
+    redis.call('XDEL', stream, entryId)
+  end
+end
+
+-- message_accept: a message accepted once per idempotency key and queued.
+-- KEYS: the idempotency key, the message, its stream, the customer's message index ('' = none).
+-- ARGV: id, idempotency TTL s, created at, index TTL ms, then the message's field/value pairs.
+-- Returns { 1, id } when created, { 0, first id } when the key was used before.
+register('message_accept', function(keys, args)
+  local existing = redis.call('GET', keys[1])
+  if existing then return { 0, existing } end
+  redis.call('SET', keys[1], args[1], 'EX', args[2])
+  redis.call('HSET', keys[2], unpack(args, 5))
+  redis.call('XADD', keys[3], '*', 'id', args[1])
+  if keys[4] ~= '' then
+    redis.call('ZADD', keys[4], args[3], args[1])
+    redis.call('PEXPIRE', keys[4], args[4])
+  end
+  return { 1, args[1] }
+end)
+
+-- message_reschedule: a message to try again at a time (a retry, a deferral by a contact rule, a send
+-- in doubt to settle), its stream entry acknowledged.
+-- KEYS: the message, the entry's stream ('' = none), the retry schedule (Keys.outboundRetries), then the
+-- counter keys (campaign stats, sends per second, journey stats; '' = none).
+-- ARGV: entry id, group, now, due at, last error ('' = keep), id, deferred (1 counts a deferral),
+-- doubt since ('' = none; the earliest is kept).
+register('message_reschedule', function(keys, args)
+  if args[7] == '1' then countTransition(counterKeys(keys, 4), counterFields(keys[1]), 'deferred', 1) end
+  redis.call('HSET', keys[1], 'state', 'retrying', 'updatedAt', args[3], 'nextAttemptAt', args[4])
+  if args[5] ~= '' then redis.call('HSET', keys[1], 'lastError', args[5]) end
+  if args[8] ~= '' then redis.call('HSETNX', keys[1], 'doubtSince', args[8]) end
+  redis.call('HDEL', keys[1], 'sendingSince', 'owner')
+  redis.call('ZADD', keys[3], args[4], args[6])
+  ackEntry(keys[2], args[2], args[1])
+  return 1
+end)
+
+-- message_finish: a message ends failed (also to the dead-letter stream) or skipped, with its reason.
+-- KEYS: the message, the entry's stream ('' = none), the dead letters, the counter keys (3), then the
+-- contact history whose frequency-cap slot is given back ('' = none).
+-- ARGV: entry id, group, now, state, reason, last error, the provider's answer, id, channel, adapter,
+-- dead-letter (1/0), retention ms.
+register('message_finish', function(keys, args)
+  local f = redis.call('HMGET', keys[1], 'campaign', 'variant', 'channel', 'journey', 'state')
+  if f[5] and not terminalStates[f[5]] then
+    local k = counterKeys(keys, 4)
+    countTransition(k, f, args[4], 1)
+    countTransition(k, f, 'open', -1)
+    if f[1] and k.stats ~= '' then redis.call('HINCRBY', k.stats, (args[4] == 'failed' and 'fail:' or 'skip:') .. args[5], 1) end
+  end
+  redis.call('HSET', keys[1], 'state', args[4], 'reason', args[5], 'updatedAt', args[3])
+  if args[6] ~= '' then redis.call('HSET', keys[1], 'lastError', args[6]) end
+  redis.call('HDEL', keys[1], 'sendingSince', 'owner', 'nextAttemptAt')
+  if args[11] == '1' then
+    redis.call('XADD', keys[3], 'MAXLEN', '~', '100000', '*', 'id', args[8], 'channel', args[9], 'adapter', args[10],
+      'reason', args[5], 'error', args[6], 'answer', args[7], 'at', args[3])
+  end
+  redis.call('PEXPIRE', keys[1], args[12])
+  if keys[7] ~= '' then redis.call('ZREM', keys[7], args[9] .. ':' .. args[8]) end
+  ackEntry(keys[2], args[2], args[1])
+  return 1
+end)
+
+-- message_replay: a dead letter's message back on its queue (a deliberate resend); the letter removed.
+-- KEYS: the dead letters, the message, its stream, the counter keys (3).
+-- ARGV: the letter's entry id, now, the message id. Returns 1, or 0 when the letter was gone.
+register('message_replay', function(keys, args)
+  if redis.call('XDEL', keys[1], args[1]) ~= 1 then return 0 end
+  if redis.call('HGET', keys[2], 'state') == 'failed' then
+    local k, f = counterKeys(keys, 4), counterFields(keys[2])
+    countTransition(k, f, 'failed', -1)
+    countTransition(k, f, 'open', 1)
+  end
+  redis.call('HSET', keys[2], 'state', 'queued', 'updatedAt', args[2], 'reason', 'replayed')
+  redis.call('HDEL', keys[2], 'nextAttemptAt', 'sendingSince', 'owner', 'doubtSince')
+  redis.call('PERSIST', keys[2])
+  redis.call('XADD', keys[3], '*', 'id', args[3])
+  return 1
+end)
+
+-- message_requeue_due: retries that are due, back on their streams. KEYS: the retry schedule, then per
+-- message its hash and its stream ('' when the message is gone). ARGV: the message ids, in the same
+-- order. A message still due (in the schedule) and retrying is queued; the schedule entry is removed
+-- either way. Returns how many were queued.
+register('message_requeue_due', function(keys, args)
+  local queued = 0
+  for i, id in ipairs(args) do
+    local msg, stream = keys[2 * i], keys[2 * i + 1]
+    if redis.call('ZREM', keys[1], id) == 1 and stream ~= '' and redis.call('HGET', msg, 'state') == 'retrying' then
+      redis.call('XADD', stream, '*', 'id', id)
+      queued = queued + 1
+    end
+  end
+  return queued
+end)
