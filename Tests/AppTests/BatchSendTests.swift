@@ -37,6 +37,7 @@ final class BatchSendTests: XCTestCase {
         let capped = ids[1]
         _ = try await rig.h.redis.send("ZADD", Keys.contactHistory(capped), String(rig.h.now - 3_600_000), "sms:earlier")
         _ = try await rig.h.redis.send("CONFIG", "RESETSTAT")
+        let monitor = try RedisMonitor(port: rig.h.server.port)
 
         let senders = try rig.runSenders()
         defer { senders.cancel() }
@@ -57,6 +58,10 @@ final class BatchSendTests: XCTestCase {
             XCTAssertEqual(progress["skipped"] as? Int, 1, "\(progress)")
             XCTAssertEqual(progress["open"] as? Int, 1, "the capped message waits: \(progress)")
         }
+        // Every key the message functions touched was passed to them (none derived inside Lua).
+        let seen = try await RedisMonitor.undeclaredKeys(try monitor.stop(), functions: ["message_"], redis: rig.h.redis)
+        XCTAssertGreaterThan(seen.calls, 3)
+        XCTAssertEqual(seen.undeclared, [])
         let sms = rig.fakes.ledger.deliveries("twilio")
         XCTAssertEqual(sms.count, 148)
         XCTAssertEqual(Set(sms.map(\.to)), Set(ids.dropFirst(2).map { phones[$0]! }), "each recipient once, neither held one")
