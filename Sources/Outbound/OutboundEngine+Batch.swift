@@ -106,12 +106,9 @@ extension OutboundEngine {
         let outcomes = await withTaskGroup(of: (Int, SendOutcome).self) { group in
             for (i, (s, _)) in toSend.enumerated() {
                 group.addTask {
-                    let m = s.message
-                    let payload = OutboundPayload(
-                        messageId: m.id, to: s.address, account: m.account, template: m.template, subject: m.subject, text: m.text, html: m.html,
-                        link: m.link, variables: Self.variables(m.variables), content: m.content.flatMap { JSONValue.parse(Array($0.utf8)) })
-                    let unsubscribe = m.channel == "email" ? self.links?.url(channel: "email", address: s.address) : nil
-                    return (i, await self.sender.send(payload, via: s.adapter, unsubscribeURL: unsubscribe))
+                    let outcome = await self.sender.send(
+                        Self.payload(s.message, to: s.address), via: s.adapter, unsubscribeURL: self.unsubscribeURL(s.message, address: s.address))
+                    return (i, outcome)
                 }
             }
             var all = [(Int, SendOutcome)]()

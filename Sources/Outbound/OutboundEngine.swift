@@ -316,9 +316,7 @@ public final class OutboundEngine: Sendable {
         case .inDoubt(let since): return try await reconcile(m, since: since, owner: context.message["owner"], adapter: adapter, entry: entry)
         case .claimed(let n): attempt = n
         }
-        let payload = OutboundPayload(
-            messageId: m.id, to: address, account: m.account, template: m.template, subject: m.subject, text: m.text, html: m.html, link: m.link,
-            variables: Self.variables(m.variables), content: m.content.flatMap { JSONValue.parse(Array($0.utf8)) })
+        let payload = Self.payload(m, to: address)
         if let doubt = m.doubtSince, adapter.canLookUp {
             // An earlier call may have reached the provider: ask before sending again.
             switch await sender.lookup(payload, via: adapter, sinceMs: doubt) {
@@ -334,8 +332,7 @@ public final class OutboundEngine: Sendable {
                 return try await retry(m, attempt: attempt, failure: failure, notBefore: nil, entry: entry, outcomeUnknown: true)
             }
         }
-        let unsubscribe = m.channel == "email" ? links?.url(channel: "email", address: address) : nil
-        let outcome = await sender.send(payload, via: adapter, unsubscribeURL: unsubscribe)
+        let outcome = await sender.send(payload, via: adapter, unsubscribeURL: unsubscribeURL(m, address: address))
         try await record(
             outcome, m, attempt: attempt, adapter: adapter, rateKey: rateKey, grant: grant, callStart: claimedAt, entry: entry, address: address,
             capSubject: contact?.0)
@@ -539,6 +536,18 @@ public final class OutboundEngine: Sendable {
         case .sender: return Keys.rateLimit(adapter: adapter.spec.name, scope: adapter.setting(named: "from") ?? "")
         case .adapter, nil: return Keys.rateLimit(adapter: adapter.spec.name)
         }
+    }
+
+    /// What the adapter renders the provider request from.
+    static func payload(_ m: OutboundMessage, to address: String) -> OutboundPayload {
+        OutboundPayload(
+            messageId: m.id, to: address, account: m.account, template: m.template, subject: m.subject, text: m.text, html: m.html, link: m.link,
+            variables: variables(m.variables), content: m.content.flatMap { JSONValue.parse(Array($0.utf8)) })
+    }
+
+    /// An email's one-click unsubscribe link (List-Unsubscribe).
+    func unsubscribeURL(_ m: OutboundMessage, address: String) -> String? {
+        m.channel == "email" ? links?.url(channel: "email", address: address) : nil
     }
 
     static func variables(_ json: String) -> [String: JSONValue] {
