@@ -181,11 +181,6 @@ public struct MessageStore: Sendable {
         _ = try await redis.fcall(StoreFunctions.library, "message_complete_batch", keys: keys, args: args)
     }
 
-    /// The stats key of a journey message's step (`<journey>:<step>`).
-    static func journeyStatsKey(_ journey: String) -> String? {
-        guard let colon = journey.firstIndex(of: ":") else { return nil }
-        return Keys.journeyStats(String(journey[..<colon]))
-    }
 
     /// `deferred`: held back by a contact rule (cap, quiet hours, suspended adapter), not a failure.
     /// `doubtSince`: a provider call's outcome is unknown; kept (the earliest) so resends stay inside the
@@ -253,7 +248,7 @@ public struct MessageStore: Sendable {
     /// The counters a message's state change moves (`countTransition` in `Lua/outbound.lua`): its
     /// campaign's stats and sends per second, its journey step's stats; '' where it has none.
     static func counterKeys(_ m: OutboundMessage) -> [String] {
-        [m.campaign.map(Keys.campaignStats) ?? "", m.campaign.map(Keys.campaignSendRate) ?? "", m.journey.flatMap(journeyStatsKey) ?? ""]
+        [m.campaign.map(Keys.campaignStats) ?? "", m.campaign.map(Keys.campaignSendRate) ?? "", m.journey.flatMap(OutboundMessage.journeyStep).map { Keys.journeyStats($0.journey) } ?? ""]
     }
 
     // MARK: dead letters

@@ -70,10 +70,10 @@ public struct EngagementStore: Sendable {
         var prefix = ""
         if let c = t.campaign {
             keys.append(Keys.campaignStats(c))
-        } else if let j = t.journey, let colon = j.firstIndex(of: ":") {
-            keys.append(Keys.journeyStats(String(j[..<colon])))
-            prefix = "s:\(j[j.index(after: colon)...]):"
-            payload["journey"] = .string(String(j[..<colon]))
+        } else if let j = t.journey.flatMap(OutboundMessage.journeyStep) {
+            keys.append(Keys.journeyStats(j.journey))
+            prefix = "s:\(j.step):"
+            payload["journey"] = .string(j.journey)
         }
         let r = try await redis.fcall(
             StoreFunctions.library, "engagement_record", keys: keys,

@@ -11,6 +11,9 @@ public struct SendContext: Sendable {
     public let campaignState: String?
     /// The campaign's own rate cap (messages per second), if it has one.
     public let campaignRate: Double?
+
+    /// A campaign's stored `ratePerSecond`: a positive number, else no cap.
+    static func rate(_ stored: String?) -> Double? { stored.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } }
 }
 
 extension CustomerStore {
@@ -22,7 +25,7 @@ extension CustomerStore {
         let customer = id.isEmpty || hash["createdAt"] == nil
             ? nil : Customer(id: id, hash: hash, identities: r[3].strings.compactMap(Identity.init(storageForm:)), tags: [])
         let campaignState = r[4].string.flatMap { $0.isEmpty ? nil : $0 }
-        let campaignRate = r[5].string.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
+        let campaignRate = SendContext.rate(r[5].string)
         return SendContext(
             message: r[0].dictionary, customer: customer, campaignState: campaignState, campaignRate: campaignRate)
     }
@@ -72,7 +75,7 @@ extension CustomerStore {
             if let c = at[i].campaign {
                 let f = replies[c].array ?? []
                 campaignState = f.first?.string ?? "missing"
-                campaignRate = f.count > 1 ? f[1].string.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } : nil
+                campaignRate = f.count > 1 ? SendContext.rate(f[1].string) : nil
             }
             out.append(SendContext(message: hash, customer: customer, campaignState: campaignState, campaignRate: campaignRate))
         }

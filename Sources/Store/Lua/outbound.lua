@@ -1,3 +1,11 @@
+-- Acknowledges and deletes the stream entry a sender was holding ('' = none).
+local function ackEntry(stream, group, entryId)
+  if entryId ~= '' then
+    redis.call('XACK', stream, group, entryId)
+    redis.call('XDEL', stream, entryId)
+  end
+end
+
 -- message_fall_back: a campaign message its recipient cannot get on its channel (opted out, bad
 -- address, consent revoked since planning, a variable missing) moves to the next channel in the
 -- campaign's order under the same id, so the ledger (one message per campaign and customer) still
@@ -14,12 +22,7 @@
 -- Returns 1 when moved, 0 when the message had already ended or moved on (nothing changed but the ack).
 register('message_fall_back', function(keys, args)
   local from, reason, now, entryId, group, id, to, variant = args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]
-  local function ack()
-    if entryId ~= '' then
-      redis.call('XACK', keys[4], group, entryId)
-      redis.call('XDEL', keys[4], entryId)
-    end
-  end
+  local function ack() ackEntry(keys[4], group, entryId) end
   local h = redis.call('HMGET', keys[1], 'state', 'channel', 'fallbacks')
   local live = { queued = true, sending = true, retrying = true }
   if not (h[1] and live[h[1]]) or h[2] ~= from then
@@ -56,6 +59,16 @@ register('session_append', function(keys, args)
   return 1
 end)
 
+-- The counter keys of a message's state change, as the Swift side passes them: the campaign's stats,
+-- its sends per second, the journey's stats (`MessageStore.counterKeys`).
+local function counterKeys(keys, at)
+  return { stats = keys[at], sec = keys[at + 1], journey = keys[at + 2] }
+end
+
+local function counterFields(msg)
+  return redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey')
+end
+
 -- The counters a message's state change moves: its campaign's (overall, per variant, per channel; sends
 -- per second for the live rate) and its journey step's. `k`: the keys, passed in (Keys.campaignStats,
 -- Keys.campaignSendRate, Keys.journeyStats; '' = none). `f`: the message's campaign, variant, channel
@@ -83,10 +96,7 @@ local function holdForCampaign(campaignKey, parkedKey, stream, group, entryId, m
   local cs = redis.call('HGET', campaignKey, 'state') or 'missing'
   if cs == 'paused' then
     redis.call('SADD', parkedKey, msgId)
-    if entryId ~= '' then
-      redis.call('XACK', stream, group, entryId)
-      redis.call('XDEL', stream, entryId)
-    end
+    ackEntry(stream, group, entryId)
     return { 3, '' }
   end
   if cs ~= 'running' and cs ~= 'completed' then return { 4, cs } end
@@ -190,7 +200,7 @@ register('message_complete_batch', function(keys, args)
     local b, a = m * 7, 4 + m * 3
     local msg, stream, pid, exposures = keys[b + 1], keys[b + 2], keys[b + 3], keys[b + 4]
     local entryId, providerId, id = args[a], args[a + 1], args[a + 2]
-    local k = { stats = keys[b + 5], sec = keys[b + 6], journey = keys[b + 7] }
+    local k = counterKeys(keys, b + 5)
     local f = redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey', 'state')
     if f[5] and not terminalStates[f[5]] then
       countTransition(k, f, 'sent', 1, now)
@@ -205,30 +215,10 @@ register('message_complete_batch', function(keys, args)
       redis.call('SET', pid, id, 'PX', keep)
     end
     redis.call('PEXPIRE', msg, keep)
-    if entryId ~= '' then
-      redis.call('XACK', stream, group, entryId)
-      redis.call('XDEL', stream, entryId)
-    end
+    ackEntry(stream, group, entryId)
   end
   return #keys / 7
 end)
-
--- The counter keys of a message's state change, as the Swift side passes them: the campaign's stats,
--- its sends per second, the journey's stats (`MessageStore.counterKeys`).
-local function counterKeys(keys, at)
-  return { stats = keys[at], sec = keys[at + 1], journey = keys[at + 2] }
-end
-
-local function counterFields(msg)
-  return redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey')
-end
-
-local function ackEntry(stream, group, entryId)
-  if entryId ~= '' then
-    redis.call('XACK', stream, group, entryId)
-    redis.call('XDEL', stream, entryId)
-  end
-end
 
 -- message_accept: a message accepted once per idempotency key and queued.
 -- KEYS: the idempotency key, the message, its stream, the customer's message index ('' = none).

@@ -203,3 +203,11 @@ public enum SendEligibility: Equatable, Sendable {
         }
     }
 }
+
+extension OutboundMessage {
+    /// A `journey` field split into the journey's id and the step's (nil when it is not `<journey>:<step>`).
+    public static func journeyStep(_ journey: String) -> (journey: String, step: String)? {
+        guard let colon = journey.firstIndex(of: ":") else { return nil }
+        return (String(journey[..<colon]), String(journey[journey.index(after: colon)...]))
+    }
+}
