@@ -54,7 +54,7 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         try CompiledCampaign($0.definition, config: config, catalog: adapters, knownTags: nil, now: nil)
     }
     let campaigns = CampaignRunner(redis: redis, audiences: AudienceStore(redis: redis, config: config), compile: compile, clock: clock)
-    let fallback = CampaignFallback(redis: redis, customers: customers, compile: compile)
+    let renderer = CampaignRenderer(redis: redis, customers: customers, compile: compile)
     let activity = ActivityStats(redis: redis)
     var wecomContacts: WeComContactSync?
     var wecomGroups: WeComGroupSender?
@@ -71,7 +71,7 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         if let tokens, let wechatBase { WeChatSurfaceAPI(client: WeChatAPIClient(tokens: tokens, baseURL: wechatBase)) } else { SandboxWeChatSurfaces() }
     return OutboundParts(
         engine: makeOutboundEngine(
-            config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, fallback: fallback.renderer, activity: activity,
+            config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, campaigns: renderer, activity: activity,
             clock: clock),
         followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
         imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock),
@@ -84,7 +84,7 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
 
 func makeOutboundEngine(
     config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, tokens: AccessTokenManager?, customers: CustomerStore,
-    fallback: CampaignFallbackRenderer? = nil, activity: ActivityStats? = nil, clock: @escaping GatewayClock
+    campaigns: (any CampaignRendering)? = nil, activity: ActivityStats? = nil, clock: @escaping GatewayClock
 ) -> OutboundEngine {
     let o = config.outbound
     let sender = AdapterSender(
@@ -98,7 +98,7 @@ func makeOutboundEngine(
     settings.accountTimezones = Dictionary(uniqueKeysWithValues: config.accounts.compactMap { a in a.timezone.map { (a.id, $0) } })
     return OutboundEngine(
         redis: redis, catalog: adapters, sender: sender, customers: customers,
-        links: UnsubscribeLinks(o), settings: settings, fallback: fallback, activity: activity, clock: clock)
+        links: UnsubscribeLinks(o), settings: settings, campaigns: campaigns, activity: activity, clock: clock)
 }
 
 /// Runs the senders, the campaign runner, the import runner and the follower profile fetcher until graceful shutdown; in-flight provider

@@ -3,13 +3,15 @@ import GatewayCore
 import GatewayCrypto
 import Outbound
 import RedisClient
+import Store
 
 /// Plans a running campaign: reads its audience snapshot a chunk at a time (SSCAN, so memory stays
-/// bounded whatever the size), decides each recipient's variant and channel, renders the message and
-/// queues it. A chunk's messages, counters and the checkpoint (the next cursor) are written by one
-/// script that first checks the planner lease and that the checkpoint has not moved: a chunk is
-/// applied once, however often planners crash and restart. Every message id is derived from
-/// (campaign, customer), so the same recipient can never be queued twice.
+/// bounded whatever the size), decides each recipient's variant and queues a reference to them
+/// (rendered when sent). A chunk's references, counters and the checkpoint (the next cursor) are
+/// written by one function (`campaign_plan_chunk`) that first checks the planner lease and that the
+/// checkpoint has not moved: a chunk is applied once, however often planners crash and restart.
+/// Every message id is derived from (campaign, customer), so the same recipient is sent at most one
+/// message (a repeated reference is dropped when it is made a message).
 public struct CampaignPlanner: Sendable {
     let redis: RedisPool
 
@@ -28,42 +30,50 @@ public struct CampaignPlanner: Sendable {
         ULID.make(milliseconds: campaign.createdAt, randomBits: Array(Digest.sha256(Array("\(campaign.id)/\(customer)".utf8)).prefix(10)))
     }
 
-    /// One chunk of the snapshot read and turned into script arguments, not yet applied.
+    /// One chunk of the snapshot read and turned into function arguments, not yet applied.
     public struct PreparedChunk: Sendable {
         public let cursor: String
         public let next: String
         public let count: Int
+        let keys: [String]
         let args: [String]
     }
 
-    /// Reads the chunk at `cursor` (SSCAN) and its customers (one pipeline), and decides each recipient.
+    /// Reads the chunk at `cursor` (SSCAN) and decides each recipient's variant. A recipient is queued
+    /// as a reference to the variant's first channel: channel, address and content are decided when
+    /// it is sent, with the customer as they are then (`CampaignRenderer.materialize`). Only a campaign
+    /// with a WeCom group send reads its customers here, since its owners' tasks are built now.
     public func prepare(_ c: Campaign, compiled: CompiledCampaign, cursor: String, owner: String, now: Int64, count: Int = 1000) async throws
         -> PreparedChunk
     {
         let scan = try await redis.send("SSCAN", Keys.campaignAudience(c.id), cursor, "COUNT", String(count)).array ?? []
         guard scan.count == 2, let next = scan[0].string else { throw RedisError(.server, command: "SSCAN", message: "unexpected reply (no audience snapshot?)") }
         let ids = scan[1].strings
+        let recipients = compiled.hasGroupSend ? try await Self.recipients(redis, ids: ids) : nil
+        var keys = [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)]
+        var args = [owner, cursor, next, String(now), c.id]
+        keys.reserveCapacity(3 + ids.count * 2)
+        args.reserveCapacity(5 + ids.count * 5)
+        for (i, id) in ids.enumerated() {
+            record(c, compiled: compiled, customer: id, recipient: recipients?[i], keys: &keys, args: &args)
+        }
+        return PreparedChunk(cursor: cursor, next: next, count: ids.count, keys: keys, args: args)
+    }
+
+    /// Customers' records and identities, in one pipeline.
+    static func recipients(_ redis: RedisPool, ids: [String]) async throws -> [(hash: [String: String], identities: [Identity])] {
+        guard !ids.isEmpty else { return [] }
         var commands = [[String]]()
         commands.reserveCapacity(ids.count * 2)
         for id in ids { commands += [["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)]] }
-        let replies = ids.isEmpty ? [] : try await redis.pipelineChecked(commands)
-
-        var args = [owner, cursor, next, String(now)]
-        args.reserveCapacity(ids.count * 48)
-        for (i, id) in ids.enumerated() {
-            let hash = replies[2 * i].dictionary
-            let identities = replies[2 * i + 1].strings.compactMap(Identity.init(storageForm:))
-            args += record(c, compiled: compiled, customer: id, hash: hash, identities: identities, now: now)
-        }
-        args.append(String(MessageStore.customerIndexTTLMs))
-        return PreparedChunk(cursor: cursor, next: next, count: ids.count, args: args)
+        let replies = try await redis.pipelineChecked(commands)
+        return ids.indices.map { i in (replies[2 * i].dictionary, replies[2 * i + 1].strings.compactMap(Identity.init(storageForm:))) }
     }
 
     /// Writes a prepared chunk: applied only if this planner still holds the lease and the
     /// checkpoint is still the chunk's cursor.
     public func apply(_ c: Campaign, _ chunk: PreparedChunk) async throws -> ChunkResult {
-        let r = try await redis.eval(Self.script, keys: [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)], args: chunk.args)
-            .array ?? []
+        let r = try await redis.fcall(StoreFunctions.library, "campaign_plan_chunk", keys: chunk.keys, args: chunk.args).array ?? []
         switch r.first?.string {
         case "ok": return .planned(count: chunk.count, done: chunk.next == "0")
         case "stopped": return .stopped
@@ -71,27 +81,40 @@ public struct CampaignPlanner: Sendable {
         }
     }
 
-    /// One recipient as script arguments: kind (q queue, s skip, h hold-out, w WeCom group send),
-    /// variant, channel, then for q: message id, stream, the customer's message index, field count,
-    /// fields; for s: the reason; for h: the customer; for w: the campaign's groups, the group's
-    /// recipients, the group, the external contact id, the customer.
-    func record(_ c: Campaign, compiled: CompiledCampaign, customer id: String, hash: [String: String], identities: [Identity], now: Int64) -> [String] {
-        guard hash["createdAt"] != nil, hash["mergedInto"] == nil else { return ["s", "", "", "customer_gone"] }
-        guard let variant = c.definition.variant(campaign: c.id, customer: id) else { return ["h", "", "", id] }
+    /// One recipient as `campaign_plan_chunk` records (its keys and arguments): r a reference to send,
+    /// s a skip, h a hold-out member, w a member of its owner's WeCom group send. `recipient` is read
+    /// only for a campaign with a group send.
+    func record(
+        _ c: Campaign, compiled: CompiledCampaign, customer id: String, recipient: (hash: [String: String], identities: [Identity])?,
+        keys: inout [String], args: inout [String]
+    ) {
+        if let hash = recipient?.hash, hash["createdAt"] == nil || hash["mergedInto"] != nil {
+            args += ["s", "", "", "customer_gone"]
+            return
+        }
+        guard let variant = c.definition.variant(campaign: c.id, customer: id) else {
+            // The function skips a customer who is gone (record missing or merged) instead.
+            keys += [Keys.customerCampaigns(id), Keys.customer(id)]
+            args += ["h", ""]
+            return
+        }
         let contents = compiled.contents[variant.name] ?? []
-        switch message(c, compiled: compiled, variant: variant.name, contents: contents[...], customer: id, hash: hash, identities: identities, createdAt: now)
+        let lane: OutboundMessage.Lane = c.definition.transactional == true ? .transactional : .bulk
+        func reference(_ channel: String) {
+            keys.append(Keys.outboundStream(channel: channel, lane: lane))
+            args += ["r", variant.name, channel, Self.messageId(campaign: c, customer: id), id]
+        }
+        guard let recipient else { return reference(contents.first?.channel ?? "") }
+        switch message(
+            c, compiled: compiled, variant: variant.name, contents: contents[...], customer: id, hash: recipient.hash, identities: recipient.identities,
+            createdAt: 0)
         {
-        case .send(let m):
-            let fields = m.fields
-            return [
-                "q", variant.name, m.channel, m.id, Keys.outboundStream(channel: m.channel, lane: m.lane), Keys.customerMessages(id), String(fields.count * 2),
-            ]
-                + fields.flatMap { [$0.0, $0.1] }
-        case .none(let channel, let reason):
-            return ["s", variant.name, channel, reason]
+        case .send(let m): reference(m.channel)
+        case .none(let channel, let reason): args += ["s", variant.name, channel, reason]
         case .group(let owner, let external):
             let group = WeComGroupSend.group(variant: variant.name, owner: owner)
-            return ["w", variant.name, WeComGroupSend.channel, Keys.campaignWeComGroups(c.id), Keys.campaignWeComRecipients(c.id, group: group), group, external, id]
+            keys += [Keys.campaignWeComGroups(c.id), Keys.campaignWeComRecipients(c.id, group: group)]
+            args += ["w", variant.name, group, external, id]
         }
     }
 
@@ -105,9 +128,9 @@ public struct CampaignPlanner: Sendable {
     }
 
     /// The recipient's message on the first of `contents` that they may get (consent, address, opt-in)
-    /// and that renders with their data; the next one is tried when one does not. Used at planning and
-    /// again at send time, when a send fails for a recipient reason (`CampaignFallback`, which keeps
-    /// the planned `messageId`).
+    /// and that renders with their data; the next one is tried when one does not. Used at send time
+    /// (`CampaignRenderer`: a reference made a message, and the fallback when a send fails for a
+    /// recipient reason, which keeps the `messageId`), and at planning for group-send campaigns.
     func message(
         _ c: Campaign, compiled: CompiledCampaign, variant: String, contents: ArraySlice<CompiledCampaign.Content>, customer id: String,
         hash: [String: String], identities: [Identity], createdAt: Int64, messageId: String? = nil
@@ -238,64 +261,4 @@ public struct CampaignPlanner: Sendable {
         for (k, v) in nested { ctx[k] = v }
         return ctx
     }
-
-    // KEYS: campaign, stats, planner lease. ARGV: owner, expected cursor, next cursor, now, then
-    // records, then how long a customer's message index is kept (ms).
-    static let script = RedisScript(
-        name: "campaign_plan_chunk",
-        source: #"""
-            if redis.call('GET', KEYS[3]) ~= ARGV[1] then return { 'lease' } end
-            local c = redis.call('HMGET', KEYS[1], 'state', 'cursor', 'planDone')
-            if c[1] ~= 'running' then return { 'stopped' } end
-            if c[2] ~= ARGV[2] or c[3] == '1' then return { 'lease' } end
-            local counts = {}
-            local function add(metric, variant, channel)
-              counts[metric] = (counts[metric] or 0) + 1
-              if variant ~= '' then local k = 'v:' .. variant .. ':' .. metric; counts[k] = (counts[k] or 0) + 1 end
-              if channel ~= '' then local k = 'ch:' .. channel .. ':' .. metric; counts[k] = (counts[k] or 0) + 1 end
-            end
-            local i = 5
-            while i < #ARGV do
-              local kind, variant, channel = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-              add('planned', variant, channel)
-              if kind == 'q' then
-                local id, stream, index, nf = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
-                local key = 'msg:{' .. id .. '}'
-                if redis.call('EXISTS', key) == 0 then
-                  redis.call('HSET', key, unpack(ARGV, i + 7, i + 6 + nf))
-                  redis.call('XADD', stream, '*', 'id', id)
-                  redis.call('ZADD', index, ARGV[4], id)
-                  redis.call('PEXPIRE', index, ARGV[#ARGV])
-                  add('queued', variant, channel)
-                  add('open', variant, channel)
-                end
-                i = i + 7 + nf
-              elseif kind == 'w' then
-                -- A WeCom group-send recipient: into its owner's group (sent later, one task per group).
-                redis.call('SADD', ARGV[i + 3], ARGV[i + 5])
-                if redis.call('HSETNX', ARGV[i + 4], ARGV[i + 6], ARGV[i + 7]) == 1 then
-                  add('queued', variant, channel)
-                  add('open', variant, channel)
-                end
-                i = i + 8
-              elseif kind == 's' then
-                add('skipped', variant, channel)
-                local k = 'skip:' .. ARGV[i + 3]
-                counts[k] = (counts[k] or 0) + 1
-                i = i + 4
-              else
-                add('holdout', variant, '')
-                -- A hold-out member's exposure starts now: its goal events count against the campaign's.
-                -- (Key derived here like the message keys above; the planner moves to the Functions library later.)
-                local campaign = string.match(KEYS[1], '^camp:{(.*)}$')
-                redis.call('HSETNX', 'cust:{' .. ARGV[i + 3] .. '}:camps', campaign, ARGV[4] .. '|holdout')
-                i = i + 4
-              end
-            end
-            for k, v in pairs(counts) do redis.call('HINCRBY', KEYS[2], k, v) end
-            redis.call('HSET', KEYS[1], 'cursor', ARGV[3])
-            if ARGV[3] == '0' then redis.call('HSET', KEYS[1], 'planDone', '1') end
-            redis.call('PEXPIRE', KEYS[3], 15000)
-            return { 'ok' }
-            """#)
 }

@@ -36,6 +36,9 @@ public struct CompiledCampaign: Sendable {
 
     public static let defaultLifetimeMs: Int64 = 72 * 3_600_000
 
+    /// A variant sends on the `wecom` channel: its recipients join their owners' group-send tasks at planning.
+    var hasGroupSend: Bool { contents.values.contains { $0.contains(where: \.isGroupSend) } }
+
     /// `knownTags` nil and `now` nil skip the checks that only matter when a marketer submits it (tags
     /// that exist, an expiry not yet past): a running campaign is compiled again by each planner.
     public init(_ d: CampaignDefinition, config: GatewayConfig, catalog: AdapterCatalog, knownTags: Set<String>?, now: Int64?) throws {

@@ -35,6 +35,38 @@ public struct MessageStore: Sendable {
         return r.first?.int == 1 ? .created(id) : .duplicate(id)
     }
 
+    /// What a campaign reference became at send time (`CampaignRendering.materialize`).
+    public enum Made: Sendable {
+        case message(OutboundMessage)
+        /// No channel the recipient may get: the channel that refused (or '') and why.
+        case refused(channel: String, reason: String)
+    }
+
+    /// Records what campaign references became, in one step (`campaign_message_materialize`): each
+    /// message created once and indexed under its customer, each refusal, repeat and recipient erased
+    /// since the read counted and its entry acknowledged. Returns, per reference, whether there is a
+    /// message to send now.
+    public func materialize(_ made: [(entry: Entry, messageId: String, made: Made)], group: String) async throws -> [Bool] {
+        var keys = [String](), args = [group, String(Self.customerIndexTTLMs)]
+        keys.reserveCapacity(made.count * 5)
+        args.reserveCapacity(made.count * 40)
+        for (entry, id, what) in made {
+            guard let ref = entry.reference else { continue }
+            keys += [Keys.message(id), Keys.customerMessages(ref.customer), Keys.campaignStats(ref.campaign), entry.stream, Keys.customer(ref.customer)]
+            switch what {
+            case .message(let m):
+                let fields = m.fields
+                args += ["q", entry.id, id, ref.variant, m.channel, String(fields.count * 2)]
+                for (k, v) in fields { args += [k, v] }
+            case .refused(let channel, let reason):
+                args += ["s", entry.id, id, ref.variant, channel, reason]
+            }
+        }
+        guard !keys.isEmpty else { return [] }
+        let r = try await redis.fcall(StoreFunctions.library, "campaign_message_materialize", keys: keys, args: args).array ?? []
+        return r.map { $0.int == 1 }
+    }
+
     public func get(_ id: String) async throws -> OutboundMessage? {
         OutboundMessage(hash: try await redis.send("HGETALL", Keys.message(id)).dictionary)
     }
@@ -151,10 +183,40 @@ public struct MessageStore: Sendable {
     public struct Entry: Sendable, Equatable {
         public let stream: String
         public let id: String
+        /// Set when the entry is a campaign recipient queued as a reference (`campaign_plan_chunk`):
+        /// the message is made (rendered) when a sender takes it.
+        public let reference: Reference?
 
-        public init(stream: String, id: String) {
+        public init(stream: String, id: String, reference: Reference? = nil) {
             self.stream = stream
             self.id = id
+            self.reference = reference
+        }
+    }
+
+    /// A campaign recipient as the planner queues it: about 120 bytes on the stream instead of a
+    /// rendered message (the recipient's channel, address and content are decided when it is sent).
+    public struct Reference: Sendable, Equatable {
+        public let campaign: String
+        public let variant: String
+        public let customer: String
+        /// The channel to try first (later ones in the variant's order follow).
+        public let channel: String
+        /// When it was planned (the gateway's clock, ms): the message's creation time.
+        public let queuedAt: Int64
+
+        public init(campaign: String, variant: String, customer: String, channel: String, queuedAt: Int64) {
+            self.campaign = campaign
+            self.variant = variant
+            self.customer = customer
+            self.channel = channel
+            self.queuedAt = queuedAt
+        }
+
+        /// The stream entry's fields, as `campaign_plan_chunk` writes them.
+        public init?(fields f: [String: String]) {
+            guard let c = f["c"], let v = f["v"], let u = f["u"], let ch = f["ch"], let t = f["t"].flatMap({ Int64($0) }) else { return nil }
+            self.init(campaign: c, variant: v, customer: u, channel: ch, queuedAt: t)
         }
     }
 

@@ -19,11 +19,14 @@ extension OutboundEngine {
         let capSubject: String?
     }
 
-    /// Handles a batch of stream entries of one stream; returns how many it was given.
-    func processBatch(_ entries: [(MessageStore.Entry, String)]) async -> Int {
+    /// Handles a batch of stream entries of one stream (campaign references made messages first);
+    /// returns how many it was given.
+    func processBatch(_ read: [(MessageStore.Entry, String)]) async -> Int {
+        let entries = await materialized(read)
+        guard !entries.isEmpty else { return read.count }
         if entries.count == 1 {
             await process(id: entries[0].1, entry: entries[0].0)
-            return 1
+            return read.count
         }
         var plain = [PlainSend]()
         var oneByOne = [(MessageStore.Entry, String)]()
@@ -44,7 +47,7 @@ extension OutboundEngine {
             for (entry, id) in rest { group.addTask { await self.process(id: id, entry: entry) } }
             if !ready.isEmpty { group.addTask { await self.sendPlain(ready) } }
         }
-        return entries.count
+        return read.count
     }
 
     /// The message if nothing about it needs more than the batch path gives: a queued message of a

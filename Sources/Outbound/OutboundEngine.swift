@@ -48,7 +48,8 @@ public final class OutboundEngine: Sendable {
     let settings: Settings
     let clock: @Sendable () -> Int64
     let links: UnsubscribeLinks?
-    let fallback: CampaignFallbackRenderer?
+    /// Campaign messages made and moved at send time (`CampaignRenderer`).
+    let campaigns: (any CampaignRendering)?
     /// Counts sends and failures per channel for the dashboard.
     let activity: ActivityStats?
     /// This process's consumer name in the group.
@@ -57,7 +58,7 @@ public final class OutboundEngine: Sendable {
 
     public init(
         redis: RedisPool, catalog: AdapterCatalog, sender: AdapterSender, customers: CustomerStore, links: UnsubscribeLinks?,
-        settings: Settings = Settings(), fallback: CampaignFallbackRenderer? = nil, activity: ActivityStats? = nil,
+        settings: Settings = Settings(), campaigns: (any CampaignRendering)? = nil, activity: ActivityStats? = nil,
         clock: @escaping @Sendable () -> Int64
     ) {
         self.activity = activity
@@ -68,7 +69,7 @@ public final class OutboundEngine: Sendable {
         self.store = MessageStore(redis: redis)
         self.customers = customers
         self.links = links
-        self.fallback = fallback
+        self.campaigns = campaigns
         self.settings = settings
         self.clock = clock
         self.consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))"
@@ -184,7 +185,7 @@ public final class OutboundEngine: Sendable {
             guard !ids.isEmpty, let r = try? await redis.send(["XCLAIM", stream, Keys.outboundGroup, consumer, "0"] + ids) else { continue }
             let claimed = Self.entries(r, stream: stream)
             if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total", dimensions: [("why", "sender_gone")]).increment(by: claimed.count) }
-            for (entry, id) in claimed { await process(id: id, entry: entry) }
+            for (entry, id) in await materialized(claimed) { await process(id: id, entry: entry) }
         }
     }
 
@@ -201,8 +202,10 @@ public final class OutboundEngine: Sendable {
 
     static func entries(_ value: RedisValue, stream: String) -> [(MessageStore.Entry, String)] {
         (value.array ?? []).compactMap { e in
-            guard let parts = e.array, parts.count == 2, let entryId = parts[0].string, let id = parts[1].dictionary["id"] else { return nil }
-            return (MessageStore.Entry(stream: stream, id: entryId), id)
+            guard let parts = e.array, parts.count == 2, let entryId = parts[0].string else { return nil }
+            let fields = parts[1].dictionary
+            guard let id = fields["id"] else { return nil }
+            return (MessageStore.Entry(stream: stream, id: entryId, reference: MessageStore.Reference(fields: fields)), id)
         }
     }
 
@@ -215,7 +218,22 @@ public final class OutboundEngine: Sendable {
         else { return }
         let claimed = Self.entries(parts[1], stream: stream)
         if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total").increment(by: claimed.count) }
-        for (entry, id) in claimed { await process(id: id, entry: entry) }
+        for (entry, id) in await materialized(claimed) { await process(id: id, entry: entry) }
+    }
+
+    /// `entries` once the campaign references among them are messages (`CampaignRendering`), less
+    /// those settled on the way (refused or repeated). On Redis trouble the references are left
+    /// pending, to be taken over later.
+    func materialized(_ entries: [(MessageStore.Entry, String)]) async -> [(MessageStore.Entry, String)] {
+        let references = entries.filter { $0.0.reference != nil }.map { (entry: $0.0, messageId: $0.1) }
+        guard !references.isEmpty else { return entries }
+        guard let campaigns else { return entries.filter { $0.0.reference == nil } }  // a process without campaigns leaves them
+        do {
+            let settled = try await campaigns.materialize(references, group: Keys.outboundGroup)
+            return settled.isEmpty ? entries : entries.filter { !settled.contains($0.0.id) }
+        } catch {
+            return entries.filter { $0.0.reference == nil }
+        }
     }
 
     // MARK: one message
@@ -416,7 +434,7 @@ public final class OutboundEngine: Sendable {
         _ m: OutboundMessage, state: OutboundMessage.State, reason: String, lastError: String?, answer: String?, entry: MessageStore.Entry?,
         releaseCap: String? = nil
     ) async throws {
-        if m.campaign != nil, let fallback, let next = try await fallback(m) {
+        if m.campaign != nil, let campaigns, let next = try await campaigns.next(after: m) {
             if try await store.fallBack(m, to: next, reason: reason, entry: entry, now: clock(), releaseCap: releaseCap) {
                 Counter(label: "scrm_outbound_fallbacks_total", dimensions: [("from", m.channel), ("to", next.channel)]).increment()
             }
@@ -556,8 +574,17 @@ public final class OutboundEngine: Sendable {
     }
 }
 
-/// For a campaign message its recipient cannot get on its channel: the same message (id, campaign,
-/// variant, creation time) rendered for the next channel in the campaign's order that the recipient
-/// may get, read fresh (consent, addresses, profile); nil when none is left. Campaigns provides it
-/// (`CampaignFallback`); the engine calls it only for recipient reasons.
-public typealias CampaignFallbackRenderer = @Sendable (OutboundMessage) async throws -> OutboundMessage?
+/// Campaign messages rendered at send time; Campaigns provides it (`CampaignRenderer`).
+public protocol CampaignRendering: Sendable {
+    /// Makes the messages of the campaign references among `entries` (rendered with each recipient's
+    /// data as it is now) before they are sent. Returns the entries settled instead: a recipient who
+    /// can get none of the channels, or a second reference to one already queued (counted, entry
+    /// acknowledged). Throws on Redis trouble only; the entries then stay pending.
+    func materialize(_ entries: [(entry: MessageStore.Entry, messageId: String)], group: String) async throws -> Set<String>
+
+    /// For a campaign message its recipient cannot get on its channel: the same message (id, campaign,
+    /// variant, creation time) rendered for the next channel in the campaign's order that the recipient
+    /// may get, read fresh (consent, addresses, profile); nil when none is left. The engine calls it
+    /// only for recipient reasons.
+    func next(after m: OutboundMessage) async throws -> OutboundMessage?
+}

@@ -48,6 +48,9 @@ struct CampaignBench: AsyncParsableCommand {
         print(String(format: "preview \"%@\": %d customers, %.0f ms (median of 3)", Self.previewExpression, previewCount, preview))
 
         let definition = #"{"name":"bench","audience":"consent:sms","channels":[{"channel":"sms","text":"Hi {{profile.nickname}}, the Expo opens at 9."}]}"#
+        // Redis memory beyond the customers: measured from here (the seeded customers and their indexes).
+        let baseMemory = try await Self.usedMemory(pool)
+        var memoryAtPlanEnd = 0, peakMemory = 0
         let created = try await call(http, "POST", "/api/v1/campaigns", definition)
         guard let id = created["id"] as? String else { throw ValidationError("campaign not created: \(created)") }
         let start = ContinuousClock.now
@@ -74,10 +77,14 @@ struct CampaignBench: AsyncParsableCommand {
             let planned = p["planned"] as? Int ?? 0
             let sent = p["sent"] as? Int ?? 0
             state = c["state"] as? String ?? ""
+            let memory = try await Self.usedMemory(pool) - baseMemory
+            peakMemory = max(peakMemory, memory)
             if planSeconds == nil, planned >= audience {
                 planSeconds = t
                 sentAtPlanEnd = (t, sent)
                 steadyStart = pids.map(ProcessCPU.ticks)
+                memoryAtPlanEnd = memory
+                print(String(format: "  planned in %.1f s: Redis +%.0f MB for the campaign (%d sent so far)", t, Double(memory) / 1_048_576, sent))
             }
             // The steady phase ends while the queue still has work (the tail drains more slowly).
             if steadyStart != nil, p["open"] as? Int ?? 0 > 2_000 { steadyEnd = (pids.map(ProcessCPU.ticks), sent) }
@@ -107,9 +114,16 @@ struct CampaignBench: AsyncParsableCommand {
         let recipients = summary["recipients"] ?? 0
         print(
             String(
-                format: "RESULT customers=%d preview_ms=%.0f preview_count=%d snapshot_ms=%.0f plan_s=%.1f sent=%d rate=%.0f steady_rate=%.0f state=%@ deliveries=%d recipients=%d seed_s=%.1f gw_us=%.0f redis_us=%.0f fake_us=%.0f",
+                format: "RESULT customers=%d preview_ms=%.0f preview_count=%d snapshot_ms=%.0f plan_s=%.1f sent=%d rate=%.0f steady_rate=%.0f state=%@ deliveries=%d recipients=%d seed_s=%.1f gw_us=%.0f redis_us=%.0f fake_us=%.0f mem_plan_mb=%.0f mem_peak_mb=%.0f",
                 customers, preview, previewCount, snapshotMs, planSeconds ?? -1, last.n, rate, steady, state, deliveries, recipients, seedSeconds,
-                perMessage[0], perMessage[1], perMessage[2]))
+                perMessage[0], perMessage[1], perMessage[2], Double(memoryAtPlanEnd) / 1_048_576, Double(peakMemory) / 1_048_576))
+    }
+
+    /// Redis's `used_memory` (bytes).
+    static func usedMemory(_ pool: RedisPool) async throws -> Int {
+        let info = try await pool.send("INFO", "memory").string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("used_memory:") }
+        return line.flatMap { Int($0.dropFirst("used_memory:".count)) } ?? 0
     }
 
     /// Customer i: a phone and a WeChat follower of demo, a nickname, and tags spread so the preview

@@ -49,10 +49,14 @@ end)
 -- message_erase: one outbound message of an erased person goes. A campaign message that had not
 -- finished is counted as skipped (reason erased), as the sender would have, so that the campaign's
 -- open count reaches zero and it completes.
--- KEYS: the message hash (Keys.message), its campaign's counters (Keys.campaignStats; '' for none).
+-- A message made from a queued campaign reference also takes its stream entry with it, so that the
+-- purge does not count the reference again.
+-- KEYS: the message hash (Keys.message), its campaign's counters (Keys.campaignStats; '' for none),
+-- its stream ('' for none). ARGV: the consumer group.
 -- Returns 1 when the message existed.
 register('message_erase', function(keys, args)
-  local h = redis.call('HMGET', keys[1], 'state', 'variant', 'channel')
+  local h = redis.call('HMGET', keys[1], 'state', 'variant', 'channel', 'entry')
+  if h[4] and keys[3] and keys[3] ~= '' then ackEntry(keys[3], args[1], h[4]) end
   local done = { sent = true, delivered = true, failed = true, skipped = true }
   if h[1] and keys[2] ~= '' and not done[h[1]] then
     for _, change in ipairs({ { 'open', -1 }, { 'skipped', 1 } }) do

@@ -2,18 +2,6 @@
 -- called, closed once (created or refused for good), and its recipients' results are counted once
 -- each into the campaign's counters as they turn final.
 
--- Adds 1 (or n) to a campaign counter, its variant's and its channel's (as the planner counts).
-local function wgCount(counts, metric, variant, channel, n)
-  n = n or 1
-  counts[metric] = (counts[metric] or 0) + n
-  if variant ~= '' then local k = 'v:' .. variant .. ':' .. metric; counts[k] = (counts[k] or 0) + n end
-  if channel ~= '' then local k = 'ch:' .. channel .. ':' .. metric; counts[k] = (counts[k] or 0) + n end
-end
-
-local function wgFlush(stats, counts)
-  for k, v in pairs(counts) do redis.call('HINCRBY', stats, k, v) end
-end
-
 -- wecom_task_claim: takes a task before WeCom is called. KEYS: the claims (Keys.campaignWeComClaims).
 -- ARGV: task id, now (ms), lease (ms), process. Returns { 'claimed' }, { 'busy' } (another process
 -- holds it), { 'done' }, or { 'indoubt', since } when a claim ran out without closing the task: the
@@ -54,19 +42,19 @@ register('wecom_task_close', function(keys, args)
   redis.call('HSET', keys[2], args[1], args[3])
   local variant, n, reason = args[4], tonumber(args[5]), args[6]
   local counts = {}
-  wgCount(counts, 'open', variant, 'wecom', -n)
+  campaignCount(counts, 'open', variant, 'wecom', -n)
   if reason ~= '' then
-    wgCount(counts, 'failed', variant, 'wecom', n)
+    campaignCount(counts, 'failed', variant, 'wecom', n)
     counts['fail:' .. reason] = (counts['fail:' .. reason] or 0) + n
   else
     for i = 9, #args do
       if redis.call('HSETNX', keys[4], args[i], 'f') == 1 then
-        wgCount(counts, 'failed', variant, 'wecom')
+        campaignCount(counts, 'failed', variant, 'wecom')
         counts['fail:wecom_not_contact'] = (counts['fail:wecom_not_contact'] or 0) + 1
       end
     end
   end
-  wgFlush(keys[3], counts)
+  flushCounts(keys[3], counts)
   if args[8] ~= '' then redis.call('ZADD', keys[5], args[8], args[7]) end
   return 1
 end)
@@ -84,19 +72,19 @@ register('wecom_task_results', function(keys, args)
     local old = redis.call('HGET', keys[3], ext)
     if not old or old == '0' then
       if status == '1' then
-        wgCount(counts, 'sent', variant, 'wecom')
+        campaignCount(counts, 'sent', variant, 'wecom')
       elseif status == '2' then
-        wgCount(counts, 'failed', variant, 'wecom')
+        campaignCount(counts, 'failed', variant, 'wecom')
         counts['fail:wecom_not_friend'] = (counts['fail:wecom_not_friend'] or 0) + 1
       elseif status == '3' then
-        wgCount(counts, 'skipped', variant, 'wecom')
+        campaignCount(counts, 'skipped', variant, 'wecom')
         counts['skip:wecom_already_received'] = (counts['skip:wecom_already_received'] or 0) + 1
       end
       if status ~= '0' then turned = turned + 1 end
       if status ~= '0' or not old then redis.call('HSET', keys[3], ext, status) end
     end
   end
-  wgFlush(keys[2], counts)
+  flushCounts(keys[2], counts)
   if args[5] == '' then redis.call('ZREM', keys[4], args[4]) else redis.call('ZADD', keys[4], args[5], args[4]) end
   return turned
 end)

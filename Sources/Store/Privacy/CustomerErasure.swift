@@ -159,8 +159,8 @@ public struct CustomerErasure: Sendable {
     func run(_ cleanup: [[String]]) async throws {
         let calls = cleanup.filter { $0.first == ErasurePlan.messageErase }
         let commands = cleanup.filter { $0.first != ErasurePlan.messageErase }
-        for call in calls where call.count == 3 {
-            _ = try await redis.fcall(StoreFunctions.library, ErasurePlan.messageErase, keys: [call[1], call[2]], args: [])
+        for call in calls where call.count >= 3 {
+            _ = try await redis.fcall(StoreFunctions.library, ErasurePlan.messageErase, keys: Array(call.dropFirst()), args: [Keys.outboundGroup])
         }
         for start in stride(from: 0, to: commands.count, by: 500) {
             _ = try await redis.pipelineChecked(Array(commands[start..<min(start + 500, commands.count)]))
@@ -215,13 +215,23 @@ public struct CustomerErasure: Sendable {
             let stream = streams[index]
             let entries = try await redis.send("XRANGE", stream, cursor, "+", "COUNT", "500").array ?? []
             var matched = [String]()
+            var references = [(entry: String, fields: [String: String])]()
             var last: String?
             for e in entries {
                 guard let parts = e.array, parts.count == 2, let entryId = parts[0].string else { continue }
                 last = entryId
-                if parts[1].strings.contains(where: matcher.matches) { matched.append(entryId) }
+                guard parts[1].strings.contains(where: matcher.matches) else { continue }
+                let fields = parts[1].dictionary
+                if fields["c"] != nil, fields["u"] != nil, fields["id"] != nil { references.append((entryId, fields)) } else { matched.append(entryId) }
             }
             if !matched.isEmpty { _ = try await redis.send(["XDEL", stream] + matched) }
+            // A queued campaign reference is counted as skipped (erased) as it goes, so the campaign completes.
+            for (entry, f) in references {
+                _ = try await redis.fcall(
+                    StoreFunctions.library, "campaign_reference_erase",
+                    keys: [stream, Keys.campaignStats(f["c"] ?? ""), Keys.message(f["id"] ?? "")], args: [entry, f["v"] ?? "", Keys.outboundGroup])
+            }
+            matched += references.map(\.entry)
             if entries.count < 500 || last == nil {
                 index += 1
                 cursor = "-"

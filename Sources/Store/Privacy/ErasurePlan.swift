@@ -16,7 +16,7 @@ public struct ErasurePlan: Sendable {
     public var crmErasures = [(adapter: String, member: String)]()
     public var suppressed = 0
 
-    /// A cleanup step that is the `message_erase` function (keys: the message, its campaign's counters),
+    /// A cleanup step that is the `message_erase` function (keys: the message, its campaign's counters, its stream),
     /// not a Redis command: an unfinished campaign message counts as skipped so the campaign completes.
     public static let messageErase = "message_erase"
 
@@ -82,7 +82,8 @@ public struct ErasurePlan: Sendable {
 
         // After it.
         for (id, m) in f.messages {
-            cleanup.append([Self.messageErase, Keys.message(id), m["campaign"].map(Keys.campaignStats) ?? ""])
+            let stream = m["channel"].map { Keys.outboundStream(channel: $0, lane: OutboundMessage.Lane(rawValue: m["lane"] ?? "") ?? .bulk) }
+            cleanup.append([Self.messageErase, Keys.message(id), m["campaign"].map(Keys.campaignStats) ?? "", stream ?? ""])
             if let key = m["idempotencyKey"] { cleanup.append(["DEL", Keys.idempotency(key)]) }
             if let pid = m["providerId"], let adapter = m["adapter"] { cleanup.append(["DEL", Keys.providerMessage(adapter: adapter, providerId: pid)]) }
             cleanup.append(["ZREM", Keys.outboundRetries, id])

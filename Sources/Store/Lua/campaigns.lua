@@ -1,0 +1,155 @@
+-- Campaign planning and its messages: a chunk of the audience planned into references on the
+-- outbound streams (CampaignPlanner), and a reference turned into a message when a sender takes it
+-- (CampaignMaterializer). Counters follow the campaign's shape: overall, per variant, per channel.
+
+-- Adds n (default 1) to a counter, its variant's and its channel's ('' = not that dimension).
+local function campaignCount(counts, metric, variant, channel, n)
+  n = n or 1
+  counts[metric] = (counts[metric] or 0) + n
+  if variant ~= '' then local k = 'v:' .. variant .. ':' .. metric; counts[k] = (counts[k] or 0) + n end
+  if channel ~= '' then local k = 'ch:' .. channel .. ':' .. metric; counts[k] = (counts[k] or 0) + n end
+end
+
+local function flushCounts(stats, counts)
+  for k, v in pairs(counts) do
+    if v ~= 0 then redis.call('HINCRBY', stats, k, v) end
+  end
+end
+
+-- campaign_plan_chunk: one chunk of the audience snapshot, applied once: only while this planner holds
+-- the lease, the campaign runs and the checkpoint is still the chunk's cursor. A recipient becomes
+-- a reference on its channel's stream (about 120 bytes: message id, campaign, variant, customer,
+-- channel, planning time; rendered when sent), a skip, a hold-out exposure, or a member of its owner's WeCom group send.
+-- KEYS: the campaign, its stats, the planner lease, then each record's keys in order: r: the channel's
+-- stream; h: the customer's campaign exposures (Keys.customerCampaigns), the customer; w: the campaign's groups,
+-- the group's recipients; s: none.
+-- ARGV: owner, expected cursor, next cursor, now, campaign id, then the records:
+-- r, variant, channel, message id, customer | s, variant, channel, reason | h, variant |
+-- w, variant, group, external user id, customer.
+-- Returns { 'ok' }, { 'stopped' } (not running) or { 'lease' } (another planner or checkpoint).
+register('campaign_plan_chunk', function(keys, args)
+  if redis.call('GET', keys[3]) ~= args[1] then return { 'lease' } end
+  local c = redis.call('HMGET', keys[1], 'state', 'cursor', 'planDone')
+  if c[1] ~= 'running' then return { 'stopped' } end
+  if c[2] ~= args[2] or c[3] == '1' then return { 'lease' } end
+  local now, campaign = args[4], args[5]
+  local counts = {}
+  local i, k = 6, 4
+  while i <= #args do
+    local kind, variant = args[i], args[i + 1]
+    if kind == 'r' then
+      -- Counted per channel when it becomes a message (its channel can still change then).
+      redis.call('XADD', keys[k], '*', 'id', args[i + 3], 'c', campaign, 'v', variant, 'u', args[i + 4], 'ch', args[i + 2], 't', now)
+      for _, metric in ipairs({ 'planned', 'queued', 'open' }) do campaignCount(counts, metric, variant, '') end
+      i, k = i + 5, k + 1
+    elseif kind == 'w' then
+      campaignCount(counts, 'planned', variant, 'wecom')
+      redis.call('SADD', keys[k], args[i + 2])
+      if redis.call('HSETNX', keys[k + 1], args[i + 3], args[i + 4]) == 1 then
+        campaignCount(counts, 'queued', variant, 'wecom')
+        campaignCount(counts, 'open', variant, 'wecom')
+      end
+      i, k = i + 5, k + 2
+    elseif kind == 's' then
+      campaignCount(counts, 'planned', variant, args[i + 2])
+      campaignCount(counts, 'skipped', variant, args[i + 2])
+      counts['skip:' .. args[i + 3]] = (counts['skip:' .. args[i + 3]] or 0) + 1
+      i = i + 4
+    else
+      -- A hold-out member's exposure starts now: its goal events count against the campaign's. A
+      -- customer gone since the snapshot (record deleted or merged) is skipped instead.
+      campaignCount(counts, 'planned', variant, '')
+      local cust = redis.call('HMGET', keys[k + 1], 'createdAt', 'mergedInto')
+      if cust[1] and not cust[2] then
+        campaignCount(counts, 'holdout', variant, '')
+        redis.call('HSETNX', keys[k], campaign, now .. '|holdout')
+      else
+        campaignCount(counts, 'skipped', variant, '')
+        counts['skip:customer_gone'] = (counts['skip:customer_gone'] or 0) + 1
+      end
+      i, k = i + 2, k + 2
+    end
+  end
+  flushCounts(keys[2], counts)
+  redis.call('HSET', keys[1], 'cursor', args[3])
+  if args[3] == '0' then redis.call('HSET', keys[1], 'planDone', '1') end
+  redis.call('PEXPIRE', keys[3], 15000)
+  return { 'ok' }
+end)
+
+-- campaign_message_materialize: references a sender took, made messages. Each was rendered with
+-- the customer as they are now (or refused: consent, address, a variable missing, customer gone).
+-- A message is created once, marked with the entry that created it, and indexed under its customer;
+-- counted on its channel (planning could not know it). A refusal, a customer erased since the read,
+-- or a second reference to a recipient who already has the message (a snapshot scan may return a
+-- member twice), is settled here: its planning counts are taken back and its entry acknowledged.
+-- An entry no longer on its stream was settled by an erasure's purge: nothing is done.
+-- KEYS, 5 per reference: the message, the customer's message index, the campaign's stats, the
+-- entry's stream, the customer.
+-- ARGV: consumer group, index TTL (ms), then per reference: kind (q message, s refusal), entry id,
+-- message id, variant, channel, then q: field count, fields | s: reason.
+-- Returns per reference 1 (a message to send now) or 0 (settled).
+register('campaign_message_materialize', function(keys, args)
+  local group, ttl = args[1], args[2]
+  local out = {}
+  local i, k = 3, 1
+  while i <= #args do
+    local kind, entryId, id, variant, channel = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
+    local msg, index, stats, stream, customer = keys[k], keys[k + 1], keys[k + 2], keys[k + 3], keys[k + 4]
+    local counts = {}
+    local next = kind == 'q' and i + 6 + tonumber(args[i + 5]) or i + 6
+    local reason = kind == 's' and args[i + 5] or nil
+    if #redis.call('XRANGE', stream, entryId, entryId) == 0 then
+      out[#out + 1] = 0
+    elseif redis.call('EXISTS', msg) == 1 then
+      if redis.call('HGET', msg, 'entry') == entryId then
+        out[#out + 1] = 1  -- created from this entry by a sender that stopped: go on with it
+      else
+        for _, metric in ipairs({ 'planned', 'queued', 'open' }) do campaignCount(counts, metric, variant, '', -1) end
+        ackEntry(stream, group, entryId)
+        out[#out + 1] = 0
+      end
+    else
+      if kind == 'q' and redis.call('HEXISTS', customer, 'createdAt') == 0 then reason = 'erased' end
+      if not reason then
+        redis.call('HSET', msg, 'entry', entryId, unpack(args, i + 6, next - 1))
+        redis.call('ZADD', index, redis.call('HGET', msg, 'createdAt'), id)
+        redis.call('PEXPIRE', index, ttl)
+        for _, metric in ipairs({ 'planned', 'queued', 'open' }) do counts['ch:' .. channel .. ':' .. metric] = 1 end
+        out[#out + 1] = 1
+      else
+        if channel ~= '' then counts['ch:' .. channel .. ':planned'] = 1 end
+        campaignCount(counts, 'queued', variant, '', -1)
+        campaignCount(counts, 'open', variant, '', -1)
+        campaignCount(counts, 'skipped', variant, channel)
+        counts['skip:' .. reason] = 1
+        ackEntry(stream, group, entryId)
+        out[#out + 1] = 0
+      end
+    end
+    flushCounts(stats, counts)
+    i, k = next, k + 5
+  end
+  return out
+end)
+
+-- campaign_reference_erase: a queued reference to an erased person (CustomerErasure's purge) goes,
+-- counted as skipped (reason erased) as a sender would have, so the campaign's open count reaches
+-- zero. When a message was already made from it, the entry is only deleted (the message's own end
+-- is counted); when the entry is gone, a sender settled it.
+-- KEYS: the entry's stream, the campaign's stats, the message. ARGV: entry id, variant, consumer group.
+-- Returns 1 when counted.
+register('campaign_reference_erase', function(keys, args)
+  if redis.call('EXISTS', keys[3]) == 1 then
+    redis.call('XDEL', keys[1], args[1])
+    return 0
+  end
+  if #redis.call('XRANGE', keys[1], args[1], args[1]) == 0 then return 0 end
+  local counts = {}
+  campaignCount(counts, 'open', args[2], '', -1)
+  campaignCount(counts, 'skipped', args[2], '')
+  counts['skip:erased'] = 1
+  flushCounts(keys[2], counts)
+  ackEntry(keys[1], args[3], args[1])
+  return 1
+end)
