@@ -32,17 +32,33 @@ public final class CampaignRenderer: CampaignRendering {
         self.compile = compile
     }
 
-    public func materialize(_ entries: [(entry: MessageStore.Entry, messageId: String)], group: String) async throws -> Set<String> {
+    public func materialize(_ entries: [(entry: MessageStore.Entry, messageId: String)], group: String) async throws -> MaterializedBatch {
+        var out = MaterializedBatch()
         let references = entries.compactMap { e in e.entry.reference.map { (e.entry, e.messageId, $0) } }
-        guard !references.isEmpty else { return [] }
+        guard !references.isEmpty else { return out }
         let recipients = try await CampaignPlanner.recipients(redis, ids: references.map(\.2.customer))
         var made = [(entry: MessageStore.Entry, messageId: String, made: MessageStore.Made)]()
         made.reserveCapacity(references.count)
         for ((entry, id, ref), recipient) in zip(references, recipients) {
             made.append((entry, id, try await message(ref, id: id, queuedAt: ref.queuedAt, recipient: recipient)))
         }
-        let toSend = try await messages.materialize(made, group: group)
-        return Set(zip(made, toSend).compactMap { $1 ? nil : $0.entry.id })
+        let outcomes = try await messages.materialize(made, group: group)
+        for (i, outcome) in outcomes.enumerated() {
+            let (entry, _, what) = made[i]
+            switch (outcome, what) {
+            case (.settled, _): out.settled.insert(entry.id)
+            case (.created, .message(let m)):
+                // What the sender would read back: the message as created, the customer as read to make it.
+                var hash = Dictionary(m.fields, uniquingKeysWith: { a, _ in a })
+                hash["entry"] = entry.id
+                let rate = compiled.withLockedValue { $0[m.campaign ?? ""]?.0.definition.ratePerSecond }
+                out.made[entry.id] = SendContext(
+                    message: hash, customer: Customer(id: references[i].2.customer, hash: recipients[i].hash, identities: recipients[i].identities, tags: []),
+                    campaignState: "running", campaignRate: rate.flatMap { $0 > 0 ? $0 : nil })
+            case (.created, .refused), (.existing, _): break
+            }
+        }
+        return out
     }
 
     /// The message a reference becomes: on its channel or a later one of its variant, the first the

@@ -42,11 +42,20 @@ public struct MessageStore: Sendable {
         case refused(channel: String, reason: String)
     }
 
+    /// What became of a reference in `materialize`.
+    public enum Materialized: Sendable, Equatable {
+        /// Its message was created now, as given.
+        case created
+        /// A message made from this entry before (by a sender that stopped): go on with it as stored.
+        case existing
+        /// Refused, a repeat, or its recipient erased: counted, and the entry acknowledged.
+        case settled
+    }
+
     /// Records what campaign references became, in one step (`campaign_message_materialize`): each
     /// message created once and indexed under its customer, each refusal, repeat and recipient erased
-    /// since the read counted and its entry acknowledged. Returns, per reference, whether there is a
-    /// message to send now.
-    public func materialize(_ made: [(entry: Entry, messageId: String, made: Made)], group: String) async throws -> [Bool] {
+    /// since the read counted and its entry acknowledged.
+    public func materialize(_ made: [(entry: Entry, messageId: String, made: Made)], group: String) async throws -> [Materialized] {
         var keys = [String](), args = [group, String(Self.customerIndexTTLMs)]
         keys.reserveCapacity(made.count * 5)
         args.reserveCapacity(made.count * 40)
@@ -64,7 +73,7 @@ public struct MessageStore: Sendable {
         }
         guard !keys.isEmpty else { return [] }
         let r = try await redis.fcall(StoreFunctions.library, "campaign_message_materialize", keys: keys, args: args).array ?? []
-        return r.map { $0.int == 1 }
+        return r.map { $0.int == 2 ? .created : $0.int == 1 ? .existing : .settled }
     }
 
     public func get(_ id: String) async throws -> OutboundMessage? {

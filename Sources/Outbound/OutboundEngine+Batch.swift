@@ -22,7 +22,7 @@ extension OutboundEngine {
     /// Handles a batch of stream entries of one stream (campaign references made messages first);
     /// returns how many it was given.
     func processBatch(_ read: [(MessageStore.Entry, String)]) async -> Int {
-        let entries = await materialized(read)
+        let (entries, made) = await materialized(read)
         guard !entries.isEmpty else { return read.count }
         if entries.count == 1 {
             await process(id: entries[0].1, entry: entries[0].0)
@@ -30,7 +30,7 @@ extension OutboundEngine {
         }
         var plain = [PlainSend]()
         var oneByOne = [(MessageStore.Entry, String)]()
-        if let contexts = try? await customers.sendContexts(messageIds: entries.map(\.1)) {
+        if let contexts = try? await contexts(entries, made: made) {
             let now = clock()
             for (i, (entry, id)) in entries.enumerated() {
                 if let context = contexts[i], let ready = plainSend(context, entry: entry, now: now) {
@@ -48,6 +48,15 @@ extension OutboundEngine {
             if !ready.isEmpty { group.addTask { await self.sendPlain(ready) } }
         }
         return read.count
+    }
+
+    /// The entries' send contexts: those of messages made just now as they were made, the others read.
+    private func contexts(_ entries: [(MessageStore.Entry, String)], made: [String: SendContext]) async throws -> [SendContext?] {
+        let toRead = entries.filter { made[$0.0.id] == nil }
+        let read = toRead.isEmpty ? [] : try await customers.sendContexts(messageIds: toRead.map(\.1))
+        guard !made.isEmpty else { return read }
+        var next = read.makeIterator()
+        return entries.map { e in made[e.0.id] ?? next.next() ?? nil }
     }
 
     /// The message if nothing about it needs more than the batch path gives: a queued message of a

@@ -185,7 +185,7 @@ public final class OutboundEngine: Sendable {
             guard !ids.isEmpty, let r = try? await redis.send(["XCLAIM", stream, Keys.outboundGroup, consumer, "0"] + ids) else { continue }
             let claimed = Self.entries(r, stream: stream)
             if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total", dimensions: [("why", "sender_gone")]).increment(by: claimed.count) }
-            for (entry, id) in await materialized(claimed) { await process(id: id, entry: entry) }
+            for (entry, id) in await materialized(claimed).entries { await process(id: id, entry: entry) }
         }
     }
 
@@ -218,21 +218,21 @@ public final class OutboundEngine: Sendable {
         else { return }
         let claimed = Self.entries(parts[1], stream: stream)
         if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total").increment(by: claimed.count) }
-        for (entry, id) in await materialized(claimed) { await process(id: id, entry: entry) }
+        for (entry, id) in await materialized(claimed).entries { await process(id: id, entry: entry) }
     }
 
     /// `entries` once the campaign references among them are messages (`CampaignRendering`), less
-    /// those settled on the way (refused or repeated). On Redis trouble the references are left
-    /// pending, to be taken over later.
-    func materialized(_ entries: [(MessageStore.Entry, String)]) async -> [(MessageStore.Entry, String)] {
+    /// those settled on the way (refused or repeated), with the send contexts of the messages made
+    /// now. On Redis trouble the references are left pending, to be taken over later.
+    func materialized(_ entries: [(MessageStore.Entry, String)]) async -> (entries: [(MessageStore.Entry, String)], made: [String: SendContext]) {
         let references = entries.filter { $0.0.reference != nil }.map { (entry: $0.0, messageId: $0.1) }
-        guard !references.isEmpty else { return entries }
-        guard let campaigns else { return entries.filter { $0.0.reference == nil } }  // a process without campaigns leaves them
+        guard !references.isEmpty else { return (entries, [:]) }
+        guard let campaigns else { return (entries.filter { $0.0.reference == nil }, [:]) }  // a process without campaigns leaves them
         do {
-            let settled = try await campaigns.materialize(references, group: Keys.outboundGroup)
-            return settled.isEmpty ? entries : entries.filter { !settled.contains($0.0.id) }
+            let batch = try await campaigns.materialize(references, group: Keys.outboundGroup)
+            return (batch.settled.isEmpty ? entries : entries.filter { !batch.settled.contains($0.0.id) }, batch.made)
         } catch {
-            return entries.filter { $0.0.reference == nil }
+            return (entries.filter { $0.0.reference == nil }, [:])
         }
     }
 
@@ -574,13 +574,24 @@ public final class OutboundEngine: Sendable {
     }
 }
 
+/// What `CampaignRendering.materialize` did with a batch's references.
+public struct MaterializedBatch: Sendable {
+    /// Entries settled instead (acknowledged): a recipient who can get none of the channels, one
+    /// erased, or a second reference to one already queued.
+    public var settled: Set<String> = []
+    /// Entry id -> the send context of a message made now from what was read to make it (nothing
+    /// more to read before sending; the claim checks the campaign's state again).
+    public var made: [String: SendContext] = [:]
+
+    public init() {}
+}
+
 /// Campaign messages rendered at send time; Campaigns provides it (`CampaignRenderer`).
 public protocol CampaignRendering: Sendable {
     /// Makes the messages of the campaign references among `entries` (rendered with each recipient's
-    /// data as it is now) before they are sent. Returns the entries settled instead: a recipient who
-    /// can get none of the channels, or a second reference to one already queued (counted, entry
-    /// acknowledged). Throws on Redis trouble only; the entries then stay pending.
-    func materialize(_ entries: [(entry: MessageStore.Entry, messageId: String)], group: String) async throws -> Set<String>
+    /// data as it is now) before they are sent. Throws on Redis trouble only; the entries then stay
+    /// pending.
+    func materialize(_ entries: [(entry: MessageStore.Entry, messageId: String)], group: String) async throws -> MaterializedBatch
 
     /// For a campaign message its recipient cannot get on its channel: the same message (id, campaign,
     /// variant, creation time) rendered for the next channel in the campaign's order that the recipient

@@ -278,7 +278,7 @@ public struct Customer: Sendable, Equatable {
 
     public typealias Consent = ConsentRecord
 
-    init(id: String, hash: [String: String], identities: [Identity], tags: [String]) {
+    public init(id: String, hash: [String: String], identities: [Identity], tags: [String]) {
         self.id = id
         createdAt = Int64(hash["createdAt"] ?? "") ?? 0
         firstSeenAt = Int64(hash["firstSeenAt"] ?? "") ?? createdAt

@@ -12,8 +12,15 @@ public struct SendContext: Sendable {
     /// The campaign's own rate cap (messages per second), if it has one.
     public let campaignRate: Double?
 
+    public init(message: [String: String], customer: Customer?, campaignState: String?, campaignRate: Double?) {
+        self.message = message
+        self.customer = customer
+        self.campaignState = campaignState
+        self.campaignRate = campaignRate
+    }
+
     /// A campaign's stored `ratePerSecond`: a positive number, else no cap.
-    static func rate(_ stored: String?) -> Double? { stored.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } }
+    public static func rate(_ stored: String?) -> Double? { stored.flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } }
 }
 
 extension CustomerStore {

@@ -88,7 +88,7 @@ end)
 -- entry's stream, the customer.
 -- ARGV: consumer group, index TTL (ms), then per reference: kind (q message, s refusal), entry id,
 -- message id, variant, channel, then q: field count, fields | s: reason.
--- Returns per reference 1 (a message to send now) or 0 (settled).
+-- Returns per reference 2 (a message made now), 1 (one made before from this entry) or 0 (settled).
 register('campaign_message_materialize', function(keys, args)
   local group, ttl = args[1], args[2]
   local out = {}
@@ -116,7 +116,7 @@ register('campaign_message_materialize', function(keys, args)
         redis.call('ZADD', index, redis.call('HGET', msg, 'createdAt'), id)
         redis.call('PEXPIRE', index, ttl)
         for _, metric in ipairs({ 'planned', 'queued', 'open' }) do counts['ch:' .. channel .. ':' .. metric] = 1 end
-        out[#out + 1] = 1
+        out[#out + 1] = 2
       else
         if channel ~= '' then counts['ch:' .. channel .. ':planned'] = 1 end
         campaignCount(counts, 'queued', variant, '', -1)
