@@ -33,3 +33,15 @@ start_local_redis() {
   echo "redis-server did not start; see data/redis/redis.log" >&2
   return 1
 }
+
+# Prints $1 distinct free loopback ports on one line. The sockets are bound together before any
+# closes, so the kernel cannot hand the same port out twice (separate picks can collide).
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
