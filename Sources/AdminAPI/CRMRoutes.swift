@@ -29,31 +29,14 @@ struct CRMRoutes {
                     throw APIError.badRequest("customers: 1 to \(maxBulkIds) ids", code: "invalid_body")
                 }
                 try await outbox.enqueue(body.customers)
-                return JSONResponse.ok(JSONText.object([("queued", String(body.customers.count))]), status: .accepted)
+                return try JSONResponse.encoded(Queued(queued: body.customers.count), status: .accepted)
             }
         }
         group.post("/crm/:adapter/dead-letters/replay", .crmWrite) { _, context in
             try await storage {
-                let name = try context.parameters.require("adapter")
-                let outbox = try outbox(name)
-                var ids = [String]()
-                var customers = Set<String>()
-                var cursor = "-"
-                while true {
-                    let page = try await redis.send(["XRANGE", Keys.crmDeadLetters, cursor, "+", "COUNT", "1000"]).array ?? []
-                    for e in page {
-                        guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
-                        let f = parts[1].dictionary
-                        if f["adapter"] == name, let c = f["customer"] { customers.insert(c); ids.append(id) }
-                        cursor = "(" + id
-                    }
-                    if page.count < 1000 { break }
-                }
-                try await outbox.enqueue(customers.sorted())
-                for chunk in stride(from: 0, to: ids.count, by: 1000) {
-                    _ = try await redis.send(["XDEL", Keys.crmDeadLetters] + ids[chunk..<min(chunk + 1000, ids.count)])
-                }
-                return JSONResponse.ok(JSONText.object([("replayed", String(customers.count))]), status: .accepted)
+                let outbox = try outbox(context.parameters.require("adapter"))
+                let replayed = try await outbox.replayDeadLetters()
+                return try JSONResponse.encoded(Replayed(replayed: replayed), status: .accepted)
             }
         }
     }
@@ -65,40 +48,68 @@ struct CRMRoutes {
         return CRMOutbox(redis: redis, adapter: name)
     }
 
+    /// One adapter in `GET /crm`.
+    struct AdapterView: Encodable {
+        struct Queue: Encodable { let waiting, inFlight, retrying: Int }
+        struct Budget: Encodable { let requests: Int, windowMs: Int64, used: Int }
+        let adapter: String
+        let style: String
+        let queue: Queue
+        let budget: Budget
+        let batchSize: Int
+        let synced, deadLettered, calls, throttled: Int
+        let lastSuccessAt: String?
+        let lastError: String?
+        let lastErrorAt: String?
+    }
+
+    /// One adapter in `GET /customers/{id}/crm`.
+    struct CustomerSyncView: Encodable {
+        let adapter: String
+        /// synced, waiting, in_flight, retrying, failed or never.
+        let state: String
+        let recordId: String?
+        let syncedAt: String?
+        let snapshots, syncedSnapshot, attempts: Int
+        let lastError: String?
+    }
+
+    struct AdaptersView: Encodable { let adapters: [AdapterView] }
+    struct CustomerView: Encodable {
+        let customerId: String
+        let crm: [CustomerSyncView]
+    }
+    struct Queued: Encodable { let queued: Int }
+    struct Replayed: Encodable { let replayed: Int }
+
+    static func time(_ stored: String?) -> String? { stored.flatMap(Int64.init).map(JSONResponse.isoTime) }
+
     func list() async throws -> Response {
-        var items = [String]()
+        var items = [AdapterView]()
         for spec in specs {
             let s = try await CRMOutbox(redis: redis, adapter: spec.name).status()
             let used = try await CRMBudget(redis: redis, adapter: spec.name, limit: spec.budget).used()
-            func n(_ k: String) -> String { s.fields[k] ?? "0" }
-            func t(_ k: String) -> String { s.fields[k].flatMap(Int64.init).map(JSONResponse.time) ?? "null" }
+            func n(_ k: String) -> Int { Int(s.fields[k] ?? "") ?? 0 }
             items.append(
-                JSONText.object([
-                    ("adapter", JSONText.quote(spec.name)), ("style", JSONText.quote(spec.style.rawValue)),
-                    ("queue", JSONText.object([("waiting", String(s.waiting)), ("inFlight", String(s.inFlight)), ("retrying", String(s.retrying))])),
-                    ("budget", JSONText.object([("requests", String(spec.budget.requests)), ("windowMs", String(spec.budget.windowMs)), ("used", String(used))])),
-                    ("batchSize", String(spec.batchSize)), ("synced", n("synced")), ("deadLettered", n("deadLettered")), ("calls", n("calls")),
-                    ("throttled", n("throttled")), ("lastSuccessAt", t("lastSuccessAt")),
-                    ("lastError", s.fields["lastError"].map(JSONText.quote) ?? "null"), ("lastErrorAt", t("lastErrorAt")),
-                ]))
+                AdapterView(
+                    adapter: spec.name, style: spec.style.rawValue, queue: .init(waiting: s.waiting, inFlight: s.inFlight, retrying: s.retrying),
+                    budget: .init(requests: spec.budget.requests, windowMs: spec.budget.windowMs, used: used), batchSize: spec.batchSize,
+                    synced: n("synced"), deadLettered: n("deadLettered"), calls: n("calls"), throttled: n("throttled"),
+                    lastSuccessAt: Self.time(s.fields["lastSuccessAt"]), lastError: s.fields["lastError"], lastErrorAt: Self.time(s.fields["lastErrorAt"])))
         }
-        return JSONResponse.ok(JSONText.object([("adapters", "[" + items.joined(separator: ",") + "]")]))
+        return try JSONResponse.encoded(AdaptersView(adapters: items))
     }
 
     func customer(_ id: String) async throws -> Response {
-        var items = [String]()
+        var items = [CustomerSyncView]()
         for spec in specs {
             let (f, queue) = try await CRMOutbox(redis: redis, adapter: spec.name).customerStatus(id)
             let state = queue ?? (f["syncedAt"] != nil ? "synced" : f["lastError"] != nil ? "failed" : "never")
             items.append(
-                JSONText.object([
-                    ("adapter", JSONText.quote(spec.name)), ("state", JSONText.quote(state)),
-                    ("recordId", f["recordId"].map(JSONText.quote) ?? "null"),
-                    ("syncedAt", f["syncedAt"].flatMap(Int64.init).map(JSONResponse.time) ?? "null"),
-                    ("snapshots", f["seq"] ?? "0"), ("syncedSnapshot", f["syncedSeq"] ?? "0"), ("attempts", f["attempts"] ?? "0"),
-                    ("lastError", f["lastError"].map(JSONText.quote) ?? "null"),
-                ]))
+                CustomerSyncView(
+                    adapter: spec.name, state: state, recordId: f["recordId"], syncedAt: Self.time(f["syncedAt"]), snapshots: Int(f["seq"] ?? "") ?? 0,
+                    syncedSnapshot: Int(f["syncedSeq"] ?? "") ?? 0, attempts: Int(f["attempts"] ?? "") ?? 0, lastError: f["lastError"]))
         }
-        return JSONResponse.ok(JSONText.object([("customerId", JSONText.quote(id)), ("crm", "[" + items.joined(separator: ",") + "]")]))
+        return try JSONResponse.encoded(CustomerView(customerId: id, crm: items))
     }
 }

@@ -73,12 +73,38 @@ public struct CRMOutbox: Sendable {
         _ = try? await redis.send("XGROUP", "CREATE", Keys.crmStream, Keys.crmGroup(adapter: adapter), "0", "MKSTREAM")
     }
 
-    /// Queues customers directly (replay of dead letters, a manual resync).
-    /// Queues customers for a sync, 1,000 per script call (a resync of many never holds Redis for long).
+    /// Queues customers for a sync, 1,000 per script call (a resync of many never holds Redis for long):
+    /// a manual resync, a replay of dead letters.
     public func enqueue(_ customers: [String]) async throws {
         for start in stride(from: 0, to: customers.count, by: 1000) {
             _ = try await redis.eval(Self.enqueueScript, keys: [], args: [adapter] + customers[start..<min(start + 1000, customers.count)])
         }
+    }
+
+    /// Queues every customer the adapter dead-lettered again, then deletes those dead letters (a
+    /// crash in between queues some twice, which a sync absorbs). Returns how many customers.
+    public func replayDeadLetters() async throws -> Int {
+        var ids = [String]()
+        var customers = Set<String>()
+        var cursor = "-"
+        while true {
+            let page = try await redis.send(["XRANGE", Keys.crmDeadLetters, cursor, "+", "COUNT", "1000"]).array ?? []
+            for e in page {
+                guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
+                let f = parts[1].dictionary
+                if f["adapter"] == adapter, let c = f["customer"] {
+                    customers.insert(c)
+                    ids.append(id)
+                }
+                cursor = "(" + id
+            }
+            if page.count < 1000 { break }
+        }
+        try await enqueue(customers.sorted())
+        for chunk in stride(from: 0, to: ids.count, by: 1000) {
+            _ = try await redis.send(["XDEL", Keys.crmDeadLetters] + ids[chunk..<min(chunk + 1000, ids.count)])
+        }
+        return customers.count
     }
 
     static let feedScript = RedisScript(
