@@ -83,7 +83,8 @@ end)
 -- counted on its channel (planning could not know it). A refusal, a customer erased since the read,
 -- or a second reference to a recipient who already has the message (a snapshot scan may return a
 -- member twice), is settled here: its planning counts are taken back and its entry acknowledged.
--- An entry no longer on its stream was settled by an erasure's purge: nothing is done.
+-- An entry no longer on its stream (its customer erased) was settled by the erasure's purge: nothing
+-- is done.
 -- KEYS, 5 per reference: the message, the customer's message index, the campaign's stats, the
 -- entry's stream, the customer.
 -- ARGV: consumer group, index TTL (ms), then per reference: kind (q message, s refusal), entry id,
@@ -92,14 +93,22 @@ end)
 register('campaign_message_materialize', function(keys, args)
   local group, ttl = args[1], args[2]
   local out = {}
+  local byStats = {}  -- stats key -> counts, written once per batch
   local i, k = 3, 1
   while i <= #args do
     local kind, entryId, id, variant, channel = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local msg, index, stats, stream, customer = keys[k], keys[k + 1], keys[k + 2], keys[k + 3], keys[k + 4]
-    local counts = {}
+    local counts = byStats[stats]
+    if not counts then
+      counts = {}
+      byStats[stats] = counts
+    end
     local next = kind == 'q' and i + 6 + tonumber(args[i + 5]) or i + 6
     local reason = kind == 's' and args[i + 5] or nil
-    if #redis.call('XRANGE', stream, entryId, entryId) == 0 then
+    -- A customer still on record was not erased, so no purge can have taken the entry: only
+    -- otherwise is the stream asked.
+    local live = redis.call('HEXISTS', customer, 'createdAt') == 1
+    if not live and #redis.call('XRANGE', stream, entryId, entryId) == 0 then
       out[#out + 1] = 0
     elseif redis.call('EXISTS', msg) == 1 then
       if redis.call('HGET', msg, 'entry') == entryId then
@@ -110,26 +119,29 @@ register('campaign_message_materialize', function(keys, args)
         out[#out + 1] = 0
       end
     else
-      if kind == 'q' and redis.call('HEXISTS', customer, 'createdAt') == 0 then reason = 'erased' end
+      if kind == 'q' and not live then reason = 'erased' end
       if not reason then
         redis.call('HSET', msg, 'entry', entryId, unpack(args, i + 6, next - 1))
         redis.call('ZADD', index, redis.call('HGET', msg, 'createdAt'), id)
         redis.call('PEXPIRE', index, ttl)
-        for _, metric in ipairs({ 'planned', 'queued', 'open' }) do counts['ch:' .. channel .. ':' .. metric] = 1 end
+        for _, metric in ipairs({ 'planned', 'queued', 'open' }) do
+          local f = 'ch:' .. channel .. ':' .. metric
+          counts[f] = (counts[f] or 0) + 1
+        end
         out[#out + 1] = 2
       else
-        if channel ~= '' then counts['ch:' .. channel .. ':planned'] = 1 end
+        if channel ~= '' then counts['ch:' .. channel .. ':planned'] = (counts['ch:' .. channel .. ':planned'] or 0) + 1 end
         campaignCount(counts, 'queued', variant, '', -1)
         campaignCount(counts, 'open', variant, '', -1)
         campaignCount(counts, 'skipped', variant, channel)
-        counts['skip:' .. reason] = 1
+        counts['skip:' .. reason] = (counts['skip:' .. reason] or 0) + 1
         ackEntry(stream, group, entryId)
         out[#out + 1] = 0
       end
     end
-    flushCounts(stats, counts)
     i, k = next, k + 5
   end
+  for stats, counts in pairs(byStats) do flushCounts(stats, counts) end
   return out
 end)
 

@@ -72,20 +72,47 @@ end
 -- The counters a message's state change moves: its campaign's (overall, per variant, per channel; sends
 -- per second for the live rate) and its journey step's. `k`: the keys, passed in (Keys.campaignStats,
 -- Keys.campaignSendRate, Keys.journeyStats; '' = none). `f`: the message's campaign, variant, channel
--- and journey (`<journey>:<step>`). Called only on a real transition, so counts stay exact.
-local function countTransition(k, f, metric, n, now)
+-- and journey (`<journey>:<step>`). Called only on a real transition, so counts stay exact. Added
+-- into `acc` (a batch's counters), written by flushCounters once per key and field.
+local function countInto(acc, k, f, metric, n, now)
+  local function add(key, field)
+    local t = acc.counts[key]
+    if not t then
+      t = {}
+      acc.counts[key] = t
+    end
+    t[field] = (t[field] or 0) + n
+  end
   if k.journey ~= '' and f[4] and metric ~= 'open' then
     local step = string.match(f[4], '^[^:]+:(.+)$')
-    if step then redis.call('HINCRBY', k.journey, 's:' .. step .. ':' .. metric, n) end
+    if step then add(k.journey, 's:' .. step .. ':' .. metric) end
   end
   if not f[1] or k.stats == '' then return end
-  redis.call('HINCRBY', k.stats, metric, n)
-  if f[2] then redis.call('HINCRBY', k.stats, 'v:' .. f[2] .. ':' .. metric, n) end
-  if f[3] then redis.call('HINCRBY', k.stats, 'ch:' .. f[3] .. ':' .. metric, n) end
+  add(k.stats, metric)
+  if f[2] then add(k.stats, 'v:' .. f[2] .. ':' .. metric) end
+  if f[3] then add(k.stats, 'ch:' .. f[3] .. ':' .. metric) end
   if metric == 'sent' and now and k.sec ~= '' then
-    redis.call('HINCRBY', k.sec, tostring(math.floor(tonumber(now) / 1000)), n)
-    redis.call('EXPIRE', k.sec, 120)
+    add(k.sec, tostring(math.floor(tonumber(now) / 1000)))
+    acc.expire[k.sec] = 120
   end
+end
+
+local function newCounters() return { counts = {}, expire = {} } end
+
+local function flushCounters(acc)
+  for key, fields in pairs(acc.counts) do
+    for field, n in pairs(fields) do
+      if n ~= 0 then redis.call('HINCRBY', key, field, n) end
+    end
+  end
+  for key, seconds in pairs(acc.expire) do redis.call('EXPIRE', key, seconds) end
+end
+
+-- One message's state change counted and written at once.
+local function countTransition(k, f, metric, n, now)
+  local acc = newCounters()
+  countInto(acc, k, f, metric, n, now)
+  flushCounters(acc)
 end
 
 local terminalStates = { sent = true, delivered = true, failed = true, skipped = true }
@@ -196,6 +223,7 @@ end)
 -- none), message id.
 register('message_complete_batch', function(keys, args)
   local group, now, keep = args[1], args[2], args[3]
+  local acc = newCounters()
   for m = 0, #keys / 7 - 1 do
     local b, a = m * 7, 4 + m * 3
     local msg, stream, pid, exposures = keys[b + 1], keys[b + 2], keys[b + 3], keys[b + 4]
@@ -203,20 +231,22 @@ register('message_complete_batch', function(keys, args)
     local k = counterKeys(keys, b + 5)
     local f = redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey', 'state')
     if f[5] and not terminalStates[f[5]] then
-      countTransition(k, f, 'sent', 1, now)
-      countTransition(k, f, 'open', -1)
+      countInto(acc, k, f, 'sent', 1, now)
+      countInto(acc, k, f, 'open', -1)
     end
-    redis.call('HSET', msg, 'state', 'sent', 'updatedAt', now, 'sentAt', now)
+    if providerId ~= '' then
+      redis.call('HSET', msg, 'state', 'sent', 'updatedAt', now, 'sentAt', now, 'providerId', providerId)
+      redis.call('SET', pid, id, 'PX', keep)
+    else
+      redis.call('HSET', msg, 'state', 'sent', 'updatedAt', now, 'sentAt', now)
+    end
     -- The exposure conversions are attributed by: first send only (a resend keeps it).
     if exposures ~= '' and f[1] then redis.call('HSETNX', exposures, f[1], now .. '|' .. (f[2] or 'default')) end
     redis.call('HDEL', msg, 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
-    if providerId ~= '' then
-      redis.call('HSET', msg, 'providerId', providerId)
-      redis.call('SET', pid, id, 'PX', keep)
-    end
     redis.call('PEXPIRE', msg, keep)
     ackEntry(stream, group, entryId)
   end
+  flushCounters(acc)
   return #keys / 7
 end)
 
