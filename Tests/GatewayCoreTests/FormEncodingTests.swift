@@ -15,3 +15,14 @@ final class FormEncodingTests: XCTestCase {
         XCTAssertEqual(FormEncoding.pairs("k=a=b")[0].value, "a=b")
     }
 }
+
+extension FormEncodingTests {
+    /// Encoding: only RFC 3986's unreserved bytes stay as they are; a round trip gives the pairs back.
+    func test_encode_percentEncodesAllButUnreservedBytes_andDecodesBack() {
+        XCTAssertEqual(FormEncoding.percentEncode("aZ09-_.~ +&=/%é"), "aZ09-_.~%20%2B%26%3D%2F%25%C3%A9")
+        let pairs = [("To", "+8613800000001"), ("Body", "Hi 安娜 & co: 100% sure?"), ("empty", "")]
+        let body = FormEncoding.encode(pairs)
+        XCTAssertEqual(body, "To=%2B8613800000001&Body=Hi%20%E5%AE%89%E5%A8%9C%20%26%20co%3A%20100%25%20sure%3F&empty=")
+        XCTAssertEqual(FormEncoding.pairs(body).map { [$0.name, $0.value] }, pairs.map { [$0.0, $0.1] })
+    }
+}

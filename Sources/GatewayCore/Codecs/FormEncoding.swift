@@ -1,5 +1,41 @@
 /// `application/x-www-form-urlencoded` bodies.
 public enum FormEncoding {
+    /// `name=value&...` with every byte but RFC 3986's unreserved ones percent-encoded (a space is
+    /// `%20`, as the signed provider APIs want it).
+    public static func encode(_ pairs: [(String, String)]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(pairs.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 2 } * 2)
+        for (i, (name, value)) in pairs.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: "&")) }
+            append(name, to: &out)
+            out.append(UInt8(ascii: "="))
+            append(value, to: &out)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// One component, percent-encoded as in `encode`.
+    public static func percentEncode(_ s: String) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(s.utf8.count * 3)
+        append(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    private static func append(_ s: String, to out: inout [UInt8]) {
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.append(b)
+            default:
+                out += [UInt8(ascii: "%"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 0x0F)]]
+            }
+        }
+    }
+
     /// Every `name=value` pair in order, repeated names included (`+` is a space). A part whose
     /// percent-encoding is broken, or does not decode to UTF-8, is kept as it was sent.
     public static func pairs(_ text: String) -> [(name: String, value: String)] {

@@ -201,23 +201,9 @@ extension ResolvedAdapter {
 
     /// `application/x-www-form-urlencoded` with RFC 3986 escaping (space as %20): every provider
     /// accepts it, and Alibaba's signature requires it.
-    static func formEncode(_ pairs: [(String, String)]) -> String {
-        pairs.map { percentEncode($0.0) + "=" + percentEncode($0.1) }.joined(separator: "&")
-    }
+    static func formEncode(_ pairs: [(String, String)]) -> String { FormEncoding.encode(pairs) }
 
-    static func percentEncode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
-        }
-        return out
-    }
+    static func percentEncode(_ s: String) -> String { FormEncoding.percentEncode(s) }
 
     /// `2026-11-23T08:00:00Z` (UTC, whole seconds), as Alibaba's Timestamp wants it.
     static func iso8601(ms: Int64) -> String {

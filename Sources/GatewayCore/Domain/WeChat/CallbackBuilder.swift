@@ -55,19 +55,7 @@ public struct CallbackBuilder: Sendable {
     public var path: String { "/webhooks/\(account.platform.rawValue)/\(account.id)" }
 
     public static func encode(_ query: [(String, String)]) -> String {
-        query.map { "\($0.0)=\(percentEncode($0.1))" }.joined(separator: "&")
-    }
-
-    static func percentEncode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x7E {
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            } else {
-                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
-            }
-        }
-        return out
+        query.map { "\($0.0)=\(FormEncoding.percentEncode($0.1))" }.joined(separator: "&")
     }
 }
 
@@ -94,8 +82,4 @@ public enum SampleCallbacks {
             + (state.map { "<State>\(ReplyXML.cdata($0))</State>" } ?? "") + (welcomeCode.map { "<WelcomeCode>\(ReplyXML.cdata($0))</WelcomeCode>" } ?? "")
             + "</xml>"
     }
-}
-
-extension String {
-    fileprivate func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
