@@ -16,7 +16,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -92,8 +92,11 @@ class Console(unittest.TestCase):
         self.signed_in[key] = name
 
     def wait(self, driver=None, seconds=15):
-        # A page replaced while a condition reads it (a form's script navigating) is read again.
-        return WebDriverWait(driver or self.driver, seconds, ignored_exceptions=[StaleElementReferenceException])
+        # A page or list replaced while a condition reads it (a form's script navigating, the tags
+        # re-rendered) is read again. Chromedriver reports a node replaced between the find and the read
+        # as a plain WebDriverException ("Node with given id does not belong to the document"), not as
+        # a stale element; it is retried too, and a condition that never holds still times out.
+        return WebDriverWait(driver or self.driver, seconds, ignored_exceptions=[StaleElementReferenceException, WebDriverException])
 
     def shot(self, name):
         """This page at desktop width, and the same address on the phone (signed in as the same operator)."""
