@@ -10,11 +10,8 @@ local function campaignCount(counts, metric, variant, channel, n)
   if channel ~= '' then local k = 'ch:' .. channel .. ':' .. metric; counts[k] = (counts[k] or 0) + n end
 end
 
-local function flushCounts(stats, counts)
-  for k, v in pairs(counts) do
-    if v ~= 0 then redis.call('HINCRBY', stats, k, v) end
-  end
-end
+-- One stats hash's counts written (outbound.lua's flushCounters, which writes a batch's).
+local function flushCounts(stats, counts) flushCounters({ counts = { [stats] = counts }, expire = {} }) end
 
 -- campaign_plan_chunk: one chunk of the audience snapshot, applied once: only while this planner holds
 -- the lease, the campaign runs and the checkpoint is still the chunk's cursor. A recipient becomes
@@ -93,15 +90,15 @@ end)
 register('campaign_message_materialize', function(keys, args)
   local group, ttl = args[1], args[2]
   local out = {}
-  local byStats = {}  -- stats key -> counts, written once per batch
+  local acc = newCounters()  -- stats key -> counts, written once per batch
   local i, k = 3, 1
   while i <= #args do
     local kind, entryId, id, variant, channel = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local msg, index, stats, stream, customer = keys[k], keys[k + 1], keys[k + 2], keys[k + 3], keys[k + 4]
-    local counts = byStats[stats]
+    local counts = acc.counts[stats]
     if not counts then
       counts = {}
-      byStats[stats] = counts
+      acc.counts[stats] = counts
     end
     local next = kind == 'q' and i + 6 + tonumber(args[i + 5]) or i + 6
     local reason = kind == 's' and args[i + 5] or nil
@@ -141,7 +138,7 @@ register('campaign_message_materialize', function(keys, args)
     end
     i, k = next, k + 5
   end
-  for stats, counts in pairs(byStats) do flushCounts(stats, counts) end
+  flushCounters(acc)
   return out
 end)
 
