@@ -7,8 +7,10 @@ import HummingbirdCore
 /// A callback that passed every check, ready to be stored.
 struct VerifiedCallback {
     let message: InboundMessage
-    /// Replay-guard key: the account's timestamp and nonce.
-    let nonceKey: String
+    /// Replay-guard key: the account's timestamp and nonce; nil when the signature covers the body
+    /// and no body-less signature of this account is accepted (WeCom, WeChat safe mode). Then the
+    /// callback's dedup key is its one key: a replay is the same message, answered as a duplicate.
+    let nonceKey: String?
     /// What an identical retry repeats: SHA-256 of the query and the body.
     let fingerprint: String
     /// The request was encrypted: the reply must be too.
@@ -72,7 +74,10 @@ struct WebhookVerifier {
             guard WeChatSignature.verify(signature, parts: [account.token, timestamp, nonce]) else { throw Rejection.badSignature }
         }
         let message = try parse(try decrypt(encrypt))
-        return VerifiedCallback(message: message, nonceKey: nonceKey, fingerprint: fingerprint, encrypted: true)
+        // Compat mode also takes plain requests, whose `signature` leaves the body out: this request's
+        // `signature` could carry a forged plain body, so its nonce is taken here too.
+        let bodyless = account.platform == .wechat && account.mode == .compat
+        return VerifiedCallback(message: message, nonceKey: bodyless ? nonceKey : nil, fingerprint: fingerprint, encrypted: true)
     }
 
     /// Encrypts a reply and wraps it with its own MsgSignature, timestamp and nonce.

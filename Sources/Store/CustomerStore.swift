@@ -37,23 +37,26 @@ public final class CustomerStore: Sendable {
         case retry(reply: String)
     }
 
-    /// Applies a plan in one atomic script: nothing is stored unless all of it is.
+    /// Applies a plan in one atomic function call (`customer_ingest`): nothing is stored unless all of it is.
     public func ingest(_ plan: IngestPlan) async throws -> IngestOutcome {
-        let sessionKey = plan.sessionOpenId.map { Keys.session(account: plan.account, openid: $0) } ?? ""
-        let sessionMsgs = plan.sessionOpenId.map { Keys.sessionMessages(account: plan.account, openid: $0) } ?? ""
-        let args: [String] = [
-            String(plan.now), String(nonceTTLSeconds), String(dedupTTLSeconds), plan.reply, ULID.make(milliseconds: plan.now),
-            plan.identity?.storageForm ?? "", plan.unionId?.storageForm ?? "", plan.consent?.field ?? "", plan.consent?.value ?? "",
-            plan.timelineEntry, String(timelineCap),
-            sessionKey, sessionMsgs, plan.sessionMessage, String(sessionTTLSeconds), String(sessionMessageCap),
-            String(streamMaxLen), plan.interactionType, plan.account, plan.payload, plan.replyMessage ?? "",
-            String(plan.tags.count),
-        ] + plan.tags + [
-            plan.fingerprint, plan.identity.map { Keys.sessionDedup(account: plan.account, openid: $0.value) } ?? "",
-            plan.sceneCount?.kind.rawValue ?? "", plan.sceneCount?.scene ?? "", plan.sceneCount?.sourceField ?? "", plan.owner ?? "",
+        let identity = plan.identity
+        let session = plan.sessionOpenId
+        // With no nonce key the dedup key is the replay guard too: it lives as long as a nonce would.
+        let dedupTTL = plan.nonceKey == nil ? max(dedupTTLSeconds, nonceTTLSeconds) : dedupTTLSeconds
+        let keys = [
+            plan.nonceKey ?? "", plan.dedupKey, identity.map(Keys.identity) ?? "", plan.sceneCount?.statsKey ?? "",
+            session.map { Keys.session(account: plan.account, openid: $0) } ?? "",
+            session.map { Keys.sessionMessages(account: plan.account, openid: $0) } ?? "",
+            identity.map { Keys.sessionDedup(account: plan.account, openid: $0.value) } ?? "", Keys.inboundStream,
         ]
-        let keys = [plan.nonceKey ?? "", plan.dedupKey, plan.identity.map(Keys.identity) ?? "", plan.sceneCount?.statsKey ?? ""]
-        let reply = try await redis.eval(LuaScripts.ingest, keys: keys, args: args).array ?? []
+        let args: [String] = [
+            String(plan.now), String(nonceTTLSeconds), String(dedupTTL), plan.reply, ULID.make(milliseconds: plan.now),
+            identity?.storageForm ?? "", plan.unionId?.storageForm ?? "", plan.consent?.field ?? "", plan.consent?.value ?? "",
+            plan.timelineEntry, String(timelineCap), plan.sessionMessage, String(sessionTTLSeconds), String(sessionMessageCap),
+            String(streamMaxLen), plan.interactionType, plan.account, plan.payload, plan.replyMessage ?? "", plan.fingerprint,
+            plan.sceneCount?.kind.rawValue ?? "", plan.sceneCount?.scene ?? "", plan.sceneCount?.sourceField ?? "", plan.owner ?? "",
+        ] + plan.tags
+        let reply = try await redis.fcall(StoreFunctions.library, "customer_ingest", keys: keys, args: args).array ?? []
         switch reply.first?.string {
         case "replay": return .replay
         case "retry": return .retry(reply: reply.count > 2 ? reply[2].string ?? "" : "")
@@ -110,8 +113,8 @@ public final class CustomerStore: Sendable {
     {
         let openidIdentity = Identity(kind: .openid, account: account, value: openid)
         let union = unionid.flatMap { $0.isEmpty ? nil : Identity(kind: .unionid, value: $0).storageForm } ?? ""
-        let r = try await redis.eval(
-            LuaScripts.upsertFollower, keys: [],
+        let r = try await redis.fcall(
+            StoreFunctions.library, "customer_upsert_follower", keys: [Keys.identity(openidIdentity)],
             args: [
                 ULID.make(milliseconds: nowMs), openidIdentity.storageForm, String(nowMs), ConsentRecord.field("wechat:\(account)"), ConsentRecord(state: "granted", at: nowMs).stored, union,
                 String(timelineCap), String(streamMaxLen),
@@ -128,21 +131,26 @@ public final class CustomerStore: Sendable {
     public func recordOptOut(channel: String, account: String? = nil, address: String, state: String, nowMs: Int64) async throws -> String? {
         if channel == "wechat" {
             guard let account, let id = try await lookup(Identity(kind: .openid, account: account, value: address)) else { return nil }
-            _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, ConsentRecord.field("wechat:\(account)"), ConsentRecord(state: "revoked", at: nowMs).stored])
+            try await setConsent(id, field: ConsentRecord.field("wechat:\(account)"), value: ConsentRecord(state: "revoked", at: nowMs).stored)
             return id
         }
         let value = "\(state)|\(nowMs)"
         _ = try await redis.send("SET", suppression.key(channel: channel, address: address), value)
         let identity = channel == "sms" ? Identity(kind: .phone, value: address) : Identity(kind: .email, value: address)
         guard let id = try await lookup(identity) else { return nil }
-        _ = try await redis.eval(LuaScripts.setConsent, keys: [], args: [id, ConsentRecord.field(channel), value])
+        try await setConsent(id, field: ConsentRecord.field(channel), value: value)
         return id
+    }
+
+    /// Records a consent field on a customer (following merges) and updates its field indexes.
+    private func setConsent(_ id: String, field: String, value: String) async throws {
+        _ = try await redis.fcall(StoreFunctions.library, "customer_set_consent", keys: [Keys.customer(id)], args: [id, field, value])
     }
 
     /// Recomputes the audience field indexes of these customers.
     public func reindex(_ ids: [String]) async throws {
         guard !ids.isEmpty else { return }
-        _ = try await redis.eval(LuaScripts.reindexCustomers, keys: [], args: ids)
+        _ = try await redis.fcall(StoreFunctions.library, "customer_reindex", keys: [], args: ids)
     }
 
     /// One customer of an imported list.
@@ -221,8 +229,8 @@ public final class CustomerStore: Sendable {
 
     public func bind(_ identity: Identity, to id: String, nowMs: Int64) async throws -> BindOutcome {
         let entry = JSONText.object([("at", String(nowMs)), ("type", "\"identity.bound\""), ("data", identity.json)])
-        let r = try await redis.eval(
-            LuaScripts.bindIdentity, keys: [],
+        let r = try await redis.fcall(
+            StoreFunctions.library, "customer_bind_identity", keys: [Keys.inboundStream],
             args: [id, identity.storageForm, String(nowMs), String(timelineCap), String(streamMaxLen), entry]
         ).strings
         switch r.first {

@@ -59,7 +59,7 @@ public final class TagStore: Sendable {
         var start = 0
         repeat {
             let chunk = Array(customerIds[start..<min(start + 1000, customerIds.count)])
-            let r = try await redis.eval(LuaScripts.tagCustomers, keys: [], args: [add ? "add" : "remove", name] + chunk).array ?? []
+            let r = try await redis.fcall(StoreFunctions.library, "customer_tag", keys: [Keys.tags], args: [add ? "add" : "remove", name] + chunk).array ?? []
             changed += r.first?.int ?? 0
             if r.count > 1 { unknown += r[1].strings }
             start += 1000

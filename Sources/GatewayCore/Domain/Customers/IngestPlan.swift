@@ -2,6 +2,8 @@
 /// the timeline entry, the session update, the inbound-stream record and the reply to remember.
 public struct IngestPlan: Sendable {
     public var account: String
+    /// The replay guard of a callback whose signature leaves the body out (see `WebhookVerifier`);
+    /// nil when the dedup key alone guards it.
     public var nonceKey: String?
     /// SHA-256 (hex) of the request's query and body, kept under `nonceKey`.
     public var fingerprint = ""
