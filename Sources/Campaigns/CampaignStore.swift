@@ -81,13 +81,41 @@ public struct CampaignStore: Sendable {
         case missing
     }
 
+    /// What an action does, decided without stored state (the one home of the campaign state
+    /// machine): the states it moves from, the state it moves to and the time field it stamps.
+    /// `campaign_transition` applies it and checks what needs stored state (expiry, readiness).
+    struct Move: Equatable {
+        let from: [Campaign.State]
+        let to: Campaign.State
+        let stamp: String?
+    }
+
+    static func move(_ action: Action) -> Move {
+        let unfinished: [Campaign.State] = [.draft, .scheduled, .running, .paused]
+        switch action {
+        case .schedule: return Move(from: [.draft], to: .scheduled, stamp: nil)
+        case .activate: return Move(from: [.scheduled], to: .running, stamp: "startedAt")
+        case .pause: return Move(from: [.running], to: .paused, stamp: "pausedAt")
+        case .resume: return Move(from: [.paused], to: .running, stamp: nil)
+        case .cancel: return Move(from: unfinished, to: .cancelled, stamp: "endedAt")
+        case .expire: return Move(from: unfinished, to: .expired, stamp: "endedAt")
+        case .complete: return Move(from: [.running], to: .completed, stamp: "endedAt")
+        }
+    }
+
     /// `audienceSize` and `snapshot` (the key the audience was evaluated into) go with `activate`: the
     /// snapshot becomes the campaign's audience if the move happens, and is deleted if not.
     public func transition(_ id: String, _ action: Action, now: Int64, audienceSize: Int = 0, snapshot: String? = nil) async throws -> Transition {
-        let r = try await redis.eval(
-            Self.transitionScript,
+        let move = Self.move(action)
+        var fields = move.stamp.map { [$0, String(now)] } ?? []
+        if action == .activate { fields += ["audienceSize", String(audienceSize), "cursor", "0", "planDone", "0"] }
+        let check: String = [.schedule, .activate, .complete].contains(action) ? action.rawValue : ""
+        let active = { (s: Campaign.State) in s.isFinal || s == .draft ? "0" : "1" }
+        let r = try await redis.fcall(
+            StoreFunctions.library, "campaign_transition",
             keys: [Keys.campaign(id), Keys.activeCampaigns, Keys.campaignStats(id), snapshot ?? "", Keys.campaignAudience(id)],
-            args: [action.rawValue, String(now), String(audienceSize), id]
+            args: [check, String(now), id, move.from.map(\.rawValue).joined(separator: ","), move.to.rawValue, active(move.to),
+                   Campaign.State.expired.rawValue, active(.expired)] + fields
         ).strings
         switch r.first {
         case "ok": return .moved(to: Campaign.State(rawValue: r[1]) ?? .draft)
@@ -99,66 +127,18 @@ public struct CampaignStore: Sendable {
 
     /// Puts up to `limit` parked messages back on their queues; returns how many were taken.
     public func releaseParked(_ id: String, limit: Int = 1000) async throws -> Int {
-        try await redis.eval(Self.releaseParkedScript, keys: [Keys.campaignParked(id)], args: [String(limit)]).int ?? 0
+        let parked = Keys.campaignParked(id)
+        let ids = try await redis.send("SRANDMEMBER", parked, String(limit)).strings
+        guard !ids.isEmpty else { return 0 }
+        // Each message's queue is named by its channel and lane, which never change.
+        let routes = try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane"] })
+        var keys = [parked]
+        for (id, route) in zip(ids, routes) {
+            let f = route.array ?? []
+            let lane = OutboundMessage.Lane(rawValue: f.count > 1 ? f[1].string ?? "" : "") ?? .bulk
+            let stream = f.first?.string.map { Keys.outboundStream(channel: $0, lane: lane) }
+            keys += [Keys.message(id), stream ?? ""]
+        }
+        return try await redis.fcall(StoreFunctions.library, "campaign_release_parked", keys: keys, args: ids).int ?? 0
     }
-
-    static let transitionScript = RedisScript(
-        name: "campaign_transition",
-        source: #"""
-            local st = redis.call('HGET', KEYS[1], 'state')
-            if not st then return { 'missing' } end
-            local a, now = ARGV[1], ARGV[2]
-            local function move(to, ...)
-              redis.call('HSET', KEYS[1], 'state', to, 'updatedAt', now, ...)
-              if to == 'scheduled' or to == 'running' or to == 'paused' then redis.call('SADD', KEYS[2], ARGV[4])
-              else redis.call('SREM', KEYS[2], ARGV[4]) end
-              return { 'ok', to }
-            end
-            local function from(...)
-              for _, s in ipairs({ ... }) do if st == s then return true end end
-              return false
-            end
-            if a == 'schedule' then
-              if st ~= 'draft' then return { 'illegal', st } end
-              local exp = tonumber(redis.call('HGET', KEYS[1], 'expiresAt') or '0')
-              if exp > 0 and exp <= tonumber(now) then return move('expired', 'endedAt', now) end
-              if not redis.call('HGET', KEYS[1], 'startAt') then redis.call('HSET', KEYS[1], 'startAt', now) end
-              return move('scheduled')
-            elseif a == 'activate' then
-              if st ~= 'scheduled' then
-                if KEYS[4] ~= '' then redis.call('DEL', KEYS[4]) end
-                return { 'illegal', st }
-              end
-              if KEYS[4] ~= '' then
-                if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[5]) else redis.call('DEL', KEYS[5]) end
-              end
-              return move('running', 'startedAt', now, 'audienceSize', ARGV[3], 'cursor', '0', 'planDone', '0')
-            elseif a == 'pause' then
-              if st ~= 'running' then return { 'illegal', st } end
-              return move('paused', 'pausedAt', now)
-            elseif a == 'resume' then
-              if st ~= 'paused' then return { 'illegal', st } end
-              return move('running')
-            elseif a == 'cancel' then
-              if not from('draft', 'scheduled', 'running', 'paused') then return { 'illegal', st } end
-              return move('cancelled', 'endedAt', now)
-            elseif a == 'expire' then
-              if not from('draft', 'scheduled', 'running', 'paused') then return { 'illegal', st } end
-              return move('expired', 'endedAt', now)
-            elseif a == 'complete' then
-              if st ~= 'running' then return { 'illegal', st } end
-              if redis.call('HGET', KEYS[1], 'planDone') ~= '1' then return { 'notready' } end
-              if tonumber(redis.call('HGET', KEYS[3], 'open') or '0') > 0 then return { 'notready' } end
-              return move('completed', 'endedAt', now)
-            end
-            return { 'illegal', st }
-            """#)
-
-    static let releaseParkedScript = RedisScript(
-        name: "campaign_release_parked",
-        source: RequeueLua.source + "\n" + #"""
-            local ids = redis.call('SPOP', KEYS[1], tonumber(ARGV[1]))
-            for _, id in ipairs(ids) do requeue(id, { queued = true, retrying = true }) end
-            return #ids
-            """#)
 }

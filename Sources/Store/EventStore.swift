@@ -70,7 +70,7 @@ public struct EventStore: Sendable {
             // The id each identity's merge candidate would get (one event can collide with several customers).
             args += e.identities.map { _ in ULID.make(milliseconds: nowMs) }
         }
-        let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
+        let r = try await redis.fcall(StoreFunctions.library, "events_record", keys: [], args: args).array ?? []
         return r.map { v in
             let parts = v.strings
             switch parts.first {
@@ -82,74 +82,4 @@ public struct EventStore: Sendable {
         }
     }
 
-    static let script = RedisScript(
-        name: "record_events",
-        source: LuaCustomerLibrary.source + "\n" + #"""
-            local now, cap, streamMax, actor = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-            local out = {}
-            local i = 5
-            while i <= #ARGV do
-              local eid, cust, newId, etype, at, entry, data = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-              local n = tonumber(ARGV[i + 7])
-              local idents, mayMerge, candidateIds = {}, {}, {}
-              for k = 1, n do
-                local flagged = ARGV[i + 7 + k]
-                idents[k] = string.sub(flagged, 2)
-                mayMerge[idents[k]] = string.sub(flagged, 1, 1) == 'v'
-                candidateIds[k] = ARGV[i + 7 + n + k]
-              end
-              i = i + 8 + 2 * n
-              local seen = eid ~= '' and redis.call('GET', 'evt:' .. eid)
-              if seen then
-                out[#out + 1] = { 'dup', seen }
-              else
-                local id, created = nil, false
-                if cust ~= '' then
-                  local live
-                  id, live = resolveLive(cust)
-                  if not live then id = nil end
-                else
-                  for _, ident in ipairs(idents) do
-                    local owner = redis.call('GET', 'idx:' .. ident)
-                    if owner then
-                      local o, live = resolveLive(owner)
-                      if live then id = o; break end
-                    end
-                  end
-                  if not id then
-                    id = newId
-                    create(id, now, idents[1])
-                    created = true
-                  end
-                end
-                if not id then
-                  out[#out + 1] = { 'unknown' }
-                else
-                  for k, ident in ipairs(idents) do
-                    local owner = redis.call('GET', 'idx:' .. ident)
-                    local live = false
-                    if owner then owner, live = resolveLive(owner) end
-                    if live and owner ~= id and not mayMerge[ident] then
-                      mergeCandidate(id, owner, ident, etype, actor, candidateIds[k], now)
-                    else
-                      id = bind(id, ident, now, cap, streamMax)
-                    end
-                  end
-                  if eid ~= '' then
-                    redis.call('SET', 'evt:' .. eid, id, 'EX', 604800)
-                    -- Keys.customerEvents: what an erasure finds the event ids by (kept as long).
-                    redis.call('SADD', 'cust:{' .. id .. '}:evts', eid)
-                    redis.call('EXPIRE', 'cust:{' .. id .. '}:evts', 604800)
-                  end
-                  local last = tonumber(redis.call('HGET', ckey(id), 'lastSeenAt') or '0')
-                  if tonumber(at) > last then redis.call('HSET', ckey(id), 'lastSeenAt', at) end
-                  pushTimeline(id, entry, cap)
-                  redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', etype, 'customer', id, 'payload', data, 'at', at, 'source', 'api')
-                  reindex(id)
-                  out[#out + 1] = { created and 'new' or 'ok', id }
-                end
-              end
-            end
-            return out
-            """#)
 }

@@ -20,11 +20,12 @@ public struct ReceiptStore: Sendable {
     public func apply(_ r: DeliveryReceipt, nowMs: Int64) async throws -> String? {
         var matched: String?
         if let lookup = r.lookup {
-            let (kind, value): (String, String)
+            let id: String?
             switch lookup {
-            case .messageId(let id): (kind, value) = ("id", id)
-            case .providerId(let adapter, let id): (kind, value) = ("pid", Keys.providerMessage(adapter: adapter, providerId: id))
+            case .messageId(let messageId): id = messageId
+            case .providerId(let adapter, let pid): id = try await redis.send("GET", Keys.providerMessage(adapter: adapter, providerId: pid)).string
             }
+            guard let id else { return nil }
             let outcome: (String, String)
             switch r.outcome {
             case .delivered: outcome = ("delivered", "")
@@ -32,8 +33,16 @@ public struct ReceiptStore: Sendable {
             case .none: outcome = ("none", "")
             }
             let engagement = r.engagement.map { [$0.kind, $0.url ?? ""] } ?? ["", ""]
-            let reply = try await redis.eval(
-                Self.script, keys: [], args: [kind, value, outcome.0, outcome.1, String(nowMs)] + engagement + [String(customers.streamMaxLen)]
+            // The counters it may move are named by the message's campaign and journey, which never change.
+            let owner = try await redis.send("HMGET", Keys.message(id), "campaign", "journey").array ?? []
+            let campaign = owner.first?.string, journey = owner.count > 1 ? owner[1].string : nil
+            let keys = [
+                Keys.message(id), campaign.map(Keys.campaignStats) ?? "", campaign.map(Keys.campaignSendRate) ?? "",
+                journey.flatMap(OutboundMessage.journeyStep).map { Keys.journeyStats($0.journey) } ?? "", Keys.inboundStream,
+            ]
+            let reply = try await redis.fcall(
+                StoreFunctions.library, "receipt_apply", keys: keys,
+                args: [outcome.0, outcome.1, String(nowMs)] + engagement + [String(customers.streamMaxLen), id]
             ).array ?? []
             if reply.first?.int == 1 {
                 matched = reply.count > 1 ? reply[1].string : nil
@@ -45,39 +54,4 @@ public struct ReceiptStore: Sendable {
         if let o = r.optOut { try await customers.recordOptOut(channel: o.channel, address: o.address, state: o.state, nowMs: nowMs) }
         return matched
     }
-
-    // The message key is derived from the id inside the script (one Redis; see Keys.message).
-    static let script = RedisScript(
-        name: "receipt_apply",
-        source: CampaignStatsLua.source + "\n" + #"""
-            local id = ARGV[2]
-            if ARGV[1] == 'pid' then
-              id = redis.call('GET', ARGV[2])
-              if not id then return { 0 } end
-            end
-            local key = 'msg:{' .. id .. '}'
-            local st = redis.call('HGET', key, 'state')
-            if not st then return { 0 } end
-            local moved = ''
-            if ARGV[3] == 'delivered' and st == 'sent' then
-              redis.call('HSET', key, 'state', 'delivered', 'deliveredAt', ARGV[5], 'updatedAt', ARGV[5])
-              bump(key, 'delivered', 1)
-              moved = 'delivered'
-            elseif ARGV[3] == 'failed' and (st == 'sent' or st == 'delivered') then
-              redis.call('HSET', key, 'state', 'failed', 'reason', ARGV[4], 'updatedAt', ARGV[5])
-              bump(key, 'bounced', 1)
-              moved = 'failed'
-            end
-            if ARGV[6] ~= '' then
-              local h = redis.call('HMGET', key, 'customerId', 'channel', 'campaign')
-              if h[1] then
-                local payload = { message = id, channel = h[2] }
-                if h[3] then payload.campaign = h[3] end
-                if ARGV[7] ~= '' then payload.url = ARGV[7] end
-                redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', ARGV[8], '*', 'type', (h[2] or 'message') .. '.' .. ARGV[6],
-                  'customer', h[1], 'payload', cjson.encode(payload), 'at', ARGV[5], 'source', 'receipt')
-              end
-            end
-            return { 1, id, redis.call('HGET', key, 'channel') or '', moved }
-            """#)
 }

@@ -1,7 +1,7 @@
 import GatewayCore
 import RedisClient
 
-/// Everything a sender reads before deciding on a message, in one script (one round trip): the
+/// Everything a sender reads before deciding on a message, in one function call (one round trip): the
 /// message and its customer (by id, or by the raw address it was sent to; merges followed). The
 /// address's own opt-out is read once the address is chosen (`CustomerStore.optOut`).
 public struct SendContext: Sendable {
@@ -24,17 +24,41 @@ public struct SendContext: Sendable {
 }
 
 extension CustomerStore {
+    /// The send context of one message, following its address (a message sent to a raw `to`: the
+    /// identity holding it, as Identity's storage forms name it) and merges to the customer.
     public func sendContext(messageId: String) async throws -> SendContext? {
-        let r = try await redis.eval(Self.sendContextScript, keys: [Keys.message(messageId)], args: []).array ?? []
-        guard r.count == 6 else { return nil }
-        let id = r[1].string ?? ""
-        let hash = r[2].dictionary
-        let customer = id.isEmpty || hash["createdAt"] == nil
-            ? nil : Customer(id: id, hash: hash, identities: r[3].strings.compactMap(Identity.init(storageForm:)), tags: [])
-        let campaignState = r[4].string.flatMap { $0.isEmpty ? nil : $0 }
-        let campaignRate = SendContext.rate(r[5].string)
-        return SendContext(
-            message: r[0].dictionary, customer: customer, campaignState: campaignState, campaignRate: campaignRate)
+        let message = try await redis.send("HGETALL", Keys.message(messageId)).dictionary
+        guard !message.isEmpty else { return nil }
+        var id = message["customerId"]
+        if id == nil, let to = message["to"], let identity = Self.addressIdentity(channel: message["channel"], to: to, account: message["account"]) {
+            id = try await redis.send("GET", Keys.identity(identity)).string
+        }
+        var customer: Customer?
+        if let known = id {
+            let live = try await resolve(known)
+            let r = try await redis.pipelineChecked([["HGETALL", Keys.customer(live)], ["SMEMBERS", Keys.customerIdentities(live)]])
+            let hash = r[0].dictionary
+            if hash["createdAt"] != nil, hash["mergedInto"] == nil {
+                customer = Customer(id: live, hash: hash, identities: r[1].strings.compactMap(Identity.init(storageForm:)), tags: [])
+            }
+        }
+        var campaignState: String?, campaignRate: Double?
+        if let campaign = message["campaign"] {
+            let c = try await redis.send("HMGET", Keys.campaign(campaign), "state", "ratePerSecond").array ?? []
+            campaignState = c.first?.string ?? "missing"
+            campaignRate = SendContext.rate(c.count > 1 ? c[1].string : nil)
+        }
+        return SendContext(message: message, customer: customer, campaignState: campaignState, campaignRate: campaignRate)
+    }
+
+    /// The identity a raw address of a channel is stored as: a phone, an email, a follower's openid.
+    static func addressIdentity(channel: String?, to: String, account: String?) -> Identity? {
+        switch channel {
+        case "sms": Identity(kind: .phone, value: to)
+        case "email": Identity(kind: .email, value: to.lowercased())
+        case "wechat": account.map { Identity(kind: .openid, account: $0, value: to) }
+        default: nil
+        }
     }
 
     /// The send contexts of a batch of messages in two pipelined reads (the messages, then their
@@ -97,38 +121,4 @@ extension CustomerStore {
     public func optOut(channel: String, address: String) async throws -> String? {
         try await redis.send("GET", suppression.key(channel: channel, address: address)).string
     }
-
-    // The address lookup mirrors Identity's storage forms (phone:<e164>, email:<lowercase>,
-    // openid:<account>:<openid>) and Keys.campaign.
-    static let sendContextScript = RedisScript(
-        name: "send_context",
-        source: LuaCustomerLibrary.source + "\n" + #"""
-            local h = redis.call('HGETALL', KEYS[1])
-            if #h == 0 then return {} end
-            local f = {}
-            for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
-            local ch, cid = f.channel, f.customerId
-            if not cid and f.to then
-              local ident = nil
-              if ch == 'sms' then ident = 'phone:' .. f.to
-              elseif ch == 'email' then ident = 'email:' .. string.lower(f.to)
-              elseif ch == 'wechat' and f.account then ident = 'openid:' .. f.account .. ':' .. f.to end
-              if ident then cid = redis.call('GET', 'idx:' .. ident) end
-            end
-            local cust, ids = {}, {}
-            if cid then
-              local live
-              cid, live = resolveLive(cid)
-              if live then
-                cust = redis.call('HGETALL', ckey(cid))
-                ids = redis.call('SMEMBERS', idskey(cid))
-              end
-            end
-            local campaign, rate = '', ''
-            if f.campaign then
-              local c = redis.call('HMGET', 'camp:{' .. f.campaign .. '}', 'state', 'ratePerSecond')
-              campaign, rate = c[1] or 'missing', c[2] or ''
-            end
-            return { h, cid or '', cust, ids, campaign, rate }
-            """#)
 }

@@ -47,47 +47,8 @@ public struct CRMInboundStore: Sendable {
             }
             args += [c.stage ?? "", c.owner ?? "", String(c.addTags.count)] + c.addTags + [String(c.removeTags.count)] + c.removeTags
         }
-        let r = try await redis.eval(Self.script, keys: [], args: args).array ?? []
+        let r = try await redis.fcall(StoreFunctions.library, "crm_inbound_apply", keys: [], args: args).array ?? []
         return r.map { $0.string.flatMap { $0.isEmpty ? nil : $0 } }
     }
 
-    static let script = RedisScript(
-        name: "crm_inbound",
-        source: LuaCustomerLibrary.source + "\n" + #"""
-            crmSilent = true
-            local a, now, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-            local out = {}
-            local i = 4
-            while i <= #ARGV do
-              local kind, ref, stage, owner = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-              local na = tonumber(ARGV[i + 4])
-              local adds = { unpack(ARGV, i + 5, i + 4 + na) }
-              i = i + 5 + na
-              local nr = tonumber(ARGV[i])
-              local removes = { unpack(ARGV, i + 1, i + nr) }
-              i = i + 1 + nr
-              local id = ref
-              if kind == 'record' then id = redis.call('GET', 'idx:crm:' .. a .. ':' .. ref) end
-              local live = false
-              if id then id, live = resolveLive(id) end
-              if live then
-                local data = { adapter = a }
-                if stage ~= '' then
-                  if redis.call('HGET', ckey(id), 'stage') ~= stage then journeySignal(id, 'stage', stage) end
-                  redis.call('HSET', ckey(id), 'stage', stage); data.stage = stage
-                end
-                if owner ~= '' then redis.call('HSET', ckey(id), 'owner', owner); data.owner = owner end
-                addTags(id, adds)
-                removeTags(id, removes)
-                if #adds > 0 then data.addTags = adds end
-                if #removes > 0 then data.removeTags = removes end
-                pushTimeline(id, cjson.encode({ at = now, type = 'crm.update', data = data }), cap)
-                reindex(id)
-                out[#out + 1] = id
-              else
-                out[#out + 1] = ''
-              end
-            end
-            return out
-            """#)
 }

@@ -63,7 +63,7 @@ public struct CRMOutbox: Sendable {
             guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
             args += [id, parts[1].dictionary["customer"] ?? ""]
         }
-        _ = try await redis.eval(Self.feedScript, keys: [], args: args)
+        _ = try await redis.fcall(StoreFunctions.library, "crm_feed", keys: [], args: args)
         return entries.count
     }
 
@@ -77,7 +77,7 @@ public struct CRMOutbox: Sendable {
     /// a manual resync, a replay of dead letters.
     public func enqueue(_ customers: [String]) async throws {
         for start in stride(from: 0, to: customers.count, by: 1000) {
-            _ = try await redis.eval(Self.enqueueScript, keys: [], args: [adapter] + customers[start..<min(start + 1000, customers.count)])
+            _ = try await redis.fcall(StoreFunctions.library, "crm_enqueue", keys: [], args: [adapter] + customers[start..<min(start + 1000, customers.count)])
         }
     }
 
@@ -107,37 +107,13 @@ public struct CRMOutbox: Sendable {
         return customers.count
     }
 
-    static let feedScript = RedisScript(
-        name: "crm_feed",
-        source: #"""
-            local a = ARGV[1]
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            local due = now + tonumber(ARGV[2])
-            for i = 3, #ARGV, 2 do
-              if ARGV[i + 1] ~= '' then redis.call('ZADD', 'crm:{' .. a .. '}:dirty', 'NX', due, ARGV[i + 1]) end
-              redis.call('XACK', 'stream:crm', 'crm:' .. a, ARGV[i])
-            end
-            return 1
-            """#)
 
-    static let enqueueScript = RedisScript(
-        name: "crm_enqueue",
-        source: #"""
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            for i = 2, #ARGV do
-              redis.call('ZREM', 'crm:{' .. ARGV[1] .. '}:retry', ARGV[i])
-              redis.call('ZADD', 'crm:{' .. ARGV[1] .. '}:dirty', 'NX', now, ARGV[i])
-            end
-            return 1
-            """#)
 
     // MARK: batches
 
     /// A batch of up to `size` customers when one is due, leased for `leaseMs` under `token`.
     public func take(size: Int, leaseMs: Int64, recent: Int, token: String) async throws -> Take {
-        let r = try await redis.eval(Self.takeScript, keys: [], args: [adapter, String(size), String(leaseMs), String(recent), token]).array ?? []
+        let r = try await redis.fcall(StoreFunctions.library, "crm_take", keys: [], args: [adapter, String(size), String(leaseMs), String(recent), token]).array ?? []
         guard r.first?.string == "batch" else { return .wait(ms: Int64(r.count > 1 ? r[1].int ?? 100 : 100)) }
         var snapshots = [Snapshot]()
         var i = 1
@@ -150,77 +126,6 @@ public struct CRMOutbox: Sendable {
         return snapshots.isEmpty ? .wait(ms: 50) : .batch(token: token, snapshots)
     }
 
-    /// Moves due retries and expired leases back, then leases the batch and snapshots each customer:
-    /// identities, tags, every hash field and the `recent` newest timeline entries.
-    static let takeScript = RedisScript(
-        name: "crm_take",
-        source: LuaCustomerLibrary.source + "\n" + #"""
-            local a, size, lease, recent, token = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-            local dirty, inflight, retry = 'crm:{' .. a .. '}:dirty', 'crm:{' .. a .. '}:inflight', 'crm:{' .. a .. '}:retry'
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            for _, c in ipairs(redis.call('ZRANGEBYSCORE', retry, '-inf', now, 'LIMIT', 0, 1000)) do
-              redis.call('ZREM', retry, c)
-              redis.call('ZADD', dirty, 'NX', now, c)
-            end
-            for _, c in ipairs(redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, 1000)) do
-              redis.call('ZREM', inflight, c)
-              redis.call('HDEL', 'crm:{' .. a .. '}:c:' .. c, 'lease')
-              redis.call('ZADD', dirty, 'NX', now, c)
-            end
-            local first = redis.call('ZRANGE', dirty, 0, 0, 'WITHSCORES')
-            if #first == 0 then return { 'wait', 200 } end
-            local halfLife = scoreHalfLives()
-            if redis.call('ZCARD', dirty) < size and tonumber(first[2]) > now then
-              return { 'wait', math.min(tonumber(first[2]) - now, 200) }
-            end
-            local out = { 'batch' }
-            local n, offset = 0, 0
-            while n < size do
-              local page = redis.call('ZRANGE', dirty, offset, offset + size * 2 - 1)
-              if #page == 0 then break end
-              offset = offset + #page
-              for _, c in ipairs(page) do
-                if n >= size then break end
-                -- A customer whose earlier batch is still on the wire waits for it (ordering).
-                if not redis.call('ZSCORE', inflight, c) then
-                  redis.call('ZREM', dirty, c)
-                  offset = offset - 1
-                  local id, live = resolveLive(c)
-                  if id ~= c and live then
-                    redis.call('ZADD', dirty, 'NX', now, id)  -- merged: the survivor is synced instead
-                  elseif live then
-                    local state = 'crm:{' .. a .. '}:c:' .. id
-                    local seq = redis.call('HINCRBY', state, 'seq', 1)
-                    redis.call('HSET', state, 'lease', token)
-                    redis.call('ZADD', inflight, now + lease, id)
-                    local h = redis.call('HGETALL', ckey(id))
-                    local fields = {}
-                    for k = 1, #h, 2 do fields[h[k]] = h[k + 1] end
-                    if fields.score then
-                      -- The score as it is now, decayed since it last changed.
-                      fields.score = string.format('%.4f', decayedScore(tonumber(fields.score), tonumber(fields.scoreAt or now), now, halfLife))
-                    end
-                    local items = {}
-                    if recent > 0 then
-                      for _, e in ipairs(redis.call('LRANGE', tlkey(id), 0, recent - 1)) do
-                        local ok, d = pcall(cjson.decode, e)
-                        if ok then items[#items + 1] = d end
-                      end
-                    end
-                    local doc = { id = id, identities = redis.call('SMEMBERS', idskey(id)), tags = redis.call('SMEMBERS', tagskey(id)),
-                      fields = fields, recent = items }
-                    out[#out + 1] = id
-                    out[#out + 1] = seq
-                    out[#out + 1] = cjson.encode(doc)
-                    n = n + 1
-                  end
-                end
-              end
-            end
-            if n == 0 then return { 'wait', 100 } end
-            return out
-            """#)
 
     // MARK: answers
 
@@ -252,67 +157,9 @@ public struct CRMOutbox: Sendable {
             case .failed(let code, let message): args += [c, String(seq), "dead", code, message]
             }
         }
-        return try await redis.eval(Self.finishScript, keys: [], args: args).int ?? 0
+        return try await redis.fcall(StoreFunctions.library, "crm_finish", keys: [], args: args).int ?? 0
     }
 
-    /// Only the lease holder's answer counts (a batch whose lease expired was taken again). A synced
-    /// record id becomes the customer's `crm:<adapter>:<id>` identity, without a resync (crmSilent).
-    static let finishScript = RedisScript(
-        name: "crm_finish",
-        source: LuaCustomerLibrary.source + "\n" + #"""
-            crmSilent = true
-            local a, token, maxAttempts, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-            local inflight, retry, dirty = 'crm:{' .. a .. '}:inflight', 'crm:{' .. a .. '}:retry', 'crm:{' .. a .. '}:dirty'
-            local status = 'crm:{' .. a .. '}:status'
-            local synced, failed = 0, 0
-            for i = 7, #ARGV, 5 do
-              local c, seq, kind, x, y = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-              local state = 'crm:{' .. a .. '}:c:' .. c
-              if redis.call('HGET', state, 'lease') == token then
-                redis.call('HDEL', state, 'lease')
-                redis.call('ZREM', inflight, c)
-                if kind == 'ok' then
-                  synced = synced + 1
-                  if seq > tonumber(redis.call('HGET', state, 'syncedSeq') or '0') then redis.call('HSET', state, 'syncedSeq', seq) end
-                  redis.call('HSET', state, 'syncedAt', now, 'attempts', 0)
-                  redis.call('HDEL', state, 'lastError', 'lastErrorAt')
-                  if x ~= '' then
-                    redis.call('HSET', state, 'recordId', x)
-                    local ident = 'crm:' .. a .. ':' .. x
-                    local id, live = resolveLive(c)
-                    if live and not redis.call('GET', 'idx:' .. ident) then
-                      redis.call('SET', 'idx:' .. ident, id)
-                      redis.call('SADD', idskey(id), ident)
-                    end
-                  end
-                elseif kind == 'hold' then
-                  redis.call('HSET', state, 'lastError', x, 'lastErrorAt', now)
-                  redis.call('ZADD', dirty, 'NX', now, c)
-                else
-                  local attempts = redis.call('HINCRBY', state, 'attempts', 1)
-                  redis.call('HSET', state, 'lastError', x .. (y ~= '' and kind == 'dead' and (': ' .. y) or ''), 'lastErrorAt', now)
-                  if kind == 'dead' or attempts >= maxAttempts then
-                    failed = failed + 1
-                    redis.call('HSET', state, 'attempts', 0)
-                    redis.call('ZREM', dirty, c)
-                    redis.call('XADD', 'stream:crm:dlq', 'MAXLEN', '~', '100000', '*', 'adapter', a, 'customer', c,
-                      'reason', kind == 'dead' and x or ('retries_exhausted:' .. x), 'message', y, 'at', now)
-                  else
-                    -- The retry sends the latest state, so a change queued meanwhile waits for it.
-                    redis.call('ZREM', dirty, c)
-                    -- The wait is the shared RetryPolicy's, computed in Swift per try (y: "d1,d2,...").
-                    local delays = {}
-                    for d in string.gmatch(y, '%d+') do delays[#delays + 1] = tonumber(d) end
-                    local backoff = delays[math.min(attempts, #delays)] or 0
-                    redis.call('ZADD', retry, tonumber(now) + backoff, c)
-                  end
-                end
-              end
-            end
-            if synced > 0 then redis.call('HINCRBY', status, 'synced', synced); redis.call('HSET', status, 'lastSuccessAt', now) end
-            if failed > 0 then redis.call('HINCRBY', status, 'deadLettered', failed) end
-            return synced
-            """#)
 
     // MARK: status
 

@@ -162,3 +162,59 @@ register('campaign_reference_erase', function(keys, args)
   ackEntry(keys[1], args[3], args[1])
   return 1
 end)
+
+-- campaign_transition: moves a campaign between states, atomically. Which states an action moves from
+-- and to, the fields it stamps and whether the new state is active are the Swift rule
+-- (CampaignStore.Action.move), passed as data; what needs stored state is checked here: a schedule
+-- past the campaign's expiry expires it instead, an activation adopts its audience snapshot (or drops
+-- it when it lost the race), and completion waits for the plan to be done and no message to be open.
+-- KEYS: 1 the campaign, 2 the active campaigns, 3 its stats, 4 the audience snapshot (''), 5 its audience.
+-- ARGV: 1 check (schedule | activate | complete | ''), 2 now, 3 campaign id, 4 the states it moves
+-- from (comma-separated), 5 the state it moves to, 6 '1' when that state is active, 7 the state a
+-- schedule past its expiry moves to, 8 '1' when that one is active, then the field/value pairs to set.
+-- Returns { 'ok', state } | { 'illegal', state } | { 'notready' } | { 'missing' }.
+register('campaign_transition', function(keys, args)
+  local st = redis.call('HGET', keys[1], 'state')
+  if not st then return { 'missing' } end
+  local check, now, id = args[1], args[2], args[3]
+  local function move(to, active, fields)
+    redis.call('HSET', keys[1], 'state', to, 'updatedAt', now, unpack(fields))
+    if active == '1' then redis.call('SADD', keys[2], id) else redis.call('SREM', keys[2], id) end
+    return { 'ok', to }
+  end
+  local allowed = false
+  for s in string.gmatch(args[4], '[^,]+') do if s == st then allowed = true end end
+  if not allowed then
+    if check == 'activate' and keys[4] ~= '' then redis.call('DEL', keys[4]) end
+    return { 'illegal', st }
+  end
+  local fields = { unpack(args, 9) }
+  if check == 'schedule' then
+    local exp = tonumber(redis.call('HGET', keys[1], 'expiresAt') or '0')
+    if exp > 0 and exp <= tonumber(now) then return move(args[7], args[8], { 'endedAt', now }) end
+    if not redis.call('HGET', keys[1], 'startAt') then fields[#fields + 1] = 'startAt'; fields[#fields + 1] = now end
+  elseif check == 'activate' and keys[4] ~= '' then
+    if redis.call('EXISTS', keys[4]) == 1 then redis.call('RENAME', keys[4], keys[5]) else redis.call('DEL', keys[5]) end
+  elseif check == 'complete' then
+    if redis.call('HGET', keys[1], 'planDone') ~= '1' then return { 'notready' } end
+    if tonumber(redis.call('HGET', keys[3], 'open') or '0') > 0 then return { 'notready' } end
+  end
+  return move(args[5], args[6], fields)
+end)
+
+-- campaign_release_parked: a resumed campaign's parked messages back on their queues. KEYS: 1 the
+-- parked set, then per message its hash and its stream ('' when the message is gone). ARGV: the
+-- message ids, in the same order. Each leaves the set; one still queued or retrying is queued again.
+-- Returns how many left the set here.
+register('campaign_release_parked', function(keys, args)
+  local taken = 0
+  for i, id in ipairs(args) do
+    local msg, stream = keys[2 * i], keys[2 * i + 1]
+    if redis.call('SREM', keys[1], id) == 1 then
+      taken = taken + 1
+      local st = redis.call('HGET', msg, 'state')
+      if stream ~= '' and (st == 'queued' or st == 'retrying') then redis.call('XADD', stream, '*', 'id', id) end
+    end
+  end
+  return taken
+end)

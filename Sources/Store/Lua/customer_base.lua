@@ -15,8 +15,20 @@ local function resolveLive(id)
   return id, false
 end
 
--- Set by a script that applies a change coming from the CRM, so it is not synced back (no echo).
+-- Set while a function applies a change coming from the CRM, so it is not synced back (no echo).
 local crmSilent = false
+
+-- A function that runs with crmSilent set. The library's state outlives a call (Redis Functions),
+-- so the flag is cleared again even when the function fails.
+local function crmSilently(fn)
+  return function(keys, args)
+    crmSilent = true
+    local ok, r = pcall(fn, keys, args)
+    crmSilent = false
+    if not ok then error(r) end
+    return r
+  end
+end
 
 -- A qualified customer (qualifiedAt set) changed: each CRM adapter syncs it again (coalesced).
 local function crmTouch(id, reason)

@@ -179,3 +179,78 @@ register('customer_reindex', function(keys, args)
   for i = 1, #args do reindex(args[i]) end
   return #args
 end)
+
+-- events_record: a batch of interactions from outside WeChat (EventStore.record), all or nothing: each
+-- finds its customer (by id, else by any identity; a new one otherwise), binds its identities (a
+-- verified one may merge, an unverified collision becomes a merge candidate), is recorded once per
+-- event id, and goes on the timeline and the inbound stream. ARGV: now, timeline cap, stream max,
+-- actor, then per event: id, customer, new id, type, at, timeline entry, data, n, n flagged
+-- identities ('v' or 'u' first), n merge-candidate ids. Returns per event { 'new'|'ok'|'dup', id } or { 'unknown' }.
+register('events_record', function(keys, args)
+  local now, cap, streamMax, actor = args[1], tonumber(args[2]), args[3], args[4]
+  local out = {}
+  local i = 5
+  while i <= #args do
+    local eid, cust, newId, etype, at, entry, data = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4], args[i + 5], args[i + 6]
+    local n = tonumber(args[i + 7])
+    local idents, mayMerge, candidateIds = {}, {}, {}
+    for k = 1, n do
+      local flagged = args[i + 7 + k]
+      idents[k] = string.sub(flagged, 2)
+      mayMerge[idents[k]] = string.sub(flagged, 1, 1) == 'v'
+      candidateIds[k] = args[i + 7 + n + k]
+    end
+    i = i + 8 + 2 * n
+    local seen = eid ~= '' and redis.call('GET', 'evt:' .. eid)
+    if seen then
+      out[#out + 1] = { 'dup', seen }
+    else
+      local id, created = nil, false
+      if cust ~= '' then
+        local live
+        id, live = resolveLive(cust)
+        if not live then id = nil end
+      else
+        for _, ident in ipairs(idents) do
+          local owner = redis.call('GET', 'idx:' .. ident)
+          if owner then
+            local o, live = resolveLive(owner)
+            if live then id = o; break end
+          end
+        end
+        if not id then
+          id = newId
+          create(id, now, idents[1])
+          created = true
+        end
+      end
+      if not id then
+        out[#out + 1] = { 'unknown' }
+      else
+        for k, ident in ipairs(idents) do
+          local owner = redis.call('GET', 'idx:' .. ident)
+          local live = false
+          if owner then owner, live = resolveLive(owner) end
+          if live and owner ~= id and not mayMerge[ident] then
+            mergeCandidate(id, owner, ident, etype, actor, candidateIds[k], now)
+          else
+            id = bind(id, ident, now, cap, streamMax)
+          end
+        end
+        if eid ~= '' then
+          redis.call('SET', 'evt:' .. eid, id, 'EX', 604800)
+          -- Keys.customerEvents: what an erasure finds the event ids by (kept as long).
+          redis.call('SADD', 'cust:{' .. id .. '}:evts', eid)
+          redis.call('EXPIRE', 'cust:{' .. id .. '}:evts', 604800)
+        end
+        local last = tonumber(redis.call('HGET', ckey(id), 'lastSeenAt') or '0')
+        if tonumber(at) > last then redis.call('HSET', ckey(id), 'lastSeenAt', at) end
+        pushTimeline(id, entry, cap)
+        redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', etype, 'customer', id, 'payload', data, 'at', at, 'source', 'api')
+        reindex(id)
+        out[#out + 1] = { created and 'new' or 'ok', id }
+      end
+    end
+  end
+  return out
+end)

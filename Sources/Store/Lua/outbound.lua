@@ -342,3 +342,36 @@ register('message_requeue_due', function(keys, args)
   end
   return queued
 end)
+
+-- receipt_apply: a provider's delivery receipt on a message (ReceiptStore): sent -> delivered,
+-- sent/delivered -> failed (a later bounce), never backwards, counted on its campaign or journey step;
+-- an engagement (open, click) becomes an interaction on the inbound stream.
+-- KEYS: 1 the message, 2-4 its counter keys (MessageStore.counterKeys order: campaign stats, sends
+-- per second, journey stats; '' = none), 5 stream:inbound.
+-- ARGV: 1 outcome (delivered | failed | none), 2 reason, 3 now, 4 engagement kind (''), 5 its URL (''),
+-- 6 stream max length, 7 the message id.
+-- Returns { 0 } when the message is gone, else { 1, id, channel, state moved to or '' }.
+register('receipt_apply', function(keys, args)
+  local key, now = keys[1], args[3]
+  local f = redis.call('HMGET', key, 'campaign', 'variant', 'channel', 'journey', 'state', 'customerId')
+  local st = f[5]
+  if not st then return { 0 } end
+  local moved = ''
+  if args[1] == 'delivered' and st == 'sent' then
+    redis.call('HSET', key, 'state', 'delivered', 'deliveredAt', now, 'updatedAt', now)
+    countTransition(counterKeys(keys, 2), f, 'delivered', 1)
+    moved = 'delivered'
+  elseif args[1] == 'failed' and (st == 'sent' or st == 'delivered') then
+    redis.call('HSET', key, 'state', 'failed', 'reason', args[2], 'updatedAt', now)
+    countTransition(counterKeys(keys, 2), f, 'bounced', 1)
+    moved = 'failed'
+  end
+  if args[4] ~= '' and f[6] then
+    local payload = { message = args[7], channel = f[3] }
+    if f[1] then payload.campaign = f[1] end
+    if args[5] ~= '' then payload.url = args[5] end
+    redis.call('XADD', keys[5], 'MAXLEN', '~', args[6], '*', 'type', (f[3] or 'message') .. '.' .. args[4],
+      'customer', f[6], 'payload', cjson.encode(payload), 'at', now, 'source', 'receipt')
+  end
+  return { 1, args[7], f[3] or '', moved }
+end)

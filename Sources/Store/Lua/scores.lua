@@ -63,3 +63,114 @@ register('lease_release', function(keys, args)
   if redis.call('GET', keys[1]) == args[1] then return redis.call('DEL', keys[1]) end
   return 0
 end)
+
+-- score_touch: an interaction no rule scores (ScoreStore.touch): a qualified customer's CRM record
+-- still gets it (coalesced). ARGV: the customer id.
+register('score_touch', function(keys, args)
+  local id, live = resolveLive(args[1])
+  if live then crmTouch(id, 'interaction') end
+  return 1
+end)
+
+-- score_apply: scores one interaction (ScoreStore.apply), once per interaction id: the decayed score
+-- plus each hit rule's points (a rule's daily cap counted per Beijing day), the tags the rules add,
+-- the stage and tier the rules give (ScoringRules, passed as data) and qualification.
+-- ARGV: customer, interaction id ('' = a refresh), now, day, half-life ms, the stages, the daily
+-- cap, the qualifying rank, the tiers, the hits (see ScoreStore.apply for the layout).
+register('score_apply', function(keys, args)
+  local id, live = resolveLive(args[1])
+  if not live then return { 'gone' } end
+  -- No interaction: a refresh (the tier again with the decayed score), not deduplicated.
+  if args[2] ~= '' and not redis.call('SET', 'scored:' .. args[2], '1', 'NX', 'EX', 604800) then return { 'dup' } end
+  local now, halfLife = tonumber(args[3]), tonumber(args[5])
+  local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'stage')
+  if args[2] == '' and not h[1] then return { 'gone' } end
+  local score = decayedScore(tonumber(h[1] or '0'), tonumber(h[2] or args[3]), now, halfLife)
+  local i = 6
+  local stages = {}
+  for k = 1, tonumber(args[i]) do stages[k] = { args[i + 2 * k - 1], tonumber(args[i + 2 * k]) } end
+  i = i + 1 + 2 * #stages
+  local cap = tonumber(args[i])
+  local qrank = tonumber(args[i + 1])
+  local tiers = {}
+  local nt = tonumber(args[i + 2])
+  i = i + 3
+  for k = 1, nt do
+    local t = { name = args[i], min = tonumber(args[i + 1]) }
+    local ns = tonumber(args[i + 2])
+    t.stages = { unpack(args, i + 3, i + 2 + ns) }
+    i = i + 3 + ns
+    local ntg = tonumber(args[i])
+    t.tags = { unpack(args, i + 1, i + ntg) }
+    i = i + 1 + ntg
+    local np = tonumber(args[i])
+    t.profile = { unpack(args, i + 1, i + 2 * np) }
+    i = i + 1 + 2 * np
+    tiers[k] = t
+  end
+  local nh = tonumber(args[i])
+  i = i + 1
+  local applied, qualified = {}, 0
+  local counts = 'cust:{' .. id .. '}:rules:' .. args[4]
+  for _ = 1, nh do
+    local rule, pts, max, q, nt = args[i], tonumber(args[i + 1]), tonumber(args[i + 2]), args[i + 3], tonumber(args[i + 4])
+    local tags = { unpack(args, i + 5, i + 4 + nt) }
+    i = i + 5 + nt
+    local ok = true
+    if max > 0 then
+      local n = redis.call('HINCRBY', counts, rule, 1)
+      redis.call('EXPIRE', counts, 172800)
+      ok = n <= max
+    end
+    if ok then
+      score = score + pts
+      addTags(id, tags)
+      if q == '1' then qualified = 1 end
+      applied[#applied + 1] = rule
+      pushTimeline(id, cjson.encode({ at = now, type = 'score', data = { rule = rule, points = pts } }), cap)
+    end
+  end
+  if score < 0 then score = 0 end
+  -- The stage: the highest threshold reached; a stage
+  -- reached is kept, and one no threshold gives (set by sales) outranks them all.
+  local reached, ri = 'new', 0
+  for k, s in ipairs(stages) do if score >= s[2] then reached, ri = s[1], k end end
+  local current = h[3] or 'new'
+  local stage = reached
+  if current ~= 'new' then
+    local ci = nil
+    for k, s in ipairs(stages) do if s[1] == current then ci = k end end
+    if not ci or ri <= ci then stage = current end
+  end
+  local text = string.format('%.4f', score)
+  redis.call('HSET', ckey(id), 'score', text, 'scoreAt', args[3], 'stage', stage)
+  if stage ~= current then journeySignal(id, 'stage', stage) end
+  -- A qualified lead: from a qualify rule, or at (or above) the qualifying stage. Once
+  -- qualified, every change is synced to the CRM (reindex below notices it).
+  if qualified == 0 and qrank > 0 and stage ~= 'new' then
+    local si = nil
+    for k, s in ipairs(stages) do if s[1] == stage then si = k end end
+    if (not si) or si >= qrank then qualified = 1 end
+  end
+  -- The value tier, as ScoringRules.tier: the first whose conditions all hold.
+  if #tiers > 0 then
+    local tier = nil
+    for _, t in ipairs(tiers) do
+      local ok = (not t.min) or score >= t.min
+      if ok and #t.stages > 0 then
+        ok = false
+        for _, s in ipairs(t.stages) do if s == stage then ok = true end end
+      end
+      for _, tg in ipairs(t.tags) do if ok and redis.call('SISMEMBER', tagskey(id), tg) == 0 then ok = false end end
+      for k = 1, #t.profile, 2 do if ok and redis.call('HGET', ckey(id), t.profile[k]) ~= t.profile[k + 1] then ok = false end end
+      if ok then tier = t.name; break end
+    end
+    if tier then redis.call('HSET', ckey(id), 'tier', tier) else redis.call('HDEL', ckey(id), 'tier') end
+  end
+  if qualified == 1 and redis.call('HSETNX', ckey(id), 'qualifiedAt', args[3]) == 1 then
+    pushTimeline(id, cjson.encode({ at = now, type = 'lead.qualified', data = { stage = stage } }), cap)
+  end
+  indexScore(id)
+  reindex(id)
+  return { 'ok', id, text, stage, current, qualified, applied }
+end)
