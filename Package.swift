@@ -61,7 +61,7 @@ let package = Package(
             ],
             // The Redis Functions library (StoreFunctions), compiled into the binary.
             resources: [
-                .embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customers.lua"), .embedInCode("Lua/crm.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua"),
+                .embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customers.lua"), .embedInCode("Lua/crm.lua"), .embedInCode("Lua/limits.lua"), .embedInCode("Lua/leases.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua"),
                 .embedInCode("Lua/engagement.lua"),
                 .embedInCode("Lua/conversion.lua"), .embedInCode("Lua/outbound.lua"), .embedInCode("Lua/campaigns.lua"), .embedInCode("Lua/scores.lua"), .embedInCode("Lua/journeys.lua"),
                 .embedInCode("Lua/tags.lua"), .embedInCode("Lua/erasure.lua"), .embedInCode("Lua/audience.lua"), .embedInCode("Lua/segments.lua"),

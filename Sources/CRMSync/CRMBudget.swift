@@ -1,4 +1,5 @@
 import GatewayCore
+import Store
 import RedisClient
 
 /// A CRM's request budget as the CRM counts it: at most `requests` calls in any rolling window of
@@ -34,8 +35,8 @@ public struct CRMBudget: Sendable {
     public func acquire() async throws -> String {
         let slot = String(UInt64.random(in: 0...UInt64.max))
         while true {
-            let waitUs = try await redis.eval(
-                Self.take, keys: [Keys.crmBudget(adapter: adapter), Keys.crmPause(adapter: adapter)],
+            let waitUs = try await redis.fcall(
+                StoreFunctions.library, "crm_budget_take", keys: [Keys.crmBudget(adapter: adapter), Keys.crmPause(adapter: adapter)],
                 args: [String(limit.requests), String((limit.windowMs + marginMs) * 1000), slot]
             ).int ?? 0
             if waitUs <= 0 { return slot }
@@ -50,7 +51,7 @@ public struct CRMBudget: Sendable {
 
     /// The CRM said to slow down: nobody calls before `ms` from now.
     public func pause(ms: Int64) async throws {
-        _ = try await redis.eval(Self.pauseScript, keys: [Keys.crmPause(adapter: adapter)], args: [String(ms * 1000)])
+        _ = try await redis.fcall(StoreFunctions.library, "crm_budget_pause", keys: [Keys.crmPause(adapter: adapter)], args: [String(ms * 1000)])
     }
 
     /// The CRM's count of calls left in its window: 0 while ours has room means another client spends
@@ -63,44 +64,9 @@ public struct CRMBudget: Sendable {
 
     /// Calls counted in the current window.
     public func used() async throws -> Int {
-        try await redis.eval(Self.usedScript, keys: [Keys.crmBudget(adapter: adapter)], args: [String((limit.windowMs + marginMs) * 1000)]).int ?? 0
+        try await redis.fcall(StoreFunctions.library, "crm_budget_used", keys: [Keys.crmBudget(adapter: adapter)], args: [String((limit.windowMs + marginMs) * 1000)]).int ?? 0
     }
 
-    /// KEYS: window set, pause. ARGV: requests, window µs, unique member. Returns µs to wait (0 = go, counted).
-    static let take = RedisScript(
-        name: "crm_budget_take",
-        source: #"""
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-            local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-            if pause > now then return pause - now end
-            local window = tonumber(ARGV[2])
-            redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-            if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-              redis.call('ZADD', KEYS[1], now, ARGV[3])
-              redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-              return 0
-            end
-            local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-            return math.max(tonumber(oldest[2]) + window - now, 1000)
-            """#)
 
-    static let pauseScript = RedisScript(
-        name: "crm_budget_pause",
-        source: #"""
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-            local untilUs = now + tonumber(ARGV[1])
-            local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-            if untilUs > cur then redis.call('SET', KEYS[1], string.format('%d', untilUs), 'PX', math.ceil(tonumber(ARGV[1]) / 1000) + 1000) end
-            return 1
-            """#)
 
-    static let usedScript = RedisScript(
-        name: "crm_budget_used",
-        source: #"""
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-            return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[1]), '+inf')
-            """#)
 }

@@ -1,4 +1,5 @@
 import GatewayCore
+import Store
 import HTTPTransport
 import Metrics
 import RedisClient
@@ -130,7 +131,7 @@ public final class AccessTokenManager: Sendable {
     /// cached one (a newer token from another process stays).
     public func invalidate(account: String, failedToken: String) async {
         local.withLockedValue { l in if l.cached[account]?.token == failedToken { l.cached[account] = nil } }
-        _ = try? await redis.eval(Self.markStale, keys: [Keys.accessToken(account: account)], args: [failedToken])
+        _ = try? await redis.fcall(StoreFunctions.library, "token_mark_stale", keys: [Keys.accessToken(account: account)], args: [failedToken])
     }
 
     /// The accounts this manager holds credentials for, and their daily fetch budget.
@@ -161,10 +162,10 @@ public final class AccessTokenManager: Sendable {
         guard got.string == "OK" else { return try await waitForHolder(account, key: key) }
         do {
             let token = try await refreshHoldingLock(account, key: key, lock: lock, fence: fence)
-            _ = try? await redis.eval(Self.release, keys: [lock], args: [String(fence)])
+            _ = try? await redis.fcall(StoreFunctions.library, "token_release", keys: [lock], args: [String(fence)])
             return token
         } catch {
-            _ = try? await redis.eval(Self.release, keys: [lock], args: [String(fence)])
+            _ = try? await redis.fcall(StoreFunctions.library, "token_release", keys: [lock], args: [String(fence)])
             throw error
         }
     }
@@ -180,8 +181,8 @@ public final class AccessTokenManager: Sendable {
         Gauge(label: "scrm_wechat_token_fetches_today", dimensions: [("account", account)]).record(count)
 
         let fetched = try await fetch(account, forceRefresh: stale)
-        let stored = try await redis.eval(
-            Self.storeIfHolder, keys: [key, lock], args: [fetched.token, String(fetched.expiresAtMs), String(fence)])
+        let stored = try await redis.fcall(
+            StoreFunctions.library, "token_store_if_holder", keys: [key, lock], args: [fetched.token, String(fetched.expiresAtMs), String(fence)])
         if stored.int != 1, let fresh = try await readShared(key) {
             // Our lease ran out and another holder took over: its token wins (ours stays valid for now).
             return remember(account, fresh)
@@ -262,29 +263,6 @@ public final class AccessTokenManager: Sendable {
 
     // MARK: scripts
 
-    /// KEYS: token hash, lock. ARGV: token, expiresAt, fence. Stores only while the lock holds our fence.
-    static let storeIfHolder = RedisScript(
-        name: "token_store",
-        source: #"""
-            if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
-            redis.call('HSET', KEYS[1], 'token', ARGV[1], 'expiresAt', ARGV[2], 'stale', '0', 'fence', ARGV[3])
-            return 1
-            """#)
 
-    /// KEYS: token hash. ARGV: the refused token. Marks it stale only if it is still the cached one.
-    static let markStale = RedisScript(
-        name: "token_stale",
-        source: #"""
-            if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-            redis.call('HSET', KEYS[1], 'stale', '1')
-            return 1
-            """#)
 
-    /// KEYS: lock. ARGV: fence. Deletes the lock only if it is still ours.
-    static let release = RedisScript(
-        name: "token_release",
-        source: #"""
-            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-            return 0
-            """#)
 }

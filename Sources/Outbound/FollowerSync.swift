@@ -128,7 +128,7 @@ public final class FollowerSync: Sendable {
         let key = Keys.followerImport(account: account)
         let now = clock()
         // One importer: take the run if nobody's heartbeat is fresh (60 s).
-        let took = try await redis.eval(Self.takeImport, keys: [key], args: [String(now), String(now - 60_000), consumer]).int == 1
+        let took = try await redis.fcall(StoreFunctions.library, "follower_import_take", keys: [key], args: [String(now), String(now - 60_000), consumer]).int == 1
         guard took else { return .alreadyRunning }
         Task { await self.runImport(account: account) }
         return .started
@@ -176,7 +176,7 @@ public final class FollowerSync: Sendable {
     public func startTagPush(account: String, tag: String) async throws -> StartResult {
         let key = Keys.tagPush(account: account, tag: tag)
         let now = clock()
-        let took = try await redis.eval(Self.takeImport, keys: [key], args: [String(now), String(now - 60_000), consumer]).int == 1
+        let took = try await redis.fcall(StoreFunctions.library, "follower_import_take", keys: [key], args: [String(now), String(now - 60_000), consumer]).int == 1
         guard took else { return .alreadyRunning }
         Task { await self.runTagPush(account: account, tag: tag) }
         return .started
@@ -236,19 +236,4 @@ public final class FollowerSync: Sendable {
             error: h["error"], startedAt: h["startedAt"].flatMap { Int64($0) }, updatedAt: h["updatedAt"].flatMap { Int64($0) })
     }
 
-    /// KEYS: import hash. ARGV: now, stale-before, owner. Starts a run unless one is running with a
-    /// fresh heartbeat; a finished import starts over, a failed or stale one resumes from `next`.
-    static let takeImport = RedisScript(
-        name: "import_take",
-        source: #"""
-            local st = redis.call('HMGET', KEYS[1], 'state', 'updatedAt')
-            if st[1] == 'running' and tonumber(st[2] or '0') > tonumber(ARGV[2]) then return 0 end
-            if st[1] == 'done' or not st[1] then
-              redis.call('DEL', KEYS[1])
-              redis.call('HSET', KEYS[1], 'imported', 0, 'created', 0, 'total', 0, 'next', '', 'startedAt', ARGV[1])
-            end
-            redis.call('HSET', KEYS[1], 'state', 'running', 'updatedAt', ARGV[1], 'owner', ARGV[3])
-            redis.call('HDEL', KEYS[1], 'error')
-            return 1
-            """#)
 }

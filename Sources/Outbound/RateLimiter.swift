@@ -1,4 +1,5 @@
 import GatewayCore
+import Store
 import Metrics
 import RedisClient
 
@@ -89,83 +90,7 @@ public final class RateLimiter: Sendable {
     /// Slowest fraction of the spec's rate a throttled key falls to.
     static let minimumFactor = 0.05
 
-    /// KEYS: GCRA key, state hash. ARGV: base interval µs, burst, cost, reserve-ahead µs, probe hold µs.
-    /// Returns {1, factor*1000, failing, probe} allowed, {0, µs} wait, {2, µs} suspended, {4, µs} circuit
-    /// open, {3, µs, factor*1000, failing, probe} reserved: the slot is taken and the caller sends after
-    /// sleeping that long (so a caller's wake-up lateness costs no slot). While a probe is out, the others
-    /// wait (at most half a second at a time) for its answer.
-    static let script = RedisScript(
-        name: "gcra",
-        source: #"""
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-            local st = redis.call('HMGET', KEYS[2], 'factor', 'pauseUntil', 'suspendUntil', 'openUntil', 'probeUntil', 'failures')
-            local factor = tonumber(st[1] or '1')
-            local suspend = tonumber(st[3] or '0')
-            if suspend > now then return { 2, suspend - now } end
-            local probe = 0
-            local open = tonumber(st[4] or '0')
-            if open > 0 then
-              if open > now then return { 4, open - now } end
-              local held = tonumber(st[5] or '0')
-              if held > now then return { 0, math.min(held - now, 500000) } end
-              probe = 1
-            end
-            local failing = tonumber(st[6] or '0') > 0 and 1 or 0
-            local pause = tonumber(st[2] or '0')
-            if pause > now then return { 0, pause - now } end
-            local interval = math.floor(tonumber(ARGV[1]) / factor)
-            local burst, cost = tonumber(ARGV[2]), tonumber(ARGV[3])
-            local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-            if tat < now then tat = now end
-            local newTat = tat + interval * cost
-            local allowAt = newTat - interval * burst
-            if allowAt > now + tonumber(ARGV[4]) then return { 0, allowAt - now } end
-            redis.call('SET', KEYS[1], string.format('%d', newTat), 'PX', math.ceil((newTat - now) / 1000) + 1000)
-            if probe == 1 then redis.call('HSET', KEYS[2], 'probeUntil', string.format('%d', now + tonumber(ARGV[5] or '15000000'))) end
-            if allowAt > now then return { 3, allowAt - now, math.floor(factor * 1000), failing, probe } end
-            return { 1, math.floor(factor * 1000), failing, probe }
-            """#)
 
-    /// KEYS: state hash. ARGV: signal (throttle|success|quota|failure), value (retry-after µs |
-    /// suspend-until µs since epoch | 1 for a probe's failure), min factor, circuit failures, open ms,
-    /// max open ms.
-    static let react = RedisScript(
-        name: "gcra_react",
-        source: #"""
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-            local factor = tonumber(redis.call('HGET', KEYS[1], 'factor') or '1')
-            if ARGV[1] == 'throttle' then
-              factor = math.max(tonumber(ARGV[3]), factor / 2)
-              local pause = now + math.max(tonumber(ARGV[2]), 1000000)
-              redis.call('HSET', KEYS[1], 'factor', tostring(factor), 'pauseUntil', string.format('%d', pause), 'lastRaise', string.format('%d', now))
-            elseif ARGV[1] == 'success' then
-              redis.call('HDEL', KEYS[1], 'failures', 'openUntil', 'openMs', 'probeUntil')
-              if factor >= 1 then return '1' end
-              local last = tonumber(redis.call('HGET', KEYS[1], 'lastRaise') or '0')
-              if now - last < 1000000 then return tostring(factor) end
-              factor = math.min(1, factor * 1.25)
-              redis.call('HSET', KEYS[1], 'factor', tostring(factor), 'lastRaise', string.format('%d', now))
-            elseif ARGV[1] == 'quota' then
-              redis.call('HSET', KEYS[1], 'suspendUntil', ARGV[2])
-            elseif ARGV[1] == 'failure' then
-              local n = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-              local open = tonumber(redis.call('HGET', KEYS[1], 'openUntil') or '0')
-              local ms = nil
-              if open > 0 and ARGV[2] == '1' then
-                ms = math.min(tonumber(ARGV[6]), 2 * tonumber(redis.call('HGET', KEYS[1], 'openMs') or ARGV[5]))
-              elseif open == 0 and n >= tonumber(ARGV[4]) then
-                ms = tonumber(ARGV[5])
-              end
-              if ms then
-                redis.call('HSET', KEYS[1], 'openMs', string.format('%d', ms), 'openUntil', string.format('%d', now + ms * 1000))
-                redis.call('HDEL', KEYS[1], 'probeUntil')
-              end
-            end
-            redis.call('PEXPIRE', KEYS[1], 172800000)
-            return tostring(factor)
-            """#)
 
     private let redis: RedisPool
     public let circuit: Circuit
@@ -209,8 +134,8 @@ public final class RateLimiter: Sendable {
 
     private func call(_ key: String, limit: RateLimit, cost: Int, reserveAheadUs: Int64, probeHoldMs: Int64?) async throws -> Outcome {
         let hold = (probeHoldMs ?? circuit.probeHoldMs) * 1000
-        let r = try await redis.eval(
-            Self.script, keys: [key, Keys.rateLimitState(key)],
+        let r = try await redis.fcall(
+            StoreFunctions.library, "rate_limit_take", keys: [key, Keys.rateLimitState(key)],
             args: [String(limit.emissionIntervalUs), String(limit.burst), String(cost), String(reserveAheadUs), String(hold)]
         ).array ?? []
         func int(_ i: Int) -> Int { i < r.count ? r[i].int ?? 0 : 0 }
@@ -255,7 +180,7 @@ public final class RateLimiter: Sendable {
             Counter(label: "scrm_adapter_provider_failures_total", dimensions: [("adapter", adapter)]).increment()
         }
         let args = [name, String(value), String(Self.minimumFactor), String(circuit.failures), String(circuit.openMs), String(circuit.maxOpenMs)]
-        let factor = Double(try await redis.eval(Self.react, keys: [Keys.rateLimitState(key)], args: args).string ?? "1") ?? 1
+        let factor = Double(try await redis.fcall(StoreFunctions.library, "rate_limit_react", keys: [Keys.rateLimitState(key)], args: args).string ?? "1") ?? 1
         Gauge(label: "scrm_adapter_rate_factor", dimensions: [("adapter", adapter)]).record(factor)
         return factor
     }
