@@ -45,14 +45,17 @@ extension CampaignTests {
             XCTAssertEqual(Set(fields.keys), [first, renamed, gone])
 
             // Before sending: one recipient renames, one is merged away, and the snapshot scan hands
-            // the first one out twice (SSCAN may return a member more than once).
+            // the first one and the merged-away one out twice (SSCAN may return a member more than once).
             _ = try await rig.h.redis.send("HSET", Keys.customer(renamed), "profile.nickname", "Bea")
             _ = try await rig.h.redis.send("HSET", Keys.customer(gone), "mergedInto", first)
-            let again = try XCTUnwrap(fields[first])
-            _ = try await rig.h.redis.send(["XADD", stream, "*"] + ["id", "c", "v", "u", "ch", "t"].flatMap { [$0, again[$0]!] })
-            for metric in ["planned", "queued", "open"] {  // counted as the planner counts a reference
-                _ = try await rig.h.redis.send("HINCRBY", Keys.campaignStats(id), metric, "1")
-                _ = try await rig.h.redis.send("HINCRBY", Keys.campaignStats(id), "v:default:\(metric)", "1")
+            // The refused (merged-away) one twice as well: its refusal is counted once.
+            for twice in [first, gone] {
+                let again = try XCTUnwrap(fields[twice])
+                _ = try await rig.h.redis.send(["XADD", stream, "*"] + ["id", "c", "v", "u", "ch", "t"].flatMap { [$0, again[$0]!] })
+                for metric in ["planned", "queued", "open"] {  // counted as the planner counts a reference
+                    _ = try await rig.h.redis.send("HINCRBY", Keys.campaignStats(id), metric, "1")
+                    _ = try await rig.h.redis.send("HINCRBY", Keys.campaignStats(id), "v:default:\(metric)", "1")
+                }
             }
 
             let senders = try rig.runSenders()
@@ -78,6 +81,14 @@ extension CampaignTests {
             XCTAssertEqual(m["customerId"] as? String, first)
             let indexed = try await rig.h.redis.send("ZRANGE", Keys.customerMessages(first), "0", "-1").strings
             XCTAssertEqual(indexed, [mid])
+            // A refusal made no message: its small record (reason and entry, nothing about the person)
+            // is not one, and the refused recipient shows in the report's skips.
+            let refusedId = try XCTUnwrap(fields[gone]?["id"])
+            let refused = try await client.get("/api/v1/messages/\(refusedId)")
+            XCTAssertEqual(refused.status, .notFound, refused.text)
+            let record = try await rig.h.redis.send("HGETALL", Keys.message(refusedId)).dictionary
+            XCTAssertEqual(Set(record.keys), ["state", "refused", "entry"])
+            XCTAssertEqual(record["refused"], "customer_gone")
         }
         let sms = rig.fakes.ledger.deliveries("twilio")
         XCTAssertEqual(sms.map(\.to).sorted(), ["+8613800000401", "+8613800000402"], "one message each, none to the merged-away customer")

@@ -78,8 +78,10 @@ end)
 -- the customer as they are now (or refused: consent, address, a variable missing, customer gone).
 -- A message is created once, marked with the entry that created it, and indexed under its customer;
 -- counted on its channel (planning could not know it). A refusal, a customer erased since the read,
--- or a second reference to a recipient who already has the message (a snapshot scan may return a
--- member twice), is settled here: its planning counts are taken back and its entry acknowledged.
+-- or a second reference to a recipient who already has the message or a refusal (a snapshot scan may
+-- return a member twice), is settled here: its planning counts are taken back and its entry
+-- acknowledged. A refusal leaves a small record (state skipped, `refused`: the reason, the entry)
+-- for the index TTL, so a second reference finds it.
 -- An entry no longer on its stream (its customer erased) was settled by the erasure's purge: nothing
 -- is done.
 -- KEYS, 5 per reference: the message, the customer's message index, the campaign's stats, the
@@ -108,8 +110,12 @@ register('campaign_message_materialize', function(keys, args)
     if not live and #redis.call('XRANGE', stream, entryId, entryId) == 0 then
       out[#out + 1] = 0
     elseif redis.call('EXISTS', msg) == 1 then
-      if redis.call('HGET', msg, 'entry') == entryId then
+      local m = redis.call('HMGET', msg, 'entry', 'state', 'refused')
+      if m[1] == entryId and not m[3] then
         out[#out + 1] = 1  -- created from this entry by a sender that stopped: go on with it
+      elseif m[1] == entryId then
+        ackEntry(stream, group, entryId)  -- its own refusal, settled already
+        out[#out + 1] = 0
       else
         for _, metric in ipairs({ 'planned', 'queued', 'open' }) do campaignCount(counts, metric, variant, '', -1) end
         ackEntry(stream, group, entryId)
@@ -132,6 +138,10 @@ register('campaign_message_materialize', function(keys, args)
         campaignCount(counts, 'open', variant, '', -1)
         campaignCount(counts, 'skipped', variant, channel)
         counts['skip:' .. reason] = (counts['skip:' .. reason] or 0) + 1
+        -- A small record of the refusal (no personal data), so that a second reference to this
+        -- recipient is settled as a duplicate rather than counted again.
+        redis.call('HSET', msg, 'state', 'skipped', 'refused', reason, 'entry', entryId)
+        redis.call('PEXPIRE', msg, ttl)
         ackEntry(stream, group, entryId)
         out[#out + 1] = 0
       end
