@@ -4,6 +4,7 @@ import HTTPAPI
 import Hummingbird
 import Ingress
 import Outbound
+import Store
 
 /// `/api/v1/messages` (send one message, read its state) and `/api/v1/deadletters` (list, replay,
 /// discard).

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import Store
 
 /// One `adapters/crm/*.yaml`: which wire style, where, the batch and budget limits, and how a customer
 /// maps onto the CRM's properties (out) and the CRM's changes onto the customer (in). Read with the

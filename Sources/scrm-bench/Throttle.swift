@@ -3,6 +3,7 @@ import Foundation
 import GatewayCore
 import Outbound
 import RedisClient
+import Store
 
 /// One process's share of a shared-rate-limit run: `workers` callers acquire from one Redis rate limit
 /// as fast as it lets them, between `startAt` and `startAt + seconds`, and count the sends. Several

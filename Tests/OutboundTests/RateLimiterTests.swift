@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import Outbound
 import RedisClient
+import Store
 import TestSupport
 import XCTest
 

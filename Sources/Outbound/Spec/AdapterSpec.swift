@@ -1,4 +1,5 @@
 import GatewayCore
+import Store
 
 /// One provider, as `adapters/<name>.yaml` describes it: how a message becomes a request, how the
 /// answer is read, and how fast the provider may be called. Parsed by `AdapterSpecParser`; secrets are

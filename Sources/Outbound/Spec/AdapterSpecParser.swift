@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import Store
 
 /// A spec that cannot be used, with its file and key path.
 public struct AdapterSpecError: Error, CustomStringConvertible, Equatable {

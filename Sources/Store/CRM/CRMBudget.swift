@@ -1,5 +1,4 @@
 import GatewayCore
-import Store
 import RedisClient
 
 /// A CRM's request budget as the CRM counts it: at most `requests` calls in any rolling window of
