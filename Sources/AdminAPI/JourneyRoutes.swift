@@ -143,7 +143,7 @@ struct JourneyRoutes {
         let j = try await journey(id)
         let plan = try JourneyPlan(j.definition, attributes: config.customers.attributes)
         let stats = try await runs.stats(id)
-        let toEnrol = j.definition.trigger.audience == nil ? nil : try await redis.send("SCARD", Keys.journeyAudience(id)).int
+        let toEnrol = j.definition.trigger.audience == nil ? nil : try await store.audienceToEnrol(id)
         return View(j, report: JourneyReport(plan: plan, stats: stats, audienceToEnrol: toEnrol))
     }
 
@@ -156,12 +156,12 @@ struct JourneyRoutes {
             if action == .activate, current.state == .draft, let audience = compiled.audience {
                 // The members now: the journey runners enrol them a chunk at a time.
                 let n = try await AudienceStore(redis: redis, config: config).snapshot(audience, into: Keys.journeyAudience(id), nowMs: clock())
-                _ = try await redis.send("HSET", Keys.journeyStats(id), "audience", String(n))
+                try await store.recordAudience(id, size: n)
             }
         }
         switch try await store.transition(id, action, now: clock()) {
         case .moved:
-            if action == .archive { _ = try await redis.send("DEL", Keys.journeyAudience(id)) }
+            if action == .archive { try await store.dropAudience(id) }
             return try JSONResponse.encoded(View(try await journey(id)))
         case .illegal(let from): throw APIError(.conflict, "illegal_transition", "cannot \(action.rawValue) a journey that is \(from.rawValue)")
         case .missing: throw APIError.notFound("journey")
@@ -170,26 +170,25 @@ struct JourneyRoutes {
 
     /// `GET /customers/{id}/journeys`.
     func customerJourneys(_ customer: String) async throws -> CustomerJourneysView {
-        guard ULID.isValid(customer), try await redis.send("EXISTS", Keys.customer(customer)).int == 1 else {
+        guard try await CustomerStore(redis: redis, config: config).exists(customer) else {
             throw APIError.notFound("customer")
         }
         var entries = [CustomerJourneysView.Entry]()
-        let all = try await redis.send("ZRANGE", Keys.journeys, "0", "-1").strings
+        let all = try await store.ids()
         for (jid, e) in try await runs.enrolments(customer: customer, journeys: all).sorted(by: { $0.key < $1.key }) {
             guard let version = e["version"].flatMap({ Int($0) }) else { continue }
-            let name = try await redis.send("HGET", Keys.journey(jid), "name").string
+            let name = try await store.name(jid)
             let plan = try await store.definition(jid, version: version).flatMap { try? JourneyPlan($0, attributes: config.customers.attributes) }
             let enrolledAt = e["enrolledAt"].flatMap { Int64($0) } ?? 0
             let stepIndex = e["step"].flatMap { Int($0) }
             let stepId = stepIndex.flatMap { i in plan.flatMap { i < $0.nodes.count ? $0.nodes[i].id : nil } }
             let due =
                 e["state"] == "active"
-                ? try await redis.send("ZSCORE", Keys.journeyTimers(Keys.journeyTimerPartition(customer: customer)), "\(jid)|\(customer)").string
-                    .flatMap { Double($0) }.map { JSONResponse.isoTime(Int64($0)) } : nil
+                ? try await runs.dueAt(journey: jid, customer: customer).map(JSONResponse.isoTime) : nil
             var history = [CustomerJourneysView.Sent]()
             for node in plan?.nodes ?? [] where node.kind == .send {
                 let mid = JourneyRunStore.messageId(journey: jid, version: version, customer: customer, stepId: node.id, enrolledAt: enrolledAt)
-                let h = try await redis.send("HGETALL", Keys.message(mid)).dictionary
+                let h = try await MessageStore(redis: redis).fields(mid)
                 guard !h.isEmpty else { continue }
                 func time(_ k: String) -> String? { h[k].flatMap { Int64($0) }.map(JSONResponse.isoTime) }
                 history.append(

@@ -66,6 +66,6 @@ struct StatsRoutes {
             hours: series.map { JSONResponse.isoTime($0.startMs) }, inbound: inbound,
             followers: followerAccounts.map { Followers(account: $0, gained: counts("follow|\($0)|gained"), lost: counts("follow|\($0)|lost")) },
             outbound: channels.map { Outbound(channel: $0, sent: counts("out|\($0)|sent"), delivered: counts("out|\($0)|delivered"), failed: counts("out|\($0)|failed")) },
-            deadLetters: try await redis.send("XLEN", Keys.deadLetters).int ?? 0)
+            deadLetters: try await MessageStore(redis: redis).deadLetterCount())
     }
 }

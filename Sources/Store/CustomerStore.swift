@@ -86,6 +86,11 @@ public final class CustomerStore: Sendable {
         return .found(Customer(id: id, hash: hash, identities: r[1].strings.compactMap(Identity.init(storageForm:)), tags: r[2].strings))
     }
 
+    /// Whether the id names a customer record (a live one or a merged one's redirect).
+    public func exists(_ id: String) async throws -> Bool {
+        ULID.isValid(id) ? try await redis.send("EXISTS", Keys.customer(id)).int == 1 : false
+    }
+
     /// Follows merge redirects to the surviving id.
     func resolve(_ id: String) async throws -> String { try await Self.resolve(id, redis: redis) }
 

@@ -199,6 +199,12 @@ public struct JourneyRunStore: Sendable {
         return Dictionary(uniqueKeysWithValues: zip(ids, hashes.map(\.dictionary)).filter { !$0.1.isEmpty })
     }
 
+    /// When the customer's next step in the journey is due (ms), if it waits on a timer.
+    public func dueAt(journey: String, customer: String) async throws -> Int64? {
+        try await redis.send("ZSCORE", Keys.journeyTimers(Keys.journeyTimerPartition(customer: customer)), "\(journey)|\(customer)").string
+            .flatMap { Double($0) }.map { Int64($0) }
+    }
+
     public func stats(_ journey: String) async throws -> [String: Int] {
         try await redis.send("HGETALL", Keys.journeyStats(journey)).dictionary.compactMapValues { Int($0) }
     }

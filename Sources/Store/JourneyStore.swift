@@ -66,6 +66,22 @@ public struct JourneyStore: Sendable {
         return Self.journey(h, definition: text)
     }
 
+    /// Every journey's id, oldest first.
+    public func ids() async throws -> [String] { try await redis.send("ZRANGE", Keys.journeys, "0", "-1").strings }
+
+    public func name(_ id: String) async throws -> String? { try await redis.send("HGET", Keys.journey(id), "name").string }
+
+    /// Members of the audience snapshot the runners have not enrolled yet.
+    public func audienceToEnrol(_ id: String) async throws -> Int { try await redis.send("SCARD", Keys.journeyAudience(id)).int ?? 0 }
+
+    /// The audience snapshot's size when the journey was activated, for its report.
+    public func recordAudience(_ id: String, size: Int) async throws {
+        _ = try await redis.send("HSET", Keys.journeyStats(id), "audience", String(size))
+    }
+
+    /// Drops what is left of the audience snapshot (an archived journey enrols nobody).
+    public func dropAudience(_ id: String) async throws { _ = try await redis.send("DEL", Keys.journeyAudience(id)) }
+
     /// Version `n`'s definition, for customers enrolled on it.
     public func definition(_ id: String, version n: Int) async throws -> JourneyDefinition? {
         guard let text = try await redis.send("GET", Keys.journeyVersion(id, n)).string else { return nil }

@@ -76,6 +76,9 @@ public struct MessageStore: Sendable {
         return r.map { $0.int == 2 ? .created : $0.int == 1 ? .existing : .settled }
     }
 
+    /// The message's stored fields as they are (empty when it is gone).
+    public func fields(_ id: String) async throws -> [String: String] { try await redis.send("HGETALL", Keys.message(id)).dictionary }
+
     public func get(_ id: String) async throws -> OutboundMessage? {
         OutboundMessage(hash: try await redis.send("HGETALL", Keys.message(id)).dictionary)
     }
@@ -334,6 +337,9 @@ public struct MessageStore: Sendable {
         public let answer: String
         public let at: Int64
     }
+
+    /// How many dead letters wait (replayed or discarded ones leave the stream).
+    public func deadLetterCount() async throws -> Int { try await redis.send("XLEN", Keys.deadLetters).int ?? 0 }
 
     public func deadLetters(limit: Int, after: String? = nil) async throws -> [DeadLetter] {
         let start = after.map { "(" + $0 } ?? "+"
