@@ -176,12 +176,12 @@ local function reindex(id, schema)
   if live and f.qualifiedAt then crmTouch(id) end
 end
 
--- A live customer interacted now: lastSeenAt and its index entry (the '@lastSeen' entry reindex
--- keeps), without a whole reindex (a click storm touches nothing else).
+-- A live customer interacted now: lastSeenAt and its index entry, without a whole reindex (a click
+-- storm touches nothing else). A customer that had lastSeenAt was reindexed with it, so its
+-- '@lastSeen' entry is listed already; only a first lastSeenAt lists it.
 local function touchLastSeen(id, now)
-  redis.call('HSET', ckey(id), 'lastSeenAt', now)
+  if redis.call('HSET', ckey(id), 'lastSeenAt', now) == 1 then redis.call('SADD', fidxkey(id), '@lastSeen') end
   redis.call('ZADD', 'lastseen', now, id)
-  redis.call('SADD', fidxkey(id), '@lastSeen')
 end
 
 -- Tags a customer: its tag set, each tag's audience index, the set of every tag name; a tag new to
