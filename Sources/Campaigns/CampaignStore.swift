@@ -130,15 +130,7 @@ public struct CampaignStore: Sendable {
         let parked = Keys.campaignParked(id)
         let ids = try await redis.send("SRANDMEMBER", parked, String(limit)).strings
         guard !ids.isEmpty else { return 0 }
-        // Each message's queue is named by its channel and lane, which never change.
-        let routes = try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane"] })
-        var keys = [parked]
-        for (id, route) in zip(ids, routes) {
-            let f = route.array ?? []
-            let lane = OutboundMessage.Lane(rawValue: f.count > 1 ? f[1].string ?? "" : "") ?? .bulk
-            let stream = f.first?.string.map { Keys.outboundStream(channel: $0, lane: lane) }
-            keys += [Keys.message(id), stream ?? ""]
-        }
+        let keys = [parked] + (try await MessageStore(redis: redis).queueKeys(ids))
         return try await redis.fcall(StoreFunctions.library, "campaign_release_parked", keys: keys, args: ids).int ?? 0
     }
 }

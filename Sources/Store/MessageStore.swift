@@ -308,21 +308,33 @@ public struct MessageStore: Sendable {
     public func moveDueRetries(now: Int64, limit: Int = 500) async throws -> Int {
         let ids = try await redis.send("ZRANGEBYSCORE", Keys.outboundRetries, "-inf", String(now), "LIMIT", "0", String(limit)).strings
         guard !ids.isEmpty else { return 0 }
+        let keys = [Keys.outboundRetries] + (try await queueKeys(ids))
+        return try await redis.fcall(StoreFunctions.library, "message_requeue_due", keys: keys, args: ids).int ?? 0
+    }
+
+    /// Per message, its key and the stream it is queued on ('' when the message is gone), read from its
+    /// channel and lane (which never change): the keys a function that puts messages back needs.
+    public func queueKeys(_ ids: [String]) async throws -> [String] {
         let routes = try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane"] })
-        var keys = [Keys.outboundRetries]
+        var keys = [String]()
+        keys.reserveCapacity(ids.count * 2)
         for (id, route) in zip(ids, routes) {
             let f = route.array ?? []
             let channel = f.first?.string
             let lane = f.count > 1 ? f[1].string.flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk : .bulk
             keys += [Keys.message(id), channel.map { Keys.outboundStream(channel: $0, lane: lane) } ?? ""]
         }
-        return try await redis.fcall(StoreFunctions.library, "message_requeue_due", keys: keys, args: ids).int ?? 0
+        return keys
     }
 
     /// The counters a message's state change moves (`countTransition` in `Lua/outbound.lua`): its
     /// campaign's stats and sends per second, its journey step's stats; '' where it has none.
-    static func counterKeys(_ m: OutboundMessage) -> [String] {
-        [m.campaign.map(Keys.campaignStats) ?? "", m.campaign.map(Keys.campaignSendRate) ?? "", m.journey.flatMap(OutboundMessage.journeyStep).map { Keys.journeyStats($0.journey) } ?? ""]
+    static func counterKeys(_ m: OutboundMessage) -> [String] { counterKeys(campaign: m.campaign, journey: m.journey) }
+
+    /// The counters a message's state change moves, by its campaign and journey (`<journey>:<step>`):
+    /// the campaign's stats, its sends per second, the journey's stats ('' = none).
+    static func counterKeys(campaign: String?, journey: String?) -> [String] {
+        [campaign.map(Keys.campaignStats) ?? "", campaign.map(Keys.campaignSendRate) ?? "", journey.flatMap(OutboundMessage.journeyStep).map { Keys.journeyStats($0.journey) } ?? ""]
     }
 
     // MARK: dead letters

@@ -36,10 +36,7 @@ public struct ReceiptStore: Sendable {
             // The counters it may move are named by the message's campaign and journey, which never change.
             let owner = try await redis.send("HMGET", Keys.message(id), "campaign", "journey").array ?? []
             let campaign = owner.first?.string, journey = owner.count > 1 ? owner[1].string : nil
-            let keys = [
-                Keys.message(id), campaign.map(Keys.campaignStats) ?? "", campaign.map(Keys.campaignSendRate) ?? "",
-                journey.flatMap(OutboundMessage.journeyStep).map { Keys.journeyStats($0.journey) } ?? "", Keys.inboundStream,
-            ]
+            let keys = [Keys.message(id)] + MessageStore.counterKeys(campaign: campaign, journey: journey) + [Keys.inboundStream]
             let reply = try await redis.fcall(
                 StoreFunctions.library, "receipt_apply", keys: keys,
                 args: [outcome.0, outcome.1, String(nowMs)] + engagement + [String(customers.streamMaxLen), id]
