@@ -94,4 +94,43 @@ final class BatchSendTests: XCTestCase {
         XCTAssertLessThan(fcalls, 60, "148 sends in batches, not one call each")
         await rig.fakes.stop()
     }
+
+    /// Several caps with different windows in one batch claim: the contact history is read once (the
+    /// longest window) and each cap counts only its own window and channel.
+    func test_batchClaim_holdsEveryCap_inItsOwnWindow() async throws {
+        let h = try Harness()
+        let store = MessageStore(redis: h.redis)
+        let hour: Int64 = 3_600_000
+        let now = h.now
+        let rules = ContactRules(
+            caps: [ContactRules.Cap(channel: nil, max: 2, windowHours: 168), ContactRules.Cap(channel: "sms", max: 1, windowHours: 24)],
+            timezone: "Asia/Shanghai")
+        // Each recipient's history before the claim, and what the claim must answer.
+        let cases: [(subject: String, history: [(String, Int64)], expected: MessageStore.Claim)] = [
+            ("weekFull", [("email:a", now - 48 * hour), ("wechat:b", now - 100 * hour)], .capped(untilMs: now - 100 * hour + 168 * hour + 1)),
+            ("smsYesterday", [("sms:c", now - 30 * hour)], .claimed(attempt: 1)),
+            ("smsToday", [("sms:d", now - 2 * hour)], .capped(untilMs: now - 2 * hour + 24 * hour + 1)),
+            ("longAgo", [("email:e", now - 200 * hour), ("sms:f", now - 170 * hour)], .claimed(attempt: 1)),
+        ]
+        var requests = [MessageStore.ClaimRequest]()
+        for (i, c) in cases.enumerated() {
+            for (member, at) in c.history { _ = try await h.redis.send("ZADD", Keys.contactHistory(c.subject), String(at), member) }
+            let id = "m\(i)"
+            _ = try await h.redis.send("HSET", Keys.message(id), "id", id, "state", "queued", "channel", "sms", "attempts", "0")
+            requests.append(.init(id: id, campaign: nil, entry: nil, contactSubject: c.subject, optOutKey: nil))
+        }
+        let claims = try await store.claimBatch(requests, owner: "test", now: now, caps: rules.capArguments(channel: "sms"))
+        XCTAssertEqual(claims, cases.map(\.expected))
+        for (i, c) in cases.enumerated() {
+            let members = try await h.redis.send("ZRANGE", Keys.contactHistory(c.subject), "0", "-1").strings
+            if case .claimed = c.expected {
+                XCTAssertTrue(members.contains("sms:m\(i)"), "the send is recorded: \(members)")
+                XCTAssertFalse(members.contains { $0 == "email:e" || $0 == "sms:f" }, "older than the longest window: trimmed")
+                let state = try await h.redis.send("HMGET", Keys.message("m\(i)"), "state", "attempts").strings
+                XCTAssertEqual(state, ["sending", "1"])
+            } else {
+                XCTAssertEqual(members.count, c.history.count, "a capped claim records nothing")
+            }
+        }
+    }
 }

@@ -130,30 +130,41 @@ local function holdForCampaign(campaignKey, parkedKey, stream, group, entryId, m
   return nil
 end
 
--- One message's ledger claim (see message_claim_batch). `caps`: { {channel or '*', max, window ms}... }.
-local function claimMessage(k, now, owner, group, entryId, id, caps, longest)
-  local st = redis.call('HGET', k.msg, 'state')
+-- One message's ledger claim (see message_claim_batch). `caps`: { {channel or '*', max, window ms}... };
+-- `longest`: the longest window. `campaignStates`: the batch's campaign states read so far (a
+-- campaign's state is read once per batch: the function runs atomically, so it cannot change meanwhile).
+local function claimMessage(k, now, owner, group, entryId, id, caps, longest, campaignStates)
+  local h = redis.call('HMGET', k.msg, 'state', 'sendingSince', 'channel', 'attempts')
+  local st = h[1]
   if not st then return { -1, '' } end
-  if st == 'sending' then return { 2, redis.call('HGET', k.msg, 'sendingSince') or '0' } end
+  if st == 'sending' then return { 2, h[2] or '0' } end
   if st ~= 'queued' and st ~= 'retrying' then return { 0, '' } end
   if k.campaign ~= '' then
-    local held = holdForCampaign(k.campaign, k.parked, k.stream, group, entryId, id)
-    if held then return held end
+    local cs = campaignStates[k.campaign]
+    if not cs then
+      cs = redis.call('HGET', k.campaign, 'state') or 'missing'
+      campaignStates[k.campaign] = cs
+    end
+    if cs ~= 'running' and cs ~= 'completed' then
+      local held = holdForCampaign(k.campaign, k.parked, k.stream, group, entryId, id)
+      if held then return held end
+    end
   end
   if k.optOut ~= '' then
     local o = redis.call('GET', k.optOut)
     if o then return { 6, o } end
   end
   if k.history ~= '' and #caps > 0 then
-    local channel = redis.call('HGET', k.msg, 'channel')
-    local member = channel .. ':' .. id
+    local member = h[3] .. ':' .. id
     local wait = 0
+    -- One read of the longest window; each cap counts the part inside its own.
+    local e = redis.call('ZRANGE', k.history, now - longest, '+inf', 'BYSCORE', 'WITHSCORES')
     for _, cap in ipairs(caps) do
       local ch, max, win = cap[1], cap[2], cap[3]
-      local e = redis.call('ZRANGE', k.history, now - win, '+inf', 'BYSCORE', 'WITHSCORES')
       local times = {}
       for j = 1, #e, 2 do
-        if e[j] ~= member and (ch == '*' or string.sub(e[j], 1, #ch + 1) == ch .. ':') then times[#times + 1] = tonumber(e[j + 1]) end
+        local at = tonumber(e[j + 1])
+        if at >= now - win and e[j] ~= member and (ch == '*' or string.sub(e[j], 1, #ch + 1) == ch .. ':') then times[#times + 1] = at end
       end
       if #times >= max then
         -- the send that must leave the window before this one may go
@@ -166,8 +177,8 @@ local function claimMessage(k, now, owner, group, entryId, id, caps, longest)
     redis.call('ZREMRANGEBYSCORE', k.history, '-inf', now - longest)
     redis.call('PEXPIRE', k.history, longest)
   end
-  local n = redis.call('HINCRBY', k.msg, 'attempts', 1)
-  redis.call('HSET', k.msg, 'state', 'sending', 'sendingSince', now, 'owner', owner, 'updatedAt', now)
+  local n = tonumber(h[4] or '0') + 1
+  redis.call('HSET', k.msg, 'state', 'sending', 'attempts', n, 'sendingSince', now, 'owner', owner, 'updatedAt', now)
   return { 1, tostring(n) }
 end
 
@@ -194,10 +205,11 @@ register('message_claim_batch', function(keys, args)
   end
   local first = 5 + 3 * capCount
   local out = {}
+  local campaignStates = {}
   for m = 0, #keys / 6 - 1 do
     local b = m * 6
     local k = { msg = keys[b + 1], campaign = keys[b + 2], parked = keys[b + 3], stream = keys[b + 4], history = keys[b + 5], optOut = keys[b + 6] }
-    local r = claimMessage(k, now, owner, group, args[first + 2 * m + 1], args[first + 2 * m], caps, longest)
+    local r = claimMessage(k, now, owner, group, args[first + 2 * m + 1], args[first + 2 * m], caps, longest, campaignStates)
     out[#out + 1] = r[1]
     out[#out + 1] = r[2]
   end
@@ -223,7 +235,7 @@ end)
 -- none), message id.
 register('message_complete_batch', function(keys, args)
   local group, now, keep = args[1], args[2], args[3]
-  local acc = newCounters()
+  local acc, acks = newCounters(), {}
   for m = 0, #keys / 7 - 1 do
     local b, a = m * 7, 4 + m * 3
     local msg, stream, pid, exposures = keys[b + 1], keys[b + 2], keys[b + 3], keys[b + 4]
@@ -244,7 +256,19 @@ register('message_complete_batch', function(keys, args)
     if exposures ~= '' and f[1] then redis.call('HSETNX', exposures, f[1], now .. '|' .. (f[2] or 'default')) end
     redis.call('HDEL', msg, 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
     redis.call('PEXPIRE', msg, keep)
-    ackEntry(stream, group, entryId)
+    if entryId ~= '' then
+      local ids = acks[stream]
+      if not ids then
+        ids = {}
+        acks[stream] = ids
+      end
+      ids[#ids + 1] = entryId
+    end
+  end
+  -- The entries acknowledged and deleted together, one XACK and one XDEL per stream.
+  for stream, ids in pairs(acks) do
+    redis.call('XACK', stream, group, unpack(ids))
+    redis.call('XDEL', stream, unpack(ids))
   end
   flushCounters(acc)
   return #keys / 7
