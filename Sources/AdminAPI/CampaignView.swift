@@ -2,6 +2,7 @@ import Campaigns
 import Foundation
 import GatewayCore
 import HTTPAPI
+import Store
 
 /// A campaign with its progress (`GET /campaigns/{id}`, the list, the lifecycle calls). Times are
 /// ISO 8601 (seconds); times not reached yet are null.

@@ -1,6 +1,7 @@
 import Campaigns
 import Foundation
 import GatewayCore
+import Store
 
 /// The report's conversion section: per variant and for the hold-out, sent, delivered, clicked,
 /// converted and the conversion rate (converted / sent; hold-out: converted / held out), each

@@ -13,9 +13,9 @@ import Store
 /// Every message id is derived from (campaign, customer), so the same recipient is sent at most one
 /// message (a repeated reference is dropped when it is made a message).
 public struct CampaignPlanner: Sendable {
-    let redis: RedisPool
+    let store: CampaignStore
 
-    public init(redis: RedisPool) { self.redis = redis }
+    public init(redis: RedisPool) { store = CampaignStore(redis: redis) }
 
     public enum ChunkResult: Sendable, Equatable {
         case planned(count: Int, done: Bool)
@@ -46,10 +46,8 @@ public struct CampaignPlanner: Sendable {
     public func prepare(_ c: Campaign, compiled: CompiledCampaign, cursor: String, owner: String, now: Int64, count: Int = 1000) async throws
         -> PreparedChunk
     {
-        let scan = try await redis.send("SSCAN", Keys.campaignAudience(c.id), cursor, "COUNT", String(count)).array ?? []
-        guard scan.count == 2, let next = scan[0].string else { throw RedisError(.server, command: "SSCAN", message: "unexpected reply (no audience snapshot?)") }
-        let ids = scan[1].strings
-        let recipients = compiled.hasGroupSend ? try await Self.recipients(redis, ids: ids) : nil
+        let (next, ids) = try await store.audienceChunk(c.id, cursor: cursor, count: count)
+        let recipients = compiled.hasGroupSend ? try await store.recipients(ids) : nil
         var keys = [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)]
         var args = [owner, cursor, next, String(now), c.id]
         keys.reserveCapacity(3 + ids.count * 2)
@@ -60,21 +58,10 @@ public struct CampaignPlanner: Sendable {
         return PreparedChunk(cursor: cursor, next: next, count: ids.count, keys: keys, args: args)
     }
 
-    /// Customers' records and identities, in one pipeline.
-    static func recipients(_ redis: RedisPool, ids: [String]) async throws -> [(hash: [String: String], identities: [Identity])] {
-        guard !ids.isEmpty else { return [] }
-        var commands = [[String]]()
-        commands.reserveCapacity(ids.count * 2)
-        for id in ids { commands += [["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)]] }
-        let replies = try await redis.pipelineChecked(commands)
-        return ids.indices.map { i in (replies[2 * i].dictionary, replies[2 * i + 1].strings.compactMap(Identity.init(storageForm:))) }
-    }
-
     /// Writes a prepared chunk: applied only if this planner still holds the lease and the
     /// checkpoint is still the chunk's cursor.
     public func apply(_ c: Campaign, _ chunk: PreparedChunk) async throws -> ChunkResult {
-        let r = try await redis.fcall(StoreFunctions.library, "campaign_plan_chunk", keys: chunk.keys, args: chunk.args).array ?? []
-        switch r.first?.string {
+        switch try await store.planChunk(keys: chunk.keys, args: chunk.args) {
         case "ok": return .planned(count: chunk.count, done: chunk.next == "0")
         case "stopped": return .stopped
         default: return .lostLease

@@ -36,7 +36,7 @@ public final class CampaignRenderer: CampaignRendering {
         var out = MaterializedBatch()
         let references = entries.compactMap { e in e.entry.reference.map { (e.entry, e.messageId, $0) } }
         guard !references.isEmpty else { return out }
-        let recipients = try await CampaignPlanner.recipients(redis, ids: references.map(\.2.customer))
+        let recipients = try await store.recipients(references.map(\.2.customer))
         var made = [(entry: MessageStore.Entry, messageId: String, made: MessageStore.Made)]()
         made.reserveCapacity(references.count)
         for ((entry, id, ref), recipient) in zip(references, recipients) {

@@ -73,7 +73,7 @@ public final class CampaignRunner: Sendable {
         switch c.state {
         case .scheduled where (c.startAt ?? 0) <= now: return try await activate(c)
         case .running:
-            if try await redis.send("SCARD", Keys.campaignParked(c.id)).int ?? 0 > 0 { try await releaseAllParked(c.id) }
+            if try await store.parkedCount(c.id) > 0 { try await releaseAllParked(c.id) }
             if c.planDone, case .moved(let to) = try await store.transition(c.id, .complete, now: now) { return to }
         default: break
         }
@@ -140,16 +140,12 @@ public final class CampaignRunner: Sendable {
     }
 
     /// The planner lease (15 s, renewed by each planned chunk).
-    func takeLease(_ id: String) async throws -> Bool {
-        let key = Keys.campaignPlanner(id)
-        if try await redis.send("SET", key, owner, "NX", "PX", "15000").string == "OK" { return true }
-        return try await redis.send("GET", key).string == owner
-    }
+    func takeLease(_ id: String) async throws -> Bool { try await lease(id).takeOrHold(ms: 15_000) }
 
     /// Gives the lease up (only if this process holds it), so any process may plan next.
-    func releaseLease(_ id: String) async throws {
-        _ = try await redis.fcall(StoreFunctions.library, "lease_release", keys: [Keys.campaignPlanner(id)], args: [owner])
-    }
+    func releaseLease(_ id: String) async throws { try await lease(id).release() }
+
+    private func lease(_ id: String) -> Lease { Lease(redis: redis, key: Keys.campaignPlanner(id), owner: owner) }
 
     public func releaseAllParked(_ id: String) async throws {
         while try await store.releaseParked(id) > 0 {}

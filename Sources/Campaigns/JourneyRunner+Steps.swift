@@ -121,17 +121,17 @@ extension JourneyRunner {
     func holds(_ cond: JourneyDefinition.Condition, _ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws -> Bool {
         for (stepId, field) in [(cond.clicked, "clickedAt"), (cond.opened, "openedAt")] {
             guard let stepId else { continue }
-            return try await redis.send("HEXISTS", Keys.message(Self.messageId(e, stepId: stepId)), field).int == 1
+            return try await messages.field(Self.messageId(e, stepId: stepId), field) != nil
         }
         if let stepId = cond.delivered {
-            let state = try await redis.send("HGET", Keys.message(Self.messageId(e, stepId: stepId)), "state").string
+            let state = try await messages.field(Self.messageId(e, stepId: stepId), "state")
             return state == "delivered" || state == "sent"
         }
         if let event = cond.event {
             // An interaction of that type on the customer's timeline since enrolment, matched as
             // triggers and exits are.
             let match = JourneyDefinition.EventMatch(event: event)
-            for item in try await redis.send("LRANGE", Keys.customerTimeline(e.customer), "0", "499").strings {
+            for item in try await customers.timeline(id: e.customer, limit: 500) {
                 guard case .object(let o)? = JSONValue.parse(Array(item.utf8)) else { continue }
                 let at = o["at"].flatMap { v -> Int64? in if case .int(let i) = v { i } else { nil } } ?? 0
                 if at < e.enrolledAt { break }

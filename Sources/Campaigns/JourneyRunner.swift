@@ -119,7 +119,7 @@ public final class JourneyRunner: Sendable {
     func activeJourneys() async throws -> [(Journey, CompiledJourney)] {
         if let cached = active.withLockedValue({ $0 }), ContinuousClock.now - cached.at < .milliseconds(250) { return cached.journeys }
         var out = [(Journey, CompiledJourney)]()
-        for id in try await redis.send("SMEMBERS", Keys.activeJourneys).strings.sorted() {
+        for id in try await journeys.activeIds() {
             guard let j = try await journeys.get(id), j.state == .active, let c = try? plan(j) else { continue }
             out.append((j, c))
         }
@@ -137,13 +137,7 @@ public final class JourneyRunner: Sendable {
             if let s = j.definition.trigger.stage { want.insert("stage:" + s) }
         }
         guard watching.withLockedValue({ $0 }) != want else { return }
-        if want.isEmpty {
-            _ = try await redis.send("DEL", Keys.journeyWatch)
-        } else {
-            // Built aside and renamed over the old one: never empty in between.
-            let aside = Keys.journeyWatch + ":" + owner
-            _ = try await redis.pipelineChecked([["DEL", aside], ["SADD", aside] + want.sorted(), ["RENAME", aside, Keys.journeyWatch]])
-        }
+        try await journeys.setWatch(want, builder: owner)
         watching.withLockedValue { $0 = want }
     }
 
@@ -211,13 +205,11 @@ public final class JourneyRunner: Sendable {
     func enrolAudiences(budget: Duration = .seconds(2)) async throws -> Int {
         var enrolled = 0
         for (j, c) in try await activeJourneys() where c.audience != nil {
-            let key = Keys.journeyAudience(j.id), lease = Keys.journeyAudienceLease(j.id)
-            guard try await redis.send("EXISTS", key).int == 1,
-                try await redis.send("SET", lease, owner, "NX", "PX", String(leaseMs)).string == "OK"
-            else { continue }
+            let lease = Lease(redis: redis, key: Keys.journeyAudienceLease(j.id), owner: owner)
+            guard try await journeys.audienceToEnrol(j.id) > 0, try await lease.take(ms: leaseMs) else { continue }
             let started = ContinuousClock.now
             while ContinuousClock.now - started < budget {
-                let ids = try await redis.send("SRANDMEMBER", key, "200").strings
+                let ids = try await journeys.audienceSample(j.id, count: 200)
                 if ids.isEmpty { break }
                 let now = clock()
                 // Sixteen at a time: one round trip each, so a large audience is in within seconds.
@@ -231,9 +223,9 @@ public final class JourneyRunner: Sendable {
                     }
                     return try await group.reduce(0, +)
                 }
-                _ = try await redis.send(["SREM", key] + ids)
+                try await journeys.enrolledFromAudience(j.id, ids)
             }
-            _ = try await redis.fcall(StoreFunctions.library, "lease_release", keys: [lease], args: [owner])
+            try await lease.release()
         }
         return enrolled
     }
@@ -251,7 +243,7 @@ public final class JourneyRunner: Sendable {
         case nil: return nil
         case .fixed(let ms)?: return ms
         case .attribute(let name)?:
-            guard let text = try await redis.send("HGET", Keys.customer(customer), "profile.\(name)").string else { return nil }
+            guard let text = try await customers.profileValue(id: customer, name) else { return nil }
             return CustomerAttributes.datetimeMillis(text, defaultZone: attributes.defaultTimeZone)
         }
     }

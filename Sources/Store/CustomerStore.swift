@@ -220,6 +220,11 @@ public final class CustomerStore: Sendable {
         return offset
     }
 
+    /// One profile attribute as stored (nil: not set, or no such customer).
+    public func profileValue(id: String, _ name: String) async throws -> String? {
+        try await redis.send("HGET", Keys.customer(id), "profile.\(name)").string
+    }
+
     /// Newest first, raw JSON entries.
     public func timeline(id: String, limit: Int) async throws -> [String] {
         try await redis.send("LRANGE", Keys.customerTimeline(id), "0", String(limit - 1)).strings

@@ -74,6 +74,31 @@ public struct JourneyStore: Sendable {
     /// Members of the audience snapshot the runners have not enrolled yet.
     public func audienceToEnrol(_ id: String) async throws -> Int { try await redis.send("SCARD", Keys.journeyAudience(id)).int ?? 0 }
 
+    /// Up to `count` members of the audience snapshot still to enrol, at random.
+    public func audienceSample(_ id: String, count: Int) async throws -> [String] {
+        try await redis.send("SRANDMEMBER", Keys.journeyAudience(id), String(count)).strings
+    }
+
+    /// Members enrolled from the audience snapshot, taken out of it.
+    public func enrolledFromAudience(_ id: String, _ customers: [String]) async throws {
+        guard !customers.isEmpty else { return }
+        _ = try await redis.send(["SREM", Keys.journeyAudience(id)] + customers)
+    }
+
+    /// The ids of the active journeys, sorted.
+    public func activeIds() async throws -> [String] { try await redis.send("SMEMBERS", Keys.activeJourneys).strings.sorted() }
+
+    /// Makes `Keys.journeyWatch` (the tags and stages active journeys enrol on) `watch`: built aside
+    /// (a key of `builder`'s own) and renamed over the old one, so it is never empty in between.
+    public func setWatch(_ watch: Set<String>, builder: String) async throws {
+        if watch.isEmpty {
+            _ = try await redis.send("DEL", Keys.journeyWatch)
+        } else {
+            let aside = Keys.journeyWatch + ":" + builder
+            _ = try await redis.pipelineChecked([["DEL", aside], ["SADD", aside] + watch.sorted(), ["RENAME", aside, Keys.journeyWatch]])
+        }
+    }
+
     /// The audience snapshot's size when the journey was activated, for its report.
     public func recordAudience(_ id: String, size: Int) async throws {
         _ = try await redis.send("HSET", Keys.journeyStats(id), "audience", String(size))

@@ -79,6 +79,9 @@ public struct MessageStore: Sendable {
     /// The message's stored fields as they are (empty when it is gone).
     public func fields(_ id: String) async throws -> [String: String] { try await redis.send("HGETALL", Keys.message(id)).dictionary }
 
+    /// One field of a message (nil: the message or the field is not there).
+    public func field(_ id: String, _ name: String) async throws -> String? { try await redis.send("HGET", Keys.message(id), name).string }
+
     public func get(_ id: String) async throws -> OutboundMessage? {
         OutboundMessage(hash: try await redis.send("HGETALL", Keys.message(id)).dictionary)
     }

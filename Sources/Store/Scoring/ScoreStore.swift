@@ -66,19 +66,16 @@ public struct ScoreStore: Sendable {
         let current = Int64((meta.first ?? nil) ?? "") ?? 0
         let building = meta.count > 1 ? meta[1] : nil
         if current == halfLifeMs, building == nil { return true }
-        guard try await redis.send("SET", Keys.scoresBuildLease, owner, "NX", "PX", "60000").string == "OK" else { return false }
+        let lease = Lease(redis: redis, key: Keys.scoresBuildLease, owner: owner)
+        guard try await lease.take(ms: 60_000) else { return false }
         do {
             let done = try await build(halfLifeMs: halfLifeMs, chunk: chunk)
-            try await releaseLease(Keys.scoresBuildLease, owner: owner)
+            try await lease.release()
             return done
         } catch {
-            try? await releaseLease(Keys.scoresBuildLease, owner: owner)
+            try? await lease.release()
             throw error
         }
-    }
-
-    func releaseLease(_ key: String, owner: String) async throws {
-        _ = try await redis.fcall(StoreFunctions.library, "lease_release", keys: [key], args: [owner])
     }
 
     private func build(halfLifeMs: Int64, chunk: Int) async throws -> Bool {

@@ -1,7 +1,6 @@
 import Foundation
 import GatewayCore
 import RedisClient
-import Store
 
 /// Campaigns in Redis. Every change of state is one script that checks the current state, so two
 /// processes (or two API calls) can never move a campaign along two paths.
@@ -40,7 +39,6 @@ public struct CampaignStore: Sendable {
         return Campaign(hash: try await redis.send("HGETALL", Keys.campaign(id)).dictionary)
     }
 
-    /// Newest first.
     /// Newest first, a page at a time (`next` is where the following page starts).
     public func list(limit: Int, before: PageCursor? = nil) async throws -> (campaigns: [Campaign], next: PageCursor?) {
         let page = try await redis.newestFirst(Keys.campaigns, limit: limit, before: before)
@@ -126,6 +124,34 @@ public struct CampaignStore: Sendable {
     }
 
     /// Puts up to `limit` parked messages back on their queues; returns how many were taken.
+    /// One chunk of the campaign's audience snapshot (`SSCAN` from `cursor`): where the next starts
+    /// ("0" = done) and the customer ids.
+    public func audienceChunk(_ id: String, cursor: String, count: Int) async throws -> (next: String, ids: [String]) {
+        let scan = try await redis.send("SSCAN", Keys.campaignAudience(id), cursor, "COUNT", String(count)).array ?? []
+        guard scan.count == 2, let next = scan[0].string else { throw RedisError(.server, command: "SSCAN", message: "unexpected reply (no audience snapshot?)") }
+        return (next, scan[1].strings)
+    }
+
+    /// Recipients' records and identities, in one pipeline (an empty record: the customer is gone).
+    public func recipients(_ ids: [String]) async throws -> [(hash: [String: String], identities: [Identity])] {
+        guard !ids.isEmpty else { return [] }
+        var commands = [[String]]()
+        commands.reserveCapacity(ids.count * 2)
+        for id in ids { commands += [["HGETALL", Keys.customer(id)], ["SMEMBERS", Keys.customerIdentities(id)]] }
+        let replies = try await redis.pipelineChecked(commands)
+        return ids.indices.map { i in (replies[2 * i].dictionary, replies[2 * i + 1].strings.compactMap(Identity.init(storageForm:))) }
+    }
+
+    /// Writes one planned chunk (`campaign_plan_chunk` in Lua/campaigns.lua; its keys and arguments
+    /// are `CampaignPlanner.prepare`'s): "ok", "stopped" (the campaign no longer runs) or "lease"
+    /// (another planner holds it, or the checkpoint moved).
+    public func planChunk(keys: [String], args: [String]) async throws -> String? {
+        try await redis.fcall(StoreFunctions.library, "campaign_plan_chunk", keys: keys, args: args).array?.first?.string
+    }
+
+    /// How many of the campaign's messages are parked (held while it was paused).
+    public func parkedCount(_ id: String) async throws -> Int { try await redis.send("SCARD", Keys.campaignParked(id)).int ?? 0 }
+
     public func releaseParked(_ id: String, limit: Int = 1000) async throws -> Int {
         let parked = Keys.campaignParked(id)
         let ids = try await redis.send("SRANDMEMBER", parked, String(limit)).strings
