@@ -18,13 +18,11 @@ public final class CampaignRenderer: CampaignRendering {
     let messages: MessageStore
     let customers: CustomerStore
     let planner: CampaignPlanner
-    let redis: RedisPool
     let compile: @Sendable (Campaign) throws -> CompiledCampaign
     /// Campaign id -> the campaign and its compiled templates (a definition never changes once created).
     private let compiled = NIOLockedValueBox<[String: (Campaign, CompiledCampaign)]>([:])
 
     public init(redis: RedisPool, customers: CustomerStore, compile: @escaping @Sendable (Campaign) throws -> CompiledCampaign) {
-        self.redis = redis
         self.store = CampaignStore(redis: redis)
         self.messages = MessageStore(redis: redis)
         self.customers = customers
