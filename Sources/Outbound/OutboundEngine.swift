@@ -39,7 +39,6 @@ public final class OutboundEngine: Sendable {
         public init() {}
     }
 
-    let redis: RedisPool
     let catalog: AdapterCatalog
     let sender: AdapterSender
     let limiter: RateLimiter
@@ -53,7 +52,8 @@ public final class OutboundEngine: Sendable {
     /// Counts sends and failures per channel for the dashboard.
     let activity: ActivityStats?
     /// This process's consumer name in the group.
-    public let consumer: String
+    public var consumer: String { queue.consumer }
+    let queue: OutboundQueue
     let zones = TimeZoneCache()
 
     public init(
@@ -62,7 +62,6 @@ public final class OutboundEngine: Sendable {
         clock: @escaping @Sendable () -> Int64
     ) {
         self.activity = activity
-        self.redis = redis
         self.catalog = catalog
         self.sender = sender
         self.limiter = RateLimiter(redis: redis, circuit: settings.circuit)
@@ -72,7 +71,7 @@ public final class OutboundEngine: Sendable {
         self.campaigns = campaigns
         self.settings = settings
         self.clock = clock
-        self.consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))"
+        self.queue = OutboundQueue(redis: redis, consumer: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))")
     }
 
     /// Runs until the task is cancelled.
@@ -92,7 +91,7 @@ public final class OutboundEngine: Sendable {
 
     private func serve(channel: String) async {
         let lanes = [Keys.outboundStream(channel: channel, lane: .transactional), Keys.outboundStream(channel: channel, lane: .bulk)]
-        for stream in lanes { await ensureGroup(stream) }
+        for stream in lanes { await queue.ensureGroup(stream) }
         // Entries are read and handled in batches (`processBatch`: one read of their contexts, one
         // claim, one completion); several batches are in flight at once, `concurrency` messages in all.
         let batch = max(1, min(settings.batch, settings.concurrency / 2))
@@ -108,7 +107,7 @@ public final class OutboundEngine: Sendable {
                     var idleMs = settings.idleSleepMs
                     do {
                         for stream in lanes where entries.isEmpty {
-                            entries = try await read(stream, count: min(settings.concurrency - running, batch))
+                            entries = try await queue.read(stream, count: min(settings.concurrency - running, batch))
                         }
                     } catch {
                         idleMs = 500  // Redis away: try again shortly
@@ -139,13 +138,13 @@ public final class OutboundEngine: Sendable {
 
     private func maintain(channels: [String]) async {
         var lastClaim = Int64(0), lastBeat = Int64(0), lastDeadCheck = Int64(0)
-        _ = try? await redis.send("HSET", Keys.sendersTracked, consumer, String(clock()))
+        try? await queue.register(now: clock())
         while !Task.isCancelled {
             // Wall time for the liveness key (Redis expires it in real time, whatever the gateway's clock says).
             let wall = Int64(Date().timeIntervalSince1970 * 1000)
             if wall - lastBeat >= 1_000 {
                 lastBeat = wall
-                _ = try? await redis.send("SET", Keys.senderAlive(consumer), "1", "PX", String(settings.livenessMs))
+                try? await queue.beat(ms: settings.livenessMs)
             }
             let now = clock()
             _ = try? await store.moveDueRetries(now: now)
@@ -162,61 +161,16 @@ public final class OutboundEngine: Sendable {
         }
     }
 
-    /// Whether a consumer is a sender that kept a liveness key and no longer does.
-    func isDead(_ name: String) async throws -> Bool {
-        guard name != consumer else { return false }
-        let r = try await redis.pipelineChecked([["HEXISTS", Keys.sendersTracked, name], ["EXISTS", Keys.senderAlive(name)]])
-        return r[0].int == 1 && r[1].int == 0
-    }
-
-    /// The pending entries of senders whose liveness key is gone, taken over now (XCLAIM); a dead
-    /// sender left with nothing pending is removed from the group.
+    /// The pending entries of senders whose liveness key is gone, taken over and processed now.
     private func takeOverDead(_ stream: String) async {
-        guard let consumers = try? await redis.send("XINFO", "CONSUMERS", stream, Keys.outboundGroup).array else { return }
-        for c in consumers {
-            let info = c.dictionary
-            guard let name = info["name"], (try? await isDead(name)) == true else { continue }
-            guard Int(info["pending"] ?? "0") ?? 0 > 0 else {
-                _ = try? await redis.send("XGROUP", "DELCONSUMER", stream, Keys.outboundGroup, name)
-                continue
-            }
-            guard let pending = try? await redis.send("XPENDING", stream, Keys.outboundGroup, "-", "+", "100", name).array else { continue }
-            let ids = pending.compactMap { $0.array?.first?.string }
-            guard !ids.isEmpty, let r = try? await redis.send(["XCLAIM", stream, Keys.outboundGroup, consumer, "0"] + ids) else { continue }
-            let claimed = Self.entries(r, stream: stream)
-            if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total", dimensions: [("why", "sender_gone")]).increment(by: claimed.count) }
-            for (entry, id) in await materialized(claimed).entries { await process(id: id, entry: entry) }
-        }
+        let claimed = await queue.takeOverDead(stream)
+        if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total", dimensions: [("why", "sender_gone")]).increment(by: claimed.count) }
+        for (entry, id) in await materialized(claimed).entries { await process(id: id, entry: entry) }
     }
 
-    private func ensureGroup(_ stream: String) async {
-        // From the start of the stream, so messages accepted before any sender ran are not skipped.
-        _ = try? await redis.send("XGROUP", "CREATE", stream, Keys.outboundGroup, "0", "MKSTREAM")
-    }
-
-    private func read(_ stream: String, count: Int) async throws -> [(MessageStore.Entry, String)] {
-        let r = try await redis.send(["XREADGROUP", "GROUP", Keys.outboundGroup, consumer, "COUNT", String(count), "STREAMS", stream, ">"])
-        guard let streams = r.array, let first = streams.first?.array, first.count == 2 else { return [] }
-        return Self.entries(first[1], stream: stream)
-    }
-
-    static func entries(_ value: RedisValue, stream: String) -> [(MessageStore.Entry, String)] {
-        (value.array ?? []).compactMap { e in
-            guard let parts = e.array, parts.count == 2, let entryId = parts[0].string else { return nil }
-            let fields = parts[1].dictionary
-            guard let id = fields["id"] else { return nil }
-            return (MessageStore.Entry(stream: stream, id: entryId, reference: MessageStore.Reference(fields: fields)), id)
-        }
-    }
-
-    /// XAUTOCLAIM: entries a dead consumer held longer than `claimIdleMs` are processed here.
+    /// Entries a stalled sender held longer than `claimIdleMs`, taken over and processed here.
     private func takeOver(_ stream: String) async {
-        guard
-            let r = try? await redis.send([
-                "XAUTOCLAIM", stream, Keys.outboundGroup, consumer, String(settings.claimIdleMs), "0-0", "COUNT", "100",
-            ]), let parts = r.array, parts.count >= 2
-        else { return }
-        let claimed = Self.entries(parts[1], stream: stream)
+        let claimed = await queue.takeOverIdle(stream, idleMs: settings.claimIdleMs)
         if !claimed.isEmpty { Counter(label: "scrm_outbound_reclaimed_total").increment(by: claimed.count) }
         for (entry, id) in await materialized(claimed).entries { await process(id: id, entry: entry) }
     }
@@ -520,7 +474,7 @@ public final class OutboundEngine: Sendable {
     private func reconcile(_ m: OutboundMessage, since: Int64, owner: String?, adapter: ResolvedAdapter, entry: MessageStore.Entry?) async throws {
         let now = clock()
         // Probably still in flight elsewhere: leave the entry pending (unless that sender is gone).
-        let ownerGone = if let owner { try await isDead(owner) } else { false }
+        let ownerGone = if let owner { try await queue.isDead(owner) } else { false }
         if now - since < settings.claimIdleMs / 2, !ownerGone { return }
         Counter(label: "scrm_outbound_in_doubt_total", dimensions: [("adapter", adapter.spec.name)]).increment()
         // The provider's window runs from the first call whose outcome is unknown.
@@ -542,7 +496,7 @@ public final class OutboundEngine: Sendable {
 
     func ack(_ entry: MessageStore.Entry?) async throws {
         guard let entry else { return }
-        _ = try await redis.pipelineChecked([["XACK", entry.stream, Keys.outboundGroup, entry.id], ["XDEL", entry.stream, entry.id]])
+        try await queue.ack(entry)
     }
 
     private func rateLimitKey(_ adapter: ResolvedAdapter, _ m: OutboundMessage) -> String { Self.rateLimitKey(adapter, account: m.account) }
