@@ -79,7 +79,7 @@ public final class AccessTokenManager: Sendable {
     /// `gettoken` (corpid + the app's secret).
     public enum Flavor: Sendable { case officialAccount, wecom }
 
-    private let redis: RedisPool
+    private let shared: AccessTokenStore
     private let transport: HTTPTransport
     private let baseURL: String
     private let flavor: Flavor
@@ -92,7 +92,7 @@ public final class AccessTokenManager: Sendable {
         redis: RedisPool, transport: HTTPTransport = .shared, baseURL: String, accounts: [Credentials], settings: Settings = Settings(),
         flavor: Flavor = .officialAccount, clock: @escaping @Sendable () -> Int64
     ) {
-        self.redis = redis
+        shared = AccessTokenStore(redis: redis)
         self.flavor = flavor
         self.transport = transport
         self.baseURL = baseURL
@@ -131,7 +131,7 @@ public final class AccessTokenManager: Sendable {
     /// cached one (a newer token from another process stays).
     public func invalidate(account: String, failedToken: String) async {
         local.withLockedValue { l in if l.cached[account]?.token == failedToken { l.cached[account] = nil } }
-        _ = try? await redis.fcall(StoreFunctions.library, "token_mark_stale", keys: [Keys.accessToken(account: account)], args: [failedToken])
+        try? await shared.markStale(account: account, token: failedToken)
     }
 
     /// The accounts this manager holds credentials for, and their daily fetch budget.
@@ -140,7 +140,7 @@ public final class AccessTokenManager: Sendable {
 
     /// Fetches counted today (Beijing time) for `account`.
     public func fetchesToday(_ account: String) async throws -> Int {
-        try await redis.send("GET", Keys.accessTokenFetches(account: account, day: beijingDay())).string.flatMap { Int($0) } ?? 0
+        try await shared.fetches(account: account, day: beijingDay())
     }
 
     // MARK: -
@@ -154,47 +154,42 @@ public final class AccessTokenManager: Sendable {
     }
 
     private func loadShared(_ account: String) async throws -> String {
-        let key = Keys.accessToken(account: account)
-        if let fresh = try await readShared(key) { return remember(account, fresh) }
-        let fence = try await redis.send("INCR", Keys.accessTokenFence(account: account)).int ?? 0
-        let lock = Keys.accessTokenLock(account: account)
-        let got = try await redis.send("SET", lock, String(fence), "NX", "PX", String(settings.lockTTLms))
-        guard got.string == "OK" else { return try await waitForHolder(account, key: key) }
+        if let fresh = try await readShared(account).fresh { return remember(account, fresh) }
+        guard let fence = try await shared.lock(account: account, ttlMs: settings.lockTTLms) else { return try await waitForHolder(account) }
         do {
-            let token = try await refreshHoldingLock(account, key: key, lock: lock, fence: fence)
-            _ = try? await redis.fcall(StoreFunctions.library, "token_release", keys: [lock], args: [String(fence)])
+            let token = try await refreshHoldingLock(account, fence: fence)
+            try? await shared.unlock(account: account, fence: fence)
             return token
         } catch {
-            _ = try? await redis.fcall(StoreFunctions.library, "token_release", keys: [lock], args: [String(fence)])
+            try? await shared.unlock(account: account, fence: fence)
             throw error
         }
     }
 
-    private func refreshHoldingLock(_ account: String, key: String, lock: String, fence: Int) async throws -> String {
+    private func refreshHoldingLock(_ account: String, fence: Int) async throws -> String {
         // Someone may have stored a token between our read and our lock.
-        if let fresh = try await readShared(key) { return remember(account, fresh) }
-        let stale = try await redis.send("HGET", key, "stale").string == "1"
-        let counter = Keys.accessTokenFetches(account: account, day: beijingDay())
-        let spent = try await redis.send("GET", counter).string.flatMap { Int($0) } ?? 0
+        let now = try await readShared(account)
+        if let fresh = now.fresh { return remember(account, fresh) }
+        let day = beijingDay()
+        let spent = try await shared.fetches(account: account, day: day)
         guard spent < settings.dailyBudget else { throw TokenError.budgetExhausted(account) }
-        let count = try await redis.pipelineChecked([["INCR", counter], ["EXPIRE", counter, "172800"]]).first?.int ?? spent + 1
+        let count = try await shared.countFetch(account: account, day: day)
         Gauge(label: "scrm_wechat_token_fetches_today", dimensions: [("account", account)]).record(count)
 
-        let fetched = try await fetch(account, forceRefresh: stale)
-        let stored = try await redis.fcall(
-            StoreFunctions.library, "token_store_if_holder", keys: [key, lock], args: [fetched.token, String(fetched.expiresAtMs), String(fence)])
-        if stored.int != 1, let fresh = try await readShared(key) {
+        let fetched = try await fetch(account, forceRefresh: now.stale)
+        let stored = try await shared.storeIfHolder(account: account, token: fetched.token, expiresAtMs: fetched.expiresAtMs, fence: fence)
+        if !stored, let fresh = try await readShared(account).fresh {
             // Our lease ran out and another holder took over: its token wins (ours stays valid for now).
             return remember(account, fresh)
         }
         return remember(account, fetched)
     }
 
-    private func waitForHolder(_ account: String, key: String) async throws -> String {
+    private func waitForHolder(_ account: String) async throws -> String {
         let deadline = clock() + settings.lockTTLms
         while clock() < deadline {
             try await Task.sleep(for: .milliseconds(25))
-            if let fresh = try await readShared(key) { return remember(account, fresh) }
+            if let fresh = try await readShared(account).fresh { return remember(account, fresh) }
         }
         throw TokenError.busy(account)
     }
@@ -217,12 +212,12 @@ public final class AccessTokenManager: Sendable {
         let expiresAtMs: Int64
     }
 
-    private func readShared(_ key: String) async throws -> Fetched? {
-        let v = try await redis.send("HMGET", key, "token", "expiresAt", "stale").array ?? []
-        guard v.count == 3, let token = v[0].string, let expires = v[1].string.flatMap({ Int64($0) }), v[2].string != "1",
-            expires - settings.refreshMarginMs > clock()
-        else { return nil }
-        return Fetched(token: token, expiresAtMs: expires)
+    /// The shared token if it is fresh (not stale, not within the refresh margin of its expiry), and
+    /// whether WeChat refused the stored one.
+    private func readShared(_ account: String) async throws -> (fresh: Fetched?, stale: Bool) {
+        let s = try await shared.read(account: account)
+        guard let token = s.token, let expires = s.expiresAtMs, !s.stale, expires - settings.refreshMarginMs > clock() else { return (nil, s.stale) }
+        return (Fetched(token: token, expiresAtMs: expires), false)
     }
 
     private func remember(_ account: String, _ f: Fetched) -> String {
