@@ -11,7 +11,8 @@ import Store
 /// - a one-off import of an account's existing followers (`user/get`, 10,000 a page), checkpointed
 ///   after every page in `import:{account}` so it resumes where it stopped and shows its progress.
 public final class FollowerSync: Sendable {
-    let redis: RedisPool
+    let jobs: FollowerJobStore
+    let subscribes: StreamGroupReader
     let customers: CustomerStore
     let api: WeChatUserAPI
     /// Accounts that can call the API (they have an app secret).
@@ -24,7 +25,8 @@ public final class FollowerSync: Sendable {
         redis: RedisPool, customers: CustomerStore, api: WeChatUserAPI, accounts: Set<String>, flushMs: Int64 = 1000,
         clock: @escaping @Sendable () -> Int64
     ) {
-        self.redis = redis
+        jobs = FollowerJobStore(redis: redis)
+        subscribes = StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: Keys.enrichGroup, from: "$", consumer: consumer)
         self.customers = customers
         self.api = api
         self.accounts = accounts
@@ -37,29 +39,19 @@ public final class FollowerSync: Sendable {
     /// Reads subscribe events from `stream:inbound` (group `enrich`, from when it was first created)
     /// until cancelled. Entries are acknowledged only once their batch is stored.
     public func runEnrichment() async {
-        _ = try? await redis.send("XGROUP", "CREATE", Keys.inboundStream, Keys.enrichGroup, "$", "MKSTREAM")
+        await subscribes.createGroup()
         var pending = [String: [(openid: String, entry: String)]]()
         // Batching and reclaim timing run on the process's own clock (the injected one may stand still in tests).
         var oldest = [String: ContinuousClock.Instant]()
         var lastReclaim = ContinuousClock.now - .seconds(60)
         let flushAfter = Duration.milliseconds(flushMs)
         while !Task.isCancelled {
-            var entries = [(String, [String: String])]()
+            var entries = [(id: String, fields: [String: String])]()
             do {
-                let r = try await redis.send([
-                    "XREADGROUP", "GROUP", Keys.enrichGroup, consumer, "COUNT", "500", "STREAMS", Keys.inboundStream, ">",
-                ])
-                var raw = r.array?.first?.array?.last?.array ?? []
-                if ContinuousClock.now - lastReclaim > .seconds(30) {
-                    // Entries a stopped process read but never acknowledged.
-                    lastReclaim = ContinuousClock.now
-                    let claimed = try await redis.send(["XAUTOCLAIM", Keys.inboundStream, Keys.enrichGroup, consumer, "60000", "0-0", "COUNT", "500"])
-                    if let parts = claimed.array, parts.count >= 2 { raw += parts[1].array ?? [] }
-                }
-                for e in raw {
-                    guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
-                    entries.append((id, parts[1].dictionary))
-                }
+                // With entries a stopped process read but never acknowledged, every 30 s.
+                let reclaim = ContinuousClock.now - lastReclaim > .seconds(30)
+                if reclaim { lastReclaim = ContinuousClock.now }
+                entries = try await subscribes.read(count: 500, reclaim: reclaim)
             } catch {
                 try? await Task.sleep(for: .milliseconds(500))
                 continue
@@ -75,13 +67,13 @@ public final class FollowerSync: Sendable {
                 if pending[account, default: []].isEmpty { oldest[account] = ContinuousClock.now }
                 pending[account, default: []].append((openid, id))
             }
-            if !ignored.isEmpty { _ = try? await redis.send(["XACK", Keys.inboundStream, Keys.enrichGroup] + ignored) }
+            try? await subscribes.ack(ignored)
             for (account, list) in pending
             where !list.isEmpty && (list.count >= WeChatUserAPI.batchGetLimit || ContinuousClock.now - (oldest[account] ?? .now) >= flushAfter) {
                 let batch = Array(list.prefix(WeChatUserAPI.batchGetLimit))
                 do {
                     try await enrich(account: account, openids: batch.map(\.openid))
-                    _ = try? await redis.send(["XACK", Keys.inboundStream, Keys.enrichGroup] + batch.map(\.entry))
+                    try? await subscribes.ack(batch.map(\.entry))
                     pending[account] = Array(list.dropFirst(batch.count))
                     oldest[account] = ContinuousClock.now
                 } catch {
@@ -105,17 +97,9 @@ public final class FollowerSync: Sendable {
 
     // MARK: import
 
-    public struct ImportProgress: Sendable, Equatable {
-        public let state: String
-        public let total: Int
-        public let imported: Int
-        public let created: Int
-        public let error: String?
-        public let startedAt: Int64?
-        public let updatedAt: Int64?
-    }
+    public typealias ImportProgress = FollowerJobStore.Progress
 
-    public func importProgress(account: String) async throws -> ImportProgress? { try await progress(Keys.followerImport(account: account)) }
+    public func importProgress(account: String) async throws -> ImportProgress? { try await jobs.progress(Keys.followerImport(account: account)) }
 
     public enum StartResult: Sendable, Equatable {
         case started
@@ -128,8 +112,7 @@ public final class FollowerSync: Sendable {
         let key = Keys.followerImport(account: account)
         let now = clock()
         // One importer: take the run if nobody's heartbeat is fresh (60 s).
-        let took = try await redis.fcall(StoreFunctions.library, "follower_import_take", keys: [key], args: [String(now), String(now - 60_000), consumer]).int == 1
-        guard took else { return .alreadyRunning }
+        guard try await jobs.take(key, owner: consumer, now: now) else { return .alreadyRunning }
         Task { await self.runImport(account: account) }
         return .started
     }
@@ -137,7 +120,7 @@ public final class FollowerSync: Sendable {
     func runImport(account: String) async {
         let key = Keys.followerImport(account: account)
         do {
-            var next = try await redis.send("HGET", key, "next").string ?? ""
+            var next = try await jobs.importCheckpoint(key)
             while true {
                 let page = try await api.followers(account: account, after: next)
                 var created = 0
@@ -153,19 +136,15 @@ public final class FollowerSync: Sendable {
                     start += chunk.count
                 }
                 // The checkpoint: a restart re-reads at most this page (upserts are idempotent).
-                _ = try await redis.pipelineChecked([
-                    ["HSET", key, "total", String(page.total), "next", page.next, "updatedAt", String(clock())],
-                    ["HINCRBY", key, "imported", String(page.openids.count)], ["HINCRBY", key, "created", String(created)],
-                ])
-                let importedText = try await redis.send("HGET", key, "imported").string ?? ""
-                let imported = Int(importedText) ?? 0
+                let imported = try await jobs.recordImportPage(
+                    key, total: page.total, next: page.next, read: page.openids.count, created: created, now: clock())
                 // WeChat's last page still names a next_openid; the empty page after it is not worth a call.
                 if page.next.isEmpty || page.openids.isEmpty || imported >= page.total { break }
                 next = page.next
             }
-            _ = try await redis.send("HSET", key, "state", "done", "updatedAt", String(clock()))
+            try await jobs.finish(key, now: clock())
         } catch {
-            _ = try? await redis.send("HSET", key, "state", "failed", "error", "\(error)", "updatedAt", String(clock()))
+            try? await jobs.fail(key, error: "\(error)", now: clock())
         }
     }
 
@@ -176,64 +155,47 @@ public final class FollowerSync: Sendable {
     public func startTagPush(account: String, tag: String) async throws -> StartResult {
         let key = Keys.tagPush(account: account, tag: tag)
         let now = clock()
-        let took = try await redis.fcall(StoreFunctions.library, "follower_import_take", keys: [key], args: [String(now), String(now - 60_000), consumer]).int == 1
-        guard took else { return .alreadyRunning }
+        guard try await jobs.take(key, owner: consumer, now: now) else { return .alreadyRunning }
         Task { await self.runTagPush(account: account, tag: tag) }
         return .started
     }
 
     public func tagPushProgress(account: String, tag: String) async throws -> ImportProgress? {
-        try await progress(Keys.tagPush(account: account, tag: tag))
+        try await jobs.progress(Keys.tagPush(account: account, tag: tag))
     }
 
     func runTagPush(account: String, tag: String) async {
         let key = Keys.tagPush(account: account, tag: tag)
         do {
-            let idKey = Keys.wechatTagId(account: account, tag: tag)
             let tagId: Int
-            if let known = try await redis.send("GET", idKey).string.flatMap({ Int($0) }) {
+            if let known = try await jobs.wechatTagId(account: account, tag: tag) {
                 tagId = known
             } else {
                 tagId = try await api.createTag(account: account, name: tag)
-                _ = try await redis.send("SET", idKey, String(tagId))
+                try await jobs.setWechatTagId(account: account, tag: tag, id: tagId)
             }
-            let total = try await redis.send("SCARD", Keys.tag(tag)).int ?? 0
-            _ = try await redis.send("HSET", key, "total", String(total))
-            let prefix = "openid:\(account):"
+            try await jobs.setTotal(key, try await jobs.tagSize(tag))
             var cursor = "0"
             var batch = [String]()
             func flush() async throws {
                 guard !batch.isEmpty else { return }
                 try await api.batchTag(account: account, tagId: tagId, openids: batch)
-                _ = try await redis.pipelineChecked([["HINCRBY", key, "created", String(batch.count)], ["HSET", key, "updatedAt", String(clock())]])
+                try await jobs.count(key, created: batch.count, now: clock())
                 batch.removeAll()
             }
             repeat {
-                let r = try await redis.send("SSCAN", Keys.tag(tag), cursor, "COUNT", "500").array ?? []
-                cursor = r.first?.string ?? "0"
-                let ids = r.count > 1 ? r[1].strings : []
-                let identities = try await redis.pipelineChecked(ids.map { ["SMEMBERS", Keys.customerIdentities($0)] })
-                for set in identities {
-                    for identity in set.strings where identity.hasPrefix(prefix) {
-                        batch.append(String(identity.dropFirst(prefix.count)))
-                        if batch.count == WeChatUserAPI.batchTagLimit { try await flush() }
-                    }
+                let chunk = try await jobs.taggedFollowers(tag: tag, account: account, cursor: cursor)
+                cursor = chunk.next
+                for openid in chunk.openids {
+                    batch.append(openid)
+                    if batch.count == WeChatUserAPI.batchTagLimit { try await flush() }
                 }
-                _ = try await redis.send("HINCRBY", key, "imported", String(ids.count))
+                try await jobs.count(key, imported: chunk.customers, now: clock())
             } while cursor != "0"
             try await flush()
-            _ = try await redis.send("HSET", key, "state", "done", "updatedAt", String(clock()))
+            try await jobs.finish(key, now: clock())
         } catch {
-            _ = try? await redis.send("HSET", key, "state", "failed", "error", "\(error)", "updatedAt", String(clock()))
+            try? await jobs.fail(key, error: "\(error)", now: clock())
         }
     }
-
-    private func progress(_ key: String) async throws -> ImportProgress? {
-        let h = try await redis.send("HGETALL", key).dictionary
-        guard let state = h["state"] else { return nil }
-        return ImportProgress(
-            state: state, total: Int(h["total"] ?? "") ?? 0, imported: Int(h["imported"] ?? "") ?? 0, created: Int(h["created"] ?? "") ?? 0,
-            error: h["error"], startedAt: h["startedAt"].flatMap { Int64($0) }, updatedAt: h["updatedAt"].flatMap { Int64($0) })
-    }
-
 }
