@@ -226,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "OutboundTests",
             dependencies: [
-                "Outbound", "GatewayCore", "RedisClient", "HTTPTransport", "FakeProviders", "TestSupport",
+                "Outbound", "GatewayCore", "RedisClient", "Store", "HTTPTransport", "FakeProviders", "TestSupport",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict

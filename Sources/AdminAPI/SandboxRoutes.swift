@@ -3,6 +3,7 @@ import HTTPAPI
 import Hummingbird
 import Ingress
 import Outbound
+import Store
 
 /// `GET /api/v1/sandbox/messages`: what the sandbox adapters would have sent, newest first.
 struct SandboxRoutes {
@@ -22,7 +23,8 @@ struct SandboxRoutes {
                 guard let limit = Int(q.get("limit") ?? "50"), (1...500).contains(limit) else {
                     throw APIError.badRequest("limit must be 1...500", code: "invalid_limit")
                 }
-                let records = try await outbox.list(channel: channel, limit: limit)
+                let channels = (channel.map { [$0] } ?? AdapterSpec.Channel.allCases).map(\.rawValue)
+                let records = try await outbox.list(channels: channels, limit: limit)
                 return try JSONResponse.encoded(SandboxList(messages: records.map(SandboxRecordView.init)))
             }
         }

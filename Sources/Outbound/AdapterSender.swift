@@ -1,6 +1,7 @@
 import GatewayCore
 import GatewayCrypto
 import HTTPTransport
+import Store
 
 /// Makes the provider call for one message: render by the adapter's spec, send through the shared
 /// curl driver (or record it, for a sandbox adapter), and read the answer by the spec. WeChat calls get
@@ -67,7 +68,10 @@ public struct AdapterSender: Sendable {
         }
         if adapter.spec.isSandbox {
             do {
-                return .accepted(providerId: "sandbox-" + (try await sandbox.record(adapter: adapter, payload: payload, request: request, atMs: now)))
+                let id = try await sandbox.record(
+                    channel: adapter.spec.channel.rawValue, adapter: adapter.spec.name, renders: adapter.renders.name, messageId: payload.messageId,
+                    to: payload.to, transcript: request.transcript, atMs: now)
+                return .accepted(providerId: "sandbox-" + id)
             } catch {
                 return .failed(SendFailure(errorClass: .retry, code: "sandbox", message: "\(error)"))
             }

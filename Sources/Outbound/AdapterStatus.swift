@@ -1,5 +1,6 @@
 import GatewayCore
 import RedisClient
+import Store
 
 /// What `GET /api/v1/adapters` shows: per enabled adapter its spec'd rate, how the provider has
 /// treated it (rate factor, paused, suspended until), and its channel's queue.
@@ -26,13 +27,15 @@ public struct AdapterStatus: Sendable {
         public let queuedTransactional: Int
     }
 
-    let redis: RedisPool
+    let messages: MessageStore
+    let limits: RateLimiter
     let catalog: AdapterCatalog
     /// The configured accounts: the scopes of per-account limits (the keys are named from these, never scanned).
     let accounts: [String]
 
     public init(redis: RedisPool, catalog: AdapterCatalog, accounts: [String]) {
-        self.redis = redis
+        messages = MessageStore(redis: redis)
+        limits = RateLimiter(redis: redis)
         self.catalog = catalog
         self.accounts = accounts
     }
@@ -42,32 +45,26 @@ public struct AdapterStatus: Sendable {
         for adapter in catalog.adapters.values.sorted(by: { $0.spec.name < $1.spec.name }) {
             let name = adapter.spec.name
             let channel = adapter.spec.channel.rawValue
-            let depths = try await redis.pipelineChecked([
-                ["XLEN", Keys.outboundStream(channel: channel, lane: .bulk)], ["XLEN", Keys.outboundStream(channel: channel, lane: .transactional)],
-            ])
+            let depths = try await messages.queueDepths(channel: channel)
             var scopes = [Scope]()
             let base = Keys.rateLimit(adapter: name)
             let scopeNames: [String?] = adapter.rateLimit?.scope == .account ? accounts : [nil]
             let limitKeys = Set(scopeNames.map { OutboundEngine.rateLimitKey(adapter, account: $0) }).sorted()
-            let states = try await redis.pipelineChecked(
-                limitKeys.map { ["HMGET", Keys.rateLimitState($0), "factor", "pauseUntil", "suspendUntil", "failures", "openUntil"] })
-            for (key, state) in zip(limitKeys, states) {
-                let f = state.array ?? []
-                guard f.contains(where: { !$0.isNull }) else { continue }  // never limited: nothing to show
+            for (key, state) in zip(limitKeys, try await limits.states(limitKeys)) {
+                guard let f = state else { continue }  // never limited: nothing to show
                 let scope = String(key.dropFirst(base.count)).drop { $0 == ":" }
-                func wallMs(_ v: RedisValue?) -> Int64? {
-                    guard let us = v?.string.flatMap({ Int64($0) }), us > 0 else { return nil }
+                func wallMs(_ i: Int) -> Int64? {
+                    guard i < f.count, let us = f[i].flatMap({ Int64($0) }), us > 0 else { return nil }
                     return us / 1000
                 }
                 scopes.append(Scope(
-                    scope: String(scope), factor: Double(f.first?.string ?? "1") ?? 1, pausedUntilMs: wallMs(f.count > 1 ? f[1] : nil),
-                    suspendedUntilMs: wallMs(f.count > 2 ? f[2] : nil), failures: Int(f.count > 3 ? f[3].string ?? "0" : "0") ?? 0,
-                    circuitOpenUntilMs: wallMs(f.count > 4 ? f[4] : nil)))
+                    scope: String(scope), factor: Double(f.first.flatMap { $0 } ?? "1") ?? 1, pausedUntilMs: wallMs(1), suspendedUntilMs: wallMs(2),
+                    failures: Int(f.count > 3 ? f[3] ?? "0" : "0") ?? 0, circuitOpenUntilMs: wallMs(4)))
             }
             out.append(Report(
                 name: name, channel: channel, renders: adapter.renders.name, sandbox: adapter.spec.isSandbox,
                 rateLimit: adapter.rateLimit, scopes: scopes.sorted { $0.scope < $1.scope },
-                queuedBulk: depths[0].int ?? 0, queuedTransactional: depths[1].int ?? 0))
+                queuedBulk: depths.bulk, queuedTransactional: depths.transactional))
         }
         return out
     }

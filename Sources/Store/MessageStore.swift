@@ -354,6 +354,14 @@ public struct MessageStore: Sendable {
     }
 
     /// How many dead letters wait (replayed or discarded ones leave the stream).
+    /// How many entries wait on a channel's queues (bulk, transactional).
+    public func queueDepths(channel: String) async throws -> (bulk: Int, transactional: Int) {
+        let r = try await redis.pipelineChecked([
+            ["XLEN", Keys.outboundStream(channel: channel, lane: .bulk)], ["XLEN", Keys.outboundStream(channel: channel, lane: .transactional)],
+        ])
+        return (r[0].int ?? 0, r[1].int ?? 0)
+    }
+
     public func deadLetterCount() async throws -> Int { try await redis.send("XLEN", Keys.deadLetters).int ?? 0 }
 
     public func deadLetters(limit: Int, after: String? = nil) async throws -> [DeadLetter] {

@@ -101,6 +101,18 @@ public final class RateLimiter: Sendable {
     }
 
     /// One attempt to take `cost` sends from the limit at `key`, now or not at all.
+    /// How the provider has treated each limit (`Keys.rateLimitState` of each key): its rate factor,
+    /// paused until, suspended until (wall-clock µs), failures in a row and circuit open until (µs),
+    /// nil each when never set; nil for a limit never touched.
+    public func states(_ keys: [String]) async throws -> [[String?]?] {
+        let replies = try await redis.pipelineChecked(
+            keys.map { ["HMGET", Keys.rateLimitState($0), "factor", "pauseUntil", "suspendUntil", "failures", "openUntil"] })
+        return replies.map { r in
+            let f = (r.array ?? []).map(\.string)
+            return f.contains { $0 != nil } ? f : nil
+        }
+    }
+
     public func attempt(_ key: String, limit: RateLimit, cost: Int = 1) async throws -> Decision {
         switch try await call(key, limit: limit, cost: cost, reserveAheadUs: 0, probeHoldMs: nil) {
         case .reserved: return .wait(microseconds: 0)  // not reached with no reserve-ahead

@@ -4,6 +4,7 @@ import GatewayCore
 import Hummingbird
 import HummingbirdTesting
 import Outbound
+import Store
 import XCTest
 
 final class SandboxAPITests: XCTestCase {

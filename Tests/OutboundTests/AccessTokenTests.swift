@@ -4,6 +4,7 @@ import GatewayCore
 import HTTPTransport
 import Outbound
 import RedisClient
+import Store
 import TestSupport
 import XCTest
 

@@ -4,6 +4,7 @@ import GatewayCore
 import HTTPTransport
 import Outbound
 import RedisClient
+import Store
 import TestSupport
 import XCTest
 
@@ -159,9 +160,9 @@ final class ProviderRoundTripTests: XCTestCase {
         XCTAssertEqual(rig.ledger.deliveries.count, 0, "a sandbox reaches no provider")
 
         let outbox = SandboxOutbox(redis: rig.redis, maxLen: 1000)
-        let all = try await outbox.list(channel: nil, limit: 10)
+        let all = try await outbox.list(channels: ["wechat", "sms", "email"], limit: 10)
         XCTAssertEqual(all.map(\.messageId), ["x2", "x1"], "newest first across channels")
-        let onlySMS = try await outbox.list(channel: .sms, limit: 10)
+        let onlySMS = try await outbox.list(channels: ["sms"], limit: 10)
         XCTAssertEqual(onlySMS.map(\.renders), ["twilio-sms"])
         XCTAssertTrue(onlySMS[0].request.contains("Body=code%201234"), onlySMS[0].request)
         await rig.stop()

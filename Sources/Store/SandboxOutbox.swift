@@ -26,29 +26,29 @@ public struct SandboxOutbox: Sendable {
         self.maxLen = maxLen
     }
 
-    /// Records one rendered request; returns its id.
-    public func record(adapter: ResolvedAdapter, payload: OutboundPayload, request: RenderedRequest, atMs: Int64) async throws -> String {
-        let channel = adapter.spec.channel.rawValue
+    /// Records one rendered request (`transcript`: as `RenderedRequest.transcript` shows it) on its
+    /// channel's stream; returns its id.
+    public func record(channel: String, adapter: String, renders: String, messageId: String, to: String, transcript: String, atMs: Int64)
+        async throws -> String
+    {
         let id = try await redis.send([
             "XADD", Keys.sandbox(channel: channel), "MAXLEN", "~", String(maxLen), "*",
-            "adapter", adapter.spec.name, "renders", adapter.renders.name, "message_id", payload.messageId, "to", payload.to,
-            "at", String(atMs), "request", request.transcript,
+            "adapter", adapter, "renders", renders, "message_id", messageId, "to", to, "at", String(atMs), "request", transcript,
         ])
         guard let s = id.string else { throw RedisError(.server, command: "XADD", message: "no entry id in the reply") }
         return s
     }
 
-    /// The newest records, newest first; all channels merged when `channel` is nil.
-    public func list(channel: AdapterSpec.Channel?, limit: Int) async throws -> [Record] {
-        let channels = channel.map { [$0] } ?? AdapterSpec.Channel.allCases
-        let replies = try await redis.pipelineChecked(channels.map { ["XREVRANGE", Keys.sandbox(channel: $0.rawValue), "+", "-", "COUNT", String(limit)] })
+    /// The newest records of `channels`, newest first, merged.
+    public func list(channels: [String], limit: Int) async throws -> [Record] {
+        let replies = try await redis.pipelineChecked(channels.map { ["XREVRANGE", Keys.sandbox(channel: $0), "+", "-", "COUNT", String(limit)] })
         var records = [Record]()
         for (channel, reply) in zip(channels, replies) {
             for entry in reply.array ?? [] {
                 guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
                 let f = parts[1].dictionary
                 records.append(Record(
-                    id: id, channel: channel.rawValue, adapter: f["adapter"] ?? "", renders: f["renders"] ?? "", messageId: f["message_id"] ?? "",
+                    id: id, channel: channel, adapter: f["adapter"] ?? "", renders: f["renders"] ?? "", messageId: f["message_id"] ?? "",
                     to: f["to"] ?? "", atMs: Int64(f["at"] ?? "") ?? 0, request: f["request"] ?? ""))
             }
         }
