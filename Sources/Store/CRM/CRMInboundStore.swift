@@ -40,14 +40,19 @@ public struct CRMInboundStore: Sendable {
     /// Per change: the customer id it applied to, or nil when no customer matches.
     public func apply(adapter: String, changes: [CRMChange], nowMs: Int64) async throws -> [String?] {
         var args = [adapter, String(nowMs), String(timelineCap)]
+        var keys = [String]()
         for c in changes {
             switch c.ref {
-            case .customer(let id): args += ["id", id]
-            case .record(let r): args += ["record", r]
+            case .customer(let id):
+                args += ["id", id]
+                keys.append("")
+            case .record(let r):
+                args += ["record", r]
+                keys.append(Keys.identity(Identity(kind: .crm, account: adapter, value: r)))
             }
             args += [c.stage ?? "", c.owner ?? "", String(c.addTags.count)] + c.addTags + [String(c.removeTags.count)] + c.removeTags
         }
-        let r = try await redis.fcall(StoreFunctions.library, "crm_inbound_apply", keys: [], args: args).array ?? []
+        let r = try await redis.fcall(StoreFunctions.library, "crm_inbound_apply", keys: keys, args: args).array ?? []
         return r.map { $0.string.flatMap { $0.isEmpty ? nil : $0 } }
     }
 

@@ -58,12 +58,12 @@ public struct CRMOutbox: Sendable {
             if let parts = claimed.array, parts.count >= 2 { entries = parts[1].array ?? [] }
         }
         guard !entries.isEmpty else { return 0 }
-        var args = [adapter, String(maxWaitMs)]
+        var args = [group, String(maxWaitMs)]
         for e in entries {
             guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
             args += [id, parts[1].dictionary["customer"] ?? ""]
         }
-        _ = try await redis.fcall(StoreFunctions.library, "crm_feed", keys: [], args: args)
+        _ = try await redis.fcall(StoreFunctions.library, "crm_feed", keys: [Keys.crmDirty(adapter: adapter), Keys.crmStream], args: args)
         return entries.count
     }
 
@@ -77,7 +77,9 @@ public struct CRMOutbox: Sendable {
     /// a manual resync, a replay of dead letters.
     public func enqueue(_ customers: [String]) async throws {
         for start in stride(from: 0, to: customers.count, by: 1000) {
-            _ = try await redis.fcall(StoreFunctions.library, "crm_enqueue", keys: [], args: [adapter] + customers[start..<min(start + 1000, customers.count)])
+            _ = try await redis.fcall(
+                StoreFunctions.library, "crm_enqueue", keys: [Keys.crmDirty(adapter: adapter), Keys.crmRetry(adapter: adapter)],
+                args: Array(customers[start..<min(start + 1000, customers.count)]))
         }
     }
 
@@ -113,7 +115,9 @@ public struct CRMOutbox: Sendable {
 
     /// A batch of up to `size` customers when one is due, leased for `leaseMs` under `token`.
     public func take(size: Int, leaseMs: Int64, recent: Int, token: String) async throws -> Take {
-        let r = try await redis.fcall(StoreFunctions.library, "crm_take", keys: [], args: [adapter, String(size), String(leaseMs), String(recent), token]).array ?? []
+        let keys = [Keys.crmDirty(adapter: adapter), Keys.crmInFlight(adapter: adapter), Keys.crmRetry(adapter: adapter), Keys.scoresMeta]
+        let args = [String(size), String(leaseMs), String(recent), token, Keys.crmCustomer(adapter: adapter, customer: "")]
+        let r = try await redis.fcall(StoreFunctions.library, "crm_take", keys: keys, args: args).array ?? []
         guard r.first?.string == "batch" else { return .wait(ms: Int64(r.count > 1 ? r[1].int ?? 100 : 100)) }
         var snapshots = [Snapshot]()
         var i = 1
@@ -148,16 +152,23 @@ public struct CRMOutbox: Sendable {
     /// Records the CRM's answer for each customer of batch `token`. Returns how many were synced.
     @discardableResult
     public func finish(token: String, results: [(customer: String, seq: Int64, result: Result)], policy: RetryPolicy, nowMs: Int64) async throws -> Int {
-        var args = [adapter, token, String(policy.maxAttempts), String(nowMs), "", ""]  // 5 and 6: unused (the backoff was here)
+        var keys = [
+            Keys.crmInFlight(adapter: adapter), Keys.crmRetry(adapter: adapter), Keys.crmDirty(adapter: adapter), Keys.crmStatus(adapter: adapter),
+            Keys.crmDeadLetters,
+        ]
+        var args = [adapter, token, String(policy.maxAttempts), String(nowMs)]
         for (c, seq, r) in results {
+            var record: Identity?
+            if case .synced(let id?) = r, !id.isEmpty { record = Identity(kind: .crm, account: adapter, value: id) }
+            keys += [Keys.crmCustomer(adapter: adapter, customer: c), Keys.customer(c), Keys.customerIdentities(c), record.map(Keys.identity) ?? ""]
             switch r {
-            case .synced(let recordId): args += [c, String(seq), "ok", recordId ?? "", ""]
+            case .synced(let recordId): args += [c, String(seq), "ok", recordId ?? "", record?.storageForm ?? ""]
             case .retry(let reason): args += [c, String(seq), "retry", reason, policy.delays()]
             case .hold(let reason): args += [c, String(seq), "hold", reason, ""]
             case .failed(let code, let message): args += [c, String(seq), "dead", code, message]
             }
         }
-        return try await redis.fcall(StoreFunctions.library, "crm_finish", keys: [], args: args).int ?? 0
+        return try await redis.fcall(StoreFunctions.library, "crm_finish", keys: keys, args: args).int ?? 0
     }
 
 
