@@ -27,6 +27,8 @@ public enum Keys {
     /// messages are (`MessageStore.retentionMs`): what an erasure or export finds them by.
     public static func customerMessages(_ id: String) -> String { "cust:{\(id)}:msgs" }
     /// How often each scoring rule with a daily cap hit the customer on one (Beijing) day.
+    /// An interaction scored already (its `stream:inbound` entry id), kept a week: scoring it again is a no-op.
+    public static func scoredInteraction(_ interaction: String) -> String { "scored:\(interaction)" }
     public static func customerRuleCounts(_ id: String, day: Int64) -> String { "cust:{\(id)}:rules:\(day)" }
     /// The customers merged into this one (their ids; their `cust:{id}` hash is a `mergedInto` stub).
     public static func customerMerged(_ id: String) -> String { "cust:{\(id)}:merged" }

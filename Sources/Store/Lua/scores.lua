@@ -75,13 +75,15 @@ end)
 -- score_apply: scores one interaction (ScoreStore.apply), once per interaction id: the decayed score
 -- plus each hit rule's points (a rule's daily cap counted per Beijing day), the tags the rules add,
 -- the stage and tier the rules give (ScoringRules, passed as data) and qualification.
+-- KEYS: the interaction's scored mark (Keys.scoredInteraction; '' for a refresh). The customer's own
+-- keys follow merges, so they are the customer model's (customer_base.lua).
 -- ARGV: customer, interaction id ('' = a refresh), now, day, half-life ms, the stages, the daily
 -- cap, the qualifying rank, the tiers, the hits (see ScoreStore.apply for the layout).
 register('score_apply', function(keys, args)
   local id, live = resolveLive(args[1])
   if not live then return { 'gone' } end
   -- No interaction: a refresh (the tier again with the decayed score), not deduplicated.
-  if args[2] ~= '' and not redis.call('SET', 'scored:' .. args[2], '1', 'NX', 'EX', 604800) then return { 'dup' } end
+  if keys[1] ~= '' and not redis.call('SET', keys[1], '1', 'NX', 'EX', 604800) then return { 'dup' } end
   local now, halfLife = tonumber(args[3]), tonumber(args[5])
   local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'stage')
   if args[2] == '' and not h[1] then return { 'gone' } end

@@ -33,7 +33,7 @@ public struct ScoreStore: Sendable {
         }
         args += [String(hits.count)]
         for h in hits { args += [h.id, String(h.points), String(h.maxPerDay ?? 0), h.qualify ? "1" : "0", String(h.tags.count)] + h.tags }
-        let r = try await redis.fcall(StoreFunctions.library, "score_apply", keys: [], args: args).array ?? []
+        let r = try await redis.fcall(StoreFunctions.library, "score_apply", keys: [interaction.isEmpty ? "" : Keys.scoredInteraction(interaction)], args: args).array ?? []
         switch r.first?.string {
         case "dup": return .duplicate
         case "ok":
