@@ -51,15 +51,11 @@ public struct AdapterStatus: Sendable {
             let scopeNames: [String?] = adapter.rateLimit?.scope == .account ? accounts : [nil]
             let limitKeys = Set(scopeNames.map { OutboundEngine.rateLimitKey(adapter, account: $0) }).sorted()
             for (key, state) in zip(limitKeys, try await limits.states(limitKeys)) {
-                guard let f = state else { continue }  // never limited: nothing to show
+                guard let st = state else { continue }  // never limited: nothing to show
                 let scope = String(key.dropFirst(base.count)).drop { $0 == ":" }
-                func wallMs(_ i: Int) -> Int64? {
-                    guard i < f.count, let us = f[i].flatMap({ Int64($0) }), us > 0 else { return nil }
-                    return us / 1000
-                }
                 scopes.append(Scope(
-                    scope: String(scope), factor: Double(f.first.flatMap { $0 } ?? "1") ?? 1, pausedUntilMs: wallMs(1), suspendedUntilMs: wallMs(2),
-                    failures: Int(f.count > 3 ? f[3] ?? "0" : "0") ?? 0, circuitOpenUntilMs: wallMs(4)))
+                    scope: String(scope), factor: st.factor, pausedUntilMs: st.pausedUntilMs, suspendedUntilMs: st.suspendedUntilMs,
+                    failures: st.failures, circuitOpenUntilMs: st.circuitOpenUntilMs))
             }
             out.append(Report(
                 name: name, channel: channel, renders: adapter.renders.name, sandbox: adapter.spec.isSandbox,

@@ -100,19 +100,33 @@ public final class RateLimiter: Sendable {
         self.circuit = circuit
     }
 
-    /// One attempt to take `cost` sends from the limit at `key`, now or not at all.
-    /// How the provider has treated each limit (`Keys.rateLimitState` of each key): its rate factor,
-    /// paused until, suspended until (wall-clock µs), failures in a row and circuit open until (µs),
-    /// nil each when never set; nil for a limit never touched.
-    public func states(_ keys: [String]) async throws -> [[String?]?] {
+    /// How the provider has treated a limit (`Keys.rateLimitState`): its rate factor, until when it is
+    /// paused or suspended, its provider failures in a row and until when its circuit is open
+    /// (wall-clock ms; nil when not).
+    public struct State: Sendable, Equatable {
+        public let factor: Double
+        public let pausedUntilMs: Int64?
+        public let suspendedUntilMs: Int64?
+        public let failures: Int
+        public let circuitOpenUntilMs: Int64?
+    }
+
+    /// Each limit's state, nil for a limit never touched.
+    public func states(_ keys: [String]) async throws -> [State?] {
         let replies = try await redis.pipelineChecked(
             keys.map { ["HMGET", Keys.rateLimitState($0), "factor", "pauseUntil", "suspendUntil", "failures", "openUntil"] })
         return replies.map { r in
             let f = (r.array ?? []).map(\.string)
-            return f.contains { $0 != nil } ? f : nil
+            guard f.count == 5, f.contains(where: { $0 != nil }) else { return nil }
+            // Stored in µs of wall-clock time.
+            func ms(_ v: String?) -> Int64? { v.flatMap { Int64($0) }.flatMap { $0 > 0 ? $0 / 1000 : nil } }
+            return State(
+                factor: f[0].flatMap { Double($0) } ?? 1, pausedUntilMs: ms(f[1]), suspendedUntilMs: ms(f[2]), failures: f[3].flatMap { Int($0) } ?? 0,
+                circuitOpenUntilMs: ms(f[4]))
         }
     }
 
+    /// One attempt to take `cost` sends from the limit at `key`, now or not at all.
     public func attempt(_ key: String, limit: RateLimit, cost: Int = 1) async throws -> Decision {
         switch try await call(key, limit: limit, cost: cost, reserveAheadUs: 0, probeHoldMs: nil) {
         case .reserved: return .wait(microseconds: 0)  // not reached with no reserve-ahead
