@@ -1,3 +1,4 @@
+import GatewayCore
 import RedisClient
 import ServiceLifecycle
 
@@ -12,4 +13,17 @@ public struct RedisPoolService: Service {
         try? await gracefulShutdown()
         pool.shutdown()
     }
+}
+
+/// The Redis pool the configuration names: a Redis Cluster found from `redis.cluster`'s seeds, or the
+/// single Redis at `redis.url`.
+public func makeRedisPool(_ redis: GatewayConfig.Redis) throws -> RedisPool {
+    if redis.cluster.isEmpty {
+        return RedisPool(
+            try RedisConfiguration(url: redis.url, connections: redis.connections, connectTimeoutMs: redis.connectTimeoutMs, commandTimeoutMs: redis.commandTimeoutMs))
+    }
+    let seeds = try redis.cluster.map {
+        try RedisConfiguration(url: $0, connections: redis.connections, connectTimeoutMs: redis.connectTimeoutMs, commandTimeoutMs: redis.commandTimeoutMs)
+    }
+    return RedisPool(cluster: seeds, readFromReplicas: redis.readFromReplicas)
 }

@@ -4,8 +4,13 @@ import CHiredis
 final class RedisConnection: @unchecked Sendable {
     private var context: UnsafeMutablePointer<redisContext>?
     let configuration: RedisConfiguration
+    /// A cluster replica's connection: `READONLY` after connecting, so it serves reads of its master's slots.
+    let readOnly: Bool
 
-    init(_ configuration: RedisConfiguration) { self.configuration = configuration }
+    init(_ configuration: RedisConfiguration, readOnly: Bool = false) {
+        self.configuration = configuration
+        self.readOnly = readOnly
+    }
 
     deinit { close() }
 
@@ -38,6 +43,13 @@ final class RedisConnection: @unchecked Sendable {
             if case .error(let message) = try readReply(command: "SELECT") {
                 close()
                 throw RedisError.reply(command: "SELECT", message: message)
+            }
+        }
+        if readOnly {
+            try append(["READONLY"])
+            if case .error(let message) = try readReply(command: "READONLY") {
+                close()
+                throw RedisError.reply(command: "READONLY", message: message)
             }
         }
     }

@@ -37,14 +37,18 @@ public struct RedisFunctionLibrary: Sendable {
 }
 
 extension RedisPool {
-    /// Loads (or reloads) the library; the same version loaded twice is harmless.
+    /// Loads (or reloads) the library, on every master of a cluster (replicas get it from their master);
+    /// the same version loaded twice is harmless.
     public func loadLibrary(_ library: RedisFunctionLibrary) async throws {
-        do { try await send("FUNCTION", "LOAD", "REPLACE", library.code) } catch let error as RedisError where error.kind == .server {
-            throw RedisError(.server, command: "FUNCTION LOAD \(library.name)", message: error.message)
+        for (endpoint, replies) in try await onEachMaster([["FUNCTION", "LOAD", "REPLACE", library.code]]) {
+            if case .error(let message) = replies[0] {
+                throw RedisError.reply(command: "FUNCTION LOAD \(library.name)", message: isCluster ? "\(endpoint): \(message)" : message)
+            }
         }
     }
 
-    /// Calls one function of the library, loading the library first when Redis does not have it.
+    /// Calls one function of the library, loading the library first when Redis does not have it (on a
+    /// cluster, a node added or promoted without it).
     public func fcall(_ library: RedisFunctionLibrary, _ function: String, keys: [String], args: [String]) async throws -> RedisValue {
         let command = ["FCALL", library.function(function), String(keys.count)] + keys + args
         do {

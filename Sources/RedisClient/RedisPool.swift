@@ -8,15 +8,28 @@ import Logging
 /// let replies = try await redis.pipeline([["INCR", "a"], ["GET", "a"]])
 /// ```
 public final class RedisPool: Sendable {
-    private let workers: [RedisWorker]
+    private enum Route {
+        case single(RedisNode)
+        case cluster(RedisCluster)
+    }
 
-    public init(_ configuration: RedisConfiguration) {
-        workers = (0..<max(1, configuration.connections)).map { i in
-            RedisWorker(connection: RedisConnection(configuration), name: "redis-\(i)")
-        }
+    private let route: Route
+
+    public init(_ configuration: RedisConfiguration) { route = .single(RedisNode(configuration)) }
+
+    /// A Redis Cluster found from its seed nodes (any of its nodes will do). The seeds' credentials,
+    /// connection count and timeouts are used for every node; each node gets its own connections.
+    /// With `readFromReplicas`, pipelines of read-only commands may be served (a little stale) by replicas.
+    public init(cluster seeds: [RedisConfiguration], readFromReplicas: Bool = false) {
+        route = .cluster(RedisCluster(seeds: seeds, readFromReplicas: readFromReplicas))
     }
 
     deinit { shutdown() }
+
+    public var isCluster: Bool {
+        if case .cluster = route { return true }
+        return false
+    }
 
     /// Runs one command; an error reply is thrown as `RedisError(.server)`.
     @discardableResult
@@ -24,7 +37,7 @@ public final class RedisPool: Sendable {
 
     @discardableResult
     public func send(_ args: [String]) async throws -> RedisValue {
-        let reply = try await worker().submit([args])[0]
+        let reply = try await submit([args])[0]
         if case .error(let message) = reply { throw RedisError.reply(command: args[0], message: message) }
         return reply
     }
@@ -33,7 +46,7 @@ public final class RedisPool: Sendable {
     /// place (as `.error`), so a caller sees which command failed.
     public func pipeline(_ commands: [[String]]) async throws -> [RedisValue] {
         if commands.isEmpty { return [] }
-        return try await worker().submit(commands)
+        return try await submit(commands)
     }
 
     /// Like `pipeline`, but throws the first error reply, naming its command.
@@ -57,21 +70,42 @@ public final class RedisPool: Sendable {
         }
     }
 
-    public func shutdown() { for w in workers { w.shutdown() } }
-
-    private func worker() -> RedisWorker {
-        // Least queued first; ties go to the first, which keeps batches large under light load.
-        var best = workers[0]
-        var bestDepth = best.depth
-        if bestDepth == 0 { return best }
-        for w in workers.dropFirst() {
-            let d = w.depth
-            if d < bestDepth {
-                best = w
-                bestDepth = d
-                if d == 0 { break }
-            }
+    public func shutdown() {
+        switch route {
+        case .single(let node): node.shutdown()
+        case .cluster(let cluster): cluster.shutdown()
         }
-        return best
+    }
+
+    /// Runs the commands on every master of a cluster, or on the one Redis: for commands that apply to
+    /// the whole keyspace (FUNCTION LOAD, FLUSHALL, SCAN, DBSIZE, INFO). Replies by node endpoint.
+    public func onEachMaster(_ commands: [[String]]) async throws -> [(endpoint: String, replies: [RedisValue])] {
+        switch route {
+        case .single(let node): [(node.endpoint, try await node.submit(commands))]
+        case .cluster(let cluster): try await cluster.eachMaster(commands)
+        }
+    }
+
+    /// Runs the commands on one node, named by its endpoint as `topology()` names it.
+    public func onNode(_ endpoint: String, _ commands: [[String]]) async throws -> [RedisValue] {
+        switch route {
+        case .single(let node): try await node.submit(commands)
+        case .cluster(let cluster): try await cluster.send(commands, toNode: endpoint)
+        }
+    }
+
+    /// The cluster's slot map as the cluster reports it now; nil for a single Redis.
+    public func topology() async throws -> ClusterSlotMap? {
+        switch route {
+        case .single: nil
+        case .cluster(let cluster): try await cluster.topology()
+        }
+    }
+
+    private func submit(_ commands: [[String]]) async throws -> [RedisValue] {
+        switch route {
+        case .single(let node): try await node.submit(commands)
+        case .cluster(let cluster): try await cluster.execute(commands)
+        }
     }
 }

@@ -16,12 +16,15 @@ final class RedisWorker: @unchecked Sendable {
     private var running = true  // guarded by condition
     private var thread: Thread?
     private var lastConnectFailure: ContinuousClock.Instant?  // worker thread only
-    private let latency = Timer(label: "scrm_redis_roundtrip_seconds", preferredDisplayUnit: .seconds)
-    private let errors = Counter(label: "scrm_redis_errors_total")
+    private let latency: Timer
+    private let errors: Counter
     private let maxBatch = 512
 
-    init(connection: RedisConnection, name: String) {
+    /// `node` names the server in the metrics (`node` dimension): one series per cluster node.
+    init(connection: RedisConnection, name: String, node: String) {
         self.connection = connection
+        latency = Timer(label: "scrm_redis_roundtrip_seconds", dimensions: [("node", node)], preferredDisplayUnit: .seconds)
+        errors = Counter(label: "scrm_redis_errors_total", dimensions: [("node", node)])
         // The thread holds the worker until `run` returns (the pool can be released right after
         // shutdown while the thread is still closing the connection); `run` then drops `thread`, so
         // nothing is kept alive afterwards. An unowned capture here crashed under AddressSanitizer.

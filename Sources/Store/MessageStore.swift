@@ -1,6 +1,5 @@
 import GatewayCore
 import RedisClient
-import Store
 
 /// Outbound messages in Redis: accept (idempotent), the send ledger (claim before the provider call,
 /// complete after), retries, dead letters. Every state change that also moves the queue is one Lua

@@ -1,5 +1,4 @@
 import GatewayCore
-import Store
 import Metrics
 import RedisClient
 

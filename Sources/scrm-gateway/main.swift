@@ -45,15 +45,13 @@ do {
         logger.warning("SCRM_ENV=dev: opt-outs are hashed with the built-in dev key (privacy.suppressionKey unset)")
     }
     let adapters = try loadAdapters(config: config, environment: environment)
-    let redisConfiguration = try RedisConfiguration(
-        url: config.redis.url, connections: config.redis.connections, connectTimeoutMs: config.redis.connectTimeoutMs,
-        commandTimeoutMs: config.redis.commandTimeoutMs)
-    let redis = RedisPool(redisConfiguration)
+    let redis = try makeRedisPool(config.redis)
+    let redisPath = config.redis.cluster.isEmpty ? "redis.url" : "redis.cluster"
     // Wrong or missing credentials stop start-up; an unreachable Redis does not (it may be starting too).
     do { try await redis.send("PING") } catch let error as RedisError where error.kind == .authentication {
-        throw ConfigError(path: "redis.url", reason: "Redis refused the credentials: \(error.message)")
+        throw ConfigError(path: redisPath, reason: "Redis refused the credentials: \(error.message)")
     } catch {
-        logger.warning("Redis is not reachable yet; /readyz answers 503 until it is", metadata: ["redis": .string(redisConfiguration.endpoint)])
+        logger.warning("Redis is not reachable yet; /readyz answers 503 until it is", metadata: ["redis": .string(redisPath)])
     }
     logger.info("starting", metadata: ["config": .string(path), "port": .stringConvertible(config.server.port), "accounts": .stringConvertible(config.accounts.map(\.id)),
         "adapters": .stringConvertible(adapters.adapters.keys.sorted())])

@@ -25,6 +25,10 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(config.customers.attributes, CustomerAttributes(CustomerAttributes.defaults), "gateway.yaml ships the default attributes")
         XCTAssertEqual(config.contactRules.requireOptIn, ["sms"], "SMS marketing needs an opt-in by default")
         XCTAssertEqual(try ConfigLoader(environment: ["SCRM_SMS_REQUIRE_OPT_IN": "false"]).load(path: path).contactRules.requireOptIn, [])
+        XCTAssertEqual(config.redis.cluster, [], "a single Redis by default")
+        let cluster = try ConfigLoader(environment: ["SCRM_REDIS_CLUSTER": "redis://10.0.0.1:7000, redis://u:p@10.0.0.2:7000"]).load(path: path)
+        XCTAssertEqual(cluster.redis.cluster, ["redis://10.0.0.1:7000", "redis://u:p@10.0.0.2:7000"])
+        XCTAssertEqual(try ConfigLoader(environment: [:]).load(yaml: "redis: { cluster: [ 'redis://a:1', 'redis://b:2' ], readFromReplicas: true }").redis.cluster.count, 2)
     }
 
     func test_interpolation_requiredDefaultAndMissing() throws {
@@ -53,6 +57,9 @@ final class ConfigLoaderTests: XCTestCase {
             ("outbound: { adapters: sandbox-sms }", "outbound.adapters"),
             ("outbound: { circuitFailures: 0 }", "outbound.circuitFailures"),
             ("outbound: { circuitOpenMs: 5000, circuitMaxOpenMs: 1000 }", "outbound.circuitMaxOpenMs"),
+            ("redis: { cluster: [ 'redis://a:1/2' ] }", "redis.cluster"),
+            ("redis: { cluster: 'unix:///tmp/r.sock' }", "redis.cluster"),
+            ("redis: { readFromReplicas: maybe }", "redis.readFromReplicas"),
         ]
         for (yaml, path) in cases {
             XCTAssertThrowsError(try ConfigLoader(environment: [:]).load(yaml: yaml), yaml) { error in

@@ -82,4 +82,12 @@ public enum LocalProcess {
         }
         throw NSError(domain: "LocalProcess", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(what) on port \(port) did not \(accepting ? "start" : "stop")"])
     }
+
+    /// Runs `args` to the end and returns its exit status.
+    public static func run(_ args: [String]) throws -> Int32 {
+        let pid = try spawn(args)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    }
 }

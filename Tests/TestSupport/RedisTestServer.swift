@@ -36,6 +36,8 @@ public final class RedisTestServer: @unchecked Sendable {
         try LocalProcess.waitUntil(port: port, accepting: true, what: "redis-server")
     }
 
+    public var isRunning: Bool { pid > 0 }
+
     /// Stops the server (SIGTERM, then SIGKILL after 5 s) and reaps it.
     public func stop() {
         LocalProcess.terminate(pid)

@@ -49,11 +49,18 @@ public struct ConfigLoader {
             config.server.requestTimeoutSeconds = try s.int("requestTimeoutSeconds", default: 10, range: 1...600)
         }
         if let r = try root.optionalMap("redis") {
-            try r.only(["url", "connections", "connectTimeoutMs", "commandTimeoutMs"])
+            try r.only(["url", "cluster", "readFromReplicas", "connections", "connectTimeoutMs", "commandTimeoutMs"])
             config.redis.url = try r.string("url", default: config.redis.url)
             guard config.redis.url.hasPrefix("redis://") || config.redis.url.hasPrefix("unix://") else {
                 throw ConfigError(path: "redis.url", reason: "must be redis://[user:password@]host:port[/db] or unix:///path/redis.sock")
             }
+            // A list, or one comma-separated string (as SCRM_REDIS_CLUSTER gives it).
+            config.redis.cluster = (try r.scalarList("cluster") ?? []).flatMap { $0.split(separator: ",") }
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for seed in config.redis.cluster where !seed.hasPrefix("redis://") || seed.dropFirst("redis://".count).contains("/") {
+                throw ConfigError(path: "redis.cluster", reason: "each seed must be redis://[user:password@]host:port (a cluster has no databases or unix sockets)")
+            }
+            config.redis.readFromReplicas = try r.bool("readFromReplicas", default: false)
             config.redis.connections = try r.int("connections", default: config.redis.connections, range: 1...64)
             config.redis.connectTimeoutMs = try r.int("connectTimeoutMs", default: config.redis.connectTimeoutMs, range: 10...60_000)
             config.redis.commandTimeoutMs = try r.int("commandTimeoutMs", default: config.redis.commandTimeoutMs, range: 10...60_000)

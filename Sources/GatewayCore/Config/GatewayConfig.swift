@@ -17,6 +17,10 @@ public struct GatewayConfig: Sendable {
 
     public struct Redis: Sendable {
         public var url = "redis://127.0.0.1:6379"
+        /// Redis Cluster seed nodes (`redis://...` of any of its nodes); when set, `url` is not used.
+        public var cluster: [String] = []
+        /// On a cluster, let replicas serve pipelines of read-only commands (a little stale).
+        public var readFromReplicas = false
         public var connections = 4
         public var connectTimeoutMs = 1000
         public var commandTimeoutMs = 2000

@@ -1,0 +1,37 @@
+/// The connections to one Redis server (a single Redis, or one node of a cluster): a few pipelining
+/// workers, each on its own thread. A request goes to the least busy one.
+final class RedisNode: Sendable {
+    /// `host:port` (or the socket path): how the node is named in logs, metrics and `MOVED` replies.
+    let endpoint: String
+    private let workers: [RedisWorker]
+
+    init(_ configuration: RedisConfiguration, readOnly: Bool = false) {
+        endpoint = configuration.endpoint
+        workers = (0..<max(1, configuration.connections)).map { i in
+            RedisWorker(connection: RedisConnection(configuration, readOnly: readOnly), name: "redis-\(configuration.endpoint)-\(i)", node: configuration.endpoint)
+        }
+    }
+
+    deinit { shutdown() }
+
+    /// Runs the commands back to back on one connection; error replies are returned in place.
+    func submit(_ commands: [[String]]) async throws -> [RedisValue] { try await worker().submit(commands) }
+
+    func shutdown() { for w in workers { w.shutdown() } }
+
+    private func worker() -> RedisWorker {
+        // Least queued first; ties go to the first, which keeps batches large under light load.
+        var best = workers[0]
+        var bestDepth = best.depth
+        if bestDepth == 0 { return best }
+        for w in workers.dropFirst() {
+            let d = w.depth
+            if d < bestDepth {
+                best = w
+                bestDepth = d
+                if d == 0 { break }
+            }
+        }
+        return best
+    }
+}
