@@ -45,3 +45,45 @@ for s in socks:
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 }
+
+# Starts a Redis Cluster of $1 masters with $2 replicas each on free loopback ports, under $3 (a data
+# directory, emptied first), with a 1 s node timeout so that a failover takes about a second. Prints
+# the nodes' ports, masters first, comma-separated. Stop it with stop_redis_cluster $3.
+start_redis_cluster() {
+  local masters="$1" replicas="$2" dir="$3"
+  local count=$((masters * (1 + replicas)))
+  rm -rf "$dir" && mkdir -p "$dir"
+  local ports buses
+  read -r -a ports <<<"$(free_ports "$((count * 2))")"
+  local nodes=() list=()
+  for i in $(seq 0 $((count - 1))); do
+    local port="${ports[$i]}" bus="${ports[$((count + i))]}"
+    mkdir -p "$dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "$bus" \
+      --cluster-node-timeout 1000 --dir "$dir/$port" --appendonly yes --appendfsync everysec --save "" \
+      --daemonize yes --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log"
+    nodes+=("127.0.0.1:$port")
+    list+=("$port")
+  done
+  for port in "${list[@]}"; do
+    for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$replicas" --cluster-yes >"$dir/create.log" 2>&1 \
+    || { echo "redis-cli --cluster create failed; see $dir/create.log" >&2; return 1; }
+  for port in "${list[@]}"; do
+    for _ in $(seq 1 200); do
+      redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' \
+        && ! redis-cli -p "$port" info replication | grep -q '^master_link_status:down' && break
+      sleep 0.1
+    done
+  done
+  (IFS=,; echo "${list[*]}")
+}
+
+# Stops every node of the cluster under $1.
+stop_redis_cluster() {
+  local dir="$1"
+  for pidfile in "$dir"/*/redis.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+}

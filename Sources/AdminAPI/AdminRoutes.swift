@@ -78,6 +78,7 @@ public struct AdminRoutes: Sendable {
         ).register(on: group)
         TagRoutes(tags: tags, maxBulkIds: config.admin.maxBulkIds).register(on: group)
         SandboxRoutes(outbox: sandbox).register(on: group)
+        RedisRoutes(nodes: RedisNodes(redis: sandbox.redis)).register(on: group)
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
         AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters, accounts: config.accounts.map(\.id)), tokens: tokens).register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)

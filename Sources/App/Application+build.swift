@@ -2,6 +2,7 @@ import CRMSync
 import AdminAPI
 import Foundation
 import GatewayCore
+import HTTPAPI
 import Hummingbird
 import Ingress
 import Logging
@@ -70,18 +71,18 @@ public func buildRouter(
     let open = DeclaredRoutes(router, table: table, audit: nil, clock: clock)
     open.get("/healthz", .public) { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"up\"}"))) }
     open.get("/readyz", .public) { _, _ in
-        let (status, redisState): (HTTPResponse.Status, String)
+        let nodes = RedisNodes(redis: redis)
+        let readiness: Readiness
         do {
-            try await redis.send("PING")
-            (status, redisState) = (.ok, "up")
+            let (ready, masters) = try await nodes.readiness()
+            readiness = Readiness(ready: ready, redis: ready ? "up" : "degraded", masters: redis.isCluster ? masters.map { $0 ? "up" : "down" } : nil)
         } catch let error as RedisError where error.kind == .authentication {
             // Reachable, but our credentials are refused (or missing): not something a restart of Redis fixes.
-            (status, redisState) = (.serviceUnavailable, "auth_failed")
+            readiness = Readiness(ready: false, redis: "auth_failed", masters: nil)
         } catch {
-            (status, redisState) = (.serviceUnavailable, "down")
+            readiness = Readiness(ready: false, redis: "down", masters: nil)
         }
-        let body = "{\"status\":\"\(status == .ok ? "ready" : "unavailable")\",\"redis\":\"\(redisState)\"}"
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        return try JSONResponse.encoded(readiness, status: readiness.status == "ready" ? .ok : .serviceUnavailable)
     }
     if listener.servesAdmin {
         open.get("/metrics", .public) { _, _ in
@@ -133,3 +134,18 @@ public func buildRouter(
     return router
 }
 
+
+/// `/readyz`: ready when Redis (every master of a cluster, with every slot served) answers. The
+/// masters are listed by state only, in slot order, never by address: the endpoint is public.
+struct Readiness: Encodable {
+    let status: String
+    /// `up`, `degraded` (a cluster with a master down or slots unserved), `down`, `auth_failed`.
+    let redis: String
+    let masters: [String]?
+
+    init(ready: Bool, redis: String, masters: [String]?) {
+        status = ready ? "ready" : "unavailable"
+        self.redis = redis
+        self.masters = masters
+    }
+}

@@ -15,7 +15,7 @@ import Metrics
 ///   (its master when it has none).
 final class RedisCluster: @unchecked Sendable {
     private let template: RedisConfiguration
-    private let seeds: [String]
+    let seeds: [String]
     private let readFromReplicas: Bool
     private let lock = NSLock()
     private var map = ClusterSlotMap.empty  // guarded by lock

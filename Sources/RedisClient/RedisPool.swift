@@ -26,6 +26,14 @@ public final class RedisPool: Sendable {
 
     deinit { shutdown() }
 
+    /// Where it connects: the one Redis, or the cluster's seed nodes (for logs and status pages).
+    public var endpoints: [String] {
+        switch route {
+        case .single(let node): [node.endpoint]
+        case .cluster(let cluster): cluster.seeds
+        }
+    }
+
     public var isCluster: Bool {
         if case .cluster = route { return true }
         return false

@@ -115,6 +115,26 @@ final class AdminAPITests: XCTestCase {
         }
     }
 
+    func test_redisStatus_showsTheSingleRedisWithItsKeys() async throws {
+        let h = try Harness()
+        try await h.redis.send("SET", "status:probe", "1")
+        try await h.test { client in
+            let r = try await client.get("/api/v1/redis")
+            XCTAssertEqual(r.status, .ok, r.text)
+            let nodes = try XCTUnwrap(r.json["nodes"] as? [[String: Any]])
+            guard h.server != nil else { return XCTAssertEqual(r.json["mode"] as? String, "cluster") }
+            XCTAssertEqual(r.json["mode"] as? String, "single")
+            XCTAssertEqual(nodes.count, 1)
+            XCTAssertEqual(nodes[0]["role"] as? String, "standalone")
+            XCTAssertEqual(nodes[0]["state"] as? String, "up")
+            let keys = try await h.redis.send("DBSIZE").int
+            XCTAssertEqual(nodes[0]["keys"] as? Int, keys)
+            XCTAssertGreaterThan(nodes[0]["usedMemoryBytes"] as? Int ?? 0, 0)
+            let forbidden = try await client.get("/api/v1/redis", token: nil)
+            XCTAssertEqual(forbidden.status, .unauthorized)
+        }
+    }
+
     func test_metrics_countRejectionsByReasonAndDedupHits() async throws {
         let h = try Harness()
         try await h.test { client in
@@ -125,7 +145,7 @@ final class AdminAPITests: XCTestCase {
             let metrics = try await client.execute(uri: "/metrics", method: .get).text
             XCTAssertTrue(metrics.contains("scrm_webhook_rejected_total{reason=\"bad_signature\"}"), metrics)
             XCTAssertTrue(metrics.contains("scrm_webhook_dedup_hits_total"))
-            XCTAssertTrue(metrics.contains("scrm_redis_roundtrip_seconds_count"), metrics)
+            XCTAssertTrue(metrics.contains("scrm_redis_roundtrip_seconds_count{node=\"127.0.0.1:\(h.server?.port ?? 0)\"}") || h.server == nil, metrics)
             let requestLines = metrics.split(separator: "\n").filter { $0.hasPrefix("hb_requests") && $0.contains("/webhooks/wechat/") }
             XCTAssertTrue(requestLines.contains { $0.contains("http_response_status_code=\"200\"") }, "requests by route and status:\n\(metrics)")
             XCTAssertTrue(requestLines.contains { $0.contains("http_response_status_code=\"403\"") }, "the forged request counted as 403")

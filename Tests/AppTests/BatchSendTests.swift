@@ -37,7 +37,8 @@ final class BatchSendTests: XCTestCase {
         let capped = ids[1]
         _ = try await rig.h.redis.send("ZADD", Keys.contactHistory(capped), String(rig.h.now - 3_600_000), "sms:earlier")
         _ = try await rig.h.redis.send("CONFIG", "RESETSTAT")
-        let monitor = try RedisMonitor(port: rig.h.server.port)
+        // On a single Redis, MONITOR shows every key; a cluster refuses a function's undeclared key itself.
+        let monitor = try rig.h.server.map { try RedisMonitor(port: $0.port) }
 
         let senders = try rig.runSenders()
         defer { senders.cancel() }
@@ -59,9 +60,11 @@ final class BatchSendTests: XCTestCase {
             XCTAssertEqual(progress["open"] as? Int, 1, "the capped message waits: \(progress)")
         }
         // Every key the message functions touched was passed to them (none derived inside Lua).
-        let seen = try await RedisMonitor.undeclaredKeys(try monitor.stop(), functions: ["message_", "campaign_", "rate_limit_"], redis: rig.h.redis)
-        XCTAssertGreaterThan(seen.calls, 3)
-        XCTAssertEqual(seen.undeclared, [])
+        if let monitor {
+            let seen = try await RedisMonitor.undeclaredKeys(try monitor.stop(), functions: ["message_", "campaign_", "rate_limit_"], redis: rig.h.redis)
+            XCTAssertGreaterThan(seen.calls, 3)
+            XCTAssertEqual(seen.undeclared, [])
+        }
         let sms = rig.fakes.ledger.deliveries("twilio")
         XCTAssertEqual(sms.count, 148)
         XCTAssertEqual(Set(sms.map(\.to)), Set(ids.dropFirst(2).map { phones[$0]! }), "each recipient once, neither held one")

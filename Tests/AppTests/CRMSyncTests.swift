@@ -119,7 +119,8 @@ final class CRMSyncTests: XCTestCase {
         let spec = try Self.hubspotSpec(base: server.baseURL)
         h.crm = [spec]
         let ids = try await Self.qualifiedCustomers(h, 250, badEmail: [7, 77, 177])
-        let monitor = try RedisMonitor(port: h.server.port)
+        // On a single Redis, MONITOR shows every key; a cluster refuses a function's undeclared key itself.
+        let monitor = try h.server.map { try RedisMonitor(port: $0.port) }
         let worker = Self.worker(spec, h)
         let run = Task { await worker.run() }
         defer { run.cancel() }
@@ -179,9 +180,11 @@ final class CRMSyncTests: XCTestCase {
         }
         // The outbox functions touch only the keys they were given (crm_take picks its customers, so
         // it names their keys itself: see Lua/crm.lua).
-        let seen = try await RedisMonitor.undeclaredKeys(try monitor.stop(), functions: ["crm_feed", "crm_enqueue", "crm_finish"], redis: h.redis)
-        XCTAssertGreaterThan(seen.calls, 5)
-        XCTAssertEqual(seen.undeclared, [])
+        if let monitor {
+            let seen = try await RedisMonitor.undeclaredKeys(try monitor.stop(), functions: ["crm_feed", "crm_enqueue", "crm_finish"], redis: h.redis)
+            XCTAssertGreaterThan(seen.calls, 5)
+            XCTAssertEqual(seen.undeclared, [])
+        }
 
         // Five tag changes in a row reach HubSpot as fewer writes, ending with all five tags.
         for t in ["t1", "t2", "t3", "t4", "t5"] { _ = try await TagStore(redis: h.redis).apply(t, add: true, customerIds: [ids[1]]) }

@@ -16,7 +16,8 @@ import XCTest
 /// safe, and a WeCom app using Tencent's sample key.
 final class Harness: @unchecked Sendable {
     static let adminToken = "test-admin-token-0123456789"
-    let server: RedisTestServer
+    /// The gateway's own redis-server; nil when the tests run on a Redis Cluster.
+    let server: RedisTestServer?
     let redis: RedisPool
     let config: GatewayConfig
     private let nowMs = NIOLockedValueBox<Int64>(1_790_000_000_000)
@@ -31,17 +32,28 @@ final class Harness: @unchecked Sendable {
 
     /// `aclRules`: the gateway's pool connects as an ACL user `scrm` with those command rules (the
     /// test's own checks then need a pool of their own, `RedisPool(server.configuration)`).
-    init(adminToken: String? = Harness.adminToken, aclRules: String? = nil, configure: (inout GatewayConfig) -> Void = { _ in }) throws {
+    /// `redis`: a pool of the test's own (a cluster it started); the harness shuts it down.
+    init(adminToken: String? = Harness.adminToken, aclRules: String? = nil, redis given: RedisPool? = nil, configure: (inout GatewayConfig) -> Void = { _ in }) throws {
         _ = Observability.registry()  // as in main.swift: before the pool creates its metric handles
-        if let aclRules {
+        if let given {
+            server = nil
+            redis = given
+        } else if let aclRules {
             let rules = aclRules.split(separator: "\n").filter { !$0.hasPrefix("#") }.flatMap { $0.split(separator: " ").map(String.init) }
-            server = try RedisTestServer(extraArguments: ["--user", "scrm", "on", ">scrm-acl-secret", "~*", "resetchannels"] + rules)
+            let server = try RedisTestServer(extraArguments: ["--user", "scrm", "on", ">scrm-acl-secret", "~*", "resetchannels"] + rules)
+            self.server = server
             var configuration = server.configuration
             configuration.username = "scrm"
             configuration.password = "scrm-acl-secret"
             redis = RedisPool(configuration)
+        } else if let nodes = TestCluster.nodes {
+            // scripts/test's cluster stage: every harness shares the cluster, emptied first.
+            server = nil
+            try TestCluster.flush(nodes)
+            redis = RedisPool(cluster: nodes.prefix(3).map { RedisConfiguration(host: "127.0.0.1", port: $0, connections: 2, connectTimeoutMs: 500, commandTimeoutMs: 2000) })
         } else {
-            server = try RedisTestServer()
+            let server = try RedisTestServer()
+            self.server = server
             redis = RedisPool(server.configuration)
         }
         var config = try ConfigLoader(environment: [:]).load(yaml: Self.yaml)
@@ -89,10 +101,12 @@ final class Harness: @unchecked Sendable {
         try await app.test(.live) { client in try await body(client) }
     }
 
-    /// Keys in Redis, not counting the audit log (which records refused admin calls too).
+    /// Keys in Redis (on every master of a cluster), not counting the audit log (which records refused
+    /// admin calls too).
     func dbSize() async throws -> Int {
-        let replies = try await redis.pipeline([["DBSIZE"], ["EXISTS", "stream:audit"]])
-        return (replies[0].int ?? -1) - (replies[1].int ?? 0)
+        var keys = 0
+        for (_, replies) in try await redis.onEachMaster([["DBSIZE"]]) { keys += replies[0].int ?? 0 }
+        return keys - (try await redis.send("EXISTS", Keys.auditStream).int ?? 0)
     }
 }
 

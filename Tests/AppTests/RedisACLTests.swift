@@ -23,7 +23,7 @@ final class RedisACLTests: XCTestCase {
             config.contactRules.quietHours = nil
             config.contactRules.requireOptIn = []
         }
-        let admin = RedisPool(h.server.configuration)
+        let admin = RedisPool(try XCTUnwrap(h.server, "an ACL harness has its own server").configuration)
         defer { admin.shutdown() }
         try await CustomerStore(redis: h.redis, config: h.config).prepareIndexes()
         let service = Task { try? await OutboundService(parts: makeOutbound(config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config), clock: h.clock)).run() }
@@ -101,6 +101,9 @@ final class RedisACLTests: XCTestCase {
             XCTAssertEqual(hashed[0].string, "opted_out|1", "moved under the keyed hash")
             XCTAssertEqual(hashed[1].int, 0, "the plain address is gone")
             ok(try await client.get("/readyz", token: nil), "readyz")
+            let status = try await client.get("/api/v1/redis")
+            ok(status, "redis status")
+            XCTAssertEqual((status.json["nodes"] as? [[String: Any]])?.first?["state"] as? String, "up", status.text)
         }
         let log = try await admin.send("ACL", "LOG").array ?? []
         let refused = log.map { entry -> String in

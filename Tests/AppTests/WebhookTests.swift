@@ -232,10 +232,12 @@ final class WebhookTests: XCTestCase {
 
     func test_redisOutage_answers503AndReadyzShowsIt_thenRecoversByItself() async throws {
         let h = try Harness()
+        // On the shared cluster a node's outage is scripts/drill cluster-failover's to show.
+        let server = try XCTUnwrap(h.server ?? { throw XCTSkip("stops the gateway's own redis-server; not run on the test cluster") }())
         try await h.test { client in
             let ready = try await client.execute(uri: "/readyz", method: .get)
             XCTAssertEqual(ready.status, .ok)
-            h.server.stop()
+            server.stop()
             let down = try await client.execute(uri: "/readyz", method: .get)
             XCTAssertEqual(down.status, .serviceUnavailable)
             let xml = SampleCallbacks.text(to: "gh", from: "oOUT", content: "during outage", msgId: "7001", createTime: h.nowSeconds)
@@ -245,7 +247,7 @@ final class WebhookTests: XCTestCase {
             let health = try await client.execute(uri: "/healthz", method: .get)
             XCTAssertEqual(health.status, .ok)
 
-            try h.server.start()
+            try server.start()
             var status = HTTPResponse.Status.serviceUnavailable
             for _ in 0..<40 where status != .ok {
                 try await Task.sleep(for: .milliseconds(50))

@@ -312,6 +312,12 @@ class Console(unittest.TestCase):
         self.shot("operations-audit")
         for page in ["/console/operations/keys", "/console/operations/system", "/console"]:
             self.driver.get(BASE + page)
+            if page.endswith("/system"):
+                # The Redis the gateway runs on, node by node (scrmctl redis status shows the same).
+                redis = self.driver.find_element(By.CSS_SELECTOR, "[data-redis]")
+                node = redis.find_element(By.CSS_SELECTOR, "tbody tr[data-node]")
+                self.assertIn("standalone", node.text)
+                self.assertIn("up", node.text)
             self.shot("operations-" + page.strip("/").replace("/", "-"))
 
     def test_a_marketer_imports_a_csv_after_a_dry_run_and_sees_the_rejected_lines(self):

@@ -76,6 +76,7 @@ extension ConsoleRoutes {
             async let adapters = api.get("/api/v1/adapters", as: request, context: context)
             async let crm = api.get("/api/v1/crm", as: request, context: context)
             async let scoring = api.get("/api/v1/scoring/rules", as: request, context: context)
+            async let redis = api.get("/api/v1/redis", as: request, context: context)
             let accounts = config.accounts.map { a in ["id": a.id, "platform": a.platform.rawValue, "mode": a.mode.rawValue, "appId": a.appId] }
             let adapterRows = (try await adapters).json.lookup("adapters")?.arrayValue?.map { a in
                 [
@@ -87,6 +88,20 @@ extension ConsoleRoutes {
             let crmAnswer = try await crm
             let crmRows = crmAnswer.ok ? (crmAnswer.json.lookup("adapters")?.arrayValue ?? []).map { c in ["name": c.lookup("name")?.scalarText ?? c.lookup("adapter")?.scalarText ?? "", "summary": c.text] } : []
             var page: [String: Any] = ["tabs": tabs("system", v), "accounts": accounts, "adapters": adapterRows, "crm": crmRows, "anyCRM": !crmRows.isEmpty]
+            let redisAnswer = try await redis
+            if redisAnswer.ok {
+                page["redis"] = [
+                    "cluster": redisAnswer["mode"]?.scalarText == "cluster", "slotsCovered": redisAnswer["slotsCovered"]?.scalarText ?? "",
+                    "imbalance": redisAnswer["keyImbalancePercent"]?.scalarText ?? "0",
+                    "nodes": (redisAnswer["nodes"]?.arrayValue ?? []).map { n in
+                        [
+                            "endpoint": n.lookup("endpoint")?.scalarText ?? "", "role": n.lookup("role")?.scalarText ?? "", "master": n.lookup("master")?.scalarText ?? "",
+                            "state": n.lookup("state")?.scalarText ?? "", "down": n.lookup("state")?.scalarText != "up", "slots": n.lookup("slots")?.scalarText ?? "",
+                            "keys": n.lookup("keys")?.scalarText ?? "", "memory": (n.lookup("usedMemoryBytes")?.scalarText).flatMap(Double.init).map { String(format: "%.1f MB", $0 / 1_048_576) } ?? "",
+                        ] as [String: Any]
+                    },
+                ] as [String: Any]
+            }
             let rules = try await scoring
             if rules.ok {
                 page["scoring"] = [

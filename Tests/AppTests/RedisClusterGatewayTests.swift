@@ -1,0 +1,57 @@
+import Foundation
+import RedisClient
+import TestSupport
+import XCTest
+
+/// The gateway's view of a Redis Cluster: `/readyz` per master through a failover, and
+/// `GET /api/v1/redis` (what `scrmctl redis status` and the console show).
+final class RedisClusterGatewayTests: XCTestCase {
+    func test_readyzAndRedisStatus_followAMasterKilledAndItsReplicaPromoted() async throws {
+        let cluster = try await RedisTestCluster.start(masters: 3, replicas: 1)
+        let h = try Harness(redis: cluster.pool())
+        // Keys spread over the masters by slot.
+        _ = try await h.redis.pipelineChecked((0..<3000).map { ["SET", "balance:\($0)", "x"] })
+        try await h.test { client in
+            let ready = try await client.get("/readyz", token: nil)
+            XCTAssertEqual(ready.status, .ok, ready.text)
+            XCTAssertEqual(ready.json["masters"] as? [String], ["up", "up", "up"])
+            XCTAssertFalse(ready.text.contains("127.0.0.1"), "the public probe names no address: \(ready.text)")
+
+            let status = try await client.get("/api/v1/redis")
+            XCTAssertEqual(status.status, .ok, status.text)
+            XCTAssertEqual(status.json["mode"] as? String, "cluster")
+            XCTAssertEqual(status.json["slotsCovered"] as? Int, 16_384)
+            let nodes = try XCTUnwrap(status.json["nodes"] as? [[String: Any]])
+            XCTAssertEqual(nodes.map { $0["role"] as? String }, ["master", "master", "master", "replica", "replica", "replica"])
+            let masterKeys = nodes.prefix(3).compactMap { $0["keys"] as? Int }
+            XCTAssertEqual(masterKeys.reduce(0, +), 3000, "every key on exactly one master")
+            let imbalance = try XCTUnwrap(status.json["keyImbalancePercent"] as? Double)
+            XCTAssertLessThan(imbalance, 15, "3,000 keys spread evenly: \(masterKeys)")
+            let masters = nodes.prefix(3).compactMap { $0["endpoint"] as? String }
+            XCTAssertEqual(Set(nodes.suffix(3).compactMap { $0["master"] as? String }), Set(masters), "each replica names its master")
+
+            // A master dies: readiness says which (by position) until its replica takes over.
+            let victim = masters[1]
+            try XCTUnwrap(cluster.server(victim)).crash()
+            var sawDown = false
+            var recovered = false
+            for _ in 0..<200 {
+                let r = try await client.get("/readyz", token: nil)
+                if r.status == .serviceUnavailable {
+                    XCTAssertEqual(r.json["redis"] as? String, "degraded", r.text)
+                    if (r.json["masters"] as? [String])?[1] == "down" { sawDown = true }
+                } else if r.status == .ok, sawDown {
+                    recovered = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            XCTAssertTrue(sawDown, "readiness showed the dead master")
+            XCTAssertTrue(recovered, "ready again once the replica was promoted")
+            let after = try await client.get("/api/v1/redis")
+            let afterNodes = try XCTUnwrap(after.json["nodes"] as? [[String: Any]])
+            XCTAssertFalse(afterNodes.contains { $0["role"] as? String == "master" && $0["endpoint"] as? String == victim }, "the dead node serves no slots")
+            XCTAssertEqual(after.json["slotsCovered"] as? Int, 16_384)
+        }
+    }
+}
