@@ -9,8 +9,8 @@ import Metrics
 /// - A pipeline is split by node, the parts sent at once, and the replies put back in order. Commands
 ///   that name no key follow the pipeline's first key; a pipeline with `MULTI` goes to one node whole.
 /// - `MOVED` is followed and remembered; `ASK` is followed once with `ASKING`; `TRYAGAIN` and
-///   `CLUSTERDOWN` are retried after a short wait. A command that still cannot run is answered with
-///   its last error reply; a node that cannot be reached throws `.connection`, as a single Redis does.
+///   `CLUSTERDOWN` are retried after a short wait. A command still redirected after that, like a node
+///   that cannot be reached, throws `.connection`, as an unreachable single Redis does.
 /// - With `readFromReplicas`, pipelines of read-only commands go to an online replica of the slot
 ///   (its master when it has none).
 final class RedisCluster: @unchecked Sendable {
@@ -70,9 +70,10 @@ final class RedisCluster: @unchecked Sendable {
         // Follow redirects one command at a time, in pipeline order, so commands on one key keep their order.
         var answeredBy = [String](repeating: "", count: commands.count)
         for (endpoint, indices) in groups { for i in indices { answeredBy[i] = endpoint } }
-        for attempt in 1...Self.maxRedirects {
+        for attempt in 1...Self.maxRedirects + 1 {
             let pending = results.indices.compactMap { i in ClusterRedirect(results[i], answeredBy: answeredBy[i]).map { (i, $0) } }
             if pending.isEmpty { break }
+            if attempt > Self.maxRedirects { throw Self.unsettled(commands[pending[0].0], pending[0].1) }
             for (i, redirect) in pending {
                 let (endpoint, asking) = try await follow(redirect, slot: slots[i] ?? anchor, attempt: attempt)
                 results[i] = try await submit(asking ? [["ASKING"], commands[i]] : [commands[i]], to: endpoint, replica: false).last ?? .null
@@ -80,6 +81,12 @@ final class RedisCluster: @unchecked Sendable {
             }
         }
         return results
+    }
+
+    /// A command still redirected after every retry: the cluster is moving or electing. Thrown as a
+    /// connection error (the caller answers 503 and retries later), never as a bad command.
+    private static func unsettled(_ command: [String], _ redirect: ClusterRedirect) -> RedisError {
+        RedisError(.connection, command: command.first ?? "?", message: "the cluster did not settle (\(redirect.kind) after \(maxRedirects) tries)")
     }
 
     /// Sends the commands to every master; used for FUNCTION LOAD, FLUSHALL, SCAN and status.
@@ -116,7 +123,8 @@ final class RedisCluster: @unchecked Sendable {
             let asking = target?.asking ?? false
             replies = try await submit(asking ? [["ASKING"]] + commands : commands, to: endpoint, replica: false)
             if asking { replies.removeFirst() }
-            guard attempt < Self.maxRedirects, let redirect = replies.lazy.compactMap({ ClusterRedirect($0, answeredBy: endpoint) }).first else { break }
+            guard let redirect = replies.lazy.compactMap({ ClusterRedirect($0, answeredBy: endpoint) }).first else { break }
+            if attempt == Self.maxRedirects { throw Self.unsettled(commands[0], redirect) }
             target = try await follow(redirect, slot: slot, attempt: attempt + 1)
         }
         return replies

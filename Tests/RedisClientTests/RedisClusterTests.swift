@@ -96,6 +96,14 @@ final class RedisClusterTests: XCTestCase {
         XCTAssertEqual(moved, "before", "ASK: read on the target with ASKING")
         let stayed = try await redis.send("GET", other).string
         XCTAssertEqual(stayed, "stays", "a key not moved yet is still served by the source")
+        do {
+            // Its two keys are on two nodes now: a command over both cannot run until the move ends.
+            _ = try await redis.send("MGET", key, other)
+            XCTFail("MGET over a half-moved slot answered")
+        } catch let error as RedisError {
+            XCTAssertEqual(error.kind, .connection, "retried, then reported as unavailable, not as a bad command: \(error)")
+            XCTAssertTrue(error.message.contains("tryagain"), error.message)
+        }
         try await redis.send("SET", "new:{m}", "fresh")
         let onTarget = try await redis.onNode(target, [["ASKING"], ["GET", "new:{m}"]])
         XCTAssertEqual(onTarget[1].string, "fresh", "a new key in a migrating slot is written on the target")
