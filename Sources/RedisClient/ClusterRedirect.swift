@@ -1,3 +1,5 @@
+import GatewayCrypto
+
 /// An error reply that says the command belongs elsewhere, or later: Redis Cluster's `MOVED` (the slot
 /// has a new owner), `ASK` (the slot is being migrated and this key is already on the target),
 /// `TRYAGAIN` (a multi-key command during a migration) and `CLUSTERDOWN`. The command did not run.

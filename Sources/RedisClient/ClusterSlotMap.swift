@@ -1,3 +1,5 @@
+import GatewayCrypto
+
 /// Which node serves each of Redis Cluster's 16,384 slots, read from `CLUSTER SHARDS`.
 public struct ClusterSlotMap: Sendable {
     /// One master and its replicas, with the slot ranges the master serves.

@@ -1,3 +1,4 @@
+import GatewayCrypto
 import Foundation
 import RedisClient
 

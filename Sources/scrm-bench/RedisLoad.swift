@@ -1,3 +1,4 @@
+import GatewayCrypto
 import ArgumentParser
 import Foundation
 import RedisClient

@@ -1,3 +1,4 @@
+import GatewayCrypto
 import RedisClient
 import TestSupport
 import XCTest

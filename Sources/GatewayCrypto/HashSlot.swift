@@ -1,6 +1,7 @@
 /// Redis Cluster's hash slot of a key: CRC16 (XMODEM: polynomial 0x1021, initial value 0) of the key,
 /// or of its hash tag when it has one, modulo 16,384. The hash tag is what lies between the first `{`
-/// and the first `}` after it, when that is not empty; keys with the same tag share a slot.
+/// and the first `}` after it, when that is not empty; keys with the same tag share a slot. It sits
+/// beside the other digests so that both the cluster client and `Keys` can use it.
 public enum HashSlot {
     public static let count = 16_384
 
