@@ -90,8 +90,10 @@ final class RedisCluster: @unchecked Sendable {
         RedisError(.connection, command: command.first ?? "?", message: "the cluster did not settle (\(redirect.kind) after \(maxRedirects) tries)")
     }
 
-    /// Sends the commands to every master; used for FUNCTION LOAD, FLUSHALL, SCAN and status.
+    /// Sends the commands to every master, as the cluster reports them now (a node just added or
+    /// promoted included); used for FUNCTION LOAD, FLUSHALL, SCAN and status.
     func eachMaster(_ commands: [[String]]) async throws -> [(endpoint: String, replies: [RedisValue])] {
+        try await refreshNow(force: true)
         let masters = try await currentMap().masters
         return try await withThrowingTaskGroup(of: (String, [RedisValue]).self) { group in
             for endpoint in masters { group.addTask { (endpoint, try await self.submit(commands, to: endpoint, replica: false)) } }

@@ -57,6 +57,56 @@ final class RedisClusterTests: XCTestCase {
         XCTAssertEqual(again, 11)
     }
 
+    func test_aMasterAddedWithoutTheLibrary_getsItOnTheFirstCallThatReachesIt() async throws {
+        let cluster = try await RedisTestCluster.start(masters: 3, replicas: 0)
+        let redis = cluster.pool()
+        defer { redis.shutdown() }
+        let library = RedisFunctionLibrary(name: "addednode", sources: ["register('echo', function(keys, args) redis.call('SET', keys[1], args[1]) return args[1] end)"])
+        try await redis.loadLibrary(library)
+        let key = "added:{x}"
+        let warm = try await redis.fcall(library, "echo", keys: [key], args: ["before"]).string
+        XCTAssertEqual(warm, "before")
+
+        // A fourth master joins empty (no functions), and the key's slot moves to it.
+        let bus = try RedisTestServer.freePort()
+        let added = try RedisTestServer(extraArguments: try RedisTestCluster.clusterArguments(nodeTimeoutMs: 1000, busPort: bus))
+        let map = try await XCTUnwrapAsync(try await redis.topology())
+        let slot = HashSlot.of(key)
+        let source = try XCTUnwrap(map.master(of: slot))
+        let sourceId = try XCTUnwrap(map.shards.first { $0.master.endpoint == source }?.master.id)
+        _ = try await redis.onNode(source, [["CLUSTER", "MEET", "127.0.0.1", String(added.port), String(bus)]])
+        let direct = RedisPool(added.configuration)
+        defer { direct.shutdown() }
+        let addedId = try await direct.send("CLUSTER", "MYID").string ?? ""
+        // Until every master knows the new node and it knows every master (the handshake is gossiped).
+        let masterIds = map.shards.map(\.master.id)
+        for _ in 0..<200 {
+            let seenByNew = try await direct.send("CLUSTER", "NODES").string ?? ""
+            var known = masterIds.allSatisfy { seenByNew.contains($0) }
+            for node in map.masters where known { known = (try await redis.onNode(node, [["CLUSTER", "NODES"]])[0].string ?? "").contains(addedId) }
+            if known { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        let listed = try await direct.send("FUNCTION", "LIST").array
+        XCTAssertEqual(listed, [], "the new node has no functions")
+        _ = try await direct.send("CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceId)
+        _ = try await redis.onNode(source, [["CLUSTER", "SETSLOT", String(slot), "MIGRATING", addedId]])
+        _ = try await redis.onNode(source, [["MIGRATE", "127.0.0.1", String(added.port), "", "0", "5000", "KEYS", key]])
+        _ = try await direct.send("CLUSTER", "SETSLOT", String(slot), "NODE", addedId)
+        for node in map.masters { _ = try await redis.onNode(node, [["CLUSTER", "SETSLOT", String(slot), "NODE", addedId]]) }
+
+        // A node serves nothing until its cluster state is ok (Redis waits 2 s after a master starts).
+        for _ in 0..<100 where !(try await direct.send("CLUSTER", "INFO").string ?? "").contains("cluster_state:ok") {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let after = try await redis.fcall(library, "echo", keys: [key], args: ["after"]).string
+        XCTAssertEqual(after, "after", "MOVED to the new master, the library loaded there, the call made")
+        let onNew = try await direct.send("GET", key).string
+        XCTAssertEqual(onNew, "after")
+        let owner = try await redis.topology()?.master(of: slot)
+        XCTAssertEqual(owner, "127.0.0.1:\(added.port)")
+    }
+
     func test_transaction_runsWholeOnTheNodeOfItsHashTag() async throws {
         let cluster = try await RedisTestCluster.start(masters: 3, replicas: 0)
         let redis = cluster.pool()

@@ -28,9 +28,9 @@ public final class RedisTestCluster: @unchecked Sendable {
 
     /// The options that make a redis-server a cluster node. The bus port is named: by default it is
     /// the port + 10,000, which can be taken or past 65,535.
-    public static func clusterArguments(nodeTimeoutMs: Int) throws -> [String] {
+    public static func clusterArguments(nodeTimeoutMs: Int, busPort: Int? = nil) throws -> [String] {
         [
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", String(try RedisTestServer.freePort()),
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", String(try busPort ?? RedisTestServer.freePort()),
             "--cluster-node-timeout", String(nodeTimeoutMs), "--appendfsync", "everysec",
         ]
     }
