@@ -1,6 +1,7 @@
 import Logging
 
-/// A pool of pipelining Redis connections, each on its own thread.
+/// A pool of pipelining Redis connections, each on its own thread: to one Redis, or to every node of a
+/// Redis Cluster (`init(cluster:)`, which routes each command to the node serving its key's slot).
 ///
 /// ```swift
 /// let redis = RedisPool(RedisConfiguration(port: 6379))
@@ -50,8 +51,9 @@ public final class RedisPool: Sendable {
         return reply
     }
 
-    /// Runs commands back to back on one connection in one round trip. Error replies are returned in
-    /// place (as `.error`), so a caller sees which command failed.
+    /// Runs commands back to back on one connection in one round trip (on a cluster: one per node the
+    /// commands' keys live on, in parallel). Error replies are returned in place (as `.error`), so a
+    /// caller sees which command failed.
     public func pipeline(_ commands: [[String]]) async throws -> [RedisValue] {
         if commands.isEmpty { return [] }
         return try await submit(commands)
