@@ -87,3 +87,8 @@ stop_redis_cluster() {
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
   done
 }
+
+# Prints the process id of the redis-server on loopback port $1 (for its CPU time in /proc).
+redis_pid() {
+  redis-cli -p "$1" info server | awk -F: '/^process_id:/{print $2}' | tr -d '\r'
+}

@@ -5,7 +5,7 @@ source scripts/bench.d/common.sh
 redis_ticks() {
   local total=0 pid
   for port in "$@"; do
-    pid=$(redis-cli -p "$port" info server | awk -F: '/^process_id:/{print $2}' | tr -d '\r')
+    pid=$(redis_pid "$port")
     total=$((total + $(cpu_ticks "$pid")))
   done
   echo "$total"

@@ -23,7 +23,7 @@ PY
     "$bin/scrm-gateway" >"$work/gateway.log" 2>&1 & gw=$!
   for _ in $(seq 100); do curl -sf "localhost:$gport/readyz" >/dev/null && break; sleep 0.1; done
   local rpid g0 r0 start uploaded answer id state t_end g1 r1 rss_kb size
-  rpid=$(redis-cli -p "$rport" info server | awk -F: '/^process_id:/{print $2}' | tr -d '\r')
+  rpid=$(redis_pid "$rport")
   g0=$(cpu_ticks "$gw"); r0=$(cpu_ticks "$rpid")
   size=$(stat -c %s "$work/customers.csv")
   echo "import benchmark: $(nproc) cores; gateway, Redis (AOF everysec) and curl share the machine; $rows rows, $((size / 1024 / 1024)) MiB CSV"

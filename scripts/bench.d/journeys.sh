@@ -11,7 +11,7 @@ bench_journeys() {
   SCRM_REDIS_URL="redis://127.0.0.1:$rport" SCRM_PORT="$gport" SCRM_HOST=127.0.0.1 SCRM_LOG_LEVEL=warning SCRM_ADMIN_TOKEN="$token" \
     SCRM_REDIS_CONNECTIONS=8 SCRM_QUIET_START=00:00 SCRM_QUIET_END=00:00 SCRM_SMS_REQUIRE_OPT_IN=false "$bin/scrm-gateway" >"$work/gateway.log" 2>&1 & gw=$!
   for _ in $(seq 100); do curl -sf "localhost:$gport/readyz" >/dev/null && break; sleep 0.1; done
-  rpid=$(redis-cli -p "$rport" info server | awk -F: '/^process_id:/{print $2}' | tr -d '\r')
+  rpid=$(redis_pid "$rport")
   echo "journeys benchmark: $(nproc) cores; $n enrolled, $burst due at one moment, $due due over one minute (wait, SMS reminder to the sandbox, wait a week); gateway, Redis (AOF everysec) and the driver share the machine"
   out=$("$bin/scrm-bench" journeys --redis "redis://127.0.0.1:$rport" --gateway "http://127.0.0.1:$gport" --token "$token" \
     --enrolled "$n" --due "$due" --burst "$burst" --gateway-pid "$gw" --redis-pid "$rpid" | tee /dev/stderr | grep RESULT)

@@ -15,7 +15,7 @@ bench_links() {
   for _ in $(seq 100); do curl -sf "localhost:$gport/readyz" >/dev/null && break; sleep 0.1; done
   # A warm-up pass, then the measured run.
   BENCH_LINK_TOKENS="$work/tokens.txt" wrk -t2 -c"$conns" -d2s -s scripts/bench.d/links.lua "http://127.0.0.1:$gport" >/dev/null
-  rpid=$(redis-cli -p "$rport" info server | awk -F: '/^process_id:/{print $2}' | tr -d '\r')
+  rpid=$(redis_pid "$rport")
   hz=$(getconf CLK_TCK)
   g0=$(cpu_ticks "$gw"); r0=$(cpu_ticks "$rpid")
   out=$(BENCH_LINK_TOKENS="$work/tokens.txt" wrk -t2 -c"$conns" -d"${secs}s" -s scripts/bench.d/links.lua "http://127.0.0.1:$gport" | grep RESULT)
