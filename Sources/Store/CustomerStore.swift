@@ -5,6 +5,11 @@ import RedisClient
 public final class CustomerStore: Sendable {
     public let redis: RedisPool
     let timelineCap: Int
+    /// Where index entries go: one shard on a single Redis, one per slot on a cluster.
+    public let indexLayout: IndexLayout
+    /// Ingest as a chain of single-slot steps (`ingestInSteps`): always on a cluster; on a single
+    /// Redis when `webhooks.ingestInSteps` says so.
+    let ingestsInSteps: Bool
     let sessionTTLSeconds: Int
     let sessionMessageCap: Int
     let nonceTTLSeconds: Int
@@ -16,6 +21,8 @@ public final class CustomerStore: Sendable {
 
     public init(redis: RedisPool, config: GatewayConfig) {
         self.redis = redis
+        indexLayout = redis.isCluster ? .perSlot : .single
+        ingestsInSteps = config.webhooks.ingestInSteps || redis.isCluster
         attributes = config.customers.attributes
         suppression = AddressSuppression(config)
         timelineCap = config.customers.timelineCap
@@ -39,6 +46,7 @@ public final class CustomerStore: Sendable {
 
     /// Applies a plan in one atomic function call (`customer_ingest`): nothing is stored unless all of it is.
     public func ingest(_ plan: IngestPlan) async throws -> IngestOutcome {
+        if ingestsInSteps { return try await ingestInSteps(plan) }
         let identity = plan.identity
         let session = plan.sessionOpenId
         // With no nonce key the dedup key is the replay guard too: it lives as long as a nonce would.

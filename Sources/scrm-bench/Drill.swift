@@ -21,7 +21,7 @@ struct DrillIngress: AsyncParsableCommand {
 
     func run() async throws {
         let load = try WebhookLoad(config: config, account: account, gateway: gateway)
-        let answers = try await load.run(seconds: seconds, concurrency: concurrency).map { ($0.msgId, $0.status, $0.latencyUs, $0.at) }
+        let answers = try await load.run(seconds: seconds, concurrency: concurrency).map { ($0.msgId, $0.status, $0.latencyUs, $0.at, $0.from) }
 
         let pool = RedisPool(try RedisConfiguration(url: redis, connections: 2, connectTimeoutMs: 2000, commandTimeoutMs: 10_000))
         defer { pool.shutdown() }
@@ -30,7 +30,7 @@ struct DrillIngress: AsyncParsableCommand {
         var latencies = [Int]()
         for chunk in stride(from: 0, to: answers.count, by: 1000) {
             let slice = Array(answers[chunk..<min(chunk + 1000, answers.count)])
-            let exists = try await pool.pipeline(slice.map { ["EXISTS", Keys.dedup(account: account, key: "m:" + $0.0)] })
+            let exists = try await pool.pipeline(slice.map { ["EXISTS", Keys.dedup(account: account, sender: $0.4, key: "m:" + $0.0)] })
             for (a, e) in zip(slice, exists) {
                 let deduped = e.int == 1
                 let streamed = inStream[a.0] != nil
@@ -61,6 +61,8 @@ struct DrillIngress: AsyncParsableCommand {
 struct WebhookLoad {
     struct Answer {
         let msgId: String
+        /// The sender's openid (the dedup key's slot).
+        let from: String
         /// 0 = no answer.
         let status: Int
         let latencyUs: Int
@@ -94,7 +96,8 @@ struct WebhookLoad {
                         i += 1
                         let msgId = "9\(abs(run.hashValue) % 100_000)\(worker)0\(i)"
                         let now = Int64(Date().timeIntervalSince1970)
-                        let xml = SampleCallbacks.text(to: "gh_drill", from: "oDRILL\(worker)x\(i % 50)", content: "drill \(i)", msgId: msgId, createTime: now)
+                        let from = "oDRILL\(worker)x\(i % 50)"
+                        let xml = SampleCallbacks.text(to: "gh_drill", from: from, content: "drill \(i)", msgId: msgId, createTime: now)
                         let r = try builder.post(xml: xml, timestamp: now, nonce: "\(run)\(worker)n\(i)", encrypt: false)
                         let t0 = ContinuousClock.now
                         var status = 0
@@ -106,7 +109,7 @@ struct WebhookLoad {
                         let d = ContinuousClock.now - t0
                         let since = ContinuousClock.now - start
                         out.append(Answer(
-                            msgId: msgId, status: status, latencyUs: Int(d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000),
+                            msgId: msgId, from: from, status: status, latencyUs: Int(d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000),
                             at: Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18))
                         if status != 200 { try await Task.sleep(for: .milliseconds(20)) }  // as a platform would back off
                     }

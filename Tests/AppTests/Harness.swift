@@ -58,6 +58,8 @@ final class Harness: @unchecked Sendable {
         }
         var config = try ConfigLoader(environment: [:]).load(yaml: Self.yaml)
         config.admin.token = adminToken
+        // scripts/test's steps stage: every webhook as a cluster stores it, on a single Redis.
+        if ProcessInfo.processInfo.environment["SCRM_TEST_INGEST_STEPS"] == "1" { config.webhooks.ingestInSteps = true }
         configure(&config)
         self.config = config
     }

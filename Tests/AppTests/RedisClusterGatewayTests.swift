@@ -1,11 +1,54 @@
 import Foundation
+import GatewayCore
+import NIOConcurrencyHelpers
 import RedisClient
 import TestSupport
 import XCTest
 
 /// The gateway's view of a Redis Cluster: `/readyz` per master through a failover, and
-/// `GET /api/v1/redis` (what `scrmctl redis status` and the console show).
+/// `GET /api/v1/redis` (what `scrmctl redis status` and the console show); webhooks stored on it.
 final class RedisClusterGatewayTests: XCTestCase {
+    func test_webhooksOnACluster_storeEachCustomerWithItsIndexEntriesInItsOwnSlot() async throws {
+        let cluster = try await RedisTestCluster.start(masters: 3, replicas: 0)
+        let h = try Harness(redis: cluster.pool())
+        let openids = (0..<30).map { "oCLUSTER\($0)" }
+        let stored = NIOLockedValueBox<[String]>([])
+        try await h.test { client in
+            for openid in openids {
+                let sub = SampleCallbacks.event(to: "gh", from: openid, event: "subscribe", eventKey: "qrscene_expo2026", createTime: h.nowSeconds)
+                let r = try await client.callback(try h.builder("demo").post(xml: sub, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false))
+                XCTAssertEqual(r.status, .ok, r.text)
+                let c = try await client.get("/api/v1/customers/lookup?account=demo&openid=\(openid)").json
+                XCTAssertEqual(c["tags"] as? [String], ["source:expo-2026"], openid)
+                let id = try XCTUnwrap(c["id"] as? String)
+                stored.withLockedValue { $0.append(id) }
+                // The same callback again (WeChat's retry with a new nonce): answered, stored once.
+                let again = try await client.callback(try h.builder("demo").post(xml: sub, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false))
+                XCTAssertEqual(again.status, .ok)
+            }
+        }
+        let ids = stored.withLockedValue { $0 }
+        XCTAssertEqual(Set(ids).count, 30)
+        for id in ids {
+            // The customer's index entries sit in its shard: the slot of its own keys.
+            let shard = IndexShard(customer: id)
+            let r = try await h.redis.pipelineChecked([
+                ["SISMEMBER", shard.key("fidx", "all"), id], ["SISMEMBER", shard.key("fidx", "consent:wechat:demo"), id],
+                ["SISMEMBER", shard.key("tag", "source:expo-2026"), id], ["ZSCORE", shard.key("customers"), id],
+            ])
+            XCTAssertEqual(r.prefix(3).map(\.int), [1, 1, 1], id)
+            XCTAssertEqual(r[3].string, String(h.now), "in the shard's customers by creation time")
+        }
+        let interactions = try await h.redis.send("XLEN", Keys.inboundStream).int
+        XCTAssertEqual(interactions, 30, "each subscribe once, its retry not again")
+        let stats = try await h.redis.send("HGETALL", Keys.qrSceneStats(account: "demo")).dictionary
+        XCTAssertEqual(stats["expo2026\u{1F}subscribes"], "30")
+        // The customers spread over the three masters.
+        let perMaster = try await h.redis.onEachMaster([["DBSIZE"]]).map { $0.1[0].int ?? 0 }
+        XCTAssertEqual(perMaster.count, 3)
+        XCTAssertTrue(perMaster.allSatisfy { $0 > 20 }, "keys on every master: \(perMaster)")
+    }
+
     func test_readyzAndRedisStatus_followAMasterKilledAndItsReplicaPromoted() async throws {
         let cluster = try await RedisTestCluster.start(masters: 3, replicas: 1)
         let h = try Harness(redis: cluster.pool())

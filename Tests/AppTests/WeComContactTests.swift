@@ -58,7 +58,8 @@ final class WeComContactTests: XCTestCase {
             for _ in 0..<200 {
                 customer = try await client.get("/api/v1/customers/lookup?account=corp&wecom=wmEXPO01").json
                 followerNow = try await client.get("/api/v1/customers/lookup?account=demo&openid=oLILEI").json["id"] as? String
-                if customer["id"] as? String == followerNow { break }
+                // The sync binds the unionid (the merge), then writes the contact's name: wait for both.
+                if customer["id"] as? String == followerNow, (customer["profile"] as? [String: Any])?["wecomName"] != nil { break }
                 try await Task.sleep(for: .milliseconds(25))
             }
             XCTAssertEqual(customer["id"] as? String, followerNow, "one customer: the WeCom contact and the follower merged by unionid")

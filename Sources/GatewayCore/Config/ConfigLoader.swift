@@ -92,7 +92,8 @@ public struct ConfigLoader {
             config.admin.loginAttemptsPerMinute = try a.int("loginAttemptsPerMinute", default: config.admin.loginAttemptsPerMinute, range: 1...10_000)
         }
         if let w = try root.optionalMap("webhooks") {
-            try w.only(["timestampWindowSeconds", "dedupTTLSeconds", "nonceTTLSeconds", "receiptMaxBodyBytes"])
+            try w.only(["timestampWindowSeconds", "dedupTTLSeconds", "nonceTTLSeconds", "receiptMaxBodyBytes", "ingestInSteps"])
+            config.webhooks.ingestInSteps = try w.bool("ingestInSteps", default: false)
             config.webhooks.receiptMaxBodyBytes = try w.int("receiptMaxBodyBytes", default: config.webhooks.receiptMaxBodyBytes, range: 1024...16_777_216)
             config.webhooks.timestampWindowSeconds = try w.int("timestampWindowSeconds", default: 300, range: 1...86_400)
             config.webhooks.dedupTTLSeconds = try w.int("dedupTTLSeconds", default: 600, range: 60...604_800)

@@ -56,6 +56,9 @@ public struct GatewayConfig: Sendable {
         public var nonceTTLSeconds = 900
         /// Largest batch of provider or CRM events accepted (SendGrid posts up to 768 KB), read before the signature is checked.
         public var receiptMaxBodyBytes = 1_048_576
+        /// Store each callback as a chain of single-slot steps, as on a Redis Cluster (always there),
+        /// on a single Redis too: to try a cluster's behaviour first. Costs four round trips more.
+        public var ingestInSteps = false
     }
 
     public struct Customers: Sendable {

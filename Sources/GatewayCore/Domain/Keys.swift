@@ -34,6 +34,9 @@ public enum Keys {
     public static func customerMerged(_ id: String) -> String { "cust:{\(id)}:merged" }
     /// The merge candidates (`mergeCandidate` ids) that name the customer.
     public static func customerMergeCandidates(_ id: String) -> String { "cust:{\(id)}:mergecands" }
+    /// The callbacks applied to the customer by the cluster's ingest steps (dedup key -> 1 when it
+    /// created the customer, else 0), for the dedup window: a retried chain changes the customer once.
+    public static func customerIngested(_ id: String) -> String { "cust:{\(id)}:ingested" }
     /// Client event ids (`apiEvent`) recorded for the customer, for as long as those are kept.
     public static func customerEvents(_ id: String) -> String { "cust:{\(id)}:evts" }
     /// Version of the field indexes the data was last reindexed for.
@@ -96,9 +99,13 @@ public enum Keys {
     public static func sessionMessages(account: String, openid: String) -> String { "sess:{\(account):\(openid)}:msgs" }
 
     /// A callback already stored (value: the reply given), by the SHA-256 of its dedup key (which
-    /// names the sender's openid), for `webhooks.dedupTTLSeconds`.
-    public static func dedup(account: String, key: String) -> String {
-        "dedup:\(account):" + Hex.encode(Digest.sha256(Array(key.utf8)).prefix(16))
+    /// names the sender's openid), for `webhooks.dedupTTLSeconds`. A follower's callbacks share the
+    /// slot of its session keys (`{<account>:<sender>}`), so that the last step of an ingest on a
+    /// cluster writes both; a callback of no follower has a slot of its own.
+    public static func dedup(account: String, sender: String?, key: String) -> String {
+        let hash = Hex.encode(Digest.sha256(Array(key.utf8)).prefix(16))
+        guard let sender, !sender.isEmpty else { return "dedup:\(account):" + hash }
+        return "dedup:{\(account):\(sender)}:" + hash
     }
     /// The dedup keys of one follower's callbacks still in the dedup window, so that an erasure can
     /// remove them (their replies name the follower).
@@ -109,6 +116,11 @@ public enum Keys {
     public static func nonce(account: String, timestamp: String, nonce: String) -> String { "nonce:\(account):\(timestamp):\(nonce)" }
 
     public static let inboundStream = "stream:inbound"
+    /// A callback (by its dedup key) appended to a stream already, for the dedup window: in the
+    /// stream's own slot (its name as the hash tag), so one call checks it and appends.
+    public static func streamAppended(_ stream: String, op: String) -> String {
+        "{\(stream)}:op:" + Hex.encode(Digest.sha256(Array(op.utf8)).prefix(16))
+    }
 
     /// GCRA state of one adapter's limit; `scope` names the account or sender it is per ("" = the adapter).
     public static func rateLimit(adapter: String, scope: String = "") -> String { scope.isEmpty ? "rl:{\(adapter)}" : "rl:{\(adapter)}:\(scope)" }

@@ -5,6 +5,42 @@ local function tlkey(id) return 'cust:{' .. id .. '}:timeline' end
 local function fidxkey(id) return 'cust:{' .. id .. '}:fidx' end
 local function campskey(id) return 'cust:{' .. id .. '}:camps' end
 
+-- The index shard of the call's customer (IndexShard.argument): '' on a single Redis, where the
+-- indexes keep their unsharded names; '{<tag>}' on a cluster, where a customer's index entries live
+-- in the slot of its own keys. Set by `sharded` for one call; `ix` names an index key in it.
+local shard = ''
+-- The attribute schema a sharded call was given (flat name, kind pairs), instead of reading the
+-- singleton schema key from another slot; nil: read Keys.attributeSchema.
+local shardSchema = nil
+-- What a sharded call caused in other slots (stream:crm, stream:journeys): returned to the caller,
+-- who appends it (rule 5 of the key model); nil: append here, as on a single Redis.
+local emitted = nil
+
+-- An index key: <base>:<name> or <base>:{<tag>}:<name> (IndexShard.key).
+local function ix(base, name)
+  local k = base
+  if shard ~= '' then k = k .. ':' .. shard end
+  if name then k = k .. ':' .. name end
+  return k
+end
+
+-- A function of one customer's slot on a cluster: ARGV[1] is the shard, ARGV[2] the attribute
+-- schema ('n1,k1,n2,k2'; '' for none), the function sees the rest. What it emitted is returned as
+-- the reply's last element. The library's state outlives a call, so it is cleared again after.
+local function sharded(fn)
+  return function(keys, args)
+    shard, emitted = args[1], {}
+    shardSchema = {}
+    for part in string.gmatch(args[2], '[^,]+') do shardSchema[#shardSchema + 1] = part end
+    local ok, r = pcall(fn, keys, { unpack(args, 3) })
+    local out = emitted
+    shard, shardSchema, emitted = '', nil, nil
+    if not ok then error(r) end
+    r[#r + 1] = out
+    return r
+  end
+end
+
 -- Follows mergedInto redirects: the surviving id, and whether that customer exists (one read per hop).
 local function resolveLive(id)
   for _ = 1, 16 do
@@ -34,6 +70,10 @@ end
 local function crmTouch(id, reason)
   if crmSilent then return end
   if redis.call('HEXISTS', ckey(id), 'qualifiedAt') == 1 then
+    if emitted then
+      emitted[#emitted + 1] = 'crm\31' .. (reason or 'changed')
+      return
+    end
     redis.call('XADD', 'stream:crm', 'MAXLEN', '~', '1000000', '*', 'customer', id, 'reason', reason or 'changed')
   end
 end
@@ -41,6 +81,11 @@ end
 -- A tag added or a stage reached that an active journey enrols on (Keys.journeyWatch, kept by the
 -- journeys API): a signal on stream:journeys for the journey runner. Nothing when no journey watches.
 local function journeySignal(id, kind, value)
+  -- Sharded: the caller checks the journeys' watch list and signals.
+  if emitted then
+    emitted[#emitted + 1] = 'journey\31' .. kind .. '\31' .. value
+    return
+  end
   if redis.call('SISMEMBER', 'journeys:watch', kind .. ':' .. value) == 1 then
     redis.call('XADD', 'stream:journeys', 'MAXLEN', '~', '1000000', '*', 'customer', id, 'kind', kind, 'value', value)
   end
@@ -82,13 +127,13 @@ end
 -- `schema`: the schema already read (a caller reindexing many customers reads it once), or nil.
 local function attributeEntries(id, f, schema)
   local out = {}
-  if f.lastSeenAt then out['@lastSeen'] = { 'lastseen', tonumber(f.lastSeenAt), id } end
-  schema = schema or redis.call('HGETALL', 'schema:attributes')
+  if f.lastSeenAt then out['@lastSeen'] = { ix('lastseen'), tonumber(f.lastSeenAt), id } end
+  schema = schema or shardSchema or redis.call('HGETALL', 'schema:attributes')
   for i = 1, #schema, 2 do
     local name, kind = schema[i], schema[i + 1]
     local v = f['profile.' .. name]
     if v then
-      local key = 'pidx:' .. name
+      local key = ix('pidx', name)
       if kind == 'n' then
         local n = tonumber(v)
         if n then out['@' .. name] = { key, n, id } end
@@ -151,19 +196,19 @@ local function reindex(id, schema)
     if string.sub(name, 1, 1) == '@' then
       if not attrs[name] then
         local attr, lower = string.match(name, '^@([^\31]*)\31(.*)$')
-        if attr then redis.call('ZREM', 'pidx:' .. attr, lower .. '\31' .. id)
-        elseif name == '@lastSeen' then redis.call('ZREM', 'lastseen', id)
-        else redis.call('ZREM', 'pidx:' .. string.sub(name, 2), id) end
+        if attr then redis.call('ZREM', ix('pidx', attr), lower .. '\31' .. id)
+        elseif name == '@lastSeen' then redis.call('ZREM', ix('lastseen'), id)
+        else redis.call('ZREM', ix('pidx', string.sub(name, 2)), id) end
         gone[#gone + 1] = name
       end
     elseif want[name] then want[name] = nil
     else
-      redis.call('SREM', 'fidx:' .. name, id)
+      redis.call('SREM', ix('fidx', name), id)
       gone[#gone + 1] = name
     end
   end
   for name in pairs(want) do
-    redis.call('SADD', 'fidx:' .. name, id)
+    redis.call('SADD', ix('fidx', name), id)
     added[#added + 1] = name
   end
   for name, e in pairs(attrs) do
@@ -181,7 +226,7 @@ end
 -- '@lastSeen' entry is listed already; only a first lastSeenAt lists it.
 local function touchLastSeen(id, now)
   if redis.call('HSET', ckey(id), 'lastSeenAt', now) == 1 then redis.call('SADD', fidxkey(id), '@lastSeen') end
-  redis.call('ZADD', 'lastseen', now, id)
+  redis.call('ZADD', ix('lastseen'), now, id)
 end
 
 -- Tags a customer: its tag set, each tag's audience index, the set of every tag name; a tag new to
@@ -194,9 +239,10 @@ local function addTags(id, tags)
       added = added + 1
       journeySignal(id, 'tag', t)
     end
-    redis.call('SADD', 'tag:' .. t, id)
+    redis.call('SADD', ix('tag', t), id)
   end
-  redis.call('SADD', 'tags', unpack(tags))
+  -- Keys.tags is one key of its own: a sharded caller adds the names itself.
+  if shard == '' then redis.call('SADD', 'tags', unpack(tags)) end
   return added
 end
 
@@ -205,7 +251,7 @@ local function removeTags(id, tags)
   local removed = 0
   for _, t in ipairs(tags) do
     removed = removed + redis.call('SREM', tagskey(id), t)
-    redis.call('SREM', 'tag:' .. t, id)
+    redis.call('SREM', ix('tag', t), id)
   end
   return removed
 end
@@ -251,13 +297,13 @@ local function indexScore(id)
   local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'mergedInto')
   local current, building = scoreHalfLives()
   if not h[1] or h[3] then
-    redis.call('ZREM', 'scores', id)
-    if building then redis.call('ZREM', 'scores:build', id) end
+    redis.call('ZREM', ix('scores'), id)
+    if building then redis.call('ZREM', ix('scores:build'), id) end
     return
   end
   local s, at = tonumber(h[1]), tonumber(h[2] or '0')
-  redis.call('ZADD', 'scores', scoreText(scoreIndexValue(s, at, current)), id)
-  if building then redis.call('ZADD', 'scores:build', scoreText(scoreIndexValue(s, at, building)), id) end
+  redis.call('ZADD', ix('scores'), scoreText(scoreIndexValue(s, at, current)), id)
+  if building then redis.call('ZADD', ix('scores:build'), scoreText(scoreIndexValue(s, at, building)), id) end
 end
 
 -- Merges two customers; the older (createdAt, then id) survives. Returns survivor, merged.
@@ -272,8 +318,8 @@ local function merge(a, b, now, cap, streamMax)
     redis.call('SADD', idskey(win), ident)
   end
   for _, t in ipairs(redis.call('SMEMBERS', tagskey(lose))) do
-    redis.call('SREM', 'tag:' .. t, lose)
-    redis.call('SADD', 'tag:' .. t, win)
+    redis.call('SREM', ix('tag', t), lose)
+    redis.call('SADD', ix('tag', t), win)
     redis.call('SADD', tagskey(win), t)
   end
   local h = redis.call('HGETALL', ckey(lose))
@@ -315,7 +361,7 @@ local function merge(a, b, now, cap, streamMax)
   reindex(lose)
   indexScore(lose)
   indexScore(win)
-  redis.call('ZREM', 'customers', lose)
+  redis.call('ZREM', ix('customers'), lose)
   pushTimeline(win, cjson.encode({ at = tonumber(now), type = 'customer.merged', data = { merged = lose } }), cap)
   redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', 'customer.merged',
     'customer', win, 'merged', lose, 'at', now)
@@ -323,11 +369,17 @@ local function merge(a, b, now, cap, streamMax)
 end
 
 -- extra: more field/value pairs for the new hash (e.g. a consent), written in the same HSET.
-local function create(id, now, identity, extra)
+-- createRecord writes the customer's own keys only (a cluster's ingest step: the caller claimed the
+-- identity index already); create also points the identity index at it.
+local function createRecord(id, now, identity, extra)
   redis.call('HSET', ckey(id), 'id', id, 'createdAt', now, 'firstSeenAt', now, 'lastSeenAt', now, unpack(extra or {}))
-  redis.call('ZADD', 'customers', now, id)
-  redis.call('SET', 'idx:' .. identity, id)
+  redis.call('ZADD', ix('customers'), now, id)
   redis.call('SADD', idskey(id), identity)
+end
+
+local function create(id, now, identity, extra)
+  createRecord(id, now, identity, extra)
+  redis.call('SET', 'idx:' .. identity, id)
 end
 
 -- Binds an identity to a customer; merges when another customer holds it. Returns the survivor.

@@ -2,6 +2,56 @@
 -- caller can name are passed in KEYS; the keys of a customer found here (cust:{id}..., through
 -- merge redirects) are named by customer_base's helpers, because the id is only known inside.
 
+-- The follower's 48 h service window (Keys.session) and its last messages, capped.
+local function writeSession(sessKey, msgsKey, now, cid, ttl, cap, message, replyMessage)
+  redis.call('SET', sessKey, now .. ' ' .. cid, 'EX', ttl)
+  local n
+  if replyMessage ~= '' then n = redis.call('RPUSH', msgsKey, message, replyMessage)
+  else n = redis.call('RPUSH', msgsKey, message) end
+  if n > cap then redis.call('LTRIM', msgsKey, -cap, -1) end
+  redis.call('EXPIRE', msgsKey, ttl)
+end
+
+-- The callback is stored: its dedup key holds the reply; Keys.sessionDedup lists the sender's dedup
+-- keys for an erasure ('' for a callback of no follower).
+local function markStored(dedupKey, reply, ttl, dedupIndex)
+  redis.call('SET', dedupKey, reply, 'EX', ttl)
+  if dedupIndex ~= '' then
+    redis.call('SADD', dedupIndex, dedupKey)
+    redis.call('EXPIRE', dedupIndex, ttl)
+  end
+end
+
+-- The customer's part of one webhook, after its hash has lastSeenAt and the consent: tags, QR
+-- scene attribution (IngestPlan.SceneCount) and the scene's owner, the timeline entry, then the
+-- reindex (`whole`: a new customer, a consent change or a merge) or the CRM touch alone. Shared by
+-- customer_ingest (one call on a single Redis) and ingest_customer (a step on a cluster).
+-- Returns the scene-stat fields to count (Keys.qrSceneStats; none without a count kind).
+local function ingestInto(cid, whole, tags, entry, cap, countKind, scene, sourceField, owner)
+  addTags(cid, tags)
+  local counts = {}
+  if countKind == 'unsubscribe' then
+    local from = redis.call('HGET', ckey(cid), sourceField)
+    if from then
+      counts[1] = from .. '\31unsubscribes'
+      redis.call('HDEL', ckey(cid), sourceField)
+    end
+  elseif countKind == 'subscribe' and scene == '' then
+    redis.call('HDEL', ckey(cid), sourceField)
+  elseif countKind ~= '' then
+    counts[1] = scene .. '\31scans'
+    if countKind == 'subscribe' then
+      counts[2] = scene .. '\31subscribes'
+      redis.call('HSET', ckey(cid), sourceField, scene)
+    end
+  end
+  if owner ~= '' then redis.call('HSETNX', ckey(cid), 'owner', owner) end
+  pushTimeline(cid, entry, cap)
+  -- reindex ends with the CRM touch of a qualified customer; the light path touches it itself.
+  if whole then reindex(cid) else crmTouch(cid) end
+  return counts
+end
+
 -- customer_ingest: one verified webhook, atomically: replay guard, retry dedup, customer upsert (and
 -- merge by unionid), consent, tags, QR scene counts, timeline, session and the inbound stream.
 -- KEYS: 1 nonce ('' when the signature covers the body: the dedup key alone then answers a replay),
@@ -54,49 +104,72 @@ register('customer_ingest', function(keys, args)
       if whole then redis.call('HSET', ckey(cid), 'lastSeenAt', now, unpack(fields))
       else touchLastSeen(cid, now) end
     end
-    addTags(cid, { unpack(args, 25) })
-    -- QR source attribution (IngestPlan.SceneCount) and the scene's owner.
-    local countKind, scene, sourceField, owner = args[21], args[22], args[23], args[24]
-    if statsKey ~= '' and countKind ~= '' then
-      if countKind == 'unsubscribe' then
-        local from = redis.call('HGET', ckey(cid), sourceField)
-        if from then
-          redis.call('HINCRBY', statsKey, from .. '\31unsubscribes', 1)
-          redis.call('HDEL', ckey(cid), sourceField)
-        end
-      elseif countKind == 'subscribe' and scene == '' then
-        redis.call('HDEL', ckey(cid), sourceField)
-      else
-        redis.call('HINCRBY', statsKey, scene .. '\31scans', 1)
-        if countKind == 'subscribe' then
-          redis.call('HINCRBY', statsKey, scene .. '\31subscribes', 1)
-          redis.call('HSET', ckey(cid), sourceField, scene)
-        end
-      end
+    for _, field in ipairs(ingestInto(cid, whole, { unpack(args, 25) }, args[10], cap, args[21], args[22], args[23], args[24])) do
+      redis.call('HINCRBY', statsKey, field, 1)
     end
-    if owner ~= '' then redis.call('HSETNX', ckey(cid), 'owner', owner) end
-    pushTimeline(cid, args[10], cap)
-    -- reindex ends with the CRM touch of a qualified customer; the light path touches it itself.
-    if whole then reindex(cid) else crmTouch(cid) end
-    if sessKey ~= '' then
-      local sessTTL, sessCap = args[13], tonumber(args[14])
-      redis.call('SET', sessKey, now .. ' ' .. cid, 'EX', sessTTL)
-      local n
-      if args[19] ~= '' then n = redis.call('RPUSH', sessMsgsKey, args[12], args[19])
-      else n = redis.call('RPUSH', sessMsgsKey, args[12]) end
-      if n > sessCap then redis.call('LTRIM', sessMsgsKey, -sessCap, -1) end
-      redis.call('EXPIRE', sessMsgsKey, sessTTL)
-    end
+    if sessKey ~= '' then writeSession(sessKey, sessMsgsKey, now, cid, args[13], tonumber(args[14]), args[12], args[19]) end
   end
   redis.call('XADD', stream, 'MAXLEN', '~', args[15], '*', 'type', args[16], 'account', args[17],
     'customer', cid, 'at', now, 'payload', args[18])
-  redis.call('SET', dedupKey, reply, 'EX', args[3])
-  -- Keys.sessionDedup: the dedup keys of this sender's callbacks, for an erasure.
-  if dedupIndex ~= '' then
-    redis.call('SADD', dedupIndex, dedupKey)
-    redis.call('EXPIRE', dedupIndex, args[3])
-  end
+  markStored(dedupKey, reply, args[3], dedupIndex)
   return { 'ok', cid, reply, created }
+end)
+
+-- On a cluster a webhook is a chain of single-slot steps (CustomerStore.ingestInSteps): the replay
+-- guard and dedup check (plain commands), the identity claim (SET NX GET), ingest_customer in the
+-- customer's slot, the stream append, and ingest_finish in the sender's slot. Each step can run
+-- again: a platform's retry of a callback cut off between steps finds its nonce with the same
+-- fingerprint and no dedup key yet, and runs the chain again; the customer changes once.
+
+-- ingest_customer (sharded, see customer_base): the customer's step.
+-- KEYS: 1 the customer's hash (Keys.customer), 2 its applied callbacks (Keys.customerIngested).
+-- ARGV: 1 id, 2 the callback's dedup key, 3 the dedup TTL, 4 now, 5 identity (for a customer created
+--   here: the caller claimed its index for this id), 6 consent field (''), 7 consent value,
+--   8 timeline entry, 9 timeline cap, 10 scene count kind (''), 11 scene, 12 source field, 13 owner (''),
+--   14.. tags.
+-- Returns { 'ok', created, scene-stat fields to count } | { 'moved', survivor }, then what it emitted.
+register('ingest_customer', sharded(function(keys, args)
+  local id, op, now = args[1], args[2], args[4]
+  local h = redis.call('HMGET', keys[1], 'mergedInto', 'createdAt')
+  if h[1] then return { 'moved', h[1] } end
+  local done = redis.call('HGET', keys[2], op)
+  if done then return { 'ok', tonumber(done), {} } end
+  local fields = {}
+  if args[6] ~= '' then fields = { args[6], args[7] } end
+  local created = 0
+  -- No record yet: this call's identity claim (or one cut off before its step) named this id.
+  if not h[2] then
+    createRecord(id, now, args[5], fields)
+    created = 1
+  elseif args[6] ~= '' then redis.call('HSET', keys[1], 'lastSeenAt', now, unpack(fields))
+  else touchLastSeen(id, now) end
+  local counts = ingestInto(id, created == 1 or args[6] ~= '', { unpack(args, 14) }, args[8], tonumber(args[9]),
+    args[10], args[11], args[12], args[13])
+  redis.call('HSET', keys[2], op, created)
+  redis.call('EXPIRE', keys[2], args[3])
+  return { 'ok', created, counts }
+end))
+
+-- ingest_append: the interaction on the inbound stream, once per callback: a chain run again (a
+-- retry after a cut, or a retry delivered while the first is still running) appends nothing more.
+-- KEYS: 1 the stream, 2 the callback's mark in the stream's slot (Keys.streamAppended).
+-- ARGV: 1 the mark's TTL, 2 the stream's max length, then the entry's field/value pairs.
+-- Returns 1 when appended, 0 when it was already.
+register('ingest_append', function(keys, args)
+  if not redis.call('SET', keys[2], '1', 'NX', 'EX', args[1]) then return 0 end
+  redis.call('XADD', keys[1], 'MAXLEN', '~', args[2], '*', unpack(args, 3))
+  return 1
+end)
+
+-- ingest_finish: the last step, in the sender's slot: the session (when the interaction opens the
+-- service window), then the dedup key: from here on the callback is stored.
+-- KEYS: 1 dedup key; for a follower 2 the sender's dedup-key index; with a session 3 the session,
+--   4 its messages. ARGV: 1 reply, 2 dedup TTL, 3 now, 4 customer id, 5 session TTL, 6 session cap,
+--   7 session message, 8 reply message ('').
+register('ingest_finish', function(keys, args)
+  if keys[3] then writeSession(keys[3], keys[4], args[3], args[4], args[5], tonumber(args[6]), args[7], args[8]) end
+  markStored(keys[1], args[1], args[2], keys[2] or '')
+  return 1
 end)
 
 -- customer_bind_identity: binds an identity from the admin API, merging where another customer holds

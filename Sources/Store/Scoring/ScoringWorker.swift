@@ -102,6 +102,8 @@ public struct ScoringWorker: Sendable {
         }) { id, fields in try await score(entry: id, fields: fields) }
     }
 
+    /// An entry appended by a cluster's ingest steps names its callback (`op`): a chain run again
+    /// appends it twice, and it is scored once.
     func score(entry: String, fields f: [String: String]) async throws {
         guard let type = f["type"], let customer = f["customer"], !customer.isEmpty else { return }
         var payload = [String: String]()
@@ -116,7 +118,7 @@ public struct ScoringWorker: Sendable {
         }
         let now = Int64(f["at"] ?? "").flatMap { $0 > 0 ? $0 : nil } ?? clock()
         if case .scored(_, _, let stage, let previous, _, let applied) = try await store.apply(
-            customer: customer, interaction: entry, hits: hits, rules: rules, nowMs: now)
+            customer: customer, interaction: f["op"].map { "op:" + $0 } ?? entry, hits: hits, rules: rules, nowMs: now)
         {
             Counter(label: "scrm_scoring_rules_applied_total").increment(by: applied.count)
             if stage != previous { Counter(label: "scrm_scoring_stage_changes_total", dimensions: [("stage", stage)]).increment() }

@@ -112,7 +112,7 @@ public struct IngestPlan: Sendable {
             ("at", String(nowMs)), ("direction", "\"in\""), ("type", quotedType), ("data", fields),
         ])
         return IngestPlan(
-            account: account.id, nonceKey: nonceKey, dedupKey: Keys.dedup(account: account.id, key: message.dedupKey), identity: identity,
+            account: account.id, nonceKey: nonceKey, dedupKey: Keys.dedup(account: account.id, sender: identity?.value, key: message.dedupKey), identity: identity,
             unionId: union, consent: consent, tags: tags, interactionType: interactionType, timelineEntry: timelineEntry,
             payload: fields, sessionOpenId: sessionOpenId, sessionMessage: sessionMessage, replyMessage: replyMessage, reply: reply, now: nowMs,
             sceneCount: sceneCount, owner: owner)

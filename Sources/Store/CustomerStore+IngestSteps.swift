@@ -1,0 +1,146 @@
+import GatewayCore
+import Logging
+import Metrics
+import RedisClient
+
+/// A webhook on a Redis Cluster: the same change as `customer_ingest`, as a chain of single-slot
+/// steps (docs/cluster-key-model.md, "Webhook ingest"), each safe to run again:
+///
+/// 1. the replay guard (`SET NX GET` on the nonce) and the dedup check, one round trip;
+/// 2. the identity claim: `SET NX GET` of a new id on the identity's index key;
+/// 3. `ingest_customer` in the customer's slot (following merge redirects), which records the
+///    callback in the customer, so that a second run changes nothing there;
+/// 4. the interaction on the stream, once per callback (`ingest_append`), and what the customer
+///    step returned for other slots: scene counts, tag names, CRM and journey signals;
+/// 5. `ingest_finish` in the sender's slot: the session and the dedup key.
+///
+/// The callback is answered "success" only after step 5. A chain cut off before it (a lost master,
+/// a crash) is answered 503; the platform's retry finds its nonce with the same fingerprint and no
+/// dedup key, and runs the chain again.
+extension CustomerStore {
+    func ingestInSteps(_ plan: IngestPlan) async throws -> IngestOutcome {
+        let dedupTTL = plan.nonceKey == nil ? max(dedupTTLSeconds, nonceTTLSeconds) : dedupTTLSeconds
+        var guardCommands = [["GET", plan.dedupKey]]
+        if let nonce = plan.nonceKey { guardCommands.append(["SET", nonce, plan.fingerprint, "NX", "GET", "EX", String(nonceTTLSeconds)]) }
+        let guarded = try await redis.pipelineChecked(guardCommands)
+        let stored = guarded[0].string
+        if guarded.count > 1, let seen = guarded[1].string {
+            guard seen == plan.fingerprint else { return .replay }
+            // The same request again: answered before, or cut off before its last step (run again).
+            if let stored { return .retry(reply: stored) }
+        } else if let stored {
+            return .duplicate(reply: stored)
+        }
+
+        var customer = ""
+        var created = false
+        if let identity = plan.identity {
+            let newId = ULID.make(milliseconds: plan.now)
+            customer = try await redis.send("SET", Keys.identity(identity), newId, "NX", "GET").string ?? newId
+            var counts = [String]()
+            var emitted = [String]()
+            (customer, created, counts, emitted) = try await applyToCustomer(plan, customer, identity: identity, dedupTTL: dedupTTL)
+            if let union = plan.unionId { try await bindUnionId(union, to: customer, account: plan.account) }
+            try await appendEvents(plan, customer: customer, counts: counts, emitted: emitted, dedupTTL: dedupTTL)
+        } else {
+            try await appendEvents(plan, customer: "", counts: [], emitted: [], dedupTTL: dedupTTL)
+        }
+
+        var keys = [plan.dedupKey]
+        if let identity = plan.identity {
+            keys.append(Keys.sessionDedup(account: plan.account, openid: identity.value))
+            if let openid = plan.sessionOpenId {
+                keys += [Keys.session(account: plan.account, openid: openid), Keys.sessionMessages(account: plan.account, openid: openid)]
+            }
+        }
+        _ = try await redis.fcall(
+            StoreFunctions.library, "ingest_finish", keys: keys,
+            args: [
+                plan.reply, String(dedupTTL), String(plan.now), customer, String(sessionTTLSeconds), String(sessionMessageCap), plan.sessionMessage,
+                plan.replyMessage ?? "",
+            ])
+        return .stored(customerId: customer, created: created)
+    }
+
+    /// Step 3, following merge redirects (at most 16): the customer's id, whether this callback created
+    /// it, the scene counts to make, and what it emitted for other slots.
+    private func applyToCustomer(_ plan: IngestPlan, _ id: String, identity: Identity, dedupTTL: Int) async throws
+        -> (String, Bool, [String], [String])
+    {
+        var id = id
+        for _ in 0..<16 {
+            let args =
+                [
+                    indexLayout.shard(customer: id).argument, attributeSchemaArgument, id, plan.dedupKey, String(dedupTTL), String(plan.now),
+                    identity.storageForm, plan.consent?.field ?? "", plan.consent?.value ?? "", plan.timelineEntry, String(timelineCap),
+                    plan.sceneCount?.kind.rawValue ?? "", plan.sceneCount?.scene ?? "", plan.sceneCount?.sourceField ?? "", plan.owner ?? "",
+                ] + plan.tags
+            let r = try await redis.fcall(StoreFunctions.library, "ingest_customer", keys: [Keys.customer(id), Keys.customerIngested(id)], args: args).array ?? []
+            guard r.first?.string == "ok" else {
+                guard r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil else { break }
+                id = survivor
+                continue
+            }
+            return (id, r.count > 1 && r[1].int == 1, r.count > 2 ? r[2].strings : [], r.last?.strings ?? [])
+        }
+        throw RedisError.reply(command: "FCALL", message: "customer \(id): merge redirects do not end")
+    }
+
+    /// The unionid joins the customer when no one holds it. When another customer holds it, the two
+    /// are one person: that merge spans two slots and is not made here yet (counted and logged).
+    private func bindUnionId(_ union: Identity, to id: String, account: String) async throws {
+        guard let owner = try await redis.send("SET", Keys.identity(union), id, "NX", "GET").string else {
+            try await redis.send("SADD", Keys.customerIdentities(id), union.storageForm)
+            return
+        }
+        if owner != id, try await resolve(owner) != id {
+            Counter(label: "scrm_ingest_merges_deferred_total").increment()
+            Logger(label: "scrm.ingest").warning("unionid held by another customer: merge deferred", metadata: ["customer": "\(id)", "other": "\(owner)"])
+        }
+    }
+
+    /// Step 4: the interaction appended once per callback (`ingest_append`); the scene counts, the
+    /// tag names and what the customer step emitted, which it returns only the first time it applies
+    /// a callback (a chain cut off between the two loses those, never doubles them).
+    private func appendEvents(_ plan: IngestPlan, customer: String, counts: [String], emitted: [String], dedupTTL: Int) async throws {
+        let entry = [
+            "type", plan.interactionType, "account", plan.account, "customer", customer, "at", String(plan.now), "op", plan.dedupKey,
+            "payload", plan.payload,
+        ]
+        async let appended = redis.fcall(
+            StoreFunctions.library, "ingest_append", keys: [Keys.inboundStream, Keys.streamAppended(Keys.inboundStream, op: plan.dedupKey)],
+            args: [String(dedupTTL), String(streamMaxLen)] + entry)
+        var commands = [[String]]()
+        if let stats = plan.sceneCount?.statsKey { commands += counts.map { ["HINCRBY", stats, $0, "1"] } }
+        if !plan.tags.isEmpty { commands.append(["SADD", Keys.tags] + plan.tags) }
+        commands += try await emittedCommands(customer: customer, emitted)
+        _ = try await redis.pipelineChecked(commands)
+        _ = try await appended
+    }
+
+    /// The CRM touch and journey signals a customer step returned (`crm<US><reason>`,
+    /// `journey<US><kind><US><value>`), as the stream appends customer_base makes on a single Redis.
+    /// A journey signal goes out only for what an active journey watches (`Keys.journeyWatch`).
+    func emittedCommands(customer: String, _ emitted: [String]) async throws -> [[String]] {
+        var commands = [[String]]()
+        var signals = [(kind: String, value: String)]()
+        for e in emitted {
+            let parts = e.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+            if parts.first == "crm", parts.count == 2 {
+                commands.append(["XADD", Keys.crmStream, "MAXLEN", "~", "1000000", "*", "customer", customer, "reason", parts[1]])
+            } else if parts.first == "journey", parts.count == 3 {
+                signals.append((parts[1], parts[2]))
+            }
+        }
+        if !signals.isEmpty {
+            let watched = try await redis.send(["SMISMEMBER", Keys.journeyWatch] + signals.map { "\($0.kind):\($0.value)" }).array ?? []
+            for (s, w) in zip(signals, watched) where w.int == 1 {
+                commands.append(["XADD", Keys.journeySignals, "MAXLEN", "~", "1000000", "*", "customer", customer, "kind", s.kind, "value", s.value])
+            }
+        }
+        return commands
+    }
+
+    /// The attribute schema the sharded functions get instead of reading `Keys.attributeSchema`.
+    var attributeSchemaArgument: String { attributes.indexSchema.flatMap { [$0.0, $0.1] }.joined(separator: ",") }
+}
