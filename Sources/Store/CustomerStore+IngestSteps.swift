@@ -40,7 +40,7 @@ extension CustomerStore {
             var counts = [String]()
             var emitted = [String]()
             (customer, created, counts, emitted) = try await applyToCustomer(plan, customer, identity: identity, dedupTTL: dedupTTL)
-            if let union = plan.unionId { try await bindUnionId(union, to: customer, account: plan.account) }
+            if let union = plan.unionId { try await bindUnionId(union, to: customer) }
             try await appendEvents(plan, customer: customer, counts: counts, emitted: emitted, dedupTTL: dedupTTL)
         } else {
             try await appendEvents(plan, customer: "", counts: [], emitted: [], dedupTTL: dedupTTL)
@@ -86,9 +86,33 @@ extension CustomerStore {
         throw RedisError.reply(command: "FCALL", message: "customer \(id): merge redirects do not end")
     }
 
+    /// `upsertFollower` on a cluster: the openid's index claimed for a new id, the customer's step
+    /// (`follower_upsert_customer`, following merge redirects), then the unionid bound.
+    func upsertFollowerInSteps(_ openid: Identity, unionid: String?, profile: [String: String], nowMs: Int64) async throws -> (id: String, created: Bool) {
+        let newId = ULID.make(milliseconds: nowMs)
+        var id = try await redis.send("SET", Keys.identity(openid), newId, "NX", "GET").string ?? newId
+        let consent = [ConsentRecord.field("wechat:\(openid.account ?? "")"), ConsentRecord(state: "granted", at: nowMs).stored]
+        let fields = profile.sorted { $0.key < $1.key }.flatMap { ["profile.\($0.key)", $0.value] }
+        for _ in 0..<16 {
+            let r = try await redis.fcall(
+                StoreFunctions.library, "follower_upsert_customer", keys: [Keys.customer(id)],
+                args: [indexLayout.shard(customer: id).argument, attributeSchemaArgument, id, openid.storageForm, String(nowMs)] + consent + fields
+            ).array ?? []
+            if r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil {
+                id = survivor
+                continue
+            }
+            if let union = unionid.flatMap({ $0.isEmpty ? nil : Identity(kind: .unionid, value: $0) }) { try await bindUnionId(union, to: id) }
+            let emitted = r.last?.strings ?? []
+            if !emitted.isEmpty { _ = try await redis.pipelineChecked(try await emittedCommands(customer: id, emitted)) }
+            return (id, r.count > 1 && r[1].int == 1)
+        }
+        throw RedisError.reply(command: "FCALL", message: "customer \(id): merge redirects do not end")
+    }
+
     /// The unionid joins the customer when no one holds it. When another customer holds it, the two
     /// are one person: that merge spans two slots and is not made here yet (counted and logged).
-    private func bindUnionId(_ union: Identity, to id: String, account: String) async throws {
+    private func bindUnionId(_ union: Identity, to id: String) async throws {
         guard let owner = try await redis.send("SET", Keys.identity(union), id, "NX", "GET").string else {
             try await redis.send("SADD", Keys.customerIdentities(id), union.storageForm)
             return

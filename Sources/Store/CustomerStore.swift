@@ -125,6 +125,7 @@ public final class CustomerStore: Sendable {
         -> (id: String, created: Bool)
     {
         let openidIdentity = Identity(kind: .openid, account: account, value: openid)
+        if redis.isCluster { return try await upsertFollowerInSteps(openidIdentity, unionid: unionid, profile: profile, nowMs: nowMs) }
         let union = unionid.flatMap { $0.isEmpty ? nil : Identity(kind: .unionid, value: $0).storageForm } ?? ""
         let r = try await redis.fcall(
             StoreFunctions.library, "customer_upsert_follower", keys: [Keys.identity(openidIdentity)],

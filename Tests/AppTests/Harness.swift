@@ -103,6 +103,17 @@ final class Harness: @unchecked Sendable {
         try await app.test(.live) { client in try await body(client) }
     }
 
+    /// The index shard holding a customer's entries on this Redis (one per slot on a cluster).
+    func shard(_ customer: String) -> IndexShard { (redis.isCluster ? IndexLayout.perSlot : .single).shard(customer: customer) }
+
+    /// The keys matching a pattern, on every master.
+    func keys(_ pattern: String) async throws -> [String] {
+        try await redis.onEachMaster([["KEYS", pattern]]).flatMap { $0.1[0].strings }.sorted()
+    }
+
+    /// Customer records (live or merged stubs), counted on every master.
+    func customerRecords() async throws -> Int { try await keys("cust:{*}").count }
+
     /// Keys in Redis (on every master of a cluster), not counting the audit log (which records refused
     /// admin calls too).
     func dbSize() async throws -> Int {

@@ -15,7 +15,7 @@ final class IngestStepsTests: XCTestCase {
             XCTAssertEqual(first, .ok)
             // Stage a chain cut off before its last step: the sender's session and dedup key were
             // never written (ingest_finish is one atomic call: all of it or none).
-            let dedup = try await h.redis.send("KEYS", "dedup:*").strings
+            let dedup = try await h.keys("dedup:*")
             XCTAssertEqual(dedup.count, 1, "one dedup key, in the sender's slot: \(dedup)")
             XCTAssertTrue(dedup[0].hasPrefix("dedup:{demo:oCUT}:"), dedup[0])
             try await h.redis.send(
@@ -47,7 +47,7 @@ final class IngestStepsTests: XCTestCase {
         XCTAssertEqual(stats["expo2026\u{1F}subscribes"], "1")
         let tagNames = try await h.redis.send("SMEMBERS", Keys.tags).strings
         XCTAssertEqual(tagNames, ["source:expo-2026"])
-        let dedupKeys = try await h.redis.send("KEYS", "dedup:*").strings.count
+        let dedupKeys = try await h.keys("dedup:*").count
         XCTAssertEqual(dedupKeys, 1, "stored now")
     }
 

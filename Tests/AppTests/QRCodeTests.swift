@@ -126,7 +126,7 @@ final class QRCodeTests: XCTestCase {
             let idB = try XCTUnwrap(lookupB.json["id"] as? String)
             let ownerB = try await h.redis.send("HGET", Keys.customer(idB), "owner").string
             XCTAssertEqual(ownerB, "alice")
-            let indexed = try await h.redis.send("SISMEMBER", Keys.tag("booth:a"), idB).int
+            let indexed = try await h.redis.send("SISMEMBER", h.shard(idB).key("tag", "booth:a"), idB).int
             XCTAssertEqual(indexed, 1, "the audience index has it")
 
             let report = try await client.get("/api/v1/accounts/demo/qrcodes").json

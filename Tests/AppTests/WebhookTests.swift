@@ -163,7 +163,7 @@ final class WebhookTests: XCTestCase {
         }
         let stream = try await h.redis.send("XLEN", "stream:inbound").int
         XCTAssertEqual(stream, 1)
-        let customers = try await h.redis.send("ZCARD", "customers").int
+        let customers = try await h.customerRecords()
         XCTAssertEqual(customers, 1)
     }
 
@@ -192,7 +192,7 @@ final class WebhookTests: XCTestCase {
             var c = try await client.get("/api/v1/customers/lookup?account=demo&openid=oSUB").json
             XCTAssertEqual(c["tags"] as? [String], ["source:expo-2026"])
             XCTAssertEqual(((c["consent"] as? [String: Any])?["wechat:demo"] as? [String: Any])?["state"] as? String, "granted")
-            let members = try await h.redis.send("SMEMBERS", "tag:source:expo-2026").strings
+            let members = try await h.redis.send("SMEMBERS", h.shard(c["id"] as? String ?? "").key("tag", "source:expo-2026")).strings
             XCTAssertEqual(members, [c["id"] as? String ?? ""])
 
             h.now += 60_000

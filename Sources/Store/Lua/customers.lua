@@ -214,6 +214,25 @@ register('customer_upsert_follower', function(keys, args)
   return { id, created }
 end)
 
+-- follower_upsert_customer (sharded): the customer's step of customer_upsert_follower on a cluster
+-- (CustomerStore.upsertFollowerInSteps; the caller claimed the openid's index and binds the unionid).
+-- KEYS: 1 the customer's hash. ARGV: 1 id, 2 openid identity, 3 now, 4 consent field, 5 consent value
+-- (both for a customer created here), then profile field/value pairs.
+-- Returns { 'ok', created } | { 'moved', survivor }, then what it emitted.
+register('follower_upsert_customer', sharded(function(keys, args)
+  local id = args[1]
+  local h = redis.call('HMGET', keys[1], 'mergedInto', 'createdAt')
+  if h[1] then return { 'moved', h[1] } end
+  local created = 0
+  if not h[2] then
+    createRecord(id, args[3], args[2], { args[4], args[5] })
+    created = 1
+  end
+  if #args > 5 then redis.call('HSET', keys[1], unpack(args, 6)) end
+  reindex(id)
+  return { 'ok', created }
+end))
+
 -- customer_tag: adds (ARGV[1] = 'add') or removes ('remove') tag ARGV[2] on customers ARGV[3..].
 -- KEYS: 1 the set of tag names (Keys.tags). Returns the number changed and the ids that are not
 -- customers.
