@@ -60,4 +60,21 @@ extension RedisPool {
             throw RedisError(.server, command: "FCALL \(function)", message: error.message)
         }
     }
+
+    /// Calls one function of the library many times in one pipeline (on a cluster, split by node and
+    /// sent in parallel), loading the library where a node lacks it and calling those again. Replies
+    /// in order; the first error reply is thrown (the calls before and after it have run).
+    public func fcallAll(_ library: RedisFunctionLibrary, _ function: String, calls: [(keys: [String], args: [String])]) async throws -> [RedisValue] {
+        let commands = calls.map { ["FCALL", library.function(function), String($0.keys.count)] + $0.keys + $0.args }
+        var replies = try await pipeline(commands)
+        let missing = replies.indices.filter { if case .error(let m) = replies[$0] { return m.contains("Function not found") } else { return false } }
+        if !missing.isEmpty {
+            try await loadLibrary(library)
+            for (i, reply) in zip(missing, try await pipeline(missing.map { commands[$0] })) { replies[i] = reply }
+        }
+        for reply in replies {
+            if case .error(let message) = reply { throw RedisError(.server, command: "FCALL \(function)", message: message) }
+        }
+        return replies
+    }
 }

@@ -70,8 +70,8 @@ extension CustomerStore {
         var id = id
         for _ in 0..<16 {
             let args =
-                [
-                    indexLayout.shard(customer: id).argument, attributeSchemaArgument, id, plan.dedupKey, String(dedupTTL), String(plan.now),
+                shards.arguments(customer: id) + [
+                    id, plan.dedupKey, String(dedupTTL), String(plan.now),
                     identity.storageForm, plan.consent?.field ?? "", plan.consent?.value ?? "", plan.timelineEntry, String(timelineCap),
                     plan.sceneCount?.kind.rawValue ?? "", plan.sceneCount?.scene ?? "", plan.sceneCount?.sourceField ?? "", plan.owner ?? "",
                 ] + plan.tags
@@ -96,7 +96,7 @@ extension CustomerStore {
         for _ in 0..<16 {
             let r = try await redis.fcall(
                 StoreFunctions.library, "follower_upsert_customer", keys: [Keys.customer(id)],
-                args: [indexLayout.shard(customer: id).argument, attributeSchemaArgument, id, openid.storageForm, String(nowMs)] + consent + fields
+                args: shards.arguments(customer: id) + [id, openid.storageForm, String(nowMs)] + consent + fields
             ).array ?? []
             if r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil {
                 id = survivor
@@ -104,7 +104,7 @@ extension CustomerStore {
             }
             if let union = unionid.flatMap({ $0.isEmpty ? nil : Identity(kind: .unionid, value: $0) }) { try await bindUnionId(union, to: id) }
             let emitted = r.last?.strings ?? []
-            if !emitted.isEmpty { _ = try await redis.pipelineChecked(try await emittedCommands(customer: id, emitted)) }
+            try await appendEmitted(emitted)
             return (id, r.count > 1 && r[1].int == 1)
         }
         throw RedisError.reply(command: "FCALL", message: "customer \(id): merge redirects do not end")
@@ -137,34 +137,39 @@ extension CustomerStore {
         var commands = [[String]]()
         if let stats = plan.sceneCount?.statsKey { commands += counts.map { ["HINCRBY", stats, $0, "1"] } }
         if !plan.tags.isEmpty { commands.append(["SADD", Keys.tags] + plan.tags) }
-        commands += try await emittedCommands(customer: customer, emitted)
+        commands += try await Self.emittedCommands(emitted, redis: redis)
         _ = try await redis.pipelineChecked(commands)
         _ = try await appended
     }
 
-    /// The CRM touch and journey signals a customer step returned (`crm<US><reason>`,
-    /// `journey<US><kind><US><value>`), as the stream appends customer_base makes on a single Redis.
-    /// A journey signal goes out only for what an active journey watches (`Keys.journeyWatch`).
-    func emittedCommands(customer: String, _ emitted: [String]) async throws -> [[String]] {
+    /// The CRM touches and journey signals sharded functions returned (`crm<US><id><US><reason>`,
+    /// `journey<US><id><US><kind><US><value>`), as the stream appends customer_base makes on a
+    /// single Redis. A journey signal goes out only for what an active journey watches (`Keys.journeyWatch`).
+    static func emittedCommands(_ emitted: [String], redis: RedisPool) async throws -> [[String]] {
         var commands = [[String]]()
-        var signals = [(kind: String, value: String)]()
+        var signals = [(customer: String, kind: String, value: String)]()
         for e in emitted {
             let parts = e.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
-            if parts.first == "crm", parts.count == 2 {
-                commands.append(["XADD", Keys.crmStream, "MAXLEN", "~", "1000000", "*", "customer", customer, "reason", parts[1]])
-            } else if parts.first == "journey", parts.count == 3 {
-                signals.append((parts[1], parts[2]))
+            if parts.first == "crm", parts.count == 3 {
+                commands.append(["XADD", Keys.crmStream, "MAXLEN", "~", "1000000", "*", "customer", parts[1], "reason", parts[2]])
+            } else if parts.first == "journey", parts.count == 4 {
+                signals.append((parts[1], parts[2], parts[3]))
             }
         }
         if !signals.isEmpty {
             let watched = try await redis.send(["SMISMEMBER", Keys.journeyWatch] + signals.map { "\($0.kind):\($0.value)" }).array ?? []
             for (s, w) in zip(signals, watched) where w.int == 1 {
-                commands.append(["XADD", Keys.journeySignals, "MAXLEN", "~", "1000000", "*", "customer", customer, "kind", s.kind, "value", s.value])
+                commands.append(["XADD", Keys.journeySignals, "MAXLEN", "~", "1000000", "*", "customer", s.customer, "kind", s.kind, "value", s.value])
             }
         }
         return commands
     }
 
-    /// The attribute schema the sharded functions get instead of reading `Keys.attributeSchema`.
-    var attributeSchemaArgument: String { attributes.indexSchema.flatMap { [$0.0, $0.1] }.joined(separator: ",") }
+    /// Appends what sharded functions emitted (nothing on a single Redis, where they appended it).
+    static func appendEmitted(_ emitted: [String], redis: RedisPool) async throws {
+        guard !emitted.isEmpty else { return }
+        _ = try await redis.pipelineChecked(try await emittedCommands(emitted, redis: redis))
+    }
+
+    func appendEmitted(_ emitted: [String]) async throws { try await Self.appendEmitted(emitted, redis: redis) }
 }

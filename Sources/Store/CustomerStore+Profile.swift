@@ -50,10 +50,16 @@ extension CustomerStore {
         args += [String(removed.count)] + removed
         let consent = patch.consent.sorted { $0.key < $1.key }
         args += [String(consent.count)] + consent.flatMap { [$0.key, $0.value, patch.source] }
-        let r = try await redis.fcall(StoreFunctions.library, "customer_patch", keys: [Keys.customer(id)] + optOutKeys, args: args).strings
-        switch r.first {
-        case "ok": return .updated
-        case "merged": return .merged(into: r.count > 1 ? r[1] : "")
+        // A single Redis clears the opt-outs in the same call; a cluster after, from their own slots.
+        let r = try await redis.fcall(
+            StoreFunctions.library, "customer_patch", keys: [Keys.customer(id)] + (redis.isCluster ? [] : optOutKeys), args: shards.arguments(customer: id) + args
+        ).array ?? []
+        switch r.first?.string {
+        case "ok":
+            if redis.isCluster, !optOutKeys.isEmpty { _ = try await redis.pipelineChecked(optOutKeys.map { ["DEL", $0] }) }
+            try await appendEmitted(r.last?.strings ?? [])
+            return .updated
+        case "merged": return .merged(into: try await resolve(r.count > 1 ? r[1].string ?? "" : ""))
         default: return .notFound
         }
     }

@@ -5,8 +5,9 @@ import RedisClient
 public final class CustomerStore: Sendable {
     public let redis: RedisPool
     let timelineCap: Int
-    /// Where index entries go: one shard on a single Redis, one per slot on a cluster.
-    public let indexLayout: IndexLayout
+    /// Where index entries go (one shard on a single Redis, one per slot on a cluster), and the
+    /// attribute schema the sharded functions get.
+    public let shards: IndexShards
     /// Ingest as a chain of single-slot steps (`ingestInSteps`): always on a cluster; on a single
     /// Redis when `webhooks.ingestInSteps` says so.
     let ingestsInSteps: Bool
@@ -21,7 +22,7 @@ public final class CustomerStore: Sendable {
 
     public init(redis: RedisPool, config: GatewayConfig) {
         self.redis = redis
-        indexLayout = redis.isCluster ? .perSlot : .single
+        shards = IndexShards(redis: redis, attributes: config.customers.attributes)
         ingestsInSteps = config.webhooks.ingestInSteps || redis.isCluster
         attributes = config.customers.attributes
         suppression = AddressSuppression(config)
@@ -158,13 +159,22 @@ public final class CustomerStore: Sendable {
 
     /// Records a consent field on a customer (following merges) and updates its field indexes.
     private func setConsent(_ id: String, field: String, value: String) async throws {
-        _ = try await redis.fcall(StoreFunctions.library, "customer_set_consent", keys: [Keys.customer(id)], args: [id, field, value])
+        var id = id
+        for _ in 0..<16 {
+            let r = try await redis.fcall(StoreFunctions.library, "customer_set_consent", keys: [Keys.customer(id)], args: shards.arguments(customer: id) + [id, field, value])
+                .array ?? []
+            if r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil {
+                id = survivor
+                continue
+            }
+            return try await appendEmitted(r.last?.strings ?? [])
+        }
     }
 
     /// Recomputes the audience field indexes of these customers.
     public func reindex(_ ids: [String]) async throws {
-        guard !ids.isEmpty else { return }
-        _ = try await redis.fcall(StoreFunctions.library, "customer_reindex", keys: [], args: ids)
+        let replies = try await redis.fcallAll(StoreFunctions.library, "customer_reindex", calls: shards.group(ids).map { shards.call($0, args: $0.ids) })
+        try await appendEmitted(replies.flatMap { $0.array?.last?.strings ?? [] })
     }
 
     /// One customer of an imported list.

@@ -4,8 +4,12 @@ import RedisClient
 /// Tags as Redis sets both ways: `cust:{id}:tags` and `tag:{name}`, plus the registry `tags`.
 public final class TagStore: Sendable {
     let redis: RedisPool
+    let shards: IndexShards
 
-    public init(redis: RedisPool) { self.redis = redis }
+    public init(redis: RedisPool) {
+        self.redis = redis
+        shards = IndexShards(redis: redis, attributes: nil)
+    }
 
     /// Every tag with its number of customers, by name.
     public func all() async throws -> [(name: String, count: Int)] {
@@ -52,18 +56,31 @@ public final class TagStore: Sendable {
         public let unknown: [String]
     }
 
-    /// Adds or removes a tag on many customers in chunks of 1,000 ids per script call.
+    /// Adds or removes a tag on many customers in chunks of 1,000 ids: one script call per chunk on a
+    /// single Redis; on a cluster one per shard the chunk touches, pipelined, then again for ids that
+    /// were merged into customers of other shards.
     public func apply(_ name: String, add: Bool, customerIds: [String]) async throws -> BulkResult {
+        if add { try await redis.send("SADD", Keys.tags, name) }
         var changed = 0
         var unknown = [String]()
+        var emitted = [String]()
         var start = 0
         repeat {
-            let chunk = Array(customerIds[start..<min(start + 1000, customerIds.count)])
-            let r = try await redis.fcall(StoreFunctions.library, "customer_tag", keys: [Keys.tags], args: [add ? "add" : "remove", name] + chunk).array ?? []
-            changed += r.first?.int ?? 0
-            if r.count > 1 { unknown += r[1].strings }
+            var chunk = Array(customerIds[start..<min(start + 1000, customerIds.count)])
+            for _ in 0..<16 where !chunk.isEmpty {
+                let replies = try await redis.fcallAll(
+                    StoreFunctions.library, "customer_tag", calls: shards.group(chunk).map { shards.call($0, args: [add ? "add" : "remove", name] + $0.ids) })
+                chunk = []
+                for r in replies.map({ $0.array ?? [] }) {
+                    changed += r.first?.int ?? 0
+                    if r.count > 1 { unknown += r[1].strings }
+                    if r.count > 2 { chunk += stride(from: 1, to: r[2].strings.count, by: 2).map { r[2].strings[$0] } }
+                    emitted += r.last?.strings ?? []
+                }
+            }
             start += 1000
         } while start < customerIds.count
+        if !emitted.isEmpty { try await CustomerStore.appendEmitted(emitted, redis: redis) }
         return BulkResult(changed: changed, unknown: unknown)
     }
 

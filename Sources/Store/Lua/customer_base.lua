@@ -24,16 +24,21 @@ local function ix(base, name)
   return k
 end
 
--- A function of one customer's slot on a cluster: ARGV[1] is the shard, ARGV[2] the attribute
--- schema ('n1,k1,n2,k2'; '' for none), the function sees the rest. What it emitted is returned as
--- the reply's last element. The library's state outlives a call, so it is cleared again after.
+-- A function of customers of one shard: ARGV[1] is the shard, ARGV[2] the attribute schema
+-- ('n1,k1,n2,k2', '' for none, '*' to read Keys.attributeSchema as on a single Redis); the function
+-- sees the rest. In a shard of a cluster what it causes in other slots is emitted, not appended;
+-- the reply's last element lists it (empty on a single Redis). The library's state outlives a call,
+-- so it is cleared again after.
 local function sharded(fn)
   return function(keys, args)
-    shard, emitted = args[1], {}
-    shardSchema = {}
-    for part in string.gmatch(args[2], '[^,]+') do shardSchema[#shardSchema + 1] = part end
+    shard = args[1]
+    if shard ~= '' then emitted = {} end
+    if args[2] ~= '*' then
+      shardSchema = {}
+      for part in string.gmatch(args[2], '[^,]+') do shardSchema[#shardSchema + 1] = part end
+    end
     local ok, r = pcall(fn, keys, { unpack(args, 3) })
-    local out = emitted
+    local out = emitted or {}
     shard, shardSchema, emitted = '', nil, nil
     if not ok then error(r) end
     r[#r + 1] = out
@@ -49,6 +54,20 @@ local function resolveLive(id)
     id = r[1]
   end
   return id, false
+end
+
+-- A customer as a sharded function finds it: on a single Redis merge redirects are followed here
+-- (resolveLive); in a cluster's shard a redirect leads to another slot, so it is answered instead.
+-- Returns the id, whether it is live, and the survivor to call again (cluster only).
+local function hereOrMoved(id)
+  if shard == '' then
+    local live
+    id, live = resolveLive(id)
+    return id, live, nil
+  end
+  local h = redis.call('HMGET', ckey(id), 'mergedInto', 'createdAt')
+  if h[1] then return id, false, h[1] end
+  return id, h[2] ~= false, nil
 end
 
 -- Set while a function applies a change coming from the CRM, so it is not synced back (no echo).
@@ -71,7 +90,7 @@ local function crmTouch(id, reason)
   if crmSilent then return end
   if redis.call('HEXISTS', ckey(id), 'qualifiedAt') == 1 then
     if emitted then
-      emitted[#emitted + 1] = 'crm\31' .. (reason or 'changed')
+      emitted[#emitted + 1] = 'crm\31' .. id .. '\31' .. (reason or 'changed')
       return
     end
     redis.call('XADD', 'stream:crm', 'MAXLEN', '~', '1000000', '*', 'customer', id, 'reason', reason or 'changed')
@@ -83,7 +102,7 @@ end
 local function journeySignal(id, kind, value)
   -- Sharded: the caller checks the journeys' watch list and signals.
   if emitted then
-    emitted[#emitted + 1] = 'journey\31' .. kind .. '\31' .. value
+    emitted[#emitted + 1] = 'journey\31' .. id .. '\31' .. kind .. '\31' .. value
     return
   end
   if redis.call('SISMEMBER', 'journeys:watch', kind .. ':' .. value) == 1 then

@@ -1,13 +1,18 @@
 -- customer_patch: profile fields, time zone and consent of one customer, validated by the gateway
 -- (CustomerAttributes) before they get here; one atomic step, then reindex.
--- KEYS: the customer hash, then the address opt-outs (Keys.optOut) a granted consent clears.
--- ARGV: id, now ms, timeline cap, timeline entry ('' = none), then counted groups:
+-- Sharded (customer_base): on a cluster the caller clears the opt-outs after, from their own slots.
+-- KEYS: the customer hash, then (single Redis) the address opt-outs (Keys.optOut) a granted consent
+-- clears. ARGV: id, now ms, timeline cap, timeline entry ('' = none), then counted groups:
 --   n, n field/value pairs to set; n, n fields to remove; n, n channel/state/source triples.
--- Returns { 'ok' }, { 'merged', survivor } or { 'notfound' }.
-register('customer_patch', function(keys, args)
+-- Returns { 'ok' }, { 'merged', survivor (on a cluster: the next hop) } or { 'notfound' }, then
+-- what it emitted.
+register('customer_patch', sharded(function(keys, args)
   local id, now, cap, entry = args[1], args[2], tonumber(args[3]), args[4]
   local h = redis.call('HMGET', keys[1], 'createdAt', 'mergedInto')
-  if h[2] then return { 'merged', (resolveLive(h[2])) } end
+  if h[2] then
+    if shard == '' then return { 'merged', (resolveLive(h[2])) } end
+    return { 'merged', h[2] }
+  end
   if not h[1] then return { 'notfound' } end
   local i = 5
   local n = tonumber(args[i])
@@ -30,4 +35,4 @@ register('customer_patch', function(keys, args)
   redis.call('HSET', keys[1], 'updatedAt', now)
   reindex(id)
   return { 'ok' }
-end)
+end))

@@ -233,16 +233,18 @@ register('follower_upsert_customer', sharded(function(keys, args)
   return { 'ok', created }
 end))
 
--- customer_tag: adds (ARGV[1] = 'add') or removes ('remove') tag ARGV[2] on customers ARGV[3..].
--- KEYS: 1 the set of tag names (Keys.tags). Returns the number changed and the ids that are not
--- customers.
-register('customer_tag', function(keys, args)
+-- customer_tag (sharded): adds (ARGV[1] = 'add') or removes ('remove') tag ARGV[2] on customers
+-- ARGV[3..] of one shard (the caller registers the tag name). KEYS: the first customer's hash.
+-- Returns { changed, ids that are not customers, moved: id, survivor, ... }, then what it emitted.
+register('customer_tag', sharded(function(keys, args)
   local op, tag = args[1], args[2]
-  local changed, unknown = 0, {}
-  if op == 'add' then redis.call('SADD', keys[1], tag) end
+  local changed, unknown, moved = 0, {}, {}
   for i = 3, #args do
-    local id, live = resolveLive(args[i])
-    if live then
+    local id, live, survivor = hereOrMoved(args[i])
+    if survivor then
+      moved[#moved + 1] = args[i]
+      moved[#moved + 1] = survivor
+    elseif live then
       local n
       if op == 'add' then n = addTags(id, { tag }) else n = removeTags(id, { tag }) end
       changed = changed + n
@@ -251,26 +253,27 @@ register('customer_tag', function(keys, args)
       unknown[#unknown + 1] = args[i]
     end
   end
-  return { changed, unknown }
-end)
+  return { changed, unknown, moved }
+end))
 
--- customer_set_consent: records a channel consent state (ARGV[2] field, ARGV[3] value) on customer
--- ARGV[1] and updates its field indexes. KEYS: the customer's hash (Keys.customer of ARGV[1]; merge
--- redirects are followed from it). Returns 1, or 0 when the customer does not exist.
-register('customer_set_consent', function(keys, args)
-  local id, live = resolveLive(args[1])
-  if not live then return 0 end
+-- customer_set_consent (sharded): records a channel consent state (ARGV[2] field, ARGV[3] value) on
+-- customer ARGV[1] and updates its field indexes. KEYS: the customer's hash.
+-- Returns { 1 } | { 0 } (no such customer) | { 'moved', survivor }, then what it emitted.
+register('customer_set_consent', sharded(function(keys, args)
+  local id, live, survivor = hereOrMoved(args[1])
+  if survivor then return { 'moved', survivor } end
+  if not live then return { 0 } end
   redis.call('HSET', ckey(id), args[2], args[3])
   reindex(id)
-  return 1
-end)
+  return { 1 }
+end))
 
--- customer_reindex: recomputes the field indexes of customers ARGV[1..] (after an upgrade, or a
--- change made outside these functions). Returns how many.
-register('customer_reindex', function(keys, args)
+-- customer_reindex (sharded): recomputes the index entries of customers ARGV[1..] of one shard.
+-- KEYS: the first customer's hash. Returns { how many }, then what it emitted.
+register('customer_reindex', sharded(function(keys, args)
   for i = 1, #args do reindex(args[i]) end
-  return #args
-end)
+  return { #args }
+end))
 
 -- events_record: a batch of interactions from outside WeChat (EventStore.record), all or nothing: each
 -- finds its customer (by id, else by any identity; a new one otherwise), binds its identities (a
