@@ -40,7 +40,8 @@ struct TagRoutes {
                 guard try await tags.exists(name) else { throw APIError.notFound("tag") }
                 let q = request.uri.queryParameters
                 let cursor = q.get("cursor").map { String($0) } ?? "0"
-                guard cursor.allSatisfy(\.isNumber), !cursor.isEmpty else { throw APIError.badRequest("cursor must be the nextCursor of the previous page", code: "invalid_cursor") }
+                // SSCAN's cursor, or on a cluster `<slot>-<SSCAN cursor>`.
+                guard cursor.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }), !cursor.isEmpty, cursor.count <= 40 else { throw APIError.badRequest("cursor must be the nextCursor of the previous page", code: "invalid_cursor") }
                 guard let limit = Int(q.get("limit") ?? "100"), (1...1000).contains(limit) else {
                     throw APIError.badRequest("limit must be 1...1000", code: "invalid_limit")
                 }

@@ -10,9 +10,11 @@ public struct AudienceStore: Sendable {
     /// The declared attributes (what `profile.<name>` predicates read) and the opt-in rule.
     let attributes: CustomerAttributes
     let requireOptIn: Set<String>
+    let shards: IndexShards
 
     public init(redis: RedisPool, attributes: CustomerAttributes = CustomerAttributes(), requireOptIn: Set<String> = []) {
         self.redis = redis
+        shards = IndexShards(redis: redis, attributes: attributes)
         self.attributes = attributes
         self.requireOptIn = requireOptIn
     }
@@ -37,7 +39,17 @@ public struct AudienceStore: Sendable {
     /// drawing from its smallest set (`audience_count`); anything else, or an audience too rare in
     /// that set to sample by drawing, is evaluated in full.
     public func preview(_ expression: TagExpression, sample: Int, nowMs: Int64) async throws -> Preview {
-        if let plan = AudienceProgram.countPlan(expression, requireOptIn: requireOptIn) {
+        if let plan = AudienceProgram.countPlan(expression, requireOptIn: requireOptIn), shards.layout == .perSlot {
+            // Shard by shard: counts summed, each shard's uniform sample merged by a draw weighted by its count.
+            let replies = try await shards.readEach(
+                redis, "audience_count", keys: { shard in (plan.positive + plan.negative).map { shard.key(single: $0) } },
+                args: [String(plan.positive.count), String(sample), String(Self.maxSampleDraws)])
+            let parts = replies.map { $0.array ?? [] }
+            if parts.allSatisfy({ $0.count == 3 && $0[2].int == 1 }) {
+                let counts = parts.map { $0[0].int ?? 0 }
+                return Preview(count: counts.reduce(0, +), sample: Self.mergeSamples(parts.map { $0[1].strings }, counts: counts, size: sample))
+            }
+        } else if let plan = AudienceProgram.countPlan(expression, requireOptIn: requireOptIn) {
             let r = try await redis.fcall(
                 StoreFunctions.library, "audience_count", keys: plan.positive + plan.negative,
                 args: [String(plan.positive.count), String(sample), String(Self.maxSampleDraws)]
@@ -46,6 +58,33 @@ public struct AudienceStore: Sendable {
         }
         let r = try await run(program(expression, nowMs: nowMs), into: nil, sample: sample).array ?? []
         return Preview(count: r.first?.int ?? 0, sample: r.count > 1 ? r[1].strings : [])
+    }
+
+    /// Up to `size` members drawn from per-shard samples, each pick from a shard with the chance of
+    /// its share of the audience still undrawn: a uniform sample of the whole when each shard's is.
+    static func mergeSamples(_ samples: [[String]], counts: [Int], size: Int) -> [String] {
+        var remaining = counts
+        var total = counts.reduce(0, +)
+        var taken = [Int](repeating: 0, count: samples.count)
+        var out = [String]()
+        while out.count < size, total > 0 {
+            var r = Int.random(in: 0..<total)
+            var i = 0
+            while r >= remaining[i] {
+                r -= remaining[i]
+                i += 1
+            }
+            if taken[i] < samples[i].count {
+                out.append(samples[i][taken[i]])
+                taken[i] += 1
+                remaining[i] -= 1
+                total -= 1
+            } else {
+                total -= remaining[i]
+                remaining[i] = 0
+            }
+        }
+        return out
     }
 
     /// The most members `audience_count` draws to find a sample before the audience is evaluated in full.

@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayCrypto
 import RedisClient
 
 /// Tags as Redis sets both ways: `cust:{id}:tags` and `tag:{name}`, plus the registry `tags`.
@@ -12,10 +13,11 @@ public final class TagStore: Sendable {
     }
 
     /// Every tag with its number of customers, by name.
+    /// On a cluster the counts are summed over every shard (one call per shard for all the names).
     public func all() async throws -> [(name: String, count: Int)] {
         let names = try await redis.send("SMEMBERS", Keys.tags).strings.sorted()
-        let counts = try await redis.pipelineChecked(names.map { ["SCARD", Keys.tag($0)] })
-        return zip(names, counts).map { ($0, $1.int ?? 0) }
+        let counts = try await shards.totalCards(redis, names.map { ("tag", $0) })
+        return Array(zip(names, counts))
     }
 
     /// Registers a tag; false when it existed.
@@ -31,7 +33,7 @@ public final class TagStore: Sendable {
         return Set(zip(ordered, flags).filter { $0.1.int == 1 }.map(\.0))
     }
 
-    public func count(_ name: String) async throws -> Int { try await redis.send("SCARD", Keys.tag(name)).int ?? 0 }
+    public func count(_ name: String) async throws -> Int { try await shards.totalCards(redis, [("tag", name)]).first ?? 0 }
 
     /// Removes the tag from every customer. Returns nil when the tag did not exist.
     /// Deletes a tag: from the registry at once, then from its customers 1,000 at a time (each chunk one
@@ -39,12 +41,14 @@ public final class TagStore: Sendable {
     public func delete(_ name: String) async throws -> Int? {
         let existed = try await redis.send("SREM", Keys.tags, name).int == 1
         var removed = 0
-        while true {
-            let ids = try await redis.send("SRANDMEMBER", Keys.tag(name), String(Self.deleteChunk)).strings
-            if ids.isEmpty { break }
-            removed += try await redis.fcall(
-                StoreFunctions.library, "tag_remove_members", keys: [Keys.tag(name)] + ids.map(Keys.customerTags), args: [name] + ids
-            ).int ?? 0
+        // Shard by shard (one on a single Redis); a shard's tag set holds customers of its slot only.
+        for shard in try await shardsHolding(name) {
+            let key = shard.key("tag", name)
+            while true {
+                let ids = try await redis.send("SRANDMEMBER", key, String(Self.deleteChunk)).strings
+                if ids.isEmpty { break }
+                removed += try await redis.fcall(StoreFunctions.library, "tag_remove_members", keys: [key] + ids.map(Keys.customerTags), args: [name] + ids).int ?? 0
+            }
         }
         return existed || removed > 0 ? removed : nil
     }
@@ -84,10 +88,48 @@ public final class TagStore: Sendable {
         return BulkResult(changed: changed, unknown: unknown)
     }
 
-    /// One SSCAN page of a tag's customers; nextCursor nil at the end.
+    /// One page of a tag's customers; nextCursor nil at the end. On a single Redis an SSCAN page; on a
+    /// cluster the cursor is `<slot>-<SSCAN cursor>`, walking the shards that hold the tag in slot order.
     public func customers(_ name: String, cursor: String, limit: Int) async throws -> (ids: [String], nextCursor: String?) {
-        let r = try await redis.send("SSCAN", Keys.tag(name), cursor, "COUNT", String(limit)).array ?? []
-        guard r.count == 2, let next = r[0].string else { return ([], nil) }
-        return (r[1].strings, next == "0" ? nil : next)
+        guard shards.layout == .perSlot else {
+            let r = try await redis.send("SSCAN", Keys.tag(name), cursor, "COUNT", String(limit)).array ?? []
+            guard r.count == 2, let next = r[0].string else { return ([], nil) }
+            return (r[1].strings, next == "0" ? nil : next)
+        }
+        let parts = cursor.split(separator: "-")
+        var slot = parts.count == 2 ? Int(parts[0]) ?? 0 : 0
+        var inner = parts.count == 2 ? String(parts[1]) : "0"
+        var ids = [String]()
+        let holding = try await shardsHolding(name, from: slot)
+        for shard in holding {
+            let shardSlot = HashSlot.of(shard.key("tag", name))
+            if shardSlot != slot { inner = "0" }
+            slot = shardSlot
+            repeat {
+                let r = try await redis.send("SSCAN", shard.key("tag", name), inner, "COUNT", String(limit)).array ?? []
+                guard r.count == 2, let next = r[0].string else { break }
+                ids += r[1].strings
+                inner = next
+            } while inner != "0" && ids.count < limit
+            if ids.count >= limit { return (ids, inner == "0" ? nextCursor(after: shardSlot, in: holding) : "\(slot)-\(inner)") }
+        }
+        return (ids, nil)
+    }
+
+    private func nextCursor(after slot: Int, in holding: [IndexShard]) -> String? {
+        holding.contains { HashSlot.of($0.key("tag", "")) > slot } ? "\(slot + 1)-0" : nil
+    }
+
+    /// The shards whose set of the tag is not empty (from slot `from` on); the single shard on a single Redis.
+    func shardsHolding(_ name: String, from: Int = 0) async throws -> [IndexShard] {
+        guard shards.layout == .perSlot else { return [.single] }
+        let candidates = Array(IndexShard.everySlot[from...])
+        var holding = [IndexShard]()
+        for start in stride(from: 0, to: candidates.count, by: IndexShards.readBatch) {
+            let batch = Array(candidates[start..<min(start + IndexShards.readBatch, candidates.count)])
+            let sizes = try await redis.pipelineChecked(batch.map { ["SCARD", $0.key("tag", name)] })
+            holding += zip(batch, sizes).filter { ($0.1.int ?? 0) > 0 }.map(\.0)
+        }
+        return holding
     }
 }

@@ -26,6 +26,27 @@ final class RedisClusterGatewayTests: XCTestCase {
                 let again = try await client.callback(try h.builder("demo").post(xml: sub, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false))
                 XCTAssertEqual(again.status, .ok)
             }
+            // Readers sum the shards: the tag's count, an audience preview and its sample, and pages
+            // of the tag's customers that walk the shards.
+            let tags = try await client.get("/api/v1/tags").json["tags"] as? [[String: Any]] ?? []
+            XCTAssertEqual(tags.first { $0["name"] as? String == "source:expo-2026" }?["customers"] as? Int, 30, "\(tags)")
+            let preview = try await client.send(.post, "/api/v1/audiences/preview", json: #"{"expression":"source:expo-2026 & !vip","sample":5}"#)
+            XCTAssertEqual(preview.json["count"] as? Int, 30, preview.text)
+            let sample = preview.json["sample"] as? [String] ?? []
+            XCTAssertEqual(Set(sample).count, 5)
+            XCTAssertTrue(Set(sample).isSubset(of: Set(stored.withLockedValue { $0 })))
+            var paged = [String]()
+            var cursor: String? = "0"
+            var pages = 0
+            while let c = cursor, pages < 20 {
+                let page = try await client.get("/api/v1/tags/source:expo-2026/customers?limit=7&cursor=\(c)").json
+                XCTAssertEqual(page["count"] as? Int, 30)
+                paged += page["customerIds"] as? [String] ?? []
+                cursor = page["nextCursor"] as? String
+                pages += 1
+            }
+            XCTAssertEqual(Set(paged), Set(stored.withLockedValue { $0 }), "every tagged customer once over \(pages) pages")
+            XCTAssertEqual(paged.count, 30)
         }
         let ids = stored.withLockedValue { $0 }
         XCTAssertEqual(Set(ids).count, 30)

@@ -42,6 +42,14 @@ public struct IndexShard: Sendable, Hashable {
         return name.map { "\(sharded):\($0)" } ?? sharded
     }
 
+    /// The shard's copy of an index key named as on a single Redis (`tag:vip` -> `tag:{<t>}:vip`,
+    /// `lastseen` -> `lastseen:{<t>}`): the base is what comes before the first colon.
+    public func key(single: String) -> String {
+        guard tag != nil else { return single }
+        guard let colon = single.firstIndex(of: ":") else { return key(single) }
+        return key(String(single[..<colon]), String(single[single.index(after: colon)...]))
+    }
+
     /// Every shard of a cluster, in slot order.
     public static let everySlot: [IndexShard] = (0..<HashSlot.count).map(IndexShard.init(slot:))
 

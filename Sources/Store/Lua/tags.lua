@@ -11,3 +11,10 @@ register('tag_remove_members', function(keys, args)
   redis.call('SREM', keys[1], unpack(args, 2))
   return removed
 end)
+
+-- index_cards: the size of each set in KEYS (index keys of one shard, IndexShards.totalCards). Reads only.
+register('index_cards', function(keys, args)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = redis.call('SCARD', k) end
+  return out
+end)
