@@ -1,6 +1,4 @@
 import GatewayCore
-import Logging
-import Metrics
 import RedisClient
 
 /// A webhook on a Redis Cluster: the same change as `customer_ingest`, as a chain of single-slot
@@ -40,7 +38,7 @@ extension CustomerStore {
             var counts = [String]()
             var emitted = [String]()
             (customer, created, counts, emitted) = try await applyToCustomer(plan, customer, identity: identity, dedupTTL: dedupTTL)
-            if let union = plan.unionId { try await bindUnionId(union, to: customer) }
+            if let union = plan.unionId { customer = try await bindUnionId(union, to: customer, nowMs: plan.now) }
             try await appendEvents(plan, customer: customer, counts: counts, emitted: emitted, dedupTTL: dedupTTL)
         } else {
             try await appendEvents(plan, customer: "", counts: [], emitted: [], dedupTTL: dedupTTL)
@@ -102,7 +100,7 @@ extension CustomerStore {
                 id = survivor
                 continue
             }
-            if let union = unionid.flatMap({ $0.isEmpty ? nil : Identity(kind: .unionid, value: $0) }) { try await bindUnionId(union, to: id) }
+            if let union = unionid.flatMap({ $0.isEmpty ? nil : Identity(kind: .unionid, value: $0) }) { id = try await bindUnionId(union, to: id, nowMs: nowMs) }
             let emitted = r.last?.strings ?? []
             try await appendEmitted(emitted)
             return (id, r.count > 1 && r[1].int == 1)
@@ -110,17 +108,22 @@ extension CustomerStore {
         throw RedisError.reply(command: "FCALL", message: "customer \(id): merge redirects do not end")
     }
 
-    /// The unionid joins the customer when no one holds it. When another customer holds it, the two
-    /// are one person: that merge spans two slots and is not made here yet (counted and logged).
-    private func bindUnionId(_ union: Identity, to id: String) async throws {
+    /// The unionid joins the customer when no one holds it; when another customer holds it, the two
+    /// are one person and are merged (as steps). Returns the surviving id.
+    private func bindUnionId(_ union: Identity, to id: String, nowMs: Int64) async throws -> String {
         guard let owner = try await redis.send("SET", Keys.identity(union), id, "NX", "GET").string else {
             try await redis.send("SADD", Keys.customerIdentities(id), union.storageForm)
-            return
+            return id
         }
-        if owner != id, try await resolve(owner) != id {
-            Counter(label: "scrm_ingest_merges_deferred_total").increment()
-            Logger(label: "scrm.ingest").warning("unionid held by another customer: merge deferred", metadata: ["customer": "\(id)", "other": "\(owner)"])
+        let holder = try await resolve(owner)
+        guard holder != id else { return id }
+        guard try await redis.send("HEXISTS", Keys.customer(holder), "createdAt").int == 1 else {
+            // The index names a customer that is gone (erased): the identity is free.
+            try await redis.send("SET", Keys.identity(union), id)
+            try await redis.send("SADD", Keys.customerIdentities(id), union.storageForm)
+            return id
         }
+        return try await mergeInSteps(id, holder, nowMs: nowMs).survivor
     }
 
     /// Step 4: the interaction appended once per callback (`ingest_append`); the scene counts, the

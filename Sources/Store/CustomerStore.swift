@@ -258,6 +258,7 @@ public final class CustomerStore: Sendable {
 
     public func bind(_ identity: Identity, to id: String, nowMs: Int64) async throws -> BindOutcome {
         let entry = JSONText.object([("at", String(nowMs)), ("type", "\"identity.bound\""), ("data", identity.json)])
+        if redis.isCluster { return try await bindInSteps(identity, to: id, nowMs: nowMs, entry: entry) }
         let r = try await redis.fcall(
             StoreFunctions.library, "customer_bind_identity", keys: [Keys.inboundStream],
             args: [id, identity.storageForm, String(nowMs), String(timelineCap), String(streamMaxLen), entry]

@@ -111,6 +111,17 @@ final class Harness: @unchecked Sendable {
         try await redis.onEachMaster([["KEYS", pattern]]).flatMap { $0.1[0].strings }.sorted()
     }
 
+    /// The members of one index (a set or sorted set) over every shard, sorted.
+    func indexMembers(_ base: String, _ name: String? = nil) async throws -> [String] {
+        let keys = redis.isCluster ? try await keys(name.map { "\(base):{*}:\($0)" } ?? "\(base):{*}") : [IndexShard.single.key(base, name)]
+        var members = [String]()
+        for key in keys {
+            let type = try await redis.send("TYPE", key).string
+            members += try await redis.send(type == "zset" ? ["ZRANGE", key, "0", "-1"] : ["SMEMBERS", key]).strings
+        }
+        return members.sorted()
+    }
+
     /// Customer records (live or merged stubs), counted on every master.
     func customerRecords() async throws -> Int { try await keys("cust:{*}").count }
 

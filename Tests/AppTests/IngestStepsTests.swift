@@ -1,6 +1,8 @@
 import Foundation
 import GatewayCore
+import NIOConcurrencyHelpers
 import RedisClient
+import Store
 import XCTest
 
 /// Webhooks stored as a chain of single-slot steps (`webhooks.ingestInSteps`, what a Redis Cluster
@@ -84,5 +86,53 @@ final class IngestStepsTests: XCTestCase {
             let stub = try await h.redis.send("HGET", Keys.customer(merged), "createdAt").string
             XCTAssertEqual(stub, nil, "the stub stays a stub")
         }
+    }
+
+    func test_aMergeCutOffBetweenItsSteps_isFinishedOnceByTheSweeper() async throws {
+        let h = try Harness { $0.webhooks.ingestInSteps = true }
+        let found = NIOLockedValueBox([String: String]())
+        try await h.test { client in
+            for (openid, tag) in [("oOLD", "qrscene_expo2026"), ("oNEW", "")] {
+                let sub = SampleCallbacks.event(to: "gh", from: openid, event: "subscribe", eventKey: tag, createTime: h.nowSeconds)
+                let status = try await client.callback(try h.builder("demo").post(xml: sub, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false)).status
+                XCTAssertEqual(status, .ok)
+                let id = try await client.get("/api/v1/customers/lookup?account=demo&openid=\(openid)").json["id"] as? String
+                found.withLockedValue { $0[openid] = id }
+                h.now += 1000
+            }
+        }
+        let ids = found.withLockedValue { $0 }
+        let old = try XCTUnwrap(ids["oOLD"]), new = try XCTUnwrap(ids["oNEW"])
+        // A process began merging the newer into the older and stopped after the survivor absorbed it.
+        let begun = try await h.redis.fcall(StoreFunctions.library, "merge_begin", keys: [Keys.customer(new)], args: [new, old]).array ?? []
+        let data = try XCTUnwrap(begun.count > 1 ? begun[1].string : nil)
+        _ = try await h.redis.fcall(
+            StoreFunctions.library, "merge_absorb", keys: [Keys.customer(old)], args: [h.shard(old).argument, h.config.customers.attributes.indexSchema.flatMap { [$0.0, $0.1] }.joined(separator: ","), old, new, data, String(h.now), "500", "0", ""])
+        try await h.redis.send("ZADD", Keys.pendingMerges, String(h.now), "\(new)|\(old)")
+
+        let store = CustomerStore(redis: h.redis, config: h.config)
+        let early = try await store.finishPendingMerges(nowMs: h.now + 1000)
+        XCTAssertEqual(early, 0, "a merge begun a moment ago may still be running")
+        let finished = try await store.finishPendingMerges(nowMs: h.now + 120_000)
+        XCTAssertEqual(finished, 1)
+        let again = try await store.finishPendingMerges(nowMs: h.now + 240_000)
+        XCTAssertEqual(again, 0)
+
+        let stub = try await h.redis.send("HGETALL", Keys.customer(new)).dictionary
+        XCTAssertEqual(stub["mergedInto"], old, "\(stub)")
+        XCTAssertNil(stub["createdAt"])
+        let owner = try await h.redis.send("GET", Keys.identity(Identity(kind: .openid, account: "demo", value: "oNEW"))).string
+        XCTAssertEqual(owner, old, "the loser's identities point at the survivor")
+        let timeline = try await h.redis.send("LRANGE", Keys.customerTimeline(old), "0", "-1").strings
+        XCTAssertEqual(timeline.filter { $0.contains("\"event.subscribe\"") }.count, 2, "both subscribes, once each: \(timeline)")
+        XCTAssertEqual(timeline.filter { $0.contains("customer.merged") }.count, 1)
+        let live = try await h.indexMembers("customers")
+        XCTAssertEqual(live, [old])
+        let consented = try await h.indexMembers("fidx", "consent:wechat:demo")
+        XCTAssertEqual(consented, [old])
+        let merges = try await h.redis.send("XRANGE", Keys.inboundStream, "-", "+").array?.filter { $0.array?[1].strings.contains("customer.merged") == true }
+        XCTAssertEqual(merges?.count, 1, "customer.merged appended once")
+        let pending = try await h.redis.send("ZCARD", Keys.pendingMerges).int
+        XCTAssertEqual(pending, 0)
     }
 }

@@ -79,9 +79,9 @@ final class MergeTests: XCTestCase, @unchecked Sendable {
         XCTAssertTrue(types.contains("customer.merged"))
         let ats = timeline.compactMap { $0["at"] as? Int }
         XCTAssertEqual(ats, ats.sorted(by: >), "newest first")
-        let members = try await h.redis.send("SMEMBERS", "tag:source:expo-2026").strings
+        let members = try await h.indexMembers("tag", "source:expo-2026")
         XCTAssertEqual(members, [survivor])
-        let live = try await h.redis.send("ZRANGE", "customers", "0", "-1").strings
+        let live = try await h.indexMembers("customers")
         XCTAssertEqual(live, [survivor])
     }
 

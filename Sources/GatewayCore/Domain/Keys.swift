@@ -301,6 +301,9 @@ public enum Keys {
     /// Pending candidates by creation time, and the candidate of a customer pair (ids sorted), which
     /// keeps a pair from being proposed twice.
     public static let pendingMergeCandidates = "mergecands:pending"
+    /// Merges a cluster began as steps and has not finished (`<loser>|<survivor>` by when begun): what
+    /// a sweeper completes after a crash between the steps.
+    public static let pendingMerges = "merges:pending"
     /// An erasure (hash: customer, state erasing | purging | done, requestedBy, requestedAt, keys,
     /// progress of the stream purge, finishedAt; while purging also `needles`, the ids and identity
     /// values the purge looks for, removed when it is done).

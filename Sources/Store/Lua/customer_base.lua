@@ -15,6 +15,9 @@ local shardSchema = nil
 -- What a sharded call caused in other slots (stream:crm, stream:journeys): returned to the caller,
 -- who appends it (rule 5 of the key model); nil: append here, as on a single Redis.
 local emitted = nil
+-- The score half-lives a sharded call was given ({ halfLifeMs, buildHalfLifeMs or nil }), instead of
+-- reading Keys.scoresMeta from another slot; nil: read it.
+local shardHalfLives = nil
 
 -- An index key: <base>:<name> or <base>:{<tag>}:<name> (IndexShard.key).
 local function ix(base, name)
@@ -39,7 +42,7 @@ local function sharded(fn)
     end
     local ok, r = pcall(fn, keys, { unpack(args, 3) })
     local out = emitted or {}
-    shard, shardSchema, emitted = '', nil, nil
+    shard, shardSchema, emitted, shardHalfLives = '', nil, nil, nil
     if not ok then error(r) end
     r[#r + 1] = out
     return r
@@ -65,8 +68,8 @@ local function hereOrMoved(id)
     id, live = resolveLive(id)
     return id, live, nil
   end
-  local h = redis.call('HMGET', ckey(id), 'mergedInto', 'createdAt')
-  if h[1] then return id, false, h[1] end
+  local h = redis.call('HMGET', ckey(id), 'mergedInto', 'createdAt', 'mergingInto')
+  if h[1] or h[3] then return id, false, h[1] or h[3] end
   return id, h[2] ~= false, nil
 end
 
@@ -306,6 +309,7 @@ end
 local function scoreText(v) return string.format('%.17g', v) end
 
 local function scoreHalfLives(metaKey)
+  if shardHalfLives and not metaKey then return shardHalfLives[1], shardHalfLives[2] end
   local m = redis.call('HMGET', metaKey or 'scores:meta', 'halfLifeMs', 'buildHalfLifeMs')
   return tonumber(m[1] or '0'), m[2] and tonumber(m[2])
 end
@@ -325,23 +329,30 @@ local function indexScore(id)
   if building then redis.call('ZADD', ix('scores:build'), scoreText(scoreIndexValue(s, at, building)), id) end
 end
 
--- Merges two customers; the older (createdAt, then id) survives. Returns survivor, merged.
-local function merge(a, b, now, cap, streamMax)
-  if a == b then return a, nil end
-  local ca = tonumber(redis.call('HGET', ckey(a), 'createdAt') or '0')
-  local cb = tonumber(redis.call('HGET', ckey(b), 'createdAt') or '0')
-  local win, lose = a, b
-  if cb < ca or (cb == ca and b < a) then win, lose = b, a end
-  for _, ident in ipairs(redis.call('SMEMBERS', idskey(lose))) do
-    redis.call('SET', 'idx:' .. ident, win)
-    redis.call('SADD', idskey(win), ident)
-  end
-  for _, t in ipairs(redis.call('SMEMBERS', tagskey(lose))) do
-    redis.call('SREM', ix('tag', t), lose)
+-- A merge in three phases, each touching one customer's slot (on a cluster the gateway runs them as
+-- steps: CustomerStore.mergeInSteps; merge below runs them in one call on a single Redis).
+
+-- mergeExport: what the losing customer holds, to be absorbed by the survivor.
+local function mergeExport(lose)
+  return {
+    hash = redis.call('HGETALL', ckey(lose)), ids = redis.call('SMEMBERS', idskey(lose)),
+    tags = redis.call('SMEMBERS', tagskey(lose)), timeline = redis.call('LRANGE', tlkey(lose), 0, -1),
+    camps = redis.call('HGETALL', campskey(lose)),
+  }
+end
+
+-- mergeAbsorb: the survivor takes the loser's identities, tags, fields (first seen the earliest, last
+-- seen the latest, each consent the newest, other fields only where it has none), timeline (merged
+-- by time, capped) and campaign exposures (its own kept where both have one). Once per loser: the
+-- survivor's merged set (Keys.customerMerged) records it. Returns false when it had absorbed it already.
+local function mergeAbsorb(win, lose, data, now, cap)
+  if redis.call('SADD', 'cust:{' .. win .. '}:merged', lose) == 0 then return false end
+  for _, ident in ipairs(data.ids) do redis.call('SADD', idskey(win), ident) end
+  for _, t in ipairs(data.tags) do
     redis.call('SADD', ix('tag', t), win)
     redis.call('SADD', tagskey(win), t)
   end
-  local h = redis.call('HGETALL', ckey(lose))
+  local h = data.hash
   for i = 1, #h, 2 do
     local f, v = h[i], h[i + 1]
     if f == 'firstSeenAt' then
@@ -353,11 +364,11 @@ local function merge(a, b, now, cap, streamMax)
     elseif string.sub(f, 1, 8) == 'consent.' then
       local w = redis.call('HGET', ckey(win), f)
       if (not w) or stamp(v) > stamp(w) then redis.call('HSET', ckey(win), f, v) end
-    elseif f ~= 'id' and f ~= 'createdAt' then
+    elseif f ~= 'id' and f ~= 'createdAt' and f ~= 'mergingInto' then
       redis.call('HSETNX', ckey(win), f, v)
     end
   end
-  local lost = redis.call('LRANGE', tlkey(lose), 0, -1)
+  local lost = data.timeline
   if #lost > 0 then
     local all = redis.call('LRANGE', tlkey(win), 0, -1)
     for _, e in ipairs(lost) do all[#all + 1] = e end
@@ -370,18 +381,43 @@ local function merge(a, b, now, cap, streamMax)
     redis.call('DEL', tlkey(win))
     for i = 1, math.min(#keyed, cap) do redis.call('RPUSH', tlkey(win), keyed[i].e) end
   end
-  -- Campaign exposures (conversion attribution): the survivor keeps its own where both have one.
-  local camps = redis.call('HGETALL', campskey(lose))
+  local camps = data.camps
   for i = 1, #camps, 2 do redis.call('HSETNX', campskey(win), camps[i], camps[i + 1]) end
+  pushTimeline(win, cjson.encode({ at = tonumber(now), type = 'customer.merged', data = { merged = lose } }), cap)
+  return true
+end
+
+-- mergeRetire: the loser becomes a redirect stub (mergedInto, mergedAt) and leaves every index of its
+-- shard. Returns false when it was a stub already.
+local function mergeRetire(lose, win, now)
+  if redis.call('HEXISTS', ckey(lose), 'mergedInto') == 1 then return false end
+  for _, t in ipairs(redis.call('SMEMBERS', tagskey(lose))) do redis.call('SREM', ix('tag', t), lose) end
   redis.call('DEL', idskey(lose), tagskey(lose), tlkey(lose), ckey(lose), campskey(lose))
   redis.call('HSET', ckey(lose), 'mergedInto', win, 'mergedAt', now)
-  -- Who was merged into whom (Keys.customerMerged): an erasure or export finds the stubs by it.
-  redis.call('SADD', 'cust:{' .. win .. '}:merged', lose)
   reindex(lose)
   indexScore(lose)
-  indexScore(win)
   redis.call('ZREM', ix('customers'), lose)
-  pushTimeline(win, cjson.encode({ at = tonumber(now), type = 'customer.merged', data = { merged = lose } }), cap)
+  return true
+end
+
+-- The older customer (createdAt, then id) survives a merge: the one home of that rule.
+local function mergeOrder(a, createdA, b, createdB)
+  local ca, cb = tonumber(createdA or '0'), tonumber(createdB or '0')
+  if cb < ca or (cb == ca and b < a) then return b, a end
+  return a, b
+end
+
+-- Merges two customers in one call (a single Redis). Returns survivor, merged.
+local function merge(a, b, now, cap, streamMax)
+  if a == b then return a, nil end
+  local win, lose = mergeOrder(a, redis.call('HGET', ckey(a), 'createdAt'), b, redis.call('HGET', ckey(b), 'createdAt'))
+  local data = mergeExport(lose)
+  for _, ident in ipairs(data.ids) do redis.call('SET', 'idx:' .. ident, win) end
+  mergeAbsorb(win, lose, data, now, cap)
+  mergeRetire(lose, win, now)
+  indexScore(win)
+  -- Who was merged into whom (Keys.customerMerged) is the survivor's merged set: an erasure or
+  -- export finds the stubs by it.
   redis.call('XADD', 'stream:inbound', 'MAXLEN', '~', streamMax, '*', 'type', 'customer.merged',
     'customer', win, 'merged', lose, 'at', now)
   return win, lose

@@ -130,8 +130,8 @@ end)
 -- Returns { 'ok', created, scene-stat fields to count } | { 'moved', survivor }, then what it emitted.
 register('ingest_customer', sharded(function(keys, args)
   local id, op, now = args[1], args[2], args[4]
-  local h = redis.call('HMGET', keys[1], 'mergedInto', 'createdAt')
-  if h[1] then return { 'moved', h[1] } end
+  local h = redis.call('HMGET', keys[1], 'mergedInto', 'createdAt', 'mergingInto')
+  if h[1] or h[3] then return { 'moved', h[1] or h[3] } end
   local done = redis.call('HGET', keys[2], op)
   if done then return { 'ok', tonumber(done), {} } end
   local fields = {}
@@ -221,8 +221,8 @@ end)
 -- Returns { 'ok', created } | { 'moved', survivor }, then what it emitted.
 register('follower_upsert_customer', sharded(function(keys, args)
   local id = args[1]
-  local h = redis.call('HMGET', keys[1], 'mergedInto', 'createdAt')
-  if h[1] then return { 'moved', h[1] } end
+  local h = redis.call('HMGET', keys[1], 'mergedInto', 'createdAt', 'mergingInto')
+  if h[1] or h[3] then return { 'moved', h[1] or h[3] } end
   local created = 0
   if not h[2] then
     createRecord(id, args[3], args[2], { args[4], args[5] })
@@ -231,6 +231,51 @@ register('follower_upsert_customer', sharded(function(keys, args)
   if #args > 5 then redis.call('HSET', keys[1], unpack(args, 6)) end
   reindex(id)
   return { 'ok', created }
+end))
+
+-- A merge on a cluster (CustomerStore.mergeInSteps): merge_begin in the loser's slot, merge_absorb in
+-- the survivor's, the loser's identity index keys pointed at the survivor one by one, merge_retire in
+-- the loser's slot. Each can run again; Keys.pendingMerges lists the merges begun and not retired.
+
+-- merge_begin: marks the loser (mergingInto: its writes go to the survivor from now on) and exports it.
+-- KEYS: the loser's hash. ARGV: loser, survivor. Returns { 'ok', data as JSON } | { 'done' } (a stub).
+register('merge_begin', function(keys, args)
+  if redis.call('HEXISTS', keys[1], 'mergedInto') == 1 then return { 'done' } end
+  redis.call('HSET', keys[1], 'mergingInto', args[2])
+  return { 'ok', cjson.encode(mergeExport(args[1])) }
+end)
+
+-- merge_absorb (sharded): KEYS: the survivor's hash. ARGV: survivor, loser, data (merge_begin's),
+-- now, timeline cap, score half-life ms, half-life being built ('' for none).
+-- Returns { 'ok' } | { 'done' } (absorbed before) | { 'moved', its survivor }, then what it emitted.
+register('merge_absorb', sharded(function(keys, args)
+  local win, lose = args[1], args[2]
+  local h = redis.call('HMGET', keys[1], 'mergedInto', 'mergingInto')
+  if h[1] or h[2] then return { 'moved', h[1] or h[2] } end
+  shardHalfLives = { tonumber(args[6]), args[7] ~= '' and tonumber(args[7]) or nil }
+  if not mergeAbsorb(win, lose, cjson.decode(args[3]), args[4], tonumber(args[5])) then return { 'done' } end
+  indexScore(win)
+  reindex(win)
+  return { 'ok' }
+end))
+
+-- merge_retire (sharded): KEYS: the loser's hash. ARGV: loser, survivor, now, score half-life ms, half-life
+-- being built (''). Returns { 1 } (retired now) | { 0 }, then what it emitted.
+register('merge_retire', sharded(function(keys, args)
+  shardHalfLives = { tonumber(args[4]), args[5] ~= '' and tonumber(args[5]) or nil }
+  return { mergeRetire(args[1], args[2], args[3]) and 1 or 0 }
+end))
+
+-- customer_add_identity (sharded): an identity whose index key the caller claimed for this customer
+-- joins it. KEYS: the customer's hash. ARGV: id, identity, timeline cap, timeline entry.
+-- Returns { 'ok' } | { 'notfound' } | { 'moved', survivor }, then what it emitted.
+register('customer_add_identity', sharded(function(keys, args)
+  local id, live, survivor = hereOrMoved(args[1])
+  if survivor then return { 'moved', survivor } end
+  if not live then return { 'notfound' } end
+  if redis.call('SADD', idskey(id), args[2]) == 1 then pushTimeline(id, args[4], tonumber(args[3])) end
+  reindex(id)
+  return { 'ok' }
 end))
 
 -- customer_tag (sharded): adds (ARGV[1] = 'add') or removes ('remove') tag ARGV[2] on customers
