@@ -17,8 +17,12 @@ public final class CustomerImportStore: Sendable {
     /// A job still receiving whose uploader has not written for this long has lost its uploader.
     public static let receiveTimeoutMs: Int64 = 120_000
 
+    /// Applies chunks as steps on a cluster.
+    let customers: CustomerStore
+
     public init(redis: RedisPool, config: GatewayConfig) {
         self.redis = redis
+        customers = CustomerStore(redis: redis, config: config)
         timelineCap = config.customers.timelineCap
         streamMaxLen = config.streams.inboundMaxLen
     }
@@ -209,6 +213,9 @@ public final class CustomerImportStore: Sendable {
         }
         let chunks = Int(h["chunks"] ?? "") ?? 0
         let applied = Int(h["chunksApplied"] ?? "") ?? 0
+        if applied < chunks, redis.isCluster {
+            return try await applyInSteps(id: id, chunk: applied, nowMs: nowMs)
+        }
         if applied < chunks {
             let source = "import:\(id)"
             let r = try await redis.fcall(
@@ -231,5 +238,32 @@ public final class CustomerImportStore: Sendable {
             return .done
         }
         return .waiting
+    }
+
+    /// A chunk on a cluster: its rows applied as steps (`CustomerStore.importRowsInSteps`), then
+    /// counted and the checkpoint moved once (`import_chunk_done`, in the job's slot). A crash between
+    /// the two applies the chunk again, which finds the customers it created.
+    func applyInSteps(id: String, chunk index: Int, nowMs: Int64) async throws -> Step {
+        guard let data = try await redis.send("GET", Keys.customerImportChunk(id, index)).string else { return .waiting }
+        let rows = Self.stepRows(data)
+        let (created, updated, merged) = try await customers.importRowsInSteps(rows, nowMs: nowMs, source: "import:\(id)")
+        let done = try await redis.fcall(
+            StoreFunctions.library, "import_chunk_done", keys: [Keys.customerImport(id), Keys.customerImportChunk(id, index)],
+            args: [String(index), String(nowMs), String(created), String(updated), String(merged)]
+        ).int
+        return done == 1 ? .applied(created: created, updated: updated, merged: merged) : .waiting
+    }
+
+    /// A spooled chunk's rows (`[line, [identity...], [tag...], [field, value...], [channel, state...], newId]`).
+    static func stepRows(_ data: String) -> [CustomerStore.ImportStepRow] {
+        guard case .array(let rows)? = JSONValue.parse(Array(data.utf8)) else { return [] }
+        func strings(_ v: JSONValue) -> [String] {
+            guard case .array(let a) = v else { return [] }
+            return a.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        }
+        return rows.compactMap { row in
+            guard case .array(let f) = row, f.count >= 6, case .string(let newId) = f[5] else { return nil }
+            return CustomerStore.ImportStepRow(identities: strings(f[1]), tags: strings(f[2]), profile: strings(f[3]), consent: strings(f[4]), newId: newId)
+        }
     }
 }

@@ -36,7 +36,7 @@ extension CustomerStore {
             }
             try await appendEmitted(absorbed.last?.strings ?? [])
             let identities = Self.exportedIdentities(data)
-            if !identities.isEmpty { _ = try await redis.pipelineChecked(identities.map { ["SET", "idx:" + $0, win] }) }
+            if !identities.isEmpty { _ = try await redis.pipelineChecked(identities.map { ["SET", Keys.identity(storageForm: $0), win] }) }
             let retired = try await redis.fcall(
                 StoreFunctions.library, "merge_retire", keys: [Keys.customer(lose)], args: shards.arguments(customer: lose) + [lose, win, String(nowMs)] + halfLives
             ).array ?? []

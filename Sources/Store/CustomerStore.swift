@@ -197,6 +197,15 @@ public final class CustomerStore: Sendable {
     /// Returns how many were created, updated and merged. Rows without identities are ignored.
     @discardableResult
     public func importBatch(_ rows: [ImportRow], nowMs: Int64) async throws -> (created: Int, updated: Int, merged: Int) {
+        if redis.isCluster {
+            return try await importRowsInSteps(
+                rows.map { row in
+                    ImportStepRow(
+                        identities: row.identities.map(\.storageForm), tags: row.tags,
+                        profile: row.profile.sorted { $0.key < $1.key }.flatMap { ["profile.\($0.key)", $0.value] }, consent: [],
+                        newId: ULID.make(milliseconds: nowMs))
+                }, nowMs: nowMs, source: "import")
+        }
         let json = JSONValue.array(
             rows.filter { !$0.identities.isEmpty }.map { row in
                 let profile = row.profile.sorted { $0.key < $1.key }.flatMap { [JSONValue.string("profile.\($0.key)"), .string($0.value)] }

@@ -68,8 +68,8 @@ final class BatchSendTests: XCTestCase {
         let sms = rig.fakes.ledger.deliveries("twilio")
         XCTAssertEqual(sms.count, 148)
         XCTAssertEqual(Set(sms.map(\.to)), Set(ids.dropFirst(2).map { phones[$0]! }), "each recipient once, neither held one")
-        let i = try XCTUnwrap(Int(sms[0].to.dropFirst(6)))
-        XCTAssertEqual(sms[0].body["Body"], "Hi Fan \(i), the Expo opens at 9.")
+        let i = try XCTUnwrap(sms.first.flatMap { Int($0.to.dropFirst(6)) })
+        XCTAssertEqual(sms.first?.body["Body"], "Hi Fan \(i), the Expo opens at 9.")
 
         let store = MessageStore(redis: rig.h.redis)
         func message(of customer: String) async throws -> OutboundMessage {

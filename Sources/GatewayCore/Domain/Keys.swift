@@ -12,7 +12,8 @@ public enum Keys {
     /// One hour's activity counts for the dashboard (hour = epoch ms / 3,600,000), its own slot.
     public static func activityHour(_ hour: Int64) -> String { "activity:{\(hour)}" }
 
-    public static func identity(_ identity: Identity) -> String { "idx:" + identity.storageForm }
+    public static func identity(_ identity: Identity) -> String { Keys.identity(storageForm: identity.storageForm) }
+    public static func identity(storageForm: String) -> String { "idx:" + storageForm }
 
     public static func tag(_ name: String) -> String { "tag:\(name)" }
     /// Set of the customers an audience predicate selects: `all`, `account:<a>`, `consent:<channel>`,

@@ -4,6 +4,23 @@
 -- is then bound (merging customers it links), profile fields set, consent recorded with the source
 -- (a timeline entry when the state changes), tags added, indexes rebuilt.
 -- Returns created (0/1) and the number of merges. `schema`: the attribute schema, read once per call.
+-- What a row sets on its customer once the customer is known: profile fields, consent with its
+-- source (a timeline entry when the state changes), tags, then the reindex. Shared by importRow
+-- (one call on a single Redis) and import_apply_rows (a cluster's step, per shard).
+local function importApply(id, tags, profile, consent, now, cap, source, schema)
+  if #profile > 0 then redis.call('HSET', ckey(id), unpack(profile)) end
+  for i = 1, #consent, 2 do
+    local channel, state = consent[i], consent[i + 1]
+    if consentState(redis.call('HGET', ckey(id), 'consent.' .. channel)) ~= state then
+      redis.call('HSET', ckey(id), 'consent.' .. channel, state .. '|' .. now, 'consentSource.' .. channel, source)
+      pushTimeline(id, cjson.encode({ at = tonumber(now), type = 'consent.changed',
+        data = { channel = channel, state = state, source = source } }), cap)
+    end
+  end
+  addTags(id, tags)
+  reindex(id, schema)
+end
+
 local function importRow(row, now, cap, streamMax, source, schema)
   local idents, tags, profile, consent, newId = row[2], row[3], row[4], row[5], row[6]
   -- Who holds each identity now (live owners only), read once.
@@ -36,17 +53,7 @@ local function importRow(row, now, cap, streamMax, source, schema)
       if how == 'merged' then merges = merges + 1 end
     end
   end
-  if #profile > 0 then redis.call('HSET', ckey(id), unpack(profile)) end
-  for i = 1, #consent, 2 do
-    local channel, state = consent[i], consent[i + 1]
-    if consentState(redis.call('HGET', ckey(id), 'consent.' .. channel)) ~= state then
-      redis.call('HSET', ckey(id), 'consent.' .. channel, state .. '|' .. now, 'consentSource.' .. channel, source)
-      pushTimeline(id, cjson.encode({ at = tonumber(now), type = 'consent.changed',
-        data = { channel = channel, state = state, source = source } }), cap)
-    end
-  end
-  addTags(id, tags)
-  reindex(id, schema)
+  importApply(id, tags, profile, consent, now, cap, source, schema)
   return created, merges
 end
 
@@ -87,4 +94,43 @@ end)
 register('customers_import_rows', function(keys, args)
   local created, updated, merged = importRows(cjson.decode(args[5]), args[1], tonumber(args[2]), args[3], args[4])
   return { created, updated, merged }
+end)
+
+-- import_apply_rows (sharded): rows of an import on a cluster whose customers live in one shard; the
+-- caller found each row's customer and claimed the identity index keys it adds
+-- (CustomerStore.importRowsInSteps). Safe to run again: a customer is created only when missing.
+-- KEYS: the first row's customer hash. ARGV: now, timeline cap, consent source, then the rows as JSON:
+-- [ [ id, [ identities to add ], [ tags ], [ field, value, ... ], [ channel, state, ... ] ], ... ].
+-- Returns { created, moved: row index (from 0), survivor, ... }, then what it emitted.
+register('import_apply_rows', sharded(function(keys, args)
+  local now, cap, source = args[1], tonumber(args[2]), args[3]
+  local created, moved = 0, {}
+  for i, row in ipairs(cjson.decode(args[4])) do
+    local id, live, survivor = hereOrMoved(row[1])
+    if survivor then
+      moved[#moved + 1] = tostring(i - 1)
+      moved[#moved + 1] = survivor
+    else
+      if not live then
+        createRecord(id, now, row[2][1], {})
+        created = created + 1
+      end
+      for _, ident in ipairs(row[2]) do redis.call('SADD', idskey(id), ident) end
+      importApply(id, row[3], row[4], row[5], now, cap, source, nil)
+    end
+  end
+  return { created, moved }
+end))
+
+-- import_chunk_done: a chunk a cluster applied as steps is counted and the checkpoint moved, once:
+-- only while the job's checkpoint is at it. KEYS: the job hash, the chunk. ARGV: index, now, created,
+-- updated, merged. Returns 1, or 0 when the checkpoint had moved on.
+register('import_chunk_done', function(keys, args)
+  if tonumber(redis.call('HGET', keys[1], 'chunksApplied') or '0') ~= tonumber(args[1]) then return 0 end
+  redis.call('HINCRBY', keys[1], 'created', args[3])
+  redis.call('HINCRBY', keys[1], 'updated', args[4])
+  redis.call('HINCRBY', keys[1], 'merged', args[5])
+  redis.call('HSET', keys[1], 'chunksApplied', tonumber(args[1]) + 1, 'updatedAt', args[2])
+  redis.call('DEL', keys[2])
+  return 1
 end)
