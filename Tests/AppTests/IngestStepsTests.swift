@@ -53,6 +53,23 @@ final class IngestStepsTests: XCTestCase {
         XCTAssertEqual(dedupKeys, 1, "stored now")
     }
 
+    func test_theCallbacksACustomerRecords_areKeptForTheDedupWindowOnly() async throws {
+        let h = try Harness { $0.webhooks.ingestInSteps = true }
+        try await h.test { client in
+            for n in 0..<3 {
+                let msg = SampleCallbacks.text(to: "gh", from: "oCHATTY", content: "m\(n)", msgId: "880\(n)", createTime: h.nowSeconds)
+                let status = try await client.callback(try h.builder("plain").post(xml: msg, timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: false)).status
+                XCTAssertEqual(status, .ok)
+                h.now += Int64(h.config.webhooks.dedupTTLSeconds) * 1000 / 2 + 1000
+            }
+            let id = try await client.get("/api/v1/customers/lookup?account=plain&openid=oCHATTY").json["id"] as? String ?? ""
+            let recorded = try await h.redis.send("ZRANGE", Keys.customerIngested(id), "0", "-1").strings
+            XCTAssertEqual(recorded.count, 2, "the first fell out of the window when the third came: \(recorded)")
+            let timeline = try await client.get("/api/v1/customers/\(id)/timeline").json["items"] as? [Any]
+            XCTAssertEqual(timeline?.count, 3)
+        }
+    }
+
     func test_aCustomerMergedAway_isFollowedToItsSurvivor() async throws {
         let h = try Harness { $0.webhooks.ingestInSteps = true }
         try await h.test { client in

@@ -35,8 +35,9 @@ public enum Keys {
     public static func customerMerged(_ id: String) -> String { "cust:{\(id)}:merged" }
     /// The merge candidates (`mergeCandidate` ids) that name the customer.
     public static func customerMergeCandidates(_ id: String) -> String { "cust:{\(id)}:mergecands" }
-    /// The callbacks applied to the customer by the cluster's ingest steps (dedup key -> 1 when it
-    /// created the customer, else 0), for the dedup window: a retried chain changes the customer once.
+    /// The callbacks applied to the customer by the cluster's ingest steps, for the dedup window (a
+    /// sorted set: dedup key -> 2 x applied-at ms, plus 1 when it created the customer; older ones
+    /// pruned as new ones come): a retried chain changes the customer once.
     public static func customerIngested(_ id: String) -> String { "cust:{\(id)}:ingested" }
     /// Client event ids (`apiEvent`) recorded for the customer, for as long as those are kept.
     public static func customerEvents(_ id: String) -> String { "cust:{\(id)}:evts" }

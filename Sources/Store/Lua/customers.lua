@@ -132,8 +132,9 @@ register('ingest_customer', sharded(function(keys, args)
   local id, op, now = args[1], args[2], args[4]
   local h = redis.call('HMGET', keys[1], 'mergedInto', 'createdAt', 'mergingInto')
   if h[1] or h[3] then return { 'moved', h[1] or h[3] } end
-  local done = redis.call('HGET', keys[2], op)
-  if done then return { 'ok', tonumber(done), {} } end
+  -- Keys.customerIngested: op -> score 2 * applied-at ms + (1 if it created the customer).
+  local done = redis.call('ZSCORE', keys[2], op)
+  if done then return { 'ok', tonumber(done) % 2, {} } end
   local fields = {}
   if args[6] ~= '' then fields = { args[6], args[7] } end
   local created = 0
@@ -145,7 +146,9 @@ register('ingest_customer', sharded(function(keys, args)
   else touchLastSeen(id, now) end
   local counts = ingestInto(id, created == 1 or args[6] ~= '', { unpack(args, 14) }, args[8], tonumber(args[9]),
     args[10], args[11], args[12], args[13])
-  redis.call('HSET', keys[2], op, created)
+  -- Kept for the dedup window: older entries go as new ones come, the key with the last one.
+  redis.call('ZREMRANGEBYSCORE', keys[2], '-inf', 2 * (tonumber(now) - 1000 * tonumber(args[3])))
+  redis.call('ZADD', keys[2], 2 * tonumber(now) + created, op)
   redis.call('EXPIRE', keys[2], args[3])
   return { 'ok', created, counts }
 end))
