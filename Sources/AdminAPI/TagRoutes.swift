@@ -45,7 +45,10 @@ struct TagRoutes {
                 guard let limit = Int(q.get("limit") ?? "100"), (1...1000).contains(limit) else {
                     throw APIError.badRequest("limit must be 1...1000", code: "invalid_limit")
                 }
-                let page = try await tags.customers(name, cursor: cursor, limit: limit)
+                let page: (ids: [String], nextCursor: String?)
+                do { page = try await tags.customers(name, cursor: cursor, limit: limit) } catch is TagStore.InvalidCursor {
+                    throw APIError.badRequest("cursor must be the nextCursor of the previous page", code: "invalid_cursor")
+                }
                 return try JSONResponse.encoded(
                     TagMembers(name: name, count: try await tags.count(name), customerIds: page.ids, nextCursor: page.nextCursor))
             }

@@ -88,15 +88,22 @@ public final class TagStore: Sendable {
         return BulkResult(changed: changed, unknown: unknown)
     }
 
+    /// A cursor that is not a nextCursor this store gave.
+    public struct InvalidCursor: Error {}
+
     /// One page of a tag's customers; nextCursor nil at the end. On a single Redis an SSCAN page; on a
     /// cluster the cursor is `<slot>-<SSCAN cursor>`, walking the shards that hold the tag in slot order.
     public func customers(_ name: String, cursor: String, limit: Int) async throws -> (ids: [String], nextCursor: String?) {
         guard shards.layout == .perSlot else {
+            guard !cursor.isEmpty, cursor.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw InvalidCursor() }
             let r = try await redis.send("SSCAN", Keys.tag(name), cursor, "COUNT", String(limit)).array ?? []
             guard r.count == 2, let next = r[0].string else { return ([], nil) }
             return (r[1].strings, next == "0" ? nil : next)
         }
-        let parts = cursor.split(separator: "-")
+        let parts = cursor.split(separator: "-", omittingEmptySubsequences: false)
+        guard cursor == "0" || (parts.count == 2 && Int(parts[0]).map { (0..<HashSlot.count).contains($0) } == true && UInt64(parts[1]) != nil) else {
+            throw InvalidCursor()
+        }
         var slot = parts.count == 2 ? Int(parts[0]) ?? 0 : 0
         var inner = parts.count == 2 ? String(parts[1]) : "0"
         var ids = [String]()

@@ -64,6 +64,11 @@ final class AdminAPITests: XCTestCase {
                 cursor = page.json["nextCursor"] as? String ?? "0"
             } while cursor != "0"
             XCTAssertEqual(seen, Set(ids))
+            // A cursor this Redis never gave (a cluster's form on a single Redis, or a bad slot) is a 400.
+            let badCursor = h.redis.isCluster ? "99999-0" : "12-0"
+            let refused = try await client.get("/api/v1/tags/vip/customers?cursor=\(badCursor)")
+            XCTAssertEqual(refused.status, .badRequest, refused.text)
+            XCTAssertEqual((refused.json["error"] as? [String: Any])?["code"] as? String, "invalid_cursor")
 
             let list = try await client.get("/api/v1/tags")
             let vip = (list.json["tags"] as? [[String: Any]])?.first { $0["name"] as? String == "vip" }
