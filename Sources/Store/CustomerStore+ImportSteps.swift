@@ -21,14 +21,15 @@ extension CustomerStore {
     func importRowsInSteps(_ given: [ImportStepRow], nowMs: Int64, source: String) async throws -> (created: Int, updated: Int, merged: Int) {
         let rows = given.filter { !$0.identities.isEmpty }
         guard !rows.isEmpty else { return (0, 0, 0) }
-        // Who holds each identity now: its live customer, merge redirects followed.
+        // Who holds each identity now, merge redirects followed. A holder not created yet is one a
+        // concurrent step claimed the identity for: the row joins it (its step creates it if missing).
         let identities = Array(Set(rows.flatMap(\.identities)))
         let held = try await redis.pipelineChecked(identities.map { ["GET", Keys.identity(storageForm: $0)] })
         var heldBy = [String: String]()
         for (identity, reply) in zip(identities, held) { if let id = reply.string { heldBy[identity] = id } }
-        let live = try await liveSurvivors(Array(Set(heldBy.values)))
-        var holder = [String: String]()  // identity -> live customer now, or the customer this chunk gives it
-        for (identity, id) in heldBy { if let survivor = live[id] { holder[identity] = survivor } }
+        let survivors = try await survivors(Array(Set(heldBy.values)))
+        var holder = [String: String]()  // identity -> its customer now, or the one this chunk gives it
+        for (identity, id) in heldBy { holder[identity] = survivors[id] ?? id }
 
         // Each row's customer: the holder of its first held identity, else a new one (a later row with
         // one of its identities joins it). Identities no one holds are claimed for the row's customer.
@@ -37,7 +38,7 @@ extension CustomerStore {
         for (i, row) in rows.enumerated() {
             let id = row.identities.lazy.compactMap { holder[$0] }.first ?? row.newId
             customerOf[i] = id
-            for identity in row.identities where holder[identity] == nil && heldBy[identity] == nil {
+            for identity in row.identities where holder[identity] == nil {
                 holder[identity] = id
                 claims.append((identity, id))
             }
@@ -103,17 +104,16 @@ extension CustomerStore {
         return (created, rows.count - created, merged)
     }
 
-    /// Each id's surviving customer (merge redirects followed), for the live ones only.
-    func liveSurvivors(_ ids: [String]) async throws -> [String: String] {
+    /// Each id's surviving customer: merge redirects followed to their end.
+    func survivors(_ ids: [String]) async throws -> [String: String] {
         var out = [String: String]()
         var current = Dictionary(uniqueKeysWithValues: ids.map { ($0, $0) })
         for _ in 0..<16 where !current.isEmpty {
             let starts = Array(current.keys)
-            let r = try await redis.pipelineChecked(starts.map { ["HMGET", Keys.customer(current[$0]!), "mergedInto", "createdAt"] })
+            let r = try await redis.pipelineChecked(starts.map { ["HGET", Keys.customer(current[$0]!), "mergedInto"] })
             var next = [String: String]()
             for (start, reply) in zip(starts, r) {
-                let f = reply.array ?? []
-                if let into = f.first?.string { next[start] = into } else if f.count > 1, f[1].string != nil { out[start] = current[start] }
+                if let into = reply.string { next[start] = into } else { out[start] = current[start] }
             }
             current = next
         }
