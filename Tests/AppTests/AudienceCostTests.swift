@@ -47,8 +47,9 @@ final class BoundedWorkTests: XCTestCase {
         let customers = CustomerStore(redis: h.redis, config: h.config)
         let rows = (0..<2500).map { CustomerStore.ImportRow(identities: [Identity(kind: .email, value: "big\($0)@example.com")]) }
         for chunk in stride(from: 0, to: rows.count, by: 500) { try await customers.importBatch(Array(rows[chunk..<chunk + 500]), nowMs: h.now) }
-        let ids = try await h.redis.send("ZRANGE", Keys.customers, "0", "-1").strings
+        let ids = try await h.indexMembers("customers")
         XCTAssertEqual(ids.count, 2500)
+        guard ids.count == 2500 else { return }  // the rest indexes into them
         try await h.test { client in
             _ = try await client.send(.post, "/api/v1/tags", json: #"{"name":"big"}"#)
             for chunk in stride(from: 0, to: ids.count, by: 1000) {
