@@ -38,7 +38,10 @@ extension CustomerStore {
             var counts = [String]()
             var emitted = [String]()
             (customer, created, counts, emitted) = try await applyToCustomer(plan, customer, identity: identity, dedupTTL: dedupTTL)
-            if let union = plan.unionId { customer = try await bindUnionId(union, to: customer, nowMs: plan.now) }
+            if let union = plan.unionId {
+                customer = try await claimOrMerge(union, for: customer, nowMs: plan.now).id
+                try await redis.send("SADD", Keys.customerIdentities(customer), union.storageForm)
+            }
             try await appendEvents(plan, customer: customer, counts: counts, emitted: emitted, dedupTTL: dedupTTL)
         } else {
             try await appendEvents(plan, customer: "", counts: [], emitted: [], dedupTTL: dedupTTL)
@@ -60,70 +63,67 @@ extension CustomerStore {
         return .stored(customerId: customer, created: created)
     }
 
-    /// Step 3, following merge redirects (at most 16): the customer's id, whether this callback created
-    /// it, the scene counts to make, and what it emitted for other slots.
+    /// Step 3: the customer's id (after any merge redirect), whether this callback created it, the
+    /// scene counts to make, and what it emitted for other slots.
     private func applyToCustomer(_ plan: IngestPlan, _ id: String, identity: Identity, dedupTTL: Int) async throws
         -> (String, Bool, [String], [String])
     {
+        let (id, r) = try await callFollowingMerges("ingest_customer", id, keys: { [Keys.customer($0), Keys.customerIngested($0)] }) { id in
+            [
+                id, plan.dedupKey, String(dedupTTL), String(plan.now), identity.storageForm, plan.consent?.field ?? "", plan.consent?.value ?? "",
+                plan.timelineEntry, String(timelineCap), plan.sceneCount?.kind.rawValue ?? "", plan.sceneCount?.scene ?? "",
+                plan.sceneCount?.sourceField ?? "", plan.owner ?? "",
+            ] + plan.tags
+        }
+        guard r.first?.string == "ok" else { throw RedisError.reply(command: "FCALL ingest_customer", message: "customer \(id): no answer") }
+        return (id, r.count > 1 && r[1].int == 1, r.count > 2 ? r[2].strings : [], r.last?.strings ?? [])
+    }
+
+    /// Calls a sharded function of one customer (its shard and schema first, then `args(id)`),
+    /// following the merge redirects it answers (`moved`, survivor), at most 16. Returns the id it
+    /// ran on and its reply.
+    func callFollowingMerges(
+        _ function: String, _ id: String, keys: (String) -> [String] = { [Keys.customer($0)] }, args: (String) -> [String]
+    ) async throws -> (id: String, reply: [RedisValue]) {
         var id = id
         for _ in 0..<16 {
-            let args =
-                shards.arguments(customer: id) + [
-                    id, plan.dedupKey, String(dedupTTL), String(plan.now),
-                    identity.storageForm, plan.consent?.field ?? "", plan.consent?.value ?? "", plan.timelineEntry, String(timelineCap),
-                    plan.sceneCount?.kind.rawValue ?? "", plan.sceneCount?.scene ?? "", plan.sceneCount?.sourceField ?? "", plan.owner ?? "",
-                ] + plan.tags
-            let r = try await redis.fcall(StoreFunctions.library, "ingest_customer", keys: [Keys.customer(id), Keys.customerIngested(id)], args: args).array ?? []
-            guard r.first?.string == "ok" else {
-                guard r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil else { break }
-                id = survivor
-                continue
-            }
-            return (id, r.count > 1 && r[1].int == 1, r.count > 2 ? r[2].strings : [], r.last?.strings ?? [])
+            let r = try await redis.fcall(StoreFunctions.library, function, keys: keys(id), args: shards.arguments(customer: id) + args(id)).array ?? []
+            guard r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil else { return (id, r) }
+            id = survivor
         }
-        throw RedisError.reply(command: "FCALL", message: "customer \(id): merge redirects do not end")
+        throw RedisError.reply(command: "FCALL \(function)", message: "customer \(id): merge redirects do not end")
     }
 
     /// `upsertFollower` on a cluster: the openid's index claimed for a new id, the customer's step
     /// (`follower_upsert_customer`, following merge redirects), then the unionid bound.
     func upsertFollowerInSteps(_ openid: Identity, unionid: String?, profile: [String: String], nowMs: Int64) async throws -> (id: String, created: Bool) {
         let newId = ULID.make(milliseconds: nowMs)
-        var id = try await redis.send("SET", Keys.identity(openid), newId, "NX", "GET").string ?? newId
+        let claimed = try await redis.send("SET", Keys.identity(openid), newId, "NX", "GET").string ?? newId
         let consent = [ConsentRecord.field("wechat:\(openid.account ?? "")"), ConsentRecord(state: "granted", at: nowMs).stored]
         let fields = profile.sorted { $0.key < $1.key }.flatMap { ["profile.\($0.key)", $0.value] }
-        for _ in 0..<16 {
-            let r = try await redis.fcall(
-                StoreFunctions.library, "follower_upsert_customer", keys: [Keys.customer(id)],
-                args: shards.arguments(customer: id) + [id, openid.storageForm, String(nowMs)] + consent + fields
-            ).array ?? []
-            if r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil {
-                id = survivor
-                continue
-            }
-            if let union = unionid.flatMap({ $0.isEmpty ? nil : Identity(kind: .unionid, value: $0) }) { id = try await bindUnionId(union, to: id, nowMs: nowMs) }
-            let emitted = r.last?.strings ?? []
-            try await appendEmitted(emitted)
-            return (id, r.count > 1 && r[1].int == 1)
+        var (id, r) = try await callFollowingMerges("follower_upsert_customer", claimed) { [$0, openid.storageForm, String(nowMs)] + consent + fields }
+        if let union = unionid.flatMap({ $0.isEmpty ? nil : Identity(kind: .unionid, value: $0) }) {
+            id = try await claimOrMerge(union, for: id, nowMs: nowMs).id
+            try await redis.send("SADD", Keys.customerIdentities(id), union.storageForm)
         }
-        throw RedisError.reply(command: "FCALL", message: "customer \(id): merge redirects do not end")
+        try await appendEmitted(r.last?.strings ?? [])
+        return (id, r.count > 1 && r[1].int == 1)
     }
 
-    /// The unionid joins the customer when no one holds it; when another customer holds it, the two
-    /// are one person and are merged (as steps). Returns the surviving id.
-    private func bindUnionId(_ union: Identity, to id: String, nowMs: Int64) async throws -> String {
-        guard let owner = try await redis.send("SET", Keys.identity(union), id, "NX", "GET").string else {
-            try await redis.send("SADD", Keys.customerIdentities(id), union.storageForm)
-            return id
-        }
+    /// An identity's index key for a customer: claimed when no one holds it (or it names a customer
+    /// that is gone), else the live customer holding it is the same person and the two are merged
+    /// (as steps). Returns the surviving id, the merged one (nil when none was merged), and whether the
+    /// customer held the identity already. The caller adds the identity to the survivor.
+    func claimOrMerge(_ identity: Identity, for id: String, nowMs: Int64) async throws -> (id: String, merged: String?, held: Bool) {
+        guard let owner = try await redis.send("SET", Keys.identity(identity), id, "NX", "GET").string else { return (id, nil, false) }
         let holder = try await resolve(owner)
-        guard holder != id else { return id }
+        guard holder != id else { return (id, nil, true) }
         guard try await redis.send("HEXISTS", Keys.customer(holder), "createdAt").int == 1 else {
-            // The index names a customer that is gone (erased): the identity is free.
-            try await redis.send("SET", Keys.identity(union), id)
-            try await redis.send("SADD", Keys.customerIdentities(id), union.storageForm)
-            return id
+            try await redis.send("SET", Keys.identity(identity), id)  // named a customer that is gone
+            return (id, nil, false)
         }
-        return try await mergeInSteps(id, holder, nowMs: nowMs).survivor
+        let (survivor, merged) = try await mergeInSteps(id, holder, nowMs: nowMs)
+        return (survivor, merged, false)
     }
 
     /// Step 4: the interaction appended once per callback (`ingest_append`); the scene counts, the

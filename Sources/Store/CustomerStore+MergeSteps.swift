@@ -68,34 +68,18 @@ extension CustomerStore {
     func bindInSteps(_ identity: Identity, to id: String, nowMs: Int64, entry: String) async throws -> BindOutcome {
         var id = try await resolve(id)
         guard try await redis.send("HEXISTS", Keys.customer(id), "createdAt").int == 1 else { return .notFound }
-        var merged: String?
-        if let owner = try await redis.send("SET", Keys.identity(identity), id, "NX", "GET").string {
-            let holder = try await resolve(owner)
-            if holder == id { return .alreadyBound(customerId: id) }
-            if try await redis.send("HEXISTS", Keys.customer(holder), "createdAt").int == 1 {
-                (id, merged) = try await mergeInSteps(id, holder, nowMs: nowMs)
-            } else {
-                try await redis.send("SET", Keys.identity(identity), id)  // named a customer that is gone
-            }
-        }
-        for _ in 0..<16 {
-            let r = try await redis.fcall(
-                StoreFunctions.library, "customer_add_identity", keys: [Keys.customer(id)],
-                args: shards.arguments(customer: id) + [id, identity.storageForm, String(timelineCap), entry]
-            ).array ?? []
-            if r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil {
-                id = survivor
-                continue
-            }
-            guard r.first?.string == "ok" else { return .notFound }
-            try await appendEmitted(r.last?.strings ?? [])
-            break
-        }
+        let claim = try await claimOrMerge(identity, for: id, nowMs: nowMs)
+        if claim.held { return .alreadyBound(customerId: id) }
+        id = claim.id
+        let (survivor, r) = try await callFollowingMerges("customer_add_identity", id) { [$0, identity.storageForm, String(self.timelineCap), entry] }
+        guard r.first?.string == "ok" else { return .notFound }
+        id = survivor
+        try await appendEmitted(r.last?.strings ?? [])
         // An interaction too: binding a phone or email can score (identity.bound, data.type).
         try await redis.send(
             "XADD", Keys.inboundStream, "MAXLEN", "~", String(streamMaxLen), "*", "type", "identity.bound", "customer", id, "payload",
             JSONValue.object(["type": .string(identity.kind.rawValue)]).text, "at", String(nowMs))
-        return merged.map { .merged(survivor: id, merged: $0) } ?? .bound(customerId: id)
+        return claim.merged.map { .merged(survivor: id, merged: $0) } ?? .bound(customerId: id)
     }
 
     /// Completes the merges begun as steps at least `olderThanMs` ago and never finished (a process

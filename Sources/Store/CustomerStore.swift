@@ -159,16 +159,8 @@ public final class CustomerStore: Sendable {
 
     /// Records a consent field on a customer (following merges) and updates its field indexes.
     private func setConsent(_ id: String, field: String, value: String) async throws {
-        var id = id
-        for _ in 0..<16 {
-            let r = try await redis.fcall(StoreFunctions.library, "customer_set_consent", keys: [Keys.customer(id)], args: shards.arguments(customer: id) + [id, field, value])
-                .array ?? []
-            if r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil {
-                id = survivor
-                continue
-            }
-            return try await appendEmitted(r.last?.strings ?? [])
-        }
+        let r = try await callFollowingMerges("customer_set_consent", id) { [$0, field, value] }.reply
+        try await appendEmitted(r.last?.strings ?? [])
     }
 
     /// Recomputes the audience field indexes of these customers.
