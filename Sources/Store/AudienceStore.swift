@@ -56,8 +56,7 @@ public struct AudienceStore: Sendable {
             ).array ?? []
             if r.count == 3, r[2].int == 1 { return Preview(count: r[0].int ?? 0, sample: r[1].strings) }
         }
-        let r = try await run(program(expression, nowMs: nowMs), into: nil, sample: sample).array ?? []
-        return Preview(count: r.first?.int ?? 0, sample: r.count > 1 ? r[1].strings : [])
+        return try await run(program(expression, nowMs: nowMs), into: nil, sample: sample)
     }
 
     /// Up to `size` members drawn from per-shard samples, each pick from a shard with the chance of
@@ -97,8 +96,9 @@ public struct AudienceStore: Sendable {
     /// marketer types: a few milliseconds where an exact count of a million customers takes hundreds.
     /// Nil when the audience reads more than sets (scores, attributes) or the draw is too thin to say
     /// (a margin over a tenth of the estimate): count it exactly.
+    /// On a cluster there is no estimate (a draw would visit every shard, as a count does): nil.
     public func estimate(_ expression: TagExpression, sample: Int) async throws -> AudienceEstimate? {
-        guard let plan = AudienceDrawPlan(expression, requireOptIn: requireOptIn) else { return nil }
+        guard shards.layout == .single, let plan = AudienceDrawPlan(expression, requireOptIn: requireOptIn) else { return nil }
         let r = try await redis.fcall(
             StoreFunctions.library, "audience_estimate", keys: plan.keys,
             args: [String(plan.anchors), String(sample), String(Self.estimateDraws)] + plan.program
@@ -108,16 +108,28 @@ public struct AudienceStore: Sendable {
         return e.isPreciseEnough ? e : nil
     }
 
-    /// Evaluates the audience into the set `key` (replacing it); returns its size.
+    /// Evaluates the audience into the set `key` (replacing it); returns its size. On a cluster the
+    /// set is kept per shard (`IndexShard.key(single: key)` in each), read with `IndexShards.scanPage`.
     public func snapshot(_ expression: TagExpression, into key: String, nowMs: Int64) async throws -> Int {
-        let r = try await run(program(expression, nowMs: nowMs), into: key, sample: 0).array ?? []
-        return r.first?.int ?? 0
+        try await run(program(expression, nowMs: nowMs), into: key, sample: 0).count
     }
 
-    public func scoredCustomers() async throws -> Int { try await redis.send("ZCARD", Keys.scores).int ?? 0 }
+    public func scoredCustomers() async throws -> Int {
+        try await shards.sendEach(redis) { ["ZCARD", $0.key(single: Keys.scores)] }.reduce(0) { $0 + ($1.int ?? 0) }
+    }
 
-    private func run(_ p: AudienceProgram, into key: String?, sample: Int) async throws -> RedisValue {
-        try await redis.fcall(StoreFunctions.library, "audience_evaluate", keys: [], args: [p.result, key ?? "", String(sample), p.tempPrefix] + p.ops.flatMap { $0 })
+    /// Runs the program in every shard (`audience_evaluate`, routed by the shard's all-customers
+    /// set): counts summed, samples merged by `mergeSamples`.
+    private func run(_ p: AudienceProgram, into key: String?, sample: Int) async throws -> Preview {
+        let replies = try await shards.readEach(redis, "audience_evaluate") { shard in
+            let program = p.inShard(shard)
+            return (keys: [shard.key(single: AudienceProgram.all)],
+                    args: [program.result, key.map { shard.key(single: $0) } ?? "", String(sample), shard.key(single: p.tempPrefix)] + program.ops)
+        }
+        let parts = replies.map { $0.array ?? [] }
+        let counts = parts.map { $0.first?.int ?? 0 }
+        let samples = parts.map { $0.count > 1 ? $0[1].strings : [] }
+        return Preview(count: counts.reduce(0, +), sample: samples.count == 1 ? samples[0] : Self.mergeSamples(samples, counts: counts, size: sample))
     }
 
     static func tempPrefix() -> String { "tmp:aud:" + SecureRandom.alphanumeric(12) + ":" }
@@ -197,8 +209,27 @@ struct AudienceProgram {
     /// Customers whose score, decayed to now, is in the ranges (the scores index; see Keys.scores).
     private mutating func scores(_ ranges: [String]) -> String {
         let out = tempPrefix + String(ops.count)
-        ops.append(["scores", out, String(ranges.count / 2), Keys.scores, String(nowMs)] + ranges)
+        ops.append(["scores", out, String(ranges.count / 2), Keys.scores, String(nowMs), Keys.scoresMeta] + ranges)
         return out
+    }
+
+    /// The program as one shard runs it: every key it reads or writes (sources, temporaries, the
+    /// scores index's meta) named as in that shard (`IndexShard.key(single:)`).
+    func inShard(_ shard: IndexShard) -> (result: String, ops: [String]) {
+        let ops = self.ops.map { op -> [String] in
+            var op = op
+            op[1] = shard.key(single: op[1])
+            switch op[0] {
+            case "range", "lex": op[3] = shard.key(single: op[3])
+            case "scores":
+                op[3] = shard.key(single: op[3])
+                op[5] = shard.key(single: op[5])
+            default:
+                for k in 3..<(3 + (Int(op[2]) ?? 0)) { op[k] = shard.key(single: op[k]) }
+            }
+            return op
+        }
+        return (shard.key(single: result), ops.flatMap { $0 })
     }
 
     private mutating func compile(_ e: TagExpression) throws -> String {
@@ -275,21 +306,18 @@ extension AudienceStore {
     /// and each page's customers in one pipeline.
     public struct Export: Sendable {
         let redis: RedisPool
+        let shards: IndexShards
         let key: String
         let pageSize: Int
         /// When the export started: scores are read as they were then (decayed).
         let nowMs: Int64
-        private(set) var cursor = "0"
-        private(set) var done = false
+        private(set) var cursor: String? = "0"
 
         /// The next page (possibly empty), or nil at the end.
         public mutating func next() async throws -> [ExportRow]? {
-            guard !done else { return nil }
-            let scan = try await redis.send("SSCAN", key, cursor, "COUNT", String(pageSize)).array ?? []
-            guard scan.count == 2 else { throw RedisError(.server, command: "SSCAN", message: "unexpected reply") }
-            cursor = scan[0].string ?? "0"
-            done = cursor == "0"
-            let ids = scan[1].strings
+            guard let cursor else { return nil }
+            let (ids, next) = try await shards.scanPage(redis, { $0.key(single: key) }, cursor: cursor, limit: pageSize)
+            self.cursor = next
             if ids.isEmpty { return [] }
             let replies = try await redis.pipelineChecked(
                 ids.flatMap { [["HGETALL", Keys.customer($0)], ["SMEMBERS", Keys.customerIdentities($0)], ["SMEMBERS", Keys.customerTags($0)]] })
@@ -304,14 +332,14 @@ extension AudienceStore {
             }
         }
 
-        public func close() async { _ = try? await redis.send("DEL", key) }
+        public func close() async { _ = try? await shards.sendEach(redis) { ["DEL", $0.key(single: key)] } }
     }
 
     /// Starts an export of the audience as it is now.
     public func export(_ expression: TagExpression, nowMs: Int64, pageSize: Int = 500) async throws -> Export {
         let key = "tmp:export:" + SecureRandom.alphanumeric(16)
         _ = try await snapshot(expression, into: key, nowMs: nowMs)
-        _ = try await redis.send("EXPIRE", key, "3600")
-        return Export(redis: redis, key: key, pageSize: pageSize, nowMs: nowMs)
+        _ = try await shards.sendEach(redis) { ["EXPIRE", $0.key(single: key), "3600"] }
+        return Export(redis: redis, shards: shards, key: key, pageSize: pageSize, nowMs: nowMs)
     }
 }

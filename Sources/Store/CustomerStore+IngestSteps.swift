@@ -85,13 +85,7 @@ extension CustomerStore {
     func callFollowingMerges(
         _ function: String, _ id: String, keys: (String) -> [String] = { [Keys.customer($0)] }, args: (String) -> [String]
     ) async throws -> (id: String, reply: [RedisValue]) {
-        var id = id
-        for _ in 0..<16 {
-            let r = try await redis.fcall(StoreFunctions.library, function, keys: keys(id), args: shards.arguments(customer: id) + args(id)).array ?? []
-            guard r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil else { return (id, r) }
-            id = survivor
-        }
-        throw RedisError.reply(command: "FCALL \(function)", message: "customer \(id): merge redirects do not end")
+        try await shards.callFollowingMerges(redis, function, id, keys: keys, args: args)
     }
 
     /// `upsertFollower` on a cluster: the openid's index claimed for a new id, the customer's step

@@ -18,8 +18,6 @@ extension CustomerStore {
         guard a != b else { return (a, nil) }
         let created = try await redis.pipelineChecked([["HGET", Keys.customer(a), "createdAt"], ["HGET", Keys.customer(b), "createdAt"]])
         let (win, lose) = retiring.map { r in (r == a ? b : a, r) } ?? Self.mergeOrder(a, created[0].string, b, created[1].string)
-        let meta = try await redis.send("HMGET", Keys.scoresMeta, "halfLifeMs", "buildHalfLifeMs").array ?? []
-        let halfLives = [meta.first?.string ?? "0", meta.count > 1 ? meta[1].string ?? "" : ""]
         let pending = "\(lose)|\(win)"
         try await redis.send("ZADD", Keys.pendingMerges, String(nowMs), pending)
 
@@ -27,7 +25,7 @@ extension CustomerStore {
         if begun.first?.string == "ok", let data = begun.count > 1 ? begun[1].string : nil {
             let absorbed = try await redis.fcall(
                 StoreFunctions.library, "merge_absorb", keys: [Keys.customer(win)],
-                args: shards.arguments(customer: win) + [win, lose, data, String(nowMs), String(timelineCap)] + halfLives
+                args: shards.arguments(customer: win) + [win, lose, data, String(nowMs), String(timelineCap)]
             ).array ?? []
             if absorbed.first?.string == "moved" {
                 // The survivor is being merged into another meanwhile: answered unavailable, and the
@@ -38,7 +36,7 @@ extension CustomerStore {
             let identities = Self.exportedIdentities(data)
             if !identities.isEmpty { _ = try await redis.pipelineChecked(identities.map { ["SET", Keys.identity(storageForm: $0), win] }) }
             let retired = try await redis.fcall(
-                StoreFunctions.library, "merge_retire", keys: [Keys.customer(lose)], args: shards.arguments(customer: lose) + [lose, win, String(nowMs)] + halfLives
+                StoreFunctions.library, "merge_retire", keys: [Keys.customer(lose)], args: shards.arguments(customer: lose) + [lose, win, String(nowMs)]
             ).array ?? []
             try await appendEmitted(retired.last?.strings ?? [])
         }

@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayCrypto
 import RedisClient
 
 /// How the Store calls the sharded customer functions (customer_base's `sharded`): which shard holds
@@ -39,14 +40,63 @@ public struct IndexShards: Sendable {
     /// shards, in pipelines of 4,096 calls, each split by node and sent to the masters in parallel.
     /// Replies in shard order (`layout.shards`).
     func readEach(_ redis: RedisPool, _ function: String, keys: (IndexShard) -> [String], args: [String] = []) async throws -> [RedisValue] {
+        try await readEach(redis, function) { (keys: keys($0), args: args) }
+    }
+
+    /// `readEach` with arguments of each shard's own.
+    func readEach(_ redis: RedisPool, _ function: String, call: (IndexShard) -> (keys: [String], args: [String])) async throws -> [RedisValue] {
         let shards = layout.shards
         var replies = [RedisValue]()
         replies.reserveCapacity(shards.count)
         for start in stride(from: 0, to: shards.count, by: Self.readBatch) {
-            let calls = shards[start..<min(start + Self.readBatch, shards.count)].map { (keys: keys($0), args: args) }
-            replies += try await redis.fcallAll(StoreFunctions.library, function, calls: calls)
+            replies += try await redis.fcallAll(StoreFunctions.library, function, calls: shards[start..<min(start + Self.readBatch, shards.count)].map(call))
         }
         return replies
+    }
+
+    /// Runs one plain command per shard (every shard on a cluster, in pipelines of 4,096 split by
+    /// node), error replies thrown. Replies in shard order (`layout.shards`).
+    func sendEach(_ redis: RedisPool, _ command: (IndexShard) -> [String]) async throws -> [RedisValue] {
+        let shards = layout.shards
+        var replies = [RedisValue]()
+        replies.reserveCapacity(shards.count)
+        for start in stride(from: 0, to: shards.count, by: Self.readBatch) {
+            replies += try await redis.pipelineChecked(shards[start..<min(start + Self.readBatch, shards.count)].map(command))
+        }
+        return replies
+    }
+
+    /// Calls a sharded function for a customer, again for the survivor each time it answers
+    /// `moved` (a merge redirect into another slot). Returns the id that answered and its reply.
+    func callFollowingMerges(
+        _ redis: RedisPool, _ function: String, _ id: String, keys: (String) -> [String] = { [Keys.customer($0)] }, args: (String) -> [String]
+    ) async throws -> (id: String, reply: [RedisValue]) {
+        var id = id
+        for _ in 0..<16 {
+            let r = try await redis.fcall(StoreFunctions.library, function, keys: keys(id), args: arguments(customer: id) + args(id)).array ?? []
+            guard r.first?.string == "moved", let survivor = r.count > 1 ? r[1].string : nil else { return (id, r) }
+            id = survivor
+        }
+        throw RedisError.reply(command: "FCALL \(function)", message: "customer \(id): merge redirects do not end")
+    }
+
+    /// These shards with the attribute schema as data: on a cluster a function cannot read
+    /// Keys.attributeSchema from its slot, so a caller built without the config reads it here.
+    func resolved(_ redis: RedisPool) async throws -> IndexShards {
+        guard layout == .perSlot, schemaArgument == "*" else { return self }
+        let schema = try await redis.send("HGETALL", Keys.attributeSchema).strings
+        return IndexShards(layout: layout, schemaArgument: schema.joined(separator: ","))
+    }
+
+    private init(layout: IndexLayout, schemaArgument: String) {
+        self.layout = layout
+        self.schemaArgument = schemaArgument
+    }
+
+    /// The mark that an interaction was scored (7 days): in the customer's slot on a cluster
+    /// (`score_apply` writes it with the customer), under its old name on a single Redis.
+    func scoredMark(customer id: String, interaction: String) -> String {
+        layout == .perSlot ? Keys.customerScored(id, interaction: interaction) : Keys.scoredInteraction(interaction)
     }
 
     /// The sizes of sets in every shard (`index_cards`), summed: the first set's total, the second's...
@@ -60,4 +110,60 @@ public struct IndexShards: Sendable {
     }
 
     static let readBatch = 4_096
+
+    /// A cursor that is not a nextCursor a page gave.
+    public struct InvalidCursor: Error {}
+
+    /// One page of a set kept per shard (`set(shard)` names it; a tag, an audience snapshot);
+    /// nextCursor nil at the end. On a single Redis an SSCAN page; on a cluster the cursor is
+    /// `<slot>-<SSCAN cursor>`, walking the shards whose set is not empty in slot order.
+    func scanPage(_ redis: RedisPool, _ set: (IndexShard) -> String, cursor: String, limit: Int) async throws -> (ids: [String], nextCursor: String?) {
+        guard layout == .perSlot else {
+            guard !cursor.isEmpty, cursor.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw InvalidCursor() }
+            let r = try await redis.send("SSCAN", set(.single), cursor, "COUNT", String(limit)).array ?? []
+            guard r.count == 2, let next = r[0].string else { return ([], nil) }
+            return (r[1].strings, next == "0" ? nil : next)
+        }
+        let parts = cursor.split(separator: "-", omittingEmptySubsequences: false)
+        guard cursor == "0" || (parts.count == 2 && Int(parts[0]).map { (0..<HashSlot.count).contains($0) } == true && UInt64(parts[1]) != nil) else {
+            throw InvalidCursor()
+        }
+        var slot = parts.count == 2 ? Int(parts[0]) ?? 0 : 0
+        var inner = parts.count == 2 ? String(parts[1]) : "0"
+        var ids = [String]()
+        let holding = try await shardsHolding(redis, set, from: slot)
+        for (index, (shard, shardSlot)) in holding.enumerated() {
+            if shardSlot != slot { inner = "0" }
+            slot = shardSlot
+            repeat {
+                let r = try await redis.send("SSCAN", set(shard), inner, "COUNT", String(limit)).array ?? []
+                guard r.count == 2, let next = r[0].string else { break }
+                ids += r[1].strings
+                inner = next
+            } while inner != "0" && ids.count < limit
+            if ids.count >= limit {
+                if inner != "0" { return (ids, "\(slot)-\(inner)") }
+                return (ids, index + 1 < holding.count ? "\(slot + 1)-0" : nil)
+            }
+        }
+        return (ids, nil)
+    }
+
+    /// The shards whose set is not empty (the single shard on a single Redis).
+    func holding(_ redis: RedisPool, _ set: (IndexShard) -> String) async throws -> [IndexShard] {
+        guard layout == .perSlot else { return [.single] }
+        return try await shardsHolding(redis, set, from: 0).map(\.0)
+    }
+
+    /// The shards (with their slots) whose set is not empty, from slot `from` on.
+    private func shardsHolding(_ redis: RedisPool, _ set: (IndexShard) -> String, from: Int) async throws -> [(IndexShard, Int)] {
+        let candidates = Array(IndexShard.everySlot[from...])
+        var holding = [(IndexShard, Int)]()
+        for start in stride(from: 0, to: candidates.count, by: Self.readBatch) {
+            let batch = Array(candidates[start..<min(start + Self.readBatch, candidates.count)])
+            let sizes = try await redis.pipelineChecked(batch.map { ["SCARD", set($0)] })
+            for (offset, (shard, size)) in zip(batch, sizes).enumerated() where (size.int ?? 0) > 0 { holding.append((shard, from + start + offset)) }
+        }
+        return holding
+    }
 }

@@ -42,7 +42,7 @@ public final class TagStore: Sendable {
         let existed = try await redis.send("SREM", Keys.tags, name).int == 1
         var removed = 0
         // Shard by shard (one on a single Redis); a shard's tag set holds customers of its slot only.
-        for shard in try await shardsHolding(name) {
+        for shard in try await shards.holding(redis, { $0.key("tag", name) }) {
             let key = shard.key("tag", name)
             while true {
                 let ids = try await redis.send("SRANDMEMBER", key, String(Self.deleteChunk)).strings
@@ -89,54 +89,10 @@ public final class TagStore: Sendable {
     }
 
     /// A cursor that is not a nextCursor this store gave.
-    public struct InvalidCursor: Error {}
+    public typealias InvalidCursor = IndexShards.InvalidCursor
 
-    /// One page of a tag's customers; nextCursor nil at the end. On a single Redis an SSCAN page; on a
-    /// cluster the cursor is `<slot>-<SSCAN cursor>`, walking the shards that hold the tag in slot order.
+    /// One page of a tag's customers; nextCursor nil at the end (`IndexShards.scanPage`).
     public func customers(_ name: String, cursor: String, limit: Int) async throws -> (ids: [String], nextCursor: String?) {
-        guard shards.layout == .perSlot else {
-            guard !cursor.isEmpty, cursor.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw InvalidCursor() }
-            let r = try await redis.send("SSCAN", Keys.tag(name), cursor, "COUNT", String(limit)).array ?? []
-            guard r.count == 2, let next = r[0].string else { return ([], nil) }
-            return (r[1].strings, next == "0" ? nil : next)
-        }
-        let parts = cursor.split(separator: "-", omittingEmptySubsequences: false)
-        guard cursor == "0" || (parts.count == 2 && Int(parts[0]).map { (0..<HashSlot.count).contains($0) } == true && UInt64(parts[1]) != nil) else {
-            throw InvalidCursor()
-        }
-        var slot = parts.count == 2 ? Int(parts[0]) ?? 0 : 0
-        var inner = parts.count == 2 ? String(parts[1]) : "0"
-        var ids = [String]()
-        let holding = try await shardsHolding(name, from: slot)
-        for shard in holding {
-            let shardSlot = HashSlot.of(shard.key("tag", name))
-            if shardSlot != slot { inner = "0" }
-            slot = shardSlot
-            repeat {
-                let r = try await redis.send("SSCAN", shard.key("tag", name), inner, "COUNT", String(limit)).array ?? []
-                guard r.count == 2, let next = r[0].string else { break }
-                ids += r[1].strings
-                inner = next
-            } while inner != "0" && ids.count < limit
-            if ids.count >= limit { return (ids, inner == "0" ? nextCursor(after: shardSlot, in: holding) : "\(slot)-\(inner)") }
-        }
-        return (ids, nil)
-    }
-
-    private func nextCursor(after slot: Int, in holding: [IndexShard]) -> String? {
-        holding.contains { HashSlot.of($0.key("tag", "")) > slot } ? "\(slot + 1)-0" : nil
-    }
-
-    /// The shards whose set of the tag is not empty (from slot `from` on); the single shard on a single Redis.
-    func shardsHolding(_ name: String, from: Int = 0) async throws -> [IndexShard] {
-        guard shards.layout == .perSlot else { return [.single] }
-        let candidates = Array(IndexShard.everySlot[from...])
-        var holding = [IndexShard]()
-        for start in stride(from: 0, to: candidates.count, by: IndexShards.readBatch) {
-            let batch = Array(candidates[start..<min(start + IndexShards.readBatch, candidates.count)])
-            let sizes = try await redis.pipelineChecked(batch.map { ["SCARD", $0.key("tag", name)] })
-            holding += zip(batch, sizes).filter { ($0.1.int ?? 0) > 0 }.map(\.0)
-        }
-        return holding
+        try await shards.scanPage(redis, { $0.key("tag", name) }, cursor: cursor, limit: limit)
     }
 }

@@ -33,7 +33,7 @@ final class ScoringStageTierTests: XCTestCase {
         func field(_ id: String, _ name: String) async throws -> String? { try await h.redis.send("HGET", Keys.customer(id), name).string }
 
         func tierOf(_ id: String) async throws -> String? {
-            for t in rules.tiers where try await h.redis.send("SISMEMBER", Keys.fieldIndex("tier:\(t.name)"), id).int == 1 { return t.name }
+            for t in rules.tiers where try await h.redis.send("SISMEMBER", h.shard(id).key(single: Keys.fieldIndex("tier:\(t.name)")), id).int == 1 { return t.name }
             return nil
         }
     }

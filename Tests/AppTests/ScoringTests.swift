@@ -40,7 +40,7 @@ final class ScoringTests: XCTestCase {
             XCTAssertEqual(tags, ["interest:expo", "interest:pricing", "source:expo-2026"])
             let exact = try await client.send(.post, "/api/v1/audiences/preview", json: #"{"expression":"score>=66 & !score>66"}"#)
             XCTAssertEqual(exact.json["count"] as? Int, 1, "the scores index holds 66")
-            let mql = try await h.redis.send("SISMEMBER", Keys.fieldIndex("stage:MQL"), id).int
+            let mql = try await h.redis.send("SISMEMBER", h.shard(id).key(single: Keys.fieldIndex("stage:MQL")), id).int
             XCTAssertEqual(mql, 1, "stage:MQL audiences find the lead")
             let timeline = try await h.redis.send("LRANGE", Keys.customerTimeline(id), "0", "-1").strings
             let reasons = timeline.filter { $0.contains("\"type\":\"score\"") }
@@ -113,7 +113,7 @@ extension ScoringTests {
                 let got = try await CampaignTests.preview(client, e).sample
                 XCTAssertEqual(got, ids, "\(e) \(why)", line: line)
             }
-            func tier(_ name: String) async throws -> Set<String> { Set(try await h.redis.send("SMEMBERS", Keys.fieldIndex("tier:\(name)")).strings) }
+            func tier(_ name: String) async throws -> Set<String> { Set(try await h.indexMembers("fidx", "tier:\(name)")) }
             try await expect("score>=50", [a])
             try await expect("score>=25", [a, b])
             let hotAtStart = try await tier("hot")

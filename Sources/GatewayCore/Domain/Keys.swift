@@ -30,6 +30,8 @@ public enum Keys {
     /// How often each scoring rule with a daily cap hit the customer on one (Beijing) day.
     /// An interaction scored already (its `stream:inbound` entry id), kept a week: scoring it again is a no-op.
     public static func scoredInteraction(_ interaction: String) -> String { "scored:\(interaction)" }
+    /// The same mark on a cluster, in the customer's slot.
+    public static func customerScored(_ id: String, interaction: String) -> String { "cust:{\(id)}:scored:\(interaction)" }
     public static func customerRuleCounts(_ id: String, day: Int64) -> String { "cust:{\(id)}:rules:\(day)" }
     /// The customers merged into this one (their ids; their `cust:{id}` hash is a `mergedInto` stub).
     public static func customerMerged(_ id: String) -> String { "cust:{\(id)}:merged" }

@@ -122,8 +122,8 @@ end)
 
 -- audience_evaluate: ARGV: result key, destination ('' = preview only), sample size, temp prefix, then ops:
 -- name, dest, n, then n sources (inter, union, diff: first minus the rest), or for range a sorted
--- set and n (min, max) score ranges, for scores the scores index, now and n ranges of decayed
--- scores, or for lex a sorted set and a member prefix (n = 1).
+-- set and n (min, max) score ranges, for scores the scores index, now, the index's meta (its half-life)
+-- and n ranges of decayed scores, or for lex a sorted set and a member prefix (n = 1).
 register('audience_evaluate', function(keys, args)
   local result, dest, sample, prefix = args[1], args[2], tonumber(args[3]), args[4]
   -- A preview stores nothing: its temporary sets are neither written to the AOF nor sent to
@@ -195,8 +195,8 @@ register('audience_evaluate', function(keys, args)
       local first, convert = i + 4, function(b) return b end
       if op == 'scores' then
         -- Bounds are decayed scores at `now`: turned into index values with the index's half-life.
-        local now, halfLife = tonumber(args[i + 4]), scoreHalfLives()
-        first = i + 5
+        local now, halfLife = tonumber(args[i + 4]), scoreHalfLives(args[i + 5])
+        first = i + 6
         convert = function(b)
           if b == '+inf' or b == '-inf' then return b end
           local open = string.sub(b, 1, 1) == '('
@@ -340,7 +340,9 @@ register('audience_evaluate', function(keys, args)
     if sample > 0 then picked = redis.call('SRANDMEMBER', result, sample) end
   end
   if dest ~= '' then
-    if string.sub(result, 1, #prefix) == prefix then redis.call('RENAME', result, dest)
+    -- An empty result is no key (nothing to rename): the destination is emptied instead.
+    if count == 0 then redis.call('DEL', dest)
+    elseif string.sub(result, 1, #prefix) == prefix then redis.call('RENAME', result, dest)
     else redis.call('SUNIONSTORE', dest, result) end
   end
   for _, t in ipairs(temps) do redis.call('DEL', t) end

@@ -15,10 +15,6 @@ local shardSchema = nil
 -- What a sharded call caused in other slots (stream:crm, stream:journeys): returned to the caller,
 -- who appends it (rule 5 of the key model); nil: append here, as on a single Redis.
 local emitted = nil
--- The score half-lives a sharded call was given ({ halfLifeMs, buildHalfLifeMs or nil }), instead of
--- reading Keys.scoresMeta from another slot; nil: read it.
-local shardHalfLives = nil
-
 -- An index key: <base>:<name> or <base>:{<tag>}:<name> (IndexShard.key).
 local function ix(base, name)
   local k = base
@@ -42,7 +38,7 @@ local function sharded(fn)
     end
     local ok, r = pcall(fn, keys, { unpack(args, 3) })
     local out = emitted or {}
-    shard, shardSchema, emitted, shardHalfLives = '', nil, nil, nil
+    shard, shardSchema, emitted = '', nil, nil
     if not ok then error(r) end
     r[#r + 1] = out
     return r
@@ -293,7 +289,8 @@ end
 -- rewritten as time passes: it stores log2(S) + at / H, and "decayed score >= x at t" is the range
 -- from log2(x) + t / H (scoreBound). Without decay the value is the score itself. `scores:meta`
 -- holds the H it is built with (halfLifeMs) and, while it is rebuilt for a new H, that H
--- (buildHalfLifeMs) with the new index in `scores:build` (see scores.lua).
+-- (buildHalfLifeMs) with the new index in `scores:build` (see scores.lua); on a cluster each shard
+-- has its own three (scores:{<t>}:meta ...).
 local function scoreIndexValue(score, at, halfLife)
   if halfLife <= 0 then return score end
   if score <= 0 then return -math.huge end
@@ -308,9 +305,11 @@ end
 
 local function scoreText(v) return string.format('%.17g', v) end
 
+-- The half-lives of a shard's scores index: the one it is built with, and the one it is being rebuilt
+-- with (or nil). Each shard keeps its own (ix('scores', 'meta'): scores:meta on a single Redis), so a
+-- write and the rebuild of its shard agree atomically (ScoreStore.build).
 local function scoreHalfLives(metaKey)
-  if shardHalfLives and not metaKey then return shardHalfLives[1], shardHalfLives[2] end
-  local m = redis.call('HMGET', metaKey or 'scores:meta', 'halfLifeMs', 'buildHalfLifeMs')
+  local m = redis.call('HMGET', metaKey or ix('scores', 'meta'), 'halfLifeMs', 'buildHalfLifeMs')
   return tonumber(m[1] or '0'), m[2] and tonumber(m[2])
 end
 
@@ -321,12 +320,12 @@ local function indexScore(id)
   local current, building = scoreHalfLives()
   if not h[1] or h[3] then
     redis.call('ZREM', ix('scores'), id)
-    if building then redis.call('ZREM', ix('scores:build'), id) end
+    if building then redis.call('ZREM', ix('scores', 'build'), id) end
     return
   end
   local s, at = tonumber(h[1]), tonumber(h[2] or '0')
   redis.call('ZADD', ix('scores'), scoreText(scoreIndexValue(s, at, current)), id)
-  if building then redis.call('ZADD', ix('scores:build'), scoreText(scoreIndexValue(s, at, building)), id) end
+  if building then redis.call('ZADD', ix('scores', 'build'), scoreText(scoreIndexValue(s, at, building)), id) end
 end
 
 -- A merge in three phases, each touching one customer's slot (on a cluster the gateway runs them as

@@ -249,23 +249,20 @@ register('merge_begin', function(keys, args)
 end)
 
 -- merge_absorb (sharded): KEYS: the survivor's hash. ARGV: survivor, loser, data (merge_begin's),
--- now, timeline cap, score half-life ms, half-life being built ('' for none).
+-- now, timeline cap.
 -- Returns { 'ok' } | { 'done' } (absorbed before) | { 'moved', its survivor }, then what it emitted.
 register('merge_absorb', sharded(function(keys, args)
   local win, lose = args[1], args[2]
   local h = redis.call('HMGET', keys[1], 'mergedInto', 'mergingInto')
   if h[1] or h[2] then return { 'moved', h[1] or h[2] } end
-  shardHalfLives = { tonumber(args[6]), args[7] ~= '' and tonumber(args[7]) or nil }
   if not mergeAbsorb(win, lose, cjson.decode(args[3]), args[4], tonumber(args[5])) then return { 'done' } end
   indexScore(win)
   reindex(win)
   return { 'ok' }
 end))
 
--- merge_retire (sharded): KEYS: the loser's hash. ARGV: loser, survivor, now, score half-life ms, half-life
--- being built (''). Returns { 1 } (retired now) | { 0 }, then what it emitted.
+-- merge_retire (sharded): KEYS: the loser's hash. ARGV: loser, survivor, now. Returns { 1 } (retired now) | { 0 }, then what it emitted.
 register('merge_retire', sharded(function(keys, args)
-  shardHalfLives = { tonumber(args[4]), args[5] ~= '' and tonumber(args[5]) or nil }
   return { mergeRetire(args[1], args[2], args[3]) and 1 or 0 }
 end))
 

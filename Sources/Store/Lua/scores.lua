@@ -2,22 +2,28 @@
 -- one and swapped in, so audiences keep an index that is whole and consistent with its own H while
 -- it is built. Scoring writes both meanwhile (indexScore). See scoreIndexValue in customer_base.lua.
 
--- score_index_begin: KEYS: scores:meta, scores:build. ARGV: the half-life (ms) wanted.
+-- The rebuild is shard by shard on a cluster: each shard's own meta (scores:{<t>}:meta) says which H
+-- its index and its build have, so writes to a shard agree with its rebuild. scores:meta is then the
+-- record of the rebuild as a whole. On a single Redis the one shard's keys are these.
+
+-- score_index_begin: KEYS: scores:meta, scores:build (none on a cluster, whose shards have their own).
+-- ARGV: the half-life (ms) wanted. Also run in each shard of a cluster (its meta and build) after it
+-- ran on scores:meta.
 -- Returns 'current' (the index has it), 'building' (a build for it is under way or just started).
 register('score_index_begin', function(keys, args)
   local m = redis.call('HMGET', keys[1], 'halfLifeMs', 'buildHalfLifeMs')
   local want = tonumber(args[1])
   if tonumber(m[1] or '0') == want and not m[2] then return 'current' end
   if not m[2] or tonumber(m[2]) ~= want then
-    redis.call('DEL', keys[2])
+    if keys[2] then redis.call('DEL', keys[2]) end
     redis.call('HSET', keys[1], 'buildHalfLifeMs', args[1])
   end
   return 'building'
 end)
 
--- score_index_build: KEYS: scores:meta, scores:build, then the customer hashes of ARGV[2...].
--- ARGV: the half-life being built, then customer ids. Returns how many were indexed (0 when that
--- build was replaced by another).
+-- score_index_build: KEYS: a shard's meta and build, then the customer hashes of ARGV[2...] (of that
+-- shard). ARGV: the half-life being built, then customer ids. Returns how many were indexed (0 when
+-- that build was replaced by another).
 register('score_index_build', function(keys, args)
   local _, building = scoreHalfLives(keys[1])
   if building ~= tonumber(args[1]) then return 0 end
@@ -32,10 +38,11 @@ register('score_index_build', function(keys, args)
   return n
 end)
 
--- score_index_swap: KEYS: scores:meta, scores, scores:build. ARGV: the half-life built.
--- Returns 1 when swapped in, 0 when that build is not the current one.
+-- score_index_swap: KEYS: a shard's meta, scores, build. ARGV: the half-life built.
+-- Returns 1 when swapped in (or it was already), 0 when that build is not the current one.
 register('score_index_swap', function(keys, args)
-  local _, building = scoreHalfLives(keys[1])
+  local current, building = scoreHalfLives(keys[1])
+  if not building and current == tonumber(args[1]) then return 1 end
   if building ~= tonumber(args[1]) then return 0 end
   if redis.call('EXISTS', keys[3]) == 1 then redis.call('RENAME', keys[3], keys[2]) else redis.call('DEL', keys[2]) end
   redis.call('HSET', keys[1], 'halfLifeMs', args[1])
@@ -44,7 +51,8 @@ register('score_index_swap', function(keys, args)
 end)
 
 -- customer_scores: the scores as they are now (decayed with the index's half-life).
--- KEYS: scores:meta, then customer hashes. ARGV: now (ms). Returns one text per customer ('' = none).
+-- KEYS: the shard's scores meta, then customer hashes (of that shard). ARGV: now (ms).
+-- Returns one text per customer ('' = none).
 register('customer_scores', function(keys, args)
   local now = tonumber(args[1])
   local halfLife = scoreHalfLives(keys[1])
@@ -64,26 +72,30 @@ register('lease_release', function(keys, args)
   return 0
 end)
 
--- score_touch: an interaction no rule scores (ScoreStore.touch): a qualified customer's CRM record
--- still gets it (coalesced). ARGV: the customer id.
-register('score_touch', function(keys, args)
-  local id, live = resolveLive(args[1])
+-- score_touch (sharded): an interaction no rule scores (ScoreStore.touch): a qualified customer's CRM
+-- record still gets it (coalesced). KEYS: the customer's hash. ARGV: the customer id.
+-- Returns { 1 } | { 'moved', survivor }, then what it emitted.
+register('score_touch', sharded(function(keys, args)
+  local id, live, survivor = hereOrMoved(args[1])
+  if survivor then return { 'moved', survivor } end
   if live then crmTouch(id, 'interaction') end
-  return 1
-end)
+  return { 1 }
+end))
 
 -- score_apply: scores one interaction (ScoreStore.apply), once per interaction id: the decayed score
 -- plus each hit rule's points (a rule's daily cap counted per Beijing day), the tags the rules add,
 -- the stage and tier the rules give (ScoringRules, passed as data) and qualification.
--- KEYS: the interaction's scored mark (Keys.scoredInteraction; '' for a refresh). The customer's own
--- keys follow merges, so they are the customer model's (customer_base.lua).
--- ARGV: customer, interaction id ('' = a refresh), now, day, half-life ms, the stages, the daily
--- cap, the qualifying rank, the tiers, the hits (see ScoreStore.apply for the layout).
-register('score_apply', function(keys, args)
-  local id, live = resolveLive(args[1])
+-- Sharded. KEYS: the customer's hash, then the interaction's scored mark (IndexShards.scoredMark;
+-- none for a refresh).
+-- ARGV: customer, interaction id ('' = a refresh), now, day, half-life ms, the stages, the timeline
+-- cap, the qualifying rank, the tiers, the hits (see ScoreStore.apply for the layout). Returns { 'ok', id, score, stage, previous stage, qualified,
+-- rules applied } | { 'dup' } | { 'gone' } | { 'moved', survivor }, then what it emitted.
+register('score_apply', sharded(function(keys, args)
+  local id, live, survivor = hereOrMoved(args[1])
+  if survivor then return { 'moved', survivor } end
   if not live then return { 'gone' } end
   -- No interaction: a refresh (the tier again with the decayed score), not deduplicated.
-  if keys[1] ~= '' and not redis.call('SET', keys[1], '1', 'NX', 'EX', 604800) then return { 'dup' } end
+  if keys[2] and not redis.call('SET', keys[2], '1', 'NX', 'EX', 604800) then return { 'dup' } end
   local now, halfLife = tonumber(args[3]), tonumber(args[5])
   local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'stage')
   if args[2] == '' and not h[1] then return { 'gone' } end
@@ -175,4 +187,4 @@ register('score_apply', function(keys, args)
   indexScore(id)
   reindex(id)
   return { 'ok', id, text, stage, current, qualified, applied }
-end)
+end))

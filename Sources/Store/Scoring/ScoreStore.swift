@@ -8,10 +8,12 @@ import RedisClient
 public struct ScoreStore: Sendable {
     let redis: RedisPool
     let timelineCap: Int
+    let shards: IndexShards
 
-    public init(redis: RedisPool, timelineCap: Int = 500) {
+    public init(redis: RedisPool, timelineCap: Int = 500, attributes: CustomerAttributes? = nil) {
         self.redis = redis
         self.timelineCap = timelineCap
+        shards = IndexShards(redis: redis, attributes: attributes)
     }
 
     public enum Outcome: Sendable, Equatable {
@@ -24,7 +26,7 @@ public struct ScoreStore: Sendable {
 
     /// `interaction` identifies the interaction (its `stream:inbound` entry id).
     public func apply(customer: String, interaction: String, hits: [ScoringRules.Rule], rules: ScoringRules, nowMs: Int64) async throws -> Outcome {
-        var args = [customer, interaction, String(nowMs), String(Self.beijingDay(nowMs)), String(Int64(rules.halfLifeDays * 86_400_000))]
+        var args = [interaction, String(nowMs), String(Self.beijingDay(nowMs)), String(Int64(rules.halfLifeDays * 86_400_000))]
         args += [String(rules.stages.count)] + rules.stages.flatMap { [$0.name, String($0.minScore)] }
         args += [String(timelineCap), String(rules.qualifyRank), String(rules.tiers.count)]
         for t in rules.tiers {
@@ -33,13 +35,22 @@ public struct ScoreStore: Sendable {
         }
         args += [String(hits.count)]
         for h in hits { args += [h.id, String(h.points), String(h.maxPerDay ?? 0), h.qualify ? "1" : "0", String(h.tags.count)] + h.tags }
-        let r = try await redis.fcall(StoreFunctions.library, "score_apply", keys: [interaction.isEmpty ? "" : Keys.scoredInteraction(interaction)], args: args).array ?? []
+        let shards = try await self.shards.resolved(redis)
+        let (_, r) = try await shards.callFollowingMerges(
+            redis, "score_apply", customer,
+            keys: { [Keys.customer($0)] + (interaction.isEmpty ? [] : [shards.scoredMark(customer: $0, interaction: interaction)]) },
+            args: { [$0] + args })
+        try await CustomerStore.appendEmitted(r.last?.strings ?? [], redis: redis)
         switch r.first?.string {
         case "dup": return .duplicate
         case "ok":
+            let applied = r.count > 7 ? r[6].strings : []
+            // On a cluster the tag names go to Keys.tags here (a shard's call cannot reach it).
+            let tags = Set(hits.filter { applied.contains($0.id) }.flatMap(\.tags))
+            if shards.layout == .perSlot, !tags.isEmpty { try await redis.send(["SADD", Keys.tags] + tags.sorted()) }
             return .scored(
                 customer: r[1].string ?? customer, score: Double(r[2].string ?? "") ?? 0, stage: r[3].string ?? "new", previousStage: r[4].string ?? "new",
-                qualified: r[5].int == 1, applied: r.count > 6 ? r[6].strings : [])
+                qualified: r[5].int == 1, applied: applied)
         default: return .gone
         }
     }
@@ -53,8 +64,14 @@ public struct ScoreStore: Sendable {
     /// The customers' scores as they are now (decayed with the index's half-life); nil where none.
     public func current(_ ids: [String], nowMs: Int64) async throws -> [Double?] {
         guard !ids.isEmpty else { return [] }
-        let r = try await redis.fcall(StoreFunctions.library, "customer_scores", keys: [Keys.scoresMeta] + ids.map(Keys.customer), args: [String(nowMs)])
-        return r.strings.map { Double($0) }
+        let groups = shards.group(ids)
+        let replies = try await redis.fcallAll(
+            StoreFunctions.library, "customer_scores", calls: groups.map { (keys: [$0.shard.key(single: Keys.scoresMeta)] + $0.ids.map(Keys.customer), args: [String(nowMs)]) })
+        var scores = [String: Double]()
+        for (group, reply) in zip(groups, replies) {
+            for (id, text) in zip(group.ids, reply.strings) { scores[id] = Double(text) }
+        }
+        return ids.map { scores[$0] }
     }
 
     /// Makes the scores index use `halfLifeMs` (the rules' half-life): when it differs, one process
@@ -78,31 +95,47 @@ public struct ScoreStore: Sendable {
         }
     }
 
+    /// Builds the index for `halfLifeMs` from the live one and swaps it in, shard by shard (one shard
+    /// on a single Redis). Each shard's meta says which half-life its index and its build have, so a
+    /// score written meanwhile lands in both, consistently; scores:meta records the rebuild as a whole.
     private func build(halfLifeMs: Int64, chunk: Int) async throws -> Bool {
         let h = String(halfLifeMs)
-        let begun = try await redis.fcall(StoreFunctions.library, "score_index_begin", keys: [Keys.scoresMeta, Keys.scoresBuild], args: [h]).string
+        let cluster = shards.layout == .perSlot
+        let begun = try await redis.fcall(
+            StoreFunctions.library, "score_index_begin", keys: cluster ? [Keys.scoresMeta] : [Keys.scoresMeta, Keys.scoresBuild], args: [h]
+        ).string
         if begun == "current" { return true }
-        var cursor = "0"
-        repeat {
-            let scan = try await redis.send("ZSCAN", Keys.scores, cursor, "COUNT", String(chunk)).array ?? []
-            guard scan.count == 2 else { return false }
-            cursor = scan[0].string ?? "0"
-            let members = scan[1].strings
-            let ids = stride(from: 0, to: members.count, by: 2).map { members[$0] }
-            if !ids.isEmpty {
-                _ = try await redis.fcall(
-                    StoreFunctions.library, "score_index_build", keys: [Keys.scoresMeta, Keys.scoresBuild] + ids.map(Keys.customer), args: [h] + ids)
-            }
-            _ = try await redis.send("PEXPIRE", Keys.scoresBuildLease, "60000")
-        } while cursor != "0"
-        return try await redis.fcall(StoreFunctions.library, "score_index_swap", keys: [Keys.scoresMeta, Keys.scores, Keys.scoresBuild], args: [h]).int == 1
+        func keys(_ shard: IndexShard) -> (meta: String, scores: String, build: String) {
+            (shard.key(single: Keys.scoresMeta), shard.key(single: Keys.scores), shard.key(single: Keys.scoresBuild))
+        }
+        if cluster { _ = try await shards.readEach(redis, "score_index_begin", keys: { [keys($0).meta, keys($0).build] }, args: [h]) }
+        let sizes = try await shards.sendEach(redis) { ["ZCARD", keys($0).scores] }
+        for (shard, size) in zip(shards.layout.shards, sizes) where size.int ?? 0 > 0 {
+            var cursor = "0"
+            repeat {
+                let scan = try await redis.send("ZSCAN", keys(shard).scores, cursor, "COUNT", String(chunk)).array ?? []
+                guard scan.count == 2 else { return false }
+                cursor = scan[0].string ?? "0"
+                let members = scan[1].strings
+                let ids = stride(from: 0, to: members.count, by: 2).map { members[$0] }
+                if !ids.isEmpty {
+                    _ = try await redis.fcall(
+                        StoreFunctions.library, "score_index_build", keys: [keys(shard).meta, keys(shard).build] + ids.map(Keys.customer), args: [h] + ids)
+                }
+                _ = try await redis.send("PEXPIRE", Keys.scoresBuildLease, "60000")
+            } while cursor != "0"
+        }
+        let swapped = try await shards.readEach(redis, "score_index_swap", keys: { [keys($0).meta, keys($0).scores, keys($0).build] }, args: [h])
+        guard swapped.allSatisfy({ $0.int == 1 }) else { return false }
+        if cluster { _ = try await redis.pipelineChecked([["HSET", Keys.scoresMeta, "halfLifeMs", h], ["HDEL", Keys.scoresMeta, "buildHalfLifeMs"]]) }
+        return true
     }
 
     /// An interaction no rule scores: a qualified customer's CRM record still gets it (coalesced).
     public func touch(customer: String) async throws {
-        _ = try await redis.fcall(StoreFunctions.library, "score_touch", keys: [], args: [customer])
+        let (_, r) = try await shards.callFollowingMerges(redis, "score_touch", customer, args: { [$0] })
+        try await CustomerStore.appendEmitted(r.last?.strings ?? [], redis: redis)
     }
-
 
     /// Days since the epoch in Beijing time (UTC+8), when daily caps reset.
     static func beijingDay(_ ms: Int64) -> Int64 { (ms + 8 * 3_600_000) / 86_400_000 }

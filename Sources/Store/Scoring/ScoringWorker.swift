@@ -82,13 +82,16 @@ public struct ScoringWorker: Sendable {
         let tiers = rules.tiers.filter { ($0.minScore ?? 0) > 0 }
         guard !tiers.isEmpty, try await redis.send("SET", Keys.scoresTierRefresh, owner, "NX", "PX", String(tierRefreshMs)).string == "OK" else { return }
         for tier in tiers {
-            var cursor = "0"
-            repeat {
-                let scan = try await redis.send("SSCAN", Keys.fieldIndex("tier:\(tier.name)"), cursor, "COUNT", "500").array ?? []
-                guard scan.count == 2 else { break }
-                cursor = scan[0].string ?? "0"
-                for id in scan[1].strings { try await store.refresh(customer: id, rules: rules, nowMs: clock()) }
-            } while cursor != "0" && !Task.isCancelled
+            let index = Keys.fieldIndex("tier:\(tier.name)")
+            for shard in try await store.shards.holding(redis, { $0.key(single: index) }) {
+                var cursor = "0"
+                repeat {
+                    let scan = try await redis.send("SSCAN", shard.key(single: index), cursor, "COUNT", "500").array ?? []
+                    guard scan.count == 2 else { break }
+                    cursor = scan[0].string ?? "0"
+                    for id in scan[1].strings { try await store.refresh(customer: id, rules: rules, nowMs: clock()) }
+                } while cursor != "0" && !Task.isCancelled
+            }
         }
         Counter(label: "scrm_scoring_tier_refreshes_total").increment()
     }
