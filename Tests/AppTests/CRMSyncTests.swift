@@ -422,7 +422,7 @@ final class CRMSyncTests: XCTestCase {
         XCTAssertEqual(hash["owner"], "4711")
         let tags = try await h.redis.send("SMEMBERS", Keys.customerTags(ids[0])).strings.sorted()
         XCTAssertEqual(tags, ["event:visited", "sales:hot"])
-        let sql = try await h.redis.send("SISMEMBER", Keys.fieldIndex("stage:SQL"), ids[0]).int
+        let sql = try await h.redis.send("SISMEMBER", h.shard(ids[0]).key(single: Keys.fieldIndex("stage:SQL")), ids[0]).int
         XCTAssertEqual(sql, 1, "audiences see the CRM's stage")
         // No echo: nothing queued for the CRM, and no call made after waiting well past max_wait.
         let streamAfter = try await h.redis.send("XLEN", Keys.crmStream).int

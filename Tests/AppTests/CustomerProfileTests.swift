@@ -56,7 +56,7 @@ final class CustomerProfileTests: XCTestCase {
             let optOut = try await h.redis.send("EXISTS", AddressSuppression(key: AddressSuppression.devKey).key(channel: "sms", address: "+8613800000001")).int
             XCTAssertEqual(optOut, 0, "a granted consent clears the number's earlier opt-out")
             // The Lua index reads the stored datetime with its offset: 09:00 in Shanghai is 01:00 UTC.
-            let expo = try await h.redis.send("ZSCORE", Keys.attributeIndex("expo_date"), id).string
+            let expo = try await h.redis.send("ZSCORE", h.shard(id).key(single: Keys.attributeIndex("expo_date")), id).string
             XCTAssertEqual(expo, "1796864400000")
 
             // Each consent change is on the timeline with its source and time, and so is the profile change.
@@ -75,9 +75,9 @@ final class CustomerProfileTests: XCTestCase {
             XCTAssertNil(left["spend"])
             XCTAssertNil(left["city"])
             XCTAssertNil(removed.json["timezone"])
-            let spendIndex = try await h.redis.send("ZSCORE", Keys.attributeIndex("spend"), id).string
+            let spendIndex = try await h.redis.send("ZSCORE", h.shard(id).key(single: Keys.attributeIndex("spend")), id).string
             XCTAssertNil(spendIndex)
-            let cityIndex = try await h.redis.send("ZCARD", Keys.attributeIndex("city")).int
+            let cityIndex = try await h.indexMembers("pidx", "city").count
             XCTAssertEqual(cityIndex, 0)
         }
     }
@@ -123,7 +123,7 @@ final class CustomerProfileTests: XCTestCase {
         XCTAssertEqual(after, before)
         let timelineAfter = try await store.timeline(id: id, limit: 100)
         XCTAssertEqual(timelineAfter, timelineBefore)
-        let indexed = try await h.redis.send("ZCARD", Keys.attributeIndex("city")).int
+        let indexed = try await h.indexMembers("pidx", "city").count
         XCTAssertEqual(indexed, 0)
     }
 
@@ -216,15 +216,15 @@ final class CustomerProfileTests: XCTestCase {
         XCTAssertEqual(imported.created, 1)
         let found = try await store.lookup(Identity(kind: .email, value: "a@example.com"))
         let id = try XCTUnwrap(found)
-        let spend = try await h.redis.send("ZSCORE", Keys.attributeIndex("spend"), id).string
+        let spend = try await h.redis.send("ZSCORE", h.shard(id).key(single: Keys.attributeIndex("spend")), id).string
         XCTAssertEqual(spend, "50")
-        var titleIndex = try await h.redis.send("ZCARD", Keys.attributeIndex("title")).int
+        var titleIndex = try await h.indexMembers("pidx", "title").count
         XCTAssertEqual(titleIndex, 0)
         var config = h.config
         config.customers.attributes.attributes["title"]?.indexed = true
         let reindexed = try await CustomerStore(redis: h.redis, config: config).prepareIndexes()
         XCTAssertEqual(reindexed, 1, "a changed schema reindexes every customer once")
-        titleIndex = try await h.redis.send("ZCARD", Keys.attributeIndex("title")).int
+        titleIndex = try await h.indexMembers("pidx", "title").count
         XCTAssertEqual(titleIndex, 1)
         let again = try await CustomerStore(redis: h.redis, config: config).prepareIndexes()
         XCTAssertEqual(again, 0)
@@ -235,9 +235,9 @@ final class CustomerProfileTests: XCTestCase {
         guard case .merged(let survivor, let loser) = try await store.bind(Identity(kind: .email, value: "a@example.com"), to: other, nowMs: h.now) else {
             return XCTFail("expected a merge")
         }
-        let city = try await h.redis.send("ZRANGE", Keys.attributeIndex("city"), "0", "-1").strings
+        let city = try await h.indexMembers("pidx", "city")
         XCTAssertEqual(city, ["hangzhou\u{1F}\(survivor)"])
-        let spendAfter = try await h.redis.send("ZRANGE", Keys.attributeIndex("spend"), "0", "-1").strings
+        let spendAfter = try await h.indexMembers("pidx", "spend")
         XCTAssertEqual(spendAfter, [survivor])
         let lastSeen = try await h.redis.send("ZSCORE", Keys.lastSeenIndex, loser).string
         XCTAssertNil(lastSeen)

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import RedisClient
 
@@ -9,13 +10,17 @@ import RedisClient
 ///   returns each customer's current snapshot;
 /// - `finish` records the CRM's answer per customer: synced (its record id stored back as a `crm`
 ///   identity), retry after a backoff, or dead-lettered.
+/// On a cluster `take` and `finish` run as steps: the queue's half in the adapter's slot, each
+/// customer's half in its own (see crm.lua).
 public struct CRMOutbox: Sendable {
     let redis: RedisPool
     public let adapter: String
+    let shards: IndexShards
 
     public init(redis: RedisPool, adapter: String) {
         self.redis = redis
         self.adapter = adapter
+        shards = IndexShards(redis: redis, attributes: nil)
     }
 
     /// One customer as the CRM gets it.
@@ -62,6 +67,15 @@ public struct CRMOutbox: Sendable {
         for e in entries {
             guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
             args += [id, parts[1].dictionary["customer"] ?? ""]
+        }
+        if redis.isCluster {
+            // The dirty set and the stream are in two slots: queued first, then acknowledged (a crash
+            // between redelivers the entries, and queueing them again changes nothing).
+            let customers = stride(from: 3, to: args.count, by: 2).map { args[$0] }.filter { !$0.isEmpty }
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            if !customers.isEmpty { try await redis.send(["ZADD", Keys.crmDirty(adapter: adapter), "NX"] + customers.flatMap { [String(now + maxWaitMs), $0] }) }
+            try await redis.send(["XACK", Keys.crmStream, group] + stride(from: 2, to: args.count, by: 2).map { args[$0] })
+            return entries.count
         }
         _ = try await redis.fcall(StoreFunctions.library, "crm_feed", keys: [Keys.crmDirty(adapter: adapter), Keys.crmStream], args: args)
         return entries.count
@@ -115,9 +129,10 @@ public struct CRMOutbox: Sendable {
 
     /// A batch of up to `size` customers when one is due, leased for `leaseMs` under `token`.
     public func take(size: Int, leaseMs: Int64, recent: Int, token: String) async throws -> Take {
-        let keys = [Keys.crmDirty(adapter: adapter), Keys.crmInFlight(adapter: adapter), Keys.crmRetry(adapter: adapter), Keys.scoresMeta]
+        let keys = [Keys.crmDirty(adapter: adapter), Keys.crmInFlight(adapter: adapter), Keys.crmRetry(adapter: adapter)]
         let args = [String(size), String(leaseMs), String(recent), token, Keys.crmCustomer(adapter: adapter, customer: "")]
-        let r = try await redis.fcall(StoreFunctions.library, "crm_take", keys: keys, args: args).array ?? []
+        if shards.layout == .perSlot { return try await takeInSteps(keys: keys, args: args, recent: recent, token: token) }
+        let r = try await redis.fcall(StoreFunctions.library, "crm_take", keys: keys + [Keys.scoresMeta], args: args).array ?? []
         guard r.first?.string == "batch" else { return .wait(ms: Int64(r.count > 1 ? r[1].int ?? 100 : 100)) }
         var snapshots = [Snapshot]()
         var i = 1
@@ -130,6 +145,35 @@ public struct CRMOutbox: Sendable {
         return snapshots.isEmpty ? .wait(ms: 50) : .batch(token: token, snapshots)
     }
 
+
+    /// `take` on a cluster: the batch leased in the adapter's slot (`crm_lease`), each customer's
+    /// snapshot taken in its own slot (`crm_snapshot`), then the leases of those merged away (their
+    /// survivors queued instead) or gone released (`crm_release`).
+    private func takeInSteps(keys: [String], args: [String], recent: Int, token: String) async throws -> Take {
+        let r = try await redis.fcall(StoreFunctions.library, "crm_lease", keys: keys, args: args).array ?? []
+        guard r.first?.string == "batch", r.count > 1, let now = r[1].int else { return .wait(ms: Int64(r.count > 1 ? r[1].int ?? 100 : 100)) }
+        let leased = stride(from: 2, to: r.count - 1, by: 2).compactMap { i in r[i].string.map { ($0, Int64(r[i + 1].int ?? 0)) } }
+        let replies = try await redis.fcallAll(
+            StoreFunctions.library, "crm_snapshot",
+            calls: leased.map { (keys: [Keys.customer($0.0)], args: shards.arguments(customer: $0.0) + [$0.0, String(now), String(recent)]) })
+        var snapshots = [Snapshot]()
+        var released = [(customer: String, survivor: String)]()
+        for ((customer, seq), reply) in zip(leased, replies.map { $0.array ?? [] }) {
+            switch reply.first?.string {
+            case "ok":
+                if let doc = JSONValue.parse(Array((reply[1].string ?? "").utf8)) { snapshots.append(Snapshot(customer: customer, seq: seq, document: doc)) }
+            case "moved": released.append((customer, reply[1].string ?? ""))
+            default: released.append((customer, ""))
+            }
+        }
+        if !released.isEmpty {
+            _ = try await redis.fcall(
+                StoreFunctions.library, "crm_release",
+                keys: [keys[0], keys[1]] + released.map { Keys.crmCustomer(adapter: adapter, customer: $0.customer) },
+                args: [token, String(now)] + released.flatMap { [$0.customer, $0.survivor] })
+        }
+        return snapshots.isEmpty ? .wait(ms: 50) : .batch(token: token, snapshots)
+    }
 
     // MARK: answers
 
@@ -168,7 +212,32 @@ public struct CRMOutbox: Sendable {
             case .failed(let code, let message): args += [c, String(seq), "dead", code, message]
             }
         }
-        return try await redis.fcall(StoreFunctions.library, "crm_finish", keys: keys, args: args).int ?? 0
+        guard shards.layout == .perSlot else { return try await redis.fcall(StoreFunctions.library, "crm_finish", keys: keys, args: args).int ?? 0 }
+        return try await finishInSteps(keys: Array(keys[0..<4]) + results.map { Keys.crmCustomer(adapter: adapter, customer: $0.customer) }, args: args, nowMs: nowMs)
+    }
+
+    /// `finish` on a cluster: the queue's half in the adapter's slot (`crm_settle`); then each synced
+    /// record id bound to its customer (a customer merged away meanwhile has its survivor queued
+    /// instead), and the dead letters appended.
+    private func finishInSteps(keys: [String], args: [String], nowMs: Int64) async throws -> Int {
+        let r = try await redis.fcall(StoreFunctions.library, "crm_settle", keys: keys, args: args).array ?? []
+        guard r.count == 3 else { return 0 }
+        let binds = r[1].strings, dead = r[2].strings
+        for i in stride(from: 0, to: binds.count - 1, by: 2) {
+            let (customer, identity) = (binds[i], binds[i + 1])
+            let h = try await redis.send("HMGET", Keys.customer(customer), "createdAt", "mergedInto").array ?? []
+            if h.count == 2, let survivor = h[1].string {
+                try await redis.send("ZADD", Keys.crmDirty(adapter: adapter), "NX", String(nowMs), survivor)
+            } else if h.first?.string != nil, try await redis.send("SET", Keys.identity(storageForm: identity), customer, "NX").string == "OK" {
+                try await redis.send("SADD", Keys.customerIdentities(customer), identity)
+            }
+        }
+        if !dead.isEmpty {
+            _ = try await redis.pipelineChecked(stride(from: 0, to: dead.count - 2, by: 3).map { i in
+                ["XADD", Keys.crmDeadLetters, "MAXLEN", "~", "100000", "*", "adapter", adapter, "customer", dead[i], "reason", dead[i + 1], "message", dead[i + 2], "at", String(nowMs)]
+            })
+        }
+        return r[0].int ?? 0
     }
 
 
