@@ -229,15 +229,20 @@ public final class CustomerStore: Sendable {
         if !schema.isEmpty { commands.append(["HSET", Keys.attributeSchema] + schema.flatMap { [$0.0, $0.1] }) }
         _ = try await redis.pipelineChecked(commands + [["EXEC"]])
         if try await redis.send("GET", Keys.fieldIndexVersion).string == version { return 0 }
-        var offset = 0
-        while true {
-            let ids = try await redis.send("ZRANGE", Keys.customers, String(offset), String(offset + 999)).strings
-            try await reindex(ids)
-            offset += ids.count
-            if ids.count < 1000 { break }
+        var total = 0
+        let sizes = try await shards.sendEach(redis) { ["ZCARD", $0.key(single: Keys.customers)] }
+        for (shard, size) in zip(shards.layout.shards, sizes) where size.int ?? 0 > 0 {
+            var offset = 0
+            while true {
+                let ids = try await redis.send("ZRANGE", shard.key(single: Keys.customers), String(offset), String(offset + 999)).strings
+                try await reindex(ids)
+                offset += ids.count
+                if ids.count < 1000 { break }
+            }
+            total += offset
         }
         _ = try await redis.send("SET", Keys.fieldIndexVersion, version)
-        return offset
+        return total
     }
 
     /// One profile attribute as stored (nil: not set, or no such customer).

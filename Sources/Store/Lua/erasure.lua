@@ -1,29 +1,40 @@
 -- customer_erase: the atomic step of an erasure (CustomerErasure): a person's customer records,
 -- identities and index entries go in one unit, so no reader ever sees half a person. What to remove
--- is decided in Swift (ErasurePlan) from the footprint it read; this only checks that the live
--- record is still the one that was read (its identities and tags), and applies the plan.
--- KEYS: the live customer's hash, identity set and tag set; then the keys deleted (ndel); then the
--- identity index keys (nidx: deleted only while they still name one of the erased ids); then the
--- sets and sorted sets ids leave (nrem); then the suppression keys written (nsup).
--- ARGV: ndel, nidx, nrem, nsup, nids, ntags, nours; the identities read; the tags read; the erased
--- customer ids; per removal `s|member` or `z|member`; per suppression key its value.
+-- is decided in Swift (ErasurePlan) from the footprint it read; this only checks that the record is
+-- still the one that was read, and applies the plan. On a cluster each record is one such step in its
+-- own slot: the live record's first (guarded like this), then each merged stub's, then the identity
+-- index keys (identity_release).
+-- KEYS: the record's hash, identity set and tag set; then the keys deleted (ndel); then the identity
+-- index keys (nidx: deleted only while they still name one of the erased ids); then the sets and
+-- sorted sets ids leave (nrem); then the suppression keys written (nsup).
+-- ARGV: the guard (live: the record is live with the identities and tags read; stub: a merged stub,
+-- or gone already), ndel, nidx, nrem, nsup, nids, ntags, nours; the identities read; the tags read;
+-- the erased customer ids; per removal `s|member` or `z|member`; per suppression key its value.
 -- Returns { 'ok', deleted } or { 'changed' } (read the footprint again) or { 'gone' }.
 register('customer_erase', function(keys, args)
+  local guard = args[1]
+  args = { unpack(args, 2) }
   local ndel, nidx, nrem, nsup = tonumber(args[1]), tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
   local nids, ntags, nours = tonumber(args[5]), tonumber(args[6]), tonumber(args[7])
   local h = redis.call('HMGET', keys[1], 'createdAt', 'mergedInto')
-  if not h[1] or h[2] then return { 'gone' } end
+  if guard == 'stub' then
+    if h[1] and not h[2] then return { 'changed' } end
+  elseif not h[1] or h[2] then
+    return { 'gone' }
+  end
   local a = 8
-  if redis.call('SCARD', keys[2]) ~= nids then return { 'changed' } end
-  for i = a, a + nids - 1 do
-    if redis.call('SISMEMBER', keys[2], args[i]) == 0 then return { 'changed' } end
+  if guard == 'live' then
+    if redis.call('SCARD', keys[2]) ~= nids then return { 'changed' } end
+    for i = a, a + nids - 1 do
+      if redis.call('SISMEMBER', keys[2], args[i]) == 0 then return { 'changed' } end
+    end
+    a = a + nids
+    if redis.call('SCARD', keys[3]) ~= ntags then return { 'changed' } end
+    for i = a, a + ntags - 1 do
+      if redis.call('SISMEMBER', keys[3], args[i]) == 0 then return { 'changed' } end
+    end
+    a = a + ntags
   end
-  a = a + nids
-  if redis.call('SCARD', keys[3]) ~= ntags then return { 'changed' } end
-  for i = a, a + ntags - 1 do
-    if redis.call('SISMEMBER', keys[3], args[i]) == 0 then return { 'changed' } end
-  end
-  a = a + ntags
   local ours = {}
   for i = a, a + nours - 1 do ours[args[i]] = true end
   a = a + nours
@@ -44,6 +55,16 @@ register('customer_erase', function(keys, args)
   a = a + nrem
   for i = 0, nsup - 1 do redis.call('SET', keys[k + i], args[a + i]) end
   return { 'ok', deleted }
+end)
+
+-- identity_release: an erased person's identity index key goes, while it still names one of the
+-- erased ids (a cluster's erasure step). KEYS: the identity index key. ARGV: the erased ids.
+register('identity_release', function(keys, args)
+  local owner = redis.call('GET', keys[1])
+  for _, id in ipairs(args) do
+    if owner == id then return redis.call('DEL', keys[1]) end
+  end
+  return 0
 end)
 
 -- message_erase: one outbound message of an erased person goes. A campaign message that had not

@@ -84,7 +84,13 @@ public struct CustomerErasure: Sendable {
         commands += plan.crmErasures.map { ["ZADD", Keys.crmErase(adapter: $0.adapter), "NX", String(now), $0.member] }
         // Leased while this call works on it, so the background run does not do the same at once.
         commands.append(["SET", Keys.erasureLease(jobId), owner, "PX", "60000"])
-        _ = try await redis.pipelineChecked(commands + [["EXEC"]])
+        if redis.isCluster {
+            // The job's keys, the active list and the CRM queues are in different slots: the job is
+            // written before it is listed, so the background run never finds a listed job missing.
+            for c in commands.dropFirst() { try await redis.send(c) }
+        } else {
+            _ = try await redis.pipelineChecked(commands + [["EXEC"]])
+        }
         try await apply(jobId: jobId, customer: footprint.survivor, first: plan)
         _ = try await redis.send("DEL", Keys.erasureLease(jobId))
         return try await job(jobId)
@@ -98,7 +104,9 @@ public struct CustomerErasure: Sendable {
 
     func plan(_ f: CustomerFootprint, nowMs: Int64) async throws -> ErasurePlan {
         let r = try await redis.pipelineChecked([["ZRANGE", Keys.campaigns, "0", "-1"], ["ZRANGE", Keys.journeys, "0", "-1"]])
-        return ErasurePlan(f, campaigns: r[0].strings, journeys: r[1].strings, crmAdapters: crmAdapters, suppression: suppression, nowMs: nowMs)
+        return ErasurePlan(
+            f, campaigns: r[0].strings, journeys: r[1].strings, crmAdapters: crmAdapters, suppression: suppression, nowMs: nowMs,
+            layout: redis.isCluster ? .perSlot : .single)
     }
 
     /// Steps 2 and 3: the atomic erase (read again while the person changed under it), then the
@@ -157,10 +165,15 @@ public struct CustomerErasure: Sendable {
 
     /// Runs cleanup steps: Redis commands, 500 to a pipeline, and `message_erase` calls.
     func run(_ cleanup: [[String]]) async throws {
-        let calls = cleanup.filter { $0.first == ErasurePlan.messageErase }
-        let commands = cleanup.filter { $0.first != ErasurePlan.messageErase }
+        let functions: Set = [ErasurePlan.messageErase, ErasurePlan.customerErase, ErasurePlan.identityRelease]
+        let calls = cleanup.filter { functions.contains($0.first ?? "") }
+        let commands = cleanup.filter { !functions.contains($0.first ?? "") }
         for call in calls where call.count >= 3 {
-            _ = try await redis.fcall(StoreFunctions.library, ErasurePlan.messageErase, keys: Array(call.dropFirst()), args: [Keys.outboundGroup])
+            if call[0] == ErasurePlan.messageErase {
+                _ = try await redis.fcall(StoreFunctions.library, ErasurePlan.messageErase, keys: Array(call.dropFirst()), args: [Keys.outboundGroup])
+            } else if let n = Int(call[1]), call.count >= 2 + n {
+                _ = try await redis.fcall(StoreFunctions.library, call[0], keys: Array(call[2..<(2 + n)]), args: Array(call[(2 + n)...]))
+            }
         }
         for start in stride(from: 0, to: commands.count, by: 500) {
             _ = try await redis.pipelineChecked(Array(commands[start..<min(start + 500, commands.count)]))
@@ -251,11 +264,18 @@ public struct CustomerErasure: Sendable {
                 }
             }
         }
-        _ = try await redis.pipelineChecked([
-            ["MULTI"], ["HSET", key, "state", "done", "finishedAt", String(clock()), "importLinesRemoved", String(lines)],
-            ["HDEL", key, "needles", "purgeStream", "purgeCursor"], ["PEXPIRE", key, String(Self.recordTTLMs)], ["ZREM", Keys.activeErasures, id],
-            ["EXEC"],
-        ])
+        let done = [
+            ["HSET", key, "state", "done", "finishedAt", String(clock()), "importLinesRemoved", String(lines)],
+            ["HDEL", key, "needles", "purgeStream", "purgeCursor"], ["PEXPIRE", key, String(Self.recordTTLMs)],
+        ]
+        // On a cluster the active list is in another slot: the job is marked done first (a rerun of a
+        // done job's purge finds nothing), then unlisted.
+        if redis.isCluster {
+            _ = try await redis.pipelineChecked([["MULTI"]] + done + [["EXEC"]])
+            try await redis.send("ZREM", Keys.activeErasures, id)
+        } else {
+            _ = try await redis.pipelineChecked([["MULTI"]] + done + [["ZREM", Keys.activeErasures, id], ["EXEC"]])
+        }
     }
 }
 

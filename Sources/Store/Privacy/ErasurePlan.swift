@@ -19,6 +19,10 @@ public struct ErasurePlan: Sendable {
     /// A cleanup step that is the `message_erase` function (keys: the message, its campaign's counters, its stream),
     /// not a Redis command: an unfinished campaign message counts as skipped so the campaign completes.
     public static let messageErase = "message_erase"
+    /// Cleanup steps on a cluster that are functions too, stored as `[name, numkeys, keys..., args...]`:
+    /// a merged stub's erase and an identity index key's release.
+    public static let customerErase = "customer_erase"
+    public static let identityRelease = "identity_release"
 
     /// Consent states that mean "do not contact": kept as a suppression entry after erasure.
     static let optedOut: Set<String> = ["revoked", "opted_out", "unsubscribed", "bounced", "complained"]
@@ -26,26 +30,26 @@ public struct ErasurePlan: Sendable {
     /// - campaigns, journeys: every campaign and journey id (their audience snapshots and timers may
     ///   hold the person); crmAdapters: the configured CRM adapters.
     public init(
-        _ f: CustomerFootprint, campaigns: [String], journeys: [String], crmAdapters: [String], suppression: AddressSuppression, nowMs: Int64
+        _ f: CustomerFootprint, campaigns: [String], journeys: [String], crmAdapters: [String], suppression: AddressSuppression, nowMs: Int64,
+        layout: IndexLayout = .single
     ) {
         let ids = f.customerIds
         let survivor = f.survivor
         let live = f.records.first { $0.id == survivor }
 
-        // The atomic step.
-        var del = [String]()
-        var idx = [String]()
-        var rem = [(key: String, op: String)]()
-        for r in f.records {
+        // What goes with each record: its own keys, and its entries in the indexes of its shard.
+        func deleted(_ r: CustomerFootprint.Record) -> [String] {
             let c = r.id
-            del += [
+            let today = ScoreStore.beijingDay(nowMs)
+            return [
                 Keys.customer(c), Keys.customerTags(c), Keys.customerIdentities(c), Keys.customerTimeline(c), Keys.customerFieldIndexes(c),
                 Keys.customerCampaigns(c), Keys.customerMessages(c), Keys.customerMerged(c), Keys.customerEvents(c), Keys.customerMergeCandidates(c),
-            ]
-            let today = ScoreStore.beijingDay(nowMs)
-            del += (today - 2...today + 1).map { Keys.customerRuleCounts(c, day: $0) }
-            idx += r.identities.compactMap(Identity.init(storageForm:)).map(Keys.identity)
-            rem += [(Keys.customers, "z|" + c), (Keys.lastSeenIndex, "z|" + c), (Keys.scores, "z|" + c), (Keys.scoresBuild, "z|" + c)]
+            ] + (today - 2...today + 1).map { Keys.customerRuleCounts(c, day: $0) }
+        }
+        func removals(_ r: CustomerFootprint.Record) -> [(key: String, op: String)] {
+            let c = r.id
+            let shard = layout.shard(customer: c)
+            var rem = [(Keys.customers, "z|" + c), (Keys.lastSeenIndex, "z|" + c), (Keys.scores, "z|" + c), (Keys.scoresBuild, "z|" + c)]
             for name in r.fieldIndexes {
                 if !name.hasPrefix("@") {
                     rem.append((Keys.fieldIndex(name), "s|" + c))
@@ -56,8 +60,10 @@ public struct ErasurePlan: Sendable {
                 }
             }
             rem += r.tags.map { (Keys.tag($0), "s|" + c) }
+            return rem.map { (shard.key(single: $0.0), $0.1) }
         }
-        del += f.journeys.map { Keys.journeyEnrolment(journey: $0.journey, customer: $0.customer) }
+        let enrolments = f.journeys.map { Keys.journeyEnrolment(journey: $0.journey, customer: $0.customer) }
+        let idx = f.records.flatMap { $0.identities.compactMap(Identity.init(storageForm:)).map(Keys.identity) }
 
         var sup = [(key: String, value: String)]()
         let existing = Dictionary(f.optOuts.map { ("\($0.channel) \($0.address)", $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -74,11 +80,35 @@ public struct ErasurePlan: Sendable {
         sup = sup.filter { seenSup.insert($0.key).inserted }
         suppressed = sup.count
 
-        let liveIdentities = live?.identities ?? []
-        let liveTags = live?.tags ?? []
-        keys = [Keys.customer(survivor), Keys.customerIdentities(survivor), Keys.customerTags(survivor)] + del + idx + rem.map(\.key) + sup.map(\.key)
-        args = [del.count, idx.count, rem.count, sup.count, liveIdentities.count, liveTags.count, ids.count].map(String.init)
-        args += liveIdentities + liveTags + ids + rem.map(\.op) + sup.map(\.value)
+        /// One customer_erase call: the record `guarded` (its identity and tag sets named first).
+        func step(guard kind: String, record: String, identities: [String], tags: [String], del: [String], idx: [String], rem: [(key: String, op: String)],
+                  sup: [(key: String, value: String)]) -> (keys: [String], args: [String]) {
+            let keys = [Keys.customer(record), Keys.customerIdentities(record), Keys.customerTags(record)] + del + idx + rem.map(\.key) + sup.map(\.key)
+            var args = [kind] + [del.count, idx.count, rem.count, sup.count, identities.count, tags.count, ids.count].map(String.init)
+            args += identities + tags + ids + rem.map(\.op) + sup.map(\.value)
+            return (keys, args)
+        }
+
+        if layout == .single {
+            // The atomic step: every record, identity index key and index entry at once.
+            (keys, args) = step(
+                guard: "live", record: survivor, identities: live?.identities ?? [], tags: live?.tags ?? [], del: f.records.flatMap(deleted) + enrolments,
+                idx: idx, rem: f.records.flatMap(removals), sup: sup)
+        } else {
+            // A cluster: the live record's step (its slot) is the atomic one; the stubs' steps, the
+            // identity index keys, the suppressions and the enrolments (other slots) lead the cleanup.
+            let own = f.records.first { $0.id == survivor }
+            (keys, args) = step(
+                guard: "live", record: survivor, identities: live?.identities ?? [], tags: live?.tags ?? [], del: own.map(deleted) ?? [], idx: [],
+                rem: own.map(removals) ?? [], sup: [])
+            for r in f.records where r.id != survivor {
+                let s = step(guard: "stub", record: r.id, identities: [], tags: [], del: deleted(r), idx: [], rem: removals(r), sup: [])
+                cleanup.append([Self.customerErase, String(s.keys.count)] + s.keys + s.args)
+            }
+            cleanup += idx.map { [Self.identityRelease, "1", $0] + ids }
+            cleanup += sup.map { ["SET", $0.key, $0.value] }
+            if !enrolments.isEmpty { cleanup += enrolments.map { ["DEL", $0] } }
+        }
 
         // After it.
         for (id, m) in f.messages {
@@ -90,9 +120,10 @@ public struct ErasurePlan: Sendable {
             if let campaign = m["campaign"] { cleanup.append(["SREM", Keys.campaignParked(campaign), id]) }
         }
         for c in ids {
-            cleanup += campaigns.map { ["SREM", Keys.campaignAudience($0), c] }
+            let shard = layout.shard(customer: c)
+            cleanup += campaigns.map { ["SREM", shard.key(single: Keys.campaignAudience($0)), c] }
             for j in journeys {
-                cleanup.append(["SREM", Keys.journeyAudience(j), c])
+                cleanup.append(["SREM", shard.key(single: Keys.journeyAudience(j)), c])
                 cleanup.append(["ZREM", Keys.journeyTimers(Keys.journeyTimerPartition(customer: c)), "\(j)|\(c)"])
             }
             for a in crmAdapters {
