@@ -30,78 +30,128 @@ public struct CampaignPlanner: Sendable {
         ULID.make(milliseconds: campaign.createdAt, randomBits: Array(Digest.sha256(Array("\(campaign.id)/\(customer)".utf8)).prefix(10)))
     }
 
-    /// One chunk of the snapshot read and turned into function arguments, not yet applied.
+    /// One chunk of the snapshot read and decided, not yet applied.
     public struct PreparedChunk: Sendable {
         public let cursor: String
         public let next: String
         public let count: Int
-        let keys: [String]
-        let args: [String]
+        let owner: String
+        let now: Int64
+        let records: [Record]
     }
 
-    /// Reads the chunk at `cursor` (SSCAN) and decides each recipient's variant. A recipient is queued
-    /// as a reference to the variant's first channel: channel, address and content are decided when
-    /// it is sent, with the customer as they are then (`CampaignRenderer.materialize`). Only a campaign
-    /// with a WeCom group send reads its customers here, since its owners' tasks are built now.
+    /// What planning does with one recipient.
+    enum Record: Sendable {
+        /// A reference to send, on its channel's stream.
+        case reference(variant: String, channel: String, messageId: String, customer: String, stream: String)
+        case skip(variant: String, channel: String, reason: String)
+        /// A hold-out member: its exposure starts now (a customer gone since the snapshot is skipped).
+        case holdout(variant: String, customer: String)
+        /// A member of its owner's WeCom group send.
+        case group(variant: String, group: String, external: String, customer: String)
+    }
+
+    /// Reads the chunk at `cursor` and decides each recipient's variant. A recipient is queued as a
+    /// reference to the variant's first channel: channel, address and content are decided when it is
+    /// sent, with the customer as they are then (`CampaignRenderer.materialize`). Only a campaign with
+    /// a WeCom group send reads its customers here, since its owners' tasks are built now.
     public func prepare(_ c: Campaign, compiled: CompiledCampaign, cursor: String, owner: String, now: Int64, count: Int = 1000) async throws
         -> PreparedChunk
     {
-        let (next, ids) = try await store.audienceChunk(c.id, cursor: cursor, count: count)
+        let (next, ids) = try await store.audienceChunk(c.id, snapshot: c.snapshot, cursor: cursor, count: count)
         let recipients = compiled.hasGroupSend ? try await store.recipients(ids) : nil
-        var keys = [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)]
-        var args = [owner, cursor, next, String(now), c.id]
-        keys.reserveCapacity(3 + ids.count * 2)
-        args.reserveCapacity(5 + ids.count * 5)
-        for (i, id) in ids.enumerated() {
-            record(c, compiled: compiled, customer: id, recipient: recipients?[i], keys: &keys, args: &args)
-        }
-        return PreparedChunk(cursor: cursor, next: next, count: ids.count, keys: keys, args: args)
+        let records = ids.enumerated().map { i, id in record(c, compiled: compiled, customer: id, recipient: recipients?[i]) }
+        return PreparedChunk(cursor: cursor, next: next, count: ids.count, owner: owner, now: now, records: records)
     }
 
-    /// Writes a prepared chunk: applied only if this planner still holds the lease and the
-    /// checkpoint is still the chunk's cursor.
+    /// Writes a prepared chunk: applied only if this planner still holds the lease and the checkpoint
+    /// is still the chunk's cursor. On a single Redis one function call (`campaign_plan_chunk`); on a
+    /// cluster the references (per stream, once per chunk) and the hold-out exposures (per customer)
+    /// are written in their own slots first, then the chunk is counted and the checkpoint moved.
     public func apply(_ c: Campaign, _ chunk: PreparedChunk) async throws -> ChunkResult {
-        switch try await store.planChunk(keys: chunk.keys, args: chunk.args) {
+        var keys = [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)]
+        var args = [chunk.owner, chunk.cursor, chunk.next, String(chunk.now), c.id]
+        if store.isCluster {
+            guard try await store.planning(c.id, owner: chunk.owner, cursor: chunk.cursor) else { return .lostLease }
+            args += try await writeOwnSlots(c, chunk)
+        }
+        for r in chunk.records {
+            switch r {
+            case .reference(let v, let channel, let messageId, let customer, let stream) where !store.isCluster:
+                keys.append(stream)
+                args += ["r", v, channel, messageId, customer]
+            case .skip(let v, let channel, let reason) where !store.isCluster: args += ["s", v, channel, reason]
+            case .holdout(let v, let customer) where !store.isCluster:
+                keys += [Keys.customerCampaigns(customer), Keys.customer(customer)]
+                args += ["h", v]
+            case .group(let v, let group, let external, let customer):
+                keys += [Keys.campaignWeComGroups(c.id), Keys.campaignWeComRecipients(c.id, group: group)]
+                if !store.isCluster { args += ["w", v, group, external, customer] }
+            default: break
+            }
+        }
+        switch try await store.planChunk(keys: keys, args: args) {
         case "ok": return .planned(count: chunk.count, done: chunk.next == "0")
         case "stopped": return .stopped
         default: return .lostLease
         }
     }
 
-    /// One recipient as `campaign_plan_chunk` records (its keys and arguments): r a reference to send,
-    /// s a skip, h a hold-out member, w a member of its owner's WeCom group send. `recipient` is read
-    /// only for a campaign with a group send.
-    func record(
-        _ c: Campaign, compiled: CompiledCampaign, customer id: String, recipient: (hash: [String: String], identities: [Identity])?,
-        keys: inout [String], args: inout [String]
-    ) {
+    /// A cluster's chunk: its references appended per stream (`campaign_plan_refs`, once per chunk and
+    /// stream) and its hold-outs' exposures recorded (`campaign_holdout`); returns the records as
+    /// `campaign_plan_chunk` counts them then (R, H, s, w).
+    private func writeOwnSlots(_ c: Campaign, _ chunk: PreparedChunk) async throws -> [String] {
+        var streams = [String: [String]]()
+        var order = [String]()
+        var holdouts = [String]()
+        for r in chunk.records {
+            if case .reference(let v, let channel, let messageId, let customer, let stream) = r {
+                if streams[stream] == nil { order.append(stream) }
+                streams[stream, default: []] += [messageId, v, customer, channel]
+            } else if case .holdout(_, let customer) = r {
+                holdouts.append(customer)
+            }
+        }
+        try await store.appendReferences(campaign: c.id, cursor: chunk.cursor, now: chunk.now, byStream: order.map { ($0, streams[$0]!) })
+        let live = try await store.recordHoldouts(campaign: c.id, now: chunk.now, customers: holdouts)
+        var held = live.makeIterator()
+        var args = [String]()
+        for r in chunk.records {
+            switch r {
+            case .reference(let v, let channel, let messageId, let customer, _): args += ["R", v, channel, messageId, customer]
+            case .skip(let v, let channel, let reason): args += ["s", v, channel, reason]
+            case .holdout(let v, _): args += held.next() == true ? ["H", v] : ["s", v, "", "customer_gone"]
+            case .group(let v, let group, let external, let customer): args += ["w", v, group, external, customer]
+            }
+        }
+        return args
+    }
+
+    /// What planning does with one recipient. `recipient` is read only for a campaign with a group send.
+    func record(_ c: Campaign, compiled: CompiledCampaign, customer id: String, recipient: (hash: [String: String], identities: [Identity])?) -> Record {
         if let hash = recipient?.hash, hash["createdAt"] == nil || hash["mergedInto"] != nil {
-            args += ["s", "", "", "customer_gone"]
-            return
+            return .skip(variant: "", channel: "", reason: "customer_gone")
         }
         guard let variant = c.definition.variant(campaign: c.id, customer: id) else {
             // The function skips a customer who is gone (record missing or merged) instead.
-            keys += [Keys.customerCampaigns(id), Keys.customer(id)]
-            args += ["h", ""]
-            return
+            return .holdout(variant: "", customer: id)
         }
         let contents = compiled.contents[variant.name] ?? []
         let lane: OutboundMessage.Lane = c.definition.transactional == true ? .transactional : .bulk
-        func reference(_ channel: String) {
-            keys.append(Keys.outboundStream(channel: channel, lane: lane))
-            args += ["r", variant.name, channel, Self.messageId(campaign: c, customer: id), id]
+        func reference(_ channel: String) -> Record {
+            .reference(
+                variant: variant.name, channel: channel, messageId: Self.messageId(campaign: c, customer: id), customer: id,
+                stream: Keys.outboundStream(channel: channel, lane: lane))
         }
         guard let recipient else { return reference(contents.first?.channel ?? "") }
         switch message(
             c, compiled: compiled, variant: variant.name, contents: contents[...], customer: id, hash: recipient.hash, identities: recipient.identities,
             createdAt: 0)
         {
-        case .send(let m): reference(m.channel)
-        case .none(let channel, let reason): args += ["s", variant.name, channel, reason]
+        case .send(let m): return reference(m.channel)
+        case .none(let channel, let reason): return .skip(variant: variant.name, channel: channel, reason: reason)
         case .group(let owner, let external):
-            let group = WeComGroupSend.group(variant: variant.name, owner: owner)
-            keys += [Keys.campaignWeComGroups(c.id), Keys.campaignWeComRecipients(c.id, group: group)]
-            args += ["w", variant.name, group, external, id]
+            return .group(variant: variant.name, group: WeComGroupSend.group(variant: variant.name, owner: owner), external: external, customer: id)
         }
     }
 

@@ -25,8 +25,11 @@ public struct Campaign: Sendable, Equatable {
     public var audienceSize: Int?
     /// Whether the whole snapshot has been planned (the count is the `planned` counter).
     public var planDone: Bool
-    /// SSCAN cursor of the next chunk of the snapshot.
+    /// Cursor of the next chunk of the snapshot (IndexShards.scanPage's).
     public var cursor: String
+    /// On a cluster, the name of the audience snapshot the activation adopted (kept per shard under
+    /// it); nil: Keys.campaignAudience (a single Redis, where the snapshot is renamed to it).
+    public var snapshot: String?
 
     init?(hash h: [String: String]) {
         guard let id = h["id"], let state = h["state"].flatMap(State.init(rawValue:)), let json = h["definition"],
@@ -45,6 +48,7 @@ public struct Campaign: Sendable, Equatable {
         audienceSize = h["audienceSize"].flatMap { Int($0) }
         planDone = h["planDone"] == "1"
         cursor = h["cursor"] ?? "0"
+        snapshot = h["snapshot"]
     }
 }
 

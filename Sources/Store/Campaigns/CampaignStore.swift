@@ -6,8 +6,12 @@ import RedisClient
 /// processes (or two API calls) can never move a campaign along two paths.
 public struct CampaignStore: Sendable {
     let redis: RedisPool
+    let shards: IndexShards
 
-    public init(redis: RedisPool) { self.redis = redis }
+    public init(redis: RedisPool) {
+        self.redis = redis
+        shards = IndexShards(redis: redis, attributes: nil)
+    }
 
     public func create(id: String, definition: CampaignDefinition, json: String, startAt: Int64?, expiresAt: Int64?, now: Int64) async throws {
         var fields = [
@@ -109,12 +113,23 @@ public struct CampaignStore: Sendable {
         if action == .activate { fields += ["audienceSize", String(audienceSize), "cursor", "0", "planDone", "0"] }
         let check: String = [.schedule, .activate, .complete].contains(action) ? action.rawValue : ""
         let active = { (s: Campaign.State) in s.isFinal || s == .draft ? "0" : "1" }
+        let cluster = redis.isCluster
+        if cluster, action == .activate, let snapshot { fields += ["snapshot", snapshot] }
         let r = try await redis.fcall(
             StoreFunctions.library, "campaign_transition",
-            keys: [Keys.campaign(id), Keys.activeCampaigns, Keys.campaignStats(id), snapshot ?? "", Keys.campaignAudience(id)],
+            keys: [Keys.campaign(id), Keys.campaignStats(id)] + (cluster ? [] : [Keys.activeCampaigns, snapshot ?? "", Keys.campaignAudience(id)]),
             args: [check, String(now), id, move.from.map(\.rawValue).joined(separator: ","), move.to.rawValue, active(move.to),
                    Campaign.State.expired.rawValue, active(.expired)] + fields
         ).strings
+        if cluster {
+            // The active set is in another slot: made to agree with the state as it is now (read again,
+            // so that of two racing moves the later one's reading wins), and a lost activation's
+            // snapshot copies removed.
+            if r.first == "ok", let state = try await redis.send("HGET", Keys.campaign(id), "state").string.flatMap(Campaign.State.init(rawValue:)) {
+                try await redis.send(active(state) == "1" ? "SADD" : "SREM", Keys.activeCampaigns, id)
+            }
+            if r.first == "illegal", action == .activate, let snapshot { _ = try await shards.sendEach(redis) { ["DEL", $0.key(single: snapshot)] } }
+        }
         switch r.first {
         case "ok": return .moved(to: Campaign.State(rawValue: r[1]) ?? .draft)
         case "illegal": return .illegal(from: Campaign.State(rawValue: r[1]) ?? .draft)
@@ -126,10 +141,17 @@ public struct CampaignStore: Sendable {
     /// Puts up to `limit` parked messages back on their queues; returns how many were taken.
     /// One chunk of the campaign's audience snapshot (`SSCAN` from `cursor`): where the next starts
     /// ("0" = done) and the customer ids.
-    public func audienceChunk(_ id: String, cursor: String, count: Int) async throws -> (next: String, ids: [String]) {
-        let scan = try await redis.send("SSCAN", Keys.campaignAudience(id), cursor, "COUNT", String(count)).array ?? []
-        guard scan.count == 2, let next = scan[0].string else { throw RedisError(.server, command: "SSCAN", message: "unexpected reply (no audience snapshot?)") }
-        return (next, scan[1].strings)
+    /// On a cluster the snapshot is the shards' copies of `snapshot` (`Campaign.snapshot`), paged across
+    /// them (`IndexShards.scanPage`); a static set gives the same chunk for the same cursor again.
+    public func audienceChunk(_ id: String, snapshot: String? = nil, cursor: String, count: Int) async throws -> (next: String, ids: [String]) {
+        guard shards.layout == .perSlot else {
+            let scan = try await redis.send("SSCAN", Keys.campaignAudience(id), cursor, "COUNT", String(count)).array ?? []
+            guard scan.count == 2, let next = scan[0].string else { throw RedisError(.server, command: "SSCAN", message: "unexpected reply (no audience snapshot?)") }
+            return (next, scan[1].strings)
+        }
+        let key = snapshot ?? Keys.campaignAudience(id)
+        let page = try await shards.scanPage(redis, { $0.key(single: key) }, cursor: cursor, limit: count)
+        return (page.nextCursor ?? "0", page.ids)
     }
 
     /// Recipients' records and identities, in one pipeline (an empty record: the customer is gone).
@@ -147,6 +169,36 @@ public struct CampaignStore: Sendable {
     /// (another planner holds it, or the checkpoint moved).
     public func planChunk(keys: [String], args: [String]) async throws -> String? {
         try await redis.fcall(StoreFunctions.library, "campaign_plan_chunk", keys: keys, args: args).array?.first?.string
+    }
+
+    /// Whether this Redis is a cluster (planning writes a chunk in steps there).
+    public var isCluster: Bool { redis.isCluster }
+
+    /// Whether `owner` holds the campaign's planner lease, it runs, and its checkpoint is `cursor`: a
+    /// cluster's planner checks before writing a chunk's references (campaign_plan_chunk checks again).
+    public func planning(_ id: String, owner: String, cursor: String) async throws -> Bool {
+        let r = try await redis.pipelineChecked([["GET", Keys.campaignPlanner(id)], ["HMGET", Keys.campaign(id), "state", "cursor", "planDone"]])
+        let c = (r[1].array ?? []).map(\.string)
+        return r[0].string == owner && c.count == 3 && c[0] == "running" && c[1] == cursor && c[2] != "1"
+    }
+
+    /// A cluster's chunk of references, per stream (`[message id, variant, customer, channel]`
+    /// flattened), appended once for the chunk at `cursor` however often it is planned
+    /// (`campaign_plan_refs`).
+    public func appendReferences(campaign: String, cursor: String, now: Int64, byStream: [(stream: String, refs: [String])]) async throws {
+        guard !byStream.isEmpty else { return }
+        _ = try await redis.fcallAll(StoreFunctions.library, "campaign_plan_refs", calls: byStream.map {
+            (keys: [$0.stream, Keys.streamAppended($0.stream, op: "plan:\(campaign):\(cursor)")], args: ["604800", String(now), campaign] + $0.refs)
+        })
+    }
+
+    /// A cluster's hold-out exposures, each in its customer's slot (`campaign_holdout`): whether each
+    /// customer was still there.
+    public func recordHoldouts(campaign: String, now: Int64, customers: [String]) async throws -> [Bool] {
+        guard !customers.isEmpty else { return [] }
+        return try await redis.fcallAll(StoreFunctions.library, "campaign_holdout", calls: customers.map {
+            (keys: [Keys.customerCampaigns($0), Keys.customer($0)], args: [campaign, String(now)])
+        }).map { $0.int == 1 }
     }
 
     /// How many of the campaign's messages are parked (held while it was paused).

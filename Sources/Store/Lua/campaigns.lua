@@ -22,7 +22,9 @@ local function flushCounts(stats, counts) flushCounters({ counts = { [stats] = c
 -- the group's recipients; s: none.
 -- ARGV: owner, expected cursor, next cursor, now, campaign id, then the records:
 -- r, variant, channel, message id, customer | s, variant, channel, reason | h, variant |
--- w, variant, group, external user id, customer.
+-- w, variant, group, external user id, customer. On a cluster, references and hold-outs are written
+-- in their own slots first (campaign_plan_refs, campaign_holdout) and come as R (like r, no key) and
+-- H, variant (no keys): counted here.
 -- Returns { 'ok' }, { 'stopped' } (not running) or { 'lease' } (another planner or checkpoint).
 register('campaign_plan_chunk', function(keys, args)
   if redis.call('GET', keys[3]) ~= args[1] then return { 'lease' } end
@@ -34,11 +36,20 @@ register('campaign_plan_chunk', function(keys, args)
   local i, k = 6, 4
   while i <= #args do
     local kind, variant = args[i], args[i + 1]
-    if kind == 'r' then
-      -- Counted per channel when it becomes a message (its channel can still change then).
-      redis.call('XADD', keys[k], '*', 'id', args[i + 3], 'c', campaign, 'v', variant, 'u', args[i + 4], 'ch', args[i + 2], 't', now)
+    if kind == 'r' or kind == 'R' then
+      -- Counted per channel when it becomes a message (its channel can still change then). R: a
+      -- cluster's reference, appended by campaign_plan_refs already (counted only).
+      if kind == 'r' then
+        redis.call('XADD', keys[k], '*', 'id', args[i + 3], 'c', campaign, 'v', variant, 'u', args[i + 4], 'ch', args[i + 2], 't', now)
+        k = k + 1
+      end
       for _, metric in ipairs({ 'planned', 'queued', 'open' }) do campaignCount(counts, metric, variant, '') end
-      i, k = i + 5, k + 1
+      i = i + 5
+    elseif kind == 'H' then
+      -- A cluster's hold-out member, its exposure recorded by campaign_holdout already.
+      campaignCount(counts, 'planned', variant, '')
+      campaignCount(counts, 'holdout', variant, '')
+      i = i + 2
     elseif kind == 'w' then
       campaignCount(counts, 'planned', variant, 'wecom')
       redis.call('SADD', keys[k], args[i + 2])
@@ -72,6 +83,31 @@ register('campaign_plan_chunk', function(keys, args)
   if args[3] == '0' then redis.call('HSET', keys[1], 'planDone', '1') end
   redis.call('PEXPIRE', keys[3], 15000)
   return { 'ok' }
+end)
+
+-- campaign_plan_refs (a cluster): one chunk's references on one stream, appended once however often
+-- the chunk is planned again (a planner that stopped before campaign_plan_chunk): the mark is in
+-- the stream's slot (Keys.streamAppended of plan:<campaign>:<cursor>).
+-- KEYS: the stream, the mark. ARGV: the mark's TTL (s), now, campaign, then per reference: message
+-- id, variant, customer, channel. Returns how many were appended (0: appended before).
+register('campaign_plan_refs', function(keys, args)
+  if not redis.call('SET', keys[2], '1', 'NX', 'EX', args[1]) then return 0 end
+  local n = 0
+  for i = 4, #args, 4 do
+    redis.call('XADD', keys[1], '*', 'id', args[i], 'c', args[3], 'v', args[i + 1], 'u', args[i + 2], 'ch', args[i + 3], 't', args[2])
+    n = n + 1
+  end
+  return n
+end)
+
+-- campaign_holdout (a cluster): a hold-out member's exposure starts now, in its own slot. KEYS: the
+-- customer's campaign exposures (Keys.customerCampaigns), the customer. ARGV: campaign, now.
+-- Returns 1, or 0 when the customer is gone since the snapshot (record deleted or merged).
+register('campaign_holdout', function(keys, args)
+  local cust = redis.call('HMGET', keys[2], 'createdAt', 'mergedInto')
+  if not cust[1] or cust[2] then return 0 end
+  redis.call('HSETNX', keys[1], args[1], args[2] .. '|holdout')
+  return 1
 end)
 
 -- campaign_message_materialize: references a sender took, made messages. Each was rendered with
@@ -178,7 +214,9 @@ end)
 -- (CampaignStore.Action.move), passed as data; what needs stored state is checked here: a schedule
 -- past the campaign's expiry expires it instead, an activation adopts its audience snapshot (or drops
 -- it when it lost the race), and completion waits for the plan to be done and no message to be open.
--- KEYS: 1 the campaign, 2 the active campaigns, 3 its stats, 4 the audience snapshot (''), 5 its audience.
+-- KEYS: 1 the campaign, 2 its stats; on a single Redis 3 the active campaigns, 4 the audience snapshot
+-- (''), 5 its audience. On a cluster the caller keeps the active set, and an activation adopts its
+-- snapshot by name (a `snapshot` field among the fields: the shards' copies stay where they are).
 -- ARGV: 1 check (schedule | activate | complete | ''), 2 now, 3 campaign id, 4 the states it moves
 -- from (comma-separated), 5 the state it moves to, 6 '1' when that state is active, 7 the state a
 -- schedule past its expiry moves to, 8 '1' when that one is active, then the field/value pairs to set.
@@ -189,13 +227,15 @@ register('campaign_transition', function(keys, args)
   local check, now, id = args[1], args[2], args[3]
   local function move(to, active, fields)
     redis.call('HSET', keys[1], 'state', to, 'updatedAt', now, unpack(fields))
-    if active == '1' then redis.call('SADD', keys[2], id) else redis.call('SREM', keys[2], id) end
+    if keys[3] then
+      if active == '1' then redis.call('SADD', keys[3], id) else redis.call('SREM', keys[3], id) end
+    end
     return { 'ok', to }
   end
   local allowed = false
   for s in string.gmatch(args[4], '[^,]+') do if s == st then allowed = true end end
   if not allowed then
-    if check == 'activate' and keys[4] ~= '' then redis.call('DEL', keys[4]) end
+    if check == 'activate' and keys[4] and keys[4] ~= '' then redis.call('DEL', keys[4]) end
     return { 'illegal', st }
   end
   local fields = { unpack(args, 9) }
@@ -203,11 +243,11 @@ register('campaign_transition', function(keys, args)
     local exp = tonumber(redis.call('HGET', keys[1], 'expiresAt') or '0')
     if exp > 0 and exp <= tonumber(now) then return move(args[7], args[8], { 'endedAt', now }) end
     if not redis.call('HGET', keys[1], 'startAt') then fields[#fields + 1] = 'startAt'; fields[#fields + 1] = now end
-  elseif check == 'activate' and keys[4] ~= '' then
+  elseif check == 'activate' and keys[4] and keys[4] ~= '' then
     if redis.call('EXISTS', keys[4]) == 1 then redis.call('RENAME', keys[4], keys[5]) else redis.call('DEL', keys[5]) end
   elseif check == 'complete' then
     if redis.call('HGET', keys[1], 'planDone') ~= '1' then return { 'notready' } end
-    if tonumber(redis.call('HGET', keys[3], 'open') or '0') > 0 then return { 'notready' } end
+    if tonumber(redis.call('HGET', keys[2], 'open') or '0') > 0 then return { 'notready' } end
   end
   return move(args[5], args[6], fields)
 end)

@@ -104,8 +104,12 @@ public struct CustomerErasure: Sendable {
 
     func plan(_ f: CustomerFootprint, nowMs: Int64) async throws -> ErasurePlan {
         let r = try await redis.pipelineChecked([["ZRANGE", Keys.campaigns, "0", "-1"], ["ZRANGE", Keys.journeys, "0", "-1"]])
+        let campaigns = r[0].strings
+        // On a cluster an activation adopts its snapshot by name (Campaign.snapshot).
+        let adopted = redis.isCluster && !campaigns.isEmpty ? try await redis.pipelineChecked(campaigns.map { ["HGET", Keys.campaign($0), "snapshot"] }) : []
+        let audiences = campaigns.enumerated().map { i, c in (i < adopted.count ? adopted[i].string : nil) ?? Keys.campaignAudience(c) }
         return ErasurePlan(
-            f, campaigns: r[0].strings, journeys: r[1].strings, crmAdapters: crmAdapters, suppression: suppression, nowMs: nowMs,
+            f, campaignAudiences: audiences, journeys: r[1].strings, crmAdapters: crmAdapters, suppression: suppression, nowMs: nowMs,
             layout: redis.isCluster ? .perSlot : .single)
     }
 

@@ -27,10 +27,11 @@ public struct ErasurePlan: Sendable {
     /// Consent states that mean "do not contact": kept as a suppression entry after erasure.
     static let optedOut: Set<String> = ["revoked", "opted_out", "unsubscribed", "bounced", "complained"]
 
-    /// - campaigns, journeys: every campaign and journey id (their audience snapshots and timers may
+    /// - campaignAudiences: every campaign's audience snapshot (its key as on a single Redis; a
+    ///   cluster's shard copies are named from it); journeys: every journey id (their audiences and timers may
     ///   hold the person); crmAdapters: the configured CRM adapters.
     public init(
-        _ f: CustomerFootprint, campaigns: [String], journeys: [String], crmAdapters: [String], suppression: AddressSuppression, nowMs: Int64,
+        _ f: CustomerFootprint, campaignAudiences: [String], journeys: [String], crmAdapters: [String], suppression: AddressSuppression, nowMs: Int64,
         layout: IndexLayout = .single
     ) {
         let ids = f.customerIds
@@ -121,7 +122,7 @@ public struct ErasurePlan: Sendable {
         }
         for c in ids {
             let shard = layout.shard(customer: c)
-            cleanup += campaigns.map { ["SREM", shard.key(single: Keys.campaignAudience($0)), c] }
+            cleanup += campaignAudiences.map { ["SREM", shard.key(single: $0), c] }
             for j in journeys {
                 cleanup.append(["SREM", shard.key(single: Keys.journeyAudience(j)), c])
                 cleanup.append(["ZREM", Keys.journeyTimers(Keys.journeyTimerPartition(customer: c)), "\(j)|\(c)"])
