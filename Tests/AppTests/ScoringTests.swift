@@ -103,8 +103,9 @@ extension ScoringTests {
         service.indexCheckMs = 50
         let worker = Task { [service] in await service.loop() }
         defer { worker.cancel() }
+        // Up to 20 s: on a cluster the rebuild walks all 16,384 shards a few times (about a second in a debug build).
         @Sendable func meta() async throws -> [String: String] { try await h.redis.send("HGETALL", Keys.scoresMeta).dictionary }
-        for _ in 0..<200 where try await meta()["halfLifeMs"] != "2592000000" { try await Task.sleep(for: .milliseconds(20)) }
+        for _ in 0..<1000 where try await meta()["halfLifeMs"] != "2592000000" { try await Task.sleep(for: .milliseconds(20)) }
         let built = try await meta()
         XCTAssertEqual(built["halfLifeMs"], "2592000000", "the index is rebuilt for the rules' half-life: \(built)")
 
@@ -137,7 +138,7 @@ extension ScoringTests {
 
             // The tiers follow at the next refresh round: a leaves hot for warm, b leaves warm.
             var hot = Set<String>(), warm = Set<String>()
-            for _ in 0..<200 {
+            for _ in 0..<1000 {
                 (hot, warm) = (try await tier("hot"), try await tier("warm"))
                 if hot.isEmpty && warm == [a] { break }
                 try await Task.sleep(for: .milliseconds(20))
