@@ -230,8 +230,7 @@ public final class CustomerStore: Sendable {
         _ = try await redis.pipelineChecked(commands + [["EXEC"]])
         if try await redis.send("GET", Keys.fieldIndexVersion).string == version { return 0 }
         var total = 0
-        let sizes = try await shards.sendEach(redis) { ["ZCARD", $0.key(single: Keys.customers)] }
-        for (shard, size) in zip(shards.layout.shards, sizes) where size.int ?? 0 > 0 {
+        for shard in try await shards.holding(redis, sorted: true, { $0.key(single: Keys.customers) }) {
             var offset = 0
             while true {
                 let ids = try await redis.send("ZRANGE", shard.key(single: Keys.customers), String(offset), String(offset + 999)).strings

@@ -150,18 +150,19 @@ public struct IndexShards: Sendable {
     }
 
     /// The shards whose set is not empty (the single shard on a single Redis).
-    func holding(_ redis: RedisPool, _ set: (IndexShard) -> String) async throws -> [IndexShard] {
+    /// `sorted`: the sets are sorted sets (ZCARD).
+    func holding(_ redis: RedisPool, sorted: Bool = false, _ set: (IndexShard) -> String) async throws -> [IndexShard] {
         guard layout == .perSlot else { return [.single] }
-        return try await shardsHolding(redis, set, from: 0).map(\.0)
+        return try await shardsHolding(redis, set, sorted: sorted, from: 0).map(\.0)
     }
 
     /// The shards (with their slots) whose set is not empty, from slot `from` on.
-    private func shardsHolding(_ redis: RedisPool, _ set: (IndexShard) -> String, from: Int) async throws -> [(IndexShard, Int)] {
+    private func shardsHolding(_ redis: RedisPool, _ set: (IndexShard) -> String, sorted: Bool = false, from: Int) async throws -> [(IndexShard, Int)] {
         let candidates = Array(IndexShard.everySlot[from...])
         var holding = [(IndexShard, Int)]()
         for start in stride(from: 0, to: candidates.count, by: Self.readBatch) {
             let batch = Array(candidates[start..<min(start + Self.readBatch, candidates.count)])
-            let sizes = try await redis.pipelineChecked(batch.map { ["SCARD", set($0)] })
+            let sizes = try await redis.pipelineChecked(batch.map { [sorted ? "ZCARD" : "SCARD", set($0)] })
             for (offset, (shard, size)) in zip(batch, sizes).enumerated() where (size.int ?? 0) > 0 { holding.append((shard, from + start + offset)) }
         }
         return holding

@@ -109,8 +109,7 @@ public struct ScoreStore: Sendable {
             (shard.key(single: Keys.scoresMeta), shard.key(single: Keys.scores), shard.key(single: Keys.scoresBuild))
         }
         if cluster { _ = try await shards.readEach(redis, "score_index_begin", keys: { [keys($0).meta, keys($0).build] }, args: [h]) }
-        let sizes = try await shards.sendEach(redis) { ["ZCARD", keys($0).scores] }
-        for (shard, size) in zip(shards.layout.shards, sizes) where size.int ?? 0 > 0 {
+        for shard in try await shards.holding(redis, sorted: true, { keys($0).scores }) {
             var cursor = "0"
             repeat {
                 let scan = try await redis.send("ZSCAN", keys(shard).scores, cursor, "COUNT", String(chunk)).array ?? []
