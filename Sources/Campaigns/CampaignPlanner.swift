@@ -71,23 +71,25 @@ public struct CampaignPlanner: Sendable {
     public func apply(_ c: Campaign, _ chunk: PreparedChunk) async throws -> ChunkResult {
         var keys = [Keys.campaign(c.id), Keys.campaignStats(c.id), Keys.campaignPlanner(c.id)]
         var args = [chunk.owner, chunk.cursor, chunk.next, String(chunk.now), c.id]
+        func groupKeys(_ group: String) -> [String] { [Keys.campaignWeComGroups(c.id), Keys.campaignWeComRecipients(c.id, group: group)] }
         if store.isCluster {
             guard try await store.planning(c.id, owner: chunk.owner, cursor: chunk.cursor) else { return .lostLease }
             args += try await writeOwnSlots(c, chunk)
-        }
-        for r in chunk.records {
-            switch r {
-            case .reference(let v, let channel, let messageId, let customer, let stream) where !store.isCluster:
-                keys.append(stream)
-                args += ["r", v, channel, messageId, customer]
-            case .skip(let v, let channel, let reason) where !store.isCluster: args += ["s", v, channel, reason]
-            case .holdout(let v, let customer) where !store.isCluster:
-                keys += [Keys.customerCampaigns(customer), Keys.customer(customer)]
-                args += ["h", v]
-            case .group(let v, let group, let external, let customer):
-                keys += [Keys.campaignWeComGroups(c.id), Keys.campaignWeComRecipients(c.id, group: group)]
-                if !store.isCluster { args += ["w", v, group, external, customer] }
-            default: break
+            for case .group(_, let group, _, _) in chunk.records { keys += groupKeys(group) }
+        } else {
+            for r in chunk.records {
+                switch r {
+                case .reference(let v, let channel, let messageId, let customer, let stream):
+                    keys.append(stream)
+                    args += ["r", v, channel, messageId, customer]
+                case .skip(let v, let channel, let reason): args += ["s", v, channel, reason]
+                case .holdout(let v, let customer):
+                    keys += [Keys.customerCampaigns(customer), Keys.customer(customer)]
+                    args += ["h", v]
+                case .group(let v, let group, let external, let customer):
+                    keys += groupKeys(group)
+                    args += ["w", v, group, external, customer]
+                }
             }
         }
         switch try await store.planChunk(keys: keys, args: args) {
