@@ -74,7 +74,7 @@ do {
                 .init(service: OutboundService(parts: outbound)),
                 .init(service: CRMService(specs: crm, config: config, redis: redis, logger: logger)),
                 .init(service: ErasureService(config: config, redis: redis, crmAdapters: crm.map(\.name))),
-            ] + (scoring.map { [.init(service: ScoringService(worker: ScoringWorker(redis: redis, source: $0, timelineCap: config.customers.timelineCap, clock: systemClock)))] } ?? []),
+            ] + (scoring.map { [.init(service: ScoringService(worker: ScoringWorker(redis: redis, source: $0, timelineCap: config.customers.timelineCap, attributes: config.customers.attributes, clock: systemClock)))] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await services.run()

@@ -32,12 +32,15 @@ public struct ScoringWorker: Sendable {
         self.clock = clock
     }
 
-    /// Scores with the rules of `source`, picking up edits of its file within seconds.
-    public init(redis: RedisPool, source: ScoringRulesSource, timelineCap: Int, clock: @escaping @Sendable () -> Int64) {
+    /// Scores with the rules of `source`, picking up edits of its file within seconds. `attributes`:
+    /// the config's (a cluster's scoring then passes them to each call instead of reading them).
+    public init(
+        redis: RedisPool, source: ScoringRulesSource, timelineCap: Int, attributes: CustomerAttributes? = nil, clock: @escaping @Sendable () -> Int64
+    ) {
         self.redis = redis
         self.rules = { source.current }
         self.source = source
-        self.store = ScoreStore(redis: redis, timelineCap: timelineCap)
+        self.store = ScoreStore(redis: redis, timelineCap: timelineCap, attributes: attributes)
         self.clock = clock
     }
 
