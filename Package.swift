@@ -63,7 +63,7 @@ let package = Package(
             resources: [
                 .embedInCode("Lua/customer_base.lua"), .embedInCode("Lua/customers.lua"), .embedInCode("Lua/crm.lua"), .embedInCode("Lua/limits.lua"), .embedInCode("Lua/leases.lua"), .embedInCode("Lua/customer_profile.lua"), .embedInCode("Lua/customer_import.lua"),
                 .embedInCode("Lua/engagement.lua"),
-                .embedInCode("Lua/conversion.lua"), .embedInCode("Lua/outbound.lua"), .embedInCode("Lua/campaigns.lua"), .embedInCode("Lua/scores.lua"), .embedInCode("Lua/journeys.lua"),
+                .embedInCode("Lua/conversion.lua"), .embedInCode("Lua/outbound.lua"), .embedInCode("Lua/outbound_steps.lua"), .embedInCode("Lua/campaigns.lua"), .embedInCode("Lua/scores.lua"), .embedInCode("Lua/journeys.lua"),
                 .embedInCode("Lua/tags.lua"), .embedInCode("Lua/erasure.lua"), .embedInCode("Lua/audience.lua"), .embedInCode("Lua/segments.lua"),
                 .embedInCode("Lua/surfaces.lua"), .embedInCode("Lua/wecom_groups.lua"),
             ],

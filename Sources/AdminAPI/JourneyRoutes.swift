@@ -187,7 +187,8 @@ struct JourneyRoutes {
                 ? try await runs.dueAt(journey: jid, customer: customer).map(JSONResponse.isoTime) : nil
             var history = [CustomerJourneysView.Sent]()
             for node in plan?.nodes ?? [] where node.kind == .send {
-                let mid = JourneyRunStore.messageId(journey: jid, version: version, customer: customer, stepId: node.id, enrolledAt: enrolledAt)
+                let mid = JourneyRunStore.messageId(journey: jid, version: version, customer: customer, stepId: node.id, enrolledAt: enrolledAt,
+                    layout: redis.isCluster ? .perSlot : .single)
                 let h = try await MessageStore(redis: redis).fields(mid)
                 guard !h.isEmpty else { continue }
                 func time(_ k: String) -> String? { h[k].flatMap { Int64($0) }.map(JSONResponse.isoTime) }

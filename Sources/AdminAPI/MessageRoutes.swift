@@ -52,7 +52,7 @@ struct MessageRoutes {
         group.get("/messages/:id", .messagesRead) { _, context in
             try await storage {
                 let id = try context.parameters.require("id")
-                guard ULID.isValid(id), let m = try await store.get(id) else { throw APIError.notFound("message") }
+                guard MessageId.isValid(id), let m = try await store.get(id) else { throw APIError.notFound("message") }
                 return try JSONResponse.encoded(MessageView(m))
             }
         }
@@ -126,7 +126,7 @@ struct MessageRoutes {
         var text = b.text
         let content = try richContent(b, adapter: adapter, text: &text)
         let now = clock()
-        let id = ULID.make(milliseconds: now)
+        let id = store.newId(now: now, recipient: b.customerId ?? to.map { Keys.contactSubject(channel: channel.rawValue, address: $0) })
         let key = b.idempotencyKey ?? "msg:\(id)"
         guard (1...200).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw APIError.badRequest("idempotencyKey must be 1 to 200 printable ASCII characters", code: "invalid_idempotency_key")

@@ -142,7 +142,7 @@ func makeCustomReplySender(adapters: AdapterCatalog, redis: RedisPool, clock: @e
     return { account, openid, content, key in
         let now = clock()
         var message = OutboundMessage(
-            id: ULID.make(milliseconds: now), channel: "wechat", adapter: name, lane: .transactional, idempotencyKey: key, customerId: nil,
+            id: store.newId(now: now, recipient: Keys.contactSubject(channel: "wechat", address: openid)), channel: "wechat", adapter: name, lane: .transactional, idempotencyKey: key, customerId: nil,
             to: openid, account: account, template: nil, subject: nil, text: nil, html: nil, link: nil, variables: "{}", createdAt: now)
         message.content = content.customServiceJSON.text
         _ = try await store.accept(message)

@@ -15,7 +15,13 @@ import Store
 public struct CampaignPlanner: Sendable {
     let store: CampaignStore
 
-    public init(redis: RedisPool) { store = CampaignStore(redis: redis) }
+    /// Where message keys go (`MessageId`).
+    let layout: IndexLayout
+
+    public init(redis: RedisPool) {
+        store = CampaignStore(redis: redis)
+        layout = redis.isCluster ? .perSlot : .single
+    }
 
     public enum ChunkResult: Sendable, Equatable {
         case planned(count: Int, done: Bool)
@@ -26,8 +32,9 @@ public struct CampaignPlanner: Sendable {
     }
 
     /// The message id of a campaign's message to a customer.
-    public static func messageId(campaign: Campaign, customer: String) -> String {
-        ULID.make(milliseconds: campaign.createdAt, randomBits: Array(Digest.sha256(Array("\(campaign.id)/\(customer)".utf8)).prefix(10)))
+    public static func messageId(campaign: Campaign, customer: String, layout: IndexLayout) -> String {
+        let ulid = ULID.make(milliseconds: campaign.createdAt, randomBits: Array(Digest.sha256(Array("\(campaign.id)/\(customer)".utf8)).prefix(10)))
+        return MessageId.make(ulid, recipient: customer, layout: layout)
     }
 
     /// One chunk of the snapshot read and decided, not yet applied.
@@ -142,7 +149,7 @@ public struct CampaignPlanner: Sendable {
         let lane: OutboundMessage.Lane = c.definition.transactional == true ? .transactional : .bulk
         func reference(_ channel: String) -> Record {
             .reference(
-                variant: variant.name, channel: channel, messageId: Self.messageId(campaign: c, customer: id), customer: id,
+                variant: variant.name, channel: channel, messageId: Self.messageId(campaign: c, customer: id, layout: layout), customer: id,
                 stream: Keys.outboundStream(channel: channel, lane: lane))
         }
         guard let recipient else { return reference(contents.first?.channel ?? "") }
@@ -179,7 +186,7 @@ public struct CampaignPlanner: Sendable {
             requireOptIn: compiled.requireOptIn, linkTokens: compiled.linkTokens)
         return Self.message(
             source, contents: contents, customer: id, hash: hash, identities: identities, createdAt: createdAt,
-            messageId: messageId ?? Self.messageId(campaign: c, customer: id))
+            messageId: messageId ?? Self.messageId(campaign: c, customer: id, layout: layout))
     }
 
     /// Who sends a message rendered from channel contents: a campaign (its variant), or a journey step.

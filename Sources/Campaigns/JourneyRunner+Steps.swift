@@ -68,8 +68,9 @@ extension JourneyRunner {
         return (outcome, plan.after(e.step, taken: taken, now: now, anchorMs: e.anchorMs, late: e.late))
     }
 
-    static func messageId(_ e: JourneyRunStore.Claimed, stepId: String) -> String {
-        JourneyRunStore.messageId(journey: e.journey, version: e.version, customer: e.customer, stepId: stepId, enrolledAt: e.enrolledAt)
+    func messageId(_ e: JourneyRunStore.Claimed, stepId: String) -> String {
+        JourneyRunStore.messageId(
+            journey: e.journey, version: e.version, customer: e.customer, stepId: stepId, enrolledAt: e.enrolledAt, layout: messages.layout)
     }
 
     /// Queues the step's message on the first channel the customer may get (the outbound ledger sends
@@ -82,7 +83,7 @@ extension JourneyRunner {
         let source = CampaignPlanner.MessageSource(
             kind: "journey", id: e.journey, transactional: c.plan.definition.transactional == true, campaign: nil, variant: nil,
             expiresAt: c.plan.nextWaitMoment(after: e.step, now: now, anchorMs: e.anchorMs), requireOptIn: requireOptIn, linkTokens: c.linkTokens)
-        let id = Self.messageId(e, stepId: stepId)
+        let id = messageId(e, stepId: stepId)
         switch CampaignPlanner.message(
             source, contents: (c.sends[e.step] ?? [])[...], customer: e.customer, hash: customer.fields, identities: customer.identities,
             createdAt: now, messageId: id)
@@ -121,10 +122,10 @@ extension JourneyRunner {
     func holds(_ cond: JourneyDefinition.Condition, _ e: JourneyRunStore.Claimed, _ c: CompiledJourney) async throws -> Bool {
         for (stepId, field) in [(cond.clicked, "clickedAt"), (cond.opened, "openedAt")] {
             guard let stepId else { continue }
-            return try await messages.field(Self.messageId(e, stepId: stepId), field) != nil
+            return try await messages.field(messageId(e, stepId: stepId), field) != nil
         }
         if let stepId = cond.delivered {
-            let state = try await messages.field(Self.messageId(e, stepId: stepId), "state")
+            let state = try await messages.field(messageId(e, stepId: stepId), "state")
             return state == "delivered" || state == "sent"
         }
         if let event = cond.event {

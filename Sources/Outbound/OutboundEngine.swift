@@ -137,7 +137,7 @@ public final class OutboundEngine: Sendable {
     }
 
     private func maintain(channels: [String]) async {
-        var lastClaim = Int64(0), lastBeat = Int64(0), lastDeadCheck = Int64(0)
+        var lastClaim = Int64(0), lastBeat = Int64(0), lastDeadCheck = Int64(0), lastCounterFlush = Int64(0)
         try? await queue.register(now: clock())
         while !Task.isCancelled {
             // Wall time for the liveness key (Redis expires it in real time, whatever the gateway's clock says).
@@ -149,6 +149,10 @@ public final class OutboundEngine: Sendable {
             let now = clock()
             _ = try? await store.moveDueRetries(now: now)
             let streams = channels.flatMap { c in [OutboundMessage.Lane.transactional, .bulk].map { Keys.outboundStream(channel: c, lane: $0) } }
+            if wall - lastCounterFlush >= 60_000 {
+                lastCounterFlush = wall
+                try? await store.flushAllCounters()  // a cluster's counts a stopped sender left in its outboxes
+            }
             if wall - lastDeadCheck >= 2_000 {
                 lastDeadCheck = wall
                 for stream in streams { await takeOverDead(stream) }

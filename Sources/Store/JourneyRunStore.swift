@@ -14,10 +14,11 @@ public struct JourneyRunStore: Sendable {
 
     /// The message id of a send step for one enrolment (the outbound ledger key): one per journey,
     /// version, customer, step and enrolment.
-    public static func messageId(journey: String, version: Int, customer: String, stepId: String, enrolledAt: Int64) -> String {
-        ULID.make(
+    public static func messageId(journey: String, version: Int, customer: String, stepId: String, enrolledAt: Int64, layout: IndexLayout) -> String {
+        let ulid = ULID.make(
             milliseconds: enrolledAt,
             randomBits: Array(Digest.sha256(Array("journey/\(journey)/\(version)/\(customer)/\(stepId)/\(enrolledAt)".utf8)).prefix(10)))
+        return MessageId.make(ulid, recipient: customer, layout: layout)
     }
 
     static func timers(customer: String) -> String { Keys.journeyTimers(Keys.journeyTimerPartition(customer: customer)) }

@@ -15,6 +15,12 @@ public struct MessageStore: Sendable {
 
     public init(redis: RedisPool) { self.redis = redis }
 
+    /// Where message keys go: on a cluster a message is in its recipient's slot (`MessageId`).
+    public var layout: IndexLayout { redis.isCluster ? .perSlot : .single }
+
+    /// A new message's id, for a customer id or a `Keys.contactSubject` (`MessageId.make`).
+    public func newId(now: Int64, recipient: String?) -> String { MessageId.make(ULID.make(milliseconds: now), recipient: recipient, layout: layout) }
+
     public enum Accepted: Equatable, Sendable {
         case created(String)
         /// The idempotency key was used before: the first message's id.
@@ -22,6 +28,7 @@ public struct MessageStore: Sendable {
     }
 
     public func accept(_ m: OutboundMessage) async throws -> Accepted {
+        if redis.isCluster { return try await acceptInSteps(m) }
         let r = try await redis.fcall(
             StoreFunctions.library, "message_accept",
             keys: [
@@ -55,6 +62,7 @@ public struct MessageStore: Sendable {
     /// message created once and indexed under its customer, each refusal, repeat and recipient erased
     /// since the read counted and its entry acknowledged.
     public func materialize(_ made: [(entry: Entry, messageId: String, made: Made)], group: String) async throws -> [Materialized] {
+        if redis.isCluster { return try await materializeInSteps(made) }
         var keys = [String](), args = [group, String(Self.customerIndexTTLMs)]
         keys.reserveCapacity(made.count * 5)
         args.reserveCapacity(made.count * 40)
@@ -151,6 +159,7 @@ public struct MessageStore: Sendable {
     /// the batch's channel (`["0"]` = none).
     public func claimBatch(_ requests: [ClaimRequest], owner: String, now: Int64, caps: [String]) async throws -> [Claim] {
         guard !requests.isEmpty else { return [] }
+        if redis.isCluster { return try await claimInSteps(requests, owner: owner, now: now, caps: caps) }
         var keys = [String]()
         keys.reserveCapacity(requests.count * 6)
         var args = [String(now), owner, Keys.outboundGroup] + caps
@@ -163,18 +172,21 @@ public struct MessageStore: Sendable {
         }
         let reply = try await redis.fcall(StoreFunctions.library, "message_claim_batch", keys: keys, args: args).array ?? []
         return requests.indices.map { i in
-            let code = reply.count > 2 * i ? reply[2 * i].int : nil
-            let value = reply.count > 2 * i + 1 ? reply[2 * i + 1].string ?? "" : ""
-            switch code {
-            case 1: return .claimed(attempt: Int(value) ?? 1)
-            case 2: return .inDoubt(since: Int64(value) ?? 0)
-            case 3: return .parked
-            case 4: return .campaignStopped(state: value)
-            case 5: return .capped(untilMs: Int64(value) ?? now)
-            case 6: return .optedOut(value)
-            case -1: return .missing
-            default: return .done
-            }
+            Self.claim(code: reply.count > 2 * i ? reply[2 * i].int : nil, value: reply.count > 2 * i + 1 ? reply[2 * i + 1].string ?? "" : "", now: now)
+        }
+    }
+
+    /// A claim function's answer for one message: its code and value.
+    static func claim(code: Int?, value: String, now: Int64) -> Claim {
+        switch code {
+        case 1: return .claimed(attempt: Int(value) ?? 1)
+        case 2: return .inDoubt(since: Int64(value) ?? 0)
+        case 3: return .parked
+        case 4: return .campaignStopped(state: value)
+        case 5: return .capped(untilMs: Int64(value) ?? now)
+        case 6: return .optedOut(value)
+        case -1: return .missing
+        default: return .done
         }
     }
 
@@ -182,6 +194,7 @@ public struct MessageStore: Sendable {
     /// (stopped) in one atomic step; `.done` when the campaign runs again and the message may go on.
     public func hold(_ m: OutboundMessage, entry: Entry?) async throws -> Claim {
         guard let campaign = m.campaign else { return .done }
+        if redis.isCluster { return try await holdInSteps(m, campaign: campaign, entry: entry) }
         let r = try await redis.fcall(
             StoreFunctions.library, "message_hold", keys: [Keys.campaign(campaign), Keys.campaignParked(campaign), entry?.stream ?? ""],
             args: [m.id, entry?.id ?? "", Keys.outboundGroup]
@@ -244,6 +257,7 @@ public struct MessageStore: Sendable {
     /// (`message_complete_batch` in `Lua/outbound.lua`).
     public func completeBatch(_ sent: [(message: OutboundMessage, providerId: String?, entry: Entry?)], now: Int64) async throws {
         guard !sent.isEmpty else { return }
+        if redis.isCluster { return try await completeInSteps(sent, now: now) }
         var keys = [String]()
         keys.reserveCapacity(sent.count * 7)
         var args = [Keys.outboundGroup, String(now), String(Self.retentionMs)]
@@ -264,6 +278,9 @@ public struct MessageStore: Sendable {
     public func reschedule(
         _ m: OutboundMessage, at dueAt: Int64, lastError: String?, entry: Entry?, now: Int64, deferred: Bool = false, doubtSince: Int64? = nil
     ) async throws {
+        if redis.isCluster {
+            return try await rescheduleInSteps(m, at: dueAt, lastError: lastError, entry: entry, now: now, deferred: deferred, doubtSince: doubtSince)
+        }
         _ = try await redis.fcall(
             StoreFunctions.library, "message_reschedule", keys: [Keys.message(m.id), entry?.stream ?? "", Keys.outboundRetries] + Self.counterKeys(m),
             args: [
@@ -279,6 +296,10 @@ public struct MessageStore: Sendable {
         _ m: OutboundMessage, state: OutboundMessage.State, reason: String, lastError: String?, answer: String?, entry: Entry?, now: Int64,
         releaseCap: String? = nil
     ) async throws {
+        if redis.isCluster {
+            return try await finishInSteps(
+                m, state: state, reason: reason, lastError: lastError, answer: answer, entry: entry, now: now, releaseCap: releaseCap)
+        }
         let keys = [Keys.message(m.id), entry?.stream ?? "", Keys.deadLetters] + Self.counterKeys(m) + [releaseCap.map(Keys.contactHistory) ?? ""]
         _ = try await redis.fcall(
             StoreFunctions.library, "message_finish", keys: keys,
@@ -298,16 +319,16 @@ public struct MessageStore: Sendable {
         var keys = [Keys.message(m.id), Keys.outboundStream(channel: next.channel, lane: next.lane), Keys.campaignStats(campaign), entry?.stream ?? ""]
         if let releaseCap { keys.append(Keys.contactHistory(releaseCap)) }
         let content = next.fields.filter { !["id", "state", "attempts", "createdAt", "updatedAt", "campaign", "customerId"].contains($0.0) }
-        let r = try await redis.fcall(
-            StoreFunctions.library, "message_fall_back", keys: keys,
-            args: [m.channel, reason, String(now), entry?.id ?? "", Keys.outboundGroup, m.id, next.channel, m.variant ?? ""]
-                + content.flatMap { [$0.0, $0.1] })
+        let args = [m.channel, reason, String(now), entry?.id ?? "", Keys.outboundGroup, m.id, next.channel, m.variant ?? ""] + content.flatMap { [$0.0, $0.1] }
+        if redis.isCluster { return try await fallBackInSteps(m, to: next, args: args, entry: entry, releaseCap: releaseCap) }
+        let r = try await redis.fcall(StoreFunctions.library, "message_fall_back", keys: keys, args: args)
         return r.int == 1
     }
 
     /// Moves retries that are due back onto their streams; returns how many were queued. The messages'
     /// streams are read first, so the function gets every key it touches.
     public func moveDueRetries(now: Int64, limit: Int = 500) async throws -> Int {
+        if redis.isCluster { return try await requeueInSteps(now: now, limit: limit) }
         let ids = try await redis.send("ZRANGEBYSCORE", Keys.outboundRetries, "-inf", String(now), "LIMIT", "0", String(limit)).strings
         guard !ids.isEmpty else { return 0 }
         let keys = [Keys.outboundRetries] + (try await queueKeys(ids))
@@ -385,7 +406,8 @@ public struct MessageStore: Sendable {
 
     /// Puts a dead letter's message back on its queue (a deliberate resend) and removes the letter.
     public func replay(_ letter: DeadLetter, message m: OutboundMessage, now: Int64) async throws -> Bool {
-        try await redis.fcall(
+        if redis.isCluster { return try await replayInSteps(letter, message: m, now: now) }
+        return try await redis.fcall(
             StoreFunctions.library, "message_replay",
             keys: [Keys.deadLetters, Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane)] + Self.counterKeys(m),
             args: [letter.entryId, String(now), m.id]

@@ -18,7 +18,7 @@ public struct PageCursor: Sendable, Equatable {
 
     public init?(text: String) {
         let parts = text.split(separator: "-", maxSplits: 1)
-        guard parts.count == 2, let score = Int64(parts[0]), ULID.isValid(String(parts[1])) else { return nil }
+        guard parts.count == 2, let score = Int64(parts[0]), MessageId.isValid(String(parts[1])) else { return nil }
         self.init(score: score, id: String(parts[1]))
     }
 }

@@ -99,7 +99,7 @@ struct JourneysBench: AsyncParsableCommand {
         for chunk in stride(from: 0, to: due, by: 1000).map({ Array(minuteIds[$0..<min($0 + 1000, due)]) }) {
             let enrolledAt = try await pool.pipelineChecked(chunk.map { ["HGET", Keys.journeyEnrolment(journey: journey, customer: $0), "enrolledAt"] })
             let messages = zip(chunk, enrolledAt).map { c, e in
-                Keys.message(JourneyRunStore.messageId(journey: journey, version: 1, customer: c, stepId: "remind", enrolledAt: Int64(e.string ?? "") ?? 0))
+                Keys.message(JourneyRunStore.messageId(journey: journey, version: 1, customer: c, stepId: "remind", enrolledAt: Int64(e.string ?? "") ?? 0, layout: .single))
             }
             let createdAt = try await pool.pipelineChecked(messages.map { ["HGET", $0, "createdAt"] })
             for (c, v) in zip(chunk, createdAt) { if let t = v.string.flatMap({ Int64($0) }) { lateness.append(max(0, t - dueAt[c]!)) } }

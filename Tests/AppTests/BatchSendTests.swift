@@ -94,7 +94,9 @@ final class BatchSendTests: XCTestCase {
             .flatMap { line in line.split(separator: ",").first { $0.hasPrefix("cmdstat_fcall:calls=") } }
             .flatMap { Int($0.dropFirst("cmdstat_fcall:calls=".count)) } ?? 0
         XCTAssertGreaterThan(fcalls, 0)
-        XCTAssertLessThan(fcalls, 60, "148 sends in batches, not one call each")
+        // On a cluster a batch is claimed and completed per slot (docs/cluster-key-model.md), and these
+        // recipients are in different slots: the bound holds for a single Redis.
+        if !rig.h.redis.isCluster { XCTAssertLessThan(fcalls, 60, "148 sends in batches, not one call each") }
         await rig.fakes.stop()
     }
 
@@ -116,9 +118,11 @@ final class BatchSendTests: XCTestCase {
             ("longAgo", [("email:e", now - 200 * hour), ("sms:f", now - 170 * hour)], .claimed(attempt: 1)),
         ]
         var requests = [MessageStore.ClaimRequest]()
-        for (i, c) in cases.enumerated() {
+        var ids = [String]()  // in each recipient's slot on a cluster
+        for c in cases {
             for (member, at) in c.history { _ = try await h.redis.send("ZADD", Keys.contactHistory(c.subject), String(at), member) }
-            let id = "m\(i)"
+            let id = store.newId(now: now, recipient: c.subject)
+            ids.append(id)
             _ = try await h.redis.send("HSET", Keys.message(id), "id", id, "state", "queued", "channel", "sms", "attempts", "0")
             requests.append(.init(id: id, campaign: nil, entry: nil, contactSubject: c.subject, optOutKey: nil))
         }
@@ -127,9 +131,9 @@ final class BatchSendTests: XCTestCase {
         for (i, c) in cases.enumerated() {
             let members = try await h.redis.send("ZRANGE", Keys.contactHistory(c.subject), "0", "-1").strings
             if case .claimed = c.expected {
-                XCTAssertTrue(members.contains("sms:m\(i)"), "the send is recorded: \(members)")
+                XCTAssertTrue(members.contains("sms:\(ids[i])"), "the send is recorded: \(members)")
                 XCTAssertFalse(members.contains { $0 == "email:e" || $0 == "sms:f" }, "older than the longest window: trimmed")
-                let state = try await h.redis.send("HMGET", Keys.message("m\(i)"), "state", "attempts").strings
+                let state = try await h.redis.send("HMGET", Keys.message(ids[i]), "state", "attempts").strings
                 XCTAssertEqual(state, ["sending", "1"])
             } else {
                 XCTAssertEqual(members.count, c.history.count, "a capped claim records nothing")

@@ -20,7 +20,7 @@ extension CampaignTests {
     /// Every message of the campaign in Redis: id -> hash.
     static func messages(_ h: Harness) async throws -> [String: [String: String]] {
         var out = [String: [String: String]]()
-        for key in try await h.redis.send("KEYS", "msg:{*}").strings {
+        for key in try await h.keys("msg:{*") {
             let hash = try await h.redis.send("HGETALL", key).dictionary
             if let id = hash["id"] { out[id] = hash }
         }

@@ -143,13 +143,26 @@ public enum Keys {
     /// Token fetches on one day (Beijing time, when WeChat's counters reset).
     public static func accessTokenFetches(account: String, day: Int64) -> String { "token:{\(account)}:fetches:\(day)" }
 
-    /// One outbound message (see `OutboundMessage`).
-    public static func message(_ id: String) -> String { "msg:{\(id)}" }
+    /// One outbound message (see `OutboundMessage`); on a cluster in its recipient's slot (`MessageId`).
+    public static func message(_ id: String) -> String { MessageId.key(id) }
+    /// A cluster slot's counts waiting for their campaign and journey stats (hash `<key>\t<field>\t<expire>`
+    /// -> amount), written with a message's change in its slot, flushed by MessageStore.
+    public static func counterOutbox(_ shard: IndexShard) -> String { shard.key("cnt") }
+    /// An outbox being flushed (field `\ttake`: the take id).
+    public static func counterOutboxTaking(_ shard: IndexShard) -> String { shard.key("cnt", "taking") }
+    /// That one take of an outbox was added to a counter key (one day), in the key's slot.
+    public static func counterApplied(_ key: String, take: String) -> String { "\(key):applied:\(take)" }
     /// Idempotency key -> message id: a second POST with the same key gets the first message.
     public static func idempotency(_ key: String) -> String { "idem:\(key)" }
     /// The send queue of a channel; the transactional lane is served first.
     public static func outboundStream(channel: String, lane: OutboundMessage.Lane) -> String {
         lane == .transactional ? "stream:out:\(channel):tx" : "stream:out:\(channel)"
+    }
+    /// The channel of a send queue (`outboundStream`), nil for another stream.
+    public static func outboundChannel(stream: String) -> String? {
+        guard stream.hasPrefix("stream:out:") else { return nil }
+        let rest = stream.dropFirst("stream:out:".count)
+        return String(rest.hasSuffix(":tx") ? rest.dropLast(3) : rest)
     }
     public static let outboundGroup = "senders"
     /// Sorted set of message ids waiting for a retry, by due time (ms).

@@ -208,7 +208,27 @@ public struct CampaignStore: Sendable {
         let parked = Keys.campaignParked(id)
         let ids = try await redis.send("SRANDMEMBER", parked, String(limit)).strings
         guard !ids.isEmpty else { return 0 }
+        if redis.isCluster { return try await releaseParkedInSteps(id, ids: ids) }
         let keys = [parked] + (try await MessageStore(redis: redis).queueKeys(ids))
         return try await redis.fcall(StoreFunctions.library, "campaign_release_parked", keys: keys, args: ids).int ?? 0
+    }
+}
+
+extension CampaignStore {
+    /// A cluster's `campaign_release_parked`: each message still queued or retrying appended to its
+    /// queue once for this resume (the campaign's `updatedAt`), then the ids leave the parked set.
+    func releaseParkedInSteps(_ id: String, ids: [String]) async throws -> Int {
+        let resumed = try await redis.send("HGET", Keys.campaign(id), "updatedAt").string ?? ""
+        let messages = MessageStore(redis: redis)
+        let routes = try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane", "state"] })
+        for (message, route) in zip(ids, routes) {
+            let f = (route.array ?? []).map(\.string)
+            guard f.count == 3, let channel = f[0], f[2] == "queued" || f[2] == "retrying" else { continue }
+            let lane = f[1].flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk
+            try await messages.appendOnce(
+                Keys.outboundStream(channel: channel, lane: lane), op: "release:\(message):\(resumed)", ttl: String(MessageStore.idempotencyTTLSeconds),
+                fields: ["id", message])
+        }
+        return try await redis.send(["SREM", Keys.campaignParked(id)] + ids).int ?? 0
     }
 }

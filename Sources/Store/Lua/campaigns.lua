@@ -110,6 +110,55 @@ register('campaign_holdout', function(keys, args)
   return 1
 end)
 
+-- One reference made a message, refused, or settled (campaign_message_materialize and its cluster
+-- form). `r`: msg, index, customer, counts (the campaign's, in the batch's counters), kind, entryId,
+-- id, variant, channel, reason, and `args` with the fields at first..last. `entryGone()`: whether the
+-- entry left its stream (asked only when the customer is gone; nil = not known, ask the caller);
+-- `ack()`: the entry's acknowledgement. Returns 2, 1, 0 as the function, or 3 = ask the stream.
+local function materializeReference(r, args, first, last, ttl, entryGone, ack)
+  local counts = r.counts
+  local reason = r.reason
+  -- A customer still on record was not erased, so no purge can have taken the entry: only
+  -- otherwise is the stream asked.
+  local live = redis.call('HEXISTS', r.customer, 'createdAt') == 1
+  if not live then
+    local gone = entryGone()
+    if gone == nil then return 3 end
+    if gone then return 0 end
+  end
+  if redis.call('EXISTS', r.msg) == 1 then
+    local m = redis.call('HMGET', r.msg, 'entry', 'state', 'refused')
+    if m[1] == r.entryId and not m[3] then return 1 end  -- created from this entry by a sender that stopped: go on with it
+    if m[1] ~= r.entryId then
+      for _, metric in ipairs({ 'planned', 'queued', 'open' }) do campaignCount(counts, metric, r.variant, '', -1) end
+    end
+    ack()  -- its own refusal settled already, or a repeat
+    return 0
+  end
+  if r.kind == 'q' and not live then reason = 'erased' end
+  if not reason then
+    redis.call('HSET', r.msg, 'entry', r.entryId, unpack(args, first, last))
+    redis.call('ZADD', r.index, redis.call('HGET', r.msg, 'createdAt'), r.id)
+    redis.call('PEXPIRE', r.index, ttl)
+    for _, metric in ipairs({ 'planned', 'queued', 'open' }) do
+      local f = 'ch:' .. r.channel .. ':' .. metric
+      counts[f] = (counts[f] or 0) + 1
+    end
+    return 2
+  end
+  if r.channel ~= '' then counts['ch:' .. r.channel .. ':planned'] = (counts['ch:' .. r.channel .. ':planned'] or 0) + 1 end
+  campaignCount(counts, 'queued', r.variant, '', -1)
+  campaignCount(counts, 'open', r.variant, '', -1)
+  campaignCount(counts, 'skipped', r.variant, r.channel)
+  counts['skip:' .. reason] = (counts['skip:' .. reason] or 0) + 1
+  -- A small record of the refusal (no personal data), so that a second reference to this
+  -- recipient is settled as a duplicate rather than counted again.
+  redis.call('HSET', r.msg, 'state', 'skipped', 'refused', reason, 'entry', r.entryId)
+  redis.call('PEXPIRE', r.msg, ttl)
+  ack()
+  return 0
+end
+
 -- campaign_message_materialize: references a sender took, made messages. Each was rendered with
 -- the customer as they are now (or refused: consent, address, a variable missing, customer gone).
 -- A message is created once, marked with the entry that created it, and indexed under its customer;
@@ -131,60 +180,48 @@ register('campaign_message_materialize', function(keys, args)
   local acc = newCounters()  -- stats key -> counts, written once per batch
   local i, k = 3, 1
   while i <= #args do
-    local kind, entryId, id, variant, channel = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
-    local msg, index, stats, stream, customer = keys[k], keys[k + 1], keys[k + 2], keys[k + 3], keys[k + 4]
-    local counts = acc.counts[stats]
-    if not counts then
-      counts = {}
-      acc.counts[stats] = counts
-    end
+    local kind = args[i]
     local next = kind == 'q' and i + 6 + tonumber(args[i + 5]) or i + 6
-    local reason = kind == 's' and args[i + 5] or nil
-    -- A customer still on record was not erased, so no purge can have taken the entry: only
-    -- otherwise is the stream asked.
-    local live = redis.call('HEXISTS', customer, 'createdAt') == 1
-    if not live and #redis.call('XRANGE', stream, entryId, entryId) == 0 then
-      out[#out + 1] = 0
-    elseif redis.call('EXISTS', msg) == 1 then
-      local m = redis.call('HMGET', msg, 'entry', 'state', 'refused')
-      if m[1] == entryId and not m[3] then
-        out[#out + 1] = 1  -- created from this entry by a sender that stopped: go on with it
-      elseif m[1] == entryId then
-        ackEntry(stream, group, entryId)  -- its own refusal, settled already
-        out[#out + 1] = 0
-      else
-        for _, metric in ipairs({ 'planned', 'queued', 'open' }) do campaignCount(counts, metric, variant, '', -1) end
-        ackEntry(stream, group, entryId)
-        out[#out + 1] = 0
-      end
-    else
-      if kind == 'q' and not live then reason = 'erased' end
-      if not reason then
-        redis.call('HSET', msg, 'entry', entryId, unpack(args, i + 6, next - 1))
-        redis.call('ZADD', index, redis.call('HGET', msg, 'createdAt'), id)
-        redis.call('PEXPIRE', index, ttl)
-        for _, metric in ipairs({ 'planned', 'queued', 'open' }) do
-          local f = 'ch:' .. channel .. ':' .. metric
-          counts[f] = (counts[f] or 0) + 1
-        end
-        out[#out + 1] = 2
-      else
-        if channel ~= '' then counts['ch:' .. channel .. ':planned'] = (counts['ch:' .. channel .. ':planned'] or 0) + 1 end
-        campaignCount(counts, 'queued', variant, '', -1)
-        campaignCount(counts, 'open', variant, '', -1)
-        campaignCount(counts, 'skipped', variant, channel)
-        counts['skip:' .. reason] = (counts['skip:' .. reason] or 0) + 1
-        -- A small record of the refusal (no personal data), so that a second reference to this
-        -- recipient is settled as a duplicate rather than counted again.
-        redis.call('HSET', msg, 'state', 'skipped', 'refused', reason, 'entry', entryId)
-        redis.call('PEXPIRE', msg, ttl)
-        ackEntry(stream, group, entryId)
-        out[#out + 1] = 0
-      end
-    end
+    local r = {
+      msg = keys[k], index = keys[k + 1], customer = keys[k + 4], counts = countsOf(acc, keys[k + 2]), kind = kind, entryId = args[i + 1],
+      id = args[i + 2], variant = args[i + 3], channel = args[i + 4], reason = kind == 's' and args[i + 5] or nil,
+    }
+    local stream = keys[k + 3]
+    out[#out + 1] = materializeReference(r, args, i + 6, next - 1, ttl,
+      function() return #redis.call('XRANGE', stream, r.entryId, r.entryId) == 0 end,
+      function() ackEntry(stream, group, r.entryId) end)
     i, k = next, k + 5
   end
   flushCounters(acc)
+  return out
+end)
+
+-- campaign_message_materialize_slot (a cluster): campaign_message_materialize for the references of
+-- one slot's customers. Stream entries are not touched: the caller acknowledges those answered 0
+-- afterwards, and for a reference answered 3 (its customer gone) reads whether its entry is still on
+-- its stream and calls again with that known. Counts go to the slot's counter outbox.
+-- KEYS: 1 the slot's counter outbox, then 3 per reference: the message, the customer's message index,
+-- the customer. ARGV: index TTL (ms), then per reference: kind (q, s), entry id, message id, variant,
+-- channel, the campaign's stats key, the entry (1 still on its stream, 0 gone, '' not known), then
+-- q: field count, fields | s: reason. Returns per reference 2, 1, 0 (acknowledge its entry) or 3.
+register('campaign_message_materialize_slot', function(keys, args)
+  local ttl = args[1]
+  local out = {}
+  local acc = newCounters()
+  local i, k = 2, 2
+  while i <= #args do
+    local kind = args[i]
+    local next = kind == 'q' and i + 8 + tonumber(args[i + 7]) or i + 8
+    local r = {
+      msg = keys[k], index = keys[k + 1], customer = keys[k + 2], counts = countsOf(acc, args[i + 5]), kind = kind, entryId = args[i + 1],
+      id = args[i + 2], variant = args[i + 3], channel = args[i + 4], reason = kind == 's' and args[i + 7] or nil,
+    }
+    local present = args[i + 6]
+    out[#out + 1] = materializeReference(r, args, i + 8, next - 1, ttl,
+      function() if present == '' then return nil end return present == '0' end, function() end)
+    i, k = next, k + 3
+  end
+  flushCounters(acc, keys[1])
   return out
 end)
 

@@ -6,47 +6,6 @@ local function ackEntry(stream, group, entryId)
   end
 end
 
--- message_fall_back: a campaign message its recipient cannot get on its channel (opted out, bad
--- address, consent revoked since planning, a variable missing) moves to the next channel in the
--- campaign's order under the same id, so the ledger (one message per campaign and customer) still
--- allows one delivery at most. The content is replaced, the attempts start again, the tried channel
--- and its reason are kept in `fallbacks`, and the message is queued on the next channel's stream in
--- the same step as the current stream entry is acknowledged: a crash leaves it on one queue or the
--- other, never both. The campaign's counters move the open message from one channel to the other
--- and count the fallback: fellBack (total, per variant and per channel left), fellBackTo:<channel>,
--- fellBack:<reason>. The frequency-cap slot the failed attempt took is given back.
--- KEYS: the message hash, the next channel's stream, the campaign's stats hash, the stream of the
--- entry being processed, then (optional) the contact history whose cap slot is given back.
--- ARGV: channel tried, reason, now, entry id ('' = none), consumer group, message id, next channel,
--- variant, then the next content's field/value pairs.
--- Returns 1 when moved, 0 when the message had already ended or moved on (nothing changed but the ack).
-register('message_fall_back', function(keys, args)
-  local from, reason, now, entryId, group, id, to, variant = args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]
-  local function ack() ackEntry(keys[4], group, entryId) end
-  local h = redis.call('HMGET', keys[1], 'state', 'channel', 'fallbacks')
-  local live = { queued = true, sending = true, retrying = true }
-  if not (h[1] and live[h[1]]) or h[2] ~= from then
-    ack()
-    return 0
-  end
-  redis.call('HDEL', keys[1], 'template', 'subject', 'text', 'html', 'link', 'variables', 'links', 'account', 'to', 'sendingSince', 'owner',
-    'nextAttemptAt', 'doubtSince', 'lastError', 'reason', 'providerId')
-  redis.call('HSET', keys[1], unpack(args, 9))
-  local tried = from .. ':' .. reason
-  if h[3] then tried = h[3] .. ';' .. tried end
-  redis.call('HSET', keys[1], 'state', 'queued', 'attempts', '0', 'updatedAt', now, 'fallbacks', tried)
-  local counts = {
-    { 'ch:' .. from .. ':open', -1 }, { 'ch:' .. to .. ':open', 1 }, { 'ch:' .. to .. ':queued', 1 },
-    { 'fellBack', 1 }, { 'ch:' .. from .. ':fellBack', 1 }, { 'fellBackTo:' .. to, 1 }, { 'fellBack:' .. reason, 1 },
-  }
-  if variant ~= '' then counts[#counts + 1] = { 'v:' .. variant .. ':fellBack', 1 } end
-  for _, c in ipairs(counts) do redis.call('HINCRBY', keys[3], c[1], c[2]) end
-  redis.call('XADD', keys[2], '*', 'id', id)
-  if keys[5] then redis.call('ZREM', keys[5], from .. ':' .. id) end
-  ack()
-  return 1
-end)
-
 -- session_append: adds an outbound customer-service message to the follower's conversation while its
 -- 48 h window is open, so the session reads in both directions. KEYS: the session (Keys.session), its
 -- messages (Keys.sessionMessages). ARGV: the entry (JSON), the cap. Returns 1, or 0 when the window closed.
@@ -74,13 +33,19 @@ end
 -- Keys.campaignSendRate, Keys.journeyStats; '' = none). `f`: the message's campaign, variant, channel
 -- and journey (`<journey>:<step>`). Called only on a real transition, so counts stay exact. Added
 -- into `acc` (a batch's counters), written by flushCounters once per key and field.
+-- The counts of one key in a batch's counters (made on first use).
+local function countsOf(acc, key)
+  local counts = acc.counts[key]
+  if not counts then
+    counts = {}
+    acc.counts[key] = counts
+  end
+  return counts
+end
+
 local function countInto(acc, k, f, metric, n, now)
   local function add(key, field)
-    local t = acc.counts[key]
-    if not t then
-      t = {}
-      acc.counts[key] = t
-    end
+    local t = countsOf(acc, key)
     t[field] = (t[field] or 0) + n
   end
   if k.journey ~= '' and f[4] and metric ~= 'open' then
@@ -99,7 +64,18 @@ end
 
 local function newCounters() return { counts = {}, expire = {} } end
 
-local function flushCounters(acc)
+-- On a cluster (`outbox` given) the counts go to the slot's counter outbox instead (Keys.counterOutbox:
+-- field `<key>\t<field>\t<expire s or ''>`), which MessageStore flushes into the counter keys of other
+-- slots exactly once (counters_take, counters_apply, counters_done).
+local function flushCounters(acc, outbox)
+  if outbox then
+    for key, fields in pairs(acc.counts) do
+      for field, n in pairs(fields) do
+        if n ~= 0 then redis.call('HINCRBY', outbox, key .. '\t' .. field .. '\t' .. (acc.expire[key] or ''), n) end
+      end
+    end
+    return
+  end
   for key, fields in pairs(acc.counts) do
     for field, n in pairs(fields) do
       if n ~= 0 then redis.call('HINCRBY', key, field, n) end
@@ -114,6 +90,56 @@ local function countTransition(k, f, metric, n, now)
   countInto(acc, k, f, metric, n, now)
   flushCounters(acc)
 end
+
+-- message_fall_back: a campaign message its recipient cannot get on its channel (opted out, bad
+-- address, consent revoked since planning, a variable missing) moves to the next channel in the
+-- campaign's order under the same id, so the ledger (one message per campaign and customer) still
+-- allows one delivery at most. The content is replaced, the attempts start again, the tried channel
+-- and its reason are kept in `fallbacks`, and the message is queued on the next channel's stream in
+-- the same step as the current stream entry is acknowledged: a crash leaves it on one queue or the
+-- other, never both. The campaign's counters move the open message from one channel to the other
+-- and count the fallback: fellBack (total, per variant and per channel left), fellBackTo:<channel>,
+-- fellBack:<reason>. The frequency-cap slot the failed attempt took is given back.
+-- KEYS: the message hash, the next channel's stream, the campaign's stats hash, the stream of the
+-- entry being processed, then (optional) the contact history whose cap slot is given back.
+-- ARGV: channel tried, reason, now, entry id ('' = none), consumer group, message id, next channel,
+-- variant, then the next content's field/value pairs.
+-- Returns 1 when moved, 0 when the message had already ended or moved on (nothing changed but the ack).
+-- The message moved to its next channel (message_fall_back and its cluster form), counted into `acc`;
+-- `history` ('' = none) gives back the cap slot. `a`: the arguments; the content pairs start at 9.
+-- Returns true when moved, false when the message had ended or moved on.
+local function fallBackMessage(acc, msg, stats, history, a)
+  local from, reason, now, id, to, variant = a[1], a[2], a[3], a[6], a[7], a[8]
+  local h = redis.call('HMGET', msg, 'state', 'channel', 'fallbacks')
+  local live = { queued = true, sending = true, retrying = true }
+  if not (h[1] and live[h[1]]) or h[2] ~= from then return false end
+  redis.call('HDEL', msg, 'template', 'subject', 'text', 'html', 'link', 'variables', 'links', 'account', 'to', 'sendingSince', 'owner',
+    'nextAttemptAt', 'doubtSince', 'lastError', 'reason', 'providerId')
+  redis.call('HSET', msg, unpack(a, 9))
+  local tried = from .. ':' .. reason
+  if h[3] then tried = h[3] .. ';' .. tried end
+  redis.call('HSET', msg, 'state', 'queued', 'attempts', '0', 'updatedAt', now, 'fallbacks', tried)
+  local counts = countsOf(acc, stats)
+  local moves = {
+    { 'ch:' .. from .. ':open', -1 }, { 'ch:' .. to .. ':open', 1 }, { 'ch:' .. to .. ':queued', 1 },
+    { 'fellBack', 1 }, { 'ch:' .. from .. ':fellBack', 1 }, { 'fellBackTo:' .. to, 1 }, { 'fellBack:' .. reason, 1 },
+  }
+  if variant ~= '' then moves[#moves + 1] = { 'v:' .. variant .. ':fellBack', 1 } end
+  for _, c in ipairs(moves) do counts[c[1]] = (counts[c[1]] or 0) + c[2] end
+  if history ~= '' then redis.call('ZREM', history, from .. ':' .. id) end
+  return true
+end
+
+register('message_fall_back', function(keys, args)
+  local acc = newCounters()
+  local moved = fallBackMessage(acc, keys[1], keys[3], keys[5] or '', args)
+  if moved then
+    flushCounters(acc)
+    redis.call('XADD', keys[2], '*', 'id', args[6])
+  end
+  ackEntry(keys[4], args[5], args[4])
+  return moved and 1 or 0
+end)
 
 local terminalStates = { sent = true, delivered = true, failed = true, skipped = true }
 
@@ -133,13 +159,22 @@ end
 -- One message's ledger claim (see message_claim_batch). `caps`: { {channel or '*', max, window ms}... };
 -- `longest`: the longest window. `campaignStates`: the batch's campaign states read so far (a
 -- campaign's state is read once per batch: the function runs atomically, so it cannot change meanwhile).
+-- On a cluster `k.read` holds the campaign's state and the opt-out record as the caller read them
+-- ('' = none): a paused campaign's message is answered parked without a change (the caller parks it).
 local function claimMessage(k, now, owner, group, entryId, id, caps, longest, campaignStates)
   local h = redis.call('HMGET', k.msg, 'state', 'sendingSince', 'channel', 'attempts')
   local st = h[1]
   if not st then return { -1, '' } end
   if st == 'sending' then return { 2, h[2] or '0' } end
   if st ~= 'queued' and st ~= 'retrying' then return { 0, '' } end
-  if k.campaign ~= '' then
+  if k.read then
+    -- Moved to another channel by a fallback whose append to that channel's queue did not happen.
+    if k.read.channel ~= '' and h[3] ~= k.read.channel then return { 7, h[3] } end
+    local cs = k.read.campaign
+    if cs == 'paused' then return { 3, '' } end
+    if cs ~= '' and cs ~= 'running' and cs ~= 'completed' then return { 4, cs } end
+    if k.read.optOut ~= '' then return { 6, k.read.optOut } end
+  elseif k.campaign ~= '' then
     local cs = campaignStates[k.campaign]
     if not cs then
       cs = redis.call('HGET', k.campaign, 'state') or 'missing'
@@ -150,7 +185,7 @@ local function claimMessage(k, now, owner, group, entryId, id, caps, longest, ca
       if held then return held end
     end
   end
-  if k.optOut ~= '' then
+  if not k.read and k.optOut ~= '' then
     local o = redis.call('GET', k.optOut)
     if o then return { 6, o } end
   end
@@ -182,6 +217,19 @@ local function claimMessage(k, now, owner, group, entryId, id, caps, longest, ca
   return { 1, tostring(n) }
 end
 
+-- The frequency caps of a claim's arguments from `at` (cap count, then channel or '*', max, window ms
+-- per cap): the caps, the longest window, and where the next argument is.
+local function readCaps(args, at)
+  local caps, longest = {}, 0
+  local capCount = tonumber(args[at])
+  for i = 0, capCount - 1 do
+    local win = tonumber(args[at + 3 + 3 * i])
+    caps[#caps + 1] = { args[at + 1 + 3 * i], tonumber(args[at + 2 + 3 * i]), win }
+    if win > longest then longest = win end
+  end
+  return caps, longest, at + 1 + 3 * capCount
+end
+
 -- message_claim_batch: the ledger claims of up to a batch of messages, made before their provider
 -- calls, with the send-time rules in the same atomic step: a paused campaign parks the message, a
 -- stopped one refuses it, an opt-out recorded on the address refuses it, and the frequency caps are
@@ -196,14 +244,7 @@ end
 -- out (the opt-out record).
 register('message_claim_batch', function(keys, args)
   local now, owner, group = tonumber(args[1]), args[2], args[3]
-  local caps, longest = {}, 0
-  local capCount = tonumber(args[4])
-  for i = 0, capCount - 1 do
-    local win = tonumber(args[7 + 3 * i])
-    caps[#caps + 1] = { args[5 + 3 * i], tonumber(args[6 + 3 * i]), win }
-    if win > longest then longest = win end
-  end
-  local first = 5 + 3 * capCount
+  local caps, longest, first = readCaps(args, 4)
   local out = {}
   local campaignStates = {}
   for m = 0, #keys / 6 - 1 do
@@ -233,29 +274,34 @@ end)
 -- (Keys.journeyStats); '' = none.
 -- ARGV: consumer group, now, retention ms, then per message: entry id ('' = none), provider id ('' =
 -- none), message id.
+-- One message marked sent (message_complete_batch and its cluster form): counted into `acc` when this
+-- is its first end; `pid` ('' = none) indexes the provider id; `exposures` ('' = none) records the
+-- campaign exposure.
+local function completeMessage(acc, msg, k, exposures, pid, providerId, id, now, keep)
+  local f = redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey', 'state')
+  if f[5] and not terminalStates[f[5]] then
+    countInto(acc, k, f, 'sent', 1, now)
+    countInto(acc, k, f, 'open', -1)
+  end
+  if providerId ~= '' then
+    redis.call('HSET', msg, 'state', 'sent', 'updatedAt', now, 'sentAt', now, 'providerId', providerId)
+    if pid ~= '' then redis.call('SET', pid, id, 'PX', keep) end
+  else
+    redis.call('HSET', msg, 'state', 'sent', 'updatedAt', now, 'sentAt', now)
+  end
+  -- The exposure conversions are attributed by: first send only (a resend keeps it).
+  if exposures ~= '' and f[1] then redis.call('HSETNX', exposures, f[1], now .. '|' .. (f[2] or 'default')) end
+  redis.call('HDEL', msg, 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
+  redis.call('PEXPIRE', msg, keep)
+end
+
 register('message_complete_batch', function(keys, args)
   local group, now, keep = args[1], args[2], args[3]
   local acc, acks = newCounters(), {}
   for m = 0, #keys / 7 - 1 do
     local b, a = m * 7, 4 + m * 3
-    local msg, stream, pid, exposures = keys[b + 1], keys[b + 2], keys[b + 3], keys[b + 4]
-    local entryId, providerId, id = args[a], args[a + 1], args[a + 2]
-    local k = counterKeys(keys, b + 5)
-    local f = redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey', 'state')
-    if f[5] and not terminalStates[f[5]] then
-      countInto(acc, k, f, 'sent', 1, now)
-      countInto(acc, k, f, 'open', -1)
-    end
-    if providerId ~= '' then
-      redis.call('HSET', msg, 'state', 'sent', 'updatedAt', now, 'sentAt', now, 'providerId', providerId)
-      redis.call('SET', pid, id, 'PX', keep)
-    else
-      redis.call('HSET', msg, 'state', 'sent', 'updatedAt', now, 'sentAt', now)
-    end
-    -- The exposure conversions are attributed by: first send only (a resend keeps it).
-    if exposures ~= '' and f[1] then redis.call('HSETNX', exposures, f[1], now .. '|' .. (f[2] or 'default')) end
-    redis.call('HDEL', msg, 'sendingSince', 'owner', 'nextAttemptAt', 'reason')
-    redis.call('PEXPIRE', msg, keep)
+    local stream, entryId = keys[b + 2], args[a]
+    completeMessage(acc, keys[b + 1], counterKeys(keys, b + 5), keys[b + 4], keys[b + 3], args[a + 1], args[a + 2], now, keep)
     if entryId ~= '' then
       local ids = acks[stream]
       if not ids then
@@ -297,12 +343,20 @@ end)
 -- counter keys (campaign stats, sends per second, journey stats; '' = none).
 -- ARGV: entry id, group, now, due at, last error ('' = keep), id, deferred (1 counts a deferral),
 -- doubt since ('' = none; the earliest is kept).
+-- A message to try again (message_reschedule and its cluster form); `acc` gets a deferral's count.
+
+local function rescheduleMessage(acc, msg, k, now, dueAt, lastError, deferred, doubtSince)
+  if deferred == '1' then countInto(acc, k, counterFields(msg), 'deferred', 1) end
+  redis.call('HSET', msg, 'state', 'retrying', 'updatedAt', now, 'nextAttemptAt', dueAt)
+  if lastError ~= '' then redis.call('HSET', msg, 'lastError', lastError) end
+  if doubtSince ~= '' then redis.call('HSETNX', msg, 'doubtSince', doubtSince) end
+  redis.call('HDEL', msg, 'sendingSince', 'owner')
+end
+
 register('message_reschedule', function(keys, args)
-  if args[7] == '1' then countTransition(counterKeys(keys, 4), counterFields(keys[1]), 'deferred', 1) end
-  redis.call('HSET', keys[1], 'state', 'retrying', 'updatedAt', args[3], 'nextAttemptAt', args[4])
-  if args[5] ~= '' then redis.call('HSET', keys[1], 'lastError', args[5]) end
-  if args[8] ~= '' then redis.call('HSETNX', keys[1], 'doubtSince', args[8]) end
-  redis.call('HDEL', keys[1], 'sendingSince', 'owner')
+  local acc = newCounters()
+  rescheduleMessage(acc, keys[1], counterKeys(keys, 4), args[3], args[4], args[5], args[7], args[8])
+  flushCounters(acc)
   redis.call('ZADD', keys[3], args[4], args[6])
   ackEntry(keys[2], args[2], args[1])
   return 1
@@ -313,23 +367,34 @@ end)
 -- contact history whose frequency-cap slot is given back ('' = none).
 -- ARGV: entry id, group, now, state, reason, last error, the provider's answer, id, channel, adapter,
 -- dead-letter (1/0), retention ms.
-register('message_finish', function(keys, args)
-  local f = redis.call('HMGET', keys[1], 'campaign', 'variant', 'channel', 'journey', 'state')
+-- A message ended failed or skipped (message_finish and its cluster form): counted into `acc` when
+-- this is its first end; `history` ('' = none) gives back the frequency-cap slot.
+local function finishMessage(acc, msg, k, history, now, state, reason, lastError, id, channel, keep)
+  local f = redis.call('HMGET', msg, 'campaign', 'variant', 'channel', 'journey', 'state')
   if f[5] and not terminalStates[f[5]] then
-    local k = counterKeys(keys, 4)
-    countTransition(k, f, args[4], 1)
-    countTransition(k, f, 'open', -1)
-    if f[1] and k.stats ~= '' then redis.call('HINCRBY', k.stats, (args[4] == 'failed' and 'fail:' or 'skip:') .. args[5], 1) end
+    countInto(acc, k, f, state, 1)
+    countInto(acc, k, f, 'open', -1)
+    if f[1] and k.stats ~= '' then
+      local t = acc.counts[k.stats]
+      local field = (state == 'failed' and 'fail:' or 'skip:') .. reason
+      t[field] = (t[field] or 0) + 1
+    end
   end
-  redis.call('HSET', keys[1], 'state', args[4], 'reason', args[5], 'updatedAt', args[3])
-  if args[6] ~= '' then redis.call('HSET', keys[1], 'lastError', args[6]) end
-  redis.call('HDEL', keys[1], 'sendingSince', 'owner', 'nextAttemptAt')
+  redis.call('HSET', msg, 'state', state, 'reason', reason, 'updatedAt', now)
+  if lastError ~= '' then redis.call('HSET', msg, 'lastError', lastError) end
+  redis.call('HDEL', msg, 'sendingSince', 'owner', 'nextAttemptAt')
+  redis.call('PEXPIRE', msg, keep)
+  if history ~= '' then redis.call('ZREM', history, channel .. ':' .. id) end
+end
+
+register('message_finish', function(keys, args)
+  local acc = newCounters()
+  finishMessage(acc, keys[1], counterKeys(keys, 4), keys[7], args[3], args[4], args[5], args[6], args[8], args[9], args[12])
+  flushCounters(acc)
   if args[11] == '1' then
     redis.call('XADD', keys[3], 'MAXLEN', '~', '100000', '*', 'id', args[8], 'channel', args[9], 'adapter', args[10],
       'reason', args[5], 'error', args[6], 'answer', args[7], 'at', args[3])
   end
-  redis.call('PEXPIRE', keys[1], args[12])
-  if keys[7] ~= '' then redis.call('ZREM', keys[7], args[9] .. ':' .. args[8]) end
   ackEntry(keys[2], args[2], args[1])
   return 1
 end)
@@ -337,16 +402,23 @@ end)
 -- message_replay: a dead letter's message back on its queue (a deliberate resend); the letter removed.
 -- KEYS: the dead letters, the message, its stream, the counter keys (3).
 -- ARGV: the letter's entry id, now, the message id. Returns 1, or 0 when the letter was gone.
+-- A failed message queued again (message_replay and its cluster form), counted into `acc`.
+local function replayMessage(acc, msg, k, now)
+  if redis.call('HGET', msg, 'state') == 'failed' then
+    local f = counterFields(msg)
+    countInto(acc, k, f, 'failed', -1)
+    countInto(acc, k, f, 'open', 1)
+  end
+  redis.call('HSET', msg, 'state', 'queued', 'updatedAt', now, 'reason', 'replayed')
+  redis.call('HDEL', msg, 'nextAttemptAt', 'sendingSince', 'owner', 'doubtSince')
+  redis.call('PERSIST', msg)
+end
+
 register('message_replay', function(keys, args)
   if redis.call('XDEL', keys[1], args[1]) ~= 1 then return 0 end
-  if redis.call('HGET', keys[2], 'state') == 'failed' then
-    local k, f = counterKeys(keys, 4), counterFields(keys[2])
-    countTransition(k, f, 'failed', -1)
-    countTransition(k, f, 'open', 1)
-  end
-  redis.call('HSET', keys[2], 'state', 'queued', 'updatedAt', args[2], 'reason', 'replayed')
-  redis.call('HDEL', keys[2], 'nextAttemptAt', 'sendingSince', 'owner', 'doubtSince')
-  redis.call('PERSIST', keys[2])
+  local acc = newCounters()
+  replayMessage(acc, keys[2], counterKeys(keys, 4), args[2])
+  flushCounters(acc)
   redis.call('XADD', keys[3], '*', 'id', args[3])
   return 1
 end)
