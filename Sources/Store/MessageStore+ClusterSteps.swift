@@ -293,7 +293,7 @@ extension MessageStore {
     /// counter key gets the take's counts once (`counters_apply`, a mark per key and take), then the
     /// take is removed (`counters_done`).
     func flushCounters(_ shards: Set<IndexShard>) async throws {
-        guard redis.isCluster, !shards.isEmpty else { return }
+        guard !shards.isEmpty else { return }
         let order = Array(shards)
         let takes = try await redis.fcallAll(
             StoreFunctions.library, "counters_take",

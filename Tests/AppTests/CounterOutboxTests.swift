@@ -1,0 +1,50 @@
+import Foundation
+import GatewayCore
+@testable import Store
+import XCTest
+
+/// A cluster's message changes count into their slot's outbox (`Keys.counterOutbox`); the flush adds
+/// each take to the campaign's and journey's stats exactly once, also when a flush stopped halfway
+/// and counts kept arriving meanwhile. The functions are the same on a single Redis.
+final class CounterOutboxTests: XCTestCase {
+    func test_aFlushThatStoppedHalfway_isFinished_andEveryCountLandsOnce() async throws {
+        let h = try Harness()
+        let store = MessageStore(redis: h.redis)
+        let shard = IndexShard(slot: 4242)
+        let outbox = Keys.counterOutbox(shard)
+        let stats = Keys.campaignStats("c1"), journey = Keys.journeyStats("j1"), rate = Keys.campaignSendRate("c1")
+        _ = try await h.redis.pipelineChecked([
+            ["HINCRBY", outbox, "\(stats)\tsent\t", "3"], ["HINCRBY", outbox, "\(stats)\topen\t", "-3"],
+            ["HINCRBY", outbox, "\(journey)\ts:remind:sent\t", "1"], ["HINCRBY", outbox, "\(rate)\t1790000000\t120", "3"],
+        ])
+        // A flush takes the outbox, adds it to the campaign's stats, and stops.
+        let take = try await h.redis.fcall(
+            StoreFunctions.library, "counters_take", keys: [outbox, Keys.counterOutboxTaking(shard)], args: ["take-1"]
+        ).strings
+        XCTAssertEqual(take.first, "take-1")
+        let applied = try await h.redis.fcall(
+            StoreFunctions.library, "counters_apply", keys: [stats, Keys.counterApplied(stats, take: "take-1")], args: ["", "sent", "3", "open", "-3"])
+        XCTAssertEqual(applied.int, 1)
+        // Counts keep arriving in the emptied outbox.
+        _ = try await h.redis.send("HINCRBY", outbox, "\(stats)\tsent\t", "2")
+
+        try await store.flushCounters([shard])  // finishes the stopped take: the campaign's part is not added again
+        let first = try await h.redis.send("HGETALL", stats).dictionary
+        XCTAssertEqual(first, ["sent": "3", "open": "-3"])
+        try await store.flushCounters([shard])  // the counts that arrived meanwhile
+        let second = try await h.redis.send("HGETALL", stats).dictionary
+        XCTAssertEqual(second, ["sent": "5", "open": "-3"])
+        try await store.flushCounters([shard])  // nothing left: nothing changes
+        let third = try await h.redis.send("HGETALL", stats).dictionary
+        XCTAssertEqual(third, ["sent": "5", "open": "-3"])
+
+        let steps = try await h.redis.send("HGETALL", journey).dictionary
+        XCTAssertEqual(steps, ["s:remind:sent": "1"])
+        let perSecond = try await h.redis.send("HGET", rate, "1790000000").string
+        XCTAssertEqual(perSecond, "3")
+        let ttl = try await h.redis.send("TTL", rate).int ?? -1
+        XCTAssertTrue((1...120).contains(ttl), "the per-second rate expires: \(ttl)")
+        let left = try await h.redis.send("EXISTS", outbox, Keys.counterOutboxTaking(shard)).int
+        XCTAssertEqual(left, 0, "the outbox and its take are gone")
+    }
+}
