@@ -7,6 +7,7 @@ public struct EngagementStore: Sendable {
     let redis: RedisPool
     let timelineCap: Int
     let streamMaxLen: Int
+    let shards: IndexShards
     /// A tracked link works this long after its message was sent (messages are kept as long).
     public static let linkLifetimeMs: Int64 = 30 * 86_400_000
     /// A repeat of the same click (or open) within this many seconds counts once.
@@ -16,6 +17,7 @@ public struct EngagementStore: Sendable {
         self.redis = redis
         timelineCap = config.customers.timelineCap
         streamMaxLen = config.streams.inboundMaxLen
+        shards = IndexShards(redis: redis, attributes: config.customers.attributes)
     }
 
     /// What a token leads to: the message's recipient and campaign, and the link's original URL.
@@ -75,6 +77,7 @@ public struct EngagementStore: Sendable {
             prefix = "s:\(j.step):"
             payload["journey"] = .string(j.journey)
         }
+        if redis.isCluster { return try await recordInSteps(t, kind: kind, stats: keys.count > 2 ? keys[2] : "", prefix: prefix, payload: payload, nowMs: nowMs) }
         let r = try await redis.fcall(
             StoreFunctions.library, "engagement_record", keys: keys,
             args: [
@@ -82,5 +85,34 @@ public struct EngagementStore: Sendable {
                 String(streamMaxLen), JSONValue.object(payload).text, prefix,
             ])
         return Recorded(rawValue: r.string ?? "") ?? .again
+    }
+
+    /// A cluster's `engagement_record`: counted in the message's slot (`engagement_count_slot`), then
+    /// the customer's timeline and last seen in its slot (`customer_interaction`, following merges),
+    /// then the interaction appended to the inbound stream, and the counts flushed. A process that
+    /// stops after the count leaves the interaction unrecorded (the repeat guard holds a retry back).
+    func recordInSteps(_ t: Target, kind: String, stats: String, prefix: String, payload: [String: JSONValue], nowMs: Int64) async throws -> Recorded {
+        let shard = MessageStore.shard(ofMessage: t.messageId)
+        let r = try await redis.fcall(
+            StoreFunctions.library, "engagement_count_slot",
+            keys: [Keys.counterOutbox(shard), Keys.message(t.messageId), Keys.engagementGuard(message: t.messageId, kind: kind, index: t.index)],
+            args: [kind, String(nowMs), String(Self.repeatWindowSeconds), t.variant ?? "", t.channel, stats, prefix])
+        let recorded = Recorded(rawValue: r.string ?? "") ?? .again
+        guard recorded != .repeated else { return recorded }
+        if let customer = t.customer {
+            let type = "message.\(kind)", data = JSONValue.object(payload).text
+            let entry = #"{"at":\#(nowMs),"type":"\#(type)","data":\#(data)}"#
+            let (id, reply) = try await shards.callFollowingMerges(redis, "customer_interaction", customer) { id in
+                [id, String(nowMs), String(timelineCap), entry]
+            }
+            if reply.first?.int == 1 {
+                _ = try await redis.send([
+                    "XADD", Keys.inboundStream, "MAXLEN", "~", String(streamMaxLen), "*", "type", type, "customer", id, "payload", data, "at",
+                    String(nowMs), "source", "link",
+                ])
+            }
+        }
+        try await MessageStore(redis: redis).flushCounters([shard])
+        return recorded
     }
 }

@@ -36,6 +36,11 @@ public struct ReceiptStore: Sendable {
             // The counters it may move are named by the message's campaign and journey, which never change.
             let owner = try await redis.send("HMGET", Keys.message(id), "campaign", "journey").array ?? []
             let campaign = owner.first?.string, journey = owner.count > 1 ? owner[1].string : nil
+            if redis.isCluster {
+                matched = try await applyInSteps(id, outcome: outcome, engagement: r.engagement, counterKeys: MessageStore.counterKeys(campaign: campaign, journey: journey), nowMs: nowMs)
+                if let o = r.optOut { try await customers.recordOptOut(channel: o.channel, address: o.address, state: o.state, nowMs: nowMs) }
+                return matched
+            }
             let keys = [Keys.message(id)] + MessageStore.counterKeys(campaign: campaign, journey: journey) + [Keys.inboundStream]
             let reply = try await redis.fcall(
                 StoreFunctions.library, "receipt_apply", keys: keys,
@@ -50,5 +55,31 @@ public struct ReceiptStore: Sendable {
         }
         if let o = r.optOut { try await customers.recordOptOut(channel: o.channel, address: o.address, state: o.state, nowMs: nowMs) }
         return matched
+    }
+
+    /// A cluster's `receipt_apply`: the message's change in its slot (`receipt_apply_slot`), then an
+    /// engagement appended to the inbound stream and the counts flushed.
+    private func applyInSteps(
+        _ id: String, outcome: (String, String), engagement: DeliveryReceipt.Engagement?, counterKeys: [String], nowMs: Int64
+    ) async throws -> String? {
+        let shard = MessageStore.shard(ofMessage: id)
+        let reply = try await redis.fcall(
+            StoreFunctions.library, "receipt_apply_slot", keys: [Keys.counterOutbox(shard), Keys.message(id)],
+            args: [outcome.0, outcome.1, String(nowMs)] + counterKeys
+        ).array ?? []
+        guard reply.first?.int == 1, reply.count >= 5 else { return nil }
+        let channel = reply[1].string ?? "", moved = reply[2].string ?? "", customer = reply[3].string ?? "", campaign = reply[4].string ?? ""
+        if !moved.isEmpty { activity?.outbound(channel: channel, result: moved, atMs: nowMs) }
+        if let e = engagement, !customer.isEmpty {
+            var payload: [String: JSONValue] = ["message": .string(id), "channel": .string(channel)]
+            if !campaign.isEmpty { payload["campaign"] = .string(campaign) }
+            if let url = e.url, !url.isEmpty { payload["url"] = .string(url) }
+            _ = try await redis.send([
+                "XADD", Keys.inboundStream, "MAXLEN", "~", String(customers.streamMaxLen), "*", "type", "\(channel.isEmpty ? "message" : channel).\(e.kind)",
+                "customer", customer, "payload", JSONValue.object(payload).text, "at", String(nowMs), "source", "receipt",
+            ])
+        }
+        try await MessageStore(redis: redis).flushCounters([shard])
+        return id
     }
 }

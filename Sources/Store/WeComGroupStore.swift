@@ -59,18 +59,20 @@ public struct WeComGroupStore: Sendable {
 
     /// Records a task created (with WeCom's `fail_list`) or, with `failure`, refused for good. False
     /// when this process no longer held the claim.
+    /// On a cluster the polls (`Keys.wecomResultPolls`, one key for every campaign) are in another slot:
+    /// the first poll is scheduled before the close (a poll of a task closed by another process finds
+    /// it recorded all the same).
     public func close(_ campaign: String, _ task: WeComGroupTask, process: String, failure: String?, failList: [String], pollAtMs: Int64?) async throws -> Bool {
+        let cluster = redis.isCluster
+        if cluster, let at = pollAtMs { _ = try await redis.send("ZADD", Keys.wecomResultPolls, String(at), Self.pollMember(campaign, task.id)) }
         let args = [
             task.id, process, try Self.json(task), task.variant, String(task.recipients), failure ?? "", Self.pollMember(campaign, task.id),
-            pollAtMs.map(String.init) ?? "",
+            cluster ? "" : pollAtMs.map(String.init) ?? "",
         ] + failList
-        return try await redis.fcall(
-            StoreFunctions.library, "wecom_task_close",
-            keys: [
-                Keys.campaignWeComClaims(campaign), Keys.campaignWeComTasks(campaign), Keys.campaignStats(campaign), Keys.campaignWeComResults(campaign),
-                Keys.wecomResultPolls,
-            ], args: args
-        ).int == 1
+        let keys = [
+            Keys.campaignWeComClaims(campaign), Keys.campaignWeComTasks(campaign), Keys.campaignStats(campaign), Keys.campaignWeComResults(campaign),
+        ]
+        return try await redis.fcall(StoreFunctions.library, "wecom_task_close", keys: cluster ? keys : keys + [Keys.wecomResultPolls], args: args).int == 1
     }
 
     /// Records a results poll: the task's counts, each recipient's status (counted once when final),
@@ -79,10 +81,15 @@ public struct WeComGroupStore: Sendable {
     public func results(_ campaign: String, _ task: WeComGroupTask, statuses: [(externalUserId: String, status: Int)], nextPollAtMs: Int64?) async throws -> Int {
         var args = [task.id, try Self.json(task), task.variant, Self.pollMember(campaign, task.id), nextPollAtMs.map(String.init) ?? ""]
         for s in statuses { args += [s.externalUserId, String(s.status)] }
-        return try await redis.fcall(
-            StoreFunctions.library, "wecom_task_results",
-            keys: [Keys.campaignWeComTasks(campaign), Keys.campaignStats(campaign), Keys.campaignWeComResults(campaign), Keys.wecomResultPolls], args: args
-        ).int ?? 0
+        let keys = [Keys.campaignWeComTasks(campaign), Keys.campaignStats(campaign), Keys.campaignWeComResults(campaign)]
+        guard redis.isCluster else {
+            return try await redis.fcall(StoreFunctions.library, "wecom_task_results", keys: keys + [Keys.wecomResultPolls], args: args).int ?? 0
+        }
+        // A cluster: the next poll is set after (a process that stops first leaves the poll put off; it is polled again).
+        let turned = try await redis.fcall(StoreFunctions.library, "wecom_task_results", keys: keys, args: args).int ?? 0
+        let member = Self.pollMember(campaign, task.id)
+        _ = try await redis.send(nextPollAtMs.map { ["ZADD", Keys.wecomResultPolls, String($0), member] } ?? ["ZREM", Keys.wecomResultPolls, member])
+        return turned
     }
 
     /// Polls due now as (campaign, task id), each put off by `retryMs` for the others.

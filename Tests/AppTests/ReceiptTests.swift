@@ -111,7 +111,8 @@ final class ReceiptTests: XCTestCase {
             let entries = (try await h.redis.send("XRANGE", Keys.inboundStream, "-", "+").array ?? []).compactMap { $0.array?.last?.dictionary }
             XCTAssertEqual(entries.map { $0["type"] ?? "" }, ["email.open", "email.click"], "one each; the open of an unknown message is none")
             XCTAssertEqual(Set(entries.compactMap { $0["customer"] }), ["01KCUSTOMERA0000000000000AA"])
-            XCTAssertTrue(entries[1]["payload"]?.contains(#""url":"https:\/\/example.com\/pricing?utm=edm""#) ?? false, entries[1]["payload"] ?? "")
+            let payload = JSONValue.parse(Array((entries[1]["payload"] ?? "").utf8))
+            XCTAssertEqual(payload?.lookup("url")?.scalarText, "https://example.com/pricing?utm=edm", entries[1]["payload"] ?? "")
         }
     }
 

@@ -288,7 +288,9 @@ public enum Keys {
     public static let activeCustomerImports = "imports:active"
 
     /// Set while a click (or open) of one message's link counts once: kind click|open, the link number.
-    public static func engagementGuard(message: String, kind: String, index: Int) -> String { "eng:{\(message)}:\(kind):\(index)" }
+    public static func engagementGuard(message: String, kind: String, index: Int) -> String {
+        MessageId.key(message, prefix: "eng") + ":\(kind):\(index)"
+    }
 
     /// Consumer group of the profile fetcher on `stream:inbound`.
     public static let enrichGroup = "enrich"

@@ -231,6 +231,13 @@ end)
 -- is counted); when the entry is gone, a sender settled it.
 -- KEYS: the entry's stream, the campaign's stats, the message. ARGV: entry id, variant, consumer group.
 -- Returns 1 when counted.
+-- A reference to an erased person counted as skipped (reason erased).
+local function countErasedReference(counts, variant)
+  campaignCount(counts, 'open', variant, '', -1)
+  campaignCount(counts, 'skipped', variant, '')
+  counts['skip:erased'] = (counts['skip:erased'] or 0) + 1
+end
+
 register('campaign_reference_erase', function(keys, args)
   if redis.call('EXISTS', keys[3]) == 1 then
     redis.call('XDEL', keys[1], args[1])
@@ -238,11 +245,25 @@ register('campaign_reference_erase', function(keys, args)
   end
   if #redis.call('XRANGE', keys[1], args[1], args[1]) == 0 then return 0 end
   local counts = {}
-  campaignCount(counts, 'open', args[2], '', -1)
-  campaignCount(counts, 'skipped', args[2], '')
-  counts['skip:erased'] = 1
+  countErasedReference(counts, args[2])
   flushCounts(keys[2], counts)
   ackEntry(keys[1], args[3], args[1])
+  return 1
+end)
+
+-- campaign_reference_erase_slot (a cluster): campaign_reference_erase in the message's slot. The
+-- message record decides who settles the reference, the purge or a sender: when there is none, a
+-- refusal (erased) is recorded as a sender's would be, so a sender that takes the entry meanwhile
+-- settles it as its own, uncounted. The caller deletes the entry after. KEYS: the slot's counter
+-- outbox, the message. ARGV: entry id, variant, the campaign's stats key, the record's TTL (ms).
+-- Returns 1 when counted.
+register('campaign_reference_erase_slot', function(keys, args)
+  if redis.call('EXISTS', keys[2]) == 1 then return 0 end
+  redis.call('HSET', keys[2], 'state', 'skipped', 'refused', 'erased', 'entry', args[1])
+  redis.call('PEXPIRE', keys[2], args[4])
+  local acc = newCounters()
+  countErasedReference(countsOf(acc, args[3]), args[2])
+  flushCounters(acc, keys[1])
   return 1
 end)
 

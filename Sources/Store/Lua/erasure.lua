@@ -75,17 +75,38 @@ end)
 -- KEYS: the message hash (Keys.message), its campaign's counters (Keys.campaignStats; '' for none),
 -- its stream ('' for none). ARGV: the consumer group.
 -- Returns 1 when the message existed.
-register('message_erase', function(keys, args)
-  local h = redis.call('HMGET', keys[1], 'state', 'variant', 'channel', 'entry')
-  if h[4] and keys[3] and keys[3] ~= '' then ackEntry(keys[3], args[1], h[4]) end
-  local done = { sent = true, delivered = true, failed = true, skipped = true }
-  if h[1] and keys[2] ~= '' and not done[h[1]] then
+-- The message deleted, its campaign's counts (when it had not finished) into `acc` (message_erase
+-- and its cluster form). Returns whether it existed.
+local function eraseMessage(acc, msg, stats)
+  local h = redis.call('HMGET', msg, 'state', 'variant', 'channel')
+  if h[1] and stats ~= '' and not terminalStates[h[1]] then
+    local counts = countsOf(acc, stats)
     for _, change in ipairs({ { 'open', -1 }, { 'skipped', 1 } }) do
-      redis.call('HINCRBY', keys[2], change[1], change[2])
-      if h[2] then redis.call('HINCRBY', keys[2], 'v:' .. h[2] .. ':' .. change[1], change[2]) end
-      if h[3] then redis.call('HINCRBY', keys[2], 'ch:' .. h[3] .. ':' .. change[1], change[2]) end
+      local fields = { change[1] }
+      if h[2] then fields[#fields + 1] = 'v:' .. h[2] .. ':' .. change[1] end
+      if h[3] then fields[#fields + 1] = 'ch:' .. h[3] .. ':' .. change[1] end
+      for _, f in ipairs(fields) do counts[f] = (counts[f] or 0) + change[2] end
     end
-    redis.call('HINCRBY', keys[2], 'skip:erased', 1)
+    counts['skip:erased'] = (counts['skip:erased'] or 0) + 1
   end
-  return redis.call('DEL', keys[1])
+  return redis.call('DEL', msg)
+end
+
+register('message_erase', function(keys, args)
+  local entry = redis.call('HGET', keys[1], 'entry')
+  if entry and keys[3] and keys[3] ~= '' then ackEntry(keys[3], args[1], entry) end
+  local acc = newCounters()
+  local existed = eraseMessage(acc, keys[1], keys[2])
+  flushCounters(acc)
+  return existed
+end)
+
+-- message_erase_slot (a cluster): message_erase in the message's slot; the erasure acknowledges the
+-- stream entry after it and flushes the counts. KEYS: the slot's counter outbox, the message.
+-- ARGV: its campaign's counters ('' for none). Returns 1 when the message existed.
+register('message_erase_slot', function(keys, args)
+  local acc = newCounters()
+  local existed = eraseMessage(acc, keys[2], args[1])
+  flushCounters(acc, keys[1])
+  return existed
 end)

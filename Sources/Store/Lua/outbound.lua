@@ -447,21 +447,30 @@ end)
 -- ARGV: 1 outcome (delivered | failed | none), 2 reason, 3 now, 4 engagement kind (''), 5 its URL (''),
 -- 6 stream max length, 7 the message id.
 -- Returns { 0 } when the message is gone, else { 1, id, channel, state moved to or '' }.
-register('receipt_apply', function(keys, args)
-  local key, now = keys[1], args[3]
+-- A receipt's outcome on a message (receipt_apply and its cluster form), counted into `acc`.
+-- Returns the message's campaign, variant, channel, journey, state, customer, and the state moved to ('').
+local function applyReceipt(acc, key, k, outcome, reason, now)
   local f = redis.call('HMGET', key, 'campaign', 'variant', 'channel', 'journey', 'state', 'customerId')
   local st = f[5]
-  if not st then return { 0 } end
-  local moved = ''
-  if args[1] == 'delivered' and st == 'sent' then
+  if not st then return f, '' end
+  if outcome == 'delivered' and st == 'sent' then
     redis.call('HSET', key, 'state', 'delivered', 'deliveredAt', now, 'updatedAt', now)
-    countTransition(counterKeys(keys, 2), f, 'delivered', 1)
-    moved = 'delivered'
-  elseif args[1] == 'failed' and (st == 'sent' or st == 'delivered') then
-    redis.call('HSET', key, 'state', 'failed', 'reason', args[2], 'updatedAt', now)
-    countTransition(counterKeys(keys, 2), f, 'bounced', 1)
-    moved = 'failed'
+    countInto(acc, k, f, 'delivered', 1)
+    return f, 'delivered'
+  elseif outcome == 'failed' and (st == 'sent' or st == 'delivered') then
+    redis.call('HSET', key, 'state', 'failed', 'reason', reason, 'updatedAt', now)
+    countInto(acc, k, f, 'bounced', 1)
+    return f, 'failed'
   end
+  return f, ''
+end
+
+register('receipt_apply', function(keys, args)
+  local now = args[3]
+  local acc = newCounters()
+  local f, moved = applyReceipt(acc, keys[1], counterKeys(keys, 2), args[1], args[2], now)
+  if not f[5] then return { 0 } end
+  flushCounters(acc)
   if args[4] ~= '' and f[6] then
     local payload = { message = args[7], channel = f[3] }
     if f[1] then payload.campaign = f[1] end

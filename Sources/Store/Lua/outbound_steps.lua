@@ -126,6 +126,18 @@ register('message_replay_slot', function(keys, args)
   return 1
 end)
 
+-- receipt_apply_slot: receipt_apply's change of the message; the caller appends an engagement to the
+-- inbound stream. KEYS: the slot's counter outbox, the message. ARGV: outcome (delivered | failed |
+-- none), reason, now, its counter keys (3). Returns { 0 } when the message is gone, else { 1, channel,
+-- state moved to or '', customer or '', campaign or '' }.
+register('receipt_apply_slot', function(keys, args)
+  local acc = newCounters()
+  local f, moved = applyReceipt(acc, keys[2], counterNames(args, 4), args[1], args[2], args[3])
+  if not f[5] then return { 0 } end
+  flushCounters(acc, keys[1])
+  return { 1, f[3] or '', moved, f[6] or '', f[1] or '' }
+end)
+
 -- counters_take: a slot's counter outbox taken for flushing: renamed to its taking key with a take id,
 -- unless a take is there already (a flush that stopped), which is answered again. KEYS: the outbox,
 -- its taking key. ARGV: a new take id. Returns { take id, field, value, ... } or {} when empty.

@@ -31,7 +31,8 @@ end)
 
 -- wecom_task_close: records a task created on WeCom (or refused for good) once, and moves its
 -- recipients out of `open`. KEYS: claims, tasks (Keys.campaignWeComTasks), the campaign's counters,
--- the recipients' results (Keys.campaignWeComResults), the polls (Keys.wecomResultPolls).
+-- the recipients' results (Keys.campaignWeComResults), the polls (Keys.wecomResultPolls; not on a
+-- cluster, where the caller schedules the poll).
 -- ARGV: task id, process, task JSON, variant, recipients, failure reason ('' = created), poll member,
 -- poll at ('' = none), then the external ids WeCom refused at creation (fail_list).
 -- Returns 1, or 0 when the claim was lost (another process took the task over).
@@ -55,13 +56,14 @@ register('wecom_task_close', function(keys, args)
     end
   end
   flushCounts(keys[3], counts)
-  if args[8] ~= '' then redis.call('ZADD', keys[5], args[8], args[7]) end
+  if args[8] ~= '' and keys[5] then redis.call('ZADD', keys[5], args[8], args[7]) end
   return 1
 end)
 
 -- wecom_task_results: a results poll. Each recipient counts once, when it turns final: 1 sent,
 -- 2 failed (not a contact of the member), 3 skipped (already received another group message).
--- KEYS: tasks, the campaign's counters, the recipients' results, the polls. ARGV: task id, task JSON,
+-- KEYS: tasks, the campaign's counters, the recipients' results, the polls (not on a cluster, where
+-- the caller sets the next poll). ARGV: task id, task JSON,
 -- variant, poll member, next poll at ('' = polling ends), then pairs of external id and status.
 -- Returns how many recipients turned final.
 register('wecom_task_results', function(keys, args)
@@ -85,7 +87,9 @@ register('wecom_task_results', function(keys, args)
     end
   end
   flushCounts(keys[2], counts)
-  if args[5] == '' then redis.call('ZREM', keys[4], args[4]) else redis.call('ZADD', keys[4], args[5], args[4]) end
+  if keys[4] then
+    if args[5] == '' then redis.call('ZREM', keys[4], args[4]) else redis.call('ZADD', keys[4], args[5], args[4]) end
+  end
   return turned
 end)
 

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import GatewayCrypto
 import RedisClient
 
 /// Erasure of a person (`DELETE /api/v1/customers/{id}`), as a job in Redis (`Keys.erasure`):
@@ -169,7 +170,7 @@ public struct CustomerErasure: Sendable {
 
     /// Runs cleanup steps: Redis commands, 500 to a pipeline, and `message_erase` calls.
     func run(_ cleanup: [[String]]) async throws {
-        let functions: Set = [ErasurePlan.messageErase, ErasurePlan.customerErase, ErasurePlan.identityRelease]
+        let functions: Set = [ErasurePlan.messageErase, ErasurePlan.messageEraseSlot, ErasurePlan.customerErase, ErasurePlan.identityRelease]
         let calls = cleanup.filter { functions.contains($0.first ?? "") }
         let commands = cleanup.filter { !functions.contains($0.first ?? "") }
         for call in calls where call.count >= 3 {
@@ -182,6 +183,9 @@ public struct CustomerErasure: Sendable {
         for start in stride(from: 0, to: commands.count, by: 500) {
             _ = try await redis.pipelineChecked(Array(commands[start..<min(start + 500, commands.count)]))
         }
+        // A cluster's erased messages counted into their slots' outboxes: flushed into the campaigns' stats.
+        let outboxes = calls.filter { $0.first == ErasurePlan.messageEraseSlot && $0.count > 3 }.map { IndexShard(slot: HashSlot.of($0[2])) }
+        try await MessageStore(redis: redis).flushCounters(Set(outboxes))
     }
 
     // MARK: the stream purge
@@ -243,10 +247,14 @@ public struct CustomerErasure: Sendable {
             }
             if !matched.isEmpty { _ = try await redis.send(["XDEL", stream] + matched) }
             // A queued campaign reference is counted as skipped (erased) as it goes, so the campaign completes.
-            for (entry, f) in references {
-                _ = try await redis.fcall(
-                    StoreFunctions.library, "campaign_reference_erase",
-                    keys: [stream, Keys.campaignStats(f["c"] ?? ""), Keys.message(f["id"] ?? "")], args: [entry, f["v"] ?? "", Keys.outboundGroup])
+            if redis.isCluster {
+                try await eraseReferences(references, stream: stream)
+            } else {
+                for (entry, f) in references {
+                    _ = try await redis.fcall(
+                        StoreFunctions.library, "campaign_reference_erase",
+                        keys: [stream, Keys.campaignStats(f["c"] ?? ""), Keys.message(f["id"] ?? "")], args: [entry, f["v"] ?? "", Keys.outboundGroup])
+                }
             }
             matched += references.map(\.entry)
             if entries.count < 500 || last == nil {
@@ -300,5 +308,24 @@ struct NeedleMatcher {
         if exact.contains(value) { return true }
         guard value.utf8.count > 24 else { return false }
         return needles.contains { value.range(of: $0) != nil }
+    }
+}
+
+extension CustomerErasure {
+    /// A cluster's `campaign_reference_erase`: each reference settled in its message's slot
+    /// (`campaign_reference_erase_slot`), then the entries deleted and the counts flushed.
+    func eraseReferences(_ references: [(entry: String, fields: [String: String])], stream: String) async throws {
+        guard !references.isEmpty else { return }
+        var shards = Set<IndexShard>()
+        for (entry, f) in references {
+            let id = f["id"] ?? ""
+            let shard = MessageStore.shard(ofMessage: id)
+            shards.insert(shard)
+            _ = try await redis.fcall(
+                StoreFunctions.library, "campaign_reference_erase_slot", keys: [Keys.counterOutbox(shard), Keys.message(id)],
+                args: [entry, f["v"] ?? "", Keys.campaignStats(f["c"] ?? ""), String(MessageStore.customerIndexTTLMs)])
+        }
+        _ = try await redis.pipelineChecked([["XACK", stream, Keys.outboundGroup] + references.map(\.entry), ["XDEL", stream] + references.map(\.entry)])
+        try await MessageStore(redis: redis).flushCounters(shards)
     }
 }

@@ -19,6 +19,7 @@ public struct ErasurePlan: Sendable {
     /// A cleanup step that is the `message_erase` function (keys: the message, its campaign's counters, its stream),
     /// not a Redis command: an unfinished campaign message counts as skipped so the campaign completes.
     public static let messageErase = "message_erase"
+    public static let messageEraseSlot = "message_erase_slot"
     /// Cleanup steps on a cluster that are functions too, stored as `[name, numkeys, keys..., args...]`:
     /// a merged stub's erase and an identity index key's release.
     public static let customerErase = "customer_erase"
@@ -114,7 +115,16 @@ public struct ErasurePlan: Sendable {
         // After it.
         for (id, m) in f.messages {
             let stream = m["channel"].map { Keys.outboundStream(channel: $0, lane: OutboundMessage.Lane(rawValue: m["lane"] ?? "") ?? .bulk) }
-            cleanup.append([Self.messageErase, Keys.message(id), m["campaign"].map(Keys.campaignStats) ?? "", stream ?? ""])
+            if layout == .perSlot {
+                // In the message's slot; its entry acknowledged after (the plain commands run after the functions).
+                let shard = MessageStore.shard(ofMessage: id)
+                cleanup.append([Self.messageEraseSlot, "2", Keys.counterOutbox(shard), Keys.message(id), m["campaign"].map(Keys.campaignStats) ?? ""])
+                if let stream, let entry = m["entry"] {
+                    cleanup += [["XACK", stream, Keys.outboundGroup, entry], ["XDEL", stream, entry]]
+                }
+            } else {
+                cleanup.append([Self.messageErase, Keys.message(id), m["campaign"].map(Keys.campaignStats) ?? "", stream ?? ""])
+            }
             if let key = m["idempotencyKey"] { cleanup.append(["DEL", Keys.idempotency(key)]) }
             if let pid = m["providerId"], let adapter = m["adapter"] { cleanup.append(["DEL", Keys.providerMessage(adapter: adapter, providerId: pid)]) }
             cleanup.append(["ZREM", Keys.outboundRetries, id])

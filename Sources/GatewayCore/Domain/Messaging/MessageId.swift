@@ -33,9 +33,10 @@ public enum MessageId {
     /// The id of a ULID in a slot (what a link token carries back).
     public static func tagged(_ ulid: String, slot: Int) -> String { IndexShard(slot: slot).tag! + "." + ulid }
 
-    /// The key of the message: `msg:{<ULID>}` (single Redis) or `msg:{<tag>}:<ULID>` (cluster).
-    static func key(_ id: String) -> String {
-        guard let dot = id.firstIndex(of: ".") else { return "msg:{\(id)}" }
-        return "msg:{\(id[..<dot])}:\(id[id.index(after: dot)...])"
+    /// A key of the message: `<prefix>:{<ULID>}` (single Redis) or `<prefix>:{<tag>}:<ULID>` (cluster),
+    /// in the message's slot (`msg` is the message itself).
+    static func key(_ id: String, prefix: String = "msg") -> String {
+        guard let dot = id.firstIndex(of: ".") else { return "\(prefix):{\(id)}" }
+        return "\(prefix):{\(id[..<dot])}:\(id[id.index(after: dot)...])"
     }
 }
