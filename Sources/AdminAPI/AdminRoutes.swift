@@ -94,7 +94,7 @@ public struct AdminRoutes: Sendable {
             clock: clock
         ).register(on: group)
         EventRoutes(
-            store: EventStore(redis: sandbox.redis, timelineCap: config.customers.timelineCap, streamMaxLen: config.streams.inboundMaxLen), clock: clock
+            store: EventStore(redis: sandbox.redis, config: config), clock: clock
         ).register(on: group)
         MergeCandidateRoutes(store: MergeCandidateStore(redis: sandbox.redis, customers: customers), clock: clock).register(on: group)
         PrivacyRoutes(

@@ -17,6 +17,16 @@ public struct ConversionStore: Sendable {
         let exposures = try await redis.send("HKEYS", Keys.customerCampaigns(customer)).strings
         let candidates = exposures.filter { matching[$0] != nil }.sorted()
         guard !candidates.isEmpty else { return [] }
+        if redis.isCluster {
+            // In the customer's slot; the counts go through its outbox (MessageStore+ClusterSteps).
+            let shard = IndexShard(customer: customer)
+            let converted = try await redis.fcall(
+                StoreFunctions.library, "conversion_record_slot", keys: [Keys.counterOutbox(shard), Keys.customerCampaigns(customer)],
+                args: [String(atMs)] + candidates.flatMap { [$0, String(matching[$0]!.windowMs), Keys.campaignStats($0)] }
+            ).strings
+            try await MessageStore(redis: redis).flushCounters([shard])
+            return converted
+        }
         return try await redis.fcall(
             StoreFunctions.library, "conversion_record", keys: [Keys.customerCampaigns(customer)] + candidates.map(Keys.campaignStats),
             args: [String(atMs)] + candidates.flatMap { [$0, String(matching[$0]!.windowMs)] }

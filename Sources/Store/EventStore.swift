@@ -9,11 +9,14 @@ public struct EventStore: Sendable {
     let redis: RedisPool
     let timelineCap: Int
     let streamMaxLen: Int
+    /// The identity claims and merges of a cluster's steps (`recordInSteps`).
+    let customers: CustomerStore
 
-    public init(redis: RedisPool, timelineCap: Int, streamMaxLen: Int) {
+    public init(redis: RedisPool, config: GatewayConfig) {
         self.redis = redis
-        self.timelineCap = timelineCap
-        self.streamMaxLen = streamMaxLen
+        timelineCap = config.customers.timelineCap
+        streamMaxLen = config.streams.inboundMaxLen
+        customers = CustomerStore(redis: redis, config: config)
     }
 
     public struct Event: Sendable {
@@ -51,6 +54,7 @@ public struct EventStore: Sendable {
     /// A big batch runs as several scripts of `chunkSize` events (each all or nothing), so no single
     /// call holds Redis for long; a client that retries a failed batch with event ids records each once.
     public func record(_ events: [Event], mayMerge: Bool, actor: String, nowMs: Int64) async throws -> [Outcome] {
+        if redis.isCluster { return try await recordInSteps(events, mayMerge: mayMerge, actor: actor, nowMs: nowMs) }
         var out = [Outcome]()
         out.reserveCapacity(events.count)
         for start in stride(from: 0, to: events.count, by: Self.chunkSize) {

@@ -13,8 +13,8 @@ public enum StoreFunctions {
     public static let library = RedisFunctionLibrary(
         name: "scrm",
         sources: [LuaCustomerLibrary.source] + [
-            PackageResources.customers_lua, PackageResources.crm_lua, PackageResources.limits_lua, PackageResources.leases_lua, PackageResources.customer_profile_lua, PackageResources.customer_import_lua, PackageResources.conversion_lua,
-            PackageResources.outbound_lua, PackageResources.outbound_steps_lua, PackageResources.engagement_lua, PackageResources.campaigns_lua, PackageResources.scores_lua,
+            PackageResources.customers_lua, PackageResources.crm_lua, PackageResources.limits_lua, PackageResources.leases_lua, PackageResources.customer_profile_lua, PackageResources.customer_import_lua,
+            PackageResources.outbound_lua, PackageResources.outbound_steps_lua, PackageResources.engagement_lua, PackageResources.conversion_lua, PackageResources.campaigns_lua, PackageResources.scores_lua,
             PackageResources.journeys_lua, PackageResources.tags_lua, PackageResources.erasure_lua, PackageResources.audience_lua, PackageResources.segments_lua,
             PackageResources.surfaces_lua, PackageResources.wecom_groups_lua,
         ].map { String(decoding: $0, as: UTF8.self) })

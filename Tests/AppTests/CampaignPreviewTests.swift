@@ -44,7 +44,12 @@ final class CampaignPreviewTests: XCTestCase {
             let id = try XCTUnwrap(created.value?.lookup("id")?.scalarText)
             let sampled = try await client.get("/api/v1/campaigns/\(id)/preview")
             XCTAssertEqual(sampled.value?.lookup("customerId")?.scalarText, ids[1], "without a customer, one of the audience")
-            XCTAssertNil(sampled.value?.lookup("audienceSize"), "drawn from the tag's members, without counting the whole audience")
+            if h.redis.isCluster {
+                // A cluster draws no estimate (it would visit every shard, as a count does): the exact count is given.
+                XCTAssertEqual(sampled.value?.lookup("audienceSize")?.scalarText, "1")
+            } else {
+                XCTAssertNil(sampled.value?.lookup("audienceSize"), "drawn from the tag's members, without counting the whole audience")
+            }
             let negated = try await client.send(
                 .post, "/api/v1/campaigns/preview", json: #"{"campaign":\#(campaign.replacingOccurrences(of: "pv-empty", with: "!pv-empty"))}"#)
             XCTAssertEqual(negated.value?.lookup("audienceSize"), .int(2), "no set to draw from: the audience is evaluated, and counted")

@@ -90,7 +90,7 @@ final class CampaignTests: XCTestCase {
         let b = try await rig.customer("o-b", phone: "+8613800000001", tags: ["vip", "webinar"])
         let c = try await rig.customer("o-c", tags: ["vip", "expo-2026", "churned"])
         let d = try await rig.customer(nil, phone: "+8613800000002", tags: ["webinar"])
-        _ = try await rig.h.redis.send("ZADD", Keys.scores, "80", a, "50", b, "10", c)
+        for (score, id) in [("80", a), ("50", b), ("10", c)] { _ = try await rig.h.redis.send("ZADD", rig.h.shard(id).key(single: Keys.scores), score, id) }
 
         try await rig.h.test { client in
             let p = try await Self.preview(client, "vip & (expo-2026 | webinar) & !churned")
@@ -137,17 +137,19 @@ final class CampaignTests: XCTestCase {
         let b = try await rig.customer(nil, phone: "+8613800000009")
         // Only the phone's customer was scored; the survivor takes the score and its index entry.
         _ = try await rig.h.redis.send("HSET", Keys.customer(b), "score", "42.0000", "scoreAt", String(rig.h.now))
-        _ = try await rig.h.redis.send("ZADD", Keys.scores, "42", b)
+        _ = try await rig.h.redis.send("ZADD", rig.h.shard(b).key(single: Keys.scores), "42", b)
         // The phone now turns up on the follower: one customer remains.
         let outcome = try await rig.customers.bind(Identity(kind: .phone, value: "+8613800000009"), to: a, nowMs: rig.h.now)
         guard case .merged(let survivor, let merged) = outcome else { return XCTFail("expected a merge, got \(outcome)") }
-        let all = try await rig.h.redis.send("SMEMBERS", Keys.fieldIndex("all")).strings
+        let all = try await rig.h.indexMembers("fidx", "all")
         XCTAssertEqual(all, [survivor])
-        let sms = try await rig.h.redis.send("SMEMBERS", Keys.fieldIndex("consent:sms")).strings
+        let sms = try await rig.h.indexMembers("fidx", "consent:sms")
         XCTAssertEqual(sms, [survivor])
         XCTAssertEqual(Set([a, b]), Set([survivor, merged]))
-        let scored = try await rig.h.redis.send("ZRANGE", Keys.scores, "0", "-1", "WITHSCORES").strings
-        XCTAssertEqual(scored, [survivor, "42"], "the merged id leaves the scores index")
+        let scored = try await rig.h.indexMembers("scores")
+        XCTAssertEqual(scored, [survivor], "the merged id leaves the scores index")
+        let score = try await rig.h.redis.send("ZSCORE", rig.h.shard(survivor).key(single: Keys.scores), survivor).string
+        XCTAssertEqual(score, "42")
     }
 
     static func campaignJSON(
@@ -467,6 +469,7 @@ final class CampaignTests: XCTestCase {
         let parts = makeOutbound(
             config: rig.h.config, redis: rig.h.redis, adapters: try loadAdapters(config: rig.h.config, environment: rig.h.adapterEnvironment), clock: rig.h.clock)
         let store = CampaignStore(redis: rig.h.redis)
+        var adoptedCopies = Set<String>()  // the winners' snapshots, of every round (a cluster's are staging names)
         for round in 0..<5 {
             let id = ULID.make(milliseconds: rig.h.now + Int64(round))
             let definition = CampaignDefinition(
@@ -479,9 +482,14 @@ final class CampaignTests: XCTestCase {
             async let second = parts.campaigns.activate(scheduled)
             let states = try await [first, second]
             XCTAssertTrue(states.contains(.running), "\(states)")
-            let size = try await rig.h.redis.send("SCARD", Keys.campaignAudience(id)).int
+            // On a cluster the snapshot is kept per shard under the name the winner adopted (`Campaign.snapshot`).
+            let adopted = try await store.get(id)?.snapshot
+            let copies = rig.h.redis.isCluster ? try await rig.h.keys("camp:{*}:" + (adopted ?? "").dropFirst("camp:".count)) : [Keys.campaignAudience(id)]
+            var size = 0
+            for key in copies { size += try await rig.h.redis.send("SCARD", key).int ?? 0 }
             XCTAssertEqual(size, 3000, "round \(round): the snapshot is whole")
-            let staging = try await rig.h.redis.send("KEYS", "camp:*:staging:*").strings
+            if rig.h.redis.isCluster { adoptedCopies.formUnion(copies) }
+            let staging = Set(try await rig.h.keys("camp:*:staging:*")).subtracting(adoptedCopies)
             XCTAssertEqual(staging, [], "the loser's snapshot is gone")
         }
     }

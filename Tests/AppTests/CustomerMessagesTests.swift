@@ -48,11 +48,11 @@ final class CustomerMessagesTests: XCTestCase {
             // The console's 360 view lists them ten at a time, with the way to the older ones.
             let mara = try await ConsoleActionTests.signIn(client, "mara", role: "marketer")
             let page = try await client.execute(uri: "/console/customers/\(customer)", method: .get, headers: [.cookie: mara.cookie])
-            let listed = page.text.matches(of: #/data-message="([0-9A-Z]+)"/#).map { String($0.1) }
+            let listed = page.text.matches(of: #/data-message="([0-9A-Za-z.]+)"/#).map { String($0.1) }
             XCTAssertEqual(listed, Array(sent.sorted(by: >).prefix(10)))
             let older = try XCTUnwrap(page.text.firstMatch(of: #/href="(/console/customers/[0-9A-Z]{26}\?msgs=[^"#]+)#h-messages" data-older-messages/#)?.1)
             let second = try await client.execute(uri: String(older), method: .get, headers: [.cookie: mara.cookie])
-            let listedNext = second.text.matches(of: #/data-message="([0-9A-Z]+)"/#).map { String($0.1) }
+            let listedNext = second.text.matches(of: #/data-message="([0-9A-Za-z.]+)"/#).map { String($0.1) }
             XCTAssertEqual(listedNext, Array(sent.sorted(by: >)[10..<20]))
         }
     }

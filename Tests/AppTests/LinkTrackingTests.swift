@@ -50,7 +50,8 @@ extension CampaignTests {
             // What went out carries tracked links only; the originals stay with the message.
             let link = try XCTUnwrap(wechat["link"])
             XCTAssertTrue(link.hasPrefix("\(base)/l/"), link)
-            XCTAssertEqual(link.count, base.count + 3 + 31, "a short token")
+            // 31 characters; 34 on a cluster, whose message ids carry their slot (MessageId).
+            XCTAssertEqual(link.count, base.count + 3 + (rig.h.redis.isCluster ? 34 : 31), "a short token")
             XCTAssertFalse(link.contains("example.com"), "nothing readable in the token")
             XCTAssertEqual(wechat["links"], #"["https://example.com/expo?a=1&b=2"]"#)
             let html = try XCTUnwrap(email["html"])
@@ -81,7 +82,7 @@ extension CampaignTests {
             XCTAssertEqual(wechatStats["clicked"], 1)
 
             // After the window a click counts again, but the message was already clicked.
-            let guards = try await rig.h.redis.send("KEYS", "eng:*").strings
+            let guards = try await rig.h.keys("eng:*")
             let guardKey = try XCTUnwrap(guards.first)
             _ = try await rig.h.redis.send("DEL", guardKey)
             _ = try await click(link, agent: human)

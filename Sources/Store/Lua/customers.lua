@@ -320,6 +320,36 @@ register('customer_reindex', sharded(function(keys, args)
   return { #args }
 end))
 
+-- event_customer (a cluster): an API event on its customer, in its slot (EventStore's steps): created
+-- with the identity the caller claimed for it when there is no record, the identities the caller
+-- claimed joined, the event recorded once by the client's id, last seen, the timeline, the indexes.
+-- Sharded. KEYS: the customer's hash, its event ids (Keys.customerEvents).
+-- ARGV: id, the client's event id ('' = none), now, at, identity to create with ('' = the customer
+-- must exist), timeline entry, timeline cap, then the identities to add.
+-- Returns { 'ok', created } | { 'dup' } | { 'unknown' } | { 'moved', survivor }, then what it emitted.
+register('event_customer', sharded(function(keys, args)
+  local id, eid, now, at = args[1], args[2], args[3], args[4]
+  local h = redis.call('HMGET', keys[1], 'mergedInto', 'createdAt', 'mergingInto')
+  if h[1] or h[3] then return { 'moved', h[1] or h[3] } end
+  if eid ~= '' and redis.call('SISMEMBER', keys[2], eid) == 1 then return { 'dup' } end
+  local created = 0
+  if not h[2] then
+    if args[5] == '' then return { 'unknown' } end
+    createRecord(id, now, args[5])
+    created = 1
+  end
+  for i = 8, #args do redis.call('SADD', idskey(id), args[i]) end
+  if eid ~= '' then
+    redis.call('SADD', keys[2], eid)
+    redis.call('EXPIRE', keys[2], 604800)
+  end
+  local last = tonumber(redis.call('HGET', keys[1], 'lastSeenAt') or '0')
+  if tonumber(at) > last then redis.call('HSET', keys[1], 'lastSeenAt', at) end
+  pushTimeline(id, args[6], tonumber(args[7]))
+  reindex(id)
+  return { 'ok', created }
+end))
+
 -- events_record: a batch of interactions from outside WeChat (EventStore.record), all or nothing: each
 -- finds its customer (by id, else by any identity; a new one otherwise), binds its identities (a
 -- verified one may merge, an unverified collision becomes a merge candidate), is recorded once per
