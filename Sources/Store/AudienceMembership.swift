@@ -10,14 +10,16 @@ extension AudienceStore {
         Self.collectLeaves(expression, into: &leaves)
         var commands = [[String]]()
         var scoreAt = [Int]()
+        // The customer's own shard of each index (one slot on a cluster).
+        let shard = shards.layout.shard(customer: customer)
         for (i, leaf) in leaves.enumerated() {
             switch leaf {
-            case .tag(let t): commands.append(["SISMEMBER", Keys.tag(t), customer])
-            case .field(let f, let v): commands.append(["SISMEMBER", AudienceProgram.fieldKey(f, v, requireOptIn: requireOptIn), customer])
+            case .tag(let t): commands.append(["SISMEMBER", shard.key(single: Keys.tag(t)), customer])
+            case .field(let f, let v): commands.append(["SISMEMBER", shard.key(single: AudienceProgram.fieldKey(f, v, requireOptIn: requireOptIn)), customer])
             case .attribute(let name, let cmp, let value):
                 switch try attributes.predicate(name, cmp, value, nowMs: nowMs) {
-                case .ordered(let key, _, _): commands.append(["ZSCORE", key, customer])
-                case .text(let key, let lowered): commands.append(["ZSCORE", key, lowered + "\u{1F}" + customer])
+                case .ordered(let key, _, _): commands.append(["ZSCORE", shard.key(single: key), customer])
+                case .text(let key, let lowered): commands.append(["ZSCORE", shard.key(single: key), lowered + "\u{1F}" + customer])
                 }
             case .score:
                 scoreAt.append(i)
@@ -85,7 +87,9 @@ extension AudienceStore {
     /// members of a set the expression requires (a tag or field leaf at its top level), the first that
     /// is in the audience. Nil when the expression names no such set or no candidate qualifies; the
     /// caller then evaluates the audience (`preview`).
+    /// On a cluster the sets are per shard, mostly tiny: nil, and the caller evaluates the audience.
     public func sampleMember(_ expression: TagExpression, nowMs: Int64, candidates: Int = 64) async throws -> String? {
+        guard shards.layout == .single else { return nil }
         let required: [TagExpression] = if case .and(let items) = expression { items } else { [expression] }
         let anchor = required.lazy.compactMap { leaf -> String? in
             switch leaf {

@@ -7,7 +7,13 @@ import RedisClient
 public struct FollowerJobStore: Sendable {
     let redis: RedisPool
 
-    public init(redis: RedisPool) { self.redis = redis }
+    /// Where the tag indexes are (one shard per slot on a cluster).
+    let shards: IndexShards
+
+    public init(redis: RedisPool) {
+        self.redis = redis
+        shards = IndexShards(redis: redis, attributes: nil)
+    }
 
     /// A job's progress as its hash holds it.
     public struct Progress: Sendable, Equatable {
@@ -73,11 +79,11 @@ public struct FollowerJobStore: Sendable {
         _ = try await redis.send("SET", Keys.wechatTagId(account: account, tag: tag), String(id))
     }
 
-    /// One chunk of the customers tagged `tag` (SSCAN from `cursor`; "0" next = done): how many it
-    /// held and the openids they have on `account`.
+    /// One chunk of the customers tagged `tag` (a page of the tag's shards from `cursor`, "0" first;
+    /// "0" next = done): how many it held and the openids they have on `account`.
     public func taggedFollowers(tag: String, account: String, cursor: String, count: Int = 500) async throws -> (next: String, customers: Int, openids: [String]) {
-        let r = try await redis.send("SSCAN", Keys.tag(tag), cursor, "COUNT", String(count)).array ?? []
-        let ids = r.count > 1 ? r[1].strings : []
+        let page = try await shards.scanPage(redis, { $0.key(single: Keys.tag(tag)) }, cursor: cursor, limit: count)
+        let ids = page.ids
         let prefix = "openid:\(account):"
         var openids = [String]()
         if !ids.isEmpty {
@@ -85,9 +91,11 @@ public struct FollowerJobStore: Sendable {
                 for identity in set.strings where identity.hasPrefix(prefix) { openids.append(String(identity.dropFirst(prefix.count))) }
             }
         }
-        return (r.first?.string ?? "0", ids.count, openids)
+        return (page.nextCursor ?? "0", ids.count, openids)
     }
 
-    /// How many customers carry `tag`.
-    public func tagSize(_ tag: String) async throws -> Int { try await redis.send("SCARD", Keys.tag(tag)).int ?? 0 }
+    /// How many customers carry `tag` (over every shard on a cluster).
+    public func tagSize(_ tag: String) async throws -> Int {
+        try await shards.totalCards(redis, [(base: "tag", name: tag)]).first ?? 0
+    }
 }

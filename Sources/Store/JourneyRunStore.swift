@@ -78,6 +78,10 @@ public struct JourneyRunStore: Sendable {
         let args =
             [journey, customer, String(now), kind, String(ms), String(version), anchorMs.map(String.init) ?? ""] + start.arguments
             + [Self.member(journey: journey, customer: customer)] + start.skippedArguments
+        if redis.isCluster {
+            return try await enrolInSteps(
+                journey: journey, customer: customer, args: args, due: start.step == nil ? nil : args[9], member: Self.member(journey: journey, customer: customer))
+        }
         let r = try await redis.fcall(StoreFunctions.library, "journey_enrol", keys: keys, args: args).string ?? ""
         return Enrolment(rawValue: r) ?? .inactive
     }
@@ -115,6 +119,9 @@ public struct JourneyRunStore: Sendable {
 
     /// Claims the customer's due step for `leaseMs`, in the same step as checking the journey runs.
     public func claim(journey: String, customer: String, now: Int64, leaseMs: Int64, token: String, recheckMs: Int64 = 1_000) async throws -> Claim {
+        if redis.isCluster {
+            return try await claimInSteps(journey: journey, customer: customer, now: now, leaseMs: leaseMs, token: token, recheckMs: recheckMs)
+        }
         let r = try await redis.fcall(
             StoreFunctions.library, "journey_claim",
             keys: [Self.timers(customer: customer), Keys.journeyEnrolment(journey: journey, customer: customer), Keys.journey(journey)],
@@ -148,6 +155,7 @@ public struct JourneyRunStore: Sendable {
         let args =
             [c.token, c.seq, Self.member(journey: c.journey, customer: c.customer), String(now), stepId, outcome] + next.arguments
             + [String(keepMs)] + next.skippedArguments
+        if redis.isCluster { return try await advanceInSteps(c, args: args) }
         let r = try await redis.fcall(StoreFunctions.library, "journey_advance", keys: keys, args: args).strings
         switch r.first {
         case "ok": return .moved
@@ -167,15 +175,15 @@ public struct JourneyRunStore: Sendable {
     /// The last send before an exit event counts a conversion.
     public func exit(journey: String, customer: String, currentStepId: String, event: String, now: Int64) async throws -> Bool {
         let keys = [Keys.journeyEnrolment(journey: journey, customer: customer), Self.timers(customer: customer), Keys.journeyStats(journey)]
-        return try await redis.fcall(
-            StoreFunctions.library, "journey_exit", keys: keys,
-            args: [Self.member(journey: journey, customer: customer), String(now), currentStepId, event]
-        ).int == 1
+        let args = [Self.member(journey: journey, customer: customer), String(now), currentStepId, event]
+        if redis.isCluster { return try await exitInSteps(journey: journey, customer: customer, args: args) }
+        return try await redis.fcall(StoreFunctions.library, "journey_exit", keys: keys, args: args).int == 1
     }
 
     /// Ends a wait early (its `orEvent` happened) if the customer still waits at `step`.
     public func wake(journey: String, customer: String, step: Int, now: Int64) async throws -> Bool {
-        try await redis.fcall(
+        if redis.isCluster { return try await wakeInSteps(journey: journey, customer: customer, step: step, now: now) }
+        return try await redis.fcall(
             StoreFunctions.library, "journey_wake",
             keys: [Keys.journeyEnrolment(journey: journey, customer: customer), Self.timers(customer: customer)],
             args: [Self.member(journey: journey, customer: customer), String(step), String(now)]
@@ -185,9 +193,10 @@ public struct JourneyRunStore: Sendable {
     /// A crm step: marks the customer a qualified lead and/or adds a note to their interactions (the
     /// CRM sync adapter sends both). False when the customer is gone.
     public func crm(customer: String, qualify: Bool, note: String?, journey: String, step: String, timelineCap: Int, now: Int64) async throws -> Bool {
-        try await redis.fcall(
-            StoreFunctions.library, "journey_crm", keys: [Keys.customer(customer), Keys.customerTimeline(customer)],
-            args: [customer, String(now), qualify ? "1" : "0", note ?? "", journey, step, String(timelineCap)]
+        let args = [String(now), qualify ? "1" : "0", note ?? "", journey, step, String(timelineCap)]
+        if redis.isCluster { return try await crmInSteps(customer: customer, args: args) }
+        return try await redis.fcall(
+            StoreFunctions.library, "journey_crm", keys: [Keys.customer(customer), Keys.customerTimeline(customer)], args: [customer] + args
         ).string == "ok"
     }
 

@@ -22,7 +22,13 @@ public struct Journey: Sendable, Equatable {
 public struct JourneyStore: Sendable {
     let redis: RedisPool
 
-    public init(redis: RedisPool) { self.redis = redis }
+    /// Where an audience snapshot is (`AudienceStore.snapshot`: per shard on a cluster).
+    let shards: IndexShards
+
+    public init(redis: RedisPool) {
+        self.redis = redis
+        shards = IndexShards(redis: redis, attributes: nil)
+    }
 
     static func json(_ d: JourneyDefinition) throws -> String {
         let encoder = JSONEncoder()
@@ -30,10 +36,14 @@ public struct JourneyStore: Sendable {
         return String(decoding: try encoder.encode(d), as: UTF8.self)
     }
 
+    /// On a cluster the list of journeys (`Keys.journeys`) is in another slot: the journey is listed
+    /// after it is created.
     public func create(id: String, definition: JourneyDefinition, now: Int64) async throws {
-        _ = try await redis.fcall(
-            StoreFunctions.library, "journey_create", keys: [Keys.journey(id), Keys.journeyVersion(id, 1), Keys.journeys],
+        let cluster = redis.isCluster
+        let created = try await redis.fcall(
+            StoreFunctions.library, "journey_create", keys: [Keys.journey(id), Keys.journeyVersion(id, 1)] + (cluster ? [] : [Keys.journeys]),
             args: [id, definition.name, try Self.json(definition), String(now)])
+        if cluster, created.int == 1 { _ = try await redis.send("ZADD", Keys.journeys, String(now), id) }
     }
 
     public enum Edit: Sendable, Equatable {
@@ -71,18 +81,25 @@ public struct JourneyStore: Sendable {
 
     public func name(_ id: String) async throws -> String? { try await redis.send("HGET", Keys.journey(id), "name").string }
 
-    /// Members of the audience snapshot the runners have not enrolled yet.
-    public func audienceToEnrol(_ id: String) async throws -> Int { try await redis.send("SCARD", Keys.journeyAudience(id)).int ?? 0 }
-
-    /// Up to `count` members of the audience snapshot still to enrol, at random.
-    public func audienceSample(_ id: String, count: Int) async throws -> [String] {
-        try await redis.send("SRANDMEMBER", Keys.journeyAudience(id), String(count)).strings
+    /// Members of the audience snapshot the runners have not enrolled yet (over its shards).
+    public func audienceToEnrol(_ id: String) async throws -> Int {
+        try await shards.totalCards(redis, [(base: "journey", name: "{\(id)}:audience")]).first ?? 0
     }
 
-    /// Members enrolled from the audience snapshot, taken out of it.
+    /// Up to `count` members of the audience snapshot still to enrol, at random (on a cluster from the
+    /// first shards that hold any).
+    public func audienceSample(_ id: String, count: Int) async throws -> [String] {
+        var sample = [String]()
+        for shard in try await shards.holding(redis, { $0.key(single: Keys.journeyAudience(id)) }) where sample.count < count {
+            sample += try await redis.send("SRANDMEMBER", shard.key(single: Keys.journeyAudience(id)), String(count - sample.count)).strings
+        }
+        return sample
+    }
+
+    /// Members enrolled from the audience snapshot, taken out of it (each from its shard).
     public func enrolledFromAudience(_ id: String, _ customers: [String]) async throws {
         guard !customers.isEmpty else { return }
-        _ = try await redis.send(["SREM", Keys.journeyAudience(id)] + customers)
+        _ = try await redis.pipelineChecked(shards.group(customers).map { ["SREM", $0.shard.key(single: Keys.journeyAudience(id))] + $0.ids })
     }
 
     /// The ids of the active journeys, sorted.
@@ -94,7 +111,8 @@ public struct JourneyStore: Sendable {
         if watch.isEmpty {
             _ = try await redis.send("DEL", Keys.journeyWatch)
         } else {
-            let aside = Keys.journeyWatch + ":" + builder
+            // Tagged with the watch key's whole name: in its slot on a cluster, so RENAME may replace it.
+            let aside = "{\(Keys.journeyWatch)}:" + builder
             _ = try await redis.pipelineChecked([["DEL", aside], ["SADD", aside] + watch.sorted(), ["RENAME", aside, Keys.journeyWatch]])
         }
     }
@@ -105,7 +123,7 @@ public struct JourneyStore: Sendable {
     }
 
     /// Drops what is left of the audience snapshot (an archived journey enrols nobody).
-    public func dropAudience(_ id: String) async throws { _ = try await redis.send("DEL", Keys.journeyAudience(id)) }
+    public func dropAudience(_ id: String) async throws { _ = try await shards.sendEach(redis) { ["DEL", $0.key(single: Keys.journeyAudience(id))] } }
 
     /// Version `n`'s definition, for customers enrolled on it.
     public func definition(_ id: String, version n: Int) async throws -> JourneyDefinition? {
@@ -113,7 +131,6 @@ public struct JourneyStore: Sendable {
         return try? JSONDecoder().decode(JourneyDefinition.self, from: Data(text.utf8))
     }
 
-    /// Newest first.
     /// Newest first, a page at a time (`next` is where the following page starts).
     public func list(limit: Int, before: PageCursor? = nil) async throws -> (journeys: [Journey], next: PageCursor?) {
         let page = try await redis.newestFirst(Keys.journeys, limit: limit, before: before)
@@ -126,7 +143,8 @@ public struct JourneyStore: Sendable {
         // A journey whose hash has no version (never written whole) is left out.
         let found = zip(ids, hashes).compactMap { id, h in h["version"].flatMap { Int($0) }.map { (h, Keys.journeyVersion(id, $0)) } }
         guard !found.isEmpty else { return [] }
-        let texts = try await redis.send(["MGET"] + found.map(\.1)).strings
+        // One GET each, pipelined (per node on a cluster, where the journeys' keys are in different slots).
+        let texts = try await redis.pipelineChecked(found.map { ["GET", $0.1] }).map { $0.string ?? "" }
         return zip(found, texts).compactMap { Self.journey($0.0, definition: $1) }
     }
 
@@ -148,10 +166,18 @@ public struct JourneyStore: Sendable {
         case missing
     }
 
+    /// On a cluster the active set (`Keys.activeJourneys`) is in another slot: after the move it is made
+    /// to agree with the state read again (two racing moves each read before they write).
     public func transition(_ id: String, _ action: Action, now: Int64) async throws -> Transition {
+        let cluster = redis.isCluster
         let r = try await redis.fcall(
-            StoreFunctions.library, "journey_transition", keys: [Keys.journey(id), Keys.activeJourneys], args: [action.rawValue, String(now), id]
+            StoreFunctions.library, "journey_transition", keys: [Keys.journey(id)] + (cluster ? [] : [Keys.activeJourneys]),
+            args: [action.rawValue, String(now), id]
         ).strings
+        if cluster, r.first == "ok" {
+            let state = try await redis.send("HGET", Keys.journey(id), "state").string
+            _ = try await redis.send(state == "active" ? "SADD" : "SREM", Keys.activeJourneys, id)
+        }
         switch r.first {
         case "ok": return .moved(to: Journey.State(rawValue: r[1]) ?? .draft)
         case "illegal": return .illegal(from: Journey.State(rawValue: r[1]) ?? .draft)

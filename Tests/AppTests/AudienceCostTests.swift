@@ -57,12 +57,13 @@ final class BoundedWorkTests: XCTestCase {
                 _ = try await client.send(.post, "/api/v1/tags/big/customers", json: #"{"customerIds":[\#(list)]}"#)
             }
             // An id that no longer leads anywhere (as a merged customer's would) is in the set too.
-            _ = try await h.redis.send("SADD", Keys.tag("big"), "01ZZZZZZZZZZZZZZZZZZZZZZZZ")
+            let gone = "01ZZZZZZZZZZZZZZZZZZZZZZZZ"
+            _ = try await h.redis.send("SADD", h.shard(gone).key(single: Keys.tag("big")), gone)
             let deleted = try await client.execute(uri: "/api/v1/tags/big", method: .delete, headers: [.authorization: "Bearer \(Harness.adminToken)"])
             XCTAssertEqual(deleted.status, .ok, deleted.text)
             XCTAssertEqual(deleted.json["removedFromCustomers"] as? Int, 2500)
-            let left = try await h.redis.send("EXISTS", Keys.tag("big")).int
-            XCTAssertEqual(left, 0)
+            let left = try await h.indexMembers("tag", "big")
+            XCTAssertEqual(left, [])
             let stillTagged = try await h.redis.send("SISMEMBER", Keys.customerTags(ids[1234]), "big").int
             XCTAssertEqual(stillTagged, 0)
             let again = try await client.execute(uri: "/api/v1/tags/big", method: .delete, headers: [.authorization: "Bearer \(Harness.adminToken)"])
@@ -71,6 +72,7 @@ final class BoundedWorkTests: XCTestCase {
         let calls = try await h.redis.send("INFO", "commandstats").string ?? ""
         let picks = calls.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_srandmember:") } ?? ""
         // 1,000 + 1,000 + 501 members, then an empty pick; the second delete picks once, finding nothing.
-        XCTAssertTrue(picks.hasPrefix("cmdstat_srandmember:calls=5,"), "the delete ran in chunks of at most 1,000: \(picks)")
+        // (On a cluster the delete walks the shards, each a small set: the count is a single Redis's.)
+        if !h.redis.isCluster { XCTAssertTrue(picks.hasPrefix("cmdstat_srandmember:calls=5,"), "the delete ran in chunks of at most 1,000: \(picks)") }
     }
 }

@@ -67,7 +67,8 @@ final class JourneyRunTests: XCTestCase {
                 return ann == 2 && cy == 2
             }
             // Ann waits for the eve of her expo; Cy's eve has passed: her reminder is skipped, she is tagged.
-            try await until("Cy's tag") { try await h.redis.send("SISMEMBER", Keys.tag("followed-up"), try await Self.customer(client, phones[2])).int == 1 }
+            let cyId = try await Self.customer(client, phones[2])
+            try await until("Cy's tag") { try await h.redis.send("SISMEMBER", h.shard(cyId).key(single: Keys.tag("followed-up")), cyId).int == 1 }
             let cy = try await sms(phones[2]), bob = try await sms(phones[1])
             XCTAssertEqual(cy.count, 2, "no late reminder")
             XCTAssertEqual(bob.count, 1, "nothing after the exit")

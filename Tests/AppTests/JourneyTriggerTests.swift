@@ -88,7 +88,7 @@ final class JourneyTriggerTests: XCTestCase {
             let activated = try await client.send(.post, "/api/v1/journeys/\(audience)/activate", json: "{}")
             XCTAssertEqual(activated.status, .ok, activated.text)
             try await rig.until("the audience enrolled") { try await rig.stats(audience)["completed"] == 1 }
-            let marked = try await h.redis.send("SMEMBERS", Keys.tag("sh-vip")).strings
+            let marked = try await h.indexMembers("tag", "sh-vip")
             XCTAssertEqual(marked, [ann])
             let shown = try await client.get("/api/v1/journeys/\(audience)").json
             let report = try XCTUnwrap(shown["report"] as? [String: Any])

@@ -62,7 +62,7 @@ final class OperatorTests: XCTestCase {
             let cookie = try Self.cookie(signedIn)
             let csrf = try XCTUnwrap(signedIn.json["csrfToken"] as? String)
             XCTAssertEqual(signedIn.json["role"] as? String, "marketer")
-            let sessions = try await h.redis.send("KEYS", "opsession:*").strings
+            let sessions = try await h.keys("opsession:*")
             XCTAssertEqual(sessions.count, 1)
             XCTAssertFalse(sessions.contains { $0.contains(String(cookie.dropFirst("scrm_session=".count))) }, "the session is stored under the token's hash")
 
