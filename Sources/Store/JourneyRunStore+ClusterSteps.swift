@@ -15,12 +15,12 @@ import RedisClient
 extension JourneyRunStore {
     private var outboxes: MessageStore { MessageStore(redis: redis) }
 
-    private func journeyRunning(_ journey: String) async throws -> String? {
+    private func journeyState(_ journey: String) async throws -> String? {
         try await redis.send("HGET", Keys.journey(journey), "state").string
     }
 
     func enrolInSteps(journey: String, customer: String, args: [String], due: String?, member: String) async throws -> Enrolment {
-        guard try await journeyRunning(journey) == "active" else { return .inactive }
+        guard try await journeyState(journey) == "active" else { return .inactive }
         let timers = Self.timers(customer: customer)
         var added = false
         if let due { added = try await redis.send("ZADD", timers, "NX", due, member).int == 1 }
@@ -30,7 +30,7 @@ extension JourneyRunStore {
             keys: [Keys.counterOutbox(shard), Keys.journeyEnrolment(journey: journey, customer: customer)], args: [Keys.journeyStats(journey)] + args
         ).strings
         if added, !(r.first == "enrolled" && r.count > 1 && r[1] == "1"), let due {
-            _ = try await redis.fcall(StoreFunctions.library, "retries_remove", keys: [timers], args: [member, due])
+            _ = try await redis.fcall(StoreFunctions.library, "zset_remove_unchanged", keys: [timers], args: [member, due])
         }
         try await outboxes.flushCounters([shard])
         return Enrolment(rawValue: r.first ?? "") ?? .inactive
@@ -42,7 +42,7 @@ extension JourneyRunStore {
         guard try await redis.fcall(StoreFunctions.library, "journey_timer_lease", keys: [timers], args: [member, String(now), until]).int == 1 else {
             return .none
         }
-        switch try await journeyRunning(journey) {
+        switch try await journeyState(journey) {
         case "active": break
         case "paused", "draft":
             _ = try await redis.send("ZADD", timers, String(now + recheckMs), member)
@@ -53,7 +53,7 @@ extension JourneyRunStore {
             StoreFunctions.library, "journey_claim_slot", keys: [Keys.journeyEnrolment(journey: journey, customer: customer)], args: [token, String(now)]
         ).strings
         if r.first == "done" {
-            _ = try await redis.fcall(StoreFunctions.library, "retries_remove", keys: [timers], args: [member, until])
+            _ = try await redis.fcall(StoreFunctions.library, "zset_remove_unchanged", keys: [timers], args: [member, until])
             return .none
         }
         if r.first == "early", r.count > 1 {
@@ -68,7 +68,7 @@ extension JourneyRunStore {
     }
 
     func advanceInSteps(_ c: Claimed, args: [String]) async throws -> Advance {
-        let running = try await journeyRunning(c.journey) == "active"
+        let running = try await journeyState(c.journey) == "active"
         let shard = IndexShard(customer: c.customer)
         let r = try await redis.fcall(
             StoreFunctions.library, "journey_advance_slot",

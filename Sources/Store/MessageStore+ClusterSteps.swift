@@ -282,7 +282,7 @@ extension MessageStore {
                 queued += 1
             }
         }
-        _ = try await redis.fcall(StoreFunctions.library, "retries_remove", keys: [Keys.outboundRetries], args: due)
+        _ = try await redis.fcall(StoreFunctions.library, "zset_remove_unchanged", keys: [Keys.outboundRetries], args: due)
         return queued
     }
 

@@ -174,10 +174,11 @@ register('counters_done', function(keys, args)
   return 1
 end)
 
--- retries_remove: schedule entries removed once their messages were queued again, each only while
--- it is still due at the time read (a message rescheduled meanwhile keeps its new entry).
--- KEYS: the retry schedule. ARGV: id, score pairs. Returns how many were removed.
-register('retries_remove', function(keys, args)
+-- zset_remove_unchanged: members of a sorted set removed only while each still has the score read
+-- (a due retry queued again, a journey timer no longer waited on): one moved meanwhile (a message
+-- rescheduled, a customer enrolled again) keeps its new entry. KEYS: the sorted set (the retry
+-- schedule, a timers partition). ARGV: member, score pairs. Returns how many were removed.
+register('zset_remove_unchanged', function(keys, args)
   local n = 0
   for i = 1, #args, 2 do
     if redis.call('ZSCORE', keys[1], args[i]) == args[i + 1] then n = n + redis.call('ZREM', keys[1], args[i]) end
