@@ -43,7 +43,7 @@ extension MessageStore {
         _ = try await redis.fcall(
             StoreFunctions.library, "message_store", keys: [Keys.message(id)] + (index.map { [$0] } ?? []),
             args: [id, String(m.createdAt), String(Self.customerIndexTTLMs)] + fields.flatMap { [$0.0, $0.1] })
-        try await appendOnce(Keys.outboundStream(channel: m.channel, lane: m.lane), op: "accept:\(id)", ttl: ttl, fields: ["id", id])
+        try await queueOnce(id, on: Keys.outboundStream(channel: m.channel, lane: m.lane), op: "accept:\(id)")
         return first == nil ? .created(id) : .duplicate(id)
     }
 
@@ -53,6 +53,12 @@ extension MessageStore {
         try await redis.fcall(
             StoreFunctions.library, "stream_append_once", keys: [stream, Keys.streamAppended(stream, op: op)], args: [ttl, maxLength] + fields
         ).int == 1
+    }
+
+    /// A message appended to its queue `stream` once per operation `op` (kept as long as idempotency keys).
+    @discardableResult
+    func queueOnce(_ id: String, on stream: String, op: String) async throws -> Bool {
+        try await appendOnce(stream, op: op, ttl: String(Self.idempotencyTTLSeconds), fields: ["id", id])
     }
 
     /// Acknowledges and deletes stream entries, one XACK and one XDEL per stream.
@@ -165,9 +171,8 @@ extension MessageStore {
     /// A message that fell back to `channel`, queued there once (the fallback's own append, should it
     /// have not happened), and the entry it was found on acknowledged.
     func queueFallenBack(_ id: String, channel: String, entry: Entry?) async throws {
-        let lane = try await redis.send("HGET", Keys.message(id), "lane").string.flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk
-        try await appendOnce(
-            Keys.outboundStream(channel: channel, lane: lane), op: "fallback:\(id):\(channel)", ttl: String(Self.idempotencyTTLSeconds), fields: ["id", id])
+        // Its stored channel is `channel` now: the queue is that channel's, for its lane.
+        if let stream = try await queues([id])[0].stream { try await queueOnce(id, on: stream, op: "fallback:\(id):\(channel)") }
         try await acknowledge(entry.map { [$0] } ?? [])
     }
 
@@ -192,9 +197,7 @@ extension MessageStore {
         let shard = Self.shard(ofMessage: m.id)
         _ = try await redis.fcall(
             StoreFunctions.library, "message_replay_slot", keys: [Keys.counterOutbox(shard), Keys.message(m.id)], args: [String(now)] + Self.counterKeys(m))
-        try await appendOnce(
-            Keys.outboundStream(channel: m.channel, lane: m.lane), op: "replay:\(letter.entryId)", ttl: String(Self.idempotencyTTLSeconds),
-            fields: ["id", m.id])
+        try await queueOnce(m.id, on: Keys.outboundStream(channel: m.channel, lane: m.lane), op: "replay:\(letter.entryId)")
         let removed = try await redis.send("XDEL", Keys.deadLetters, letter.entryId).int == 1
         try await flushCounters([shard])
         return removed
@@ -270,17 +273,10 @@ extension MessageStore {
         let due = try await redis.send("ZRANGEBYSCORE", Keys.outboundRetries, "-inf", String(now), "WITHSCORES", "LIMIT", "0", String(limit)).strings
         guard !due.isEmpty else { return 0 }
         let ids = stride(from: 0, to: due.count - 1, by: 2).map { due[$0] }
-        let routes = try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane", "state", "nextAttemptAt"] })
         var queued = 0
-        for (id, route) in zip(ids, routes) {
-            let f = (route.array ?? []).map(\.string)
-            guard f.count == 4, let channel = f[0], f[2] == "retrying" else { continue }
-            let lane = f[1].flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk
-            if try await appendOnce(
-                Keys.outboundStream(channel: channel, lane: lane), op: "retry:\(id):\(f[3] ?? "")", ttl: String(Self.idempotencyTTLSeconds), fields: ["id", id])
-            {
-                queued += 1
-            }
+        for (id, q) in zip(ids, try await queues(ids, with: ["state", "nextAttemptAt"])) {
+            guard let stream = q.stream, q.fields[0] == "retrying" else { continue }
+            if try await queueOnce(id, on: stream, op: "retry:\(id):\(q.fields[1] ?? "")") { queued += 1 }
         }
         _ = try await redis.fcall(StoreFunctions.library, "zset_remove_unchanged", keys: [Keys.outboundRetries], args: due)
         return queued
@@ -320,13 +316,8 @@ extension MessageStore {
     /// on a cluster (OutboundEngine's maintenance); nothing on a single Redis.
     public func flushAllCounters() async throws {
         guard redis.isCluster else { return }
-        let shards = IndexLayout.perSlot.shards
-        var holding = Set<IndexShard>()
-        for start in stride(from: 0, to: shards.count, by: 4_096) {
-            let batch = shards[start..<min(start + 4_096, shards.count)]
-            let r = try await redis.pipelineChecked(batch.map { ["EXISTS", Keys.counterOutbox($0), Keys.counterOutboxTaking($0)] })
-            for (s, n) in zip(batch, r) where (n.int ?? 0) > 0 { holding.insert(s) }
-        }
-        try await flushCounters(holding)
+        let shards = IndexShards(redis: redis, attributes: nil)
+        let counts = try await shards.sendEach(redis) { ["EXISTS", Keys.counterOutbox($0), Keys.counterOutboxTaking($0)] }
+        try await flushCounters(Set(zip(shards.layout.shards, counts).filter { ($0.1.int ?? 0) > 0 }.map(\.0)))
     }
 }

@@ -338,16 +338,18 @@ public struct MessageStore: Sendable {
     /// Per message, its key and the stream it is queued on ('' when the message is gone), read from its
     /// channel and lane (which never change): the keys a function that puts messages back needs.
     public func queueKeys(_ ids: [String]) async throws -> [String] {
-        let routes = try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane"] })
-        var keys = [String]()
-        keys.reserveCapacity(ids.count * 2)
-        for (id, route) in zip(ids, routes) {
-            let f = route.array ?? []
-            let channel = f.first?.string
-            let lane = f.count > 1 ? f[1].string.flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk : .bulk
-            keys += [Keys.message(id), channel.map { Keys.outboundStream(channel: $0, lane: lane) } ?? ""]
+        zip(ids, try await queues(ids)).flatMap { id, q in [Keys.message(id), q.stream ?? ""] }
+    }
+
+    /// Per message, the stream it is queued on (its channel's, for its lane; nil when the message is
+    /// gone) and the values of `fields` (nil where absent), one pipelined read.
+    func queues(_ ids: [String], with fields: [String] = []) async throws -> [(stream: String?, fields: [String?])] {
+        try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane"] + fields }).map { reply in
+            let f = (reply.array ?? []).map(\.string)
+            let lane = f.count > 1 ? f[1].flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk : .bulk
+            let stream = f.first.flatMap { $0 }.map { Keys.outboundStream(channel: $0, lane: lane) }
+            return (stream, f.count > 2 ? Array(f[2...]) : fields.map { _ in nil })
         }
-        return keys
     }
 
     /// The counters a message's state change moves (`countTransition` in `Lua/outbound.lua`): its

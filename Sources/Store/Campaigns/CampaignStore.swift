@@ -220,14 +220,9 @@ extension CampaignStore {
     func releaseParkedInSteps(_ id: String, ids: [String]) async throws -> Int {
         let resumed = try await redis.send("HGET", Keys.campaign(id), "updatedAt").string ?? ""
         let messages = MessageStore(redis: redis)
-        let routes = try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane", "state"] })
-        for (message, route) in zip(ids, routes) {
-            let f = (route.array ?? []).map(\.string)
-            guard f.count == 3, let channel = f[0], f[2] == "queued" || f[2] == "retrying" else { continue }
-            let lane = f[1].flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk
-            try await messages.appendOnce(
-                Keys.outboundStream(channel: channel, lane: lane), op: "release:\(message):\(resumed)", ttl: String(MessageStore.idempotencyTTLSeconds),
-                fields: ["id", message])
+        for (message, q) in zip(ids, try await messages.queues(ids, with: ["state"])) {
+            guard let stream = q.stream, q.fields[0] == "queued" || q.fields[0] == "retrying" else { continue }
+            try await messages.queueOnce(message, on: stream, op: "release:\(message):\(resumed)")
         }
         return try await redis.send(["SREM", Keys.campaignParked(id)] + ids).int ?? 0
     }
