@@ -54,6 +54,11 @@ public struct ClusterSlotMap: Sendable {
 
     public var masters: [String] { shards.map(\.master.endpoint) }
 
+    /// How many online replicas the master at `endpoint` has (0 when it is not a master in this map).
+    func onlineReplicaCount(master endpoint: String) -> Int {
+        shards.first { $0.master.endpoint == endpoint }?.replicas.filter { $0.health == "online" }.count ?? 0
+    }
+
     /// Every node the map names, masters first.
     var endpoints: [String] { masters + shards.flatMap { $0.replicas.map(\.endpoint) } }
 

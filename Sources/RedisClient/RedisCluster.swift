@@ -14,10 +14,16 @@ import Metrics
 ///   that cannot be reached, throws `.connection`, as an unreachable single Redis does.
 /// - With `readFromReplicas`, pipelines of read-only commands go to an online replica of the slot
 ///   (its master when it has none).
+/// - With `waitForReplicas` n > 0, a pipeline that writes is answered only once `WAIT` says n of the
+///   master's online replicas (fewer if it has fewer) have it, so a master killed right after loses
+///   nothing that was answered. A replica that does not confirm in time fails the writes as `.connection`
+///   (the caller answers 503; the platform's retry finds them stored).
 final class RedisCluster: @unchecked Sendable {
     private let template: RedisConfiguration
     let seeds: [String]
     private let readFromReplicas: Bool
+    private let waitForReplicas: Int
+    private let replicaWaitMs: Int
     private let lock = NSLock()
     private var map = ClusterSlotMap.empty  // guarded by lock
     private var nodes: [String: RedisNode] = [:]  // guarded by lock
@@ -29,11 +35,13 @@ final class RedisCluster: @unchecked Sendable {
     private static let refreshIntervalNs: UInt64 = 200_000_000
     private static let backgroundRefreshNs: UInt64 = 10_000_000_000
 
-    init(seeds: [RedisConfiguration], readFromReplicas: Bool) {
+    init(seeds: [RedisConfiguration], readFromReplicas: Bool, waitForReplicas: Int, replicaWaitMs: Int) {
         precondition(!seeds.isEmpty, "a cluster needs at least one seed node")
         template = seeds[0]
         self.seeds = seeds.map(\.endpoint)
         self.readFromReplicas = readFromReplicas
+        self.waitForReplicas = waitForReplicas
+        self.replicaWaitMs = replicaWaitMs
     }
 
     deinit { shutdown() }
@@ -182,7 +190,9 @@ final class RedisCluster: @unchecked Sendable {
             configuration.host = String(endpoint[..<colon])
             configuration.port = port
             configuration.unixSocket = nil
-            let node = RedisNode(configuration, readOnly: replica)
+            let acks = replica || waitForReplicas == 0 ? nil : ReplicaAcks(timeoutMs: replicaWaitMs)
+            acks?.required = min(waitForReplicas, map.onlineReplicaCount(master: endpoint))
+            let node = RedisNode(configuration, readOnly: replica, replicaAcks: acks)
             if replica { replicaNodes[endpoint] = node } else { nodes[endpoint] = node }
             return node
         }
@@ -237,7 +247,10 @@ final class RedisCluster: @unchecked Sendable {
                 let reply = try await node(endpoint, replica: false).submit([["CLUSTER", "SHARDS"]])[0]
                 if case .error(let message) = reply { throw RedisError(.server, command: "CLUSTER SHARDS", message: "\(endpoint): \(message)") }
                 let fresh = try ClusterSlotMap.parse(shards: reply)
-                lock.withLock { map = fresh }
+                lock.withLock {
+                    map = fresh
+                    for (endpoint, node) in nodes { node.replicaAcks?.required = min(waitForReplicas, fresh.onlineReplicaCount(master: endpoint)) }
+                }
                 return
             } catch {
                 lastError = error

@@ -4,11 +4,16 @@ final class RedisNode: Sendable {
     /// `host:port` (or the socket path): how the node is named in logs, metrics and `MOVED` replies.
     let endpoint: String
     private let workers: [RedisWorker]
+    /// A cluster master's replica confirmations (nil for a single Redis and for replicas).
+    let replicaAcks: ReplicaAcks?
 
-    init(_ configuration: RedisConfiguration, readOnly: Bool = false) {
+    init(_ configuration: RedisConfiguration, readOnly: Bool = false, replicaAcks: ReplicaAcks? = nil) {
         endpoint = configuration.endpoint
+        self.replicaAcks = replicaAcks
         workers = (0..<max(1, configuration.connections)).map { i in
-            RedisWorker(connection: RedisConnection(configuration, readOnly: readOnly), name: "redis-\(configuration.endpoint)-\(i)", node: configuration.endpoint)
+            RedisWorker(
+                connection: RedisConnection(configuration, readOnly: readOnly), name: "redis-\(configuration.endpoint)-\(i)", node: configuration.endpoint,
+                replicaAcks: replicaAcks)
         }
     }
 

@@ -21,8 +21,10 @@ public final class RedisPool: Sendable {
     /// A Redis Cluster found from its seed nodes (any of its nodes will do). The seeds' credentials,
     /// connection count and timeouts are used for every node; each node gets its own connections.
     /// With `readFromReplicas`, pipelines of read-only commands may be served (a little stale) by replicas.
-    public init(cluster seeds: [RedisConfiguration], readFromReplicas: Bool = false) {
-        route = .cluster(RedisCluster(seeds: seeds, readFromReplicas: readFromReplicas))
+    /// With `waitForReplicas` n > 0, writes are answered once n of their master's online replicas have
+    /// them (Redis `WAIT`, at most `replicaWaitMs`; see `RedisCluster`).
+    public init(cluster seeds: [RedisConfiguration], readFromReplicas: Bool = false, waitForReplicas: Int = 0, replicaWaitMs: Int = 200) {
+        route = .cluster(RedisCluster(seeds: seeds, readFromReplicas: readFromReplicas, waitForReplicas: waitForReplicas, replicaWaitMs: replicaWaitMs))
     }
 
     deinit { shutdown() }

@@ -19,10 +19,15 @@ final class RedisWorker: @unchecked Sendable {
     private let latency: Timer
     private let errors: Counter
     private let maxBatch = 512
+    /// A cluster master's: batches that write end with `WAIT` for this many replicas.
+    private let replicaAcks: ReplicaAcks?
+    private let replicaShortfalls: Counter
 
     /// `node` names the server in the metrics (`node` dimension): one series per cluster node.
-    init(connection: RedisConnection, name: String, node: String) {
+    init(connection: RedisConnection, name: String, node: String, replicaAcks: ReplicaAcks? = nil) {
         self.connection = connection
+        self.replicaAcks = replicaAcks
+        replicaShortfalls = Counter(label: "scrm_redis_replica_wait_shortfalls_total", dimensions: [("node", node)])
         latency = Timer(label: "scrm_redis_roundtrip_seconds", dimensions: [("node", node)], preferredDisplayUnit: .seconds)
         errors = Counter(label: "scrm_redis_errors_total", dimensions: [("node", node)])
         // The thread holds the worker until `run` returns (the pool can be released right after
@@ -83,30 +88,61 @@ final class RedisWorker: @unchecked Sendable {
 
     private func execute(_ batch: [Request]) {
         let start = DispatchTime.now().uptimeNanoseconds
+        // On a cluster master, a batch that writes ends with WAIT: its writes are on a replica before any
+        // of it is answered, so a failover (kill -9 of the master) loses nothing that was answered.
+        let replicas = replicaAcks?.required ?? 0
+        let waits = replicas > 0 && batch.contains { $0.commands.contains(where: ReplicaAcks.writes) }
         do {
             try ensureConnected()
             for request in batch { for command in request.commands { try connection.append(command) } }
+            if waits { try connection.append(["WAIT", String(replicas), String(replicaAcks?.timeoutMs ?? 0)]) }
         } catch {
             errors.increment()
             for request in batch { request.continuation.resume(throwing: error) }
             return
         }
+        var replies = [[RedisValue]]()
+        replies.reserveCapacity(batch.count)
         var failed: (any Error)?
-        for request in batch {
-            if let failed {
-                request.continuation.resume(throwing: failed)
-                continue
-            }
+        for (i, request) in batch.enumerated() {
             do {
-                var replies = [RedisValue]()
-                replies.reserveCapacity(request.commands.count)
-                for command in request.commands { replies.append(try connection.readReply(command: command.first ?? "?")) }
-                request.continuation.resume(returning: replies)
+                var out = [RedisValue]()
+                out.reserveCapacity(request.commands.count)
+                for command in request.commands { out.append(try connection.readReply(command: command.first ?? "?")) }
+                if !waits {
+                    request.continuation.resume(returning: out)
+                } else {
+                    replies.append(out)
+                }
             } catch {
                 // The connection is gone: every later reply in this batch is lost with it.
                 errors.increment()
                 failed = error
-                request.continuation.resume(throwing: error)
+                for later in batch[i...] { later.continuation.resume(throwing: error) }
+                break
+            }
+        }
+        if waits {
+            var shortfall: (any Error)? = failed
+            if failed == nil {
+                do {
+                    let acked = try connection.readReply(command: "WAIT").int ?? 0
+                    if acked < replicas {
+                        replicaShortfalls.increment()
+                        shortfall = RedisError(.connection, command: "WAIT", message: "written, but \(acked) of \(replicas) replicas confirmed within \(replicaAcks?.timeoutMs ?? 0) ms")
+                    }
+                } catch {
+                    errors.increment()
+                    shortfall = error
+                }
+            }
+            // Replies read before the connection broke: their requests were resumed above with the error.
+            for (request, out) in zip(batch, replies) {
+                if let shortfall, request.commands.contains(where: ReplicaAcks.writes) {
+                    request.continuation.resume(throwing: shortfall)
+                } else {
+                    request.continuation.resume(returning: out)
+                }
             }
         }
         latency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))

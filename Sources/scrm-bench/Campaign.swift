@@ -12,7 +12,8 @@ import Store
 struct CampaignBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "campaign", abstract: "Seed, preview, plan and deliver a campaign; prints RESULT.")
 
-    @Option var redis: String
+    @Option(help: "A single Redis (redis://...), or with --cluster, comma-separated seed nodes.") var redis: String
+    @Flag var cluster = false
     @Option var gateway: String
     @Option var token: String
     @Option var fakes: String
@@ -26,7 +27,7 @@ struct CampaignBench: AsyncParsableCommand {
     static let previewExpression = "vip & (expo-2026 | webinar) & !churned"
 
     func run() async throws {
-        let pool = RedisPool(try RedisConfiguration(url: redis, connections: 4, connectTimeoutMs: 2000, commandTimeoutMs: 120_000))
+        let pool = try benchPool(redis, cluster: cluster, connections: 4, commandTimeoutMs: 120_000)
         defer { pool.shutdown() }
         let http = HTTPTransport()
         defer { http.shutdown() }
@@ -49,7 +50,7 @@ struct CampaignBench: AsyncParsableCommand {
 
         let definition = #"{"name":"bench","audience":"consent:sms","channels":[{"channel":"sms","text":"Hi {{profile.nickname}}, the Expo opens at 9."}]}"#
         // scripts/bench's BENCH_COMMANDSTATS counts Redis commands from here: the campaign, not the seeding.
-        _ = try await pool.send("CONFIG", "RESETSTAT")
+        _ = try await pool.onEachMaster([["CONFIG", "RESETSTAT"]])
         // Redis memory beyond the customers: measured from here (the seeded customers and their indexes).
         let baseMemory = try await Self.usedMemory(pool)
         var memoryAtPlanEnd = 0, peakMemory = 0
@@ -121,11 +122,13 @@ struct CampaignBench: AsyncParsableCommand {
                 perMessage[0], perMessage[1], perMessage[2], Double(memoryAtPlanEnd) / 1_048_576, Double(peakMemory) / 1_048_576))
     }
 
-    /// Redis's `used_memory` (bytes).
+    /// Redis's `used_memory` (bytes), summed over a cluster's masters.
     static func usedMemory(_ pool: RedisPool) async throws -> Int {
-        let info = try await pool.send("INFO", "memory").string ?? ""
-        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("used_memory:") }
-        return line.flatMap { Int($0.dropFirst("used_memory:".count)) } ?? 0
+        try await pool.onEachMaster([["INFO", "memory"]]).reduce(0) { total, node in
+            let info = node.replies.first?.string ?? ""
+            let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("used_memory:") }
+            return total + (line.flatMap { Int($0.dropFirst("used_memory:".count)) } ?? 0)
+        }
     }
 
     /// Customer i: a phone and a WeChat follower of demo, a nickname, and tags spread so the preview
@@ -166,7 +169,10 @@ struct CampaignBench: AsyncParsableCommand {
         try await APIClient(http: http, gateway: gateway, token: token).call(method, path, body)
     }
 
-    func fakeSummary(_ http: HTTPTransport) async throws -> [String: Int] {
+    func fakeSummary(_ http: HTTPTransport) async throws -> [String: Int] { try await Self.twilioSummary(http, fakes: fakes) }
+
+    /// The fake Twilio's deliveries and distinct recipients.
+    static func twilioSummary(_ http: HTTPTransport, fakes: String) async throws -> [String: Int] {
         let r = try await http.send(HTTPRequest(method: "GET", url: fakes + "/_fakes/summary", headers: [], body: [], timeoutMs: 60_000))
         let object = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: [String: Int]] ?? [:]
         return object["twilio"] ?? [:]

@@ -68,6 +68,10 @@ struct WebhookLoad {
         let latencyUs: Int
         /// Seconds since the load started.
         let at: Double
+        /// For an answer other than 200: the callback (to send again, as the platform retries) and the
+        /// answer's body (which must not show internals).
+        var xml: String? = nil
+        var body = ""
     }
 
     let builder: CallbackBuilder
@@ -79,6 +83,16 @@ struct WebhookLoad {
         guard let acct = cfg.account(account) else { throw ValidationError("no account \(account)") }
         builder = CallbackBuilder(account: acct)
         self.gateway = gateway
+    }
+
+    /// Sends a callback again with a fresh timestamp and nonce, as the platform retries one it got no
+    /// 200 for; the HTTP status (0 = no answer).
+    func retry(_ xml: String, transport: HTTPTransport, attempt: Int) async -> Int {
+        let now = Int64(Date().timeIntervalSince1970)
+        guard let r = try? builder.post(xml: xml, timestamp: now, nonce: "\(run)r\(attempt)\(SecureRandom.alphanumeric(8))", encrypt: false) else { return 0 }
+        let answer = try? await transport.send(
+            HTTPRequest(method: "POST", url: gateway + r.pathAndQuery, headers: [("Content-Type", "text/xml")], body: Array(r.body.utf8), timeoutMs: 5000))
+        return answer?.status ?? 0
     }
 
     func run(seconds: Double, concurrency: Int) async throws -> [Answer] {
@@ -101,16 +115,18 @@ struct WebhookLoad {
                         let r = try builder.post(xml: xml, timestamp: now, nonce: "\(run)\(worker)n\(i)", encrypt: false)
                         let t0 = ContinuousClock.now
                         var status = 0
+                        var body = ""
                         do {
-                            status = try await transport.send(
-                                HTTPRequest(method: "POST", url: gateway + r.pathAndQuery, headers: [("Content-Type", "text/xml")], body: Array(r.body.utf8), timeoutMs: 5000)
-                            ).status
+                            let answer = try await transport.send(
+                                HTTPRequest(method: "POST", url: gateway + r.pathAndQuery, headers: [("Content-Type", "text/xml")], body: Array(r.body.utf8), timeoutMs: 5000))
+                            status = answer.status
+                            if status != 200 { body = String(answer.text.prefix(300)) }
                         } catch {}
                         let d = ContinuousClock.now - t0
                         let since = ContinuousClock.now - start
                         out.append(Answer(
                             msgId: msgId, from: from, status: status, latencyUs: Int(d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000),
-                            at: Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18))
+                            at: Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18, xml: status == 200 ? nil : xml, body: body))
                         if status != 200 { try await Task.sleep(for: .milliseconds(20)) }  // as a platform would back off
                     }
                     return out

@@ -17,6 +17,7 @@ struct RedisLoad: AsyncParsableCommand {
     @Option var workers = 64
     @Option var customers = 1_000_000
     @Option(help: "Connections per node.") var connections = 4
+    @Option(help: "On a cluster: writes answered once this many replicas have them (redis.waitForReplicas).") var waitReplicas = 0
     @Option(help: "Also print how the customers' keys would spread over this many masters (even slot ranges), comma-separated.") var predict = ""
 
     static let library = RedisFunctionLibrary(name: "bench", sources: [
@@ -31,12 +32,7 @@ struct RedisLoad: AsyncParsableCommand {
     ])
 
     func run() async throws {
-        let pool: RedisPool
-        if cluster {
-            pool = RedisPool(cluster: try redis.split(separator: ",").map { try RedisConfiguration(url: String($0), connections: connections, commandTimeoutMs: 10_000) })
-        } else {
-            pool = RedisPool(try RedisConfiguration(url: redis, connections: connections, commandTimeoutMs: 10_000))
-        }
+        let pool = try benchPool(redis, cluster: cluster, connections: connections, commandTimeoutMs: 10_000, waitForReplicas: waitReplicas)
         defer { pool.shutdown() }
         try await pool.loadLibrary(Self.library)
         _ = try await pool.onEachMaster([["CONFIG", "RESETSTAT"]])
@@ -77,4 +73,13 @@ struct RedisLoad: AsyncParsableCommand {
             print(String(format: "PREDICT masters=%d customers=%d max_deviation_pct=%.2f", masters, customers, spread))
         }
     }
+}
+
+/// A pool on one Redis (`redis://...`), or with `cluster`, on the cluster whose seed nodes `redis` lists
+/// (comma-separated).
+func benchPool(_ redis: String, cluster: Bool, connections: Int, commandTimeoutMs: Int, waitForReplicas: Int = 0) throws -> RedisPool {
+    guard cluster else { return RedisPool(try RedisConfiguration(url: redis, connections: connections, commandTimeoutMs: commandTimeoutMs)) }
+    return RedisPool(
+        cluster: try redis.split(separator: ",").map { try RedisConfiguration(url: String($0), connections: connections, commandTimeoutMs: commandTimeoutMs) },
+        waitForReplicas: waitForReplicas)
 }

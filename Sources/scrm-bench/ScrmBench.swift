@@ -10,7 +10,7 @@ struct ScrmBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scrm-bench",
         abstract: "Load tools for scripts/bench.",
-        subcommands: [Requests.self, OutboundSends.self, Throttle.self, CampaignBench.self, ConsoleBench.self, CRMBench.self, LinksSeed.self, JourneysBench.self, DrillIngress.self, DrillOutage.self, DrillTwoInstances.self, RedisLoad.self]
+        subcommands: [Requests.self, OutboundSends.self, Throttle.self, CampaignBench.self, ConsoleBench.self, CRMBench.self, LinksSeed.self, JourneysBench.self, DrillIngress.self, DrillOutage.self, DrillTwoInstances.self, DrillCluster.self, RedisLoad.self]
     )
 }
 

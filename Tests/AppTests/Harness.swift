@@ -50,7 +50,11 @@ final class Harness: @unchecked Sendable {
             // scripts/test's cluster stage: every harness shares the cluster, emptied first.
             server = nil
             try TestCluster.flush(nodes)
-            redis = RedisPool(cluster: nodes.prefix(3).map { RedisConfiguration(host: "127.0.0.1", port: $0, connections: 2, connectTimeoutMs: 500, commandTimeoutMs: 2000) })
+            // Writes wait for a replica, as the gateway's default (redis.waitForReplicas) has them.
+            let defaults = GatewayConfig().redis
+            redis = RedisPool(
+                cluster: nodes.prefix(3).map { RedisConfiguration(host: "127.0.0.1", port: $0, connections: 2, connectTimeoutMs: 500, commandTimeoutMs: 2000) },
+                waitForReplicas: defaults.waitForReplicas, replicaWaitMs: defaults.replicaWaitMs)
         } else {
             let server = try RedisTestServer()
             self.server = server

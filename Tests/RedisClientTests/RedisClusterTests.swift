@@ -206,6 +206,56 @@ final class RedisClusterTests: XCTestCase {
         XCTAssertEqual(values.first?.string, "after failover")
     }
 
+    func test_waitForReplicas_answersAWriteOnlyOnceAReplicaHasIt() async throws {
+        let cluster = try await RedisTestCluster.start(masters: 3, replicas: 1)
+        let redis = cluster.pool(waitForReplicas: 1, replicaWaitMs: 300)
+        let plain = cluster.pool()
+        defer {
+            redis.shutdown()
+            plain.shutdown()
+        }
+        let key = "w:{acks}"
+        let map = try await waitForOnlineReplicas(redis)
+        let shard = try XCTUnwrap(map.shards.first { $0.master.endpoint == map.master(of: HashSlot.of(key)) })
+        let replica = try XCTUnwrap(cluster.server(try XCTUnwrap(shard.replicas.first?.endpoint)))
+        try await redis.send("SET", key, "1")
+        let waits = try await commandCalls(plain, shard.master.endpoint, "wait")
+        XCTAssertGreaterThan(waits, 0, "the write was followed by WAIT")
+
+        // A replica that cannot confirm (frozen): the write reaches the master but is not answered as done.
+        replica.pause()
+        defer { replica.resume() }
+        do {
+            try await redis.send("SET", key, "2")
+            XCTFail("a write no replica confirmed was answered")
+        } catch let error as RedisError {
+            XCTAssertEqual(error.kind, .connection, "\(error)")
+            XCTAssertTrue(error.message.contains("0 of 1 replicas"), error.message)
+        }
+        let onMaster = try await plain.send("GET", key).string
+        XCTAssertEqual(onMaster, "2", "the master has it; a retry finds it")
+        // Reads are not held up, and without waitForReplicas writes are answered as the master takes them.
+        let read = try await redis.send("GET", key).string
+        XCTAssertEqual(read, "2")
+        try await plain.send("SET", key, "3")
+    }
+
+    /// The slot map once every replica is online (the cluster hears of a replica's offset a moment after it starts).
+    private func waitForOnlineReplicas(_ redis: RedisPool) async throws -> ClusterSlotMap {
+        var map = try await XCTUnwrapAsync(try await redis.topology())
+        for _ in 0..<100 where map.shards.contains(where: { $0.replicas.contains { $0.health != "online" } }) {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            map = try await XCTUnwrapAsync(try await redis.topology())
+        }
+        return map
+    }
+
+    private func commandCalls(_ redis: RedisPool, _ node: String, _ command: String) async throws -> Int {
+        let info = try await redis.onNode(node, [["INFO", "commandstats"]])[0].string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_\(command):calls=") } ?? ""
+        return Int(line.dropFirst("cmdstat_\(command):calls=".count).prefix { $0.isNumber }) ?? 0
+    }
+
     func test_readFromReplicas_sendsReadOnlyPipelinesToAReplica() async throws {
         let cluster = try await RedisTestCluster.start(masters: 3, replicas: 1)
         let writer = cluster.pool()
@@ -218,31 +268,20 @@ final class RedisClusterTests: XCTestCase {
         _ = try await writer.pipeline([["WAIT", "1", "1000"]])
         let slot = HashSlot.of("r:{x}")
         // A replica counts as online once the cluster has heard of its replication offset.
-        var map = try await XCTUnwrapAsync(try await reader.topology())
-        for _ in 0..<100 where map.shards.contains(where: { $0.replicas.contains { $0.health != "online" } }) {
-            try await Task.sleep(nanoseconds: 100_000_000)
-            map = try await XCTUnwrapAsync(try await reader.topology())
-        }
+        let map = try await waitForOnlineReplicas(reader)
         let replica = try XCTUnwrap(map.shards.first { $0.master.endpoint == map.master(of: slot) }?.replicas.first { $0.health == "online" }?.endpoint)
-        let before = try await getCalls(writer, replica)
+        let before = try await commandCalls(writer, replica, "get")
         for _ in 0..<5 {
             let value = try await reader.send("GET", "r:{x}").string
             XCTAssertEqual(value, "1")
         }
-        let after = try await getCalls(writer, replica)
+        let after = try await commandCalls(writer, replica, "get")
         XCTAssertEqual(after - before, 5, "the replica served the reads")
         try await reader.send("INCR", "r:{x}")  // a write still goes to the master
         let value = try await writer.send("GET", "r:{x}").string
         XCTAssertEqual(value, "2")
     }
 
-    private func getCalls(_ redis: RedisPool, _ node: String) async throws -> Int {
-        let info = try await redis.onNode(node, [["INFO", "commandstats"]])[0].string ?? ""
-        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_get:") }),
-            let calls = line.split(separator: ",").first?.split(separator: "=").last
-        else { return 0 }
-        return Int(calls) ?? 0
-    }
 }
 
 func XCTUnwrapAsync<T>(_ value: @autoclosure () async throws -> T?, file: StaticString = #filePath, line: UInt = #line) async throws -> T {

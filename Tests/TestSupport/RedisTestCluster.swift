@@ -38,7 +38,9 @@ public final class RedisTestCluster: @unchecked Sendable {
     public var seeds: [RedisConfiguration] { servers.prefix(2).map(\.configuration) }
 
     /// A pool on the cluster, as the gateway makes it from `redis.cluster`.
-    public func pool(readFromReplicas: Bool = false) -> RedisPool { RedisPool(cluster: seeds, readFromReplicas: readFromReplicas) }
+    public func pool(readFromReplicas: Bool = false, waitForReplicas: Int = 0, replicaWaitMs: Int = 200) -> RedisPool {
+        RedisPool(cluster: seeds, readFromReplicas: readFromReplicas, waitForReplicas: waitForReplicas, replicaWaitMs: replicaWaitMs)
+    }
 
     /// Waits until every running node says `cluster_state:ok` and knows every node, and every replica's
     /// link to its master is up.

@@ -53,6 +53,11 @@ public final class RedisTestServer: @unchecked Sendable {
         pid = 0
     }
 
+    /// Freezes the server (SIGSTOP) until `resume`: it keeps its connections but answers nothing.
+    public func pause() { if pid > 0 { kill(pid, SIGSTOP) } }
+
+    public func resume() { if pid > 0 { kill(pid, SIGCONT) } }
+
     static func redisServerPath() -> String {
         for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] where FileManager.default.isExecutableFile(atPath: candidate) {
             return candidate

@@ -21,6 +21,10 @@ public struct GatewayConfig: Sendable {
         public var cluster: [String] = []
         /// On a cluster, let replicas serve pipelines of read-only commands (a little stale).
         public var readFromReplicas = false
+        /// On a cluster, writes are answered once this many of their master's online replicas have them.
+        public var waitForReplicas = 1
+        /// How long a write may wait for its replicas, in milliseconds; past it the write fails (503).
+        public var replicaWaitMs = 200
         public var connections = 4
         public var connectTimeoutMs = 1000
         public var commandTimeoutMs = 2000
