@@ -285,15 +285,16 @@ extension MessageStore {
     // MARK: counter outboxes
 
     /// Moves the counts waiting in these slots' outboxes into their counter keys, exactly once: each
-    /// outbox is taken under a take id (`counters_take`; a take that stopped is answered again), each
-    /// counter key gets the take's counts once (`counters_apply`, a mark per key and take), then the
-    /// take is removed (`counters_done`).
+    /// outbox is taken under the slot's next take number (`counters_take`; a take that stopped is
+    /// answered again), each counter key gets the take's counts once (`counters_apply`: the key's
+    /// applied hash keeps the last take per slot, so its size is bounded by the slots, not the
+    /// messages), then the take is removed (`counters_done`).
     func flushCounters(_ shards: Set<IndexShard>) async throws {
         guard !shards.isEmpty else { return }
         let order = Array(shards)
         let takes = try await redis.fcallAll(
             StoreFunctions.library, "counters_take",
-            calls: order.map { s in (keys: [Keys.counterOutbox(s), Keys.counterOutboxTaking(s)], args: [(s.tag ?? "") + "." + ULID.make(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))]) })
+            calls: order.map { s in (keys: [Keys.counterOutbox(s), Keys.counterOutboxTaking(s), Keys.counterOutboxSequence(s)], args: []) })
         var applies = [(keys: [String], args: [String])](), dones = [(keys: [String], args: [String])]()
         for (shard, reply) in zip(order, takes) {
             let parts = (reply.array ?? []).map { $0.string ?? "" }
@@ -305,7 +306,8 @@ extension MessageStore {
                 if byKey[f[0]] == nil { keys.append(f[0]) }
                 byKey[f[0], default: (f[2], [])].pairs += [f[1], parts[i + 1]]
             }
-            for k in keys { applies.append((keys: [k, Keys.counterApplied(k, take: take)], args: [byKey[k]!.expire] + byKey[k]!.pairs)) }
+            let source = shard.tag ?? "single"
+            for k in keys { applies.append((keys: [k, Keys.counterApplied(k)], args: [byKey[k]!.expire, source, take] + byKey[k]!.pairs)) }
             dones.append((keys: [Keys.counterOutboxTaking(shard)], args: [take]))
         }
         _ = try await redis.fcallAll(StoreFunctions.library, "counters_apply", calls: applies)

@@ -19,18 +19,19 @@ final class CounterOutboxTests: XCTestCase {
         ])
         // A flush takes the outbox, adds it to the campaign's stats, and stops.
         let take = try await h.redis.fcall(
-            StoreFunctions.library, "counters_take", keys: [outbox, Keys.counterOutboxTaking(shard)], args: ["take-1"]
+            StoreFunctions.library, "counters_take", keys: [outbox, Keys.counterOutboxTaking(shard), Keys.counterOutboxSequence(shard)], args: []
         ).strings
-        XCTAssertEqual(take.first, "take-1")
+        let first = try XCTUnwrap(take.first.flatMap { Int64($0) })
+        XCTAssertGreaterThanOrEqual(first, Int64(Date().timeIntervalSince1970 * 1000) - 60_000, "take numbers start at the time in ms")
         let applied = try await h.redis.fcall(
-            StoreFunctions.library, "counters_apply", keys: [stats, Keys.counterApplied(stats, take: "take-1")], args: ["", "sent", "3", "open", "-3"])
+            StoreFunctions.library, "counters_apply", keys: [stats, Keys.counterApplied(stats)], args: ["", shard.tag ?? "single", String(first), "sent", "3", "open", "-3"])
         XCTAssertEqual(applied.int, 1)
         // Counts keep arriving in the emptied outbox.
         _ = try await h.redis.send("HINCRBY", outbox, "\(stats)\tsent\t", "2")
 
         try await store.flushCounters([shard])  // finishes the stopped take: the campaign's part is not added again
-        let first = try await h.redis.send("HGETALL", stats).dictionary
-        XCTAssertEqual(first, ["sent": "3", "open": "-3"])
+        let afterResume = try await h.redis.send("HGETALL", stats).dictionary
+        XCTAssertEqual(afterResume, ["sent": "3", "open": "-3"])
         try await store.flushCounters([shard])  // the counts that arrived meanwhile
         let second = try await h.redis.send("HGETALL", stats).dictionary
         XCTAssertEqual(second, ["sent": "5", "open": "-3"])
@@ -46,5 +47,15 @@ final class CounterOutboxTests: XCTestCase {
         XCTAssertTrue((1...120).contains(ttl), "the per-second rate expires: \(ttl)")
         let left = try await h.redis.send("EXISTS", outbox, Keys.counterOutboxTaking(shard)).int
         XCTAssertEqual(left, 0, "the outbox and its take are gone")
+        // What was applied is one number per source slot (the second take's), not a mark per take.
+        let marks = try await h.redis.send("HGETALL", Keys.counterApplied(stats)).dictionary
+        XCTAssertEqual(Array(marks.keys), [shard.tag ?? "single"])
+        XCTAssertGreaterThan(Int64(marks.values.first ?? "") ?? 0, first)
+        // A late flusher still holding the first take (it read it before the resume finished) adds nothing.
+        let late = try await h.redis.fcall(
+            StoreFunctions.library, "counters_apply", keys: [stats, Keys.counterApplied(stats)], args: ["", shard.tag ?? "single", String(first), "sent", "3"])
+        XCTAssertEqual(late.int, 0)
+        let final = try await h.redis.send("HGETALL", stats).dictionary
+        XCTAssertEqual(final, ["sent": "5", "open": "-3"])
     }
 }

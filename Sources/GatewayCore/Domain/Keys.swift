@@ -150,8 +150,11 @@ public enum Keys {
     public static func counterOutbox(_ shard: IndexShard) -> String { shard.key("cnt") }
     /// An outbox being flushed (field `\ttake`: the take id).
     public static func counterOutboxTaking(_ shard: IndexShard) -> String { shard.key("cnt", "taking") }
-    /// That one take of an outbox was added to a counter key (one day), in the key's slot.
-    public static func counterApplied(_ key: String, take: String) -> String { "\(key):applied:\(take)" }
+    /// The last take number of each slot's outbox added to a counter key (source tag -> take), in the
+    /// key's slot; kept a day past the last.
+    public static func counterApplied(_ key: String) -> String { "\(key):applied" }
+    /// A slot's last counter outbox take number.
+    public static func counterOutboxSequence(_ shard: IndexShard) -> String { shard.key("cnt", "seq") }
     /// Idempotency key -> message id: a second POST with the same key gets the first message.
     public static func idempotency(_ key: String) -> String { "idem:\(key)" }
     /// The send queue of a channel; the transactional lane is served first.

@@ -138,14 +138,19 @@ register('receipt_apply_slot', function(keys, args)
   return { 1, f[3] or '', moved, f[6] or '', f[1] or '' }
 end)
 
--- counters_take: a slot's counter outbox taken for flushing: renamed to its taking key with a take id,
--- unless a take is there already (a flush that stopped), which is answered again. KEYS: the outbox,
--- its taking key. ARGV: a new take id. Returns { take id, field, value, ... } or {} when empty.
+-- counters_take: a slot's counter outbox taken for flushing: renamed to its taking key under the
+-- slot's next take number (above every earlier one, and not below the time in ms, so a lost sequence
+-- key cannot go back), unless a take is there already (a flush that stopped), which is answered again.
+-- A slot's takes are applied in order: the next is taken only once the last is done.
+-- KEYS: the outbox, its taking key, the slot's take sequence. Returns { take, field, value, ... } or {}.
 register('counters_take', function(keys, args)
   if redis.call('EXISTS', keys[2]) == 0 then
     if redis.call('EXISTS', keys[1]) == 0 then return {} end
+    local t = redis.call('TIME')
+    local take = math.max(tonumber(redis.call('GET', keys[3]) or '0') + 1, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+    redis.call('SET', keys[3], string.format('%d', take))
     redis.call('RENAME', keys[1], keys[2])
-    redis.call('HSET', keys[2], '\ttake', args[1])
+    redis.call('HSET', keys[2], '\ttake', string.format('%d', take))
   end
   local all = redis.call('HGETALL', keys[2])
   local out = { redis.call('HGET', keys[2], '\ttake') }
@@ -158,13 +163,18 @@ register('counters_take', function(keys, args)
   return out
 end)
 
--- counters_apply: one take's counts for one counter key, added once: the mark (in the key's slot)
--- says the take was applied there. KEYS: the counter key, the mark. ARGV: expire s ('' = none),
+-- counters_apply: one take's counts for one counter key, added once. The key's applied hash (in its
+-- slot) keeps, per source slot, the last take added from it; takes of a slot come in order, so one
+-- number per slot says what was added (at most 16,384 fields, however many messages were counted).
+-- KEYS: the counter key, its applied hash. ARGV: expire s ('' = none), the source slot's tag, the take,
 -- then field, amount pairs. Returns 1 when added, 0 when it was already.
 register('counters_apply', function(keys, args)
-  if not redis.call('SET', keys[2], '1', 'NX', 'EX', 86400) then return 0 end
-  for i = 2, #args, 2 do redis.call('HINCRBY', keys[1], args[i], args[i + 1]) end
+  if tonumber(redis.call('HGET', keys[2], args[2]) or '0') >= tonumber(args[3]) then return 0 end
+  redis.call('HSET', keys[2], args[2], args[3])
+  for i = 4, #args, 2 do redis.call('HINCRBY', keys[1], args[i], args[i + 1]) end
   if args[1] ~= '' then redis.call('EXPIRE', keys[1], args[1]) end
+  -- Kept a day past its last take (a take resumed later than that would be added again).
+  redis.call('EXPIRE', keys[2], args[1] ~= '' and math.max(tonumber(args[1]), 86400) or 86400)
   return 1
 end)
 
