@@ -295,22 +295,27 @@ extension MessageStore {
         let takes = try await redis.fcallAll(
             StoreFunctions.library, "counters_take",
             calls: order.map { s in (keys: [Keys.counterOutbox(s), Keys.counterOutboxTaking(s), Keys.counterOutboxSequence(s)], args: []) })
-        var applies = [(keys: [String], args: [String])](), dones = [(keys: [String], args: [String])]()
+        // Per counter key, every take's part (source slot, take, its field/amount pairs): one call per key.
+        var parts = [String: (expire: String, groups: [String])](), counterKeys = [String](), dones = [(keys: [String], args: [String])]()
         for (shard, reply) in zip(order, takes) {
-            let parts = (reply.array ?? []).map { $0.string ?? "" }
-            guard let take = parts.first else { continue }
+            let fields = (reply.array ?? []).map { $0.string ?? "" }
+            guard let take = fields.first else { continue }
             var byKey = [String: (expire: String, pairs: [String])](), keys = [String]()
-            for i in stride(from: 1, to: parts.count - 1, by: 2) {
-                let f = parts[i].split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-                guard f.count == 3, parts[i + 1] != "0" else { continue }
+            for i in stride(from: 1, to: fields.count - 1, by: 2) {
+                let f = fields[i].split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+                guard f.count == 3, fields[i + 1] != "0" else { continue }
                 if byKey[f[0]] == nil { keys.append(f[0]) }
-                byKey[f[0], default: (f[2], [])].pairs += [f[1], parts[i + 1]]
+                byKey[f[0], default: (f[2], [])].pairs += [f[1], fields[i + 1]]
             }
-            let source = shard.tag ?? "single"
-            for k in keys { applies.append((keys: [k, Keys.counterApplied(k)], args: [byKey[k]!.expire, source, take] + byKey[k]!.pairs)) }
+            for k in keys {
+                let part = byKey[k]!
+                if parts[k] == nil { counterKeys.append(k) }
+                parts[k, default: (part.expire, [])].groups += [shard.tag ?? "single", take, String(part.pairs.count / 2)] + part.pairs
+            }
             dones.append((keys: [Keys.counterOutboxTaking(shard)], args: [take]))
         }
-        _ = try await redis.fcallAll(StoreFunctions.library, "counters_apply", calls: applies)
+        _ = try await redis.fcallAll(
+            StoreFunctions.library, "counters_apply", calls: counterKeys.map { k in (keys: [k, Keys.counterApplied(k)], args: [parts[k]!.expire] + parts[k]!.groups) })
         _ = try await redis.fcallAll(StoreFunctions.library, "counters_done", calls: dones)
     }
 

@@ -24,7 +24,7 @@ final class CounterOutboxTests: XCTestCase {
         let first = try XCTUnwrap(take.first.flatMap { Int64($0) })
         XCTAssertGreaterThanOrEqual(first, Int64(Date().timeIntervalSince1970 * 1000) - 60_000, "take numbers start at the time in ms")
         let applied = try await h.redis.fcall(
-            StoreFunctions.library, "counters_apply", keys: [stats, Keys.counterApplied(stats)], args: ["", shard.tag ?? "single", String(first), "sent", "3", "open", "-3"])
+            StoreFunctions.library, "counters_apply", keys: [stats, Keys.counterApplied(stats)], args: ["", shard.tag ?? "single", String(first), "2", "sent", "3", "open", "-3"])
         XCTAssertEqual(applied.int, 1)
         // Counts keep arriving in the emptied outbox.
         _ = try await h.redis.send("HINCRBY", outbox, "\(stats)\tsent\t", "2")
@@ -53,9 +53,20 @@ final class CounterOutboxTests: XCTestCase {
         XCTAssertGreaterThan(Int64(marks.values.first ?? "") ?? 0, first)
         // A late flusher still holding the first take (it read it before the resume finished) adds nothing.
         let late = try await h.redis.fcall(
-            StoreFunctions.library, "counters_apply", keys: [stats, Keys.counterApplied(stats)], args: ["", shard.tag ?? "single", String(first), "sent", "3"])
+            StoreFunctions.library, "counters_apply", keys: [stats, Keys.counterApplied(stats)], args: ["", shard.tag ?? "single", String(first), "1", "sent", "3"])
         XCTAssertEqual(late.int, 0)
         let final = try await h.redis.send("HGETALL", stats).dictionary
         XCTAssertEqual(final, ["sent": "5", "open": "-3"])
+
+        // Two slots' takes for the same counter key go in one call, each added once.
+        let other = IndexShard(slot: 777)
+        _ = try await h.redis.pipelineChecked([
+            ["HINCRBY", outbox, "\(stats)\tsent\t", "1"], ["HINCRBY", Keys.counterOutbox(other), "\(stats)\tsent\t", "10"],
+        ])
+        try await store.flushCounters([shard, other])
+        let both = try await h.redis.send("HGET", stats, "sent").string
+        XCTAssertEqual(both, "16")
+        let sources = try await h.redis.send("HLEN", Keys.counterApplied(stats)).int
+        XCTAssertEqual(sources, 2, "one number per source slot")
     }
 }

@@ -163,19 +163,28 @@ register('counters_take', function(keys, args)
   return out
 end)
 
--- counters_apply: one take's counts for one counter key, added once. The key's applied hash (in its
+-- counters_apply: takes' counts for one counter key, each added once. The key's applied hash (in its
 -- slot) keeps, per source slot, the last take added from it; takes of a slot come in order, so one
 -- number per slot says what was added (at most 16,384 fields, however many messages were counted).
--- KEYS: the counter key, its applied hash. ARGV: expire s ('' = none), the source slot's tag, the take,
--- then field, amount pairs. Returns 1 when added, 0 when it was already.
+-- KEYS: the counter key, its applied hash. ARGV: expire s ('' = none), then per take: the source
+-- slot's tag, the take, n, and n field, amount pairs. Returns how many takes were added now.
 register('counters_apply', function(keys, args)
-  if tonumber(redis.call('HGET', keys[2], args[2]) or '0') >= tonumber(args[3]) then return 0 end
-  redis.call('HSET', keys[2], args[2], args[3])
-  for i = 4, #args, 2 do redis.call('HINCRBY', keys[1], args[i], args[i + 1]) end
-  if args[1] ~= '' then redis.call('EXPIRE', keys[1], args[1]) end
-  -- Kept a day past its last take (a take resumed later than that would be added again).
-  redis.call('EXPIRE', keys[2], args[1] ~= '' and math.max(tonumber(args[1]), 86400) or 86400)
-  return 1
+  local added, i = 0, 2
+  while i <= #args do
+    local source, take, n = args[i], tonumber(args[i + 1]), tonumber(args[i + 2])
+    if tonumber(redis.call('HGET', keys[2], source) or '0') < take then
+      redis.call('HSET', keys[2], source, args[i + 1])
+      for j = i + 3, i + 2 + 2 * n, 2 do redis.call('HINCRBY', keys[1], args[j], args[j + 1]) end
+      added = added + 1
+    end
+    i = i + 3 + 2 * n
+  end
+  if added > 0 then
+    if args[1] ~= '' then redis.call('EXPIRE', keys[1], args[1]) end
+    -- Kept a day past its last take (a take resumed later than that would be added again).
+    redis.call('EXPIRE', keys[2], args[1] ~= '' and math.max(tonumber(args[1]), 86400) or 86400)
+  end
+  return added
 end)
 
 -- counters_done: a take applied everywhere, removed. KEYS: the taking key. ARGV: the take id.
