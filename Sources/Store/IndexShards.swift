@@ -115,8 +115,9 @@ public struct IndexShards: Sendable {
     public struct InvalidCursor: Error {}
 
     /// One page of a set kept per shard (`set(shard)` names it; a tag, an audience snapshot);
-    /// nextCursor nil at the end. On a single Redis an SSCAN page; on a cluster the cursor is
-    /// `<slot>-<SSCAN cursor>`, walking the shards whose set is not empty in slot order.
+    /// nextCursor nil at the end (a page may come back empty just before it). On a single Redis an
+    /// SSCAN page; on a cluster the cursor is `<position>-<SSCAN cursor>`, walking the shards in
+    /// `walk(at:)` order and skipping those whose set is empty (their sizes read a batch ahead).
     func scanPage(_ redis: RedisPool, _ set: (IndexShard) -> String, cursor: String, limit: Int) async throws -> (ids: [String], nextCursor: String?) {
         guard layout == .perSlot else {
             guard !cursor.isEmpty, cursor.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw InvalidCursor() }
@@ -128,25 +129,51 @@ public struct IndexShards: Sendable {
         guard cursor == "0" || (parts.count == 2 && Int(parts[0]).map { (0..<HashSlot.count).contains($0) } == true && UInt64(parts[1]) != nil) else {
             throw InvalidCursor()
         }
-        var slot = parts.count == 2 ? Int(parts[0]) ?? 0 : 0
+        var position = parts.count == 2 ? Int(parts[0]) ?? 0 : 0
         var inner = parts.count == 2 ? String(parts[1]) : "0"
         var ids = [String]()
-        let holding = try await shardsHolding(redis, set, from: slot)
-        for (index, (shard, shardSlot)) in holding.enumerated() {
-            if shardSlot != slot { inner = "0" }
-            slot = shardSlot
-            repeat {
-                let r = try await redis.send("SSCAN", set(shard), inner, "COUNT", String(limit)).array ?? []
-                guard r.count == 2, let next = r[0].string else { break }
-                ids += r[1].strings
-                inner = next
-            } while inner != "0" && ids.count < limit
-            if ids.count >= limit {
-                if inner != "0" { return (ids, "\(slot)-\(inner)") }
-                return (ids, index + 1 < holding.count ? "\(slot + 1)-0" : nil)
+        // The sizes of the next shards in the walk, read a batch at a time as the page needs them.
+        while position < HashSlot.count {
+            let batch = Array(position..<min(position + Self.pageLookahead, HashSlot.count))
+            let sizes = try await redis.pipelineChecked(batch.map { ["SCARD", set(Self.walk(at: $0))] }).map { $0.int ?? 0 }
+            for (offset, at) in batch.enumerated() {
+                if at != position { inner = "0" }
+                position = at
+                guard sizes[offset] > 0 else { continue }
+                repeat {
+                    let r = try await redis.send("SSCAN", set(Self.walk(at: at)), inner, "COUNT", String(limit)).array ?? []
+                    guard r.count == 2, let next = r[0].string else { break }
+                    ids += r[1].strings
+                    inner = next
+                } while inner != "0" && ids.count < limit
+                if ids.count >= limit {
+                    if inner != "0" { return (ids, "\(at)-\(inner)") }
+                    // Done with this shard: the page ends here; nil only when nothing is left in the walk.
+                    let rest = sizes[(offset + 1)...]
+                    if rest.contains(where: { $0 > 0 }) || batch.last! + 1 < HashSlot.count { return (ids, "\(at + 1)-0") }
+                    return (ids, nil)
+                }
             }
+            position = batch.last! + 1
+            inner = "0"
         }
         return (ids, nil)
+    }
+
+    /// Shards a page reads the sizes of at once.
+    static let pageLookahead = 512
+
+    /// The shard at `position` of the walk pages follow: slots in bit-reversed order (0, 8192, 4096,
+    /// 12288, 2048, ...), so that any run of positions spreads over the whole slot range. A campaign's
+    /// chunks therefore queue recipients on every master at once, instead of one master's slots
+    /// after another's.
+    static func walk(at position: Int) -> IndexShard {
+        var slot = 0, p = position
+        for _ in 0..<14 {
+            slot = (slot << 1) | (p & 1)
+            p >>= 1
+        }
+        return IndexShard.everySlot[slot]
     }
 
     /// The shards whose set is not empty (the single shard on a single Redis).
