@@ -1,3 +1,4 @@
+import GatewayCrypto
 import Logging
 
 /// A pool of pipelining Redis connections, each on its own thread: to one Redis, or to every node of a
@@ -112,6 +113,17 @@ public final class RedisPool: Sendable {
         case .single: nil
         case .cluster(let cluster): try await cluster.topology()
         }
+    }
+
+    /// On a cluster, every key in the hash slot of `key` (`CLUSTER GETKEYSINSLOT` on the master serving
+    /// it, at most `limit`): what a hash tag's owner left under names nobody indexed. Nil on a single Redis.
+    public func keysInSlot(of key: String, limit: Int = 100_000) async throws -> [String]? {
+        guard case .cluster(let cluster) = route else { return nil }
+        let slot = HashSlot.of(key)
+        guard let endpoint = try await cluster.topology().master(of: slot) else {
+            throw RedisError(.connection, command: "CLUSTER", message: "no master serves slot \(slot)")
+        }
+        return try await cluster.send([["CLUSTER", "GETKEYSINSLOT", String(slot), String(limit)]], toNode: endpoint)[0].strings
     }
 
     private func submit(_ commands: [[String]]) async throws -> [RedisValue] {

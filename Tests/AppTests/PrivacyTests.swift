@@ -19,12 +19,21 @@ final class PrivacyTests: XCTestCase {
     static let email = "erase.me@example.org"
     static let nickname = "Erinna"
 
-    /// Everything in Redis as text, per key: the name, then every member, field, value or stream entry.
+    /// Everything in Redis (every master of a cluster) as text, per key: the name, then every member,
+    /// field, value or stream entry.
     static func dump(_ redis: RedisPool) async throws -> [String: String] {
+        var out = [String: String]()
+        for node in try await redis.onEachMaster([["PING"]]).map(\.endpoint) {
+            out.merge(try await dump(redis, node: node)) { a, _ in a }
+        }
+        return out
+    }
+
+    private static func dump(_ redis: RedisPool, node: String) async throws -> [String: String] {
         var out = [String: String]()
         var cursor = "0"
         repeat {
-            let r = try await redis.send("SCAN", cursor, "COUNT", "1000").array ?? []
+            let r = try await redis.onNode(node, [["SCAN", cursor, "COUNT", "1000"]])[0].array ?? []
             cursor = r[0].string ?? "0"
             for key in r[1].strings {
                 let type = try await redis.send("TYPE", key).string ?? ""

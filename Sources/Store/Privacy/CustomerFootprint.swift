@@ -2,7 +2,7 @@ import GatewayCore
 import RedisClient
 
 /// Everything Redis holds about one person, read through the customer's own reverse indexes (never
-/// a keyspace scan): the customer and every customer merged into it, their journeys, messages,
+/// a keyspace scan; on a cluster also the keys of the customer's own slot): the customer and every customer merged into it, their journeys, messages,
 /// merge candidates, WeChat sessions, CRM sync state and address opt-outs. The export is this, as
 /// JSON; the erasure plan (`ErasurePlan`) is made from it. Stream entries are not read here: the
 /// erasure's stream purge finds them by `needles`.
@@ -21,6 +21,9 @@ public struct CustomerFootprint: Sendable {
         public let messageIds: [String]
         public let eventIds: [String]
         public let mergeCandidateIds: [String]
+        /// On a cluster, the other keys under the record's hash tag (`cust:{<id>}:…`: the callbacks it
+        /// ingested, the interactions it was scored for), found in its slot; none on a single Redis.
+        public let taggedKeys: [String]
     }
 
     public struct Session: Sendable {
@@ -67,10 +70,11 @@ public struct CustomerFootprint: Sendable {
                 ["ZRANGE", Keys.customerMessages(c), "0", "-1"], ["SMEMBERS", Keys.customerEvents(c)], ["SMEMBERS", Keys.customerMerged(c)],
                 ["SMEMBERS", Keys.customerMergeCandidates(c)],
             ])
+            let tagged = try await redis.keysInSlot(of: Keys.customer(c))?.filter { $0.hasPrefix("cust:{\(c)}:") }.sorted() ?? []
             let record = Record(
                 id: c, hash: r[0].dictionary, identities: r[1].strings.sorted(), tags: r[2].strings.sorted(), timeline: r[3].strings,
                 fieldIndexes: r[4].strings, campaigns: r[5].dictionary, messageIds: r[6].strings, eventIds: r[7].strings,
-                mergeCandidateIds: r[9].strings)
+                mergeCandidateIds: r[9].strings, taggedKeys: tagged)
             records.append(record)
             // Merges from before the merged index existed are on the survivor's timeline.
             for m in r[8].strings + mergedOnTimeline(record.timeline) where ULID.isValid(m) && !seen.contains(m) {

@@ -43,10 +43,11 @@ public struct ErasurePlan: Sendable {
         func deleted(_ r: CustomerFootprint.Record) -> [String] {
             let c = r.id
             let today = ScoreStore.beijingDay(nowMs)
-            return [
+            let named = [
                 Keys.customer(c), Keys.customerTags(c), Keys.customerIdentities(c), Keys.customerTimeline(c), Keys.customerFieldIndexes(c),
                 Keys.customerCampaigns(c), Keys.customerMessages(c), Keys.customerMerged(c), Keys.customerEvents(c), Keys.customerMergeCandidates(c),
-            ] + (today - 2...today + 1).map { Keys.customerRuleCounts(c, day: $0) }
+            ]
+            return Array(Set(named + (today - 2...today + 1).map { Keys.customerRuleCounts(c, day: $0) } + r.taggedKeys)).sorted()
         }
         func removals(_ r: CustomerFootprint.Record) -> [(key: String, op: String)] {
             let c = r.id
