@@ -435,6 +435,31 @@ final class CRMSyncTests: XCTestCase {
         XCTAssertEqual(hubspot.crm.records[ids[0]]?.properties["scrm_stage"], "SQL")
     }
 
+    /// A cluster's take releases leased customers it will not sync: one merged away queues its survivor,
+    /// one gone (erased after a touch was queued) has its CRM state deleted, so no key names it.
+    func test_release_queuesTheSurvivor_andDeletesAGoneCustomersState() async throws {
+        let h = try Harness()
+        let a = "crm-hubspot"
+        let merged = "01M3250V00AAAAAAAAAAAAAAAA", gone = "01M3250V00BBBBBBBBBBBBBBBB", survivor = "01M3250V00CCCCCCCCCCCCCCCC"
+        _ = try await h.redis.pipelineChecked([
+            ["HSET", Keys.crmCustomer(adapter: a, customer: merged), "lease", "tok", "seq", "3"],
+            ["HSET", Keys.crmCustomer(adapter: a, customer: gone), "lease", "tok", "seq", "1"],
+            ["ZADD", Keys.crmInFlight(adapter: a), "1", merged, "1", gone],
+        ])
+        _ = try await h.redis.fcall(
+            StoreFunctions.library, "crm_release",
+            keys: [Keys.crmDirty(adapter: a), Keys.crmInFlight(adapter: a), Keys.crmCustomer(adapter: a, customer: merged), Keys.crmCustomer(adapter: a, customer: gone)],
+            args: ["tok", String(h.now), merged, survivor, gone, ""])
+        let goneState = try await h.redis.send("EXISTS", Keys.crmCustomer(adapter: a, customer: gone)).int
+        XCTAssertEqual(goneState, 0, "a gone customer's CRM state is deleted")
+        let mergedState = try await h.redis.send("HGETALL", Keys.crmCustomer(adapter: a, customer: merged)).dictionary
+        XCTAssertEqual(mergedState, ["seq": "3"], "a merged customer's state loses only its lease")
+        let dirty = try await h.redis.send("ZRANGE", Keys.crmDirty(adapter: a), "0", "-1").strings
+        XCTAssertEqual(dirty, [survivor])
+        let inFlight = try await h.redis.send("ZCARD", Keys.crmInFlight(adapter: a)).int
+        XCTAssertEqual(inFlight, 0)
+    }
+
     func test_shippedSpecsLoad_andBadSpecsNameTheirKey() throws {
         let env = [
             "HUBSPOT_TOKEN": "t", "HUBSPOT_CLIENT_SECRET": "s", "SALESFORCE_TOKEN": "t", "SCRM_CRM_WEBHOOK_SECRET": "s",

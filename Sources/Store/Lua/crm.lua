@@ -219,16 +219,21 @@ register('crm_snapshot', sharded(function(keys, args)
 end))
 
 -- crm_release (a cluster, in the adapter's slot): leased customers not to sync after all (merged away
--- or gone): their leases dropped, and each survivor queued instead. KEYS: the dirty set, the in-flight
--- leases, then each customer's CRM state. ARGV: the token, now, then customer and survivor ('' = gone)
--- pairs, one per state key.
+-- or gone): their leases dropped, and each survivor queued instead. A gone customer (erased; a
+-- touch queued just before its erasure) has its CRM state deleted, so that no key names it.
+-- KEYS: the dirty set, the in-flight leases, then each customer's CRM state. ARGV: the token, now,
+-- then customer and survivor ('' = gone) pairs, one per state key.
 register('crm_release', function(keys, args)
   for i = 3, #args, 2 do
     local state = keys[2 + (i - 1) / 2]
     if redis.call('HGET', state, 'lease') == args[1] then
-      redis.call('HDEL', state, 'lease')
       redis.call('ZREM', keys[2], args[i])
-      if args[i + 1] ~= '' then redis.call('ZADD', keys[1], 'NX', args[2], args[i + 1]) end
+      if args[i + 1] ~= '' then
+        redis.call('HDEL', state, 'lease')
+        redis.call('ZADD', keys[1], 'NX', args[2], args[i + 1])
+      else
+        redis.call('DEL', state)
+      end
     end
   end
   return 1
