@@ -25,5 +25,6 @@ public func makeRedisPool(_ redis: GatewayConfig.Redis) throws -> RedisPool {
     let seeds = try redis.cluster.map {
         try RedisConfiguration(url: $0, connections: redis.connections, connectTimeoutMs: redis.connectTimeoutMs, commandTimeoutMs: redis.commandTimeoutMs)
     }
-    return RedisPool(cluster: seeds, readFromReplicas: redis.readFromReplicas, waitForReplicas: redis.waitForReplicas, replicaWaitMs: redis.replicaWaitMs)
+    return RedisPool(cluster: seeds, readFromReplicas: redis.readFromReplicas, waitForReplicas: redis.waitForReplicas, replicaWaitMs: redis.replicaWaitMs,
+        streamPartitions: redis.streamPartitions)
 }

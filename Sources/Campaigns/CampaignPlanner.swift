@@ -17,10 +17,13 @@ public struct CampaignPlanner: Sendable {
 
     /// Where message keys go (`MessageId`).
     let layout: IndexLayout
+    /// How the send queues are partitioned: a reference goes to its message's partition.
+    let streams: StreamPartitions
 
     public init(redis: RedisPool) {
         store = CampaignStore(redis: redis)
         layout = redis.isCluster ? .perSlot : .single
+        streams = redis.streams
     }
 
     public enum ChunkResult: Sendable, Equatable {
@@ -148,9 +151,10 @@ public struct CampaignPlanner: Sendable {
         let contents = compiled.contents[variant.name] ?? []
         let lane: OutboundMessage.Lane = c.definition.transactional == true ? .transactional : .bulk
         func reference(_ channel: String) -> Record {
-            .reference(
-                variant: variant.name, channel: channel, messageId: Self.messageId(campaign: c, customer: id, layout: layout), customer: id,
-                stream: Keys.outboundStream(channel: channel, lane: lane))
+            let messageId = Self.messageId(campaign: c, customer: id, layout: layout)
+            return .reference(
+                variant: variant.name, channel: channel, messageId: messageId, customer: id,
+                stream: streams.outbound(channel: channel, lane: lane, message: messageId))
         }
         guard let recipient else { return reference(contents.first?.channel ?? "") }
         switch message(

@@ -44,13 +44,13 @@ public final class CampaignRenderer: CampaignRendering {
         for (i, outcome) in outcomes.enumerated() {
             let (entry, _, what) = made[i]
             switch (outcome, what) {
-            case (.settled, _): out.settled.insert(entry.id)
+            case (.settled, _): out.settled.insert(entry.key)
             case (.created, .message(let m)):
                 // What the sender would read back: the message as created, the customer as read to make it.
                 var hash = Dictionary(m.fields, uniquingKeysWith: { a, _ in a })
                 hash["entry"] = entry.id
                 let rate = compiled.withLockedValue { $0[m.campaign ?? ""]?.0.definition.ratePerSecond }
-                out.made[entry.id] = SendContext(
+                out.made[entry.key] = SendContext(
                     message: hash, customer: Customer(id: references[i].2.customer, hash: recipients[i].hash, identities: recipients[i].identities, tags: []),
                     campaignState: "running", campaignRate: rate.flatMap { $0 > 0 ? $0 : nil })
             case (.created, .refused), (.existing, _): break

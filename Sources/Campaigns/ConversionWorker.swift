@@ -16,7 +16,7 @@ public struct ConversionWorker: Sendable {
 
     public init(redis: RedisPool) {
         // From now on: events from before the first gateway with goals cannot convert anything.
-        reader = StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: "conversions", from: "$")
+        reader = StreamGroupReader(redis: redis, streams: redis.streams.all(Keys.inboundStream), group: "conversions", from: "$")
         campaigns = CampaignStore(redis: redis)
         conversions = ConversionStore(redis: redis)
     }

@@ -64,12 +64,12 @@ public final class JourneyRunner: Sendable {
     public func run(intervalMs: Int = 250) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await StreamGroupReader(redis: self.redis, stream: Keys.inboundStream, group: "journeys", from: "$").run { id, fields in
+                await StreamGroupReader(redis: self.redis, streams: self.redis.streams.all(Keys.inboundStream), group: "journeys", from: "$").run { id, fields in
                     try await self.handle(entry: id, fields: fields)
                 }
             }
             group.addTask {
-                await StreamGroupReader(redis: self.redis, stream: Keys.journeySignals, group: "journeys", from: "$").run { _, fields in
+                await StreamGroupReader(redis: self.redis, streams: [Keys.journeySignals], group: "journeys", from: "$").run { _, fields in
                     try await self.handle(signal: fields)
                 }
             }

@@ -8,6 +8,6 @@ extension CustomerErasure {
     public init(redis: RedisPool, config: GatewayConfig, crmAdapters: [String], clock: @escaping @Sendable () -> Int64) {
         self.init(
             redis: redis, suppression: AddressSuppression(config), crmAdapters: crmAdapters,
-            streams: Self.streams(channels: AdapterSpec.Channel.allCases.map(\.rawValue)), clock: clock)
+            streams: Self.streams(channels: AdapterSpec.Channel.allCases.map(\.rawValue), partitions: redis.streams), clock: clock)
     }
 }

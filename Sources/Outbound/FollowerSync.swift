@@ -26,7 +26,7 @@ public final class FollowerSync: Sendable {
         clock: @escaping @Sendable () -> Int64
     ) {
         jobs = FollowerJobStore(redis: redis)
-        subscribes = StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: Keys.enrichGroup, from: "$", consumer: consumer)
+        subscribes = StreamGroupReader(redis: redis, streams: redis.streams.all(Keys.inboundStream), group: Keys.enrichGroup, from: "$", consumer: consumer)
         self.customers = customers
         self.api = api
         self.accounts = accounts
@@ -40,13 +40,13 @@ public final class FollowerSync: Sendable {
     /// until cancelled. Entries are acknowledged only once their batch is stored.
     public func runEnrichment() async {
         await subscribes.createGroup()
-        var pending = [String: [(openid: String, entry: String)]]()
+        var pending = [String: [(openid: String, entry: StreamGroupReader.Entry)]]()
         // Batching and reclaim timing run on the process's own clock (the injected one may stand still in tests).
         var oldest = [String: ContinuousClock.Instant]()
         var lastReclaim = ContinuousClock.now - .seconds(60)
         let flushAfter = Duration.milliseconds(flushMs)
         while !Task.isCancelled {
-            var entries = [(id: String, fields: [String: String])]()
+            var entries = [StreamGroupReader.Entry]()
             do {
                 // With entries a stopped process read but never acknowledged, every 30 s.
                 let reclaim = ContinuousClock.now - lastReclaim > .seconds(30)
@@ -54,18 +54,20 @@ public final class FollowerSync: Sendable {
                 entries = try await subscribes.read(count: 500, reclaim: reclaim)
             } catch {
                 try? await Task.sleep(for: .milliseconds(500))
+                await subscribes.createGroup()  // a partition whose group was lost (NOGROUP)
                 continue
             }
-            var ignored = [String]()
-            for (id, f) in entries {
+            var ignored = [StreamGroupReader.Entry]()
+            for e in entries {
+                let f = e.fields
                 guard f["type"] == "event.subscribe", let account = f["account"], accounts.contains(account),
                     case .object(let payload)? = JSONValue.parse(Array((f["payload"] ?? "").utf8)), let openid = payload["FromUserName"]?.scalarText
                 else {
-                    ignored.append(id)
+                    ignored.append(e)
                     continue
                 }
                 if pending[account, default: []].isEmpty { oldest[account] = ContinuousClock.now }
-                pending[account, default: []].append((openid, id))
+                pending[account, default: []].append((openid, e))
             }
             try? await subscribes.ack(ignored)
             for (account, list) in pending

@@ -52,11 +52,11 @@ extension OutboundEngine {
 
     /// The entries' send contexts: those of messages made just now as they were made, the others read.
     private func contexts(_ entries: [(MessageStore.Entry, String)], made: [String: SendContext]) async throws -> [SendContext?] {
-        let toRead = entries.filter { made[$0.0.id] == nil }
+        let toRead = entries.filter { made[$0.0.key] == nil }
         let read = toRead.isEmpty ? [] : try await customers.sendContexts(messageIds: toRead.map(\.1))
         guard !made.isEmpty else { return read }
         var next = read.makeIterator()
-        return entries.map { e in made[e.0.id] ?? next.next() ?? nil }
+        return entries.map { e in made[e.0.key] ?? next.next() ?? nil }
     }
 
     /// The message if nothing about it needs more than the batch path gives: a queued message of a

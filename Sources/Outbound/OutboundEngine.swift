@@ -54,6 +54,8 @@ public final class OutboundEngine: Sendable {
     /// This process's consumer name in the group.
     public var consumer: String { queue.consumer }
     let queue: OutboundQueue
+    /// How the send queues are partitioned (read all of each lane's partitions).
+    let streams: StreamPartitions
     let zones = TimeZoneCache()
 
     public init(
@@ -72,6 +74,7 @@ public final class OutboundEngine: Sendable {
         self.settings = settings
         self.clock = clock
         self.queue = OutboundQueue(redis: redis, consumer: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(SecureRandom.alphanumeric(6))")
+        self.streams = redis.streams
     }
 
     /// Runs until the task is cancelled.
@@ -90,8 +93,10 @@ public final class OutboundEngine: Sendable {
     // MARK: loops
 
     private func serve(channel: String) async {
-        let lanes = [Keys.outboundStream(channel: channel, lane: .transactional), Keys.outboundStream(channel: channel, lane: .bulk)]
-        for stream in lanes { await queue.ensureGroup(stream) }
+        // Each lane's partitions (and a queue carried over from a single Redis), the transactional lane first.
+        var lanes = [[String]]()
+        for lane in [OutboundMessage.Lane.transactional, .bulk] { lanes.append(await queues(channel: channel, lane: lane)) }
+        for stream in lanes.joined() { await queue.ensureGroup(stream) }
         // Entries are read and handled in batches (`processBatch`: one read of their contexts, one
         // claim, one completion); several batches are in flight at once, `concurrency` messages in all.
         let batch = max(1, min(settings.batch, settings.concurrency / 2))
@@ -106,11 +111,13 @@ public final class OutboundEngine: Sendable {
                     var entries = [(MessageStore.Entry, String)]()
                     var idleMs = settings.idleSleepMs
                     do {
-                        for stream in lanes where entries.isEmpty {
-                            entries = try await queue.read(stream, count: min(settings.concurrency - running, batch))
+                        for partitions in lanes where entries.isEmpty {
+                            entries = try await queue.read(partitions, count: min(settings.concurrency - running, batch))
                         }
                     } catch {
                         idleMs = 500  // Redis away: try again shortly
+                        // A partition whose group a failover lost (NOGROUP) fails the whole read: make it again.
+                        for stream in lanes.joined() { await queue.ensureGroup(stream) }
                     }
                     if !entries.isEmpty {
                         running += entries.count
@@ -136,7 +143,18 @@ public final class OutboundEngine: Sendable {
         }
     }
 
+    /// The streams one lane of a channel's queue is read from: its partitions, and the queue itself
+    /// when it was carried over from a single Redis with entries in it (`RedisPool.carriedOver`).
+    private func queues(channel: String, lane: OutboundMessage.Lane) async -> [String] {
+        let base = Keys.outboundStream(channel: channel, lane: lane)
+        return streams.all(base) + (await store.carriedOver(base).map { [$0] } ?? [])
+    }
+
     private func maintain(channels: [String]) async {
+        var queues = [String]()
+        for c in channels {
+            for lane in [OutboundMessage.Lane.transactional, .bulk] { queues += await self.queues(channel: c, lane: lane) }
+        }
         var lastClaim = Int64(0), lastBeat = Int64(0), lastDeadCheck = Int64(0), lastCounterFlush = Int64(0)
         try? await queue.register(now: clock())
         while !Task.isCancelled {
@@ -148,18 +166,17 @@ public final class OutboundEngine: Sendable {
             }
             let now = clock()
             _ = try? await store.moveDueRetries(now: now)
-            let streams = channels.flatMap { c in [OutboundMessage.Lane.transactional, .bulk].map { Keys.outboundStream(channel: c, lane: $0) } }
             if wall - lastCounterFlush >= 60_000 {
                 lastCounterFlush = wall
                 try? await store.flushAllCounters()  // a cluster's counts a stopped sender left in its outboxes
             }
             if wall - lastDeadCheck >= 2_000 {
                 lastDeadCheck = wall
-                for stream in streams { await takeOverDead(stream) }
+                for stream in queues { await takeOverDead(stream) }
             }
             if now - lastClaim >= min(5_000, settings.claimIdleMs) {
                 lastClaim = now
-                for stream in streams { await takeOver(stream) }
+                for stream in queues { await takeOver(stream) }
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
@@ -188,7 +205,7 @@ public final class OutboundEngine: Sendable {
         guard let campaigns else { return (entries.filter { $0.0.reference == nil }, [:]) }  // a process without campaigns leaves them
         do {
             let batch = try await campaigns.materialize(references, group: Keys.outboundGroup)
-            return (batch.settled.isEmpty ? entries : entries.filter { !batch.settled.contains($0.0.id) }, batch.made)
+            return (batch.settled.isEmpty ? entries : entries.filter { !batch.settled.contains($0.0.key) }, batch.made)
         } catch {
             return (entries.filter { $0.0.reference == nil }, [:])
         }
@@ -534,10 +551,10 @@ public final class OutboundEngine: Sendable {
 
 /// What `CampaignRendering.materialize` did with a batch's references.
 public struct MaterializedBatch: Sendable {
-    /// Entries settled instead (acknowledged): a recipient who can get none of the channels, one
-    /// erased, or a second reference to one already queued.
+    /// Entries (`MessageStore.Entry.key`) settled instead (acknowledged): a recipient who can get none
+    /// of the channels, one erased, or a second reference to one already queued.
     public var settled: Set<String> = []
-    /// Entry id -> the send context of a message made now from what was read to make it (nothing
+    /// Entry key (`MessageStore.Entry.key`) -> the send context of a message made now from what was read to make it (nothing
     /// more to read before sending; the claim checks the campaign's state again).
     public var made: [String: SendContext] = [:]
 

@@ -38,7 +38,7 @@ public struct WeComContactSync: Sendable {
     }
 
     public func run() async {
-        await StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: Self.group, from: "$").run { _, fields in
+        await StreamGroupReader(redis: redis, streams: redis.streams.all(Keys.inboundStream), group: Self.group, from: "$").run { _, fields in
             guard let type = fields["type"], type == "wecom.add_external_contact" || type == "wecom.add_half_external_contact",
                 let id = fields["account"], let account = accounts[id], let customer = fields["customer"], !customer.isEmpty,
                 case .object(let payload)? = JSONValue.parse(Array((fields["payload"] ?? "").utf8)),

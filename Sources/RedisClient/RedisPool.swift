@@ -16,16 +16,25 @@ public final class RedisPool: Sendable {
     }
 
     private let route: Route
+    /// How many partitions the busy streams are split into (`StreamPartitions`): 1 on a single Redis.
+    public let streamPartitions: Int
 
-    public init(_ configuration: RedisConfiguration) { route = .single(RedisNode(configuration)) }
+    public init(_ configuration: RedisConfiguration) {
+        route = .single(RedisNode(configuration))
+        streamPartitions = 1
+    }
 
     /// A Redis Cluster found from its seed nodes (any of its nodes will do). The seeds' credentials,
     /// connection count and timeouts are used for every node; each node gets its own connections.
     /// With `readFromReplicas`, pipelines of read-only commands may be served (a little stale) by replicas.
     /// With `waitForReplicas` n > 0, writes are answered once n of their master's online replicas have
-    /// them (Redis `WAIT`, at most `replicaWaitMs`; see `RedisCluster`).
-    public init(cluster seeds: [RedisConfiguration], readFromReplicas: Bool = false, waitForReplicas: Int = 0, replicaWaitMs: Int = 200) {
+    /// them (Redis `WAIT`, at most `replicaWaitMs`; see `RedisCluster`). `streamPartitions` is what
+    /// the stores split their busy streams into (`redis.streamPartitions`; the same on every process).
+    public init(
+        cluster seeds: [RedisConfiguration], readFromReplicas: Bool = false, waitForReplicas: Int = 0, replicaWaitMs: Int = 200, streamPartitions: Int = 1
+    ) {
         route = .cluster(RedisCluster(seeds: seeds, readFromReplicas: readFromReplicas, waitForReplicas: waitForReplicas, replicaWaitMs: replicaWaitMs))
+        self.streamPartitions = streamPartitions
     }
 
     deinit { shutdown() }

@@ -53,7 +53,6 @@ extension CustomerStore {
         }
 
         // Apply per shard; rows whose customer was merged away meanwhile go again to the survivor.
-        var created = 0
         var pending = Array(rows.indices)
         var emitted = [String]()
         for _ in 0..<16 where !pending.isEmpty {
@@ -80,7 +79,6 @@ extension CustomerStore {
             pending = []
             for (shard, reply) in zip(order, replies) {
                 let r = reply.array ?? []
-                created += r.first?.int ?? 0
                 let moved = r.count > 1 ? r[1].strings : []
                 for k in stride(from: 0, to: moved.count - 1, by: 2) {
                     guard let at = Int(moved[k]), at < byShard[shard]!.count else { continue }
@@ -93,6 +91,12 @@ extension CustomerStore {
             }
         }
         try await appendEmitted(emitted)
+        // The tag names (Keys.tags, one key of its own: the sharded function leaves it to its caller).
+        let names = Set(rows.flatMap(\.tags))
+        if !names.isEmpty { _ = try await redis.send(["SADD", Keys.tags] + names.sorted()) }
+        // A row created its customer when it has its own new id, whether now or in a run of this chunk
+        // cut off before its checkpoint (a re-run finds that customer by the identities it claimed).
+        let created = rows.indices.filter { customerOf[$0] == rows[$0].newId }.count
 
         // The rows' identities held by other customers: those are the same person (merged, as steps).
         var pairs = Set<[String]>()

@@ -128,8 +128,9 @@ extension CustomerStore {
             "type", plan.interactionType, "account", plan.account, "customer", customer, "at", String(plan.now), "op", plan.dedupKey,
             "payload", plan.payload,
         ]
+        let stream = redis.streams.inbound(customer: customer)
         async let appended = redis.fcall(
-            StoreFunctions.library, "ingest_append", keys: [Keys.inboundStream, Keys.streamAppended(Keys.inboundStream, op: plan.dedupKey)],
+            StoreFunctions.library, "ingest_append", keys: [stream, Keys.streamAppended(stream, op: plan.dedupKey)],
             args: [String(dedupTTL), String(streamMaxLen)] + entry)
         var commands = [[String]]()
         if let stats = plan.sceneCount?.statsKey { commands += counts.map { ["HINCRBY", stats, $0, "1"] } }

@@ -40,8 +40,9 @@ extension CustomerStore {
             ).array ?? []
             try await appendEmitted(retired.last?.strings ?? [])
         }
+        let stream = redis.streams.inbound(customer: win)
         _ = try await redis.fcall(
-            StoreFunctions.library, "ingest_append", keys: [Keys.inboundStream, Keys.streamAppended(Keys.inboundStream, op: "merge:" + lose)],
+            StoreFunctions.library, "ingest_append", keys: [stream, Keys.streamAppended(stream, op: "merge:" + lose)],
             args: [String(dedupTTLSeconds), String(streamMaxLen), "type", "customer.merged", "customer", win, "merged", lose, "at", String(nowMs)])
         try await redis.send("ZREM", Keys.pendingMerges, pending)
         return (win, lose)
@@ -75,7 +76,7 @@ extension CustomerStore {
         try await appendEmitted(r.last?.strings ?? [])
         // An interaction too: binding a phone or email can score (identity.bound, data.type).
         try await redis.send(
-            "XADD", Keys.inboundStream, "MAXLEN", "~", String(streamMaxLen), "*", "type", "identity.bound", "customer", id, "payload",
+            "XADD", redis.streams.inbound(customer: id), "MAXLEN", "~", String(streamMaxLen), "*", "type", "identity.bound", "customer", id, "payload",
             JSONValue.object(["type": .string(identity.kind.rawValue)]).text, "at", String(nowMs))
         return claim.merged.map { .merged(survivor: id, merged: $0) } ?? .bound(customerId: id)
     }

@@ -219,7 +219,8 @@ public final class CustomerStore: Sendable {
     /// Writes which attributes are indexed (`Keys.attributeSchema`, read by the Lua reindex), then
     /// reindexes every customer (1,000 per script call) when the stored version or the attribute
     /// schema differs; returns how many. Safe to run in several processes at once (reindexing is
-    /// idempotent). Call at start.
+    /// idempotent). Call at start. On a cluster it first adopts customers carried over from a single
+    /// Redis (`adoptCarriedOver`).
     @discardableResult
     public func prepareIndexes() async throws -> Int {
         let schema = attributes.indexSchema
@@ -228,8 +229,8 @@ public final class CustomerStore: Sendable {
         var commands = [["MULTI"], ["DEL", Keys.attributeSchema]]
         if !schema.isEmpty { commands.append(["HSET", Keys.attributeSchema] + schema.flatMap { [$0.0, $0.1] }) }
         _ = try await redis.pipelineChecked(commands + [["EXEC"]])
-        if try await redis.send("GET", Keys.fieldIndexVersion).string == version { return 0 }
-        var total = 0
+        var total = redis.isCluster ? try await adoptCarriedOver() : 0
+        if try await redis.send("GET", Keys.fieldIndexVersion).string == version { return total }
         for shard in try await shards.holding(redis, sorted: true, { $0.key(single: Keys.customers) }) {
             var offset = 0
             while true {

@@ -107,7 +107,7 @@ public struct EngagementStore: Sendable {
             }
             if reply.first?.int == 1 {
                 _ = try await redis.send([
-                    "XADD", Keys.inboundStream, "MAXLEN", "~", String(streamMaxLen), "*", "type", type, "customer", id, "payload", data, "at",
+                    "XADD", redis.streams.inbound(customer: id), "MAXLEN", "~", String(streamMaxLen), "*", "type", type, "customer", id, "payload", data, "at",
                     String(nowMs), "source", "link",
                 ])
             }

@@ -65,8 +65,9 @@ extension EventStore {
         default: throw RedisError.reply(command: "FCALL event_customer", message: "customer \(customer): no answer")
         }
         let op = "event:" + (e.id ?? ULID.make(milliseconds: nowMs))
+        let stream = redis.streams.inbound(customer: customer)
         _ = try await redis.fcall(
-            StoreFunctions.library, "ingest_append", keys: [Keys.inboundStream, Keys.streamAppended(Keys.inboundStream, op: op)],
+            StoreFunctions.library, "ingest_append", keys: [stream, Keys.streamAppended(stream, op: op)],
             args: [String(7 * 86_400), String(streamMaxLen), "type", e.type, "customer", customer, "payload", e.data.text, "at", String(e.atMs), "source", "api"])
         try await customers.appendEmitted(r.last?.strings ?? [])
         if let eid = e.id { _ = try await redis.send("SET", Keys.apiEvent(eid), customer, "EX", String(7 * 86_400)) }

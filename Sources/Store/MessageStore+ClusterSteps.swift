@@ -43,7 +43,7 @@ extension MessageStore {
         _ = try await redis.fcall(
             StoreFunctions.library, "message_store", keys: [Keys.message(id)] + (index.map { [$0] } ?? []),
             args: [id, String(m.createdAt), String(Self.customerIndexTTLMs)] + fields.flatMap { [$0.0, $0.1] })
-        try await queueOnce(id, on: Keys.outboundStream(channel: m.channel, lane: m.lane), op: "accept:\(id)")
+        try await queueOnce(id, on: redis.streams.outbound(channel: m.channel, lane: m.lane, message: id), op: "accept:\(id)")
         return first == nil ? .created(id) : .duplicate(id)
     }
 
@@ -197,7 +197,7 @@ extension MessageStore {
         let shard = Self.shard(ofMessage: m.id)
         _ = try await redis.fcall(
             StoreFunctions.library, "message_replay_slot", keys: [Keys.counterOutbox(shard), Keys.message(m.id)], args: [String(now)] + Self.counterKeys(m))
-        try await queueOnce(m.id, on: Keys.outboundStream(channel: m.channel, lane: m.lane), op: "replay:\(letter.entryId)")
+        try await queueOnce(m.id, on: redis.streams.outbound(channel: m.channel, lane: m.lane, message: m.id), op: "replay:\(letter.entryId)")
         let removed = try await redis.send("XDEL", Keys.deadLetters, letter.entryId).int == 1
         try await flushCounters([shard])
         return removed

@@ -32,7 +32,7 @@ public struct MessageStore: Sendable {
         let r = try await redis.fcall(
             StoreFunctions.library, "message_accept",
             keys: [
-                Keys.idempotency(m.idempotencyKey), Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane),
+                Keys.idempotency(m.idempotencyKey), Keys.message(m.id), redis.streams.outbound(channel: m.channel, lane: m.lane, message: m.id),
                 m.customerId.map(Keys.customerMessages) ?? "",
             ],
             args: [m.id, String(Self.idempotencyTTLSeconds), String(m.createdAt), String(Self.customerIndexTTLMs)] + m.fields.flatMap { [$0.0, $0.1] }
@@ -219,6 +219,10 @@ public struct MessageStore: Sendable {
             self.id = id
             self.reference = reference
         }
+
+        /// The entry among those of every stream: a batch read from several partitions of a queue
+        /// may hold equal entry ids (`<ms>-<seq>` is per stream).
+        public var key: String { stream + " " + id }
     }
 
     /// A campaign recipient as the planner queues it: about 120 bytes on the stream instead of a
@@ -316,7 +320,7 @@ public struct MessageStore: Sendable {
         async throws -> Bool
     {
         guard let campaign = m.campaign, next.id == m.id else { return false }
-        var keys = [Keys.message(m.id), Keys.outboundStream(channel: next.channel, lane: next.lane), Keys.campaignStats(campaign), entry?.stream ?? ""]
+        var keys = [Keys.message(m.id), redis.streams.outbound(channel: next.channel, lane: next.lane, message: m.id), Keys.campaignStats(campaign), entry?.stream ?? ""]
         if let releaseCap { keys.append(Keys.contactHistory(releaseCap)) }
         let content = next.fields.filter { !["id", "state", "attempts", "createdAt", "updatedAt", "campaign", "customerId"].contains($0.0) }
         let args = [m.channel, reason, String(now), entry?.id ?? "", Keys.outboundGroup, m.id, next.channel, m.variant ?? ""] + content.flatMap { [$0.0, $0.1] }
@@ -344,10 +348,11 @@ public struct MessageStore: Sendable {
     /// Per message, the stream it is queued on (its channel's, for its lane; nil when the message is
     /// gone) and the values of `fields` (nil where absent), one pipelined read.
     func queues(_ ids: [String], with fields: [String] = []) async throws -> [(stream: String?, fields: [String?])] {
-        try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane"] + fields }).map { reply in
+        let streams = redis.streams
+        return zip(ids, try await redis.pipelineChecked(ids.map { ["HMGET", Keys.message($0), "channel", "lane"] + fields })).map { id, reply in
             let f = (reply.array ?? []).map(\.string)
             let lane = f.count > 1 ? f[1].flatMap(OutboundMessage.Lane.init(rawValue:)) ?? .bulk : .bulk
-            let stream = f.first.flatMap { $0 }.map { Keys.outboundStream(channel: $0, lane: lane) }
+            let stream = f.first.flatMap { $0 }.map { streams.outbound(channel: $0, lane: lane, message: id) }
             return (stream, f.count > 2 ? Array(f[2...]) : fields.map { _ in nil })
         }
     }
@@ -378,11 +383,14 @@ public struct MessageStore: Sendable {
     /// How many dead letters wait (replayed or discarded ones leave the stream).
     /// How many entries wait on a channel's queues (bulk, transactional).
     public func queueDepths(channel: String) async throws -> (bulk: Int, transactional: Int) {
-        let r = try await redis.pipelineChecked([
-            ["XLEN", Keys.outboundStream(channel: channel, lane: .bulk)], ["XLEN", Keys.outboundStream(channel: channel, lane: .transactional)],
-        ])
-        return (r[0].int ?? 0, r[1].int ?? 0)
+        let bulk = redis.streams.all(Keys.outboundStream(channel: channel, lane: .bulk))
+        let tx = redis.streams.all(Keys.outboundStream(channel: channel, lane: .transactional))
+        let r = try await redis.pipelineChecked((bulk + tx).map { ["XLEN", $0] }).map { $0.int ?? 0 }
+        return (r.prefix(bulk.count).reduce(0, +), r.dropFirst(bulk.count).reduce(0, +))
     }
+
+    /// A send queue carried over from a single Redis that still holds entries (`RedisPool.carriedOver`).
+    public func carriedOver(_ queue: String) async -> String? { await redis.carriedOver(queue) }
 
     public func deadLetterCount() async throws -> Int { try await redis.send("XLEN", Keys.deadLetters).int ?? 0 }
 
@@ -411,7 +419,7 @@ public struct MessageStore: Sendable {
         if redis.isCluster { return try await replayInSteps(letter, message: m, now: now) }
         return try await redis.fcall(
             StoreFunctions.library, "message_replay",
-            keys: [Keys.deadLetters, Keys.message(m.id), Keys.outboundStream(channel: m.channel, lane: m.lane)] + Self.counterKeys(m),
+            keys: [Keys.deadLetters, Keys.message(m.id), redis.streams.outbound(channel: m.channel, lane: m.lane, message: m.id)] + Self.counterKeys(m),
             args: [letter.entryId, String(now), m.id]
         ).int == 1
     }

@@ -2,7 +2,7 @@ import GatewayCore
 import RedisClient
 
 /// The outbound queues as one sender sees them: a stream per channel and lane
-/// (`Keys.outboundStream`), read in the consumer group `Keys.outboundGroup` under the sender's own
+/// (`Keys.outboundStream`, on a cluster split into partitions: `StreamPartitions.outbound`), read in the consumer group `Keys.outboundGroup` under the sender's own
 /// consumer name. Each sender keeps a liveness key while it runs; the pending entries of one whose key
 /// is gone are taken over at once, and entries any sender held too long are taken over after the
 /// idle time.
@@ -39,11 +39,15 @@ public struct OutboundQueue: Sendable {
         return r[0].int == 1 && r[1].int == 0
     }
 
-    /// Up to `count` new entries of `stream` for this sender, each with its message id.
-    public func read(_ stream: String, count: Int) async throws -> [(MessageStore.Entry, String)] {
-        let r = try await redis.send(["XREADGROUP", "GROUP", Keys.outboundGroup, consumer, "COUNT", String(count), "STREAMS", stream, ">"])
-        guard let streams = r.array, let first = streams.first?.array, first.count == 2 else { return [] }
-        return Self.entries(first[1], stream: stream)
+    /// New entries for this sender from the partitions of one queue, each with its message id: up to
+    /// `count`, shared over the partitions, read in one pipeline (one round trip per master).
+    public func read(_ partitions: [String], count: Int) async throws -> [(MessageStore.Entry, String)] {
+        let each = String((count + partitions.count - 1) / partitions.count)
+        let replies = try await redis.pipelineChecked(partitions.map { ["XREADGROUP", "GROUP", Keys.outboundGroup, consumer, "COUNT", each, "STREAMS", $0, ">"] })
+        return zip(partitions, replies).flatMap { stream, r -> [(MessageStore.Entry, String)] in
+            guard let streams = r.array, let first = streams.first?.array, first.count == 2 else { return [] }
+            return Self.entries(first[1], stream: stream)
+        }
     }
 
     /// The pending entries of dead senders on `stream` (up to 100 each), now this sender's (XCLAIM); a

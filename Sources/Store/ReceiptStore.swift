@@ -75,7 +75,8 @@ public struct ReceiptStore: Sendable {
             if !campaign.isEmpty { payload["campaign"] = .string(campaign) }
             if let url = e.url, !url.isEmpty { payload["url"] = .string(url) }
             _ = try await redis.send([
-                "XADD", Keys.inboundStream, "MAXLEN", "~", String(customers.streamMaxLen), "*", "type", "\(channel.isEmpty ? "message" : channel).\(e.kind)",
+                "XADD", redis.streams.inbound(customer: customer), "MAXLEN", "~", String(customers.streamMaxLen), "*", "type",
+                "\(channel.isEmpty ? "message" : channel).\(e.kind)",
                 "customer", customer, "payload", JSONValue.object(payload).text, "at", String(nowMs), "source", "receipt",
             ])
         }

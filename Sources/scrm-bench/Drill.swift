@@ -145,17 +145,19 @@ func percentileMs(_ sortedUs: [Int], _ p: Double) -> Double {
 /// MsgId -> its entries on stream:inbound.
 func inboundMsgIds(_ pool: RedisPool) async throws -> [String: Int] {
     var out = [String: Int]()
-    var cursor = "-"
-    while true {
-        let page = try await pool.send(["XRANGE", Keys.inboundStream, cursor, "+", "COUNT", "5000"]).array ?? []
-        for e in page {
-            guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
-            cursor = "(" + id
-            if let payload = parts[1].dictionary["payload"], let r = payload.range(of: #""MsgId":""#) {
-                out[String(payload[r.upperBound...].prefix { $0 != "\"" }), default: 0] += 1
+    for stream in StreamPartitions(count: pool.streamPartitions).all(Keys.inboundStream) {
+        var cursor = "-"
+        while true {
+            let page = try await pool.send(["XRANGE", stream, cursor, "+", "COUNT", "5000"]).array ?? []
+            for e in page {
+                guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
+                cursor = "(" + id
+                if let payload = parts[1].dictionary["payload"], let r = payload.range(of: #""MsgId":""#) {
+                    out[String(payload[r.upperBound...].prefix { $0 != "\"" }), default: 0] += 1
+                }
             }
+            if page.count < 5000 { break }
         }
-        if page.count < 5000 { break }
     }
     return out
 }

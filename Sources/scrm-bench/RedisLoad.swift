@@ -1,3 +1,4 @@
+import GatewayCore
 import GatewayCrypto
 import ArgumentParser
 import Foundation
@@ -81,5 +82,7 @@ func benchPool(_ redis: String, cluster: Bool, connections: Int, commandTimeoutM
     guard cluster else { return RedisPool(try RedisConfiguration(url: redis, connections: connections, commandTimeoutMs: commandTimeoutMs)) }
     return RedisPool(
         cluster: try redis.split(separator: ",").map { try RedisConfiguration(url: String($0), connections: connections, commandTimeoutMs: commandTimeoutMs) },
-        waitForReplicas: waitForReplicas)
+        waitForReplicas: waitForReplicas,
+        // The gateway's partitions: what it reads and writes is where the bench looks.
+        streamPartitions: Int(ProcessInfo.processInfo.environment["SCRM_REDIS_STREAM_PARTITIONS"] ?? "") ?? GatewayConfig().redis.streamPartitions)
 }

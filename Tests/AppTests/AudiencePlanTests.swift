@@ -6,18 +6,19 @@ import XCTest
 /// How the audience script evaluates sorted-set ranges (scores, numbers, times) on a real Redis: a
 /// range alone is counted with ZCOUNT and sampled by rank, a range meeting a much smaller set checks
 /// that set's members, a small range is read as a set, and anything else reads the range by rank.
-/// Every path must give the same answer as the plain set arithmetic, computed here by hand.
+/// Every path must give the same answer as the plain set arithmetic, computed here by hand. On a
+/// cluster each member goes to its own customer's shard, so the per-shard answers are merged too.
 final class AudiencePlanTests: XCTestCase {
     func test_rangePlans_giveTheSameAnswersAsSetArithmetic() async throws {
         let h = try Harness()
         let scored = (0..<200).map { String(format: "c%03d", $0) }
         let unscored = (0..<50).map { String(format: "u%03d", $0) }
-        _ = try await h.redis.send(["ZADD", Keys.scores] + scored.enumerated().flatMap { [String($0.offset), $0.element] })
-        _ = try await h.redis.send(["SADD", Keys.fieldIndex("all")] + scored + unscored)
+        try await h.indexAdd(Keys.scores, scored.enumerated().map { (String($0.offset), $0.element) })
+        try await h.indexAdd(Keys.fieldIndex("all"), scored + unscored)
         let small = Array(scored[0..<10]) + [unscored[0]]
         let big = Array(scored[0..<150]) + Array(scored[195...]) + unscored
-        _ = try await h.redis.send(["SADD", Keys.tag("small")] + small)
-        _ = try await h.redis.send(["SADD", Keys.tag("big")] + big)
+        try await h.indexAdd(Keys.tag("small"), small)
+        try await h.indexAdd(Keys.tag("big"), big)
         let audiences = AudienceStore(redis: h.redis)
         func ids(_ r: ClosedRange<Int>) -> Set<String> { Set(r.map { scored[$0] }) }
         func check(_ text: String, _ expected: Set<String>, line: UInt = #line) async throws {
@@ -42,11 +43,11 @@ final class AudiencePlanTests: XCTestCase {
         // of an intersection (read directly, several 1,000-member chunks), and as a larger one.
         let cities = AudienceStore(redis: h.redis, attributes: CustomerAttributes())
         let shanghai = (0..<2_500).map { String(format: "s%04d", $0) }
-        var entries = shanghai.flatMap { ["0", "shanghai\u{1F}\($0)"] }
-        entries += scored.flatMap { ["0", "beijing\u{1F}\($0)"] } + ["0", "shanghaix\u{1F}x1", "0", "shangha\u{1F}x2"]
-        _ = try await h.redis.send(["ZADD", Keys.attributeIndex("city")] + entries)
-        _ = try await h.redis.send(["ZADD", Keys.attributeIndex("spend")] + shanghai.enumerated().flatMap { [String($0.offset), $0.element] })
-        _ = try await h.redis.send(["SADD", Keys.tag("even")] + shanghai.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+        var entries = shanghai.map { ("0", "shanghai\u{1F}\($0)") }
+        entries += scored.map { ("0", "beijing\u{1F}\($0)") } + [("0", "shanghaix\u{1F}x1"), ("0", "shangha\u{1F}x2")]
+        try await h.indexAdd(Keys.attributeIndex("city"), entries)
+        try await h.indexAdd(Keys.attributeIndex("spend"), shanghai.enumerated().map { (String($0.offset), $0.element) })
+        try await h.indexAdd(Keys.tag("even"), shanghai.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
         func city(_ text: String, sample: Int = 5_000) async throws -> AudienceStore.Preview {
             try await cities.preview(TagExpression.parse(text), sample: sample, nowMs: h.now)
         }
@@ -70,12 +71,12 @@ final class AudiencePlanTests: XCTestCase {
         XCTAssertTrue(Set(wide.sample).isSubset(of: ids(20...199)))
 
         // A snapshot of a range is the whole range, read by rank (more than one 5,000 page needs no offset walk).
-        _ = try await h.redis.send(["ZADD", Keys.scores] + (0..<12_000).flatMap { [String(1000 + $0), "w\($0)"] })
+        try await h.indexAdd(Keys.scores, (0..<12_000).map { (String(1000 + $0), "w\($0)") })
         let size = try await audiences.snapshot(TagExpression.parse("score>=1000"), into: "test:snapshot", nowMs: h.now)
         XCTAssertEqual(size, 12_000)
-        let stored = try await h.redis.send("SCARD", "test:snapshot").int
+        let stored = try await h.indexMembers("test", "snapshot").count
         XCTAssertEqual(stored, 12_000)
-        let leftovers = try await h.redis.send("KEYS", "tmp:*").strings
+        let leftovers = try await h.keys("tmp:*")
         XCTAssertEqual(leftovers, [], "temporary sets are removed")
     }
 
@@ -92,16 +93,20 @@ final class AudiencePlanTests: XCTestCase {
         for (tag, rule) in rules {
             let members = everyone.indices.filter(rule).map { everyone[$0] }
             sets[tag] = Set(members)
-            _ = try await h.redis.send(["SADD", Keys.tag(tag)] + members)
+            try await h.indexAdd(Keys.tag(tag), members)
         }
-        _ = try await h.redis.send(["SADD", Keys.fieldIndex("all")] + everyone)
+        try await h.indexAdd(Keys.fieldIndex("all"), everyone)
         let audiences = AudienceStore(redis: h.redis)
         func stat(_ command: String) async throws -> Int {
-            let info = try await h.redis.send("INFO", "commandstats").string ?? ""
-            guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
-                let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
-            else { return 0 }
-            return Int(calls) ?? 0
+            var total = 0
+            for (_, replies) in try await h.redis.onEachMaster([["INFO", "commandstats"]]) {
+                let info = replies[0].string ?? ""
+                guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+                    let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+                else { continue }
+                total += Int(calls) ?? 0
+            }
+            return total
         }
         func check(_ text: String, _ expected: Set<String>, fast: Bool, line: UInt = #line) async throws {
             let built = try await stat("sinterstore") + stat("sdiffstore") + stat("sunionstore")
@@ -131,10 +136,11 @@ final class AudiencePlanTests: XCTestCase {
         try await check("rare & a", rare.intersection(a), fast: true)
         try await check("!b & a & e & !rare", a.intersection(e).subtracting(b).subtracting(rare), fast: true)
         // One customer in two sets of 20,001: too rare to find by drawing, so evaluated in full.
-        _ = try await h.redis.send(["SADD", Keys.tag("huge")] + (0..<20_000).map { "h\($0)" } + ["c0006"])
-        _ = try await h.redis.send(["SADD", Keys.tag("vast")] + (0..<20_000).map { "v\($0)" } + ["c0006"])
-        try await check("huge & vast", ["c0006"], fast: false)
-        let leftovers = try await h.redis.send("KEYS", "tmp:*").strings
+        try await h.indexAdd(Keys.tag("huge"), (0..<20_000).map { "h\($0)" } + ["c0006"])
+        try await h.indexAdd(Keys.tag("vast"), (0..<20_000).map { "v\($0)" } + ["c0006"])
+        // On a cluster each shard holds one or two of them: every shard's sets are small enough to check whole.
+        try await check("huge & vast", ["c0006"], fast: h.redis.isCluster)
+        let leftovers = try await h.keys("tmp:*")
         XCTAssertEqual(leftovers, [])
     }
 
@@ -144,16 +150,29 @@ final class AudiencePlanTests: XCTestCase {
     func test_estimate_isWithinItsMargin_andExactWhenTheSetIsSmall() async throws {
         let h = try Harness()
         let big = (0..<20_000).map { String(format: "b%05d", $0) }
-        _ = try await h.redis.send(["SADD", Keys.tag("big")] + big)
-        _ = try await h.redis.send(["SADD", Keys.tag("third")] + big.enumerated().filter { $0.offset % 3 == 0 }.map(\.element))
-        _ = try await h.redis.send(["SADD", Keys.tag("odd")] + big.enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
-        _ = try await h.redis.send(["SADD", Keys.tag("few")] + ["b00003", "b00004", "b00009"])
-        _ = try await h.redis.send(["SADD", Keys.tag("tiny")] + ["b00006"])
+        try await h.indexAdd(Keys.tag("big"), big)
+        try await h.indexAdd(Keys.tag("third"), big.enumerated().filter { $0.offset % 3 == 0 }.map(\.element))
+        try await h.indexAdd(Keys.tag("odd"), big.enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
+        try await h.indexAdd(Keys.tag("few"), ["b00003", "b00004", "b00009"])
+        try await h.indexAdd(Keys.tag("tiny"), ["b00006"])
         let audiences = AudienceStore(redis: h.redis)
 
         // big & !odd & third: every sixth customer, 3,334 of 20,000 (drawn from `third`, 6,667 > 4,000).
         let truth = big.enumerated().filter { $0.offset % 6 == 0 }.map(\.element)
         let drawn = try await audiences.estimate(TagExpression.parse("big & third & !odd"), sample: 10)
+        if h.redis.isCluster {
+            // A cluster makes no estimate: the exact count runs shard by shard, in parallel over the masters.
+            XCTAssertNil(drawn)
+            try await h.test { client in
+                let r = try await client.send(.post, "/api/v1/audiences/preview", json: #"{"expression":"big & third & !odd","estimate":true}"#)
+                XCTAssertEqual(r.status, .ok, r.text)
+                XCTAssertEqual(r.json["estimated"] as? Bool, false)
+                XCTAssertEqual(r.json["count"] as? Int, truth.count, "exact")
+                XCTAssertNil(r.json["margin"])
+                XCTAssertEqual(Set(r.json["sample"] as? [String] ?? []).isSubset(of: Set(truth)), true)
+            }
+            return
+        }
         let e = try XCTUnwrap(drawn)
         XCTAssertFalse(e.isExact)
         XCTAssertEqual(e.checked, AudienceStore.estimateDraws)
@@ -175,7 +194,7 @@ final class AudiencePlanTests: XCTestCase {
         XCTAssertEqual(nobody?.count, 0)
 
         // Alternatives with no set every member needs are drawn from all customers.
-        _ = try await h.redis.send(["SADD", Keys.fieldIndex("all")] + big)
+        try await h.indexAdd(Keys.fieldIndex("all"), big)
         let unionTruth = Set(big.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)).union(["b00003", "b00004", "b00009"])
         let drawnUnion = try await audiences.estimate(TagExpression.parse("few | odd"), sample: 10)
         let union = try XCTUnwrap(drawnUnion)
@@ -191,9 +210,7 @@ final class AudiencePlanTests: XCTestCase {
         XCTAssertNil(scored)
         let thin = try await audiences.estimate(TagExpression.parse("evens & tiny"), sample: 10)
         XCTAssertEqual(thin?.isExact, true, "tiny (1 member) is the smallest set: checked whole")
-        _ = try await h.redis.send(["SADD", Keys.tag("evens2")] + big.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
-        _ = try await h.redis.send("SREM", Keys.tag("evens2"), "b00006")
-        _ = try await h.redis.send("SADD", Keys.tag("evens2"), "b00001")
+        try await h.indexAdd(Keys.tag("evens2"), big.enumerated().filter { $0.offset % 2 == 0 && $0.offset != 6 }.map(\.element) + ["b00001"])
         let needle = try await audiences.estimate(TagExpression.parse("odd & evens2"), sample: 10)
         XCTAssertNil(needle, "1 in 10,000 of the set drawn from: the estimate is refused, the count is exact")
 
@@ -211,6 +228,25 @@ final class AudiencePlanTests: XCTestCase {
             XCTAssertEqual(full.json["count"] as? Int, truth.count, "without estimate the count is exact")
             XCTAssertEqual(full.json["estimated"] as? Bool, false)
         }
+    }
+}
+
+extension Harness {
+    /// Adds customers to a set index named as on a single Redis; on a cluster each to its own shard.
+    func indexAdd(_ single: String, _ members: [String]) async throws {
+        try await indexAdd(single, members.map { (nil as String?, $0) })
+    }
+
+    /// Adds (score, member) pairs to a sorted-set index (a member `<value>\u{1F}<id>` of an attribute
+    /// index is the customer after the separator); a nil score adds to a set.
+    func indexAdd(_ single: String, _ entries: [(String?, String)]) async throws {
+        var byKey = [String: [String]]()
+        for (score, member) in entries {
+            let customer = member.split(separator: "\u{1F}").last.map(String.init) ?? member
+            byKey[shard(customer).key(single: single), default: []] += score.map { [$0, member] } ?? [member]
+        }
+        let command = entries.first?.0 == nil ? "SADD" : "ZADD"
+        _ = try await redis.pipelineChecked(byKey.map { [command, $0.key] + $0.value })
     }
 }
 

@@ -158,11 +158,11 @@ final class BadInputTests: XCTestCase {
                 let first = try h.builder(account).post(xml: text(), timestamp: h.nowSeconds, nonce: freshNonce(), encrypt: encrypt)
                 let r1 = try await client.callback(first)
                 XCTAssertEqual(r1.status, .ok, what)
-                let before = try await h.redis.send("XLEN", "stream:inbound").int ?? 0
+                let before = try await h.inboundLength()
                 let retry = try await client.callback(first)
                 XCTAssertEqual(retry.status, .ok, "\(what): an identical request is a retry")
                 if !encrypt { XCTAssertEqual(retry.text, r1.text, "\(what): the retry gets the first reply") }
-                let afterRetry = try await h.redis.send("XLEN", "stream:inbound").int ?? 0
+                let afterRetry = try await h.inboundLength()
                 XCTAssertEqual(afterRetry, before, "\(what): stored once")
 
                 // Same query (timestamp, nonce, signatures), another body.
@@ -183,7 +183,7 @@ final class BadInputTests: XCTestCase {
                     XCTAssertEqual(r3.status, .forbidden, what)
                     XCTAssertEqual(r3.errorCode, "replayed", what)
                 }
-                let after = try await h.redis.send("XLEN", "stream:inbound").int ?? 0
+                let after = try await h.inboundLength()
                 XCTAssertEqual(after, before, "\(what): nothing stored for a replay")
             }
 

@@ -16,9 +16,8 @@ final class CRMCrashTests: XCTestCase {
 
     func test_killDashNineTwiceWhileSyncing_exactlyOneRecordPerCustomer() async throws {
         let binary = try GatewayProcess.binary()
-        let redisServer = try RedisTestServer()
-        let redis = RedisPool(redisServer.configuration)
-        defer { redis.shutdown() }
+        let target = try CrashRedis()
+        let redis = target.pool
         let hubspot = HubSpotFake(token: "pat-na1-crash", delayMs: 400)
         let router = Router()
         hubspot.add(to: router)
@@ -27,10 +26,10 @@ final class CRMCrashTests: XCTestCase {
 
         let root = GatewayProcess.root
         let port = try LocalProcess.freePort()
-        let config = redisServer.directory.appendingPathComponent("gateway.yaml")
+        let config = target.directory.appendingPathComponent("gateway.yaml")
         try """
             server: { host: 127.0.0.1, port: \(port) }
-            redis: { url: "\(redisServer.url)", connections: 4, commandTimeoutMs: 1000 }
+            redis: { \(target.locator), connections: 4, commandTimeoutMs: 1000 }
             admin: { token: \(Self.token) }
             \(GatewayProcess.privacyYAML)
             outbound: { adaptersDir: \(root.appendingPathComponent("adapters").path), concurrency: 0 }
@@ -53,10 +52,10 @@ final class CRMCrashTests: XCTestCase {
             }
             _ = try await store.importBatch(rows, nowMs: now)
         }
-        let ids = try await redis.send("ZRANGE", Keys.customers, "0", "-1").strings
+        let ids = try await target.indexMembers(Keys.customers)
         XCTAssertEqual(ids.count, n)
         _ = try await redis.pipelineChecked(
-            ids.map { ["XADD", Keys.inboundStream, "*", "type", "message.text", "customer", $0, "payload", #"{"Content":"a demo please"}"#, "at", String(now)] })
+            ids.map { ["XADD", redis.streams.inbound(customer: $0), "*", "type", "message.text", "customer", $0, "payload", #"{"Content":"a demo please"}"#, "at", String(now)] })
 
         var gateway = try LocalProcess.spawn([binary], environment: env)
         defer { LocalProcess.terminate(gateway) }

@@ -40,7 +40,7 @@ final class CampaignCrashTests: XCTestCase {
         let ports = try (0..<gatewayCount).map { _ in try LocalProcess.freePort() }
         let envs = try ports.enumerated().map { g, port in
             try GatewayProcess.crashConfig(
-                in: work, index: g, port: port, redisURL: redisServer.url, adminToken: Self.token, adapters: adapters, appId: appId,
+                in: work, index: g, port: port, redis: "url: \"\(redisServer.url)\"", adminToken: Self.token, adapters: adapters, appId: appId,
                 appSecret: "crash-app-secret", fakes: fakes.environment)
         }
         let port = ports[0]

@@ -15,7 +15,8 @@ extension CampaignTests {
         let first = try await rig.customer(nil, phone: "+8613800000401", tags: ["ref"], profile: ["nickname": "Ann"])
         let renamed = try await rig.customer(nil, phone: "+8613800000402", tags: ["ref"], profile: ["nickname": "Bo"])
         let gone = try await rig.customer(nil, phone: "+8613800000403", tags: ["ref"], profile: ["nickname": "Cy"])
-        let stream = Keys.outboundStream(channel: "sms", lane: .bulk)
+        // The queue's partitions (one on a single Redis).
+        let partitions = rig.h.redis.streams.all(Keys.outboundStream(channel: "sms", lane: .bulk))
 
         try await rig.h.test { client in
             let created = try await client.send(
@@ -25,7 +26,8 @@ extension CampaignTests {
             let planner = try rig.runPlannerOnly()
             var entries = [RedisValue]()
             for _ in 0..<200 where entries.count < 3 {
-                entries = try await rig.h.redis.send("XRANGE", stream, "-", "+").array ?? []
+                entries = []
+                for stream in partitions { entries += try await rig.h.redis.send("XRANGE", stream, "-", "+").array ?? [] }
                 try await Task.sleep(for: .milliseconds(20))
             }
             planner.cancel()
@@ -51,6 +53,7 @@ extension CampaignTests {
             // The refused (merged-away) one twice as well: its refusal is counted once.
             for twice in [first, gone] {
                 let again = try XCTUnwrap(fields[twice])
+                let stream = rig.h.redis.streams.outbound(channel: "sms", lane: .bulk, message: again["id"]!)
                 _ = try await rig.h.redis.send(["XADD", stream, "*"] + ["id", "c", "v", "u", "ch", "t"].flatMap { [$0, again[$0]!] })
                 for metric in ["planned", "queued", "open"] {  // counted as the planner counts a reference
                     _ = try await rig.h.redis.send("HINCRBY", Keys.campaignStats(id), metric, "1")
@@ -71,7 +74,7 @@ extension CampaignTests {
             let channels = try XCTUnwrap(report["channels"] as? [String: [String: Int]])
             XCTAssertEqual(channels["sms"]?["planned"], 2, "counted on the channel when made: \(report)")
             XCTAssertEqual(channels["sms"]?["open"], 0)
-            let left = try await rig.h.redis.send("XLEN", stream).int
+            let left = try await rig.h.redis.pipelineChecked(partitions.map { ["XLEN", $0] }).reduce(0) { $0 + ($1.int ?? 0) }
             XCTAssertEqual(left, 0, "every entry acknowledged and deleted")
 
             // The message made from the reference: rendered at send time, indexed under its customer.

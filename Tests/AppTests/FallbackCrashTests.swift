@@ -24,9 +24,8 @@ final class FallbackCrashTests: XCTestCase {
 
     func test_fallbackWechatToSMSToEmail_killDashNineTwice_eachRecipientAtMostOnce() async throws {
         let binary = try GatewayProcess.binary()
-        let redisServer = try RedisTestServer()
-        let redis = RedisPool(redisServer.configuration)
-        defer { redis.shutdown() }
+        let target = try CrashRedis()
+        let redis = target.pool
         let fakes = try await ProviderFakes.start(twilioDelayMs: 5)
         let appId = "wxfallback000001"
         fakes.wechat.addAccount(appId: appId, secret: "fallback-app-secret")
@@ -39,7 +38,7 @@ final class FallbackCrashTests: XCTestCase {
                 "twilio.messages", to: Self.phone(i), FakeAnswer(status: 400, json: #"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#))
         }
 
-        let work = redisServer.directory.appendingPathComponent("gateway")
+        let work = target.directory.appendingPathComponent("gateway")
         let adapters = try GatewayProcess.adapters(in: work, edits: [
             "twilio-sms.yaml": ("per_second: 1\n  burst: 1", "per_second: 400\n  burst: 50"),
         ])
@@ -47,7 +46,7 @@ final class FallbackCrashTests: XCTestCase {
         let config = work.appendingPathComponent("gateway.yaml")
         try """
             server: { host: 127.0.0.1, port: \(port) }
-            redis: { url: "\(redisServer.url)", connections: 4, commandTimeoutMs: 1000 }
+            redis: { \(target.locator), connections: 4, commandTimeoutMs: 1000 }
             admin: { token: \(Self.token) }
             outbound:
               adaptersDir: \(adapters.path)

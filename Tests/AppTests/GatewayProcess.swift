@@ -61,16 +61,17 @@ extension GatewayProcess {
 
     /// Writes `gateway-<index>.yaml` for a crash test (one WeChat account, `demo`, on the fake WeChat;
     /// the adapters given; senders that take over a silent process's work after 2 s) and returns the
-    /// environment to start that gateway with. `outbound` and `extra`: more YAML for the outbound
+    /// environment to start that gateway with. `redis`: how the config names its Redis
+    /// (`CrashRedis.locator`). `outbound` and `extra`: more YAML for the outbound
     /// section and the top level.
     static func crashConfig(
-        in work: URL, index: Int, port: Int, redisURL: String, adminToken: String, adapters: URL, appId: String, appSecret: String,
+        in work: URL, index: Int, port: Int, redis: String, adminToken: String, adapters: URL, appId: String, appSecret: String,
         fakes: [String: String], outbound: String = "", extra: String = ""
     ) throws -> [String: String] {
         let config = work.appendingPathComponent("gateway-\(index).yaml")
         try """
             server: { host: 127.0.0.1, port: \(port) }
-            redis: { url: "\(redisURL)", connections: 4, commandTimeoutMs: 2000 }
+            redis: { \(redis), connections: 4, commandTimeoutMs: 2000 }
             admin: { token: \(adminToken) }
             \(GatewayProcess.privacyYAML)
             outbound:

@@ -54,7 +54,8 @@ final class Harness: @unchecked Sendable {
             let defaults = GatewayConfig().redis
             redis = RedisPool(
                 cluster: nodes.prefix(3).map { RedisConfiguration(host: "127.0.0.1", port: $0, connections: 2, connectTimeoutMs: 500, commandTimeoutMs: 2000) },
-                waitForReplicas: defaults.waitForReplicas, replicaWaitMs: defaults.replicaWaitMs)
+                waitForReplicas: defaults.waitForReplicas, replicaWaitMs: defaults.replicaWaitMs,
+                streamPartitions: defaults.streamPartitions)
         } else {
             let server = try RedisTestServer()
             self.server = server
@@ -116,14 +117,23 @@ final class Harness: @unchecked Sendable {
     }
 
     /// The members of one index (a set or sorted set) over every shard, sorted.
-    func indexMembers(_ base: String, _ name: String? = nil) async throws -> [String] {
-        let keys = redis.isCluster ? try await keys(name.map { "\(base):{*}:\($0)" } ?? "\(base):{*}") : [IndexShard.single.key(base, name)]
-        var members = [String]()
-        for key in keys {
-            let type = try await redis.send("TYPE", key).string
-            members += try await redis.send(type == "zset" ? ["ZRANGE", key, "0", "-1"] : ["SMEMBERS", key]).strings
+    func indexMembers(_ base: String, _ name: String? = nil) async throws -> [String] { try await indexMembersOnEveryShard(redis, base, name) }
+
+    /// The fields of every entry on stream:inbound, all its partitions, oldest first.
+    func inboundEntries() async throws -> [[String: String]] {
+        var entries = [(id: [Int], fields: [String: String])]()
+        for stream in redis.streams.all(Keys.inboundStream) {
+            for e in try await redis.send("XRANGE", stream, "-", "+").array ?? [] {
+                guard let parts = e.array, parts.count == 2, let id = parts[0].string else { continue }
+                entries.append((id.split(separator: "-").compactMap { Int($0) }, parts[1].dictionary))
+            }
         }
-        return members.sorted()
+        return entries.sorted { $0.id.lexicographicallyPrecedes($1.id) }.map(\.fields)
+    }
+
+    /// Entries on stream:inbound, all its partitions.
+    func inboundLength() async throws -> Int {
+        try await redis.pipelineChecked(redis.streams.all(Keys.inboundStream).map { ["XLEN", $0] }).reduce(0) { $0 + ($1.int ?? 0) }
     }
 
     /// Customer records (live or merged stubs), counted on every master.

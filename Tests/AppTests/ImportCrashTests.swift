@@ -11,15 +11,14 @@ import XCTest
 final class ImportCrashTests: XCTestCase {
     func test_killDashNineMidImport_resumesWithoutApplyingAnyRowTwice() async throws {
         let binary = try GatewayProcess.binary()
-        let redisServer = try RedisTestServer()
-        let redis = RedisPool(redisServer.configuration)
-        defer { redis.shutdown() }
+        let target = try CrashRedis()
+        let redis = target.pool
         let root = GatewayProcess.root
         let port = try LocalProcess.freePort()
-        let config = redisServer.directory.appendingPathComponent("gateway.yaml")
+        let config = target.directory.appendingPathComponent("gateway.yaml")
         try """
             server: { host: 127.0.0.1, port: \(port) }
-            redis: { url: "\(redisServer.url)", connections: 4 }
+            redis: { \(target.locator), connections: 4 }
             outbound: { adaptersDir: \(root.appendingPathComponent("adapters").path), concurrency: 0 }
             \(GatewayProcess.privacyYAML)
             accounts:
@@ -82,13 +81,13 @@ final class ImportCrashTests: XCTestCase {
         XCTAssertEqual(job?.created, n - pairs)
         XCTAssertEqual(job?.updated, pairs, "each row counted once: created + updated = rows")
         XCTAssertEqual(job?.merged, pairs)
-        let live = try await redis.send("ZCARD", Keys.customers).int
+        let live = try await target.indexMembers(Keys.customers).count
         XCTAssertEqual(live, n, "one customer per row")
-        let tagged = try await redis.send("SCARD", Keys.tag("imported")).int
+        let tagged = try await target.indexMembers(Keys.tag("imported")).count
         XCTAssertEqual(tagged, n)
-        let spendIndexed = try await redis.send("ZCARD", Keys.attributeIndex("spend")).int
+        let spendIndexed = try await target.indexMembers(Keys.attributeIndex("spend")).count
         XCTAssertEqual(spendIndexed, n)
-        let leftovers = try await redis.send("KEYS", "imp:*:c:*").strings
+        let leftovers = try await target.keys("imp:*:c:*")
         XCTAssertEqual(leftovers, [])
         for i in [0, 1999, 2000, 39_999] {
             let owner = try await customers.lookup(Self.email(i))

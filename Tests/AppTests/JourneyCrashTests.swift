@@ -24,18 +24,17 @@ final class JourneyCrashTests: XCTestCase {
         // the next one's moment comes is skipped, not sent late), at the ~200 WeChat sends a second two
         // debug-built gateways make here.
         let gap = max(15, n / 120)
-        let redisServer = try RedisTestServer()
-        let redis = RedisPool(redisServer.configuration)
-        defer { redis.shutdown() }
+        let target = try CrashRedis()
+        let redis = target.pool
         let fakes = try await ProviderFakes.start()
         let appId = "wxjourney0000001"
         fakes.wechat.addAccount(appId: appId, secret: "journey-app-secret")
-        let work = redisServer.directory.appendingPathComponent("gateway")
+        let work = target.directory.appendingPathComponent("gateway")
         let adapters = try GatewayProcess.adapters(in: work, edits: ["wechat-template.yaml": ("per_second: 100\n  burst: 100", "per_second: 20000\n  burst: 500")])
         let ports = try (0..<2).map { _ in try LocalProcess.freePort() }
         let envs = try ports.enumerated().map { g, port in
             try GatewayProcess.crashConfig(
-                in: work, index: g, port: port, redisURL: redisServer.url, adminToken: Self.token, adapters: adapters, appId: appId,
+                in: work, index: g, port: port, redis: target.locator, adminToken: Self.token, adapters: adapters, appId: appId,
                 appSecret: "journey-app-secret", fakes: fakes.environment, outbound: "  journeyLeaseSeconds: 2",
                 extra: #"contactRules: { quietHours: { start: "00:00", end: "00:00" } }"#)
         }

@@ -121,8 +121,7 @@ extension CampaignTests {
         let timeline = try await rig.customers.timeline(id: follower, limit: 10)
         XCTAssertEqual(timeline.filter { $0.contains("\"message.click\"") }.count, 2)
         XCTAssertTrue(timeline.contains { $0.contains(#""url":"https://example.com/expo?a=1&b=2""#) })
-        let stream = try await rig.h.redis.send("XRANGE", Keys.inboundStream, "-", "+").array ?? []
-        let kinds = stream.compactMap { $0.array?.last?.dictionary }.filter { $0["source"] == "link" }.compactMap { $0["type"] }
+        let kinds = try await rig.h.inboundEntries().filter { $0["source"] == "link" }.compactMap { $0["type"] }
         XCTAssertEqual(kinds.sorted(), ["message.click", "message.click", "message.open"])
     }
 

@@ -302,7 +302,7 @@ final class OutboundEngineTests: XCTestCase {
         let ids = box.withLock { $0 }
         // A process read both, claimed them in the ledger, and died during the provider call.
         for (channel, id) in ids {
-            let stream = Keys.outboundStream(channel: channel, lane: .bulk)
+            let stream = rig.h.redis.streams.outbound(channel: channel, lane: .bulk, message: id)
             _ = try await rig.h.redis.send("XGROUP", "CREATE", stream, Keys.outboundGroup, "0", "MKSTREAM")
             _ = try await rig.h.redis.send("XREADGROUP", "GROUP", Keys.outboundGroup, "dead-process", "COUNT", "10", "STREAMS", stream, ">")
             let claim = try await store.claim(id, owner: "dead-process", now: rig.h.now)

@@ -108,7 +108,7 @@ final class ReceiptTests: XCTestCase {
             let dOpt = try await h.redis.send("EXISTS", AddressSuppression(key: AddressSuppression.devKey).key(channel: "email", address: "d@example.org")).int
             XCTAssertEqual(dOpt, 0, "an open is not an opt-out")
             // Opens and clicks of a customer's message are interactions, for scoring.
-            let entries = (try await h.redis.send("XRANGE", Keys.inboundStream, "-", "+").array ?? []).compactMap { $0.array?.last?.dictionary }
+            let entries = try await h.inboundEntries()
             XCTAssertEqual(entries.map { $0["type"] ?? "" }, ["email.open", "email.click"], "one each; the open of an unknown message is none")
             XCTAssertEqual(Set(entries.compactMap { $0["customer"] }), ["01KCUSTOMERA0000000000000AA"])
             let payload = JSONValue.parse(Array((entries[1]["payload"] ?? "").utf8))

@@ -60,7 +60,7 @@ final class RedisClusterGatewayTests: XCTestCase {
             XCTAssertEqual(r.prefix(3).map(\.int), [1, 1, 1], id)
             XCTAssertEqual(r[3].string, String(h.now), "in the shard's customers by creation time")
         }
-        let interactions = try await h.redis.send("XLEN", Keys.inboundStream).int
+        let interactions = try await h.inboundLength()
         XCTAssertEqual(interactions, 30, "each subscribe once, its retry not again")
         let stats = try await h.redis.send("HGETALL", Keys.qrSceneStats(account: "demo")).dictionary
         XCTAssertEqual(stats["expo2026\u{1F}subscribes"], "30")

@@ -16,18 +16,17 @@ final class SenderCrashTests: XCTestCase {
 
     func test_killDashNineMidBurst_theSurvivorTakesOverInSeconds_settlesByLookup_neverSendsTwice() async throws {
         let binary = try GatewayProcess.binary()
-        let redisServer = try RedisTestServer()
-        let redis = RedisPool(redisServer.configuration)
-        defer { redis.shutdown() }
+        let target = try CrashRedis()
+        let redis = target.pool
         let fakes = try await ProviderFakes.start(twilioDelayMs: 15)
 
         // Adapters as shipped, but Twilio's rate raised so the burst is quick.
-        let work = redisServer.directory.appendingPathComponent("gateway")
+        let work = target.directory.appendingPathComponent("gateway")
         let adapters = try GatewayProcess.adapters(in: work, edits: ["twilio-sms.yaml": ("per_second: 1\n  burst: 1", "per_second: 5000\n  burst: 100")])
         let config = work.appendingPathComponent("gateway.yaml")
         try """
             server: { host: 127.0.0.1, port: "${CRASH_TEST_PORT}" }
-            redis: { url: "\(redisServer.url)", connections: 4 }
+            redis: { \(target.locator), connections: 4 }
             outbound:
               adaptersDir: \(adapters.path)
               channels: { sms: twilio-sms }
@@ -79,7 +78,7 @@ final class SenderCrashTests: XCTestCase {
         while Date() < end {
             if takenOverAfter == nil {
                 var pendingWithDead = 0
-                for stream in [Keys.outboundStream(channel: "sms", lane: .bulk), Keys.outboundStream(channel: "sms", lane: .transactional)] {
+                for stream in [OutboundMessage.Lane.bulk, .transactional].flatMap({ redis.streams.all(Keys.outboundStream(channel: "sms", lane: $0)) }) {
                     for c in (try? await redis.send("XINFO", "CONSUMERS", stream, Keys.outboundGroup).array) ?? [] {
                         let info = c.dictionary
                         if let name = info["name"], name.contains("-\(first)-") { pendingWithDead += Int(info["pending"] ?? "0") ?? 0 }

@@ -101,7 +101,9 @@ final class WeComContactTests: XCTestCase {
                 XCTAssertEqual(r.status, .ok)
             }
         }
-        _ = try await h.redis.send("XGROUP", "CREATE", Keys.inboundStream, WeComContactSync.group, "0", "MKSTREAM")
+        for stream in h.redis.streams.all(Keys.inboundStream) {
+            _ = try await h.redis.send("XGROUP", "CREATE", stream, WeComContactSync.group, "0", "MKSTREAM")
+        }
         let sync = try XCTUnwrap(makeOutbound(config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config), clock: h.clock).wecomContacts)
         let worker = Task { await sync.run() }
         defer { worker.cancel() }
@@ -122,7 +124,9 @@ final class WeComContactTests: XCTestCase {
         // The worker reads the stored event 25 s after it came (a backlog): too late for the code.
         h.now += 25_000
         let sync = try XCTUnwrap(makeOutbound(config: h.config, redis: h.redis, adapters: try loadAdapters(config: h.config), clock: h.clock).wecomContacts)
-        _ = try await h.redis.send("XGROUP", "CREATE", Keys.inboundStream, WeComContactSync.group, "0", "MKSTREAM")
+        for stream in h.redis.streams.all(Keys.inboundStream) {
+            _ = try await h.redis.send("XGROUP", "CREATE", stream, WeComContactSync.group, "0", "MKSTREAM")
+        }
         let worker = Task { await sync.run() }
         defer { worker.cancel() }
         var name: String?

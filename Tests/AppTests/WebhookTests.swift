@@ -60,7 +60,7 @@ final class WebhookTests: XCTestCase {
             XCTAssertEqual(session.json["windowOpen"] as? Bool, true)
             XCTAssertEqual((session.json["messages"] as? [Any])?.count, 1)
         }
-        let stream = try await h.redis.send("XLEN", "stream:inbound").int
+        let stream = try await h.inboundLength()
         XCTAssertEqual(stream, 1)
         let ttl = try await h.redis.send("TTL", Keys.session(account: "plain", openid: "oPLAIN1")).int ?? 0
         XCTAssertTrue((48 * 3600 - 5...48 * 3600).contains(ttl), "session expires 48 h after the last activity, got \(ttl)")
@@ -161,7 +161,7 @@ final class WebhookTests: XCTestCase {
             }
             XCTAssertEqual(Set(bodies).count, 1, "every delivery got the same reply")
         }
-        let stream = try await h.redis.send("XLEN", "stream:inbound").int
+        let stream = try await h.inboundLength()
         XCTAssertEqual(stream, 1)
         let customers = try await h.customerRecords()
         XCTAssertEqual(customers, 1)
@@ -223,10 +223,9 @@ final class WebhookTests: XCTestCase {
             XCTAssertEqual(r.status, .ok)
             XCTAssertEqual(r.text, "success")
         }
-        let entries = try await h.redis.send("XRANGE", "stream:inbound", "-", "+").array ?? []
-        let fields = entries.first?.array?[1].strings ?? []
-        XCTAssertTrue(fields.contains("unknown.miniprogrampage"))
-        let payload = fields.last ?? ""
+        let fields = try await h.inboundEntries().first ?? [:]
+        XCTAssertTrue(fields.values.contains("unknown.miniprogrampage"))
+        let payload = fields["payload"] ?? ""
         XCTAssertTrue(payload.contains("\"Nested.A[1]\":\"2\""), payload)
     }
 

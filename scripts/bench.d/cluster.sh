@@ -98,6 +98,18 @@ spread() {
 }
 
 # Per-node lines ("port value") as "value (share%)" columns.
+# Entries ever added to stream:inbound, summed over its partitions on every node given (a master holds
+# the partitions of its slots; on one Redis the stream keeps its name).
+inbound_added() {
+  local port key n=0
+  for port in "$@"; do
+    for key in $(redis-cli -p "$port" --scan --pattern 'stream:inbound*' | grep -E '^stream:inbound(:\{[^}]*\})?$'); do
+      n=$(( n + $(redis-cli -p "$port" xinfo stream "$key" | awk '/entries-added/{getline; print}') ))
+    done
+  done
+  echo "$n"
+}
+
 shares() { awk '{ v[NR] = $2; p[NR] = $1; t += $2 } END { for (i = 1; i <= NR; i++) printf "  :%s %d (%.1f%%)", p[i], v[i], t ? 100 * v[i] / t : 0; print "" }'; }
 
 # The gateway on one Redis, then on 3 masters: ingress (signed plain-text webhooks with wrk) and a
@@ -146,11 +158,13 @@ PY
     echo "== $([ "$layout" = single ] && echo "1 Redis" || echo "3 masters")"
     # shellcheck disable=SC2086
     for port in $plist; do redis-cli -p "$port" config resetstat >/dev/null; done
-    before=$(redis-cli -c -p "${ports%%,*}" xinfo stream stream:inbound 2>/dev/null | awk '/entries-added/{getline; print}' || true)
+    # shellcheck disable=SC2086
+    before=$(inbound_added $plist)
     g0=$(cpu_ticks "$gw"); r0=$(redis_ticks $plist)
     out=$(BENCH_REQUESTS="$work/requests.txt" BENCH_THREADS=2 wrk -t2 -c"$conns" -d"${secs}s" -s scripts/bench.d/replay.lua "http://127.0.0.1:$gport" | grep RESULT)
     g1=$(cpu_ticks "$gw"); r1=$(redis_ticks $plist)
-    after=$(redis-cli -c -p "${ports%%,*}" xinfo stream stream:inbound | awk '/entries-added/{getline; print}')
+    # shellcheck disable=SC2086
+    after=$(inbound_added $plist)
     sec=$(sed -E 's/.*seconds=([0-9.]+).*/\1/' <<<"$out")
     stored=$(( after - ${before:-0} > 0 ? after - ${before:-0} : 1 ))
     printf "  ingress: %.0f stored/s, p50 %s ms, p99 %s ms, non-2xx %s; CPU per webhook: gateway %d us, Redis %d us\n" "$(echo "$stored / $sec" | bc -l)" \

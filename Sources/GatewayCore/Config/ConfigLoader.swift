@@ -49,7 +49,7 @@ public struct ConfigLoader {
             config.server.requestTimeoutSeconds = try s.int("requestTimeoutSeconds", default: 10, range: 1...600)
         }
         if let r = try root.optionalMap("redis") {
-            try r.only(["url", "cluster", "readFromReplicas", "waitForReplicas", "replicaWaitMs", "connections", "connectTimeoutMs", "commandTimeoutMs"])
+            try r.only(["url", "cluster", "readFromReplicas", "waitForReplicas", "replicaWaitMs", "streamPartitions", "connections", "connectTimeoutMs", "commandTimeoutMs"])
             config.redis.url = try r.string("url", default: config.redis.url)
             guard config.redis.url.hasPrefix("redis://") || config.redis.url.hasPrefix("unix://") else {
                 throw ConfigError(path: "redis.url", reason: "must be redis://[user:password@]host:port[/db] or unix:///path/redis.sock")
@@ -63,6 +63,8 @@ public struct ConfigLoader {
             config.redis.readFromReplicas = try r.bool("readFromReplicas", default: false)
             config.redis.waitForReplicas = try r.int("waitForReplicas", default: config.redis.waitForReplicas, range: 0...5)
             config.redis.replicaWaitMs = try r.int("replicaWaitMs", default: config.redis.replicaWaitMs, range: 1...10_000)
+            config.redis.streamPartitions = try r.int(
+                "streamPartitions", default: config.redis.streamPartitions, range: StreamPartitions.range.lowerBound...StreamPartitions.range.upperBound)
             config.redis.connections = try r.int("connections", default: config.redis.connections, range: 1...64)
             config.redis.connectTimeoutMs = try r.int("connectTimeoutMs", default: config.redis.connectTimeoutMs, range: 10...60_000)
             config.redis.commandTimeoutMs = try r.int("commandTimeoutMs", default: config.redis.commandTimeoutMs, range: 10...60_000)

@@ -25,6 +25,9 @@ public struct GatewayConfig: Sendable {
         public var waitForReplicas = 1
         /// How long a write may wait for its replicas, in milliseconds; past it the write fails (503).
         public var replicaWaitMs = 200
+        /// On a cluster, `stream:inbound` and the send queues are split into this many streams
+        /// (`StreamPartitions`); the same on every gateway.
+        public var streamPartitions = 6
         public var connections = 4
         public var connectTimeoutMs = 1000
         public var commandTimeoutMs = 2000

@@ -119,11 +119,14 @@ public enum Keys {
     /// request's query and body: an identical request is a retry, any other a replay.
     public static func nonce(account: String, timestamp: String, nonce: String) -> String { "nonce:\(account):\(timestamp):\(nonce)" }
 
+    /// Every interaction, for scoring, journeys, conversions and profile fetches; on a cluster split
+    /// into partitions by customer (`StreamPartitions.inbound`).
     public static let inboundStream = "stream:inbound"
     /// A callback (by its dedup key) appended to a stream already, for the dedup window: in the
-    /// stream's own slot (its name as the hash tag), so one call checks it and appends.
+    /// stream's own slot (its name as the hash tag, or a partition's own tag), so one call checks it
+    /// and appends.
     public static func streamAppended(_ stream: String, op: String) -> String {
-        "{\(stream)}:op:" + Hex.encode(Digest.sha256(Array(op.utf8)).prefix(16))
+        (stream.contains("{") ? stream : "{\(stream)}") + ":op:" + Hex.encode(Digest.sha256(Array(op.utf8)).prefix(16))
     }
 
     /// GCRA state of one adapter's limit; `scope` names the account or sender it is per ("" = the adapter).
@@ -157,14 +160,16 @@ public enum Keys {
     public static func counterOutboxSequence(_ shard: IndexShard) -> String { shard.key("cnt", "seq") }
     /// Idempotency key -> message id: a second POST with the same key gets the first message.
     public static func idempotency(_ key: String) -> String { "idem:\(key)" }
-    /// The send queue of a channel; the transactional lane is served first.
+    /// The send queue of a channel; the transactional lane is served first. On a cluster it is split
+    /// into partitions (`StreamPartitions.outbound`).
     public static func outboundStream(channel: String, lane: OutboundMessage.Lane) -> String {
         lane == .transactional ? "stream:out:\(channel):tx" : "stream:out:\(channel)"
     }
-    /// The channel of a send queue (`outboundStream`), nil for another stream.
+    /// The channel of a send queue (`outboundStream`, or a partition of one), nil for another stream.
     public static func outboundChannel(stream: String) -> String? {
-        guard stream.hasPrefix("stream:out:") else { return nil }
-        let rest = stream.dropFirst("stream:out:".count)
+        let base = StreamPartitions.base(of: stream)
+        guard base.hasPrefix("stream:out:") else { return nil }
+        let rest = base.dropFirst("stream:out:".count)
         return String(rest.hasSuffix(":tx") ? rest.dropLast(3) : rest)
     }
     public static let outboundGroup = "senders"

@@ -320,6 +320,28 @@ register('customer_reindex', sharded(function(keys, args)
   return { #args }
 end))
 
+-- customer_adopt (sharded): indexes customers ARGV[1..] of one shard from their own keys, as if new
+-- to it: all customers by createdAt, their tags, field and attribute indexes (the customer's list
+-- of them cleared first, so every entry is written again) and score. For a deployment moved from a
+-- single Redis onto a cluster, whose index keys were not sharded (CustomerStore.adoptCarriedOver).
+-- KEYS: the first customer's hash. Returns { how many were live }, then what it emitted.
+register('customer_adopt', sharded(function(keys, args)
+  local live = 0
+  for i = 1, #args do
+    local id = args[i]
+    local h = redis.call('HMGET', ckey(id), 'createdAt', 'mergedInto')
+    if h[1] and not h[2] then
+      redis.call('ZADD', ix('customers'), h[1], id)
+      for _, t in ipairs(redis.call('SMEMBERS', tagskey(id))) do redis.call('SADD', ix('tag', t), id) end
+      live = live + 1
+    end
+    redis.call('DEL', fidxkey(id))
+    reindex(id)
+    indexScore(id)
+  end
+  return { live }
+end))
+
 -- event_customer (a cluster): an API event on its customer, in its slot (EventStore's steps): created
 -- with the identity the caller claimed for it when there is no record, the identities the caller
 -- claimed joined, the event recorded once by the client's id, last seen, the timeline, the indexes.

@@ -27,10 +27,14 @@ public struct CustomerErasure: Sendable {
         self.clock = clock
     }
 
-    /// The streams every gateway writes about customers, plus the outbound and sandbox ones of `channels`.
-    public static func streams(channels: [String]) -> [String] {
-        [Keys.inboundStream, Keys.crmStream, Keys.journeySignals, Keys.deadLetters, Keys.crmDeadLetters]
-            + channels.flatMap { [Keys.outboundStream(channel: $0, lane: .bulk), Keys.outboundStream(channel: $0, lane: .transactional), Keys.sandbox(channel: $0)] }
+    /// The streams every gateway writes about customers, plus the outbound and sandbox ones of
+    /// `channels`, each partitioned stream with all its partitions.
+    public static func streams(channels: [String], partitions: StreamPartitions) -> [String] {
+        partitions.all(Keys.inboundStream) + [Keys.crmStream, Keys.journeySignals, Keys.deadLetters, Keys.crmDeadLetters]
+            + channels.flatMap {
+                partitions.all(Keys.outboundStream(channel: $0, lane: .bulk)) + partitions.all(Keys.outboundStream(channel: $0, lane: .transactional))
+                    + [Keys.sandbox(channel: $0)]
+            }
     }
 
     /// How long a finished erasure's record (counts, who asked, when) is kept.
@@ -111,7 +115,7 @@ public struct CustomerErasure: Sendable {
         let audiences = campaigns.enumerated().map { i, c in (i < adopted.count ? adopted[i].string : nil) ?? Keys.campaignAudience(c) }
         return ErasurePlan(
             f, campaignAudiences: audiences, journeys: r[1].strings, crmAdapters: crmAdapters, suppression: suppression, nowMs: nowMs,
-            layout: redis.isCluster ? .perSlot : .single)
+            layout: redis.isCluster ? .perSlot : .single, streams: redis.streams)
     }
 
     /// Steps 2 and 3: the atomic erase (read again while the person changed under it), then the

@@ -30,10 +30,11 @@ public struct ErasurePlan: Sendable {
 
     /// - campaignAudiences: every campaign's audience snapshot (its key as on a single Redis; a
     ///   cluster's shard copies are named from it); journeys: every journey id (their audiences and timers may
-    ///   hold the person); crmAdapters: the configured CRM adapters.
+    ///   hold the person); crmAdapters: the configured CRM adapters; streams: how the send queues are
+    ///   partitioned.
     public init(
         _ f: CustomerFootprint, campaignAudiences: [String], journeys: [String], crmAdapters: [String], suppression: AddressSuppression, nowMs: Int64,
-        layout: IndexLayout = .single
+        layout: IndexLayout = .single, streams: StreamPartitions = .single
     ) {
         let ids = f.customerIds
         let survivor = f.survivor
@@ -115,7 +116,7 @@ public struct ErasurePlan: Sendable {
 
         // After it.
         for (id, m) in f.messages {
-            let stream = m["channel"].map { Keys.outboundStream(channel: $0, lane: OutboundMessage.Lane(rawValue: m["lane"] ?? "") ?? .bulk) }
+            let stream = m["channel"].map { streams.outbound(channel: $0, lane: OutboundMessage.Lane(rawValue: m["lane"] ?? "") ?? .bulk, message: id) }
             if layout == .perSlot {
                 // In the message's slot; its entry acknowledged after (the plain commands run after the functions).
                 let shard = MessageStore.shard(ofMessage: id)

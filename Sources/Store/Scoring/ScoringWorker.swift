@@ -101,7 +101,7 @@ public struct ScoringWorker: Sendable {
 
     func scoreInteractions() async {
         let lastFileCheck = NIOLockedValueBox(ContinuousClock.now)
-        await StreamGroupReader(redis: redis, stream: Keys.inboundStream, group: Self.group).run(beforeBatch: { [source] in
+        await StreamGroupReader(redis: redis, streams: redis.streams.all(Keys.inboundStream), group: Self.group).run(beforeBatch: { [source] in
             guard let source, lastFileCheck.withLockedValue({ ContinuousClock.now - $0 > .seconds(2) }) else { return }
             lastFileCheck.withLockedValue { $0 = ContinuousClock.now }
             if source.reloadIfChanged() { Counter(label: "scrm_scoring_rules_reloaded_total").increment() }
