@@ -19,11 +19,24 @@ node_id() { redis-cli -p "$1" cluster myid; }
 
 # Moves slots $3..$4 from the master on port $1 to the one on port $2, key by key, as
 # redis-cli --cluster reshard does (IMPORTING / MIGRATING, MIGRATE, then SETSLOT NODE on every master),
-# but for the range asked for: redis-cli's reshard always takes the source's lowest slots.
+# but for the range asked for: redis-cli's reshard always takes the source's lowest slots. Four
+# movers share the range, one slot at a time each.
 move_slots() {
-  local from="$1" to="$2" first="$3" last="$4" fid tid s keys p
+  local from="$1" to="$2" first="$3" last="$4" fid tid w movers=() status=0
   fid=$(node_id "$from"); tid=$(node_id "$to")
-  for s in $(seq "$first" "$last"); do
+  for w in 0 1 2 3; do
+    move_slot_range "$from" "$to" "$fid" "$tid" $((first + w)) 4 "$last" &
+    movers+=($!)
+  done
+  # Only the movers: the gateway and the load run in the background too.
+  for w in "${movers[@]}"; do wait "$w" || status=1; done
+  return "$status"
+}
+
+# One mover of move_slots: slots $5, $5 + $6, ... up to $7.
+move_slot_range() {
+  local from="$1" to="$2" fid="$3" tid="$4" s keys p
+  for s in $(seq "$5" "$6" "$7"); do
     redis-cli -p "$to" cluster setslot "$s" importing "$fid" >/dev/null
     redis-cli -p "$from" cluster setslot "$s" migrating "$tid" >/dev/null
     while keys=$(redis-cli -p "$from" cluster getkeysinslot "$s" 500) && [ -n "$keys" ]; do
