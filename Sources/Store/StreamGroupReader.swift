@@ -50,12 +50,14 @@ public final class StreamGroupReader: Sendable {
     }
 
     /// New entries for this consumer (up to `count`, shared over the partitions, read in one pipeline),
-    /// and with `reclaim` also entries another consumer has left pending for a minute (now this consumer's).
+    /// and with `reclaim` also up to `count` entries per partition another consumer has left pending for
+    /// a minute (now this consumer's).
     public func read(count: Int, reclaim: Bool) async throws -> [Entry] {
         let partitions = self.partitions
         let each = String((count + partitions.count - 1) / partitions.count)
         var commands = partitions.map { ["XREADGROUP", "GROUP", group, consumer, "COUNT", each, "STREAMS", $0, ">"] }
-        if reclaim { commands += partitions.map { ["XAUTOCLAIM", $0, group, consumer, "60000", "0-0", "COUNT", each] } }
+        // Reclaims take up to `count` from each partition: a stopped consumer's entries may all be in one.
+        if reclaim { commands += partitions.map { ["XAUTOCLAIM", $0, group, consumer, "60000", "0-0", "COUNT", String(count)] } }
         let replies = try await redis.pipelineChecked(commands)
         var out = [Entry]()
         for (i, reply) in replies.enumerated() {

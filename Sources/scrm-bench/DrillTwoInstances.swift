@@ -18,7 +18,9 @@ struct DrillTwoInstances: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "drill-two-instances", abstract: "Two gateways behind one Redis (see scripts/drill).")
 
     @Option var gateway: [String]
+    /// The Redis the gateways share; with `--cluster`, its seed nodes (comma-separated).
     @Option var redis: String
+    @Flag var cluster = false
     @Option var token: String
     @Option var fakes: String
     @Option var config = "config/gateway.yaml"
@@ -64,7 +66,7 @@ struct DrillTwoInstances: AsyncParsableCommand {
             async let s2 = self.postStatus(http, g2 + a.pathAndQuery, webhook(i, "6"))
             return try await [s1, s2]
         }
-        let pool = RedisPool(try RedisConfiguration(url: redis, connections: 2, connectTimeoutMs: 2000, commandTimeoutMs: 10_000))
+        let pool = try benchPool(redis, cluster: cluster, connections: 2, commandTimeoutMs: 10_000)
         defer { pool.shutdown() }
         let stored = try await inboundMsgIds(pool)
         let retryStored = (0..<webhooks).map { stored["7\(abs(run.hashValue) % 100_000)0\($0)", default: 0] }

@@ -79,8 +79,15 @@ final class CRMCrashTests: XCTestCase {
             if hubspot.crm.records.count == n, s.waiting + s.inFlight + s.retrying == 0 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        XCTAssertEqual(hubspot.crm.records.count, n, "every customer is a HubSpot record")
-        XCTAssertEqual(Set(hubspot.crm.records.keys), Set(ids), "one record per customer, keyed by our id")
+        // Where the customers that are not records stand: their sync state, queue, score and stream entry.
+        var missing = [String]()
+        for id in Set(ids).subtracting(hubspot.crm.records.keys).sorted().prefix(3) {
+            let state = try await outbox.customerStatus(id)
+            let customer = try await redis.send("HMGET", Keys.customer(id), "score", "stage", "qualifiedAt", "mergedInto").array?.map { $0.string ?? "-" } ?? []
+            missing.append("\(id): crm \(state.fields) queue \(state.queue ?? "none"); score/stage/qualifiedAt/mergedInto \(customer)")
+        }
+        XCTAssertEqual(hubspot.crm.records.count, n, "every customer is a HubSpot record; not: \(missing)")
+        XCTAssertTrue(Set(hubspot.crm.records.keys) == Set(ids), "one record per customer, keyed by our id: \(missing)")
         let writes = hubspot.crm.records.values.map(\.writes).reduce(0, +)
         XCTAssertGreaterThanOrEqual(synced, n)
         XCTAssertLessThan(writes, n + 1000, "only batches in flight at a kill were sent again (\(writes - n) rewrites)")
