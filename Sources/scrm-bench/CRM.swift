@@ -37,7 +37,7 @@ struct CRMBench: AsyncParsableCommand {
             let at = String(Int64(Date().timeIntervalSince1970 * 1000))
             _ = try await pool.pipelineChecked(
                 ids[chunk..<min(chunk + 500, ids.count)].map { id in
-                    ["XADD", StreamPartitions(count: pool.streamPartitions).inbound(customer: id), "*", "type", "message.text", "customer", id, "payload", #"{"Content":"Could we book a demo?"}"#, "at", at]
+                    ["XADD", pool.streams.inbound(customer: id), "*", "type", "message.text", "customer", id, "payload", #"{"Content":"Could we book a demo?"}"#, "at", at]
                 })
         }
         let http = HTTPTransport.shared

@@ -4,6 +4,7 @@ import GatewayCore
 import GatewayCrypto
 import HTTPTransport
 import RedisClient
+import Store
 
 /// `scrm-bench drill-ingress`: `concurrency` callers POST distinct signed text webhooks (each its own
 /// MsgId) for `seconds`, remembering each answer, while scripts/drill restarts Redis underneath.
@@ -145,7 +146,7 @@ func percentileMs(_ sortedUs: [Int], _ p: Double) -> Double {
 /// MsgId -> its entries on stream:inbound.
 func inboundMsgIds(_ pool: RedisPool) async throws -> [String: Int] {
     var out = [String: Int]()
-    for stream in StreamPartitions(count: pool.streamPartitions).all(Keys.inboundStream) {
+    for stream in pool.streams.all(Keys.inboundStream) {
         var cursor = "-"
         while true {
             let page = try await pool.send(["XRANGE", stream, cursor, "+", "COUNT", "5000"]).array ?? []
