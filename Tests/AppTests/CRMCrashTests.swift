@@ -60,11 +60,13 @@ final class CRMCrashTests: XCTestCase {
         var gateway = try LocalProcess.spawn([binary], environment: env)
         defer { LocalProcess.terminate(gateway) }
         try LocalProcess.waitUntil(port: port, accepting: true, what: "scrm-gateway")
+        var killTimes = [Int64]()
         for killAt in [600, 1800] {
             let deadline = ContinuousClock.now + .seconds(60)
             while hubspot.crm.records.count < killAt, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             XCTAssertGreaterThanOrEqual(hubspot.crm.records.count, killAt)
             kill(gateway, SIGKILL)
+            killTimes.append(Int64(Date().timeIntervalSince1970 * 1000))
             var status: Int32 = 0
             waitpid(gateway, &status, 0)
             gateway = try LocalProcess.spawn([binary], environment: env)
@@ -79,18 +81,36 @@ final class CRMCrashTests: XCTestCase {
             if hubspot.crm.records.count == n, s.waiting + s.inFlight + s.retrying == 0 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
+        let touchEntries = try await redis.send("XRANGE", Keys.crmStream, "-", "+").array ?? []
+        func touches(of customer: String) -> [String] {
+            touchEntries.compactMap { e in
+                guard let parts = e.array, parts.count == 2, parts[1].dictionary["customer"] == customer else { return nil }
+                return "\(parts[0].string ?? "")/\(parts[1].dictionary["reason"] ?? "?")"
+            }
+        }
         // Where the customers that are not records stand: their sync state, queue, score and stream entry.
         var missing = [String]()
         for id in Set(ids).subtracting(hubspot.crm.records.keys).sorted().prefix(3) {
             let state = try await outbox.customerStatus(id)
             let customer = try await redis.send("HMGET", Keys.customer(id), "score", "stage", "qualifiedAt", "mergedInto").array?.map { $0.string ?? "-" } ?? []
-            missing.append("\(id): crm \(state.fields) queue \(state.queue ?? "none"); score/stage/qualifiedAt/mergedInto \(customer)")
+            missing.append("\(id): crm \(state.fields) queue \(state.queue ?? "none"); touches \(touches(of: id)) (kills at \(killTimes)); score/stage/qualifiedAt/mergedInto \(customer)")
         }
         XCTAssertEqual(hubspot.crm.records.count, n, "every customer is a HubSpot record; not: \(missing)")
         XCTAssertTrue(Set(hubspot.crm.records.keys) == Set(ids), "one record per customer, keyed by our id: \(missing)")
         let writes = hubspot.crm.records.values.map(\.writes).reduce(0, +)
         XCTAssertGreaterThanOrEqual(synced, n)
-        XCTAssertLessThan(writes, n + 1000, "only batches in flight at a kill were sent again (\(writes - n) rewrites)")
+        // How the rewritten records were written: how many times, and what each write carried (the same
+        // twice = a batch sent again; a change = the customer synced again after a change).
+        let rewritten = hubspot.crm.records.filter { $0.value.writes > 1 }
+        let histogram = Dictionary(grouping: rewritten.values, by: \.writes).mapValues(\.count).sorted { $0.key < $1.key }
+        let samples = rewritten.keys.sorted().prefix(5).map { k in "\(k): \(hubspot.crm.history(k).map { "\($0["scrm_stage"] ?? "-")/\($0["scrm_score"] ?? "-")/\($0["scrm_tags"] ?? "-")" })" }
+        let touchReasons = Dictionary(grouping: touchEntries.map { $0.array?.last?.dictionary["reason"] ?? "?" }, by: { $0 }).mapValues(\.count)
+        let firstRewritten = rewritten.keys.sorted().first ?? ""
+        let itsTouches = touches(of: firstRewritten)
+        let status = try await outbox.status().fields
+        XCTAssertLessThan(
+            writes, n + 1000,
+            "only batches in flight at a kill were sent again (\(writes - n) rewrites; records by writes \(histogram); touches \(touchReasons), the first one's \(itsTouches) (kills at \(killTimes)); \(samples); status \(status))")
         XCTAssertLessThanOrEqual(hubspot.crm.largestBatch, 100)
         XCTAssertEqual(hubspot.crm.throttled, 0)
         let dlq = try await redis.send("XLEN", Keys.crmDeadLetters).int

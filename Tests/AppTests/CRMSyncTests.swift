@@ -109,6 +109,27 @@ final class CRMSyncTests: XCTestCase {
         XCTAssertEqual(entries.compactMap { $0.array?.last?.dictionary["customer"] }, [warm, warm, warm], "a tag and an unscored interaction of the qualified lead; none for the cold one")
     }
 
+    /// Index upkeep changes no customer, so it resyncs no lead: a reindex at start (a new index
+    /// version) would otherwise queue every qualified lead again after each restart that cut it short.
+    /// An interaction scored again (its entry redelivered after a crash) touches its lead again on a
+    /// cluster, where the first try only returned its touch to a caller that may have stopped before
+    /// appending it; on a single Redis the first try appended it in the same call.
+    func test_reindexResyncsNoLead_andARedeliveredInteractionTouchesAgainOnACluster() async throws {
+        let h = try Harness()
+        let ids = try await Self.qualifiedCustomers(h, 3)
+        let touched = try await h.redis.send("XLEN", Keys.crmStream).int ?? 0
+        XCTAssertEqual(touched, 3, "one touch per lead qualified")
+        _ = try await h.redis.send("DEL", Keys.fieldIndexVersion)
+        let reindexed = try await CustomerStore(redis: h.redis, config: h.config).prepareIndexes()
+        XCTAssertGreaterThanOrEqual(reindexed, 3)
+        var now = try await h.redis.send("XLEN", Keys.crmStream).int
+        XCTAssertEqual(now, touched, "a reindex touches no lead")
+        let again = try await ScoreStore(redis: h.redis).apply(customer: ids[0], interaction: "q-0", hits: [Self.qualifyRule], rules: Self.rules, nowMs: h.now)
+        XCTAssertEqual(again, .duplicate)
+        now = try await h.redis.send("XLEN", Keys.crmStream).int
+        XCTAssertEqual(now, touched + (h.redis.isCluster ? 1 : 0), "a redelivered interaction touches its lead again only where its touch could have been lost")
+    }
+
     // MARK: HubSpot
 
     func test_hubspot_batches_recordIdsStoredBack_perRecordFailuresDeadLettered_updatesCoalesced() async throws {

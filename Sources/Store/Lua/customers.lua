@@ -315,17 +315,20 @@ end))
 
 -- customer_reindex (sharded): recomputes the index entries of customers ARGV[1..] of one shard.
 -- KEYS: the first customer's hash. Returns { how many }, then what it emitted.
-register('customer_reindex', sharded(function(keys, args)
+-- CRM-silent: the customers are unchanged, so no CRM gets them again (a reindex at start would
+-- otherwise resync every qualified lead, and again after each restart that cut it short).
+register('customer_reindex', sharded(crmSilently(function(keys, args)
   for i = 1, #args do reindex(args[i]) end
   return { #args }
-end))
+end)))
 
 -- customer_adopt (sharded): indexes customers ARGV[1..] of one shard from their own keys, as if new
 -- to it: all customers by createdAt, their tags, field and attribute indexes (the customer's list
 -- of them cleared first, so every entry is written again) and score. For a deployment moved from a
 -- single Redis onto a cluster, whose index keys were not sharded (CustomerStore.adoptCarriedOver).
 -- KEYS: the first customer's hash. Returns { how many were live }, then what it emitted.
-register('customer_adopt', sharded(function(keys, args)
+-- CRM-silent, as customer_reindex: the CRM already has these customers as they are.
+register('customer_adopt', sharded(crmSilently(function(keys, args)
   local live = 0
   for i = 1, #args do
     local id = args[i]
@@ -340,7 +343,7 @@ register('customer_adopt', sharded(function(keys, args)
     indexScore(id)
   end
   return { live }
-end))
+end)))
 
 -- event_customer (a cluster): an API event on its customer, in its slot (EventStore's steps): created
 -- with the identity the caller claimed for it when there is no record, the identities the caller

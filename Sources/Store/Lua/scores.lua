@@ -95,7 +95,13 @@ register('score_apply', sharded(function(keys, args)
   if survivor then return { 'moved', survivor } end
   if not live then return { 'gone' } end
   -- No interaction: a refresh (the tier again with the decayed score), not deduplicated.
-  if keys[2] and not redis.call('SET', keys[2], '1', 'NX', 'EX', 604800) then return { 'dup' } end
+  if keys[2] and not redis.call('SET', keys[2], '1', 'NX', 'EX', 604800) then
+    -- On a cluster the first try's CRM touch was returned to a caller that may have stopped before
+    -- appending it: the try again touches again (the CRM queue coalesces; a lost touch would leave
+    -- a qualified lead unsynced). On a single Redis the first try appended it in the same call.
+    if emitted then crmTouch(id, 'interaction') end
+    return { 'dup' }
+  end
   local now, halfLife = tonumber(args[3]), tonumber(args[5])
   local h = redis.call('HMGET', ckey(id), 'score', 'scoreAt', 'stage')
   if args[2] == '' and not h[1] then return { 'gone' } end
