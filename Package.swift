@@ -197,7 +197,7 @@ let package = Package(
         .target(
             name: "CRMSync",
             dependencies: [
-                "GatewayCore", "GatewayCrypto", "RedisClient", "HTTPTransport", "Store",
+                "GatewayCore", "GatewayCrypto", "RedisClient", "HTTPTransport", "Store", "Outbound",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Yams", package: "Yams"),

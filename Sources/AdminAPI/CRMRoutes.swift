@@ -51,11 +51,18 @@ struct CRMRoutes {
     /// One adapter in `GET /crm`.
     struct AdapterView: Encodable {
         struct Queue: Encodable { let waiting, inFlight, retrying: Int }
-        struct Budget: Encodable { let requests: Int, windowMs: Int64, used: Int }
+        struct Daily: Encodable { let limit: Int, used: Int, resetsAt: String }
+        struct Budget: Encodable {
+            let requests: Int, windowMs: Int64, used: Int
+            let concurrent: Int?
+            let daily: Daily?
+        }
         let adapter: String
         let style: String
         let queue: Queue
         let budget: Budget
+        /// Every call waits until then (throttled, or the daily quota spent); nil when not paused.
+        let pausedUntil: String?
         let batchSize: Int
         let synced, deadLettered, calls, throttled: Int
         let lastSuccessAt: String?
@@ -83,17 +90,22 @@ struct CRMRoutes {
     struct Replayed: Encodable { let replayed: Int }
 
     static func time(_ stored: String?) -> String? { stored.flatMap(Int64.init).map(JSONResponse.isoTime) }
+    static func iso(_ date: Date) -> String { JSONResponse.isoTime(Int64(date.timeIntervalSince1970 * 1000)) }
 
     func list() async throws -> Response {
         var items = [AdapterView]()
         for spec in specs {
             let s = try await CRMOutbox(redis: redis, adapter: spec.name).status()
-            let used = try await CRMBudget(redis: redis, adapter: spec.name, limit: spec.budget).used()
+            let budget = CRMBudget(redis: redis, adapter: spec.name, limit: spec.budget)
+            let used = try await budget.used()
+            let daily = try await budget.dailyUsage().map { AdapterView.Daily(limit: $0.limit, used: $0.used, resetsAt: Self.iso($0.resetsAt)) }
+            let paused = try await budget.pausedUntil().map(Self.iso)
             func n(_ k: String) -> Int { Int(s.fields[k] ?? "") ?? 0 }
             items.append(
                 AdapterView(
                     adapter: spec.name, style: spec.style.rawValue, queue: .init(waiting: s.waiting, inFlight: s.inFlight, retrying: s.retrying),
-                    budget: .init(requests: spec.budget.requests, windowMs: spec.budget.windowMs, used: used), batchSize: spec.batchSize,
+                    budget: .init(requests: spec.budget.requests, windowMs: spec.budget.windowMs, used: used, concurrent: spec.budget.concurrent, daily: daily),
+                    pausedUntil: paused, batchSize: spec.batchSize,
                     synced: n("synced"), deadLettered: n("deadLettered"), calls: n("calls"), throttled: n("throttled"),
                     lastSuccessAt: Self.time(s.fields["lastSuccessAt"]), lastError: s.fields["lastError"], lastErrorAt: Self.time(s.fields["lastErrorAt"])))
         }

@@ -13,6 +13,9 @@ public struct CRMAdapterSpec: Sendable {
         case salesforce
         /// A JSON POST signed with HMAC-SHA256 over timestamp + body (`SCRM-Signature`).
         case webhook
+        /// Marketo's `POST /rest/v1/leads.json` (`createOrUpdate` by a lookup field), with an OAuth
+        /// client-credentials token from `/identity/oauth/token` shared by every process.
+        case marketo
     }
 
     public var name: String
@@ -43,7 +46,11 @@ public struct CRMAdapterSpec: Sendable {
 
     public func setting(_ key: String) -> String { settings[key] ?? "" }
 
-    public static let maxBatch: [Style: Int] = [.hubspot: 100, .salesforce: 200, .webhook: 1000]
+    public static let maxBatch: [Style: Int] = [.hubspot: 100, .salesforce: 200, .webhook: 1000, .marketo: 300]
+
+    /// The most bytes one request body may have (Marketo answers 413 over 1 MB); records past it wait
+    /// for the next batch.
+    public static let maxBody: [Style: Int] = [.marketo: 1_000_000]
 }
 
 /// What a mapped CRM property holds, taken from the customer's snapshot.
@@ -134,6 +141,7 @@ public enum CRMAdapterSpecParser {
         let required: [String] = switch style {
         case .hubspot, .salesforce: ["base_url", "token"]
         case .webhook: ["url", "secret"]
+        case .marketo: ["base_url", "client_id", "client_secret"]
         }
         for key in required where (settings[key] ?? "").isEmpty {
             throw ConfigError(path: "settings.\(key)", reason: "is required for style \(style.rawValue)")
@@ -143,7 +151,7 @@ public enum CRMAdapterSpecParser {
                 throw ConfigError(path: "settings.\(key)", reason: "must be an http(s) URL")
             }
         }
-        let idProperty = try root.string("id_property", default: style == .salesforce ? "SCRM_Id__c" : "scrm_id")
+        let idProperty = try root.string("id_property", default: style == .salesforce ? "SCRM_Id__c" : style == .marketo ? "scrmId" : "scrm_id")
         let maxBatch = CRMAdapterSpec.maxBatch[style]!
         var batchSize = maxBatch
         var maxWait: Int64 = 2_000
@@ -153,9 +161,15 @@ public enum CRMAdapterSpecParser {
             maxWait = Int64(try b.int("max_wait_ms", default: 2_000, range: 0...600_000))
         }
         guard let bm = try root.optionalMap("budget") else { throw ConfigError(path: "budget", reason: "is required (requests per window_ms)") }
-        try bm.only(["requests", "window_ms"])
-        let budget = CRMBudget.Limit(
+        try bm.only(["requests", "window_ms", "concurrent", "daily", "daily_time_zone"])
+        var budget = CRMBudget.Limit(
             requests: try bm.int("requests", default: 100, range: 1...1_000_000), windowMs: Int64(try bm.int("window_ms", default: 10_000, range: 100...86_400_000)))
+        budget.concurrent = bm.has("concurrent") ? try bm.int("concurrent", default: 10, range: 1...1000) : nil
+        budget.daily = bm.has("daily") ? try bm.int("daily", default: 50_000, range: 1...100_000_000) : nil
+        if let zone = try bm.optionalString("daily_time_zone") {
+            guard let tz = TimeZone(identifier: zone) else { throw ConfigError(path: bm.child("daily_time_zone"), reason: "unknown time zone \(zone) (an IANA name such as America/Chicago)") }
+            budget.dailyTimeZone = tz
+        }
         guard let fm = try root.optionalMap("fields") else { throw ConfigError(path: "fields", reason: "is required (CRM property: value)") }
         var fields = [(String, CRMValueSource)]()
         // YAML mappings are unordered once loaded; keys sorted keep the request bytes stable.

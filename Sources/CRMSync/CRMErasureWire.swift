@@ -10,10 +10,19 @@ import Store
 /// - Salesforce: `DELETE /services/data/<v>/sobjects/<object>/<record id>`, or by our external id
 ///   (`.../<object>/<id_property>/<customer>`) when the record id is unknown; 204, 404 = already gone.
 /// - Webhook: a signed POST `{"type": "customer.erased", "sentAt", "customer": {"id", "recordId"?}}`.
+/// - Marketo: `POST /rest/v1/leads/delete.json` `{"input": [{"id": <lead id>}]}`; a lead whose id never
+///   came back is looked for by our lookup field first (`GET /rest/v1/leads.json?filterType=...`,
+///   `marketoLookupRequest`).
 extension CRMWire {
-    public func erasureRequest(customer: String, recordId: String?, nowMs: Int64) -> HTTPRequest {
-        let bearer = [("Authorization", "Bearer " + spec.setting("token")), ("Content-Type", "application/json")]
+    public func erasureRequest(customer: String, recordId: String?, nowMs: Int64, accessToken: String? = nil) -> HTTPRequest {
+        let bearer = [("Authorization", "Bearer " + (accessToken ?? spec.setting("token"))), ("Content-Type", "application/json")]
         switch spec.style {
+        case .marketo:
+            guard let recordId else { return marketoLookupRequest(customer: customer, bearer: bearer) }
+            let id: JSONValue = Int64(recordId).map(JSONValue.int) ?? .string(recordId)
+            return HTTPRequest(
+                method: "POST", url: spec.setting("base_url") + "/rest/v1/leads/delete.json", headers: bearer,
+                body: Array(JSONValue.object(["input": .array([.object(["id": id])])]).text.utf8), timeoutMs: 30_000)
         case .hubspot:
             let target: [String: JSONValue] = recordId.map { ["objectId": .string($0)] } ?? ["objectId": .string(customer), "idProperty": .string(spec.idProperty)]
             return HTTPRequest(
@@ -37,9 +46,18 @@ extension CRMWire {
         }
     }
 
+    /// The lead holding our id, for a Marketo erasure without the lead id.
+    func marketoLookupRequest(customer: String, bearer: [(String, String)]) -> HTTPRequest {
+        HTTPRequest(
+            method: "GET",
+            url: spec.setting("base_url") + "/rest/v1/leads.json?filterType=\(Self.pathSegment(spec.idProperty))&filterValues=\(Self.pathSegment(customer))&fields=id",
+            headers: bearer, body: [], timeoutMs: 30_000)
+    }
+
     /// 2xx or 404 (nothing there) = erased; 429, 5xx, 408 and expired credentials = later; another
-    /// 4xx = refused (dead-lettered for a person).
+    /// 4xx = refused (dead-lettered for a person). Marketo: see `marketoErasureOutcome`.
     public func erasureOutcome(_ r: HTTPResponse) -> CRMOutbox.ErasureResult {
+        if spec.style == .marketo { return marketoErasureOutcome(r) }
         if (200..<300).contains(r.status) || r.status == 404 { return .erased }
         let body = JSONValue.parse(r.body)
         var code = body?.lookup("category")?.scalarText ?? "http_\(r.status)"
@@ -52,6 +70,36 @@ extension CRMWire {
             return .retry(afterMs: 30_000, reason: "http_\(r.status): \(Self.snippet(r))")
         }
         return .refused(code: code, message: Self.snippet(r))
+    }
+
+    /// A Marketo delete: `deleted`, or skipped because no such lead (1004) = erased. A lookup (no lead
+    /// id known): no lead = erased; a lead found = `.found` (deleted by its id next).
+    /// 601/602/606/607/615 and the retryable codes = later.
+    func marketoErasureOutcome(_ r: HTTPResponse) -> CRMOutbox.ErasureResult {
+        guard r.status == 200, let body = JSONValue.parse(r.body) else { return .retry(afterMs: 30_000, reason: "http_\(r.status): \(Self.snippet(r))") }
+        guard case .bool(true)? = body.lookup("success") else {
+            var code = "", message = Self.snippet(r)
+            if case .array(let errors)? = body.lookup("errors"), let e = errors.first {
+                code = e.lookup("code")?.scalarText ?? ""
+                message = e.lookup("message")?.scalarText ?? message
+            }
+            if ["601", "602", "604", "606", "607", "608", "611", "615", "713", ""].contains(code) {
+                return .retry(afterMs: code == "607" ? 3_600_000 : 30_000, reason: (["606", "607", "615"].contains(code) ? "throttled: " : "") + "\(code) \(message)")
+            }
+            return .refused(code: code, message: message)
+        }
+        guard case .array(let results)? = body.lookup("result"), let first = results.first else { return .erased }  // a lookup that found nobody
+        if let status = first.lookup("status")?.scalarText {
+            if status == "deleted" { return .erased }
+            var code = "skipped", message = ""
+            if case .array(let reasons)? = first.lookup("reasons"), let reason = reasons.first {
+                code = reason.lookup("code")?.scalarText ?? code
+                message = reason.lookup("message")?.scalarText ?? ""
+            }
+            return code == "1004" ? .erased : .refused(code: code, message: message)
+        }
+        if let id = first.lookup("id")?.scalarText { return .found(recordId: id) }
+        return .erased
     }
 
     static func pathSegment(_ s: String) -> String {

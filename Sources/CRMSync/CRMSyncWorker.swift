@@ -3,6 +3,7 @@ import GatewayCore
 import HTTPTransport
 import Logging
 import Metrics
+import Outbound
 import RedisClient
 import Store
 
@@ -19,6 +20,9 @@ public final class CRMSyncWorker: Sendable {
     let logger: Logger
     let clock: @Sendable () -> Int64
     let consumer = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+    /// A CRM whose access tokens are fetched (Marketo): one token for every process, in Redis.
+    let tokens: AccessTokenManager?
+    var tokenAccount: String { "crm:" + spec.name }
 
     public init(
         spec: CRMAdapterSpec, redis: RedisPool, transport: HTTPTransport, settings: GatewayConfig.CRM, logger: Logger,
@@ -32,6 +36,29 @@ public final class CRMSyncWorker: Sendable {
         self.settings = settings
         self.logger = logger
         self.clock = clock
+        if spec.style == .marketo {
+            var s = AccessTokenManager.Settings()
+            s.dailyBudget = 10_000
+            s.refreshMarginMs = 120_000
+            tokens = AccessTokenManager(
+                redis: redis, transport: transport, baseURL: spec.setting("base_url"),
+                accounts: [.init(account: "crm:" + spec.name, appId: spec.setting("client_id"), secret: spec.setting("client_secret"))], settings: s, flavor: .marketo,
+                clock: clock)
+        } else {
+            tokens = nil
+        }
+    }
+
+    /// The access token for the next call (nil for a CRM whose token is in its spec). A refused fetch
+    /// is recorded as the adapter's last error.
+    func accessToken() async throws -> String? {
+        guard let tokens else { return nil }
+        do {
+            return try await tokens.token(for: tokenAccount)
+        } catch {
+            try? await outbox.noteError("access token: \(error)", nowMs: clock(), throttled: false)
+            throw error
+        }
     }
 
     var policy: CRMOutbox.RetryPolicy {
@@ -92,14 +119,21 @@ public final class CRMSyncWorker: Sendable {
     @discardableResult
     public func eraseStep() async throws -> Bool {
         guard let due = try await outbox.dueErasure(nowMs: clock(), leaseMs: 60_000) else { return false }
-        let request = wire.erasureRequest(customer: due.customer, recordId: due.recordId, nowMs: clock())
-        _ = try await budget.acquire()  // the slot is spent by the call
-        let result: CRMOutbox.ErasureResult
+        let bearer = try await accessToken()
+        let request = wire.erasureRequest(customer: due.customer, recordId: due.recordId, nowMs: clock(), accessToken: bearer)
+        let slot = try await budget.acquire()  // the slot is spent by the call
+        var result: CRMOutbox.ErasureResult
         do {
             let response = try await transport.send(request)
+            try await budget.release(slot)
             try await outbox.noteCall()
             result = wire.erasureOutcome(response)
+            if case .retry(_, let reason) = result, let bearer, reason.hasPrefix("601") || reason.hasPrefix("602") {
+                await tokens?.invalidate(account: tokenAccount, failedToken: bearer)
+                result = .retry(afterMs: 0, reason: reason)
+            }
         } catch let e as TransportError {
+            try? await budget.release(slot)
             result = .retry(afterMs: 30_000, reason: "transport: \(e)")
         }
         if case .retry(let after, let reason) = result, reason.hasPrefix("throttled") { try await budget.pause(ms: after) }
@@ -110,6 +144,7 @@ public final class CRMSyncWorker: Sendable {
 
     /// One budget slot, one batch if one is due; returns how long to wait before the next step.
     public func step() async throws -> Int64 {
+        let bearer = try await accessToken()
         let slot = try await budget.acquire()
         let token = UUID().uuidString
         switch try await outbox.take(size: spec.batchSize, leaseMs: Int64(settings.leaseSeconds) * 1000, recent: settings.recentInteractions, token: token) {
@@ -117,25 +152,40 @@ public final class CRMSyncWorker: Sendable {
             try await budget.refund(slot)
             return ms
         case .batch(let token, let snapshots):
-            try await send(snapshots.map(CRMRecord.init), token: token)
+            try await send(snapshots.map(CRMRecord.init), token: token, bearer: bearer, slot: slot)
             return 0
         }
     }
 
-    func send(_ records: [CRMRecord], token: String) async throws {
-        let request = wire.request(records, token: token, nowMs: clock())
+    func send(_ taken: [CRMRecord], token: String, bearer: String?, slot: CRMBudget.Slot) async throws {
+        // Records past the CRM's request size (Marketo: 1 MB) wait for the next batch; one record
+        // over it alone can never go.
+        let fit = wire.fitting(taken)
+        var results = [(customer: String, seq: Int64, result: CRMOutbox.Result)]()
+        for r in taken.dropFirst(max(fit, 1)) { results.append((r.customer, r.seq, .hold(reason: "over the request size limit: next batch"))) }
+        if fit == 0, let r = taken.first {
+            results.append((r.customer, r.seq, .failed(code: "too_large", message: "the record alone is over the CRM's request size limit")))
+        }
+        let records = fit == 0 ? [] : Array(taken.prefix(fit))
+        guard !records.isEmpty else {
+            try await budget.refund(slot)
+            try await outbox.finish(token: token, results: results, policy: policy, nowMs: clock())
+            return
+        }
+        let request = wire.request(records, token: token, nowMs: clock(), bearer: bearer)
         let outcome: CRMBatchOutcome
         do {
             let response = try await transport.send(request)
+            try await budget.release(slot)
             try await outbox.noteCall()
             if let remaining = response.header("X-HubSpot-RateLimit-Remaining").flatMap({ Int($0) }) {
                 try await budget.observe(remaining: remaining, intervalMs: response.header("X-HubSpot-RateLimit-Interval-Milliseconds").flatMap { Int64($0) })
             }
             outcome = wire.outcome(response, records: records)
         } catch let e as TransportError {
+            try? await budget.release(slot)
             outcome = .retry("transport: \(e)")
         }
-        var results = [(customer: String, seq: Int64, result: CRMOutbox.Result)]()
         switch outcome {
         case .answered(let map):
             for r in records {
@@ -153,11 +203,16 @@ public final class CRMSyncWorker: Sendable {
         case .throttled(let after, let detail):
             try await budget.pause(ms: after ?? spec.budget.windowMs)
             try await outbox.noteError("throttled: \(detail)", nowMs: clock(), throttled: true)
-            results = records.map { ($0.customer, $0.seq, .hold(reason: "throttled")) }
+            results += records.map { ($0.customer, $0.seq, .hold(reason: "throttled")) }
             Counter(label: "scrm_crm_calls_total", dimensions: [("adapter", spec.name), ("result", "throttled")]).increment()
+        case .unauthorized(let detail):
+            if let bearer { await tokens?.invalidate(account: tokenAccount, failedToken: bearer) }
+            try await outbox.noteError("access token refused: \(detail)", nowMs: clock(), throttled: false)
+            results += records.map { ($0.customer, $0.seq, .hold(reason: "access token refused")) }
+            Counter(label: "scrm_crm_calls_total", dimensions: [("adapter", spec.name), ("result", "unauthorized")]).increment()
         case .retry(let reason):
             try await outbox.noteError(reason, nowMs: clock(), throttled: false)
-            results = records.map { ($0.customer, $0.seq, .retry(reason: String(reason.prefix(200)))) }
+            results += records.map { ($0.customer, $0.seq, .retry(reason: String(reason.prefix(200)))) }
             Counter(label: "scrm_crm_calls_total", dimensions: [("adapter", spec.name), ("result", "retry")]).increment()
         }
         let synced = try await outbox.finish(token: token, results: results, policy: policy, nowMs: clock())

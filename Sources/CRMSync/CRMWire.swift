@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import GatewayCrypto
 import HTTPTransport
+import Store
 
 /// What a CRM said about one batch.
 public enum CRMBatchOutcome: Sendable, Equatable {
@@ -12,6 +13,9 @@ public enum CRMBatchOutcome: Sendable, Equatable {
     case throttled(retryAfterMs: Int64?, detail: String)
     /// Worth retrying later (5xx, timeout, expired credentials).
     case retry(String)
+    /// The CRM refused our access token (Marketo 601/602): fetch another and send the batch again,
+    /// no attempt spent.
+    case unauthorized(String)
 }
 
 public enum CRMRecordResult: Sendable, Equatable {
@@ -25,8 +29,15 @@ public struct CRMWire: Sendable {
 
     public init(spec: CRMAdapterSpec) { self.spec = spec }
 
-    public func request(_ records: [CRMRecord], token: String, nowMs: Int64) -> HTTPRequest {
+    /// `token` is the batch's idempotency token; `bearer` the access token of a CRM whose tokens are
+    /// fetched (Marketo), else the spec's own.
+    public func request(_ records: [CRMRecord], token: String, nowMs: Int64, bearer: String? = nil) -> HTTPRequest {
         switch spec.style {
+        case .marketo:
+            return HTTPRequest(
+                method: "POST", url: spec.setting("base_url") + "/rest/v1/leads.json",
+                headers: [("Authorization", "Bearer " + (bearer ?? "")), ("Content-Type", "application/json")],
+                body: Array(marketoBody(records.map(marketoInput)).utf8), timeoutMs: 30_000)
         case .hubspot:
             let inputs = records.map { r in
                 JSONValue.object([
@@ -68,6 +79,27 @@ public struct CRMWire: Sendable {
         }
     }
 
+    /// One lead of a Marketo `input`: the mapped fields, our id in the lookup field.
+    func marketoInput(_ r: CRMRecord) -> String {
+        JSONValue.object(Dictionary(uniqueKeysWithValues: r.properties(spec))).text
+    }
+
+    func marketoBody(_ inputs: [String]) -> String {
+        #"{"action":"createOrUpdate","lookupField":"# + JSONValue.string(spec.idProperty).text + #","input":["# + inputs.joined(separator: ",") + "]}"
+    }
+
+    /// How many of `records`, from the first, fit in one request body under the style's byte cap
+    /// (Marketo: 1 MB); all of them for a style without one. The rest wait for the next batch.
+    public func fitting(_ records: [CRMRecord]) -> Int {
+        guard let cap = CRMAdapterSpec.maxBody[spec.style] else { return records.count }
+        var size = marketoBody([]).utf8.count
+        for (i, r) in records.enumerated() {
+            size += marketoInput(r).utf8.count + (i > 0 ? 1 : 0)
+            if size > cap { return i }
+        }
+        return records.count
+    }
+
     static func text(_ v: JSONValue) -> String {
         if case .string(let s) = v { return s }
         return v.scalarText ?? v.text
@@ -83,6 +115,7 @@ public struct CRMWire: Sendable {
         }
         if r.status >= 500 || r.status == 408 { return .retry("http_\(r.status): \(Self.snippet(r))") }
         switch spec.style {
+        case .marketo: return marketo(r, body: body, records: records)
         case .hubspot: return hubspot(r, body: body, records: records)
         case .salesforce: return salesforce(r, body: body, records: records)
         case .webhook: return webhook(r, body: body, records: records)
@@ -147,6 +180,52 @@ public struct CRMWire: Sendable {
                 // Record-level lock contention is worth another try; anything else is the record's fault.
                 if code == "UNABLE_TO_LOCK_ROW" { continue }
                 out[rec.customer] = .refused(code: code, message: message)
+            }
+        }
+        return .answered(out)
+    }
+
+    /// Marketo answers 200 for nearly everything; `success` says whether the call ran.
+    /// - `success: false`: `errors[0].code` says why the whole call failed: 601/602 the access token
+    ///   (fetch another), 606 over 100 calls per 20 s, 615 over 10 at once, 607 the daily quota (until
+    ///   it resets at midnight in the quota's time zone), 604/608/611/713 worth another try, anything
+    ///   else refuses the batch's records.
+    /// - `success: true`: one `result` per input, in order (`seq` when given): `created`/`updated`
+    ///   with the lead `id`, or `skipped` with `reasons[{code, message}]` (the record's own fault).
+    func marketo(_ r: HTTPResponse, body: JSONValue?, records: [CRMRecord]) -> CRMBatchOutcome {
+        if r.status == 413 { return .retry("http_413: over Marketo's 1 MB request limit") }
+        guard r.status == 200, let body else { return .retry("http_\(r.status): \(Self.snippet(r))") }
+        guard case .bool(true)? = body.lookup("success") else {
+            var code = "", message = Self.snippet(r)
+            if case .array(let errors)? = body.lookup("errors"), let e = errors.first {
+                code = e.lookup("code")?.scalarText ?? ""
+                message = e.lookup("message")?.scalarText ?? message
+            }
+            let detail = "\(code) \(message)"
+            switch code {
+            case "601", "602": return .unauthorized(detail)
+            case "606": return .throttled(retryAfterMs: 20_000, detail: detail)
+            case "615": return .throttled(retryAfterMs: 1_000, detail: detail)
+            case "607": return .throttled(retryAfterMs: CRMBudget.quotaDay(Date(), in: spec.budget.dailyTimeZone).untilResetMs, detail: "daily quota: " + detail)
+            case "604", "608", "611", "713", "": return .retry(detail)
+            default: return refuseAll(records, code: code, message: message)
+            }
+        }
+        guard case .array(let results)? = body.lookup("result") else { return .retry("unexpected answer: \(Self.snippet(r))") }
+        var out = [String: CRMRecordResult]()
+        for (i, res) in results.enumerated() {
+            let index = res.lookup("seq")?.scalarText.flatMap { Int($0) } ?? i
+            guard records.indices.contains(index) else { continue }
+            switch res.lookup("status")?.scalarText {
+            case "created", "updated": out[records[index].customer] = .ok(recordId: res.lookup("id")?.scalarText)
+            case "skipped":
+                var code = "skipped", message = ""
+                if case .array(let reasons)? = res.lookup("reasons"), let first = reasons.first {
+                    code = first.lookup("code")?.scalarText ?? code
+                    message = first.lookup("message")?.scalarText ?? ""
+                }
+                out[records[index].customer] = .refused(code: code, message: message)
+            default: continue  // not answered for: retried
             }
         }
         return .answered(out)

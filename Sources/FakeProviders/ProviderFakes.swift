@@ -12,6 +12,7 @@ public struct ProviderFakes: Sendable {
     public let wechat: WeChatFake
     public let wecom: WeComFake
     public let hubspot: HubSpotFake
+    public let marketo: MarketoFake
 
     public var baseURL: String { server.baseURL }
 
@@ -23,6 +24,7 @@ public struct ProviderFakes: Sendable {
             "ALIYUN_ACCESS_KEY_ID": "LTAIfake", "ALIYUN_ACCESS_KEY_SECRET": "fake-aliyun-secret", "ALIYUN_SMS_SIGN_NAME": "示例商城",
             "SENDGRID_API_KEY": "SG.fake-key",
             "SCRM_HUBSPOT_API_BASE": baseURL, "HUBSPOT_TOKEN": "pat-na1-fake", "HUBSPOT_CLIENT_SECRET": "fake-hubspot-app-secret",
+            "SCRM_MARKETO_API_BASE": baseURL, "MARKETO_CLIENT_ID": "fake-marketo-client", "MARKETO_CLIENT_SECRET": "fake-marketo-secret",
         ]
     }
 
@@ -47,6 +49,8 @@ public struct ProviderFakes: Sendable {
         SendGridFake(ledger: ledger, apiKey: "SG.fake-key").add(to: router)
         let hubspot = HubSpotFake(token: "pat-na1-fake", limit: hubspotLimit, windowMs: hubspotWindowMs)
         hubspot.add(to: router)
+        let marketo = MarketoFake(clientId: "fake-marketo-client", clientSecret: "fake-marketo-secret")
+        marketo.add(to: router)
         TransportRoutes.add(to: router)
         // What a separate process (a benchmark) needs to check at-most-once: deliveries and distinct
         // recipients per provider.
@@ -80,7 +84,7 @@ public struct ProviderFakes: Sendable {
             wechat.expireTokens()
             return jsonResponse(["expired": true])
         }
-        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, wecom: wecom, hubspot: hubspot)
+        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, wecom: wecom, hubspot: hubspot, marketo: marketo)
     }
 
     public func stop() async { await server.stop() }

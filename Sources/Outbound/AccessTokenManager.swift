@@ -75,9 +75,10 @@ public final class AccessTokenManager: Sendable {
         var lastOutageFetchMs: [String: Int64] = [:]
     }
 
-    /// How tokens are fetched: an Official Account's `stable_token` (appid + secret), or WeCom's
-    /// `gettoken` (corpid + the app's secret).
-    public enum Flavor: Sendable { case officialAccount, wecom }
+    /// How tokens are fetched: an Official Account's `stable_token` (appid + secret), WeCom's
+    /// `gettoken` (corpid + the app's secret), or Marketo's OAuth client credentials
+    /// (`GET /identity/oauth/token`, client id + client secret; a token lives about an hour).
+    public enum Flavor: Sendable { case officialAccount, wecom, marketo }
 
     private let shared: AccessTokenStore
     private let transport: HTTPTransport
@@ -232,23 +233,28 @@ public final class AccessTokenManager: Sendable {
             "grant_type": .string("client_credential"), "appid": .string(c.appId), "secret": .string(c.secret), "force_refresh": .bool(forceRefresh),
         ])
         let started = clock()
-        let request =
-            flavor == .wecom
-            ? HTTPRequest(
-                method: "GET",
-                url: baseURL + "/cgi-bin/gettoken?corpid=\(ResolvedAdapter.percentEncode(c.appId))&corpsecret=\(ResolvedAdapter.percentEncode(c.secret))",
-                headers: [], body: [], timeoutMs: 5000)
-            : HTTPRequest(
+        let (id, secret) = (ResolvedAdapter.percentEncode(c.appId), ResolvedAdapter.percentEncode(c.secret))
+        let request: HTTPRequest = switch flavor {
+        case .wecom: HTTPRequest(method: "GET", url: baseURL + "/cgi-bin/gettoken?corpid=\(id)&corpsecret=\(secret)", headers: [], body: [], timeoutMs: 5000)
+        case .marketo:
+            HTTPRequest(
+                method: "GET", url: baseURL + "/identity/oauth/token?grant_type=client_credentials&client_id=\(id)&client_secret=\(secret)", headers: [], body: [],
+                timeoutMs: 5000)
+        case .officialAccount:
+            HTTPRequest(
                 method: "POST", url: baseURL + "/cgi-bin/stable_token", headers: [("Content-Type", "application/json")], body: Array(body.text.utf8),
                 timeoutMs: 5000)
+        }
         let response = try await transport.send(request)
         let json = JSONValue.parse(response.body)
         guard response.status == 200, let token = json?.lookup("access_token")?.scalarText, !token.isEmpty,
             let seconds = json?.lookup("expires_in")?.scalarText.flatMap({ Int64($0) })
         else {
             Counter(label: "scrm_wechat_token_fetches_total", dimensions: [("account", account), ("result", "error")]).increment()
+            // WeChat: {errcode, errmsg}; OAuth (Marketo): {error, error_description}.
             throw TokenError.fetchFailed(
-                code: json?.lookup("errcode")?.scalarText ?? "http \(response.status)", message: json?.lookup("errmsg")?.scalarText ?? "")
+                code: (json?.lookup("errcode") ?? json?.lookup("error"))?.scalarText ?? "http \(response.status)",
+                message: (json?.lookup("errmsg") ?? json?.lookup("error_description"))?.scalarText ?? "")
         }
         Counter(label: "scrm_wechat_token_fetches_total", dimensions: [("account", account), ("result", "ok")]).increment()
         return Fetched(token: token, expiresAtMs: started + seconds * 1000)

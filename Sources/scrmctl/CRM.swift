@@ -21,6 +21,11 @@ struct CRM: AsyncParsableCommand {
                 print("\(a["adapter"] ?? "?") (\(a["style"] ?? "?"))")
                 print("  queue     waiting \(q["waiting"] ?? 0), in flight \(q["inFlight"] ?? 0), retrying \(q["retrying"] ?? 0)")
                 print("  budget    \(b["used"] ?? 0) of \(b["requests"] ?? 0) calls per \(b["windowMs"] ?? 0) ms used")
+                if let c = b["concurrent"] { print("  at once   at most \(c) calls") }
+                if let d = b["daily"] as? [String: Any] {
+                    print("  daily     \(d["used"] ?? 0) of \(d["limit"] ?? 0) calls used, resets \(d["resetsAt"] ?? "?")")
+                }
+                if let p = a["pausedUntil"] as? String { print("  PAUSED    until \(p) (throttled, or the daily quota is spent)") }
                 print("  synced    \(a["synced"] ?? 0)   dead-lettered \(a["deadLettered"] ?? 0)   calls \(a["calls"] ?? 0)   throttled \(a["throttled"] ?? 0)")
                 print("  last success \(a["lastSuccessAt"] as? String ?? "never")")
                 if let e = a["lastError"] as? String { print("  last error   \(a["lastErrorAt"] as? String ?? ""): \(e)") }

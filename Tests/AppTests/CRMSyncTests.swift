@@ -483,12 +483,16 @@ final class CRMSyncTests: XCTestCase {
 
     func test_shippedSpecsLoad_andBadSpecsNameTheirKey() throws {
         let env = [
-            "HUBSPOT_TOKEN": "t", "HUBSPOT_CLIENT_SECRET": "s", "SALESFORCE_TOKEN": "t", "SCRM_CRM_WEBHOOK_SECRET": "s",
+            "HUBSPOT_TOKEN": "t", "HUBSPOT_CLIENT_SECRET": "s", "SALESFORCE_TOKEN": "t", "SCRM_CRM_WEBHOOK_SECRET": "s", "MARKETO_CLIENT_ID": "i",
+            "MARKETO_CLIENT_SECRET": "s",
         ]
         let specs = try CRMAdapterSpecParser.load(
-            directory: Self.root.appendingPathComponent("adapters/crm").path, names: ["crm-hubspot", "crm-salesforce", "crm-webhook"], environment: env)
-        XCTAssertEqual(specs.map(\.batchSize), [100, 200, 100])
+            directory: Self.root.appendingPathComponent("adapters/crm").path, names: ["crm-hubspot", "crm-salesforce", "crm-webhook", "crm-marketo"], environment: env)
+        XCTAssertEqual(specs.map(\.batchSize), [100, 200, 100, 300])
         XCTAssertEqual(specs[0].budget, CRMBudget.Limit(requests: 100, windowMs: 10_000))
+        var marketo = CRMBudget.Limit(requests: 100, windowMs: 20_000, concurrent: 10, daily: 50_000)
+        marketo.dailyTimeZone = TimeZone(identifier: "America/Chicago")!
+        XCTAssertEqual(specs[3].budget, marketo, "Marketo's documented limits")
         func reason(_ yaml: String, env: [String: String] = [:]) -> String {
             do {
                 _ = try CRMAdapterSpecParser.parse(yaml: yaml, file: "x.yaml", environment: env)
@@ -500,5 +504,10 @@ final class CRMSyncTests: XCTestCase {
         XCTAssertEqual(reason(base + "fields: { scrm_id: id }\nbatch: { size: 101 }", env: ["T": "t"]).hasPrefix("batch.size"), true)
         XCTAssertEqual(reason(base + "fields: { email: email }", env: ["T": "t"]), "fields: must map scrm_id (the id_property) to id")
         XCTAssertEqual(reason(base + "fields: { scrm_id: id, x: nope }", env: ["T": "t"]).hasPrefix("fields.x: unknown value nope"), true)
+        let marketoBase = "name: x\nstyle: marketo\nsettings: { base_url: http://m, client_id: i }\nfields: { scrmId: id }\n"
+        XCTAssertEqual(reason(marketoBase + "budget: { requests: 1 }"), "settings.client_secret: is required for style marketo")
+        XCTAssertEqual(
+            reason(marketoBase.replacingOccurrences(of: "client_id: i", with: "client_id: i, client_secret: s") + "budget: { requests: 1, daily_time_zone: Mars/Olympus }"),
+            "budget.daily_time_zone: unknown time zone Mars/Olympus (an IANA name such as America/Chicago)")
     }
 }

@@ -276,6 +276,11 @@ public enum Keys {
     /// The adapter's request budget: sorted set of request times (µs) in the rolling window, and a pause.
     public static func crmBudget(adapter: String) -> String { "crm:{\(adapter)}:budget" }
     public static func crmPause(adapter: String) -> String { "crm:{\(adapter)}:pause" }
+    /// The adapter's calls on the wire (a CRM that caps concurrent calls, as Marketo's 10): member =
+    /// the call's slot, score = when it is given up for lost (µs).
+    public static func crmCalls(adapter: String) -> String { "crm:{\(adapter)}:calls" }
+    /// Calls counted against the CRM's daily quota on `day` (yyyyMMdd in the quota's time zone).
+    public static func crmDaily(adapter: String, day: String) -> String { "crm:{\(adapter)}:daily:\(day)" }
     /// Customers the CRM could not take (per-record errors, retries spent): adapter, customer, reason.
     public static let crmDeadLetters = "stream:crm:dlq"
 

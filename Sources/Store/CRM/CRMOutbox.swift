@@ -320,6 +320,8 @@ extension CRMOutbox {
         case retry(afterMs: Int64, reason: String)
         /// Refused for good: dead-lettered for a person to handle.
         case refused(code: String, message: String)
+        /// The CRM's record id, looked up (a CRM that deletes only by its own id): deleted next.
+        case found(recordId: String)
     }
 
     public func finishErasure(customer: String, recordId: String?, _ result: ErasureResult, nowMs: Int64) async throws {
@@ -335,6 +337,8 @@ extension CRMOutbox {
                 ["ZADD", key, String(nowMs + after), member],
                 ["HSET", Keys.crmStatus(adapter: adapter), "lastError", "erase: " + String(reason.prefix(400)), "lastErrorAt", String(nowMs)],
             ])
+        case .found(let id):
+            _ = try await redis.pipelineChecked([["ZADD", key, String(nowMs), "\(customer)|\(id)"], ["ZREM", key, member]])
         case .refused(let code, let message):
             _ = try await redis.pipelineChecked([
                 ["ZREM", key, member], ["ZREM", Keys.crmInFlight(adapter: adapter), customer],

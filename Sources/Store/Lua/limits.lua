@@ -75,7 +75,11 @@ register('rate_limit_react', function(keys, args)
   return tostring(factor)
 end)
 
--- crm_budget_take: KEYS: window set, pause. ARGV: requests, window µs, unique member. Returns µs to wait (0 = go, counted).
+-- crm_budget_take: KEYS: window set, pause, then for a CRM with a concurrency cap or a daily quota
+-- the calls on the wire (Keys.crmCalls) and today's count (Keys.crmDaily).
+-- ARGV: requests, window µs, unique member, then with those keys: the concurrency cap (0 = none), how
+-- long a call counts as on the wire at most (µs), the daily quota (0 = none), µs until it resets.
+-- Returns µs to wait (0 = go, counted). A spent daily quota pauses every process until the reset.
 register('crm_budget_take', function(keys, args)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -83,13 +87,30 @@ register('crm_budget_take', function(keys, args)
   if pause > now then return pause - now end
   local window = tonumber(args[2])
   redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', now - window)
-  if redis.call('ZCARD', keys[1]) < tonumber(args[1]) then
-    redis.call('ZADD', keys[1], now, args[3])
-    redis.call('PEXPIRE', keys[1], math.ceil(window / 1000) + 1000)
-    return 0
+  if redis.call('ZCARD', keys[1]) >= tonumber(args[1]) then
+    local oldest = redis.call('ZRANGE', keys[1], 0, 0, 'WITHSCORES')
+    return math.max(tonumber(oldest[2]) + window - now, 1000)
   end
-  local oldest = redis.call('ZRANGE', keys[1], 0, 0, 'WITHSCORES')
-  return math.max(tonumber(oldest[2]) + window - now, 1000)
+  if keys[3] then
+    local concurrent, lease, daily, reset = tonumber(args[4]), tonumber(args[5]), tonumber(args[6]), tonumber(args[7])
+    if daily > 0 and tonumber(redis.call('GET', keys[4]) or '0') >= daily then
+      redis.call('SET', keys[2], string.format('%d', now + reset), 'PX', math.ceil(reset / 1000) + 1000)
+      return reset
+    end
+    if concurrent > 0 then
+      redis.call('ZREMRANGEBYSCORE', keys[3], '-inf', now)
+      if redis.call('ZCARD', keys[3]) >= concurrent then return 20000 end
+      redis.call('ZADD', keys[3], now + lease, args[3])
+      redis.call('PEXPIRE', keys[3], math.ceil(lease / 1000) + 1000)
+    end
+    if daily > 0 then
+      redis.call('INCR', keys[4])
+      redis.call('PEXPIRE', keys[4], math.ceil(reset / 1000) + 86400000)
+    end
+  end
+  redis.call('ZADD', keys[1], now, args[3])
+  redis.call('PEXPIRE', keys[1], math.ceil(window / 1000) + 1000)
+  return 0
 end)
 
 -- crm_budget_pause: the CRM said to slow down: nobody calls before ARGV[1] µs from now (a pause only
