@@ -34,6 +34,15 @@ public struct CRMAdapterSpec: Sendable {
     /// CRM property -> what it holds, in file order.
     public var fields: [(property: String, source: CRMValueSource)]
     public var inbound: Inbound
+    /// Marketo: recent interactions sent as custom activities of this type (nil = none).
+    public var activities: Activities?
+
+    /// A Marketo custom activity type the interactions become: the interaction's type is its primary
+    /// attribute, its detail (JSON) the `detailAttribute`.
+    public struct Activities: Sendable, Equatable {
+        public var typeId: Int
+        public var detailAttribute: String
+    }
 
     /// Which CRM properties (HubSpot) or change keys (webhook, Salesforce) change what on our side.
     public struct Inbound: Sendable {
@@ -116,7 +125,7 @@ public enum CRMAdapterSpecParser {
     }
 
     private static func spec(_ root: ConfigMap, environment: [String: String], expectedName: String?) throws -> CRMAdapterSpec {
-        try root.only(["name", "style", "description", "settings", "id_property", "object", "api_version", "batch", "budget", "fields", "inbound"])
+        try root.only(["name", "style", "description", "settings", "id_property", "object", "api_version", "batch", "budget", "fields", "inbound", "activities"])
         let name = try root.string("name")
         guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy(IdentityInput.isTokenByte) else {
             throw ConfigError(path: "name", reason: "must be 1 to 64 letters, digits, - or _")
@@ -198,9 +207,16 @@ public enum CRMAdapterSpecParser {
         {
             throw ConfigError(path: "settings.webhook_secret", reason: "is required to verify HubSpot's webhooks (inbound is set)")
         }
+        var activities: CRMAdapterSpec.Activities?
+        if let a = try root.optionalMap("activities") {
+            guard style == .marketo else { throw ConfigError(path: "activities", reason: "custom activities are Marketo's (style marketo)") }
+            try a.only(["type_id", "detail_attribute"])
+            activities = .init(typeId: try a.int("type_id", default: 0, range: 1...Int(Int32.max)), detailAttribute: try a.string("detail_attribute", default: "detail"))
+            if !a.has("type_id") { throw ConfigError(path: a.child("type_id"), reason: "is required (the custom activity type's id)") }
+        }
         return CRMAdapterSpec(
             name: name, style: style, summary: try root.string("description", default: ""), settings: settings, idProperty: idProperty,
             object: try root.string("object", default: "Lead"), apiVersion: try root.string("api_version", default: "v60.0"),
-            batchSize: batchSize, maxWaitMs: maxWait, budget: budget, fields: fields, inbound: inbound)
+            batchSize: batchSize, maxWaitMs: maxWait, budget: budget, fields: fields, inbound: inbound, activities: activities)
     }
 }

@@ -217,5 +217,58 @@ public final class CRMSyncWorker: Sendable {
         }
         let synced = try await outbox.finish(token: token, results: results, policy: policy, nowMs: clock())
         Counter(label: "scrm_crm_records_synced_total", dimensions: [("adapter", spec.name)]).increment(by: synced)
+        if spec.activities != nil, case .answered(let map) = outcome {
+            let leads = records.compactMap { r -> (CRMRecord, String)? in
+                if case .ok(let id?)? = map[r.customer] { return (r, id) } else { return nil }
+            }
+            try await sendActivities(leads, bearer: bearer)
+        }
+    }
+
+    /// Marketo custom activities for the synced leads' interactions not sent yet, 300 a call from the
+    /// same budget. Best effort after the leads are settled: a call that fails leaves those
+    /// interactions unmarked, to go with the lead's next sync.
+    func sendActivities(_ leads: [(CRMRecord, String)], bearer: String?) async throws {
+        let marks = try await outbox.activityMarks(leads.map(\.0.customer))
+        var pending = [(customer: String, at: Int64, input: JSONValue)]()
+        for (record, leadId) in leads {
+            pending += wire.activities(record, leadId: leadId, after: marks[record.customer] ?? 0).map { (record.customer, $0.at, $0.input) }
+        }
+        for start in stride(from: 0, to: pending.count, by: CRMWire.maxActivitiesPerCall) {
+            let chunk = pending[start..<min(start + CRMWire.maxActivitiesPerCall, pending.count)]
+            let slot = try await budget.acquire()
+            let answer: (added: Int, skipped: [String], failed: CRMBatchOutcome?)
+            do {
+                let response = try await transport.send(wire.activitiesRequest(chunk.map(\.input), bearer: bearer))
+                try await budget.release(slot)
+                try await outbox.noteCall()
+                answer = wire.activitiesOutcome(response)
+            } catch let e as TransportError {
+                try? await budget.release(slot)
+                try await outbox.noteError("activities: transport: \(e)", nowMs: clock(), throttled: false)
+                return
+            }
+            switch answer.failed {
+            case .throttled(let after, let detail)?:
+                try await budget.pause(ms: after ?? spec.budget.windowMs)
+                try await outbox.noteError("activities throttled: \(detail)", nowMs: clock(), throttled: true)
+                return
+            case .unauthorized(let detail)?:
+                if let bearer { await tokens?.invalidate(account: tokenAccount, failedToken: bearer) }
+                try await outbox.noteError("activities: access token refused: \(detail)", nowMs: clock(), throttled: false)
+                return
+            case .some(let other):
+                try await outbox.noteError("activities: \(other)", nowMs: clock(), throttled: false)
+                return
+            case nil:
+                var newest = [String: Int64]()
+                for p in chunk { newest[p.customer] = max(newest[p.customer] ?? 0, p.at) }
+                try await outbox.markActivities(newest, added: answer.added)
+                if let first = answer.skipped.first {
+                    try await outbox.noteError("\(answer.skipped.count) activit(ies) skipped, e.g. \(first)", nowMs: clock(), throttled: false)
+                }
+                Counter(label: "scrm_crm_activities_total", dimensions: [("adapter", spec.name)]).increment(by: answer.added)
+            }
+        }
     }
 }

@@ -25,6 +25,8 @@ public final class MarketoFake: Sendable {
     let windowMs: Int
     let concurrent: Int
     let delayMs: Int
+    /// The custom activity types the instance has.
+    let activityTypes: Set<Int>
 
     struct State {
         var token = ""
@@ -36,12 +38,24 @@ public final class MarketoFake: Sendable {
         var mostAtOnce = 0
         var refused: [String: Int] = [:]
         var deleted: [String] = []
+        var activities: [Activity] = []
+    }
+
+    /// One custom activity as Marketo stored it.
+    public struct Activity: Sendable, Equatable {
+        public let leadId: String
+        public let date: String
+        public let typeId: Int
+        public let primary: String
+        /// Attribute name -> value.
+        public let attributes: [String: String]
     }
 
     let state: NIOLockedValueBox<State>
     let tokenSeconds: Int
 
-    public init(clientId: String, clientSecret: String, tokenSeconds: Int = 3600, rateLimit: Int = 100, windowMs: Int = 20_000, concurrent: Int = 10, dailyQuota: Int = 50_000, delayMs: Int = 0) {
+    public init(clientId: String, clientSecret: String, tokenSeconds: Int = 3600, rateLimit: Int = 100, windowMs: Int = 20_000, concurrent: Int = 10, dailyQuota: Int = 50_000, delayMs: Int = 0, activityTypes: Set<Int> = [100001]) {
+        self.activityTypes = activityTypes
         self.clientId = clientId
         self.clientSecret = clientSecret
         self.tokenSeconds = tokenSeconds
@@ -60,6 +74,8 @@ public final class MarketoFake: Sendable {
     public var refused: [String: Int] { state.withLockedValue { $0.refused } }
     /// Calls counted against today's quota.
     public var callsToday: Int { state.withLockedValue { $0.callsToday } }
+    /// Custom activities added, in order.
+    public var activities: [Activity] { state.withLockedValue { $0.activities } }
     /// Lead ids deleted, in order.
     public var deleted: [String] { state.withLockedValue { $0.deleted } }
 
@@ -94,6 +110,37 @@ public final class MarketoFake: Sendable {
                 return Response(status: .init(code: 413, reasonPhrase: "Request Entity Too Large"))
             }
             return try await self.call(request) { self.upsert(buffer) }
+        }
+        // Custom activities of the types in `activityTypes`, for existing leads, up to 300 a call.
+        router.post("/rest/v1/activities/external.json") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 24)
+            guard buffer.readableBytes <= 1_048_576 else { return Response(status: .init(code: 413, reasonPhrase: "Request Entity Too Large")) }
+            return try await self.call(request) {
+                guard let body = jsonObject(buffer), let input = body["input"] as? [[String: Any]] else { return Self.failure("609", "Invalid JSON") }
+                guard input.count <= 300 else { return Self.failure("1003", "Too many records in input: \(input.count), the limit is 300") }
+                let leads = Set(self.crm.records.values.map(\.recordId))
+                let results: [[String: Any]] = input.enumerated().map { i, a in
+                    let lead = (a["leadId"] as? NSNumber).map { String($0.int64Value) } ?? ""
+                    guard leads.contains(lead) else { return ["seq": i, "status": "skipped", "reasons": [["code": "1004", "message": "Lead not found"]]] }
+                    guard let type = (a["activityTypeId"] as? NSNumber)?.intValue, self.activityTypes.contains(type) else {
+                        return ["seq": i, "status": "skipped", "reasons": [["code": "1003", "message": "Invalid activityTypeId"]]]
+                    }
+                    guard let date = a["activityDate"] as? String, let primary = a["primaryAttributeValue"] as? String else {
+                        return ["seq": i, "status": "skipped", "reasons": [["code": "1003", "message": "activityDate and primaryAttributeValue are required"]]]
+                    }
+                    var attributes = [String: String]()
+                    for attr in a["attributes"] as? [[String: Any]] ?? [] {
+                        if let name = attr["name"] as? String { attributes[name] = attr["value"] as? String ?? "" }
+                    }
+                    let activity = Activity(leadId: lead, date: date, typeId: type, primary: primary, attributes: attributes)
+                    let n = self.state.withLockedValue { s -> Int in
+                        s.activities.append(activity)
+                        return s.activities.count
+                    }
+                    return ["seq": i, "id": n, "status": "added"]
+                }
+                return Self.success(results)
+            }
         }
         router.post("/rest/v1/leads/delete.json") { request, _ -> Response in
             let buffer = try await request.body.collect(upTo: 1 << 20)

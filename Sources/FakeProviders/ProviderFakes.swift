@@ -31,10 +31,11 @@ public struct ProviderFakes: Sendable {
     /// Starts the fakes. `twilioPerSecond` makes the Twilio fake answer 429 past that many calls a second;
     /// `twilioDelayMs` makes each of its answers take that long.
     /// `wechatPageSize`: followers per `user/get` page (WeChat's is 10,000). `hubspotLimit` calls per
-    /// `hubspotWindowMs` is the HubSpot fake's rolling limit (HubSpot's: 100 per 10 s).
+    /// `hubspotWindowMs` is the HubSpot fake's rolling limit (HubSpot's: 100 per 10 s); `marketoLimit`
+    /// calls per 20 s the Marketo fake's (Marketo's: 100).
     public static func start(
         port: Int = 0, twilioPerSecond: Int? = nil, twilioDelayMs: Int = 0, wechatPageSize: Int = 10_000, hubspotLimit: Int = 100,
-        hubspotWindowMs: Int = 10_000
+        hubspotWindowMs: Int = 10_000, marketoLimit: Int = 100
     ) async throws -> ProviderFakes {
         let ledger = FakeLedger()
         let wechat = WeChatFake(ledger: ledger, pageSize: wechatPageSize)
@@ -49,7 +50,7 @@ public struct ProviderFakes: Sendable {
         SendGridFake(ledger: ledger, apiKey: "SG.fake-key").add(to: router)
         let hubspot = HubSpotFake(token: "pat-na1-fake", limit: hubspotLimit, windowMs: hubspotWindowMs)
         hubspot.add(to: router)
-        let marketo = MarketoFake(clientId: "fake-marketo-client", clientSecret: "fake-marketo-secret")
+        let marketo = MarketoFake(clientId: "fake-marketo-client", clientSecret: "fake-marketo-secret", rateLimit: marketoLimit)
         marketo.add(to: router)
         TransportRoutes.add(to: router)
         // What a separate process (a benchmark) needs to check at-most-once: deliveries and distinct

@@ -7,13 +7,14 @@ import Store
 
 /// `scrm-bench crm`: seeds customers, puts one qualifying interaction per customer on stream:inbound
 /// (a text asking for a demo: the shipped `demo-request` rule qualifies), and follows the fake
-/// HubSpot until every customer is a record there. The gateway does the rest: scoring, the CRM queue,
-/// batches and the budget.
+/// CRM (`--crm hubspot` or `marketo`) until every customer is a record there. The gateway does the
+/// rest: scoring, the CRM queue, batches and the budget.
 struct CRMBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "crm", abstract: "Qualified leads synced to the fake HubSpot (see scripts/bench).")
+    static let configuration = CommandConfiguration(commandName: "crm", abstract: "Qualified leads synced to the fake HubSpot or Marketo (see scripts/bench).")
 
     @Option var redis: String
     @Option var fakes: String
+    @Option(help: "The fake CRM the gateway syncs to: hubspot or marketo.") var crm = "hubspot"
     @Option var customers = 10_000
     @Option(help: "Give up after this long.") var maxSeconds = 900.0
 
@@ -43,7 +44,7 @@ struct CRMBench: AsyncParsableCommand {
         let http = HTTPTransport.shared
         var summary = [String: Any]()
         while Date().timeIntervalSince(started) < maxSeconds {
-            let r = try await http.send(HTTPRequest(url: fakes + "/_fakes/hubspot"))
+            let r = try await http.send(HTTPRequest(url: fakes + "/_fakes/" + crm))
             summary = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] ?? [:]
             if (summary["records"] as? Int ?? 0) >= customers { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -54,9 +55,9 @@ struct CRMBench: AsyncParsableCommand {
         let queued = try await pool.send("XLEN", Keys.crmStream).int ?? 0
         print(
             String(
-                format: "RESULT customers=%d records=%d calls=%d throttled=%d largest=%d writes=%d span_s=%.2f e2e_s=%.2f first_call_after_s=%.2f crm_stream=%d",
+                format: "RESULT customers=%d records=%d calls=%d throttled=%d largest=%d writes=%d span_s=%.2f e2e_s=%.2f first_call_after_s=%.2f crm_stream=%d tokens=%d",
                 customers, summary["records"] as? Int ?? 0, summary["calls"] as? Int ?? 0, summary["throttled"] as? Int ?? 0,
                 summary["largestBatch"] as? Int ?? 0, summary["writes"] as? Int ?? 0, Double(last - first) / 1000, done,
-                Double(first) / 1000 - started.timeIntervalSince1970, queued))
+                Double(first) / 1000 - started.timeIntervalSince1970, queued, summary["tokensIssued"] as? Int ?? 0))
     }
 }

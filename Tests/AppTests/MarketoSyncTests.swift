@@ -13,7 +13,7 @@ import XCTest
 /// call, 100 calls per 20 s (606), 10 at once (615), a daily quota (607) and expiring access tokens
 /// (602), all answered HTTP 200 with `success: false` as Marketo does.
 final class MarketoSyncTests: XCTestCase {
-    static func spec(base: String, daily: Int = 50_000, batch: Int = 300, maxWaitMs: Int = 5_000) throws -> CRMAdapterSpec {
+    static func spec(base: String, daily: Int = 50_000, batch: Int = 300, maxWaitMs: Int = 5_000, extra: String = "") throws -> CRMAdapterSpec {
         try CRMAdapterSpecParser.parse(
             yaml: """
                 name: crm-marketo
@@ -23,6 +23,7 @@ final class MarketoSyncTests: XCTestCase {
                 batch: { size: \(batch), max_wait_ms: \(maxWaitMs) }
                 budget: { requests: 100, window_ms: 20000, concurrent: 10, daily: \(daily), daily_time_zone: America/Chicago }
                 fields: { scrmId: id, email: profile.contact, firstName: profile.nickname, scrmScore: score, scrmStage: stage }
+                \(extra)
                 """, file: "crm-marketo.yaml", environment: ["MARKETO_CLIENT_ID": "client-1", "MARKETO_CLIENT_SECRET": "secret-1"])
     }
 
@@ -135,6 +136,38 @@ final class MarketoSyncTests: XCTestCase {
         let dlq = try await h.redis.send("XLEN", Keys.crmDeadLetters).int
         XCTAssertEqual(dlq, 0)
         XCTAssertTrue(marketo.crm.records.values.allSatisfy { $0.writes == 1 }, "a refused call wrote nothing, so nothing twice")
+    }
+
+    /// With an activity type configured, a synced lead's interactions become custom activities, each
+    /// once: a later sync sends only what happened since.
+    func test_interactionsBecomeCustomActivities_eachOnce() async throws {
+        let h = try Harness()
+        let marketo = MarketoFake(clientId: "client-1", clientSecret: "secret-1")
+        let server = try await Self.fake(marketo)
+        defer { Task { await server.stop() } }
+        let spec = try Self.spec(base: server.baseURL, maxWaitMs: 0, extra: "activities: { type_id: 100001, detail_attribute: scrmDetail }")
+        let ids = try await CRMSyncTests.qualifiedCustomers(h, 3)
+        let timeline = try await h.redis.send("LLEN", "cust:{\(ids[0])}:timeline").int ?? 0
+        XCTAssertGreaterThanOrEqual(timeline, 2, "a score and a qualification at least")
+        let run = Task { await CRMSyncTests.worker(spec, h, concurrency: 1).run() }
+        defer { run.cancel() }
+        try await CRMSyncTests.eventually("3 leads' activities") { marketo.activities.count == 3 * timeline }
+        let lead = try XCTUnwrap(marketo.crm.records[ids[0]]?.recordId)
+        let first = marketo.activities.filter { $0.leadId == lead }
+        XCTAssertEqual(first.count, timeline)
+        XCTAssertEqual(Set(first.map(\.primary)), ["score", "lead.qualified"])
+        XCTAssertEqual(first.first?.typeId, 100001)
+        XCTAssertNotNil(first.first?.attributes["scrmDetail"])
+
+        // One more interaction: the lead is synced again, and only that interaction becomes an activity.
+        let click = ScoringRules.Rule(id: "click", on: "event.CLICK", condition: nil, points: 5, maxPerDay: nil, tags: [], qualify: false)
+        _ = try await ScoreStore(redis: h.redis).apply(customer: ids[0], interaction: "click-1", hits: [click], rules: CRMSyncTests.rules, nowMs: h.now + 60_000)
+        try await CRMSyncTests.eventually("the new activity") { marketo.activities.count == 3 * timeline + 1 }
+        try await Task.sleep(for: .milliseconds(300))
+        XCTAssertEqual(marketo.activities.count, 3 * timeline + 1, "nothing sent twice")
+        XCTAssertEqual(marketo.crm.records[ids[0]]?.writes, 2)
+        let status = try await CRMOutbox(redis: h.redis, adapter: spec.name).status()
+        XCTAssertEqual(status.fields["activities"], String(3 * timeline + 1))
     }
 
     /// A batch is cut to 1 MB; the leads past it go in the next call.

@@ -284,6 +284,21 @@ public struct CRMOutbox: Sendable {
         if throttled { _ = try await redis.send("HINCRBY", Keys.crmStatus(adapter: adapter), "throttled", "1") }
     }
 
+    /// The newest interaction each customer had sent as a CRM activity (ms; 0 = none yet).
+    public func activityMarks(_ customers: [String]) async throws -> [String: Int64] {
+        guard !customers.isEmpty else { return [:] }
+        let r = try await redis.pipeline(customers.map { ["HGET", Keys.crmCustomer(adapter: adapter, customer: $0), "activityAt"] })
+        return Dictionary(zip(customers, r.map { $0.string.flatMap { Int64($0) } ?? 0 }), uniquingKeysWith: max)
+    }
+
+    /// Records the newest interaction sent as an activity per customer, and counts them.
+    public func markActivities(_ marks: [String: Int64], added: Int) async throws {
+        var commands = marks.map { ["HSET", Keys.crmCustomer(adapter: adapter, customer: $0.key), "activityAt", String($0.value)] }
+        if added > 0 { commands.append(["HINCRBY", Keys.crmStatus(adapter: adapter), "activities", String(added)]) }
+        guard !commands.isEmpty else { return }
+        _ = try await redis.pipelineChecked(commands)
+    }
+
     public func noteCall() async throws {
         _ = try await redis.send("HINCRBY", Keys.crmStatus(adapter: adapter), "calls", "1")
     }
