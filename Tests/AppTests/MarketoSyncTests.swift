@@ -170,6 +170,31 @@ final class MarketoSyncTests: XCTestCase {
         XCTAssertEqual(status.fields["activities"], String(3 * timeline + 1))
     }
 
+    /// An erased customer's lead is deleted by its Marketo id; one whose id never came back is found
+    /// by our lookup field first.
+    func test_erasure_deletesTheLead_findingItByOurIdWhenItsIdIsUnknown() async throws {
+        let h = try Harness()
+        let marketo = MarketoFake(clientId: "client-1", clientSecret: "secret-1")
+        let server = try await Self.fake(marketo)
+        defer { Task { await server.stop() } }
+        let spec = try Self.spec(base: server.baseURL, maxWaitMs: 0)
+        let ids = try await CRMSyncTests.qualifiedCustomers(h, 3)
+        let run = Task { await CRMSyncTests.worker(spec, h).run() }
+        defer { run.cancel() }
+        try await CRMSyncTests.eventually("3 leads") { marketo.crm.records.count == 3 }
+        let leads = ids.prefix(2).compactMap { marketo.crm.records[$0]?.recordId }
+        _ = try await h.redis.send("HDEL", Keys.crmCustomer(adapter: spec.name, customer: ids[1]), "recordId")
+        let erasure = CustomerErasure(redis: h.redis, config: h.config, crmAdapters: [spec.name], clock: h.clock)
+        for id in ids.prefix(2) { _ = try await erasure.erase(id, by: "test") }
+        try await CRMSyncTests.eventually("both leads deleted") {
+            let waiting = try await h.redis.send("ZCARD", Keys.crmErase(adapter: spec.name)).int
+            return Set(marketo.deleted) == Set(leads) && waiting == 0
+        }
+        XCTAssertEqual(marketo.crm.records.count, 1, "the other lead stays")
+        let erased = try await h.redis.send("HGET", Keys.crmStatus(adapter: spec.name), "erased").string
+        XCTAssertEqual(erased, "2")
+    }
+
     /// A batch is cut to 1 MB; the leads past it go in the next call.
     func test_aBatchOverOneMegabyte_isSplit() async throws {
         let h = try Harness()
