@@ -125,6 +125,7 @@ public func buildRouter(
         store: CRMInboundStore(redis: redis, timelineCap: config.customers.timelineCap),
         maxBodyBytes: config.webhooks.receiptMaxBodyBytes, windowSeconds: config.crm.webhookWindowSeconds, clock: clock
     ).register(on: open)
+    LeadWebhookRoutes(config: config, redis: redis, clock: clock).register(on: open)
     if let links = UnsubscribeLinks(config.outbound) {
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: open)
     }

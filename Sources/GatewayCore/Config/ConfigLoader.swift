@@ -34,7 +34,7 @@ public struct ConfigLoader {
         var config = GatewayConfig()
         try root.only([
             "server", "redis", "admin", "privacy", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "crm",
-            "accounts",
+            "leads", "accounts",
         ])
 
         if let s = try root.optionalMap("server") {
@@ -185,6 +185,24 @@ public struct ConfigLoader {
             config.crm.retryCapMs = Int64(try c.int("retryCapMs", default: 600_000, range: 10...86_400_000))
             config.crm.leaseSeconds = try c.int("leaseSeconds", default: 120, range: 5...3600)
             config.crm.webhookWindowSeconds = try c.int("webhookWindowSeconds", default: 300, range: 10...86_400)
+        }
+        if let l = try root.optionalMap("leads") {
+            try l.only(["sources", "windowSeconds", "maxBodyBytes"])
+            config.leads.windowSeconds = try l.int("windowSeconds", default: 300, range: 10...86_400)
+            config.leads.maxBodyBytes = try l.int("maxBodyBytes", default: 256 * 1024, range: 1024...(16 << 20))
+            for (i, node) in (try l.optionalList("sources") ?? []).enumerated() {
+                let m = try node.map()
+                try m.only(["id", "secret"])
+                let id = try m.string("id")
+                guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
+                    throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
+                }
+                let secret = try m.string("secret")
+                // An empty secret (an unset ${VAR:-}) turns the source off rather than accepting unsigned leads.
+                guard secret.isEmpty || secret.utf8.count >= 16 else { throw ConfigError(path: m.path + ".secret", reason: "must be at least 16 characters") }
+                guard !config.leads.sources.contains(where: { $0.id == id }) else { throw ConfigError(path: "leads.sources[\(i)].id", reason: "duplicate source \(id)") }
+                if !secret.isEmpty { config.leads.sources.append(.init(id: id, secret: secret)) }
+            }
         }
         config.accounts = try (try root.optionalList("accounts") ?? []).map(account)
         var seen = Set<String>()

@@ -145,6 +145,28 @@ public struct GatewayConfig: Sendable {
         public var webhookWindowSeconds = 300
     }
 
+    /// Signed form leads pushed to `POST /webhooks/leads/{source}` (landing pages, form tools, ad
+    /// platforms' lead forms).
+    public struct Leads: Sendable {
+        public struct Source: Sendable, Equatable {
+            /// The `{source}` of the URL, and the lead's `data.source`.
+            public var id: String
+            /// HMAC-SHA256 key of the `SCRM-Signature` header (`t=<unix s>,v1=<hex of HMAC(secret, "<t>.<body>")>`).
+            public var secret: String
+
+            public init(id: String, secret: String) {
+                self.id = id
+                self.secret = secret
+            }
+        }
+
+        public var sources: [Source] = []
+        /// A signature older (or newer) than this is refused; a signature seen within twice this is a replay.
+        public var windowSeconds = 300
+        /// The most bytes of one request.
+        public var maxBodyBytes = 256 * 1024
+    }
+
     public var server = Server()
     public var redis = Redis()
     public var admin = Admin()
@@ -159,6 +181,7 @@ public struct GatewayConfig: Sendable {
     /// The lead-scoring rules file (`ScoringRules`); nil = no scoring.
     public var scoringRules: String?
     public var crm = CRM()
+    public var leads = Leads()
     public var accounts: [Account] = []
 
     public init() {}
