@@ -175,6 +175,7 @@ public final class CRMSyncWorker: Sendable {
         let request = wire.request(records, token: token, nowMs: clock(), bearer: bearer)
         let outcome: CRMBatchOutcome
         do {
+            try await budget.stamp(slot)
             let response = try await transport.send(request)
             try await budget.release(slot)
             try await outbox.noteCall()
@@ -239,6 +240,7 @@ public final class CRMSyncWorker: Sendable {
             let slot = try await budget.acquire()
             let answer: (added: Int, skipped: [String], failed: CRMBatchOutcome?)
             do {
+                try await budget.stamp(slot)
                 let response = try await transport.send(wire.activitiesRequest(chunk.map(\.input), bearer: bearer))
                 try await budget.release(slot)
                 try await outbox.noteCall()

@@ -70,6 +70,12 @@ public struct CRMBudget: Sendable {
         }
     }
 
+    /// The call goes now: it counts in the window from now, not from when its slot was taken (a batch
+    /// can take a while to prepare, and the CRM counts the call when it arrives).
+    public func stamp(_ slot: Slot) async throws {
+        _ = try await redis.fcall(StoreFunctions.library, "crm_budget_stamp", keys: [Keys.crmBudget(adapter: adapter)], args: [slot.member])
+    }
+
     /// The call is over: its place on the wire is free.
     public func release(_ slot: Slot) async throws {
         guard limit.concurrent != nil else { return }

@@ -113,6 +113,15 @@ register('crm_budget_take', function(keys, args)
   return 0
 end)
 
+-- crm_budget_stamp: a counted call is about to go: its time in the window becomes now (Redis's
+-- clock), so a call whose batch took long to prepare is not counted from before it went. KEYS: the
+-- window set. ARGV: the call's member.
+register('crm_budget_stamp', function(keys, args)
+  local t = redis.call('TIME')
+  redis.call('ZADD', keys[1], tonumber(t[1]) * 1000000 + tonumber(t[2]), args[1])
+  return 1
+end)
+
 -- crm_budget_pause: the CRM said to slow down: nobody calls before ARGV[1] µs from now (a pause only
 -- ever lengthens). KEYS: the pause key.
 register('crm_budget_pause', function(keys, args)
