@@ -126,6 +126,7 @@ public func buildRouter(
         maxBodyBytes: config.webhooks.receiptMaxBodyBytes, windowSeconds: config.crm.webhookWindowSeconds, clock: clock
     ).register(on: open)
     LeadWebhookRoutes(config: config, redis: redis, clock: clock).register(on: open)
+    DouyinWebhookRoutes(settings: config.douyin, customers: customers, maxBodyBytes: config.server.maxBodyBytes, clock: clock).register(on: open)
     if let links = UnsubscribeLinks(config.outbound) {
         UnsubscribeRoutes(links: links, store: customers, clock: clock).register(on: open)
     }

@@ -59,7 +59,7 @@ public enum EventInput {
         guard raw.count <= 10 else { throw bad("identities: at most 10") }
         for (k, r) in raw.enumerated() {
             guard let t = r.lookup("type")?.scalarText, let v = r.lookup("value")?.scalarText, t != "crm" else {
-                throw bad("identities[\(k)]: {type: phone|email|unionid|openid|wecom, value, account?}")
+                throw bad("identities[\(k)]: {type: phone|email|unionid|openid|wecom|douyin, value, account?}")
             }
             do {
                 let identity = try IdentityInput.make(type: t, value: v, account: r.lookup("account")?.scalarText)

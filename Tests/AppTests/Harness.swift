@@ -119,6 +119,14 @@ final class Harness: @unchecked Sendable {
     /// The members of one index (a set or sorted set) over every shard, sorted.
     func indexMembers(_ base: String, _ name: String? = nil) async throws -> [String] { try await indexMembersOnEveryShard(redis, base, name) }
 
+    /// How many customers and stream:inbound entries there are (every shard and partition): what a
+    /// refused webhook must leave unchanged.
+    func customersAndInteractions() async throws -> [Int] {
+        var stream = 0
+        for partition in redis.streams.all(Keys.inboundStream) { stream += try await redis.send("XLEN", partition).int ?? 0 }
+        return [try await indexMembers(Keys.customers).count, stream]
+    }
+
     /// The fields of every entry on stream:inbound, all its partitions, oldest first.
     func inboundEntries() async throws -> [[String: String]] {
         var entries = [(id: [Int], fields: [String: String])]()

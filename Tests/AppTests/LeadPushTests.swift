@@ -44,7 +44,7 @@ final class LeadPushTests: XCTestCase {
             XCTAssertEqual(noId.status, .badRequest)
             let garbage = try await push("<xml/>")
             XCTAssertEqual(garbage.status, .badRequest)
-            let nothing = try await LeadPushTests.stored(h)
+            let nothing = try await h.customersAndInteractions()
             XCTAssertEqual(nothing, [0, 0], "refused pushes store nothing")
 
             let ok = try await push(leads)
@@ -58,7 +58,7 @@ final class LeadPushTests: XCTestCase {
             XCTAssertEqual(resent.json["duplicates"] as? Int, 2, "a resend, signed anew, records each lead once")
             XCTAssertEqual(resent.json["recorded"] as? Int, 0)
         }
-        let after = try await LeadPushTests.stored(h)
+        let after = try await h.customersAndInteractions()
         XCTAssertEqual(after, [2, 2])
         let store = CustomerStore(redis: h.redis, config: h.config)
         let ann = try await store.lookup(Identity(kind: .phone, value: "+8613800000001"))
@@ -93,12 +93,6 @@ final class LeadPushTests: XCTestCase {
         return try await client.execute(uri: "/webhooks/leads/\(source)", method: .post, headers: headers, body: ByteBuffer(string: body))
     }
 
-    /// Customers and stream:inbound entries.
-    static func stored(_ h: Harness) async throws -> [Int] {
-        let customers = try await h.redis.send("ZCARD", Keys.customers).int ?? 0
-        let stream = try await h.redis.send("XLEN", Keys.inboundStream).int ?? 0
-        return [customers, stream]
-    }
 
     func test_aSourceWithAnEmptySecret_isOff_andConfigRefusesAShortOne() throws {
         let off = try ConfigLoader(environment: [:]).load(yaml: "leads: { sources: [{ id: website, secret: \"${UNSET_SECRET:-}\" }] }")

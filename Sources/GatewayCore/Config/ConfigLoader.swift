@@ -34,7 +34,7 @@ public struct ConfigLoader {
         var config = GatewayConfig()
         try root.only([
             "server", "redis", "admin", "privacy", "webhooks", "customers", "sessions", "streams", "outbound", "contactRules", "scoring", "crm",
-            "leads", "accounts",
+            "leads", "douyin", "accounts",
         ])
 
         if let s = try root.optionalMap("server") {
@@ -208,6 +208,24 @@ public struct ConfigLoader {
         var seen = Set<String>()
         for (i, a) in config.accounts.enumerated() where !seen.insert(a.id).inserted {
             throw ConfigError(path: "accounts[\(i)].id", reason: "duplicate account id \(a.id)")
+        }
+        if let d = try root.optionalMap("douyin") {
+            try d.only(["accounts", "windowSeconds"])
+            config.douyin.windowSeconds = try d.int("windowSeconds", default: 600, range: 30...86_400)
+            for (i, node) in (try d.optionalList("accounts") ?? []).enumerated() {
+                let m = try node.map()
+                try m.only(["id", "clientKey", "clientSecret"])
+                let id = try m.string("id")
+                guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
+                    throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
+                }
+                // Sessions and dedup keys are per account id, whatever the platform.
+                guard seen.insert(id).inserted else { throw ConfigError(path: "douyin.accounts[\(i)].id", reason: "duplicate account id \(id)") }
+                let key = try m.string("clientKey"), secret = try m.string("clientSecret")
+                // An unset secret turns the account off rather than taking unsigned events.
+                guard !key.isEmpty, !secret.isEmpty else { continue }
+                config.douyin.accounts.append(.init(id: id, clientKey: key, clientSecret: secret))
+            }
         }
         return config
     }

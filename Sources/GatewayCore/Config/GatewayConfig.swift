@@ -167,6 +167,30 @@ public struct GatewayConfig: Sendable {
         public var maxBodyBytes = 256 * 1024
     }
 
+    /// Douyin enterprise accounts whose private messages and follows come to `POST /webhooks/douyin/{id}`.
+    public struct Douyin: Sendable {
+        public struct Account: Sendable, Equatable {
+            /// The `{id}` of the URL; scopes the `douyin` identities (`douyin:<id>:<open_id>`).
+            public var id: String
+            /// The open-platform app's `client_key` (events for another app are refused).
+            public var clientKey: String
+            /// The app's `client_secret`: `X-Douyin-Signature` is the hex SHA-1 of it and the body.
+            public var clientSecret: String
+
+            public init(id: String, clientKey: String, clientSecret: String) {
+                self.id = id
+                self.clientKey = clientKey
+                self.clientSecret = clientSecret
+            }
+        }
+
+        public var accounts: [Account] = []
+        /// An event whose own time (create_time, action_time) is further than this from now is refused.
+        public var windowSeconds = 600
+
+        public func account(_ id: String) -> Account? { accounts.first { $0.id == id } }
+    }
+
     public var server = Server()
     public var redis = Redis()
     public var admin = Admin()
@@ -182,6 +206,7 @@ public struct GatewayConfig: Sendable {
     public var scoringRules: String?
     public var crm = CRM()
     public var leads = Leads()
+    public var douyin = Douyin()
     public var accounts: [Account] = []
 
     public init() {}

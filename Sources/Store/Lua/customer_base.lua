@@ -184,7 +184,7 @@ local function reindex(id, schema)
     local phone, email = false, false
     for _, ident in ipairs(redis.call('SMEMBERS', idskey(id))) do
       local kind, rest = string.match(ident, '^(%w+):(.*)$')
-      if kind == 'openid' or kind == 'wecom' then
+      if kind == 'openid' or kind == 'wecom' or kind == 'douyin' then
         local acc = string.match(rest, '^([^:]*):')
         if acc then
           want['account:' .. acc] = true

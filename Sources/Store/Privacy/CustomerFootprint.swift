@@ -103,7 +103,7 @@ public struct CustomerFootprint: Sendable {
         let candidates = zip(candidateIds, candidateReplies).compactMap { id, r in r.dictionary.isEmpty ? nil : (id, r.dictionary) }
 
         let identities = records.flatMap { $0.identities.compactMap(Identity.init(storageForm:)) }
-        let followers = identities.filter { ($0.kind == .openid || $0.kind == .wecom) && $0.account != nil }
+        let followers = identities.filter { ($0.kind == .openid || $0.kind == .wecom || $0.kind == .douyin) && $0.account != nil }
         var sessions = [Session]()
         for f in followers {
             let account = f.account ?? ""

@@ -12,8 +12,10 @@ public struct Identity: Sendable, Hashable {
         case crm
         /// The brand's own id for the customer (an import's `external_id` column).
         case external
+        /// A Douyin user's `open_id` for one Douyin enterprise account (`douyin:<account>:<open_id>`).
+        case douyin
 
-        public var isAccountScoped: Bool { self == .openid || self == .wecom || self == .crm }
+        public var isAccountScoped: Bool { self == .openid || self == .wecom || self == .crm || self == .douyin }
     }
 
     public let kind: Kind
@@ -57,7 +59,7 @@ public enum IdentityInput {
     /// Builds an identity from an API payload, normalising phone (E.164) and email (lower case).
     public static func make(type: String, value: String, account: String?) throws -> Identity {
         guard let kind = Identity.Kind(rawValue: type) else {
-            throw Invalid(message: "type must be one of phone, email, unionid, openid, wecom, crm, external")
+            throw Invalid(message: "type must be one of phone, email, unionid, openid, wecom, douyin, crm, external")
         }
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         switch kind {
@@ -66,7 +68,7 @@ public enum IdentityInput {
         case .unionid, .external:
             try token(trimmed, what: type)
             return Identity(kind: kind, value: trimmed)
-        case .openid, .wecom, .crm:
+        case .openid, .wecom, .crm, .douyin:
             guard let account, !account.isEmpty else { throw Invalid(message: "\(type) needs an account (crm: the CRM adapter)") }
             try token(trimmed, what: type)
             return Identity(kind: kind, account: account, value: trimmed)
