@@ -42,6 +42,11 @@ public struct CRMAdapterSpec: Sendable {
     public struct Activities: Sendable, Equatable {
         public var typeId: Int
         public var detailAttribute: String
+
+        public init(typeId: Int, detailAttribute: String) {
+            self.typeId = typeId
+            self.detailAttribute = detailAttribute
+        }
     }
 
     /// Which CRM properties (HubSpot) or change keys (webhook, Salesforce) change what on our side.

@@ -30,6 +30,12 @@ public struct CRMOutbox: Sendable {
         public let seq: Int64
         /// `{id, identities, tags, fields, recent}` (see the take script).
         public let document: JSONValue
+
+        public init(customer: String, seq: Int64, document: JSONValue) {
+            self.customer = customer
+            self.seq = seq
+            self.document = document
+        }
     }
 
     public enum Take: Sendable, Equatable {
