@@ -93,6 +93,10 @@ final class MarketoSyncTests: XCTestCase {
             XCTAssertEqual(daily["resetsAt"] as? String, JSONResponse.isoTime(Int64(reset.timeIntervalSince1970 * 1000)))
             XCTAssertEqual(a["pausedUntil"] as? String != nil, true, "suspended")
             XCTAssertEqual((a["queue"] as? [String: Any])?["waiting"] as? Int, 300, "the rest waits for the reset")
+            // The console's dashboard says so too.
+            let (cookie, _) = try await ConsoleActionTests.signIn(client, "mara", role: "marketer")
+            let dashboard = try await client.execute(uri: "/console", method: .get, headers: [.cookie: cookie])
+            XCTAssertTrue(dashboard.text.contains("daily quota 2 / 2") && dashboard.text.contains("paused until"), dashboard.text)
         }
         run.cancel()
 

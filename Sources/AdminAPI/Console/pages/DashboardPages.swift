@@ -71,6 +71,11 @@ extension ConsoleRoutes {
                 "retrying": c.lookup("queue.retrying")?.scalarText ?? "0", "synced": ConsoleFormat.count(Int(c.lookup("synced")?.scalarText ?? "0") ?? 0),
                 "deadLettered": c.lookup("deadLettered")?.scalarText ?? "0", "lastSuccessAt": v.time(c.lookup("lastSuccessAt")?.scalarText),
                 "lastError": c.lookup("lastError")?.scalarText ?? "",
+                // A CRM with a daily quota (Marketo): its use today; a paused sync: until when.
+                "daily": c.lookup("budget.daily.limit").map { _ in
+                    "\(c.lookup("budget.daily.used")?.scalarText ?? "0") / \(c.lookup("budget.daily.limit")?.scalarText ?? "0")"
+                } ?? "",
+                "pausedUntil": v.time(c.lookup("pausedUntil")?.scalarText),
             ]
         } : []
         let inboundTotal = inbound.reduce(0) { $0 + ($1["value"] as? Int ?? 0) }
