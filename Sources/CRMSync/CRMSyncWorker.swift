@@ -124,22 +124,32 @@ public final class CRMSyncWorker: Sendable {
         let slot = try await budget.acquire()  // the slot is spent by the call
         var result: CRMOutbox.ErasureResult
         do {
-            let response = try await transport.send(request)
-            try await budget.release(slot)
-            try await outbox.noteCall()
-            result = wire.erasureOutcome(response)
+            result = wire.erasureOutcome(try await call(request, slot: slot))
             if case .retry(_, let reason) = result, let bearer, reason.hasPrefix("601") || reason.hasPrefix("602") {
                 await tokens?.invalidate(account: tokenAccount, failedToken: bearer)
                 result = .retry(afterMs: 0, reason: reason)
             }
         } catch let e as TransportError {
-            try? await budget.release(slot)
             result = .retry(afterMs: 30_000, reason: "transport: \(e)")
         }
         if case .retry(let after, let reason) = result, reason.hasPrefix("throttled") { try await budget.pause(ms: after) }
         try await outbox.finishErasure(customer: due.customer, recordId: due.recordId, result, nowMs: clock())
         Counter(label: "scrm_crm_erasures_total", dimensions: [("adapter", spec.name), ("result", "\(result)".prefix { $0 != "(" }.description)]).increment()
         return true
+    }
+
+    /// One request on a counted slot: counted in the window from now, its place on the wire given back
+    /// after, and the call recorded in the adapter's status.
+    func call(_ request: HTTPRequest, slot: CRMBudget.Slot) async throws -> HTTPResponse {
+        try await budget.stamp(slot)
+        let response: HTTPResponse
+        do { response = try await transport.send(request) } catch {
+            try? await budget.release(slot)
+            throw error
+        }
+        try await budget.release(slot)
+        try await outbox.noteCall()
+        return response
     }
 
     /// One budget slot, one batch if one is due; returns how long to wait before the next step.
@@ -175,16 +185,12 @@ public final class CRMSyncWorker: Sendable {
         let request = wire.request(records, token: token, nowMs: clock(), bearer: bearer)
         let outcome: CRMBatchOutcome
         do {
-            try await budget.stamp(slot)
-            let response = try await transport.send(request)
-            try await budget.release(slot)
-            try await outbox.noteCall()
+            let response = try await call(request, slot: slot)
             if let remaining = response.header("X-HubSpot-RateLimit-Remaining").flatMap({ Int($0) }) {
                 try await budget.observe(remaining: remaining, intervalMs: response.header("X-HubSpot-RateLimit-Interval-Milliseconds").flatMap { Int64($0) })
             }
             outcome = wire.outcome(response, records: records)
         } catch let e as TransportError {
-            try? await budget.release(slot)
             outcome = .retry("transport: \(e)")
         }
         switch outcome {
@@ -240,13 +246,8 @@ public final class CRMSyncWorker: Sendable {
             let slot = try await budget.acquire()
             let answer: (added: Int, skipped: [String], failed: CRMBatchOutcome?)
             do {
-                try await budget.stamp(slot)
-                let response = try await transport.send(wire.activitiesRequest(chunk.map(\.input), bearer: bearer))
-                try await budget.release(slot)
-                try await outbox.noteCall()
-                answer = wire.activitiesOutcome(response)
+                answer = wire.activitiesOutcome(try await call(wire.activitiesRequest(chunk.map(\.input), bearer: bearer), slot: slot))
             } catch let e as TransportError {
-                try? await budget.release(slot)
                 try await outbox.noteError("activities: transport: \(e)", nowMs: clock(), throttled: false)
                 return
             }
