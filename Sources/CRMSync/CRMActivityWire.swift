@@ -55,8 +55,9 @@ extension CRMWire {
             for res in results {
                 if res.lookup("status")?.scalarText == "added" {
                     added += 1
-                } else if case .array(let reasons)? = res.lookup("reasons"), let first = reasons.first {
-                    skipped.append("\(first.lookup("code")?.scalarText ?? "?") \(first.lookup("message")?.scalarText ?? "")")
+                } else if case .array(let reasons)? = res.lookup("reasons"), !reasons.isEmpty {
+                    let (code, message) = Self.marketoReason(res)
+                    skipped.append("\(code) \(message)")
                 }
             }
         }

@@ -78,11 +78,7 @@ extension CRMWire {
     func marketoErasureOutcome(_ r: HTTPResponse) -> CRMOutbox.ErasureResult {
         guard r.status == 200, let body = JSONValue.parse(r.body) else { return .retry(afterMs: 30_000, reason: "http_\(r.status): \(Self.snippet(r))") }
         guard case .bool(true)? = body.lookup("success") else {
-            var code = "", message = Self.snippet(r)
-            if case .array(let errors)? = body.lookup("errors"), let e = errors.first {
-                code = e.lookup("code")?.scalarText ?? ""
-                message = e.lookup("message")?.scalarText ?? message
-            }
+            let (code, message) = Self.marketoError(body, r)
             if ["601", "602", "604", "606", "607", "608", "611", "615", "713", ""].contains(code) {
                 return .retry(afterMs: code == "607" ? 3_600_000 : 30_000, reason: (["606", "607", "615"].contains(code) ? "throttled: " : "") + "\(code) \(message)")
             }
@@ -91,11 +87,7 @@ extension CRMWire {
         guard case .array(let results)? = body.lookup("result"), let first = results.first else { return .erased }  // a lookup that found nobody
         if let status = first.lookup("status")?.scalarText {
             if status == "deleted" { return .erased }
-            var code = "skipped", message = ""
-            if case .array(let reasons)? = first.lookup("reasons"), let reason = reasons.first {
-                code = reason.lookup("code")?.scalarText ?? code
-                message = reason.lookup("message")?.scalarText ?? ""
-            }
+            let (code, message) = Self.marketoReason(first)
             return code == "1004" ? .erased : .refused(code: code, message: message)
         }
         if let id = first.lookup("id")?.scalarText { return .found(recordId: id) }

@@ -196,11 +196,7 @@ public struct CRMWire: Sendable {
         if r.status == 413 { return .retry("http_413: over Marketo's 1 MB request limit") }
         guard r.status == 200, let body else { return .retry("http_\(r.status): \(Self.snippet(r))") }
         guard case .bool(true)? = body.lookup("success") else {
-            var code = "", message = Self.snippet(r)
-            if case .array(let errors)? = body.lookup("errors"), let e = errors.first {
-                code = e.lookup("code")?.scalarText ?? ""
-                message = e.lookup("message")?.scalarText ?? message
-            }
+            let (code, message) = Self.marketoError(body, r)
             let detail = "\(code) \(message)"
             switch code {
             case "601", "602": return .unauthorized(detail)
@@ -219,16 +215,25 @@ public struct CRMWire: Sendable {
             switch res.lookup("status")?.scalarText {
             case "created", "updated": out[records[index].customer] = .ok(recordId: res.lookup("id")?.scalarText)
             case "skipped":
-                var code = "skipped", message = ""
-                if case .array(let reasons)? = res.lookup("reasons"), let first = reasons.first {
-                    code = first.lookup("code")?.scalarText ?? code
-                    message = first.lookup("message")?.scalarText ?? ""
-                }
+                let (code, message) = Self.marketoReason(res)
                 out[records[index].customer] = .refused(code: code, message: message)
             default: continue  // not answered for: retried
             }
         }
         return .answered(out)
+    }
+
+    /// Why a Marketo call did nothing: `errors[0]`'s code ('' when absent) and message (the answer's
+    /// start when absent).
+    static func marketoError(_ body: JSONValue, _ r: HTTPResponse) -> (code: String, message: String) {
+        guard case .array(let errors)? = body.lookup("errors"), let e = errors.first else { return ("", snippet(r)) }
+        return (e.lookup("code")?.scalarText ?? "", e.lookup("message")?.scalarText ?? snippet(r))
+    }
+
+    /// Why Marketo skipped one input: `reasons[0]`'s code (`skipped` when absent) and message.
+    static func marketoReason(_ result: JSONValue) -> (code: String, message: String) {
+        guard case .array(let reasons)? = result.lookup("reasons"), let first = reasons.first else { return ("skipped", "") }
+        return (first.lookup("code")?.scalarText ?? "skipped", first.lookup("message")?.scalarText ?? "")
     }
 
     /// The 24-hour allowance is spent: try again in an hour.

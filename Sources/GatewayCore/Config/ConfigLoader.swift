@@ -193,10 +193,7 @@ public struct ConfigLoader {
             for (i, node) in (try l.optionalList("sources") ?? []).enumerated() {
                 let m = try node.map()
                 try m.only(["id", "secret"])
-                let id = try m.string("id")
-                guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
-                    throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
-                }
+                let id = try shortId(m)
                 let secret = try m.string("secret")
                 // An empty secret (an unset ${VAR:-}) turns the source off rather than accepting unsigned leads.
                 guard secret.isEmpty || secret.utf8.count >= 16 else { throw ConfigError(path: m.path + ".secret", reason: "must be at least 16 characters") }
@@ -215,10 +212,7 @@ public struct ConfigLoader {
             for (i, node) in (try d.optionalList("accounts") ?? []).enumerated() {
                 let m = try node.map()
                 try m.only(["id", "clientKey", "clientSecret"])
-                let id = try m.string("id")
-                guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
-                    throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
-                }
+                let id = try shortId(m)
                 // Sessions and dedup keys are per account id, whatever the platform.
                 guard seen.insert(id).inserted else { throw ConfigError(path: "douyin.accounts[\(i)].id", reason: "duplicate account id \(id)") }
                 let key = try m.string("clientKey"), secret = try m.string("clientSecret")
@@ -316,13 +310,19 @@ public struct ConfigLoader {
         return name
     }
 
-    private func account(_ node: ConfigNode) throws -> Account {
-        let m = try node.map()
-        try m.only(["id", "platform", "appId", "corpId", "token", "appSecret", "encodingAESKey", "mode", "scenes", "autoReply", "timezone", "massSend"])
+    /// An entry's `id` (an account, a lead source): 1 to 32 letters, digits, - or _.
+    private func shortId(_ m: ConfigMap) throws -> String {
         let id = try m.string("id")
         guard (1...32).contains(id.utf8.count), id.utf8.allSatisfy({ IdentityInput.isTokenByte($0) }) else {
             throw ConfigError(path: m.path + ".id", reason: "must be 1 to 32 letters, digits, - or _")
         }
+        return id
+    }
+
+    private func account(_ node: ConfigNode) throws -> Account {
+        let m = try node.map()
+        try m.only(["id", "platform", "appId", "corpId", "token", "appSecret", "encodingAESKey", "mode", "scenes", "autoReply", "timezone", "massSend"])
+        let id = try shortId(m)
         guard let platform = Account.Platform(rawValue: try m.string("platform", default: "wechat")) else {
             throw ConfigError(path: m.path + ".platform", reason: "must be wechat or wecom")
         }
