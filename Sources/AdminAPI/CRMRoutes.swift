@@ -68,6 +68,33 @@ struct CRMRoutes {
         let lastSuccessAt: String?
         let lastError: String?
         let lastErrorAt: String?
+        /// A CRM with bulk imports (Eloqua): the newest five, the running ones with their progress.
+        let bulkImports: [BulkImportView]?
+    }
+
+    /// One bulk import: its sync at the CRM, how far it is, and what its logs counted once done.
+    struct BulkImportView: Encodable {
+        let sync: String
+        let status: String
+        let records: Int
+        let startedAt: String
+        let updatedAt: String
+        let finishedAt: String?
+        let polls: Int
+        let created, updated, rejected: Int?
+
+        init(_ b: CRMOutbox.BulkImport) {
+            sync = b.sync
+            status = b.status
+            records = b.records
+            startedAt = JSONResponse.isoTime(b.startedAt)
+            updatedAt = JSONResponse.isoTime(b.updatedAt)
+            finishedAt = b.finishedAt.map(JSONResponse.isoTime)
+            polls = b.polls
+            created = b.created
+            updated = b.updated
+            rejected = b.rejected
+        }
     }
 
     /// One adapter in `GET /customers/{id}/crm`.
@@ -95,7 +122,9 @@ struct CRMRoutes {
     func list() async throws -> Response {
         var items = [AdapterView]()
         for spec in specs {
-            let s = try await CRMOutbox(redis: redis, adapter: spec.name).status()
+            let outbox = CRMOutbox(redis: redis, adapter: spec.name)
+            let s = try await outbox.status()
+            let bulk = spec.style == .eloqua ? try await outbox.bulkImports().prefix(5).map(BulkImportView.init) : nil
             let budget = CRMBudget(redis: redis, adapter: spec.name, limit: spec.budget)
             let used = try await budget.used()
             let daily = try await budget.dailyUsage().map { AdapterView.Daily(limit: $0.limit, used: $0.used, resetsAt: Self.iso($0.resetsAt)) }
@@ -107,7 +136,8 @@ struct CRMRoutes {
                     budget: .init(requests: spec.budget.requests, windowMs: spec.budget.windowMs, used: used, concurrent: spec.budget.concurrent, daily: daily),
                     pausedUntil: paused, batchSize: spec.batchSize,
                     synced: n("synced"), deadLettered: n("deadLettered"), calls: n("calls"), throttled: n("throttled"),
-                    lastSuccessAt: Self.time(s.fields["lastSuccessAt"]), lastError: s.fields["lastError"], lastErrorAt: Self.time(s.fields["lastErrorAt"])))
+                    lastSuccessAt: Self.time(s.fields["lastSuccessAt"]), lastError: s.fields["lastError"], lastErrorAt: Self.time(s.fields["lastErrorAt"]),
+                    bulkImports: bulk))
         }
         return try JSONResponse.encoded(AdaptersView(adapters: items))
     }

@@ -16,6 +16,10 @@ public struct CRMAdapterSpec: Sendable {
         /// Marketo's `POST /rest/v1/leads.json` (`createOrUpdate` by a lookup field), with an OAuth
         /// client-credentials token from `/identity/oauth/token` shared by every process.
         case marketo
+        /// Oracle Eloqua contacts, keyed by email address: a small batch through the REST API (create,
+        /// update by contact id, search on a conflict), a large one as a Bulk API 2.0 import (define,
+        /// upload, sync, poll). Basic auth `site\\user`; the instance's base URL from `/id`.
+        case eloqua
     }
 
     public var name: String
@@ -36,6 +40,21 @@ public struct CRMAdapterSpec: Sendable {
     public var inbound: Inbound
     /// Marketo: recent interactions sent as custom activities of this type (nil = none).
     public var activities: Activities?
+    /// Eloqua: when a batch goes as a Bulk API import, and how its sync is watched.
+    public var bulk = Bulk()
+
+    /// An Eloqua batch of at least `minRecords` contacts goes as a Bulk API 2.0 import, a smaller one
+    /// through the REST API; the import's sync is polled every `pollMs` and given up (retried) after
+    /// `timeoutMs`.
+    public struct Bulk: Sendable, Equatable {
+        public var minRecords = 100
+        public var pollMs: Int64 = 2_000
+        public var timeoutMs: Int64 = 3_600_000
+        public init() {}
+    }
+
+    /// Eloqua's email address field: its contacts' unique key, and the import's identifier.
+    public static let eloquaEmailField = "C_EmailAddress"
 
     /// A Marketo custom activity type the interactions become: the interaction's type is its primary
     /// attribute, its detail (JSON) the `detailAttribute`.
@@ -60,11 +79,12 @@ public struct CRMAdapterSpec: Sendable {
 
     public func setting(_ key: String) -> String { settings[key] ?? "" }
 
-    public static let maxBatch: [Style: Int] = [.hubspot: 100, .salesforce: 200, .webhook: 1000, .marketo: 300]
+    public static let maxBatch: [Style: Int] = [.hubspot: 100, .salesforce: 200, .webhook: 1000, .marketo: 300, .eloqua: 5000]
 
     /// The most bytes one request body may have (Marketo answers 413 over 1 MB); records past it wait
     /// for the next batch.
-    public static let maxBody: [Style: Int] = [.marketo: 1_000_000]
+    /// Eloqua: a Bulk API upload over 32 MB is refused.
+    public static let maxBody: [Style: Int] = [.marketo: 1_000_000, .eloqua: 32_000_000]
 }
 
 /// What a mapped CRM property holds, taken from the customer's snapshot.
@@ -130,7 +150,7 @@ public enum CRMAdapterSpecParser {
     }
 
     private static func spec(_ root: ConfigMap, environment: [String: String], expectedName: String?) throws -> CRMAdapterSpec {
-        try root.only(["name", "style", "description", "settings", "id_property", "object", "api_version", "batch", "budget", "fields", "inbound", "activities"])
+        try root.only(["name", "style", "description", "settings", "id_property", "object", "api_version", "batch", "budget", "fields", "inbound", "activities", "bulk"])
         let name = try root.string("name")
         guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy(IdentityInput.isTokenByte) else {
             throw ConfigError(path: "name", reason: "must be 1 to 64 letters, digits, - or _")
@@ -156,16 +176,19 @@ public enum CRMAdapterSpecParser {
         case .hubspot, .salesforce: ["base_url", "token"]
         case .webhook: ["url", "secret"]
         case .marketo: ["base_url", "client_id", "client_secret"]
+        case .eloqua: ["login_url", "site", "user", "password"]
         }
         for key in required where (settings[key] ?? "").isEmpty {
             throw ConfigError(path: "settings.\(key)", reason: "is required for style \(style.rawValue)")
         }
-        for key in ["base_url", "url"] {
+        if style == .eloqua, settings["login_url"] == nil { settings["login_url"] = "https://login.eloqua.com" }
+        for key in ["base_url", "url", "login_url"] {
             if let u = settings[key], !(u.hasPrefix("http://") || u.hasPrefix("https://")) {
                 throw ConfigError(path: "settings.\(key)", reason: "must be an http(s) URL")
             }
         }
-        let idProperty = try root.string("id_property", default: style == .salesforce ? "SCRM_Id__c" : style == .marketo ? "scrmId" : "scrm_id")
+        let idProperty = try root.string(
+            "id_property", default: style == .salesforce ? "SCRM_Id__c" : style == .marketo ? "scrmId" : style == .eloqua ? "C_SCRM_Id1" : "scrm_id")
         let maxBatch = CRMAdapterSpec.maxBatch[style]!
         var batchSize = maxBatch
         var maxWait: Int64 = 2_000
@@ -190,6 +213,20 @@ public enum CRMAdapterSpecParser {
         for key in fm.keys { fields.append((key, try CRMValueSource.parse(try fm.string(key), path: fm.child(key)))) }
         guard style == .webhook || fields.contains(where: { $0.0 == idProperty && $0.1 == .builtin("id") }) else {
             throw ConfigError(path: "fields", reason: "must map \(idProperty) (the id_property) to id")
+        }
+        if style == .eloqua {
+            guard fields.contains(where: { $0.0 == CRMAdapterSpec.eloquaEmailField }) else {
+                throw ConfigError(path: "fields", reason: "must map \(CRMAdapterSpec.eloquaEmailField) (Eloqua keys contacts by email address)")
+            }
+            guard fields.count <= 100 else { throw ConfigError(path: "fields", reason: "at most 100 fields (an Eloqua import definition's limit)") }
+        }
+        var bulk = CRMAdapterSpec.Bulk()
+        if let b = try root.optionalMap("bulk") {
+            guard style == .eloqua else { throw ConfigError(path: "bulk", reason: "bulk imports are Eloqua's (style eloqua)") }
+            try b.only(["min_records", "poll_ms", "timeout_ms"])
+            bulk.minRecords = try b.int("min_records", default: 100, range: 1...1_000_000)
+            bulk.pollMs = Int64(try b.int("poll_ms", default: 2_000, range: 10...600_000))
+            bulk.timeoutMs = Int64(try b.int("timeout_ms", default: 3_600_000, range: 1_000...86_400_000))
         }
         var inbound = CRMAdapterSpec.Inbound(stages: [:])
         if let i = try root.optionalMap("inbound") {
@@ -219,9 +256,11 @@ public enum CRMAdapterSpecParser {
             activities = .init(typeId: try a.int("type_id", default: 0, range: 1...Int(Int32.max)), detailAttribute: try a.string("detail_attribute", default: "detail"))
             if !a.has("type_id") { throw ConfigError(path: a.child("type_id"), reason: "is required (the custom activity type's id)") }
         }
-        return CRMAdapterSpec(
+        var spec = CRMAdapterSpec(
             name: name, style: style, summary: try root.string("description", default: ""), settings: settings, idProperty: idProperty,
             object: try root.string("object", default: "Lead"), apiVersion: try root.string("api_version", default: "v60.0"),
             batchSize: batchSize, maxWaitMs: maxWait, budget: budget, fields: fields, inbound: inbound, activities: activities)
+        spec.bulk = bulk
+        return spec
     }
 }

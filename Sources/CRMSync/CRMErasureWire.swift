@@ -17,6 +17,8 @@ extension CRMWire {
     public func erasureRequest(customer: String, recordId: String?, nowMs: Int64, accessToken: String? = nil) -> HTTPRequest {
         let bearer = [("Authorization", "Bearer " + (accessToken ?? spec.setting("token"))), ("Content-Type", "application/json")]
         switch spec.style {
+        case .eloqua:
+            preconditionFailure("an Eloqua erasure is sent by CRMSyncWorker.eloquaErasure (EloquaWire)")
         case .marketo:
             guard let recordId else { return marketoLookupRequest(customer: customer, bearer: bearer) }
             let id: JSONValue = Int64(recordId).map(JSONValue.int) ?? .string(recordId)

@@ -39,7 +39,7 @@ public struct CRMInbound: Sendable {
                     secret: spec.setting("webhook_secret"), method: "POST", uri: url, body: body, nowMs: nowMs, windowSeconds: windowSeconds)
             } catch { throw .unauthorized }
             return try hubspot(body)
-        case .salesforce, .webhook, .marketo:
+        case .salesforce, .webhook, .marketo, .eloqua:
             let secret = spec.style == .webhook ? spec.setting("secret") : spec.setting("webhook_secret")
             guard !secret.isEmpty else { throw .unauthorized }
             do {

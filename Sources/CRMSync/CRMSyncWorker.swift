@@ -119,18 +119,24 @@ public final class CRMSyncWorker: Sendable {
     @discardableResult
     public func eraseStep() async throws -> Bool {
         guard let due = try await outbox.dueErasure(nowMs: clock(), leaseMs: 60_000) else { return false }
-        let bearer = try await accessToken()
-        let request = wire.erasureRequest(customer: due.customer, recordId: due.recordId, nowMs: clock(), accessToken: bearer)
-        let slot = try await budget.acquire()  // the slot is spent by the call
         var result: CRMOutbox.ErasureResult
-        do {
-            result = wire.erasureOutcome(try await call(request, slot: slot))
-            if case .retry(_, let reason) = result, let bearer, reason.hasPrefix("601") || reason.hasPrefix("602") {
-                await tokens?.invalidate(account: tokenAccount, failedToken: bearer)
-                result = .retry(afterMs: 0, reason: reason)
+        if spec.style == .eloqua {
+            var slot: CRMBudget.Slot? = try await budget.acquire()
+            result = try await eloquaErasure(customer: due.customer, recordId: due.recordId, slot: &slot)
+            if let slot { try await budget.refund(slot) }
+        } else {
+            let bearer = try await accessToken()
+            let request = wire.erasureRequest(customer: due.customer, recordId: due.recordId, nowMs: clock(), accessToken: bearer)
+            let slot = try await budget.acquire()  // the slot is spent by the call
+            do {
+                result = wire.erasureOutcome(try await call(request, slot: slot))
+                if case .retry(_, let reason) = result, let bearer, reason.hasPrefix("601") || reason.hasPrefix("602") {
+                    await tokens?.invalidate(account: tokenAccount, failedToken: bearer)
+                    result = .retry(afterMs: 0, reason: reason)
+                }
+            } catch let e as TransportError {
+                result = .retry(afterMs: 30_000, reason: "transport: \(e)")
             }
-        } catch let e as TransportError {
-            result = .retry(afterMs: 30_000, reason: "transport: \(e)")
         }
         if case .retry(let after, let reason) = result, reason.hasPrefix("throttled") { try await budget.pause(ms: after) }
         try await outbox.finishErasure(customer: due.customer, recordId: due.recordId, result, nowMs: clock())
@@ -168,6 +174,7 @@ public final class CRMSyncWorker: Sendable {
     }
 
     func send(_ taken: [CRMRecord], token: String, bearer: String?, slot: CRMBudget.Slot) async throws {
+        if spec.style == .eloqua { return try await sendEloqua(taken, token: token, slot: slot) }
         // Records past the CRM's request size (Marketo: 1 MB) wait for the next batch; one record
         // over it alone can never go.
         let fit = wire.fitting(taken)

@@ -33,6 +33,8 @@ public struct CRMWire: Sendable {
     /// fetched (Marketo), else the spec's own.
     public func request(_ records: [CRMRecord], token: String, nowMs: Int64, bearer: String? = nil) -> HTTPRequest {
         switch spec.style {
+        case .eloqua:
+            preconditionFailure("an Eloqua batch is sent by CRMSyncWorker.sendEloqua (EloquaWire)")
         case .marketo:
             return HTTPRequest(
                 method: "POST", url: spec.setting("base_url") + "/rest/v1/leads.json",
@@ -115,6 +117,7 @@ public struct CRMWire: Sendable {
         }
         if r.status >= 500 || r.status == 408 { return .retry("http_\(r.status): \(Self.snippet(r))") }
         switch spec.style {
+        case .eloqua: preconditionFailure("an Eloqua batch is read by CRMSyncWorker.sendEloqua (EloquaWire)")
         case .marketo: return marketo(r, body: body, records: records)
         case .hubspot: return hubspot(r, body: body, records: records)
         case .salesforce: return salesforce(r, body: body, records: records)

@@ -13,6 +13,7 @@ public struct ProviderFakes: Sendable {
     public let wecom: WeComFake
     public let hubspot: HubSpotFake
     public let marketo: MarketoFake
+    public let eloqua: EloquaFake
 
     public var baseURL: String { server.baseURL }
 
@@ -25,6 +26,7 @@ public struct ProviderFakes: Sendable {
             "SENDGRID_API_KEY": "SG.fake-key",
             "SCRM_HUBSPOT_API_BASE": baseURL, "HUBSPOT_TOKEN": "pat-na1-fake", "HUBSPOT_CLIENT_SECRET": "fake-hubspot-app-secret",
             "SCRM_MARKETO_API_BASE": baseURL, "MARKETO_CLIENT_ID": "fake-marketo-client", "MARKETO_CLIENT_SECRET": "fake-marketo-secret",
+            "SCRM_ELOQUA_LOGIN_URL": baseURL, "ELOQUA_SITE": "FakeCorp", "ELOQUA_USER": "fake.api", "ELOQUA_PASSWORD": "fake-eloqua-password",
         ]
     }
 
@@ -52,6 +54,9 @@ public struct ProviderFakes: Sendable {
         hubspot.add(to: router)
         let marketo = MarketoFake(clientId: "fake-marketo-client", clientSecret: "fake-marketo-secret", rateLimit: marketoLimit)
         marketo.add(to: router)
+        let eloqua = EloquaFake(
+            site: "FakeCorp", user: "fake.api", password: "fake-eloqua-password", customFields: ["C_SCRM_Id1", "C_SCRM_Score1", "C_SCRM_Stage1", "C_SCRM_Tags1"])
+        eloqua.add(to: router)
         TransportRoutes.add(to: router)
         // What a separate process (a benchmark) needs to check at-most-once: deliveries and distinct
         // recipients per provider.
@@ -85,7 +90,7 @@ public struct ProviderFakes: Sendable {
             wechat.expireTokens()
             return jsonResponse(["expired": true])
         }
-        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, wecom: wecom, hubspot: hubspot, marketo: marketo)
+        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, wecom: wecom, hubspot: hubspot, marketo: marketo, eloqua: eloqua)
     }
 
     public func stop() async { await server.stop() }

@@ -29,7 +29,19 @@ struct CRM: AsyncParsableCommand {
                 print("  synced    \(a["synced"] ?? 0)   dead-lettered \(a["deadLettered"] ?? 0)   calls \(a["calls"] ?? 0)   throttled \(a["throttled"] ?? 0)")
                 print("  last success \(a["lastSuccessAt"] as? String ?? "never")")
                 if let e = a["lastError"] as? String { print("  last error   \(a["lastErrorAt"] as? String ?? ""): \(e)") }
+                for i in a["bulkImports"] as? [[String: Any]] ?? [] { print("  " + Self.bulkLine(i)) }
             }
+        }
+
+        /// `bulk      /syncs/12 active, 5000 records, polled 7 times, since <time>` (when done: its counts).
+        static func bulkLine(_ i: [String: Any]) -> String {
+            var line = "bulk      \(i["sync"] ?? "?") \(i["status"] ?? "?"), \(i["records"] ?? 0) records, polled \(i["polls"] ?? 0) times"
+            if let done = i["finishedAt"] as? String {
+                line += ", done \(done): created \(i["created"] ?? 0), updated \(i["updated"] ?? 0), rejected \(i["rejected"] ?? 0)"
+            } else {
+                line += ", since \(i["startedAt"] ?? "?")"
+            }
+            return line
         }
     }
 

@@ -281,6 +281,11 @@ public enum Keys {
     public static func crmCalls(adapter: String) -> String { "crm:{\(adapter)}:calls" }
     /// Calls counted against the CRM's daily quota on `day` (yyyyMMdd in the quota's time zone).
     public static func crmDaily(adapter: String, day: String) -> String { "crm:{\(adapter)}:daily:\(day)" }
+    /// What a CRM told us about itself, shared by every process (Eloqua: `base`, the instance's base
+    /// URL from /id, and `fields`, contact field internal name -> id as JSON); expires after a day.
+    public static func crmDiscovery(adapter: String) -> String { "crm:{\(adapter)}:discovery" }
+    /// The adapter's bulk imports (Eloqua): field = the sync's uri, value = its progress as JSON.
+    public static func crmBulk(adapter: String) -> String { "crm:{\(adapter)}:bulk" }
     /// Customers the CRM could not take (per-record errors, retries spent): adapter, customer, reason.
     public static let crmDeadLetters = "stream:crm:dlq"
 

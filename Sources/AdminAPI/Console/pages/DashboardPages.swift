@@ -76,6 +76,15 @@ extension ConsoleRoutes {
                     "\(c.lookup("budget.daily.used")?.scalarText ?? "0") / \(c.lookup("budget.daily.limit")?.scalarText ?? "0")"
                 } ?? "",
                 "pausedUntil": v.time(c.lookup("pausedUntil")?.scalarText),
+                // A CRM with bulk imports (Eloqua): the newest, how far it is.
+                "bulk": c.lookup("bulkImports")?.arrayValue?.first.map { b -> [String: Any] in
+                    [
+                        "sync": b.lookup("sync")?.scalarText ?? "", "status": b.lookup("status")?.scalarText ?? "",
+                        "records": ConsoleFormat.count(Int(b.lookup("records")?.scalarText ?? "0") ?? 0), "polls": b.lookup("polls")?.scalarText ?? "0",
+                        "done": b.lookup("finishedAt") != nil, "created": b.lookup("created")?.scalarText ?? "0",
+                        "updated": b.lookup("updated")?.scalarText ?? "0", "rejected": b.lookup("rejected")?.scalarText ?? "0",
+                    ]
+                } ?? false,
             ]
         } : []
         let inboundTotal = inbound.reduce(0) { $0 + ($1["value"] as? Int ?? 0) }
