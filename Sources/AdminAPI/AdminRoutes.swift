@@ -70,8 +70,13 @@ public struct AdminRoutes: Sendable {
             prefix: "/api/v1", table: table, audit: audit, clock: clock)
         AccessRoutes(keys: keys, audit: audit, clock: clock).register(on: group)
         operatorRoutes.register(on: group)
-        CustomerRoutes(store: customers, messages: MessageStore(redis: sandbox.redis), clock: clock, windowHours: config.sessions.windowHours, maxBodyBytes: config.server.maxBodyBytes)
-            .register(on: group)
+        // A Douyin account's reply window is the douyin channel adapter's (24 h), not WeChat's.
+        let douyinWindow = config.outbound.channels["douyin"].flatMap { adapters[$0] }?.renders.sessionWindowHours
+        CustomerRoutes(
+            store: customers, messages: MessageStore(redis: sandbox.redis), clock: clock, windowHours: config.sessions.windowHours,
+            accountWindowHours: Dictionary(uniqueKeysWithValues: douyinWindow.map { w in config.douyin.accounts.map { ($0.id, w) } } ?? []),
+            maxBodyBytes: config.server.maxBodyBytes
+        ).register(on: group)
         ImportRoutes(
             store: CustomerImportStore(redis: sandbox.redis, config: config), attributes: config.customers.attributes,
             accounts: Set(config.accounts.map(\.id)), maxBytes: config.customers.importMaxBytes, clock: clock

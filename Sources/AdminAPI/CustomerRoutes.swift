@@ -12,6 +12,8 @@ struct CustomerRoutes {
     let messages: MessageStore
     let clock: @Sendable () -> Int64
     let windowHours: Int
+    /// Accounts whose reply window differs from `windowHours` (Douyin's 24 h).
+    var accountWindowHours: [String: Int] = [:]
     let maxBodyBytes: Int
 
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
@@ -185,7 +187,7 @@ struct CustomerRoutes {
 
     func session(_ account: String, _ openid: String) async throws -> Response {
         guard let s = try await store.session(account: account, openid: openid) else { throw APIError.notFound("session") }
-        let windowEnd = s.lastInteractionAt + Int64(windowHours) * 3_600_000
+        let windowEnd = s.lastInteractionAt + Int64(accountWindowHours[account] ?? windowHours) * 3_600_000
         return try JSONResponse.encoded(
             SessionView(
                 account: account, openid: openid, customerId: s.customerId, lastInteractionAt: JSONResponse.isoTime(s.lastInteractionAt),

@@ -90,7 +90,7 @@ struct MessageRoutes {
         if b.to != nil { try Principal.require(.messagesSendAny, for: "send to an address that is not a known customer") }
         if b.transactional == true { try Principal.require(.messagesSendAny, for: "send on the transactional lane") }
         guard let channel = AdapterSpec.Channel(rawValue: b.channel) else {
-            throw APIError.badRequest("channel must be wechat, sms or email", code: "invalid_channel")
+            throw APIError.badRequest("channel must be wechat, sms, email or douyin", code: "invalid_channel")
         }
         let adapterName = b.adapter ?? config.outbound.channels[channel.rawValue] ?? ""
         guard let adapter = catalog[adapterName], adapter.spec.channel == channel else {
@@ -105,6 +105,12 @@ struct MessageRoutes {
             guard let a = b.account, config.account(a) != nil else { throw APIError.badRequest("account must name a configured account", code: "unknown_account") }
             account = a
         }
+        if channel == .douyin {
+            guard let a = b.account, config.douyin.accounts.contains(where: { $0.id == a }) else {
+                throw APIError.badRequest("account must name a configured Douyin account (douyin.accounts)", code: "unknown_account")
+            }
+            account = a
+        }
         var to: String?
         if let raw = b.to {
             do {
@@ -112,6 +118,7 @@ struct MessageRoutes {
                 case .sms: to = try IdentityInput.e164(raw)
                 case .email: to = try IdentityInput.email(raw)
                 case .wechat: to = try IdentityInput.make(type: "openid", value: raw, account: account).value
+                case .douyin: to = try IdentityInput.make(type: "douyin", value: raw, account: account).value
                 }
             } catch let e as IdentityInput.Invalid {
                 throw APIError.badRequest(e.message, code: "invalid_recipient")

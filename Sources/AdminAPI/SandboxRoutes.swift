@@ -16,7 +16,7 @@ struct SandboxRoutes {
                 var channel: AdapterSpec.Channel?
                 if let text = q.get("channel") {
                     guard let c = AdapterSpec.Channel(rawValue: text) else {
-                        throw APIError.badRequest("channel must be wechat, sms or email", code: "invalid_channel")
+                        throw APIError.badRequest("channel must be wechat, sms, email or douyin", code: "invalid_channel")
                     }
                     channel = c
                 }

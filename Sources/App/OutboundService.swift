@@ -87,8 +87,19 @@ func makeOutboundEngine(
     campaigns: (any CampaignRendering)? = nil, activity: ActivityStats? = nil, clock: @escaping GatewayClock
 ) -> OutboundEngine {
     let o = config.outbound
+    // Douyin enterprise accounts' business tokens, refreshed on the host the douyin-im adapter calls.
+    let douyinAccounts = config.douyin.accounts.filter(\.canReply)
+    let douyinBase = adapters.adapters.values.first { $0.accessTokenKind == .douyin && !$0.spec.isSandbox }?.setting(named: "base_url")
+    let douyinTokens = douyinBase.flatMap { base in
+        douyinAccounts.isEmpty
+            ? nil
+            : AccessTokenManager(
+                redis: redis, baseURL: base,
+                accounts: douyinAccounts.map { AccessTokenManager.Credentials(account: $0.id, appId: $0.clientKey, secret: $0.refreshToken) }, flavor: .douyin,
+                clock: clock)
+    }
     let sender = AdapterSender(
-        sandbox: SandboxOutbox(redis: redis, maxLen: o.sandboxMaxLen), tokens: tokens, publicURL: o.publicURL, clock: clock)
+        sandbox: SandboxOutbox(redis: redis, maxLen: o.sandboxMaxLen), tokens: tokens, douyinTokens: douyinTokens, publicURL: o.publicURL, clock: clock)
     var settings = OutboundEngine.Settings()
     settings.concurrency = o.concurrency
     settings.claimIdleMs = Int64(o.claimIdleSeconds) * 1000
@@ -96,6 +107,7 @@ func makeOutboundEngine(
     settings.circuit = RateLimiter.Circuit(failures: o.circuitFailures, openMs: o.circuitOpenMs, maxOpenMs: o.circuitMaxOpenMs)
     settings.contactRules = config.contactRules
     settings.accountTimezones = Dictionary(uniqueKeysWithValues: config.accounts.compactMap { a in a.timezone.map { (a.id, $0) } })
+    settings.douyinOpenIds = Dictionary(uniqueKeysWithValues: douyinAccounts.map { ($0.id, $0.openId) })
     return OutboundEngine(
         redis: redis, catalog: adapters, sender: sender, customers: customers,
         links: UnsubscribeLinks(o), settings: settings, campaigns: campaigns, activity: activity, clock: clock)

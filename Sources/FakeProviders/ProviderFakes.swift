@@ -14,6 +14,11 @@ public struct ProviderFakes: Sendable {
     public let hubspot: HubSpotFake
     public let marketo: MarketoFake
     public let eloqua: EloquaFake
+    public let douyin: DouyinFake
+    /// The Douyin fake's app and enterprise account (a test's `douyin.accounts` entry uses them).
+    public static let douyinClientKey = "awr8bfr64vxgk036"
+    public static let douyinRefreshToken = "rft.fake-douyin-refresh-token"
+    public static let douyinAccountOpenId = "_000bfeGRgbkwDMMksxyg4auR"
 
     public var baseURL: String { server.baseURL }
 
@@ -26,7 +31,7 @@ public struct ProviderFakes: Sendable {
             "SENDGRID_API_KEY": "SG.fake-key",
             "SCRM_HUBSPOT_API_BASE": baseURL, "HUBSPOT_TOKEN": "pat-na1-fake", "HUBSPOT_CLIENT_SECRET": "fake-hubspot-app-secret",
             "SCRM_MARKETO_API_BASE": baseURL, "MARKETO_CLIENT_ID": "fake-marketo-client", "MARKETO_CLIENT_SECRET": "fake-marketo-secret",
-            "SCRM_ELOQUA_LOGIN_URL": baseURL, "ELOQUA_SITE": "FakeCorp", "ELOQUA_USER": "fake.api", "ELOQUA_PASSWORD": "fake-eloqua-password",
+            "SCRM_DOUYIN_API_BASE": baseURL, "SCRM_ELOQUA_LOGIN_URL": baseURL, "ELOQUA_SITE": "FakeCorp", "ELOQUA_USER": "fake.api", "ELOQUA_PASSWORD": "fake-eloqua-password",
         ]
     }
 
@@ -57,6 +62,8 @@ public struct ProviderFakes: Sendable {
         let eloqua = EloquaFake(
             site: "FakeCorp", user: "fake.api", password: "fake-eloqua-password", customFields: ["C_SCRM_Id1", "C_SCRM_Score1", "C_SCRM_Stage1", "C_SCRM_Tags1"])
         eloqua.add(to: router)
+        let douyin = DouyinFake(clientKey: douyinClientKey, refreshToken: douyinRefreshToken, accountOpenId: douyinAccountOpenId)
+        douyin.add(to: router)
         TransportRoutes.add(to: router)
         // What a separate process (a benchmark) needs to check at-most-once: deliveries and distinct
         // recipients per provider.
@@ -90,7 +97,7 @@ public struct ProviderFakes: Sendable {
             wechat.expireTokens()
             return jsonResponse(["expired": true])
         }
-        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, wecom: wecom, hubspot: hubspot, marketo: marketo, eloqua: eloqua)
+        return ProviderFakes(server: try await FakeServer.start(router, port: port), ledger: ledger, wechat: wechat, wecom: wecom, hubspot: hubspot, marketo: marketo, eloqua: eloqua, douyin: douyin)
     }
 
     public func stop() async { await server.stop() }

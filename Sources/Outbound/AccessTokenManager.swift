@@ -77,8 +77,10 @@ public final class AccessTokenManager: Sendable {
 
     /// How tokens are fetched: an Official Account's `stable_token` (appid + secret), WeCom's
     /// `gettoken` (corpid + the app's secret), or Marketo's OAuth client credentials
-    /// (`GET /identity/oauth/token`, client id + client secret; a token lives about an hour).
-    public enum Flavor: Sendable { case officialAccount, wecom, marketo }
+    /// (`GET /identity/oauth/token`, client id + client secret; a token lives about an hour), or a
+    /// Douyin enterprise account's business token (`POST /oauth/refresh_token/`, the app's client key +
+    /// the account's refresh token from its authorization; a token lives 15 days, `data.*` in the answer).
+    public enum Flavor: Sendable { case officialAccount, wecom, marketo, douyin }
 
     private let shared: AccessTokenStore
     private let transport: HTTPTransport
@@ -240,21 +242,26 @@ public final class AccessTokenManager: Sendable {
             HTTPRequest(
                 method: "GET", url: baseURL + "/identity/oauth/token?grant_type=client_credentials&client_id=\(id)&client_secret=\(secret)", headers: [], body: [],
                 timeoutMs: 5000)
+        case .douyin:
+            HTTPRequest(
+                method: "POST", url: baseURL + "/oauth/refresh_token/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Array("client_key=\(id)&grant_type=refresh_token&refresh_token=\(secret)".utf8), timeoutMs: 5000)
         case .officialAccount:
             HTTPRequest(
                 method: "POST", url: baseURL + "/cgi-bin/stable_token", headers: [("Content-Type", "application/json")], body: Array(body.text.utf8),
                 timeoutMs: 5000)
         }
         let response = try await transport.send(request)
-        let json = JSONValue.parse(response.body)
+        var json = JSONValue.parse(response.body)
+        if flavor == .douyin { json = json?.lookup("data") }  // {"data": {access_token, expires_in, error_code, description}, "message"}
         guard response.status == 200, let token = json?.lookup("access_token")?.scalarText, !token.isEmpty,
             let seconds = json?.lookup("expires_in")?.scalarText.flatMap({ Int64($0) })
         else {
             Counter(label: "scrm_wechat_token_fetches_total", dimensions: [("account", account), ("result", "error")]).increment()
             // WeChat: {errcode, errmsg}; OAuth (Marketo): {error, error_description}.
             throw TokenError.fetchFailed(
-                code: (json?.lookup("errcode") ?? json?.lookup("error"))?.scalarText ?? "http \(response.status)",
-                message: (json?.lookup("errmsg") ?? json?.lookup("error_description"))?.scalarText ?? "")
+                code: (json?.lookup("errcode") ?? json?.lookup("error") ?? json?.lookup("error_code"))?.scalarText ?? "http \(response.status)",
+                message: (json?.lookup("errmsg") ?? json?.lookup("error_description") ?? json?.lookup("description"))?.scalarText ?? "")
         }
         Counter(label: "scrm_wechat_token_fetches_total", dimensions: [("account", account), ("result", "ok")]).increment()
         return Fetched(token: token, expiresAtMs: started + seconds * 1000)

@@ -12,6 +12,8 @@ public struct AdapterSender: Sendable {
     let transport: HTTPTransport
     let sandbox: SandboxOutbox
     let tokens: AccessTokenManager?
+    /// Douyin enterprise accounts' tokens (`douyin-access-token` adapters).
+    let douyinTokens: AccessTokenManager?
     let publicURL: String
     let clock: @Sendable () -> Int64
 
@@ -19,24 +21,26 @@ public struct AdapterSender: Sendable {
     public static let sandboxAccessToken = "SANDBOX_ACCESS_TOKEN"
 
     public init(
-        transport: HTTPTransport = .shared, sandbox: SandboxOutbox, tokens: AccessTokenManager? = nil, publicURL: String,
-        clock: @escaping @Sendable () -> Int64
+        transport: HTTPTransport = .shared, sandbox: SandboxOutbox, tokens: AccessTokenManager? = nil, douyinTokens: AccessTokenManager? = nil,
+        publicURL: String, clock: @escaping @Sendable () -> Int64
     ) {
         self.transport = transport
         self.sandbox = sandbox
         self.tokens = tokens
+        self.douyinTokens = douyinTokens
         self.publicURL = publicURL
         self.clock = clock
     }
 
     public func send(_ payload: OutboundPayload, via adapter: ResolvedAdapter, unsubscribeURL: String? = nil) async -> SendOutcome {
-        guard adapter.needsAccessToken else { return await attempt(payload, via: adapter, accessToken: nil, unsubscribeURL: unsubscribeURL) }
+        guard let kind = adapter.accessTokenKind else { return await attempt(payload, via: adapter, accessToken: nil, unsubscribeURL: unsubscribeURL) }
         if adapter.spec.isSandbox { return await attempt(payload, via: adapter, accessToken: Self.sandboxAccessToken, unsubscribeURL: unsubscribeURL) }
         guard let account = payload.account else {
-            return .failed(SendFailure(errorClass: .permanent, code: "token", message: "a WeChat message needs the account it goes out from"))
+            return .failed(SendFailure(errorClass: .permanent, code: "token", message: "a \(kind) message needs the account it goes out from"))
         }
-        guard let tokens else {
-            return .failed(SendFailure(errorClass: .permanent, code: "token", message: "no appSecret configured for account \(account)"))
+        guard let tokens = kind == .douyin ? douyinTokens : tokens else {
+            let what = kind == .douyin ? "refreshToken (douyin.accounts)" : "appSecret"
+            return .failed(SendFailure(errorClass: .permanent, code: "token", message: "no \(what) configured for account \(account)"))
         }
         var token: String
         do { token = try await tokens.token(for: account) } catch { return .failed(Self.classify(error)) }
@@ -108,9 +112,18 @@ public struct AdapterSender: Sendable {
 
 extension ResolvedAdapter {
     /// The request carries a WeChat access token.
-    public var needsAccessToken: Bool {
-        if case .http(let h) = renders.kind, case .wechatAccessToken = h.auth { return true }
-        return false
+    public var needsAccessToken: Bool { accessTokenKind == .wechat }
+
+    public enum AccessTokenKind: String, Sendable { case wechat, douyin }
+
+    /// Whose access token the request carries, if any.
+    public var accessTokenKind: AccessTokenKind? {
+        guard case .http(let h) = renders.kind else { return nil }
+        switch h.auth {
+        case .wechatAccessToken: return .wechat
+        case .douyinAccessToken: return .douyin
+        default: return nil
+        }
     }
 
     /// The limit sends through this adapter keep: its own spec's. A sandbox calls no provider, so it

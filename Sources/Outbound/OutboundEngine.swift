@@ -35,6 +35,8 @@ public final class OutboundEngine: Sendable {
         public var contactRules = ContactRules()
         /// Account id -> time zone of its followers, where it differs from `contactRules.timezone`.
         public var accountTimezones: [String: String] = [:]
+        /// Douyin account id -> the enterprise account's own open_id (a reply names it).
+        public var douyinOpenIds: [String: String] = [:]
 
         public init() {}
     }
@@ -270,8 +272,18 @@ public final class OutboundEngine: Sendable {
             Counter(label: "scrm_outbound_messages_total", dimensions: [("channel", m.channel), ("result", "skipped")]).increment()
             return
         }
-        if adapter.renders.sessionWindowHours != nil, let account = m.account, try await customers.session(account: account, openid: address) == nil {
-            return try await fallBackOrFinish(m, state: .skipped, reason: "outside_session_window", lastError: nil, answer: nil, entry: entry)
+        var reply: [String: String]?
+        if let hours = adapter.renders.sessionWindowHours, let account = m.account {
+            // Only inside the window the customer's last message opened (WeChat 48 h, Douyin 24 h).
+            guard let session = try await customers.session(account: account, openid: address), session.lastInteractionAt >= now - Int64(hours) * 3_600_000 else {
+                return try await fallBackOrFinish(m, state: .skipped, reason: "outside_session_window", lastError: nil, answer: nil, entry: entry)
+            }
+            if m.channel == "douyin" {
+                guard let r = Self.douyinReply(session, accountOpenId: settings.douyinOpenIds[account] ?? "") else {
+                    return try await fallBackOrFinish(m, state: .skipped, reason: "no_conversation", lastError: nil, answer: nil, entry: entry)
+                }
+                reply = r
+            }
         }
         let marketing = m.lane == .bulk
         if marketing, let until = settings.contactRules.quietUntil(nowMs: now, zone: zone(customer?.timezone, account: m.account)) {
@@ -309,7 +321,8 @@ public final class OutboundEngine: Sendable {
         case .inDoubt(let since): return try await reconcile(m, since: since, owner: context.message["owner"], adapter: adapter, entry: entry)
         case .claimed(let n): attempt = n
         }
-        let payload = Self.payload(m, to: address)
+        var payload = Self.payload(m, to: address)
+        payload.reply = reply
         if let doubt = m.doubtSince, adapter.canLookUp {
             // An earlier call may have reached the provider: ask before sending again.
             switch await sender.lookup(payload, via: adapter, sinceMs: doubt) {

@@ -33,7 +33,7 @@ final class OutboundEngineTests: XCTestCase {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let m = try await store.get(id)
-            XCTFail("message \(id) is \(m?.state.rawValue ?? "missing") (\(m?.reason ?? "")), not \(states)")
+            XCTFail("message \(id) is \(m?.state.rawValue ?? "missing") (\(m?.reason ?? ""); \(m?.lastError ?? "")), not \(states)")
             return try XCTUnwrap(m)
         }
     }

@@ -16,9 +16,10 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(custom.account("demo")?.token, "fromenv")
         XCTAssertEqual(custom.server.port, 9090)
         XCTAssertEqual(custom.admin.token, "0123456789abcdef0")
-        XCTAssertEqual(config.outbound.channels, ["wechat": "sandbox-wechat-template", "sms": "sandbox-sms", "email": "sandbox-email"],
+        XCTAssertEqual(
+            config.outbound.channels, ["wechat": "sandbox-wechat-template", "sms": "sandbox-sms", "email": "sandbox-email", "douyin": "sandbox-douyin-im"],
             "the demo sends nothing off the machine")
-        XCTAssertEqual(config.outbound.enabledAdapters, ["sandbox-wechat-template", "sandbox-wechat-custom", "sandbox-sms", "sandbox-email"])
+        XCTAssertEqual(config.outbound.enabledAdapters, ["sandbox-wechat-template", "sandbox-wechat-custom", "sandbox-sms", "sandbox-email", "sandbox-douyin-im"])
         let real = try ConfigLoader(environment: ["SCRM_SMS_ADAPTER": "twilio-sms", "SCRM_PUBLIC_URL": "https://gw.example.com/"]).load(path: path)
         XCTAssertEqual(real.outbound.channels["sms"], "twilio-sms")
         XCTAssertEqual(real.outbound.publicURL, "https://gw.example.com", "a trailing slash is dropped")

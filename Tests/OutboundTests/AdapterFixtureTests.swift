@@ -69,6 +69,7 @@ struct FixtureInput {
             account: m["account"] as? String, template: m["template"] as? String, subject: m["subject"] as? String,
             text: m["text"] as? String, html: m["html"] as? String, link: m["link"] as? String, variables: vars,
             content: m["content"].map(Self.json))
+        payload.reply = (m["reply"] as? [String: Any])?.mapValues { "\($0)" }
     }
 
     /// A YAML tree as JSON (numbers and booleans kept).

@@ -128,7 +128,7 @@ public struct ConfigLoader {
             ])
             config.outbound.adaptersDir = try o.string("adaptersDir", default: config.outbound.adaptersDir)
             if let c = try o.optionalMap("channels") {
-                try c.only(["wechat", "sms", "email"])
+                try c.only(["wechat", "sms", "email", "douyin"])
                 for key in c.keys { config.outbound.channels[key] = try c.string(key) }
             }
             if let extra = try o.optionalList("adapters") { config.outbound.extraAdapters = try extra.map { try $0.scalar() } }
@@ -211,14 +211,15 @@ public struct ConfigLoader {
             config.douyin.windowSeconds = try d.int("windowSeconds", default: 600, range: 30...86_400)
             for (i, node) in (try d.optionalList("accounts") ?? []).enumerated() {
                 let m = try node.map()
-                try m.only(["id", "clientKey", "clientSecret"])
+                try m.only(["id", "clientKey", "clientSecret", "openId", "refreshToken"])
                 let id = try shortId(m)
                 // Sessions and dedup keys are per account id, whatever the platform.
                 guard seen.insert(id).inserted else { throw ConfigError(path: "douyin.accounts[\(i)].id", reason: "duplicate account id \(id)") }
                 let key = try m.string("clientKey"), secret = try m.string("clientSecret")
                 // An unset secret turns the account off rather than taking unsigned events.
                 guard !key.isEmpty, !secret.isEmpty else { continue }
-                config.douyin.accounts.append(.init(id: id, clientKey: key, clientSecret: secret))
+                config.douyin.accounts.append(
+                    .init(id: id, clientKey: key, clientSecret: secret, openId: try m.string("openId", default: ""), refreshToken: try m.string("refreshToken", default: "")))
             }
         }
         return config

@@ -176,12 +176,21 @@ public struct GatewayConfig: Sendable {
             public var clientKey: String
             /// The app's `client_secret`: `X-Douyin-Signature` is the hex SHA-1 of it and the body.
             public var clientSecret: String
+            /// The enterprise account's own open_id, and the refresh token of its authorization of the
+            /// app (im.direct_message): replies through `douyin-im` need both. Empty = receive only.
+            public var openId = ""
+            public var refreshToken = ""
 
-            public init(id: String, clientKey: String, clientSecret: String) {
+            public init(id: String, clientKey: String, clientSecret: String, openId: String = "", refreshToken: String = "") {
                 self.id = id
                 self.clientKey = clientKey
                 self.clientSecret = clientSecret
+                self.openId = openId
+                self.refreshToken = refreshToken
             }
+
+            /// Replies can go out from it.
+            public var canReply: Bool { !openId.isEmpty && !refreshToken.isEmpty }
         }
 
         public var accounts: [Account] = []

@@ -5,7 +5,8 @@ import Store
 /// answer is read, and how fast the provider may be called. Parsed by `AdapterSpecParser`; secrets are
 /// only names of environment variables until `AdapterCatalog` resolves the adapters in use.
 public struct AdapterSpec: Sendable {
-    public enum Channel: String, Sendable, CaseIterable { case wechat, sms, email }
+    /// douyin: private-message replies of a Douyin enterprise account (to a `douyin` identity).
+    public enum Channel: String, Sendable, CaseIterable { case wechat, sms, email, douyin }
 
     public let name: String
     /// The file it came from, for error messages.
@@ -104,13 +105,16 @@ struct HTTPPart: Sendable {
         case queryToken(parameter: String, token: String)
         /// `access_token=<the account's token>` from the access-token manager (WeChat).
         case wechatAccessToken
+        /// `access-token: <the Douyin enterprise account's token>` from its access-token manager
+        /// (refreshed with the account's refresh token).
+        case douyinAccessToken
         /// Alibaba Cloud RPC: common parameters plus an HMAC-SHA1 over the sorted, encoded parameters.
         case hmacSHA1SortedParams(keyId: String, secret: String)
 
         /// Settings this auth reads (they must come from the environment).
         var secretSettings: [String] {
             switch self {
-            case .none, .wechatAccessToken: []
+            case .none, .wechatAccessToken, .douyinAccessToken: []
             case .bearer(let t): [t]
             case .basic(let u, let p): [u, p]
             case .queryToken(_, let t): [t]

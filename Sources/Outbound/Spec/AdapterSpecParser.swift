@@ -165,13 +165,16 @@ public enum AdapterSpecParser {
         case "wechat-access-token":
             try a.only(["type"])
             auth = .wechatAccessToken
+        case "douyin-access-token":
+            try a.only(["type"])
+            auth = .douyinAccessToken
         case "hmac-sha1-sorted-params":
             try a.only(["type", "key_id", "secret"])
             auth = .hmacSHA1SortedParams(keyId: try a.string("key_id"), secret: try a.string("secret"))
         default:
             throw ConfigError(
                 path: a.child("type"),
-                reason: "must be none, bearer, basic, query-token, wechat-access-token or hmac-sha1-sorted-params, got \"\(type)\"")
+                reason: "must be none, bearer, basic, query-token, wechat-access-token, douyin-access-token or hmac-sha1-sorted-params, got \"\(type)\"")
         }
         // Credentials are names of settings, and those settings must come from the environment.
         for name in auth.secretSettings {

@@ -21,6 +21,9 @@ public struct OutboundPayload: Sendable {
     public var variables: [String: JSONValue]
     /// Provider-shaped rich content (`content.*` in specs), see `OutboundMessage.content`.
     public var content: JSONValue?
+    /// The conversation a reply answers (`reply.*` in specs): Douyin's `msg_id` and `conversation_id`
+    /// of the customer's last message, and `account_open_id`, the enterprise account's own open_id.
+    public var reply: [String: String]?
 
     public init(
         messageId: String, to: String, toName: String? = nil, account: String? = nil, template: String? = nil, subject: String? = nil,
@@ -102,6 +105,7 @@ extension ResolvedAdapter {
         ]
         for (key, value) in optional { if let value { c[key] = value } }
         if let content = p.content?.foundationValue { c["content"] = content }
+        if let reply = p.reply { c["reply"] = reply }
         return c
     }
 
@@ -148,6 +152,9 @@ extension ResolvedAdapter {
         case .wechatAccessToken:
             guard let token = inputs.accessToken, !token.isEmpty else { throw RenderError.invalidValue("no access token for this account") }
             query.insert(("access_token", token), at: 0)
+        case .douyinAccessToken:
+            guard let token = inputs.accessToken, !token.isEmpty else { throw RenderError.invalidValue("no access token for this account") }
+            headers.append(("access-token", token))
         case .hmacSHA1SortedParams(let keyId, let secret):
             let signer = AlibabaRPCSigner(accessKeyId: setting(keyId), accessKeySecret: setting(secret))
             if http.body != nil {

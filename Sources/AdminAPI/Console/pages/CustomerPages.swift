@@ -40,12 +40,15 @@ extension ConsoleRoutes {
             let msgsPath = "/api/v1/customers/\(live)/messages?limit=10" + (msgsCursor.map { "&before=" + ConsolePages.queryValue($0) } ?? "")
             async let messages: ConsoleAPI<Context>.Answer? = v.can(.messagesRead) ? api.get(msgsPath, as: request, context: context) : nil
             var sessions = [[String: Any]]()
-            for identity in customer["identities"]?.arrayValue ?? [] where identity.lookup("type")?.scalarText == "openid" {
+            // WeChat and Douyin conversations, each with a reply box while its window is open.
+            for identity in customer["identities"]?.arrayValue ?? [] where ["openid", "douyin"].contains(identity.lookup("type")?.scalarText ?? "") {
                 guard let account = identity.lookup("account")?.scalarText, let openid = identity.lookup("value")?.scalarText else { continue }
                 let s = try await api.get("/api/v1/sessions/\(Self.segment(account))/\(Self.segment(openid))", as: request, context: context)
                 guard s.ok else { continue }
+                let open = s["windowOpen"] == .bool(true)
                 sessions.append([
-                    "account": account, "open": s["windowOpen"] == .bool(true), "until": v.time(s["windowOpenUntil"]?.scalarText),
+                    "account": account, "open": open, "until": v.time(s["windowOpenUntil"]?.scalarText),
+                    "reply": open ? replyForm(type: identity.lookup("type")?.scalarText ?? "", account: account, customer: live) as Any : false,
                     "messages": (s["messages"]?.arrayValue ?? []).suffix(20).map { m in
                         ["at": v.time(m.lookup("at")?.scalarText), "text": m.lookup("text")?.scalarText ?? m.lookup("type")?.scalarText ?? m.text]
                     },
@@ -117,6 +120,18 @@ extension ConsoleRoutes {
             "score": c.lookup("score")?.scalarText ?? "0", "stage": c.lookup("stage")?.scalarText ?? "new", "tier": c.lookup("tier")?.scalarText ?? "",
             "lastSeenAt": v.time(c.lookup("lastSeenAt")?.scalarText), "createdAt": v.time(c.lookup("createdAt")?.scalarText),
         ]
+    }
+
+    /// What a session's reply box sends: a Douyin reply on the douyin channel's adapter; a WeChat one
+    /// through the enabled customer-service adapter (wechat-custom or its sandbox). nil when none can go.
+    func replyForm(type: String, account: String, customer: String) -> [String: Any]? {
+        if type == "douyin" {
+            guard config.outbound.channels["douyin"] != nil else { return nil }
+            return ["channel": "douyin", "account": account, "customer": customer]
+        }
+        let enabled = Set(config.outbound.extraAdapters + Array(config.outbound.channels.values))
+        guard let adapter = ["wechat-custom", "sandbox-wechat-custom"].first(where: enabled.contains) else { return nil }
+        return ["channel": "wechat", "adapter": adapter, "account": account, "customer": customer]
     }
 
     /// The profile form (one input per declared attribute) and the consent per channel.

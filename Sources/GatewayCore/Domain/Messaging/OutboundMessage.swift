@@ -186,6 +186,13 @@ public enum SendEligibility: Equatable, Sendable {
                 return .skip(reason: "no_wecom_contact")
             }
             return .send(to: address)
+        case "douyin":
+            // A reply inside the window the customer opened by writing: no consent beyond that.
+            guard let account else { return .skip(reason: "no_account") }
+            guard let address = to ?? identities.first(where: { $0.kind == .douyin && $0.account == account })?.value else {
+                return .skip(reason: "no_douyin_open_id")
+            }
+            return .send(to: address)
         case "sms":
             if let s = state("sms"), ["revoked", "opted_out"].contains(s) { return .skip(reason: "sms_opted_out") }
             guard let address = to ?? identities.first(where: { $0.kind == .phone })?.value else { return .skip(reason: "no_phone") }
