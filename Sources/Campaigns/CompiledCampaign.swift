@@ -117,7 +117,9 @@ public struct CompiledCampaign: Sendable {
     static func checkNames(_ e: TagExpression, config: GatewayConfig) throws {
         switch e {
         case .field(.account, let a):
-            guard config.account(a) != nil else { throw CampaignError("audience", "account:\(a) is not a configured account", code: "unknown_account") }
+            guard config.account(a) != nil || config.douyin.accounts.contains(where: { $0.id == a }) else {
+                throw CampaignError("audience", "account:\(a) is not a configured account", code: "unknown_account")
+            }
         case .field(.consent, let c):
             let parts = c.split(separator: ":", maxSplits: 1).map(String.init)
             guard ["wechat", "sms", "email"].contains(parts[0]), parts.count == 1 || (parts[0] == "wechat" && config.account(parts[1]) != nil) else {
@@ -136,13 +138,19 @@ public struct CompiledCampaign: Sendable {
     static func compile(_ c: CampaignDefinition.ChannelContent, at path: String, config: GatewayConfig, catalog: AdapterCatalog) throws -> Content {
         if c.channel == WeComGroupSend.channel { return try compileGroupSend(c, at: path, config: config) }
         if c.attachments != nil { throw CampaignError(path + ".attachments", "are for the wecom channel (a WeCom group send)") }
-        guard let channel = AdapterSpec.Channel(rawValue: c.channel) else { throw CampaignError(path + ".channel", "must be wechat, sms, email or wecom") }
+        guard let channel = AdapterSpec.Channel(rawValue: c.channel) else { throw CampaignError(path + ".channel", "must be wechat, sms, email, douyin or wecom") }
         let adapterName = c.adapter ?? config.outbound.channels[channel.rawValue] ?? ""
         guard let adapter = catalog[adapterName], adapter.spec.channel == channel else {
             throw CampaignError(path + ".adapter", "adapter \(adapterName) is not enabled for channel \(channel.rawValue)", code: "unknown_adapter")
         }
         if channel == .wechat {
             guard let a = c.account, config.account(a) != nil else { throw CampaignError(path + ".account", "must name a configured account", code: "unknown_account") }
+        }
+        if channel == .douyin {
+            // Each recipient only inside the 24 h window its last private message opened; the rest are skipped.
+            guard let a = c.account, config.douyin.accounts.contains(where: { $0.id == a }) else {
+                throw CampaignError(path + ".account", "must name a configured Douyin account (douyin.accounts)", code: "unknown_account")
+            }
         }
         func t(_ field: String, _ s: String?, cap: Int) throws -> TextTemplate? {
             guard let s else { return nil }

@@ -91,6 +91,15 @@ final class DouyinReplyTests: XCTestCase {
             XCTAssertEqual((unknown.body["error"] as? [String: Any])?["code"] as? String, "unknown_account")
             let badTo = try await OutboundEngineTests.post(client, #"{"channel":"douyin","account":"dy","to":"not an id","text":"Hi"}"#)
             XCTAssertEqual((badTo.body["error"] as? [String: Any])?["code"] as? String, "invalid_recipient")
+
+            // A campaign to the account's Douyin audience: its account must be a Douyin account.
+            let campaign = try await client.send(
+                .post, "/api/v1/campaigns", json: #"{"name":"dy-followup","audience":"account:dy","channels":[{"channel":"douyin","account":"dy","text":"Thanks for writing"}]}"#)
+            XCTAssertEqual(campaign.status, .created, campaign.text)
+            let wrong = try await client.send(
+                .post, "/api/v1/campaigns", json: #"{"name":"dy-wrong","audience":"account:dy","channels":[{"channel":"douyin","account":"demo","text":"Hi"}]}"#)
+            XCTAssertEqual(wrong.status, .badRequest, wrong.text)
+            XCTAssertEqual(wrong.value?.lookup("error.code")?.scalarText, "unknown_account")
         }
         await rig.fakes.stop()
     }
