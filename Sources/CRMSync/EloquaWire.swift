@@ -167,7 +167,9 @@ public struct EloquaWire: Sendable {
     // MARK: Bulk API 2.0 import
 
     /// One import definition per import (a definition is not synced twice at once): every mapped
-    /// field, matched on the email address, updating existing contacts; deleted by Eloqua after a day.
+    /// field, matched on the email address, updating existing contacts only with the values a row
+    /// has (`ifNewIsNotNull`: a field we hold nothing for keeps what Eloqua has, as a REST update does);
+    /// deleted by Eloqua after a day.
     public func importDefinitionRequest(base: String, name: String) -> HTTPRequest {
         var fields = [String: JSONValue]()
         for (property, _) in spec.fields { fields[property] = .string("{{Contact.Field(\(property))}}") }
@@ -175,7 +177,7 @@ public struct EloquaWire: Sendable {
             "POST", base + "/api/bulk/2.0/contacts/imports",
             .object([
                 "name": .string(name), "fields": .object(fields), "identifierFieldName": .string(CRMAdapterSpec.eloquaEmailField),
-                "isSyncTriggeredOnImport": .bool(false), "updateRule": .string("always"), "autoDeleteDuration": .string("P1D"),
+                "isSyncTriggeredOnImport": .bool(false), "updateRule": .string("ifNewIsNotNull"), "autoDeleteDuration": .string("P1D"),
             ]))
     }
 

@@ -204,6 +204,28 @@ final class EloquaSyncTests: XCTestCase {
         XCTAssertTrue(deadAfter.isEmpty, "\(deadAfter)")
     }
 
+    /// Eloqua answering 429 (it publishes no REST limit, only the status): the batch's remaining
+    /// contacts are held without spending an attempt, every process pauses, and all arrive in the end.
+    func test_eloquas429_holdsTheRest_andPauses_nothingLost() async throws {
+        let h = try Harness()
+        let (eloqua, server) = try await Self.fake(rateLimit: 8)
+        defer { Task { await server.stop() } }
+        let spec = try Self.spec(login: server.baseURL, minRecords: 1_000, maxWaitMs: 0)
+        _ = try await CRMSyncTests.qualifiedCustomers(h, 60)
+        let run = Task { await CRMSyncTests.worker(spec, h, concurrency: 2).run() }
+        defer { run.cancel() }
+        try await CRMSyncTests.eventually("60 contacts", timeout: .seconds(60)) {
+            let drained = try await Self.drained(h, spec)
+            return eloqua.contacts.count == 60 && drained
+        }
+        XCTAssertGreaterThan(eloqua.throttled, 0, "the fake's limit was hit")
+        let dead = try await Self.deadLetters(h)
+        XCTAssertTrue(dead.isEmpty, "a 429 is never the record's fault: \(dead)")
+        let status = try await CRMOutbox(redis: h.redis, adapter: spec.name).status()
+        XCTAssertGreaterThan(Int(status.fields["throttled"] ?? "0") ?? 0, 0, "counted in the adapter's status")
+        XCTAssertTrue(eloqua.contacts.values.allSatisfy { $0.writes == 1 }, "each contact written once")
+    }
+
     /// Erasure: a contact whose id we hold is deleted by it; one whose id never came back (a bulk
     /// import returns none) is found by our id first.
     func test_erasure_deletesTheContact_findingItByOurIdAfterABulkImport() async throws {
