@@ -8,6 +8,8 @@ import NIOConcurrencyHelpers
 /// - `POST /oauth/refresh_token/` (form `client_key`, `grant_type=refresh_token`, `refresh_token`):
 ///   `{"data": {"access_token", "expires_in", "refresh_token", "open_id", "scope", "error_code": 0,
 ///   "description"}, "message": "success"}`; a wrong key or refresh token answers error_code 10008.
+/// - `POST /oauth/renew_refresh_token/` (form `client_key`, `refresh_token`): a new refresh token for 30
+///   days, the old one refused from then on; at most five renewals (then 10010).
 /// - `POST /im/send/msg/?open_id=<the enterprise account>` with header `access-token`: the body's
 ///   `to_user_id`, `msg_id`, `conversation_id` must name a message that user sent the account
 ///   (`received`), within 24 hours of it, `scene` `im_reply_msg`, `content` `{msg_type: 1, text: {text}}`.
@@ -42,18 +44,26 @@ public final class DouyinFake: Sendable {
         var messages: [String: Message] = [:]
         var sent: [Sent] = []
         var refused: [Int: Int] = [:]
+        var refreshToken: String
+        var renewals = 0
     }
 
     let clientKey: String
-    let refreshToken: String
     let accountOpenId: String
-    let state = NIOLockedValueBox(State())
+    /// How long the refresh token has left, as the refresh answer says (`refresh_expires_in`).
+    let refreshExpiresIn: Int
+    let state: NIOLockedValueBox<State>
 
-    public init(clientKey: String, refreshToken: String, accountOpenId: String) {
+    public init(clientKey: String, refreshToken: String, accountOpenId: String, refreshExpiresIn: Int = 2_592_000) {
         self.clientKey = clientKey
-        self.refreshToken = refreshToken
         self.accountOpenId = accountOpenId
+        self.refreshExpiresIn = refreshExpiresIn
+        state = NIOLockedValueBox(State(refreshToken: refreshToken))
     }
+
+    /// Refresh-token renewals so far, and the refresh token now valid.
+    public var renewals: Int { state.withLockedValue { $0.renewals } }
+    public var currentRefreshToken: String { state.withLockedValue { $0.refreshToken } }
 
     public var sent: [Sent] { state.withLockedValue { $0.sent } }
     public var tokensIssued: Int { state.withLockedValue { $0.tokensIssued } }
@@ -76,8 +86,9 @@ public final class DouyinFake: Sendable {
     public func add(to router: Router<BasicRequestContext>) {
         router.post("/oauth/refresh_token/") { request, _ -> Response in
             let form = formFields(String(buffer: try await request.body.collect(upTo: 1 << 16)))
+            let current = self.currentRefreshToken
             guard form["grant_type"] == "refresh_token", let key = form["client_key"], let token = form["refresh_token"],
-                ConstantTime.equals(key, self.clientKey), ConstantTime.equals(token, self.refreshToken)
+                ConstantTime.equals(key, self.clientKey), ConstantTime.equals(token, current)
             else { return jsonResponse(["data": ["error_code": 10008, "description": "refresh_token is invalid or expired"], "message": "error"]) }
             let (access, left) = self.state.withLockedValue { s -> (String, Int) in
                 let now = Date()
@@ -90,10 +101,22 @@ public final class DouyinFake: Sendable {
             }
             return jsonResponse([
                 "data": [
-                    "access_token": access, "expires_in": left, "refresh_token": self.refreshToken, "refresh_expires_in": 2_592_000,
+                    "access_token": access, "expires_in": left, "refresh_token": current, "refresh_expires_in": self.refreshExpiresIn,
                     "open_id": self.accountOpenId, "scope": "im.direct_message", "error_code": 0, "description": "",
                 ], "message": "success",
             ])
+        }
+        router.post("/oauth/renew_refresh_token/") { request, _ -> Response in
+            let form = formFields(String(buffer: try await request.body.collect(upTo: 1 << 16)))
+            return self.state.withLockedValue { s -> Response in
+                guard let key = form["client_key"], let token = form["refresh_token"], ConstantTime.equals(key, self.clientKey),
+                    ConstantTime.equals(token, s.refreshToken)
+                else { return jsonResponse(["data": ["error_code": 10008, "description": "refresh_token is invalid or expired"], "message": "error"]) }
+                guard s.renewals < 5 else { return jsonResponse(["data": ["error_code": 10010, "description": "refresh_token renewed too many times"], "message": "error"]) }
+                s.renewals += 1
+                s.refreshToken = "rft.renewed-\(s.renewals)-" + UUID().uuidString.lowercased()
+                return jsonResponse(["data": ["refresh_token": s.refreshToken, "expires_in": 2_592_000, "error_code": 0, "description": ""], "message": "success"])
+            }
         }
         router.post("/im/send/msg/") { request, _ -> Response in
             let body = jsonObject(try await request.body.collect(upTo: 1 << 20)) ?? [:]

@@ -39,10 +39,11 @@ public struct ProviderFakes: Sendable {
     /// `twilioDelayMs` makes each of its answers take that long.
     /// `wechatPageSize`: followers per `user/get` page (WeChat's is 10,000). `hubspotLimit` calls per
     /// `hubspotWindowMs` is the HubSpot fake's rolling limit (HubSpot's: 100 per 10 s); `marketoLimit`
-    /// calls per 20 s the Marketo fake's (Marketo's: 100).
+    /// calls per 20 s the Marketo fake's (Marketo's: 100). `douyinRefreshExpiresIn`: what the Douyin fake
+    /// says is left of its refresh token (30 days).
     public static func start(
         port: Int = 0, twilioPerSecond: Int? = nil, twilioDelayMs: Int = 0, wechatPageSize: Int = 10_000, hubspotLimit: Int = 100,
-        hubspotWindowMs: Int = 10_000, marketoLimit: Int = 100
+        hubspotWindowMs: Int = 10_000, marketoLimit: Int = 100, douyinRefreshExpiresIn: Int = 2_592_000
     ) async throws -> ProviderFakes {
         let ledger = FakeLedger()
         let wechat = WeChatFake(ledger: ledger, pageSize: wechatPageSize)
@@ -62,7 +63,8 @@ public struct ProviderFakes: Sendable {
         let eloqua = EloquaFake(
             site: "FakeCorp", user: "fake.api", password: "fake-eloqua-password", customFields: ["C_SCRM_Id1", "C_SCRM_Score1", "C_SCRM_Stage1", "C_SCRM_Tags1"])
         eloqua.add(to: router)
-        let douyin = DouyinFake(clientKey: douyinClientKey, refreshToken: douyinRefreshToken, accountOpenId: douyinAccountOpenId)
+        let douyin = DouyinFake(
+            clientKey: douyinClientKey, refreshToken: douyinRefreshToken, accountOpenId: douyinAccountOpenId, refreshExpiresIn: douyinRefreshExpiresIn)
         douyin.add(to: router)
         TransportRoutes.add(to: router)
         // What a separate process (a benchmark) needs to check at-most-once: deliveries and distinct

@@ -55,6 +55,8 @@ public final class AccessTokenManager: Sendable {
         public var dailyBudget = 2000
         /// Refresh this long before WeChat's expiry.
         public var refreshMarginMs: Int64 = 300_000
+        /// Douyin: renew the refresh token (30 days) once less than this is left of it.
+        public var renewRefreshMarginMs: Int64 = 7 * 86_400_000
         /// How long a process trusts its in-memory copy before looking at Redis again.
         public var localTTLms: Int64 = 60_000
         public var lockTTLms: Int64 = 10_000
@@ -180,6 +182,7 @@ public final class AccessTokenManager: Sendable {
         Gauge(label: "scrm_wechat_token_fetches_today", dimensions: [("account", account)]).record(count)
 
         let fetched = try await fetch(account, forceRefresh: now.stale)
+        if flavor == .douyin { await keepRefreshTokenAlive(account, fetched, fence: fence) }
         let stored = try await shared.storeIfHolder(account: account, token: fetched.token, expiresAtMs: fetched.expiresAtMs, fence: fence)
         if !stored, let fresh = try await readShared(account).fresh {
             // Our lease ran out and another holder took over: its token wins (ours stays valid for now).
@@ -213,6 +216,9 @@ public final class AccessTokenManager: Sendable {
     private struct Fetched {
         let token: String
         let expiresAtMs: Int64
+        /// Douyin: the refresh token the answer names and when it expires.
+        var refreshToken: String?
+        var refreshExpiresAtMs: Int64?
     }
 
     /// The shared token if it is fresh (not stale, not within the refresh margin of its expiry), and
@@ -235,7 +241,9 @@ public final class AccessTokenManager: Sendable {
             "grant_type": .string("client_credential"), "appid": .string(c.appId), "secret": .string(c.secret), "force_refresh": .bool(forceRefresh),
         ])
         let started = clock()
-        let (id, secret) = (ResolvedAdapter.percentEncode(c.appId), ResolvedAdapter.percentEncode(c.secret))
+        // Douyin: the refresh token as last renewed, else the configured one.
+        let renewed = flavor == .douyin ? (try? await shared.refreshToken(account: account))?.token : nil
+        let (id, secret) = (ResolvedAdapter.percentEncode(c.appId), ResolvedAdapter.percentEncode(renewed ?? c.secret))
         let request: HTTPRequest = switch flavor {
         case .wecom: HTTPRequest(method: "GET", url: baseURL + "/cgi-bin/gettoken?corpid=\(id)&corpsecret=\(secret)", headers: [], body: [], timeoutMs: 5000)
         case .marketo:
@@ -264,7 +272,36 @@ public final class AccessTokenManager: Sendable {
                 message: (json?.lookup("errmsg") ?? json?.lookup("error_description") ?? json?.lookup("description"))?.scalarText ?? "")
         }
         Counter(label: "scrm_wechat_token_fetches_total", dimensions: [("account", account), ("result", "ok")]).increment()
-        return Fetched(token: token, expiresAtMs: started + seconds * 1000)
+        var fetched = Fetched(token: token, expiresAtMs: started + seconds * 1000)
+        if flavor == .douyin {
+            fetched.refreshToken = json?.lookup("refresh_token")?.scalarText ?? renewed ?? c.secret
+            fetched.refreshExpiresAtMs = json?.lookup("refresh_expires_in")?.scalarText.flatMap { Int64($0) }.map { started + $0 * 1000 }
+        }
+        return fetched
+    }
+
+    /// Douyin: records the refresh token in use and its expiry; once less than `renewRefreshMarginMs`
+    /// of it is left, renews it (`POST /oauth/renew_refresh_token/`, 30 days more, up to five times per
+    /// authorization) and keeps the new one for every process. A failed renewal leaves the current one,
+    /// tried again at the next refresh.
+    private func keepRefreshTokenAlive(_ account: String, _ f: Fetched, fence: Int) async {
+        guard let c = credentials[account], let current = f.refreshToken, let expires = f.refreshExpiresAtMs else { return }
+        try? await shared.storeRefreshToken(account: account, token: current, expiresAtMs: expires, fence: fence)
+        guard expires - clock() < settings.renewRefreshMarginMs else { return }
+        let started = clock()
+        let body = "client_key=\(ResolvedAdapter.percentEncode(c.appId))&refresh_token=\(ResolvedAdapter.percentEncode(current))"
+        let request = HTTPRequest(
+            method: "POST", url: baseURL + "/oauth/renew_refresh_token/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: Array(body.utf8), timeoutMs: 5000)
+        guard let response = try? await transport.send(request), let data = JSONValue.parse(response.body)?.lookup("data"),
+            let renewed = data.lookup("refresh_token")?.scalarText, !renewed.isEmpty,
+            let seconds = data.lookup("expires_in")?.scalarText.flatMap({ Int64($0) })
+        else {
+            Counter(label: "scrm_douyin_refresh_renewals_total", dimensions: [("account", account), ("result", "error")]).increment()
+            return
+        }
+        try? await shared.storeRefreshToken(account: account, token: renewed, expiresAtMs: started + seconds * 1000, fence: fence)
+        Counter(label: "scrm_douyin_refresh_renewals_total", dimensions: [("account", account), ("result", "ok")]).increment()
     }
 
     private func beijingDay() -> Int64 { (clock() / 1000 + 8 * 3600) / 86_400 }

@@ -15,8 +15,8 @@ final class DouyinReplyTests: XCTestCase {
     static let user = "_000f9pF8lTroNtA9pfLjPohf1qIUzLdiWRs"
     static let conversation = "@4F8A0vXKXctkaiPz"
 
-    func rig() async throws -> OutboundEngineTests.Rig {
-        let fakes = try await ProviderFakes.start()
+    func rig(refreshExpiresIn: Int = 2_592_000) async throws -> OutboundEngineTests.Rig {
+        let fakes = try await ProviderFakes.start(douyinRefreshExpiresIn: refreshExpiresIn)
         let h = try Harness { config in
             config.outbound.channels = ["wechat": "sandbox-wechat-template", "sms": "sandbox-sms", "email": "sandbox-email", "douyin": "douyin-im"]
             config.douyin.accounts = [
@@ -100,6 +100,35 @@ final class DouyinReplyTests: XCTestCase {
                 .post, "/api/v1/campaigns", json: #"{"name":"dy-wrong","audience":"account:dy","channels":[{"channel":"douyin","account":"demo","text":"Hi"}]}"#)
             XCTAssertEqual(wrong.status, .badRequest, wrong.text)
             XCTAssertEqual(wrong.value?.lookup("error.code")?.scalarText, "unknown_account")
+        }
+        await rig.fakes.stop()
+    }
+
+    /// A refresh token with two days left is renewed at the next refresh (30 days more), kept in Redis,
+    /// and the renewed one is what the next refresh uses (Douyin refuses the old one from then on).
+    func test_aRefreshTokenNearItsEnd_isRenewed_andTheRenewedOneIsUsed() async throws {
+        let rig = try await rig(refreshExpiresIn: 2 * 86_400)
+        let engine = try rig.startEngine()
+        defer { engine.cancel() }
+        let douyin = rig.fakes.douyin
+        try await rig.h.test { client in
+            let now = rig.h.now / 1000
+            _ = try await DouyinWebhookTests.post(
+                client, DouyinWebhookTests.message(from: Self.user, text: "hi", id: "7173823391384455999", atSeconds: now, clientKey: ProviderFakes.douyinClientKey))
+            douyin.received(user: Self.user, msgId: "7173823391384455999", conversation: Self.conversation, atMs: Int64(Date().timeIntervalSince1970 * 1000))
+            let first = try await OutboundEngineTests.post(client, #"{"channel":"douyin","account":"dy","to":"\#(Self.user)","text":"one"}"#)
+            _ = try await rig.waitFor(first.id, [.sent])
+            XCTAssertEqual(douyin.renewals, 1, "two days left: renewed")
+            let stored = try await rig.h.redis.send("HGET", Keys.accessTokenRefresh(account: "dy"), "token").string
+            XCTAssertEqual(stored, douyin.currentRefreshToken, "the renewed token is kept for every process")
+            XCTAssertNotEqual(stored, ProviderFakes.douyinRefreshToken)
+
+            // The access token expires: the refresh must use the renewed token (the configured one is refused now).
+            douyin.expireToken()
+            let second = try await OutboundEngineTests.post(client, #"{"channel":"douyin","account":"dy","to":"\#(Self.user)","text":"two"}"#)
+            _ = try await rig.waitFor(second.id, [.sent])
+            XCTAssertEqual(douyin.tokensIssued, 2)
+            XCTAssertEqual(douyin.sent.map(\.text), ["one", "two"])
         }
         await rig.fakes.stop()
     }

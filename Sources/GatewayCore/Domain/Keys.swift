@@ -143,6 +143,9 @@ public enum Keys {
     /// The refresh lock (value = the holder's fence) and the fence counter.
     public static func accessTokenLock(account: String) -> String { "token:{\(account)}:lock" }
     public static func accessTokenFence(account: String) -> String { "token:{\(account)}:fence" }
+    /// A Douyin account's current refresh token (token, expiresAt ms): the configured one until it is
+    /// renewed (`/oauth/renew_refresh_token/`), then the renewed one.
+    public static func accessTokenRefresh(account: String) -> String { "token:{\(account)}:refresh" }
     /// Token fetches on one day (Beijing time, when WeChat's counters reset).
     public static func accessTokenFetches(account: String, day: Int64) -> String { "token:{\(account)}:fetches:\(day)" }
 
