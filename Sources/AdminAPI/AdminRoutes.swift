@@ -15,6 +15,7 @@ public struct AdminRoutes: Sendable {
     let adapters: AdapterCatalog
     let followers: FollowerSync?
     let tokens: AccessTokenManager?
+    let douyinTokens: AccessTokenManager?
     let campaigns: CampaignRunner?
     let crm: [CRMAdapterSpec]
     let scoring: ScoringRulesSource?
@@ -25,7 +26,8 @@ public struct AdminRoutes: Sendable {
 
     public init(
         config: GatewayConfig, customers: CustomerStore, tags: TagStore, sandbox: SandboxOutbox, adapters: AdapterCatalog,
-        followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, campaigns: CampaignRunner? = nil, crm: [CRMAdapterSpec] = [],
+        followers: FollowerSync? = nil, tokens: AccessTokenManager? = nil, douyinTokens: AccessTokenManager? = nil, campaigns: CampaignRunner? = nil,
+        crm: [CRMAdapterSpec] = [],
         scoring: ScoringRulesSource? = nil, activity: ActivityStats? = nil, surfaces: SurfaceCache? = nil,
         wechat: any WeChatSurfaces = SandboxWeChatSurfaces(), clock: @escaping @Sendable () -> Int64
     ) {
@@ -37,6 +39,7 @@ public struct AdminRoutes: Sendable {
         self.campaigns = campaigns
         self.followers = followers
         self.tokens = tokens
+        self.douyinTokens = douyinTokens
         self.config = config
         self.customers = customers
         self.tags = tags
@@ -85,7 +88,8 @@ public struct AdminRoutes: Sendable {
         SandboxRoutes(outbox: sandbox).register(on: group)
         RedisRoutes(nodes: RedisNodes(redis: sandbox.redis)).register(on: group)
         MessageRoutes(config: config, catalog: adapters, store: MessageStore(redis: sandbox.redis), clock: clock).register(on: group)
-        AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters, accounts: config.accounts.map(\.id)), tokens: tokens).register(on: group)
+        AdapterRoutes(status: AdapterStatus(redis: sandbox.redis, catalog: adapters, accounts: config.accounts.map(\.id)), tokens: tokens, douyinTokens: douyinTokens)
+            .register(on: group)
         FollowerRoutes(config: config, followers: followers).register(on: group)
         AudienceRoutes(audiences: AudienceStore(redis: sandbox.redis, config: config), tags: tags, config: config, clock: clock).register(on: group)
         SegmentRoutes(store: SegmentStore(redis: sandbox.redis), config: config, clock: clock).register(on: group)

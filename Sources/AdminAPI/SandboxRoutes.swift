@@ -36,13 +36,22 @@ struct SandboxRoutes {
 struct AdapterRoutes {
     let status: AdapterStatus
     let tokens: AccessTokenManager?
+    var douyinTokens: AccessTokenManager? = nil
 
     func register<Context: RequestContext>(on group: DeclaredRoutes<Context>) {
         group.get("/adapters", .operationsRead) { _, _ in
             try await storage {
                 var budgets = [AdapterList.TokenBudget]()
                 for account in tokens?.accounts ?? [] {
-                    budgets.append(.init(account: account, fetchesToday: try await tokens?.fetchesToday(account) ?? 0, dailyBudget: tokens?.dailyBudget ?? 0))
+                    budgets.append(
+                        .init(account: account, platform: "wechat", fetchesToday: try await tokens?.fetchesToday(account) ?? 0, dailyBudget: tokens?.dailyBudget ?? 0))
+                }
+                for account in douyinTokens?.accounts ?? [] {
+                    budgets.append(
+                        .init(
+                            account: account, platform: "douyin", fetchesToday: try await douyinTokens?.fetchesToday(account) ?? 0,
+                            dailyBudget: douyinTokens?.dailyBudget ?? 0,
+                            refreshTokenExpiresAt: try await douyinTokens?.refreshTokenExpiresAt(account).map(JSONResponse.isoTime)))
                 }
                 return try JSONResponse.encoded(AdapterList(adapters: try await status.reports().map(AdapterList.Adapter.init), accessTokens: budgets))
             }
@@ -122,7 +131,12 @@ struct AdapterList: Encodable {
 
     struct TokenBudget: Encodable {
         let account: String
+        /// wechat or douyin.
+        let platform: String
         let fetchesToday: Int
         let dailyBudget: Int
+        /// Douyin: when the refresh token in use expires (renewed within 7 days of it, five times per
+        /// authorization; then the account must authorize the app again). Absent before the first refresh.
+        var refreshTokenExpiresAt: String? = nil
     }
 }

@@ -92,7 +92,7 @@ public func buildRouter(
         }
         AdminRoutes(
             config: config, customers: customers, tags: tags, sandbox: sandbox, adapters: adapters, followers: outbound.followers,
-            tokens: outbound.tokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, activity: outbound.activity,
+            tokens: outbound.tokens, douyinTokens: outbound.douyinTokens, campaigns: outbound.campaigns, crm: crm, scoring: scoring, activity: outbound.activity,
             surfaces: outbound.surfaces, wechat: outbound.wechat, clock: clock
         ).register(on: router, table: table)
     }

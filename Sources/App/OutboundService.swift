@@ -13,6 +13,8 @@ public struct OutboundParts: Sendable {
     public let engine: OutboundEngine
     public let followers: FollowerSync?
     public let tokens: AccessTokenManager?
+    /// Douyin enterprise accounts' business tokens (accounts with openId and refreshToken).
+    public let douyinTokens: AccessTokenManager?
     public let campaigns: CampaignRunner
     let customers: CustomerStore
     /// Applies customer import jobs (any process may resume another's).
@@ -69,11 +71,12 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
     }
     let wechat: any WeChatSurfaces =
         if let tokens, let wechatBase { WeChatSurfaceAPI(client: WeChatAPIClient(tokens: tokens, baseURL: wechatBase)) } else { SandboxWeChatSurfaces() }
+    let douyinTokens = makeDouyinTokens(config: config, redis: redis, adapters: adapters, clock: clock)
     return OutboundParts(
         engine: makeOutboundEngine(
-            config: config, redis: redis, adapters: adapters, tokens: tokens, customers: customers, campaigns: renderer, activity: activity,
-            clock: clock),
-        followers: followers, tokens: tokens, campaigns: campaigns, customers: customers,
+            config: config, redis: redis, adapters: adapters, tokens: tokens, douyinTokens: douyinTokens, customers: customers, campaigns: renderer,
+            activity: activity, clock: clock),
+        followers: followers, tokens: tokens, douyinTokens: douyinTokens, campaigns: campaigns, customers: customers,
         imports: CustomerImportRunner(store: CustomerImportStore(redis: redis, config: config), clock: clock),
         conversions: ConversionWorker(redis: redis),
         journeys: JourneyRunner(redis: redis, config: config, customers: customers, compile: { try CompiledJourney($0, config: config, catalog: adapters) },
@@ -82,22 +85,22 @@ public func makeOutbound(config: GatewayConfig, redis: RedisPool, adapters: Adap
         wecomGroups: wecomGroups)
 }
 
+/// Douyin enterprise accounts' business tokens, refreshed on the host the douyin-im adapter calls; nil
+/// when no account can reply or no real douyin-im adapter is enabled.
+func makeDouyinTokens(config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, clock: @escaping GatewayClock) -> AccessTokenManager? {
+    let accounts = config.douyin.accounts.filter(\.canReply)
+    guard !accounts.isEmpty, let base = adapters.adapters.values.first(where: { $0.accessTokenKind == .douyin && !$0.spec.isSandbox })?.setting(named: "base_url")
+    else { return nil }
+    return AccessTokenManager(
+        redis: redis, baseURL: base, accounts: accounts.map { AccessTokenManager.Credentials(account: $0.id, appId: $0.clientKey, secret: $0.refreshToken) },
+        flavor: .douyin, clock: clock)
+}
+
 func makeOutboundEngine(
-    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, tokens: AccessTokenManager?, customers: CustomerStore,
-    campaigns: (any CampaignRendering)? = nil, activity: ActivityStats? = nil, clock: @escaping GatewayClock
+    config: GatewayConfig, redis: RedisPool, adapters: AdapterCatalog, tokens: AccessTokenManager?, douyinTokens: AccessTokenManager? = nil,
+    customers: CustomerStore, campaigns: (any CampaignRendering)? = nil, activity: ActivityStats? = nil, clock: @escaping GatewayClock
 ) -> OutboundEngine {
     let o = config.outbound
-    // Douyin enterprise accounts' business tokens, refreshed on the host the douyin-im adapter calls.
-    let douyinAccounts = config.douyin.accounts.filter(\.canReply)
-    let douyinBase = adapters.adapters.values.first { $0.accessTokenKind == .douyin && !$0.spec.isSandbox }?.setting(named: "base_url")
-    let douyinTokens = douyinBase.flatMap { base in
-        douyinAccounts.isEmpty
-            ? nil
-            : AccessTokenManager(
-                redis: redis, baseURL: base,
-                accounts: douyinAccounts.map { AccessTokenManager.Credentials(account: $0.id, appId: $0.clientKey, secret: $0.refreshToken) }, flavor: .douyin,
-                clock: clock)
-    }
     let sender = AdapterSender(
         sandbox: SandboxOutbox(redis: redis, maxLen: o.sandboxMaxLen), tokens: tokens, douyinTokens: douyinTokens, publicURL: o.publicURL, clock: clock)
     var settings = OutboundEngine.Settings()
@@ -107,7 +110,7 @@ func makeOutboundEngine(
     settings.circuit = RateLimiter.Circuit(failures: o.circuitFailures, openMs: o.circuitOpenMs, maxOpenMs: o.circuitMaxOpenMs)
     settings.contactRules = config.contactRules
     settings.accountTimezones = Dictionary(uniqueKeysWithValues: config.accounts.compactMap { a in a.timezone.map { (a.id, $0) } })
-    settings.douyinOpenIds = Dictionary(uniqueKeysWithValues: douyinAccounts.map { ($0.id, $0.openId) })
+    settings.douyinOpenIds = Dictionary(uniqueKeysWithValues: config.douyin.accounts.filter(\.canReply).map { ($0.id, $0.openId) })
     return OutboundEngine(
         redis: redis, catalog: adapters, sender: sender, customers: customers,
         links: UnsubscribeLinks(o), settings: settings, campaigns: campaigns, activity: activity, clock: clock)

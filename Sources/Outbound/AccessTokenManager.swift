@@ -143,6 +143,13 @@ public final class AccessTokenManager: Sendable {
     public var accounts: [String] { credentials.keys.sorted() }
     public var dailyBudget: Int { settings.dailyBudget }
 
+    /// Douyin: when the refresh token in use expires (as the last refresh said); nil before the first
+    /// refresh, and for other flavors.
+    public func refreshTokenExpiresAt(_ account: String) async throws -> Int64? {
+        guard flavor == .douyin else { return nil }
+        return try await shared.refreshToken(account: account)?.expiresAtMs
+    }
+
     /// Fetches counted today (Beijing time) for `account`.
     public func fetchesToday(_ account: String) async throws -> Int {
         try await shared.fetches(account: account, day: beijingDay())

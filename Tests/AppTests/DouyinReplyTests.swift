@@ -122,6 +122,16 @@ final class DouyinReplyTests: XCTestCase {
             let stored = try await rig.h.redis.send("HGET", Keys.accessTokenRefresh(account: "dy"), "token").string
             XCTAssertEqual(stored, douyin.currentRefreshToken, "the renewed token is kept for every process")
             XCTAssertNotEqual(stored, ProviderFakes.douyinRefreshToken)
+            // Operators see when it runs out.
+            let adapters = try await client.get("/api/v1/adapters")
+            let tokens = (adapters.json["accessTokens"] as? [[String: Any]]) ?? []
+            let dy = try XCTUnwrap(tokens.first { $0["account"] as? String == "dy" }, adapters.text)
+            XCTAssertEqual(dy["platform"] as? String, "douyin")
+            let iso = ISO8601DateFormatter()
+            iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            let expires = try XCTUnwrap((dy["refreshTokenExpiresAt"] as? String).flatMap { iso.date(from: $0) }, "\(dy)")
+            let left = expires.timeIntervalSince1970 - Double(rig.h.now) / 1000  // the gateway's clock
+            XCTAssertEqual(left, 30 * 86_400, accuracy: 60, "the renewed token's 30 days")
 
             // The access token expires: the refresh must use the renewed token (the configured one is refused now).
             douyin.expireToken()

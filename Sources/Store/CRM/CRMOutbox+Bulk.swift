@@ -70,7 +70,8 @@ extension CRMOutbox {
     public func noteBulk(_ item: BulkImport) async throws {
         let key = Keys.crmBulk(adapter: adapter)
         let json = String(decoding: try JSONEncoder().encode(item), as: UTF8.self)
-        let count = try await redis.pipelineChecked([["HSET", key, item.sync, json], ["HLEN", key]]).last?.int ?? 0
+        // (HKEYS, not HLEN: the hash stays small, and config/redis-acl.txt grants the commands in use.)
+        let count = try await redis.pipelineChecked([["HSET", key, item.sync, json], ["HKEYS", key]]).last?.strings.count ?? 0
         guard count > Self.bulkKept * 2 else { return }
         let finished = try await bulkImports().filter { $0.finishedAt != nil }.dropFirst(Self.bulkKept)
         if !finished.isEmpty { _ = try await redis.send(["HDEL", key] + finished.map(\.sync)) }
