@@ -132,6 +132,10 @@ final class DouyinReplyTests: XCTestCase {
             let expires = try XCTUnwrap((dy["refreshTokenExpiresAt"] as? String).flatMap { iso.date(from: $0) }, "\(dy)")
             let left = expires.timeIntervalSince1970 - Double(rig.h.now) / 1000  // the gateway's clock
             XCTAssertEqual(left, 30 * 86_400, accuracy: 60, "the renewed token's 30 days")
+            let mara = try await ConsoleActionTests.signIn(client, "mara", role: "marketer")
+            let dashboard = try await client.execute(uri: "/console", method: .get, headers: [.cookie: mara.cookie]).text
+            XCTAssertTrue(dashboard.contains("Douyin authorization of <strong>dy</strong>"), dashboard)
+            XCTAssertFalse(dashboard.contains("authorize the app again"), "30 days left: no warning")
 
             // The access token expires: the refresh must use the renewed token (the configured one is refused now).
             douyin.expireToken()

@@ -48,7 +48,14 @@ extension ConsoleRoutes {
             return ["channel": row.lookup("channel")?.scalarText ?? "", "sent": ConsoleFormat.count(today(sent)), "delivered": ConsoleFormat.count(today(delivered)),
                     "failed": ConsoleFormat.count(today(failed)), "spark": spark(sent, "\(row.lookup("channel")?.scalarText ?? "") \(v.t("m_sent"))")]
         }
-        let adapters = (try await adaptersCall).json.lookup("adapters")?.arrayValue?.map { a -> [String: Any] in
+        let adaptersAnswer = try await adaptersCall
+        // Douyin accounts' authorizations: when replies stop unless the app is authorized again.
+        let authorizations = adaptersAnswer.json.lookup("accessTokens")?.arrayValue?.compactMap { t -> [String: Any]? in
+            guard t.lookup("platform")?.scalarText == "douyin", let at = t.lookup("refreshTokenExpiresAt")?.scalarText.flatMap(ConsoleFormat.parseISO) else { return nil }
+            let left = at.timeIntervalSince1970 - Double(clock()) / 1000
+            return ["account": t.lookup("account")?.scalarText ?? "", "until": ConsoleFormat.local(at, v.timeZone), "soon": left < 7 * 86_400]
+        } ?? []
+        let adapters = adaptersAnswer.json.lookup("adapters")?.arrayValue?.map { a -> [String: Any] in
             let scopes = a.lookup("scopes")?.arrayValue ?? []
             let now = Date(timeIntervalSince1970: Double(clock()) / 1000)
             func until(_ key: String) -> String? {
@@ -94,7 +101,7 @@ extension ConsoleRoutes {
             "inbound": inbound, "anyInbound": !inbound.isEmpty, "inboundToday": ConsoleFormat.count(inboundTotal),
             "inboundSpark": spark(inboundSeries, v.t("inboundToday")),
             "followers": followers, "anyFollowers": !followers.isEmpty, "outbound": outbound, "anyOutbound": !outbound.isEmpty,
-            "adapters": adapters, "crm": crm, "anyCRM": !crm.isEmpty,
+            "adapters": adapters, "authorizations": authorizations, "crm": crm, "anyCRM": !crm.isEmpty,
             "deadLetters": ConsoleFormat.count(Int(stats["deadLetters"]?.scalarText ?? "0") ?? 0),
             "hasDeadLetters": (Int(stats["deadLetters"]?.scalarText ?? "0") ?? 0) > 0,
             "since": ConsoleFormat.local(midnight, v.timeZone),
