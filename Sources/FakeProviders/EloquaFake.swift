@@ -58,6 +58,8 @@ public final class EloquaFake: Sendable {
         var largestUpload = 0
         var discoveries = 0
         var unauthorizedAhead = 0
+        var firstServedAt: Int64 = 0
+        var lastServedAt: Int64 = 0
     }
 
     let site: String
@@ -126,6 +128,9 @@ public final class EloquaFake: Sendable {
         let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         let admitted = state.withLockedValue { s -> Bool in
             s.calls[op, default: 0] += 1
+            let wall = Int64(Date().timeIntervalSince1970 * 1000)
+            if s.firstServedAt == 0 { s.firstServedAt = wall }
+            s.lastServedAt = wall
             guard let limit = rateLimit else { return true }
             s.callTimes.removeAll { $0 <= now - Double(windowMs) / 1000 }
             guard s.callTimes.count < limit else {
@@ -208,10 +213,15 @@ public final class EloquaFake: Sendable {
             }
         }
         addBulk(to: router)
+        // A benchmark's view (the keys `scrm-bench crm` reads for every CRM): contacts as records, calls
+        // in all, the largest upload as the largest batch, writes, imports and their polls.
         router.get("/_fakes/eloqua") { _, _ in
-            jsonResponse([
-                "contacts": self.contacts.count, "calls": self.calls, "throttled": self.throttled,
-                "syncs": self.syncs.map { ["uri": "/syncs/\($0.id)", "rows": $0.rows.count, "polls": $0.polls, "finished": $0.finished] },
+            let (contacts, calls, syncs) = (self.contacts, self.calls, self.syncs)
+            let times = self.state.withLockedValue { ($0.firstServedAt, $0.lastServedAt) }
+            return jsonResponse([
+                "records": contacts.count, "calls": calls.values.reduce(0, +), "byOperation": calls, "throttled": self.throttled,
+                "largestBatch": self.largestUpload, "writes": contacts.values.reduce(0) { $0 + $1.writes }, "imports": syncs.count,
+                "polls": syncs.reduce(0) { $0 + $1.polls }, "firstServedAt": times.0, "lastServedAt": times.1,
             ])
         }
     }

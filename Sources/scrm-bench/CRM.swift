@@ -7,14 +7,14 @@ import Store
 
 /// `scrm-bench crm`: seeds customers, puts one qualifying interaction per customer on stream:inbound
 /// (a text asking for a demo: the shipped `demo-request` rule qualifies), and follows the fake
-/// CRM (`--crm hubspot` or `marketo`) until every customer is a record there. The gateway does the
+/// CRM (`--crm hubspot`, `marketo` or `eloqua`) until every customer is a record there. The gateway does the
 /// rest: scoring, the CRM queue, batches and the budget.
 struct CRMBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "crm", abstract: "Qualified leads synced to the fake HubSpot or Marketo (see scripts/bench).")
+    static let configuration = CommandConfiguration(commandName: "crm", abstract: "Qualified leads synced to the fake HubSpot, Marketo or Eloqua (see scripts/bench).")
 
     @Option var redis: String
     @Option var fakes: String
-    @Option(help: "The fake CRM the gateway syncs to: hubspot or marketo.") var crm = "hubspot"
+    @Option(help: "The fake CRM the gateway syncs to: hubspot, marketo or eloqua.") var crm = "hubspot"
     @Option var customers = 10_000
     @Option(help: "Give up after this long.") var maxSeconds = 900.0
 
@@ -55,9 +55,10 @@ struct CRMBench: AsyncParsableCommand {
         let queued = try await pool.send("XLEN", Keys.crmStream).int ?? 0
         print(
             String(
-                format: "RESULT customers=%d records=%d calls=%d throttled=%d largest=%d writes=%d span_s=%.2f e2e_s=%.2f first_call_after_s=%.2f crm_stream=%d tokens=%d",
+                format: "RESULT customers=%d records=%d calls=%d throttled=%d largest=%d writes=%d span_s=%.2f e2e_s=%.2f first_call_after_s=%.2f crm_stream=%d tokens=%d imports=%d polls=%d",
                 customers, summary["records"] as? Int ?? 0, summary["calls"] as? Int ?? 0, summary["throttled"] as? Int ?? 0,
                 summary["largestBatch"] as? Int ?? 0, summary["writes"] as? Int ?? 0, Double(last - first) / 1000, done,
-                Double(first) / 1000 - started.timeIntervalSince1970, queued, summary["tokensIssued"] as? Int ?? 0))
+                Double(first) / 1000 - started.timeIntervalSince1970, queued, summary["tokensIssued"] as? Int ?? 0, summary["imports"] as? Int ?? 0,
+                summary["polls"] as? Int ?? 0))
     }
 }
