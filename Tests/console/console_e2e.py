@@ -387,6 +387,33 @@ class Console(unittest.TestCase):
         self.assertIn("booth:d", customer["tags"])
         self.shot("channels")
 
+    def test_c_a_marketer_replies_to_a_follower_inside_the_window(self):
+        # The follower writes: the customer's page shows the conversation with a reply box.
+        now = int(time.time())
+        self.wechat_callback(f"<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[oReplyC1]]></FromUserName>"
+                             f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[Where is booth C?]]></Content>"
+                             f"<MsgId>{now}01</MsgId></xml>")
+        customer = api("GET", "/customers/lookup?account=demo&openid=oReplyC1")["id"]
+        self.sign_in("mara")
+        self.driver.get(f"{BASE}/console/customers/{customer}")
+        self.assertIn("Where is booth C?", self.text("#h-sessions + h3 + ol"), "the conversation is shown")
+        box = self.driver.find_element(By.CSS_SELECTOR, "form.reply textarea[name=text]")
+        box.send_keys("Hall 2, next to the entrance")
+        self.driver.find_element(By.CSS_SELECTOR, "form.reply button[type=submit]").click()
+        self.assertIn("Reply queued", self.notice())
+        self.driver.execute_script("document.getElementById('h-sessions').scrollIntoView()")
+        self.shot("customer-reply")
+        # It went out as a customer-service message (the sandbox records what WeChat would get).
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            sent = [m for m in api("GET", "/sandbox/messages?channel=wechat")["messages"] if m["to"] == "oReplyC1"]
+            if sent:
+                break
+            time.sleep(0.2)
+        self.assertTrue(sent, "the reply reached the sandbox")
+        self.assertEqual(sent[0]["renders"], "wechat-custom")
+        self.assertIn("Hall 2, next to the entrance", sent[0]["request"])
+
     def wechat_callback(self, xml):
         """A plain-mode callback to the demo account, signed as WeChat signs it (SHA-1 of the sorted token, timestamp, nonce)."""
         timestamp, nonce = str(int(time.time())), "n" + str(time.time_ns())

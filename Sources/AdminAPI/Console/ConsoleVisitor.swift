@@ -37,8 +37,11 @@ struct ConsoleVisitor {
     }
 
     /// `2026-12-02 15:04` in the visitor's zone, from the API's ISO time; the input when it is not one.
+    /// An ISO 8601 time, or milliseconds since the epoch (what timelines and sessions store), in the
+    /// operator's zone.
     func time(_ iso: String?) -> String {
         guard let iso else { return "" }
+        if iso.count >= 12, let ms = Int64(iso) { return ConsoleFormat.local(Date(timeIntervalSince1970: Double(ms) / 1000), timeZone) }
         guard let date = ConsoleFormat.parseISO(iso) else { return iso }
         return ConsoleFormat.local(date, timeZone)
     }

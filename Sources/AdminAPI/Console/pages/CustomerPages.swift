@@ -49,9 +49,7 @@ extension ConsoleRoutes {
                 sessions.append([
                     "account": account, "open": open, "until": v.time(s["windowOpenUntil"]?.scalarText),
                     "reply": open ? replyForm(type: identity.lookup("type")?.scalarText ?? "", account: account, customer: live) as Any : false,
-                    "messages": (s["messages"]?.arrayValue ?? []).suffix(20).map { m in
-                        ["at": v.time(m.lookup("at")?.scalarText), "text": m.lookup("text")?.scalarText ?? m.lookup("type")?.scalarText ?? m.text]
-                    },
+                    "messages": (s["messages"]?.arrayValue ?? []).suffix(20).map(Self.sessionLine(v)),
                 ])
             }
             var page = profileContext(customer.json, v)
@@ -120,6 +118,16 @@ extension ConsoleRoutes {
             "score": c.lookup("score")?.scalarText ?? "0", "stage": c.lookup("stage")?.scalarText ?? "new", "tier": c.lookup("tier")?.scalarText ?? "",
             "lastSeenAt": v.time(c.lookup("lastSeenAt")?.scalarText), "createdAt": v.time(c.lookup("createdAt")?.scalarText),
         ]
+    }
+
+    /// One message of a conversation as the page lists it: when (the session stores ms), which way, and
+    /// its words (a text's `Content` in, a reply's `content` out), else its type.
+    static func sessionLine(_ v: ConsoleVisitor) -> (JSONValue) -> [String: Any] {
+        { m in
+            let at = v.time(m.lookup("at")?.scalarText)
+            let words = m.lookup("data.Content")?.scalarText ?? m.lookup("data.content")?.scalarText ?? m.lookup("text")?.scalarText
+            return ["at": at, "out": m.lookup("direction")?.scalarText == "out", "text": words ?? m.lookup("type")?.scalarText ?? m.text]
+        }
     }
 
     /// What a session's reply box sends: a Douyin reply on the douyin channel's adapter; a WeChat one
