@@ -73,6 +73,8 @@ public final class DouyinFake: Sendable {
     public func received(user: String, msgId: String, conversation: String, atMs: Int64) {
         state.withLockedValue { $0.messages[msgId] = Message(user: user, conversation: conversation, atMs: atMs) }
     }
+    /// The account authorizes the app again: a new refresh token, the old (and any renewed) one refused.
+    public func reauthorize(refreshToken: String) { state.withLockedValue { $0.refreshToken = refreshToken; $0.renewals = 0 } }
     /// The current access token expires now.
     public func expireToken() { state.withLockedValue { $0.tokenExpiresAt = .distantPast } }
 

@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayCrypto
 import Store
 import HTTPTransport
 import Metrics
@@ -248,8 +249,10 @@ public final class AccessTokenManager: Sendable {
             "grant_type": .string("client_credential"), "appid": .string(c.appId), "secret": .string(c.secret), "force_refresh": .bool(forceRefresh),
         ])
         let started = clock()
-        // Douyin: the refresh token as last renewed, else the configured one.
-        let renewed = flavor == .douyin ? (try? await shared.refreshToken(account: account))?.token : nil
+        // Douyin: the refresh token as last renewed, else the configured one (also when the configured one
+        // changed since: the account authorized the app again).
+        let kept = flavor == .douyin ? (try? await shared.refreshToken(account: account)) ?? nil : nil
+        let renewed = kept.flatMap { $0.origin == Self.origin(c.secret) ? $0.token : nil }
         let (id, secret) = (ResolvedAdapter.percentEncode(c.appId), ResolvedAdapter.percentEncode(renewed ?? c.secret))
         let request: HTTPRequest = switch flavor {
         case .wecom: HTTPRequest(method: "GET", url: baseURL + "/cgi-bin/gettoken?corpid=\(id)&corpsecret=\(secret)", headers: [], body: [], timeoutMs: 5000)
@@ -287,13 +290,17 @@ public final class AccessTokenManager: Sendable {
         return fetched
     }
 
+    /// Which configured refresh token a kept one descends from (a digest: the configured secret itself is
+    /// not copied into Redis).
+    static func origin(_ configured: String) -> String { Hex.encode(Digest.sha256(Array(configured.utf8))) }
+
     /// Douyin: records the refresh token in use and its expiry; once less than `renewRefreshMarginMs`
     /// of it is left, renews it (`POST /oauth/renew_refresh_token/`, 30 days more, up to five times per
     /// authorization) and keeps the new one for every process. A failed renewal leaves the current one,
     /// tried again at the next refresh.
     private func keepRefreshTokenAlive(_ account: String, _ f: Fetched, fence: Int) async {
         guard let c = credentials[account], let current = f.refreshToken, let expires = f.refreshExpiresAtMs else { return }
-        try? await shared.storeRefreshToken(account: account, token: current, expiresAtMs: expires, fence: fence)
+        try? await shared.storeRefreshToken(account: account, token: current, expiresAtMs: expires, origin: Self.origin(c.secret), fence: fence)
         guard expires - clock() < settings.renewRefreshMarginMs else { return }
         let started = clock()
         let body = "client_key=\(ResolvedAdapter.percentEncode(c.appId))&refresh_token=\(ResolvedAdapter.percentEncode(current))"
@@ -307,7 +314,8 @@ public final class AccessTokenManager: Sendable {
             Counter(label: "scrm_douyin_refresh_renewals_total", dimensions: [("account", account), ("result", "error")]).increment()
             return
         }
-        try? await shared.storeRefreshToken(account: account, token: renewed, expiresAtMs: started + seconds * 1000, fence: fence)
+        try? await shared.storeRefreshToken(
+            account: account, token: renewed, expiresAtMs: started + seconds * 1000, origin: Self.origin(c.secret), fence: fence)
         Counter(label: "scrm_douyin_refresh_renewals_total", dimensions: [("account", account), ("result", "ok")]).increment()
     }
 

@@ -1,3 +1,4 @@
+import App
 import FakeProviders
 import Foundation
 import GatewayCore
@@ -143,6 +144,22 @@ final class DouyinReplyTests: XCTestCase {
             _ = try await rig.waitFor(second.id, [.sent])
             XCTAssertEqual(douyin.tokensIssued, 2)
             XCTAssertEqual(douyin.sent.map(\.text), ["one", "two"])
+
+            // The account authorizes the app again and the operator configures the new refresh token: it wins
+            // over the renewed one kept in Redis (which Douyin now refuses).
+            engine.cancel()
+            douyin.reauthorize(refreshToken: "rft.reauthorized")
+            douyin.expireToken()
+            var config = rig.h.config
+            config.douyin.accounts[0].refreshToken = "rft.reauthorized"
+            let again = makeOutbound(
+                config: config, redis: rig.h.redis, adapters: try loadAdapters(config: config, environment: rig.h.adapterEnvironment), clock: rig.h.clock
+            ).engine
+            let second2 = Task { try await again.run() }
+            defer { second2.cancel() }
+            let third = try await OutboundEngineTests.post(client, #"{"channel":"douyin","account":"dy","to":"\#(Self.user)","text":"three"}"#)
+            _ = try await rig.waitFor(third.id, [.sent])
+            XCTAssertEqual(douyin.sent.map(\.text), ["one", "two", "three"])
         }
         await rig.fakes.stop()
     }

@@ -50,17 +50,19 @@ public struct AccessTokenStore: Sendable {
         ).int == 1
     }
 
-    /// A Douyin account's refresh token as last renewed, and when it expires; nil before the first renewal.
-    public func refreshToken(account: String) async throws -> (token: String, expiresAtMs: Int64?)? {
-        let v = try await redis.send("HMGET", Keys.accessTokenRefresh(account: account), "token", "expiresAt").array ?? []
+    /// A Douyin account's refresh token in use, when it expires, and `origin`: a digest of the configured
+    /// token it descends from (renewals replace the token, not the origin). nil before the first refresh.
+    public func refreshToken(account: String) async throws -> (token: String, expiresAtMs: Int64?, origin: String)? {
+        let v = try await redis.send("HMGET", Keys.accessTokenRefresh(account: account), "token", "expiresAt", "origin").array ?? []
         guard let token = v.first?.string, !token.isEmpty else { return nil }
-        return (token, v.count > 1 ? v[1].string.flatMap { Int64($0) } : nil)
+        return (token, v.count > 1 ? v[1].string.flatMap { Int64($0) } : nil, v.count > 2 ? v[2].string ?? "" : "")
     }
 
     /// Records the refresh token in use and its expiry, if `fence` still holds the fetch lock.
-    public func storeRefreshToken(account: String, token: String, expiresAtMs: Int64, fence: Int) async throws {
+    public func storeRefreshToken(account: String, token: String, expiresAtMs: Int64, origin: String, fence: Int) async throws {
         guard try await redis.send("GET", Keys.accessTokenLock(account: account)).string == String(fence) else { return }
-        _ = try await redis.send("HSET", Keys.accessTokenRefresh(account: account), "token", token, "expiresAt", String(expiresAtMs))
+        _ = try await redis.send(
+            "HSET", Keys.accessTokenRefresh(account: account), "token", token, "expiresAt", String(expiresAtMs), "origin", origin)
     }
 
     /// Fetches counted on `day` (Beijing) for `account`.
