@@ -65,8 +65,7 @@ extension CRMWire {
         var code = body?.lookup("category")?.scalarText ?? "http_\(r.status)"
         if case .array(let a)? = body, let first = a.first { code = first.lookup("errorCode")?.scalarText ?? code }
         if r.status == 429 || code == "REQUEST_LIMIT_EXCEEDED" {
-            let after = r.header("Retry-After").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { $0 * 1000 }
-            return .retry(afterMs: after ?? spec.budget.windowMs, reason: "throttled: \(Self.snippet(r))")
+            return .retry(afterMs: Self.retryAfterMs(r) ?? spec.budget.windowMs, reason: "throttled: \(Self.snippet(r))")
         }
         if r.status >= 500 || r.status == 408 || r.status == 401 || code == "INVALID_SESSION_ID" {
             return .retry(afterMs: 30_000, reason: "http_\(r.status): \(Self.snippet(r))")

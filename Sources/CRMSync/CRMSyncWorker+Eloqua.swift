@@ -77,8 +77,6 @@ extension CRMSyncWorker {
         return try await call(request, slot: s)
     }
 
-    typealias Settled = (customer: String, seq: Int64, result: CRMOutbox.Result)
-
     func sendEloqua(_ taken: [CRMRecord], token: String, slot: CRMBudget.Slot) async throws {
         var results = [Settled]()
         var keyed = [CRMRecord]()
@@ -105,10 +103,7 @@ extension CRMSyncWorker {
             }
         }
         if let unspent { try await budget.refund(unspent) }
-        let refused = results.filter { if case .failed = $0.result { return true } else { return false } }
-        if let first = refused.first, case .failed(let code, let message) = first.result {
-            try await outbox.noteError("\(refused.count) record(s) refused, e.g. \(first.customer): \(code) \(message)", nowMs: clock(), throttled: false)
-        }
+        try await noteRefusals(results)
         let synced = try await outbox.finish(token: token, results: results, policy: policy, nowMs: clock())
         Counter(label: "scrm_crm_records_synced_total", dimensions: [("adapter", spec.name)]).increment(by: synced)
     }

@@ -144,6 +144,17 @@ public final class CRMSyncWorker: Sendable {
         return true
     }
 
+    /// A customer of a batch and what became of it.
+    typealias Settled = (customer: String, seq: Int64, result: CRMOutbox.Result)
+
+    /// Records the adapter's last error when the CRM refused records of a batch: how many, and the first.
+    func noteRefusals(_ results: [Settled]) async throws {
+        let refused = results.filter { if case .failed = $0.result { return true } else { return false } }
+        if let first = refused.first, case .failed(let code, let message) = first.result {
+            try await outbox.noteError("\(refused.count) record(s) refused, e.g. \(first.customer): \(code) \(message)", nowMs: clock(), throttled: false)
+        }
+    }
+
     /// One request on a counted slot: counted in the window from now, its place on the wire given back
     /// after, and the call recorded in the adapter's status.
     func call(_ request: HTTPRequest, slot: CRMBudget.Slot) async throws -> HTTPResponse {
@@ -178,7 +189,7 @@ public final class CRMSyncWorker: Sendable {
         // Records past the CRM's request size (Marketo: 1 MB) wait for the next batch; one record
         // over it alone can never go.
         let fit = wire.fitting(taken)
-        var results = [(customer: String, seq: Int64, result: CRMOutbox.Result)]()
+        var results = [Settled]()
         for r in taken.dropFirst(max(fit, 1)) { results.append((r.customer, r.seq, .hold(reason: "over the request size limit: next batch"))) }
         if fit == 0, let r = taken.first {
             results.append((r.customer, r.seq, .failed(code: "too_large", message: "the record alone is over the CRM's request size limit")))
@@ -209,10 +220,7 @@ public final class CRMSyncWorker: Sendable {
                 case nil: results.append((r.customer, r.seq, .retry(reason: "not_answered")))
                 }
             }
-            let refused = results.filter { if case .failed = $0.result { return true } else { return false } }
-            if let first = refused.first, case .failed(let code, let message) = first.result {
-                try await outbox.noteError("\(refused.count) record(s) refused, e.g. \(first.customer): \(code) \(message)", nowMs: clock(), throttled: false)
-            }
+            try await noteRefusals(results)
             Counter(label: "scrm_crm_calls_total", dimensions: [("adapter", spec.name), ("result", "answered")]).increment()
         case .throttled(let after, let detail):
             try await budget.pause(ms: after ?? spec.budget.windowMs)

@@ -94,12 +94,7 @@ public struct CRMWire: Sendable {
     /// (Marketo: 1 MB); all of them for a style without one. The rest wait for the next batch.
     public func fitting(_ records: [CRMRecord]) -> Int {
         guard let cap = CRMAdapterSpec.maxBody[spec.style] else { return records.count }
-        var size = marketoBody([]).utf8.count
-        for (i, r) in records.enumerated() {
-            size += marketoInput(r).utf8.count + (i > 0 ? 1 : 0)
-            if size > cap { return i }
-        }
-        return records.count
+        return Self.prefixFitting(records.map { marketoInput($0).utf8.count }, overhead: marketoBody([]).utf8.count, cap: cap)
     }
 
     static func text(_ v: JSONValue) -> String {
@@ -109,7 +104,7 @@ public struct CRMWire: Sendable {
 
     public func outcome(_ r: HTTPResponse, records: [CRMRecord]) -> CRMBatchOutcome {
         let body = JSONValue.parse(r.body)
-        let retryAfter = r.header("Retry-After").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { $0 * 1000 }
+        let retryAfter = Self.retryAfterMs(r)
         if r.status == 429 {
             // HubSpot's daily allowance (policyName DAILY) does not come back within a window: probe hourly.
             let daily = body?.lookup("policyName")?.scalarText == "DAILY"
@@ -268,6 +263,22 @@ public struct CRMWire: Sendable {
     }
 
     static func snippet(_ r: HTTPResponse) -> String { String(r.text.prefix(300)) }
+
+    /// A `Retry-After` in seconds, as ms; nil without one.
+    static func retryAfterMs(_ r: HTTPResponse) -> Int64? {
+        r.header("Retry-After").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { $0 * 1000 }
+    }
+
+    /// How many pieces, from the first, fit under `cap` bytes joined by commas after `overhead` bytes of
+    /// envelope (a Marketo body, an Eloqua upload's brackets).
+    static func prefixFitting(_ sizes: [Int], overhead: Int, cap: Int) -> Int {
+        var size = overhead
+        for (i, piece) in sizes.enumerated() {
+            size += piece + (i > 0 ? 1 : 0)
+            if size > cap { return i }
+        }
+        return sizes.count
+    }
 }
 
 /// Stripe-style signature of an outgoing webhook: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret,

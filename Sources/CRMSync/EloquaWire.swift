@@ -144,9 +144,7 @@ public struct EloquaWire: Sendable {
         case 409: return .conflict
         case 404: return .notFound
         case 401: return .unauthorized("http_401: \(CRMWire.snippet(r))")
-        case 429:
-            let after = r.header("Retry-After").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { $0 * 1000 }
-            return .throttled(retryAfterMs: after, detail: CRMWire.snippet(r))
+        case 429: return .throttled(retryAfterMs: CRMWire.retryAfterMs(r), detail: CRMWire.snippet(r))
         case 408, 500...: return .retry("http_\(r.status): \(CRMWire.snippet(r))")
         default:
             // Validation errors: [{"type": "ObjectValidationError", "property", "requirement": {"type"}, "value"}].
@@ -245,12 +243,6 @@ public struct EloquaWire: Sendable {
 
     /// How many rows, from the first, fit in one upload under 32 MB.
     public func fitting(_ rows: [String]) -> Int {
-        let cap = CRMAdapterSpec.maxBody[.eloqua] ?? Int.max
-        var size = 2
-        for (i, row) in rows.enumerated() {
-            size += row.utf8.count + (i > 0 ? 1 : 0)
-            if size > cap { return i }
-        }
-        return rows.count
+        CRMWire.prefixFitting(rows.map(\.utf8.count), overhead: 2, cap: CRMAdapterSpec.maxBody[.eloqua] ?? Int.max)
     }
 }
