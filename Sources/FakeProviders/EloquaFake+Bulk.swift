@@ -128,10 +128,7 @@ extension EloquaFake {
                         s.contacts[existing] = c
                         sync.updated += 1
                     } else {
-                        let cid = String(s.nextContact)
-                        s.nextContact += 1
-                        s.contacts[cid] = Contact(id: cid, email: email, fields: fields, writes: 1)
-                        s.byEmail[email.lowercased()] = cid
+                        _ = s.create(email: email, fields: fields, writes: 1)
                         sync.created += 1
                     }
                 }

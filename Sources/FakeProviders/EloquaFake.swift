@@ -60,6 +60,15 @@ public final class EloquaFake: Sendable {
         var unauthorizedAhead = 0
         var firstServedAt: Int64 = 0
         var lastServedAt: Int64 = 0
+
+        /// A new contact with its id, found by its email address from then on.
+        mutating func create(email: String, fields: [String: String], writes: Int) -> String {
+            let id = String(nextContact)
+            nextContact += 1
+            contacts[id] = Contact(id: id, email: email, fields: fields, writes: writes)
+            byEmail[email.lowercased()] = id
+            return id
+        }
     }
 
     let site: String
@@ -98,13 +107,7 @@ public final class EloquaFake: Sendable {
     public var largestUpload: Int { state.withLockedValue { $0.largestUpload } }
     /// Puts a contact in directly (one another system created).
     public func seed(email: String, fields: [String: String] = [:]) -> String {
-        state.withLockedValue { s in
-            let id = String(s.nextContact)
-            s.nextContact += 1
-            s.contacts[id] = Contact(id: id, email: email, fields: fields, writes: 0)
-            s.byEmail[email.lowercased()] = id
-            return id
-        }
+        state.withLockedValue { $0.create(email: email, fields: fields, writes: 0) }
     }
 
     /// The next `n` API calls answer 401 (the instance moved to another data centre, say).
@@ -252,10 +255,7 @@ public final class EloquaFake: Sendable {
                 return jsonResponse(["type": "Contact", "id": id, "emailAddress": email])
             }
             if holder != nil { return Self.validation("emailAddress", "UniquenessRequirement", email, status: 409) }
-            let newId = String(s.nextContact)
-            s.nextContact += 1
-            s.contacts[newId] = Contact(id: newId, email: email, fields: fields, writes: 1)
-            s.byEmail[email.lowercased()] = newId
+            let newId = s.create(email: email, fields: fields, writes: 1)
             return jsonResponse(["type": "Contact", "id": newId, "emailAddress": email], status: 201)
         }
     }
