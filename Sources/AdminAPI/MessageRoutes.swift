@@ -106,7 +106,7 @@ struct MessageRoutes {
             account = a
         }
         if channel == .douyin {
-            guard let a = b.account, config.douyin.accounts.contains(where: { $0.id == a }) else {
+            guard let a = b.account, config.douyin.account(a) != nil else {
                 throw APIError.badRequest("account must name a configured Douyin account (douyin.accounts)", code: "unknown_account")
             }
             account = a

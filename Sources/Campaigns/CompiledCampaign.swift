@@ -117,7 +117,7 @@ public struct CompiledCampaign: Sendable {
     static func checkNames(_ e: TagExpression, config: GatewayConfig) throws {
         switch e {
         case .field(.account, let a):
-            guard config.account(a) != nil || config.douyin.accounts.contains(where: { $0.id == a }) else {
+            guard config.account(a) != nil || config.douyin.account(a) != nil else {
                 throw CampaignError("audience", "account:\(a) is not a configured account", code: "unknown_account")
             }
         case .field(.consent, let c):
@@ -148,7 +148,7 @@ public struct CompiledCampaign: Sendable {
         }
         if channel == .douyin {
             // Each recipient only inside the 24 h window its last private message opened; the rest are skipped.
-            guard let a = c.account, config.douyin.accounts.contains(where: { $0.id == a }) else {
+            guard let a = c.account, config.douyin.account(a) != nil else {
                 throw CampaignError(path + ".account", "must name a configured Douyin account (douyin.accounts)", code: "unknown_account")
             }
         }
